@@ -1,0 +1,39 @@
+# The README's two commands: `make study` and `make test`. Both build .venv first (idempotent).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+CORES  ?= 2
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv study test bench clean dryrun report
+
+venv: $(STAMP)
+
+# torch==2.13.0 first: on CPU machines a local CPU wheel; an unpinned torch would pull CUDA builds.
+# Where a torch is already importable (a cluster's CUDA build) it is kept.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[test]"
+	touch $(STAMP)
+
+study: venv
+	$(VENV)/bin/snakemake --profile profiles/local --cores $(CORES)
+
+dryrun: venv
+	$(VENV)/bin/snakemake --profile profiles/local -n
+
+report: venv
+	$(VENV)/bin/snakemake --profile profiles/local --report results/report.html
+
+test: venv
+	$(PY) -m pytest -q
+
+bench: venv
+	$(PIP) install -q -e ".[bench]"
+	$(PY) benchmarks/morphology.py
+
+clean:
+	rm -rf results .snakemake

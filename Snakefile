@@ -1,0 +1,29 @@
+# matgen: deep generative models for materials micrographs, one reproducible workflow.
+# Run: snakemake --profile profiles/local   (embedded default, CPU)
+#      snakemake --profile profiles/slurm --configfile config/paper.yaml   (paper scale)
+import sys
+
+from matgen.config import validate_config
+from matgen.errors import InputError
+
+
+configfile: "config/config.yaml"
+
+
+try:
+    validate_config(config, workflow.source_path("config/schema.yaml"), source="config")
+except InputError as exc:
+    sys.exit(f"error: {exc}")
+
+
+include: "rules/common.smk"
+include: "rules/simulate.smk"
+include: "rules/ingest.smk"
+include: "rules/tile.smk"
+include: "rules/evaluate.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    input:
+        all_targets(),

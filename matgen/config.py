@@ -1,0 +1,41 @@
+"""Config validation against config/schema.yaml with one-line errors naming the key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    return data or {}
+
+
+def validate_config(config: dict[str, Any], schema_path: str | os.PathLike,
+                    source: str = "config") -> dict[str, Any]:
+    """Check ``config`` against the JSON schema; raise :class:`InputError` for the first problem.
+
+    The message names the key as a dotted path, e.g.
+    ``config: key porous.tile.sem.stride: -4 is less than the minimum of 1``.
+    """
+    import jsonschema
+
+    schema = load_yaml(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        error = errors[0]
+        key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise InputError(f"{source}: key {key}: {error.message}")
+    return config

@@ -1,0 +1,85 @@
+"""Sample sheet -> one validated image stack per domain.
+
+Output: ``images.npy`` (N, 1, H, W) float32 in [0, 1], ``masks.npy`` (N, H, W) uint8 with
+:data:`MASK_UNLABELLED` where a row has no mask, and a table with one row per image.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..io import read_image, read_sample_sheet, save_npy, save_table, to_unit_float
+
+MASK_UNLABELLED = 255
+
+
+def ingest_domain(sample_sheet: str | os.PathLike, domain: str, images_out: str | os.PathLike,
+                  masks_out: str | os.PathLike, table_out: str | os.PathLike) -> pd.DataFrame:
+    """Read every image of ``domain`` listed in ``sample_sheet`` into one stack.
+
+    All images of a domain must share one pixel size and one shape; integer images are scaled
+    by their dtype's range to [0, 1]. Masks are integer label images (0..254) of the same shape.
+    Nothing is written unless every row is valid. Returns the table written to ``table_out``.
+    """
+    sheet = read_sample_sheet(sample_sheet)
+    rows = sheet[sheet["domain"] == domain].reset_index(drop=True)
+    if rows.empty:
+        known = ", ".join(sorted(sheet["domain"].unique()))
+        raise InputError(f"{sample_sheet}: no rows with domain {domain!r} (domains: {known})")
+    sizes = rows["pixel_size"].to_numpy()
+    if not np.allclose(sizes, sizes[0], rtol=1e-6):
+        odd = int(np.flatnonzero(~np.isclose(sizes, sizes[0], rtol=1e-6))[0])
+        raise InputError(f"{sample_sheet}: row {rows['row'][odd]}: pixel_size {sizes[odd]} differs "
+                         f"from {sizes[0]} of row {rows['row'][0]}; one domain needs one pixel size")
+    images, masks = [], []
+    for _, row in rows.iterrows():
+        image = read_image(row["path"])
+        if images and image.shape != images[0].shape:
+            raise InputError(f"{row['path']}: shape {image.shape} differs from "
+                             f"{images[0].shape} of {rows['path'][0]}")
+        images.append(to_unit_float(image))
+        masks.append(_read_mask(row.get("mask", ""), image.shape))
+    table = rows.drop(columns=["domain"]).assign(domain=domain, index=np.arange(len(rows)),
+                                                 height=images[0].shape[0],
+                                                 width=images[0].shape[1],
+                                                 has_mask=[bool(m) for m in rows.get("mask", [""] * len(rows))])
+    save_npy(images_out, np.stack(images)[:, None])
+    save_npy(masks_out, np.stack(masks))
+    save_table(table_out, table)
+    return table
+
+
+def _read_mask(path: str, shape: tuple[int, int]) -> np.ndarray:
+    if not path:
+        return np.full(shape, MASK_UNLABELLED, dtype=np.uint8)
+    mask = read_image(path)
+    if mask.shape != shape:
+        raise InputError(f"{path}: mask shape {mask.shape} differs from image shape {shape}")
+    if mask.dtype.kind == "f" and not np.all(mask == np.round(mask)):
+        raise InputError(f"{path}: mask has non-integer values")
+    if mask.dtype == bool:
+        mask = mask.astype(np.uint8)
+    values = np.unique(mask)
+    if values.min() < 0 or values.max() >= MASK_UNLABELLED:
+        raise InputError(f"{path}: mask values must be class labels in 0..{MASK_UNLABELLED - 1}, "
+                         f"got {values.min()}..{values.max()}")
+    return mask.astype(np.uint8)
+
+
+def load_stack(images_path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
+    """Open an image or tile stack (N, C, H, W), memory-mapped by default."""
+    path = Path(images_path)
+    if not path.is_file():
+        raise InputError(f"{path}: stack not found")
+    try:
+        stack = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except Exception as exc:
+        raise InputError(f"{path}: unreadable stack ({str(exc).splitlines()[0]})") from None
+    if stack.ndim != 4:
+        raise InputError(f"{path}: expected a stack of shape (N, C, H, W), got {stack.shape}")
+    return stack

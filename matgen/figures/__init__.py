@@ -1,0 +1,31 @@
+"""One function per paper figure or table; PNG + PDF, with the CSV it is drawn from beside it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never open a window on a cluster node
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ..io import atomic_path  # noqa: E402
+
+
+def use_style() -> None:
+    """Seaborn's paper style with a colour-blind-safe palette."""
+    import seaborn as sns
+
+    sns.set_theme(context="paper", style="ticks", palette="colorblind", font_scale=1.1)
+
+
+def save_figure(fig: "plt.Figure", png_path: str | os.PathLike, dpi: int = 150) -> None:
+    """Save ``fig`` as PNG at ``png_path`` and as PDF beside it, atomically; close it."""
+    png_path = Path(png_path)
+    with atomic_path(png_path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    with atomic_path(png_path.with_suffix(".pdf"), suffix=".pdf") as tmp:
+        fig.savefig(tmp, bbox_inches="tight", format="pdf")
+    plt.close(fig)

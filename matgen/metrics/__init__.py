@@ -1,0 +1,1 @@
+"""Metrics: morphology of binary micrographs (and, in later studies, detection, segmentation)."""

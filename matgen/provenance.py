@@ -1,0 +1,62 @@
+"""Provenance record written beside every stage's outputs: what produced them, and how."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .io import save_json
+
+_PACKAGES = ("matgen", "numpy", "scipy", "scikit-image", "pandas", "torch", "snakemake")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(cwd: str | os.PathLike = ".") -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device_description() -> str:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"cuda:{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    except ImportError:
+        pass
+    return f"cpu:{platform.processor() or platform.machine()} x{os.cpu_count()}"
+
+
+def write_provenance(path: str | os.PathLike, *, stage: str, params: dict[str, Any],
+                     started: float, seed: int | None = None) -> None:
+    """Write ``path`` (JSON): stage, its config slice, seed, versions, git commit, wall time."""
+    save_json(Path(path), {
+        "stage": stage,
+        "params": params,
+        "seed": seed,
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "git_commit": git_commit(Path(__file__).parent),
+        "wall_time_s": round(time.time() - started, 3),
+        "device": device_description(),
+        "host": platform.node(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })

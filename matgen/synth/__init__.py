@@ -1,0 +1,1 @@
+"""Embedded-default data generators with known ground truth, one module per study."""

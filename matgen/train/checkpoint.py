@@ -1,0 +1,65 @@
+"""Atomic checkpoints holding everything needed to resume bit-for-bit.
+
+A checkpoint is a ``.pt`` dict: model config, model/optimizer/EMA state dicts, step, and the RNG
+states of Python, NumPy and torch. It is written to a temporary file and renamed, so a job killed
+mid-write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io import atomic_path
+
+
+def rng_state() -> dict[str, Any]:
+    """Snapshot of the Python, NumPy and torch (CPU and CUDA) random generators."""
+    import torch
+
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore a snapshot taken by :func:`rng_state`."""
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | os.PathLike, *, step: int, model_config: dict[str, Any],
+                    include_rng: bool = True, **states: Any) -> None:
+    """Write a checkpoint atomically. ``states`` are state dicts (model=..., optimizer=...)."""
+    import torch
+
+    payload = {"step": int(step), "model_config": dict(model_config), **states}
+    if include_rng:
+        payload["rng"] = rng_state()
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu",
+                    restore_rng: bool = True) -> dict[str, Any] | None:
+    """Load a checkpoint (and restore its RNG states); ``None`` when the file does not exist."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    payload = torch.load(path, map_location=map_location, weights_only=False)
+    if restore_rng and "rng" in payload:
+        set_rng_state(payload["rng"])
+    return payload

@@ -1,0 +1,40 @@
+"""Glue between Snakemake's ``script:`` directive and matgen stage functions.
+
+Every script in ``scripts/`` is one call to :func:`run_stage`: it sends the stage's progress
+and warnings to the rule's log, turns bad input into one line (naming the file and the problem)
+and a non-zero exit, and writes a provenance JSON beside the first output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import InputError
+from .provenance import write_provenance
+
+
+def run_stage(snakemake: Any, stage: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call ``stage(**kwargs)`` inside a Snakemake job; see the module docstring."""
+    log_path = Path(snakemake.log[0]) if len(snakemake.log) else None
+    started = time.time()
+    log = open(log_path, "w") if log_path else contextlib.nullcontext(sys.stderr)
+    with log as stream, contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
+        try:
+            result = stage(**kwargs)
+        except InputError as exc:
+            print(f"error: {exc}", file=stream)
+            print(f"error: {exc}", file=sys.__stderr__)
+            sys.exit(1)
+        except Exception:
+            traceback.print_exc(file=stream)
+            raise
+    params = dict(snakemake.params.items()) if hasattr(snakemake.params, "items") else {}
+    first = Path(snakemake.output[0])
+    write_provenance(first.parent / f"{first.name}.provenance.json", stage=snakemake.rule,
+                     params=params, started=started, seed=params.get("seed"))
+    return result

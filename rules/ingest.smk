@@ -1,0 +1,16 @@
+# Sample sheet -> one validated image stack per domain.
+
+
+rule ingest:
+    input:
+        sheet=lambda wc: sample_sheet(wc.study),
+    output:
+        images=f"{RESULTS}/{{study}}/ingest/{{domain}}/images.npy",
+        masks=f"{RESULTS}/{{study}}/ingest/{{domain}}/masks.npy",
+        table=f"{RESULTS}/{{study}}/ingest/{{domain}}/table.csv",
+    log:
+        f"{RESULTS}/logs/{{study}}/ingest_{{domain}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{study}}/ingest_{{domain}}.tsv"
+    script:
+        "../scripts/ingest.py"

@@ -1,0 +1,14 @@
+# Embedded-default data: physically motivated generators with known ground truth.
+
+
+rule simulate_porous:
+    output:
+        sheet=f"{RESULTS}/porous/raw/samples.tsv",
+    params:
+        simulate=config["porous"]["simulate"],
+    log:
+        f"{RESULTS}/logs/porous/simulate.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/porous/simulate.tsv"
+    script:
+        "../scripts/simulate_porous.py"

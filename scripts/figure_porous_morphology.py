@@ -1,0 +1,9 @@
+from matgen.figures.porous import morphology_figure
+from matgen.workflow import run_stage
+
+sm = snakemake  # noqa: F821
+run_stage(sm, morphology_figure,
+          datasets={"SEM": {"table": sm.input.table, "curves": sm.input.curves,
+                            "tiles": sm.input.tiles}},
+          png_out=sm.output.png, csv_out=sm.output.csv,
+          unit="µm" if sm.params.unit == "um" else sm.params.unit)
