@@ -19,16 +19,16 @@ from ..metrics.morphology import (
 from ..train.loop import progress
 
 
-def describe_morphology(pores: np.ndarray, pixel_size: float, r_max: int,
-                        batch: int = 64) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def describe_morphology(pores: np.ndarray, pixel_size: float, r_max: int, batch: int = 64,
+                        show_progress: bool = True) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Descriptors of a batch of binary images (N, H, W), True = pore.
 
     Returns a table (porosity; specific_surface_area in 1/unit; correlation_length in unit and
     pixels), the lags r (pixels) and S2 (N, R).
     """
     curves = []
-    for start in progress(range(0, len(pores), batch), desc="S2",
-                          total=-(-len(pores) // batch)):
+    starts = range(0, len(pores), batch)
+    for start in progress(starts, desc="S2", total=len(starts)) if show_progress else starts:
         r, s2 = two_point_correlation(pores[start:start + batch], r_max=r_max)
         curves.append(s2)
     s2 = np.concatenate(curves)
