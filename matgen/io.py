@@ -143,6 +143,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def _validate_image(image: np.ndarray, path: Path) -> np.ndarray:
+    if image.size == 0:
+        raise InputError(f"{path}: unreadable or truncated image (no pixel data)")
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     elif image.ndim == 3 and image.shape[-1] in (3, 4) and image.shape[0] > 4:
@@ -150,8 +152,6 @@ def _validate_image(image: np.ndarray, path: Path) -> np.ndarray:
         image = (rgb @ np.array([0.299, 0.587, 0.114])).astype(np.float32)
     if image.ndim != 2:
         raise InputError(f"{path}: expected a 2-D grey-level image, got shape {image.shape}")
-    if image.size == 0:
-        raise InputError(f"{path}: image is empty")
     if image.dtype.kind not in "biuf":
         raise InputError(f"{path}: unsupported pixel type {image.dtype}")
     if image.dtype.kind == "f" and not np.isfinite(image).all():
