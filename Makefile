@@ -14,9 +14,9 @@ venv: $(STAMP)
 # Where a torch is already importable (a cluster's CUDA build) it is kept.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[test]"
+	$(PIP) install -qq --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -qq torch==2.13.0
+	$(PIP) install -qq -e ".[test]"
 	touch $(STAMP)
 
 study: venv
@@ -32,7 +32,7 @@ test: venv
 	$(PY) -m pytest -q
 
 bench: venv
-	$(PIP) install -q -e ".[bench]"
+	$(PIP) install -qq -e ".[bench]"
 	$(PY) benchmarks/morphology.py
 
 clean:
