@@ -58,5 +58,6 @@ def write_provenance(path: str | os.PathLike, *, stage: str, params: dict[str, A
         "wall_time_s": round(time.time() - started, 3),
         "device": device_description(),
         "host": platform.node(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
