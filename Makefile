@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 CORES  ?= 2
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv study test bench clean dryrun report
+.PHONY: venv study test bench clean dryrun report install-profile
 
 venv: $(STAMP)
 
@@ -34,6 +34,11 @@ test: venv
 bench: venv
 	$(PIP) install -qq -e ".[bench]"
 	$(PY) benchmarks/morphology.py
+
+# So that the literal `snakemake --profile slurm` finds the cluster profile.
+install-profile:
+	mkdir -p $(HOME)/.config/snakemake/slurm
+	cp profiles/slurm/config.yaml $(HOME)/.config/snakemake/slurm/config.yaml
 
 clean:
 	rm -rf results .snakemake

@@ -36,5 +36,17 @@ def run_stage(snakemake: Any, stage: Callable[..., Any], **kwargs: Any) -> Any:
     params = dict(snakemake.params.items()) if hasattr(snakemake.params, "items") else {}
     first = Path(snakemake.output[0])
     write_provenance(first.parent / f"{first.name}.provenance.json", stage=snakemake.rule,
-                     params=params, started=started, seed=params.get("seed"))
+                     params=params, started=started, seed=_find_seed(params))
     return result
+
+
+def _find_seed(params: Any) -> int | None:
+    """The ``seed`` of a rule's parameters, wherever in its (nested) config slice it sits."""
+    if isinstance(params, dict):
+        if "seed" in params:
+            return params["seed"]
+        for value in params.values():
+            seed = _find_seed(value)
+            if seed is not None:
+                return seed
+    return None

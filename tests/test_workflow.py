@@ -63,6 +63,7 @@ def test_chain_produces_figure_tables_and_provenance(finished_run):
     assert tiles.shape == (8, 1, 8, 8) and paired.shape == (8, 1, 32, 32)
     prov = (res / "morphology/sem.csv.provenance.json").read_text()
     assert '"stage": "morphology"' in prov and "numpy" in prov
+    assert '"seed": 3' in (res / "raw/samples.tsv.provenance.json").read_text()
     assert (finished_run / "results/logs/porous/morphology_sem.log").exists()
 
 
@@ -111,3 +112,19 @@ def test_bad_input_image_fails_in_one_line_and_leaves_no_output(tmp_path):
     assert result.returncode != 0
     assert "broken.tif: unreadable or truncated image" in result.stdout + result.stderr
     assert not list((tmp_path / "results/porous").rglob("*.npy"))
+
+
+@pytest.mark.e2e
+def test_paper_config_validates_and_its_dag_builds(tmp_path):
+    paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    jobs = planned_jobs(snakemake(tmp_path, paper, "-n"))
+    assert jobs["simulate_porous"] == 1 and jobs["ingest"] == 3 and jobs["tile"] == 2
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.e2e
+def test_html_report_builds_with_the_figure(finished_run):
+    result = snakemake(finished_run, TINY, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (finished_run / "report.html").read_text(errors="ignore")
+    assert "morphology.png" in html and "Crofton" in html
