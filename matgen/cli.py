@@ -10,7 +10,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .errors import InputError
@@ -25,8 +24,7 @@ def _morphology(args: argparse.Namespace) -> None:
     images = [to_unit_float(read_image(path)) for path in args.images]  # all checked up front
     rows = []
     for path, image in progress(zip(args.images, images), desc="morphology", total=len(images)):
-        threshold = args.threshold if args.threshold == "otsu" else float(args.threshold)
-        pores, level = binarise_pores(image, threshold, args.smooth_sigma)
+        pores, level = binarise_pores(image, args.threshold, args.smooth_sigma)
         r_max = args.r_max or min(image.shape) // 2
         table, _, _ = describe_morphology(pores[None], args.pixel_size, r_max,
                                            show_progress=False)

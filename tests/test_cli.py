@@ -51,3 +51,12 @@ def test_ingest_and_tile_commands(tmp_path, rng):
     assert run("tile", str(tmp_path / "ing"), "--size", "20", "--stride", "10", "--out",
                str(tmp_path / "t")).returncode == 0
     assert np.load(tmp_path / "t/tiles.npy").shape == (2 * 9, 1, 20, 20)
+
+
+def test_cli_bad_threshold_is_one_line(tmp_path):
+    save_image(tmp_path / "a.png", np.zeros((16, 16), np.uint8))
+    result = run("morphology", str(tmp_path / "a.png"), "--pixel-size", "1", "--threshold", "dark",
+                 "--out", str(tmp_path / "m.csv"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "matgen: error: threshold must be 'otsu' or a number, got 'dark'")

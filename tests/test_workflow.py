@@ -1,24 +1,11 @@
 """End to end: the Snakemake chain on the tiny config, reruns after a config change, bad config."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = yaml.safe_load((ROOT / ".test/config/config.yaml").read_text())
-
-
-def snakemake(workdir, config, *args):
-    cfg = Path(workdir) / "config.yaml"
-    cfg.write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile",
-           str(cfg), "--cores", "2", *args]
-    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=900)
+from helpers import ROOT, TINY, snakemake
 
 
 def planned_jobs(result):

@@ -2,16 +2,13 @@
 
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from helpers import ROOT, TINY, snakemake
 
 # The user-facing profile, plus what only this accounting-free test cluster needs: no account,
 # squeue for status (sacct fails without accounting and would hang the run), and resources that
@@ -26,17 +23,10 @@ TEST_OVERRIDES = [
 ]
 
 
-def run_workflow(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    workdir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile",
-           str(ROOT / ".test/config/config.yaml"), *args]
-    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1200)
-
-
 @pytest.mark.hpc
 def test_workflow_runs_through_sbatch_and_matches_local(slurm_cluster, tmp_path):
-    slurm = run_workflow(tmp_path / "slurm", "--profile", str(ROOT / "profiles/slurm"),
-                         *TEST_OVERRIDES)
+    slurm = snakemake(tmp_path / "slurm", TINY, "--profile", str(ROOT / "profiles/slurm"),
+                      *TEST_OVERRIDES, timeout=1200)
     log = slurm.stdout + slurm.stderr
     assert slurm.returncode == 0, log[-4000:]
     job_ids = set(re.findall(r"has been submitted with SLURM jobid (\d+)", log))
@@ -47,7 +37,7 @@ def test_workflow_runs_through_sbatch_and_matches_local(slurm_cluster, tmp_path)
     seen = {p["slurm_job_id"] for p in provenance}
     assert len(provenance) >= 8 and None not in seen and len(seen) == len(provenance)
 
-    local = run_workflow(tmp_path / "local", "--cores", "2")
+    local = snakemake(tmp_path / "local", TINY, timeout=1200)
     assert local.returncode == 0, local.stderr[-3000:]
     assert all(json.loads(p.read_text())["slurm_job_id"] is None
                for p in (tmp_path / "local/results").rglob("*.provenance.json"))
