@@ -20,6 +20,7 @@ include: "rules/common.smk"
 include: "rules/simulate.smk"
 include: "rules/ingest.smk"
 include: "rules/tile.smk"
+include: "rules/generate.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError
+from .errors import MatgenError
 
 
 def _morphology(args: argparse.Namespace) -> None:
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except InputError as exc:
+    except MatgenError as exc:
         print(f"matgen: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import InputError
+from .errors import MatgenError
 from .provenance import write_provenance
 
 
@@ -26,7 +26,7 @@ def run_stage(snakemake: Any, stage: Callable[..., Any], **kwargs: Any) -> Any:
     with log as stream, contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
         try:
             result = stage(**kwargs)
-        except InputError as exc:
+        except MatgenError as exc:
             print(f"error: {exc}", file=stream)
             print(f"error: {exc}", file=sys.__stderr__)
             sys.exit(1)

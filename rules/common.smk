@@ -7,6 +7,7 @@ RESULTS = config["results"]
 wildcard_constraints:
     study="[a-z]+",
     domain="[a-z_]+",
+    tileset="[a-z_0-9]+",
 
 
 def sample_sheet(study):
@@ -23,10 +24,48 @@ def paired_domain(study, domain):
     return tiling(study, domain).get("paired", "")
 
 
+def translate_domain():
+    """The porous domain that CycleGAN translates to SEM ('' = no translation stage)."""
+    return config["porous"].get("translate", {}).get("domain", "")
+
+
+def has_truth():
+    """Whether the translated domain has the true high-resolution slice behind each tile."""
+    return bool(translate_domain()) and bool(paired_domain("porous", translate_domain()))
+
+
+def tileset_files(wildcards):
+    return tileset_paths(wildcards.tileset)
+
+
+def tileset_paths(name):
+    """Tile stack + table of a porous tile set: a tiled domain, the paired truth of one
+    (`<domain>_paired`), or a synthetic set (`stylegan2`, `cyclegan`)."""
+    if name in ("stylegan2", "cyclegan"):
+        base = f"{RESULTS}/porous/synthetic/{name}"
+        return {"tiles": f"{base}/tiles.npy", "table": f"{base}/table.csv"}
+    if name.endswith("_paired") and name[: -len("_paired")] in config["porous"]["tile"]:
+        base = f"{RESULTS}/porous/tiles/{name[: -len('_paired')]}"
+        return {"tiles": f"{base}/paired.npy", "table": f"{base}/paired.csv"}
+    base = f"{RESULTS}/porous/tiles/{name}"
+    return {"tiles": f"{base}/tiles.npy", "table": f"{base}/table.csv"}
+
+
+def porous_gpus(model):
+    """GPUs a porous training rule asks for (0 = CPU); the slurm profile may raise it."""
+    return int(config["porous"][model].get("gpus", 0))
+
+
 def all_targets():
-    targets = [f"{RESULTS}/porous/figures/morphology.png"]
+    figures = f"{RESULTS}/porous/figures"
+    targets = [f"{figures}/morphology.png"]
     for domain in config["porous"]["tile"]:
         targets.append(f"{RESULTS}/porous/tiles/{domain}/tiles.npy")
         if paired_domain("porous", domain):
             targets.append(f"{RESULTS}/porous/tiles/{domain}/paired.npy")
+    if "stylegan2" in config["porous"]:
+        targets += [f"{figures}/stylegan2_samples.png", f"{figures}/comparison.png",
+                    f"{figures}/training.png"]
+    if has_truth():
+        targets.append(f"{figures}/translation.png")
     return targets

@@ -3,16 +3,34 @@
 
 rule morphology:
     input:
-        tiles=f"{RESULTS}/porous/tiles/{{domain}}/tiles.npy",
-        table=f"{RESULTS}/porous/tiles/{{domain}}/table.csv",
+        unpack(tileset_files),
     output:
-        table=f"{RESULTS}/porous/morphology/{{domain}}.csv",
-        curves=f"{RESULTS}/porous/morphology/{{domain}}_s2.npz",
+        table=f"{RESULTS}/porous/morphology/{{tileset}}.csv",
+        curves=f"{RESULTS}/porous/morphology/{{tileset}}_s2.npz",
     params:
         morphology=config["porous"]["morphology"],
     log:
-        f"{RESULTS}/logs/porous/morphology_{{domain}}.log",
+        f"{RESULTS}/logs/porous/morphology_{{tileset}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/porous/morphology_{{domain}}.tsv"
+        f"{RESULTS}/benchmarks/porous/morphology_{{tileset}}.tsv"
     script:
         "../scripts/morphology.py"
+
+
+rule translation_error:
+    input:
+        translated=f"{RESULTS}/porous/morphology/cyclegan.csv",
+        translated_curves=f"{RESULTS}/porous/morphology/cyclegan_s2.npz",
+        truth=lambda wc: f"{RESULTS}/porous/morphology/{translate_domain()}_paired.csv",
+        truth_curves=lambda wc: f"{RESULTS}/porous/morphology/{translate_domain()}_paired_s2.npz",
+        microct=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/tiles.npy",
+        microct_table=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/table.csv",
+    output:
+        per_tile=f"{RESULTS}/porous/translation/per_tile.csv",
+        summary=f"{RESULTS}/porous/translation/summary.csv",
+    params:
+        morphology=config["porous"]["morphology"],
+    log:
+        f"{RESULTS}/logs/porous/translation_error.log",
+    script:
+        "../scripts/translation_error.py"

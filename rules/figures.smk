@@ -17,3 +17,85 @@ rule figure_porous_morphology:
         f"{RESULTS}/logs/porous/figure_morphology.log",
     script:
         "../scripts/figure_porous_morphology.py"
+
+
+rule figure_porous_samples:
+    input:
+        model=rules.train_stylegan2.output.model,
+        real=f"{RESULTS}/porous/tiles/sem/tiles.npy",
+    output:
+        png=report(f"{RESULTS}/porous/figures/stylegan2_samples.png",
+                   caption="../report/porous_samples.rst", category="Porous"),
+        pdf=f"{RESULTS}/porous/figures/stylegan2_samples.pdf",
+        csv=f"{RESULTS}/porous/figures/stylegan2_samples.csv",
+    params:
+        seed=config["porous"].get("sample", {}).get("seed", 0),
+        morphology=config["porous"]["morphology"],
+    log:
+        f"{RESULTS}/logs/porous/figure_samples.log",
+    script:
+        "../scripts/figure_porous_samples.py"
+
+
+def comparison_sets():
+    sets = {"SEM (real)": "sem", "StyleGAN2-ADA": "stylegan2"}
+    if translate_domain():
+        sets[f"CycleGAN({translate_domain()})"] = "cyclegan"
+    return sets
+
+
+rule figure_porous_comparison:
+    input:
+        tables=[f"{RESULTS}/porous/morphology/{s}.csv" for s in comparison_sets().values()],
+        curves=[f"{RESULTS}/porous/morphology/{s}_s2.npz" for s in comparison_sets().values()],
+        tiles=[tileset_paths(s)["tiles"]
+               for s in comparison_sets().values()],
+    output:
+        png=report(f"{RESULTS}/porous/figures/comparison.png",
+                   caption="../report/porous_comparison.rst", category="Porous"),
+        pdf=f"{RESULTS}/porous/figures/comparison.pdf",
+        csv=f"{RESULTS}/porous/figures/comparison.csv",
+        distances=f"{RESULTS}/porous/figures/comparison_distances.csv",
+    params:
+        labels=list(comparison_sets()),
+        unit=config["porous"].get("pixel_unit", "um"),
+        compare=config["porous"].get("compare", {}),
+    log:
+        f"{RESULTS}/logs/porous/figure_comparison.log",
+    script:
+        "../scripts/figure_porous_comparison.py"
+
+
+rule figure_porous_translation:
+    input:
+        microct=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/tiles.npy",
+        translated=rules.translate_microct.output.tiles,
+        truth=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/paired.npy",
+        per_tile=rules.translation_error.output.per_tile,
+    output:
+        png=report(f"{RESULTS}/porous/figures/translation.png",
+                   caption="../report/porous_translation.rst", category="Porous"),
+        pdf=f"{RESULTS}/porous/figures/translation.pdf",
+        csv=f"{RESULTS}/porous/figures/translation.csv",
+    params:
+        unit=config["porous"].get("pixel_unit", "um"),
+    log:
+        f"{RESULTS}/logs/porous/figure_translation.log",
+    script:
+        "../scripts/figure_porous_translation.py"
+
+
+rule figure_porous_training:
+    input:
+        unpack(lambda wc: {"stylegan2": rules.train_stylegan2.output.log,
+                           **({"cyclegan": rules.train_cyclegan.output.log}
+                              if translate_domain() else {})}),
+    output:
+        png=report(f"{RESULTS}/porous/figures/training.png",
+                   caption="../report/porous_training.rst", category="Porous"),
+        pdf=f"{RESULTS}/porous/figures/training.pdf",
+        csv=f"{RESULTS}/porous/figures/training.csv",
+    log:
+        f"{RESULTS}/logs/porous/figure_training.log",
+    script:
+        "../scripts/figure_porous_training.py"

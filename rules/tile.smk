@@ -27,6 +27,7 @@ rule tile_paired:
         paired_table=lambda wc: f"{RESULTS}/{wc.study}/ingest/{paired_domain(wc.study, wc.domain)}/table.csv",
     output:
         tiles=f"{RESULTS}/{{study}}/tiles/{{domain}}/paired.npy",
+        table=f"{RESULTS}/{{study}}/tiles/{{domain}}/paired.csv",
     log:
         f"{RESULTS}/logs/{{study}}/tile_paired_{{domain}}.log",
     script:

@@ -131,12 +131,14 @@ def tile_domain(images_path: str | os.PathLike, table_path: str | os.PathLike,
 
 
 def tile_paired(tile_table_path: str | os.PathLike, paired_images_path: str | os.PathLike,
-                paired_table_path: str | os.PathLike, tiles_out: str | os.PathLike) -> np.ndarray:
+                paired_table_path: str | os.PathLike, tiles_out: str | os.PathLike,
+                table_out: str | os.PathLike | None = None) -> np.ndarray:
     """Cut, for every tile of a coarse domain, the aligned region of a finer paired domain.
 
     Pairs are matched by the ``sample`` column; the scale is the ratio of pixel sizes and must be
     an integer (e.g. 16 for micro-CT -> SEM). Used to keep the true high-resolution slice behind
-    each micro-CT tile.
+    each micro-CT tile. ``table_out`` (optional) gets one row per paired tile: tile, sample,
+    y, x, size in the fine pixels and the fine pixel size.
     """
     tiles = pd.read_csv(tile_table_path)
     paired = pd.read_csv(paired_table_path)
@@ -157,5 +159,10 @@ def tile_paired(tile_table_path: str | os.PathLike, paired_images_path: str | os
         raise InputError(f"{paired_images_path}: paired images ({images.shape[2]} x "
                          f"{images.shape[3]}) are smaller than {scale} x the tiled images")
     out = cut_tiles(images, index, tiles[["y", "x"]].to_numpy(), size, scale=scale)
+    if table_out is not None:
+        save_table(table_out, pd.DataFrame({
+            "tile": tiles["tile"], "sample": tiles["sample"], "y": tiles["y"] * scale,
+            "x": tiles["x"] * scale, "size": size * scale,
+            "pixel_size": float(paired["pixel_size"].iloc[0])}))
     save_npy(tiles_out, out)
     return out

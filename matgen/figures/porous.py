@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,9 +21,13 @@ DESCRIPTORS = {
 
 def morphology_figure(datasets: dict[str, dict[str, str | os.PathLike]],
                       png_out: str | os.PathLike, csv_out: str | os.PathLike,
-                      unit: str = "µm", n_examples: int = 4) -> pd.DataFrame:
+                      unit: str = "µm", n_examples: int = 4,
+                      annotations: dict[str, str] | None = None,
+                      title: str = "Pore morphology per tile: distributions and two-point correlation"
+                      ) -> pd.DataFrame:
     """Distributions of porosity, specific surface area, λ and S2(r) per data set.
 
+    ``annotations`` (descriptor → text) are printed in the corner of that histogram.
     ``datasets`` maps a label (e.g. ``"SEM (real)"``) to paths ``table`` (morphology CSV),
     ``curves`` (S2 NPZ) and ``tiles`` (tile stack, for example tiles with their pore outlines).
     Top row: example tiles of the first data set. Then histograms of the three scalar
@@ -68,6 +71,10 @@ def morphology_figure(datasets: dict[str, dict[str, str | os.PathLike]],
                             "q25": np.quantile(v, 0.25), "median": np.median(v),
                             "q75": np.quantile(v, 0.75)})
         ax.set_xlabel(label.format(unit=unit))
+        if annotations and column in annotations:
+            ax.text(0.98, 0.97, annotations[column], transform=ax.transAxes, ha="right",
+                    va="top", fontsize=7.5, family="monospace",
+                    bbox=dict(boxstyle="round", fc="white", ec="0.8", alpha=0.9))
         ax.set_ylabel("density")
         if j == 0:
             ax.legend(fontsize=8)
@@ -93,8 +100,232 @@ def morphology_figure(datasets: dict[str, dict[str, str | os.PathLike]],
     ax.set_xlabel(f"r ({unit})")
     ax.set_ylabel("(S2(r) − φ²) / (φ − φ²)")
     ax.legend(fontsize=8)
-    fig.suptitle("Pore morphology per tile: distributions and two-point correlation")
+    fig.suptitle(title)
     table = pd.DataFrame(summary)
     save_table(csv_out, table)
     save_figure(fig, png_out)
     return table
+
+
+def _show(ax: "plt.Axes", image: np.ndarray, title: str = "") -> None:
+    ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def stylegan2_samples_figure(checkpoint: str | os.PathLike, real_tiles: str | os.PathLike,
+                             png_out: str | os.PathLike, csv_out: str | os.PathLike, *,
+                             seed: int = 0, n_columns: int = 6, threshold: str | float = "otsu",
+                             smooth_sigma: float = 1.0) -> pd.DataFrame:
+    """Real vs StyleGAN2 tiles, in four rows of ``n_columns``:
+
+    1. real tiles (random, seeded); 2. synthetic tiles of different latents with the generator's
+    constant noise (what the latent controls); 3. one latent, different noise draws (what the
+    per-pixel noise controls), the last panel the per-pixel standard deviation over 16 draws;
+    4. linear interpolation in W between two end members — the least and the most porous of 64
+    samples — with constant noise. φ (Otsu) is printed on every tile; the CSV lists each panel's
+    seed and porosity.
+    """
+    import torch
+
+    from ..metrics.morphology import porosity
+    from ..train.stylegan2 import generate, latents_from_seeds, load_stylegan2
+
+    use_style()
+    G = load_stylegan2(checkpoint)
+    real = np.load(real_tiles, mmap_mode="r")
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(real), min(n_columns, len(real)), replace=False))
+    rows: list[tuple[str, list[np.ndarray], list[int]]] = []
+    rows.append(("real", [np.asarray(real[i, 0], np.float32) for i in pick], [int(i) for i in pick]))
+    seeds = seed + np.arange(n_columns)
+    rows.append(("styles", list(generate(G, seeds, noise_mode="const")[:, 0]), list(map(int, seeds))))
+
+    z, _ = latents_from_seeds(G, np.array([seed]))
+    noise_seeds = seed + 1000 + np.arange(16)
+    with torch.no_grad():
+        ws = G.map(z)[:, None].repeat(len(noise_seeds), G.num_ws, 1)
+        _, noises = latents_from_seeds(G, noise_seeds)
+        varied = ((G.synthesis(ws, "random", noises) + 1) / 2).clamp(0, 1)[:, 0].numpy()
+    spread = varied.std(0)
+    rows.append(("noise", list(varied[:n_columns - 1]) + [spread / max(spread.max(), 1e-8)],
+                 list(map(int, noise_seeds[:n_columns - 1])) + [-1]))
+
+    pool = seed + 10_000 + np.arange(64)
+    pool_images = generate(G, pool, noise_mode="const")[:, 0]
+    phis = porosity(binarise_pores(pool_images, threshold, smooth_sigma)[0])
+    ends = pool[[int(np.argmin(phis)), int(np.argmax(phis))]]
+    with torch.no_grad():
+        z_ends, _ = latents_from_seeds(G, ends)
+        w_ends = G.map(z_ends)
+        t = torch.linspace(0, 1, n_columns)[:, None]
+        w = w_ends[0].lerp(w_ends[1], t)
+        interp = ((G.synthesis(w[:, None].repeat(1, G.num_ws, 1), "const") + 1) / 2) \
+            .clamp(0, 1)[:, 0].numpy()
+    rows.append(("interpolation", list(interp), [int(ends[0])] * (n_columns - 1) + [int(ends[1])]))
+
+    labels = {"real": "real SEM", "styles": "synthetic: different z,\nconstant noise",
+              "noise": "same z, different\nnoise (last: std)",
+              "interpolation": "W interpolation\nbetween end members"}
+    fig, axes = plt.subplots(len(rows), n_columns, figsize=(1.75 * n_columns + 1.2, 1.9 * len(rows)),
+                             constrained_layout=True)
+    records = []
+    for r, (name, images, ids) in enumerate(rows):
+        for c in range(n_columns):
+            ax = axes[r, c]
+            if c >= len(images):
+                ax.axis("off")
+                continue
+            image = np.asarray(images[c], np.float32)
+            is_spread = name == "noise" and c == n_columns - 1
+            phi = np.nan if is_spread else float(porosity(binarise_pores(image, threshold,
+                                                                            smooth_sigma)[0]))
+            if is_spread:
+                ax.imshow(image, cmap="magma", vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.set_title("std over 16 noise draws", fontsize=8)
+            else:
+                title = f"t={c / (n_columns - 1):.1f}, φ={phi:.3f}" if name == "interpolation" \
+                    else f"φ={phi:.3f}"
+                _show(ax, image, title)
+            if c == 0:
+                ax.set_ylabel(labels[name], fontsize=9)
+            records.append({"row": name, "column": c, "id": ids[c], "porosity": phi})
+    fig.suptitle("StyleGAN2-ADA: real and synthetic SEM tiles (φ = porosity after Otsu)")
+    table = pd.DataFrame(records)
+    save_table(csv_out, table)
+    save_figure(fig, png_out)
+    return table
+
+
+def porous_comparison_figure(datasets: dict[str, dict[str, str | os.PathLike]], real: str,
+                             png_out: str | os.PathLike, csv_out: str | os.PathLike,
+                             distances_out: str | os.PathLike, unit: str = "µm",
+                             seed: int = 0, **targets: float) -> pd.DataFrame:
+    """Porosity, specific surface area, λ and S2(r): real vs every synthetic set (histograms with
+    KS statistic and Wasserstein distance printed per synthetic set); the distances, diversity
+    ratios and targets (``targets``: porosity_tolerance, lambda_tolerance, diversity_ratio) go to
+    ``distances_out`` (see :func:`compare_morphology`)."""
+    from ..pipeline.porous import compare_morphology
+
+    distances = compare_morphology({k: v["table"] for k, v in datasets.items()},
+                                   {k: v["tiles"] for k, v in datasets.items()}, distances_out,
+                                   real, seed=seed, **targets)
+    notes = {}
+    for d in DESCRIPTORS:
+        lines = [f"{r.dataset[:14]:<14} KS {r.ks_statistic:.2f}  W {r.wasserstein:.3g}"
+                 for r in distances[distances.descriptor == d].itertuples()]
+        notes[d] = "\n".join(lines)
+    return morphology_figure(datasets, png_out, csv_out, unit=unit, annotations=notes,
+                             title=f"Morphology: {real} vs synthetic (KS statistic, Wasserstein "
+                                   f"distance W in the descriptor's unit)")
+
+
+def translation_figure(microct_tiles: str | os.PathLike, translated_tiles: str | os.PathLike,
+                       truth_tiles: str | os.PathLike, per_tile: str | os.PathLike,
+                       png_out: str | os.PathLike, csv_out: str | os.PathLike,
+                       n_examples: int = 4, unit: str = "µm") -> pd.DataFrame:
+    """Micro-CT → SEM translation scored against the true high-resolution slice.
+
+    Top: for ``n_examples`` tiles, the micro-CT input, bicubic upsampling, CycleGAN G_LH and the
+    truth. Bottom: porosity and λ of each method against the truth (identity line dashed) and
+    the distribution of the per-tile S2 error. The CSV is the per-method summary.
+    """
+    from ..pipeline.porous import upsample_bicubic
+
+    use_style()
+    ct = np.load(microct_tiles, mmap_mode="r")
+    trans = np.load(translated_tiles, mmap_mode="r")
+    truth = np.load(truth_tiles, mmap_mode="r")
+    errors = pd.read_csv(per_tile)
+    scale = trans.shape[-1] // ct.shape[-1]
+    picks = np.linspace(0, len(ct) - 1, n_examples).astype(int)
+    fig = plt.figure(figsize=(12, 9.5), constrained_layout=True)
+    grid = fig.add_gridspec(2, 1, height_ratios=[1.9, 1])
+    top = grid[0].subgridspec(4, n_examples)
+    names = ["micro-CT input", "bicubic ×%d" % scale, "CycleGAN G_LH", "true SEM slice"]
+    for j, t in enumerate(picks):
+        images = [np.kron(np.asarray(ct[t, 0], np.float32), np.ones((scale, scale))),
+                  upsample_bicubic(ct[t:t + 1], scale)[0, 0], np.asarray(trans[t, 0], np.float32),
+                  np.asarray(truth[t, 0], np.float32)]
+        for i, image in enumerate(images):
+            ax = fig.add_subplot(top[i, j])
+            method = {1: "bicubic", 2: "cyclegan"}.get(i)
+            title = f"tile {t}" if i == 0 else ""
+            if method:
+                row = errors[(errors.method == method) & (errors.tile == errors.tile.unique()[t])]
+                title = f"φ={row.porosity.iloc[0]:.3f}" if len(row) else ""
+            elif i == 3:
+                row = errors[errors.tile == errors.tile.unique()[t]]
+                title = f"φ={row.porosity_truth.iloc[0]:.3f}" if len(row) else ""
+            _show(ax, image, title)
+            if j == 0:
+                ax.set_ylabel(names[i], fontsize=9)
+    bottom = grid[1].subgridspec(1, 3)
+    for k, (column, label) in enumerate((("porosity", "porosity φ"),
+                                         ("correlation_length", f"λ ({unit})"))):
+        ax = fig.add_subplot(bottom[0, k])
+        lo = min(errors[column].min(), errors[f"{column}_truth"].min())
+        hi = max(errors[column].max(), errors[f"{column}_truth"].max())
+        for m, (method, g) in enumerate(errors.groupby("method", sort=False)):
+            ax.scatter(g[f"{column}_truth"], g[column], s=14, alpha=0.7, color=f"C{m}",
+                       label=method)
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set_xlabel(f"truth {label}")
+        ax.set_ylabel(f"translated {label}")
+        ax.legend(fontsize=8)
+    ax = fig.add_subplot(bottom[0, 2])
+    methods = list(errors.method.unique())
+    ax.boxplot([errors[errors.method == m].s2_rmse.dropna() for m in methods])
+    ax.set_xticks(range(1, len(methods) + 1), methods)
+    ax.set_ylabel("RMS error of normalised S2(r)")
+    fig.suptitle("Micro-CT → SEM: morphology against the true high-resolution slice")
+    summary = errors.groupby("method", sort=False).agg(
+        porosity_mae=("porosity_abs_error", "mean"),
+        lambda_mean_rel_error=("correlation_length_rel_error", "mean"),
+        s2_rmse=("s2_rmse", "mean")).reset_index()
+    save_table(csv_out, summary)
+    save_figure(fig, png_out)
+    return summary
+
+
+def training_curves_figure(logs: dict[str, str | os.PathLike], png_out: str | os.PathLike,
+                           csv_out: str | os.PathLike) -> pd.DataFrame:
+    """Training curves of the study's models from their CSV logs.
+
+    ``logs`` maps a model name (``stylegan2``, ``cyclegan``) to its log. StyleGAN2: D and G
+    losses, R1 and path-length penalties, ADA p and r_t (target dashed); CycleGAN: adversarial
+    and cycle losses. The CSV beside is all logs stacked (long format).
+    """
+    use_style()
+    frames = {k: pd.read_csv(v) for k, v in logs.items()}
+    panels = []
+    if "stylegan2" in frames:
+        panels += [("stylegan2", "kimg", ["loss_d", "loss_g"], "logistic loss"),
+                   ("stylegan2", "kimg", ["r1", "pl_penalty"], "regulariser"),
+                   ("stylegan2", "kimg", ["ada_p", "ada_rt"], "ADA p, r_t")]
+    if "cyclegan" in frames:
+        panels += [("cyclegan", "step", ["gan_h", "gan_l", "cycle"], "loss")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), constrained_layout=True,
+                             squeeze=False)
+    for ax, (model, x, columns, ylabel) in zip(axes[0], panels):
+        frame = frames[model]
+        for column in columns:
+            ax.plot(frame[x], frame[column], label=column, lw=1.2)
+        if "ada_rt" in columns:
+            ax.axhline(0.6, color="0.4", ls="--", lw=0.8, label="r_t target")
+            ax.set_ylim(-1.05, 1.05)
+        if columns == ["r1", "pl_penalty"]:
+            ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_title(model, fontsize=10)
+        ax.set_xlabel(x)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+    fig.suptitle("Training curves")
+    stacked = pd.concat([f.assign(model=k) for k, f in frames.items()], ignore_index=True)
+    save_table(csv_out, stacked)
+    save_figure(fig, png_out)
+    return stacked

@@ -17,6 +17,12 @@ import numpy as np
 from ..io import atomic_path
 
 
+def resume_path_for(model_out: str | os.PathLike) -> Path:
+    """Where the periodic checkpoint of a training run that writes ``model_out`` lives."""
+    model_out = Path(model_out)
+    return model_out.with_name(model_out.stem + ".resume.pt")
+
+
 def rng_state() -> dict[str, Any]:
     """Snapshot of the Python, NumPy and torch (CPU and CUDA) random generators."""
     import torch
@@ -63,3 +69,33 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu",
     if restore_rng and "rng" in payload:
         set_rng_state(payload["rng"])
     return payload
+
+
+def read_model_checkpoint(path: str | os.PathLike, family: str,
+                          map_location: str = "cpu") -> dict[str, Any]:
+    """A trained model file of ``family`` (stylegan2, cyclegan, ...); one-line errors otherwise."""
+    import torch
+
+    from ..errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:
+        raise InputError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0]})") from None
+    if not isinstance(payload, dict) or "model_config" not in payload:
+        raise InputError(f"{path}: not a matgen checkpoint")
+    if payload.get("family") != family:
+        raise InputError(f"{path}: not a {family} model checkpoint "
+                         f"(family {payload.get('family', 'unknown')!r})")
+    return payload
+
+
+def config_difference(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
+    """``"key old vs new, ..."`` for the keys where two model configs differ."""
+    if not isinstance(old, dict):
+        return "no model config"
+    diffs = [f"{k} {old.get(k)} vs {new[k]}" for k in new if old.get(k) != new[k]]
+    return ", ".join(diffs) or "same keys"

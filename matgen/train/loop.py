@@ -85,3 +85,14 @@ class CSVLogger:
                 csv.DictWriter(f, self._fields).writeheader()
         with self.path.open("a", newline="") as f:
             csv.DictWriter(f, self._fields, extrasaction="ignore").writerow(values)
+
+
+def ema_update(average: "torch.nn.Module", model: "torch.nn.Module", beta: float) -> None:
+    """``average ← beta·average + (1−beta)·model`` for parameters; buffers are copied."""
+    import torch
+
+    with torch.no_grad():
+        for a, m in zip(average.parameters(), model.parameters()):
+            a.lerp_(m.detach(), 1.0 - beta)
+        for a, m in zip(average.buffers(), model.buffers()):
+            a.copy_(m)

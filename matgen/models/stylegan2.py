@@ -1,0 +1,284 @@
+"""StyleGAN2 generator and residual discriminator (Karras et al., CVPR 2020), written from the paper.
+
+Sized by ``resolution`` (a power of two) and a channel budget: the feature maps at resolution r
+have ``min(channel_base // r, channel_max)`` channels, so the same code builds a 64² model with a
+few hundred thousand parameters for CPU runs and the paper's 1024² model (channel_base 32768,
+channel_max 512) for GPUs. All layers use equalised learning rate (weights stored at unit variance,
+scaled at run time by He's constant) as in the paper. Up- and downsampling use the [1, 3, 3, 1]
+binomial filter. Pure PyTorch: no custom CUDA kernels to build.
+
+Generator: mapping network z → w (``n_mapping`` layers, lr multiplier 0.01) → one w per layer
+(``num_ws``) → synthesis from a learned 4×4 constant through modulated/demodulated 3×3 convs with
+per-pixel noise, with skip-connected 1×1 "toRGB" outputs summed across resolutions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_BLUR = torch.tensor([1.0, 3.0, 3.0, 1.0])
+_ACT_GAIN = math.sqrt(2.0)  # keeps unit variance through leaky ReLU(0.2)
+
+
+def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
+    """Feature maps at a given resolution."""
+    return max(1, min(channel_base // resolution, channel_max))
+
+
+def check_resolution(resolution: int) -> int:
+    """``log2(resolution)``; raises ValueError unless it is a power of two ≥ 4."""
+    log2 = int(round(math.log2(resolution))) if resolution > 0 else 0
+    if resolution < 4 or 2 ** log2 != resolution:
+        raise ValueError(f"resolution {resolution} is not a power of two >= 4")
+    return log2
+
+
+def blur(x: torch.Tensor, pad: tuple[int, int], stride: int = 1, gain: float = 1.0) -> torch.Tensor:
+    """Depthwise [1,3,3,1] ⊗ [1,3,3,1] filter with (before, after) zero padding."""
+    c = x.shape[1]
+    k = torch.outer(_BLUR, _BLUR).to(x)
+    k = (k / k.sum() * gain).expand(c, 1, 4, 4)
+    if pad[0] == pad[1]:  # the convolution's own zero padding is about twice as fast as F.pad
+        return F.conv2d(x, k, stride=stride, padding=pad[0], groups=c)
+    x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]))
+    return F.conv2d(x, k, stride=stride, groups=c)
+
+
+def upsample2x(x: torch.Tensor) -> torch.Tensor:
+    """2× upsampling; bilinear (align_corners=False) is the [1,3,3,1] filter away from the edges."""
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+class EqualLinear(nn.Module):
+    """Fully connected layer with equalised learning rate and optional leaky ReLU."""
+
+    def __init__(self, in_dim: int, out_dim: int, bias_init: float = 0.0, lr_mul: float = 1.0,
+                 activation: bool = False) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
+        self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init)))
+        self.scale = lr_mul / math.sqrt(in_dim)
+        self.lr_mul = lr_mul
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+        return F.leaky_relu(out, 0.2) * _ACT_GAIN if self.activation else out
+
+
+class EqualConv2d(nn.Module):
+    """Convolution with equalised learning rate; ``down=True`` blurs then strides by 2."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, bias: bool = True,
+                 activation: bool = False, down: bool = False) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(out_ch)) if bias else None
+        self.scale = 1.0 / math.sqrt(in_ch * kernel * kernel)
+        self.kernel, self.activation, self.down = kernel, activation, down
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.scale
+        if self.down:  # FIR padding so that the output is exactly half the input
+            p = 2 + self.kernel - 1
+            x = blur(x, ((p + 1) // 2, p // 2))
+            x = F.conv2d(x, w, self.bias, stride=2)
+        else:
+            x = F.conv2d(x, w, self.bias, padding=self.kernel // 2)
+        return F.leaky_relu(x, 0.2) * _ACT_GAIN if self.activation else x
+
+
+class ModulatedConv2d(nn.Module):
+    """Style-modulated convolution, optionally demodulated and 2× upsampling.
+
+    Modulation scales the input feature maps by the per-sample style s (equivalent to scaling the
+    weights, and batch-friendly: one shared convolution instead of a grouped one); demodulation
+    rescales each output map by 1/sqrt(Σ (w·s)²), which restores unit variance without
+    instance normalisation and so without its droplet artefacts.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, w_dim: int, demodulate: bool = True,
+                 up: bool = False) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
+        self.scale = 1.0 / math.sqrt(in_ch * kernel * kernel)
+        self.affine = EqualLinear(w_dim, in_ch, bias_init=1.0)
+        self.kernel, self.demodulate, self.up = kernel, demodulate, up
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = self.affine(w)
+        weight = self.weight * self.scale
+        x = x * styles.to(x.dtype)[:, :, None, None]
+        if self.up:  # transposed conv (stride 2) then blur: output exactly 2H x 2W
+            x = F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), stride=2)
+            x = blur(x, (1, 1), gain=4.0)
+        else:
+            x = F.conv2d(x, weight.to(x.dtype), padding=self.kernel // 2)
+        if self.demodulate:
+            demod = torch.rsqrt(styles.square() @ weight.square().sum((2, 3)).t() + 1e-8)
+            x = x * demod.to(x.dtype)[:, :, None, None]
+        return x
+
+
+class StyledConv(nn.Module):
+    """Modulated conv + per-pixel noise (learned strength) + bias + leaky ReLU."""
+
+    def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int, up: bool = False) -> None:
+        super().__init__()
+        self.conv = ModulatedConv2d(in_ch, out_ch, 3, w_dim, up=up)
+        self.noise_strength = nn.Parameter(torch.zeros(()))
+        self.bias = nn.Parameter(torch.zeros(out_ch))
+        # Fixed noise for "constant noise" sampling: a tile is then a function of its z alone.
+        self.register_buffer("noise_const", torch.randn(1, 1, resolution, resolution))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random",
+                noise: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.conv(x, w)
+        if noise is None and noise_mode == "random":
+            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+        elif noise is None and noise_mode == "const":
+            noise = self.noise_const.to(x.dtype)
+        if noise is not None:
+            x = x + noise * self.noise_strength.to(x.dtype)
+        return F.leaky_relu(x + self.bias.to(x.dtype)[None, :, None, None], 0.2) * _ACT_GAIN
+
+
+class ToRGB(nn.Module):
+    """1×1 modulated conv (no demodulation) to image channels, added to the upsampled skip."""
+
+    def __init__(self, in_ch: int, img_channels: int, w_dim: int) -> None:
+        super().__init__()
+        self.conv = ModulatedConv2d(in_ch, img_channels, 1, w_dim, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(img_channels))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
+        out = self.conv(x, w) + self.bias.to(x.dtype)[None, :, None, None]
+        return out if skip is None else out + upsample2x(skip)
+
+
+class MappingNetwork(nn.Module):
+    """z → w: pixel-normalised z through ``n_layers`` fully connected layers (lr multiplier 0.01)."""
+
+    def __init__(self, z_dim: int, w_dim: int, n_layers: int, lr_mul: float = 0.01) -> None:
+        super().__init__()
+        dims = [z_dim] + [w_dim] * n_layers
+        self.layers = nn.Sequential(*[EqualLinear(a, b, lr_mul=lr_mul, activation=True)
+                                      for a, b in zip(dims[:-1], dims[1:])])
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)
+        return self.layers(z)
+
+
+class Generator(nn.Module):
+    """StyleGAN2 generator with skip outputs; images in roughly [-1, 1], (N, img_channels, R, R)."""
+
+    def __init__(self, resolution: int, z_dim: int = 512, w_dim: int = 512, n_mapping: int = 8,
+                 channel_base: int = 32768, channel_max: int = 512, img_channels: int = 1) -> None:
+        super().__init__()
+        log2 = check_resolution(resolution)
+        self.resolution, self.z_dim, self.w_dim = resolution, z_dim, w_dim
+        ch = [channels_at(2 ** i, channel_base, channel_max) for i in range(log2 + 1)]
+        self.mapping = MappingNetwork(z_dim, w_dim, n_mapping)
+        self.const = nn.Parameter(torch.randn(1, ch[2], 4, 4))
+        self.conv1 = StyledConv(ch[2], ch[2], w_dim, 4)
+        self.to_rgb1 = ToRGB(ch[2], img_channels, w_dim)
+        self.convs, self.to_rgbs = nn.ModuleList(), nn.ModuleList()
+        for i in range(3, log2 + 1):
+            self.convs.append(StyledConv(ch[i - 1], ch[i], w_dim, 2 ** i, up=True))
+            self.convs.append(StyledConv(ch[i], ch[i], w_dim, 2 ** i))
+            self.to_rgbs.append(ToRGB(ch[i], img_channels, w_dim))
+        self.num_ws = 2 * log2 - 2
+        # Running mean of w: the centre that truncation pulls towards.
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def map(self, z: torch.Tensor, truncation_psi: float = 1.0,
+            track_w_avg: bool = False) -> torch.Tensor:
+        """z (N, z_dim) → w (N, w_dim), optionally truncated towards the mean w."""
+        w = self.mapping(z)
+        if track_w_avg:
+            self.w_avg.copy_(w.detach().float().mean(0).lerp(self.w_avg, 0.995))
+        if truncation_psi != 1.0:
+            w = self.w_avg.to(w.dtype).lerp(w, truncation_psi)
+        return w
+
+    def synthesis(self, ws: torch.Tensor, noise_mode: str = "random",
+                  noises: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """ws (N, num_ws, w_dim) → images. ``noise_mode``: random, const or none."""
+        layers = [self.conv1, *self.convs]
+        noises = noises if noises is not None else [None] * len(layers)
+        x = self.const.expand(ws.shape[0], -1, -1, -1)
+        x = self.conv1(x, ws[:, 0], noise_mode, noises[0])
+        skip = self.to_rgb1(x, ws[:, 1], None)
+        i = 1
+        for k, to_rgb in enumerate(self.to_rgbs):
+            x = self.convs[2 * k](x, ws[:, i], noise_mode, noises[2 * k + 1])
+            x = self.convs[2 * k + 1](x, ws[:, i + 1], noise_mode, noises[2 * k + 2])
+            skip = to_rgb(x, ws[:, i + 2], skip)
+            i += 2
+        return skip
+
+    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, noise_mode: str = "random",
+                mixing_prob: float = 0.0, return_ws: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Images from latents z. During training (``self.training``) w_avg is tracked and, with
+        probability ``mixing_prob``, the ws after a random layer come from a second z (style mixing
+        regularisation)."""
+        w = self.map(z, truncation_psi, track_w_avg=self.training)
+        ws = w[:, None].repeat(1, self.num_ws, 1)
+        if mixing_prob > 0 and torch.rand(()) < mixing_prob:
+            cutoff = int(torch.randint(1, self.num_ws, ()))
+            ws[:, cutoff:] = self.map(torch.randn_like(z), truncation_psi)[:, None]
+        images = self.synthesis(ws, noise_mode)
+        return (images, ws) if return_ws else images
+
+
+class DiscriminatorBlock(nn.Module):
+    """Residual block: two 3×3 convs (the second downsampling) plus a 1×1 downsampling skip."""
+
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.conv0 = EqualConv2d(in_ch, in_ch, 3, activation=True)
+        self.conv1 = EqualConv2d(in_ch, out_ch, 3, activation=True, down=True)
+        self.skip = EqualConv2d(in_ch, out_ch, 1, bias=False, down=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.skip(x) + self.conv1(self.conv0(x))) / math.sqrt(2.0)
+
+
+def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
+    """Append the mean standard deviation across groups of samples as one extra feature map,
+    so D can see a lack of variety (mode collapse) within a batch."""
+    n, c, h, w = x.shape
+    g = max(d for d in range(1, min(group_size, n) + 1) if n % d == 0)
+    y = x.float().reshape(g, -1, c, h, w)
+    y = (y - y.mean(0)).square().mean(0).add(1e-8).sqrt().mean((1, 2, 3))
+    y = y.reshape(-1, 1, 1, 1).repeat(g, 1, h, w).to(x.dtype)
+    return torch.cat([x, y], 1)
+
+
+class Discriminator(nn.Module):
+    """Residual StyleGAN2 discriminator: fromRGB, residual blocks down to 4×4, minibatch-stddev
+    epilogue, one logit per image."""
+
+    def __init__(self, resolution: int, channel_base: int = 32768, channel_max: int = 512,
+                 img_channels: int = 1, mbstd_group: int = 4) -> None:
+        super().__init__()
+        log2 = check_resolution(resolution)
+        ch = [channels_at(2 ** i, channel_base, channel_max) for i in range(log2 + 1)]
+        self.from_rgb = EqualConv2d(img_channels, ch[log2], 1, activation=True)
+        self.blocks = nn.Sequential(*[DiscriminatorBlock(ch[i], ch[i - 1])
+                                      for i in range(log2, 2, -1)])
+        self.mbstd_group = mbstd_group
+        self.conv = EqualConv2d(ch[2] + 1, ch[2], 3, activation=True)
+        self.fc = EqualLinear(ch[2] * 16, ch[2], activation=True)
+        self.out = EqualLinear(ch[2], 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.from_rgb(images))
+        x = self.conv(minibatch_stddev(x, self.mbstd_group))
+        return self.out(self.fc(x.flatten(1))).squeeze(1)

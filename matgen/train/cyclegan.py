@@ -1,0 +1,218 @@
+"""Train an unpaired CycleGAN between a low-resolution domain L and a high-resolution domain H.
+
+G_LH maps L tiles (e.g. 16² or 64² micro-CT) to H tiles ``scale`` times larger (SEM), G_HL back.
+Losses: least-squares GAN for both discriminators (PatchGAN, fed from a 50-image pool), cycle
+consistency L1 weighted ``lambda_cycle`` (10) both ways, and — only where both domains share a
+pixel size (scale 1) — the identity loss weighted ``lambda_identity`` × ``lambda_cycle``. Adam
+(2e-4, β1 0.5) with the learning rate constant for the first half and decayed linearly to zero
+over the second. Both domains get random D4 transforms (the micrographs have no preferred
+orientation). bfloat16 autocast on CUDA; resumable from ``<model>.resume.pt`` like StyleGAN2.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import InputError, TrainingDiverged
+from .checkpoint import (config_difference, load_checkpoint, read_model_checkpoint,
+                         resume_path_for, save_checkpoint)
+from .loop import CSVLogger, progress, seed_everything, select_device
+
+MODEL_KEYS = ("in_ch", "out_ch", "ngf", "n_blocks", "n_downsampling", "scale", "ndf",
+              "n_layers_low", "n_layers_high")
+
+
+def build_cyclegan(cfg: dict[str, Any]) -> dict[str, "torch.nn.Module"]:
+    """The four networks of a CycleGAN from its model config."""
+    from ..models.cyclegan import PatchDiscriminator, ResnetGenerator
+
+    g = dict(ngf=cfg["ngf"], n_blocks=cfg["n_blocks"], n_downsampling=cfg["n_downsampling"])
+    return {
+        "G_LH": ResnetGenerator(cfg["in_ch"], cfg["out_ch"], scale=cfg["scale"], **g),
+        "G_HL": ResnetGenerator(cfg["out_ch"], cfg["in_ch"], scale=1 / cfg["scale"], **g),
+        "D_H": PatchDiscriminator(cfg["out_ch"], cfg["ndf"], cfg["n_layers_high"]),
+        "D_L": PatchDiscriminator(cfg["in_ch"], cfg["ndf"], cfg["n_layers_low"]),
+    }
+
+
+def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.PathLike,
+                   model_out: str | os.PathLike, log_out: str | os.PathLike, *, seed: int = 0,
+                   steps: int = 200_000, batch_size: int = 1, ngf: int = 64, n_blocks: int = 9,
+                   n_downsampling: int = 2, ndf: int = 64, n_layers: int = 3, lr: float = 2e-4,
+                   lambda_cycle: float = 10.0, lambda_identity: float = 0.5, pool_size: int = 50,
+                   checkpoint_every: int = 5000, log_every: int = 100, device: str = "auto",
+                   amp: bool = True, show_progress: bool = True,
+                   on_step: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train G_LH / G_HL on unpaired tile stacks (N, C, h, h) and (M, C, H, H), values in [0, 1].
+
+    ``H / h`` must be a power of two (the generators' scale). Discriminator depth is ``n_layers``
+    or less where a domain's tiles are too small for it. Writes ``model_out`` (.pt: model config,
+    the four networks) and a CSV log (step, loss_g, loss_d, gan_h, gan_l, cycle, identity, lr).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from ..data.augment import d4_transform
+    from ..data.ingest import load_stack
+    from ..models.cyclegan import ImagePool, lsgan_loss, patch_layers_for
+
+    low, high = load_stack(low_tiles_path), load_stack(high_tiles_path)
+    for path, tiles in ((low_tiles_path, low), (high_tiles_path, high)):
+        if len(tiles) < batch_size:
+            raise InputError(f"{path}: {len(tiles)} tiles, fewer than one batch ({batch_size})")
+        if tiles.shape[2] != tiles.shape[3]:
+            raise InputError(f"{path}: tiles are {tiles.shape[2]} x {tiles.shape[3]}; need squares")
+    ratio = high.shape[-1] / low.shape[-1]
+    if ratio < 1 or abs(math.log2(ratio) - round(math.log2(ratio))) > 1e-9:
+        raise InputError(f"{high_tiles_path}: tile size {high.shape[-1]} is not a power-of-two "
+                         f"multiple of the {low.shape[-1]} px tiles of {low_tiles_path}")
+    scale = int(round(ratio))
+    cfg = dict(in_ch=int(low.shape[1]), out_ch=int(high.shape[1]), ngf=ngf, n_blocks=n_blocks,
+               n_downsampling=min(n_downsampling, int(math.log2(low.shape[-1])) - 2),
+               scale=scale, ndf=ndf, n_layers_low=patch_layers_for(low.shape[-1], n_layers),
+               n_layers_high=patch_layers_for(high.shape[-1], n_layers))
+    dev = select_device(device)
+    seed_everything(seed)
+    nets = {k: v.to(dev) for k, v in build_cyclegan(cfg).items()}
+    G_LH, G_HL, D_H, D_L = nets["G_LH"], nets["G_HL"], nets["D_H"], nets["D_L"]
+    opt_g = torch.optim.Adam([*G_LH.parameters(), *G_HL.parameters()], lr=lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam([*D_H.parameters(), *D_L.parameters()], lr=lr, betas=(0.5, 0.999))
+    decay_start = steps // 2
+
+    def lr_at(step: int) -> float:  # constant, then linear to zero
+        return lr * min(1.0, max(0.0, (steps - step) / max(steps - decay_start, 1)))
+
+    pools = {"H": ImagePool(pool_size, random.Random(seed)),
+             "L": ImagePool(pool_size, random.Random(seed + 1))}
+    data_rng = np.random.default_rng(seed + 1)
+    use_identity = scale == 1 and lambda_identity > 0 and cfg["in_ch"] == cfg["out_ch"]
+    resume = resume_path_for(model_out)
+    start = 0
+    state = load_checkpoint(resume, map_location=str(dev))
+    if state is not None:
+        if state.get("model_config") != cfg:
+            raise InputError(f"{resume}: checkpoint of a different architecture "
+                             f"({config_difference(state.get('model_config'), cfg)}); delete it to "
+                             f"train afresh")
+        for k, net in nets.items():
+            net.load_state_dict(state[k])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        for k, pool in pools.items():
+            pool.load_state_dict(state[f"pool_{k}"], dev)
+        data_rng.bit_generator.state = state["data_rng"]
+        start = int(state["step"])
+    logger = CSVLogger(log_out, resume_step=start if state is not None else None)
+
+    def batch(tiles: np.ndarray) -> torch.Tensor:
+        idx = np.sort(data_rng.integers(0, len(tiles), batch_size))
+        x = np.asarray(tiles[idx], dtype=np.float32) * 2 - 1
+        x = np.stack([d4_transform(t, int(k)) for t, k in zip(x, data_rng.integers(0, 8, len(x)))])
+        return torch.from_numpy(np.ascontiguousarray(x)).to(dev)
+
+    autocast = lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16,  # noqa: E731
+                                      enabled=amp and dev.type == "cuda")
+    started, sums, last_good = time.time(), {}, (start if state is not None else None)
+    it = range(start, steps)
+    if show_progress:
+        it = progress(it, desc="CycleGAN", total=steps, initial=start)
+    for step in it:
+        for group in (*opt_g.param_groups, *opt_d.param_groups):
+            group["lr"] = lr_at(step)
+        real_l, real_h = batch(low), batch(high)
+        # --- generators
+        D_H.requires_grad_(False)
+        D_L.requires_grad_(False)
+        with autocast():
+            fake_h = G_LH(real_l)
+            fake_l = G_HL(real_h)
+            gan_h = lsgan_loss(D_H(fake_h).float(), True)
+            gan_l = lsgan_loss(D_L(fake_l).float(), True)
+            cycle = F.l1_loss(G_HL(fake_h).float(), real_l) + F.l1_loss(G_LH(fake_l).float(), real_h)
+            identity = torch.zeros((), device=dev)
+            if use_identity:
+                identity = F.l1_loss(G_LH(real_h).float(), real_h) + \
+                    F.l1_loss(G_HL(real_l).float(), real_l)
+            loss_g = gan_h + gan_l + lambda_cycle * cycle + lambda_cycle * lambda_identity * identity
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        # --- discriminators, on pooled fakes
+        D_H.requires_grad_(True)
+        D_L.requires_grad_(True)
+        with autocast():
+            loss_d_h = 0.5 * (lsgan_loss(D_H(real_h).float(), True) +
+                              lsgan_loss(D_H(pools["H"].query(fake_h.float())).float(), False))
+            loss_d_l = 0.5 * (lsgan_loss(D_L(real_l).float(), True) +
+                              lsgan_loss(D_L(pools["L"].query(fake_l.float())).float(), False))
+        opt_d.zero_grad(set_to_none=True)
+        (loss_d_h + loss_d_l).backward()
+        opt_d.step()
+
+        values = {"loss_g": loss_g, "loss_d": loss_d_h + loss_d_l, "gan_h": gan_h, "gan_l": gan_l,
+                  "cycle": cycle, "identity": identity}
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + v.detach()
+        done = step + 1
+        if done % log_every == 0 or done % checkpoint_every == 0 or done == steps:
+            bad = [k for k in ("loss_g", "loss_d") if not math.isfinite(float(values[k]))]
+            if bad:
+                where = f"last good checkpoint {resume} (step {last_good})" if last_good else \
+                    "no checkpoint written yet"
+                raise TrainingDiverged(f"{model_out}: {bad[0]} is not finite at step {done}; {where}")
+        if done % log_every == 0:
+            logger.log(step=done, **{k: float(v) / log_every for k, v in sums.items()},
+                       lr=lr_at(step), sec_per_step=(time.time() - started) / (done - start))
+            sums = {}
+        if done % checkpoint_every == 0 and done < steps:
+            save_checkpoint(resume, step=done, model_config=cfg, opt_g=opt_g.state_dict(),
+                            opt_d=opt_d.state_dict(), data_rng=data_rng.bit_generator.state,
+                            pool_H=pools["H"].state_dict(), pool_L=pools["L"].state_dict(),
+                            **{k: n.state_dict() for k, n in nets.items()})
+            last_good = done
+        if on_step is not None:
+            on_step(done, nets)
+    summary = {"steps": steps, "scale": scale, "seconds": time.time() - started}
+    save_checkpoint(model_out, step=steps, model_config=cfg, include_rng=False, family="cyclegan",
+                    summary=summary, **{k: n.state_dict() for k, n in nets.items()})
+    resume.unlink(missing_ok=True)
+    return summary
+
+
+def load_cyclegan_generator(path: str | os.PathLike, direction: str = "G_LH",
+                            device: str = "cpu") -> "torch.nn.Module":
+    """One generator (``G_LH`` or ``G_HL``) of a CycleGAN checkpoint, in eval mode."""
+    payload = read_model_checkpoint(path, "cyclegan", device)
+    net = build_cyclegan(payload["model_config"])[direction]
+    try:
+        net.load_state_dict(payload[direction])
+    except RuntimeError:
+        raise InputError(f"{path}: {direction} weights do not fit the architecture in its "
+                         f"config") from None
+    return net.to(device).eval().requires_grad_(False)
+
+
+def translate(generator: "torch.nn.Module", tiles: np.ndarray, batch_size: int = 32,
+              show_progress: bool = False) -> np.ndarray:
+    """Apply a generator to tiles in [0, 1] (N, C, h, h) → float32 tiles in [0, 1], batched."""
+    import torch
+
+    dev = next(generator.parameters()).device
+    starts = range(0, len(tiles), batch_size)
+    if show_progress:
+        starts = progress(starts, desc="translating", total=len(starts))
+    out = []
+    with torch.no_grad():
+        for s in starts:
+            x = torch.from_numpy(np.asarray(tiles[s:s + batch_size], dtype=np.float32)).to(dev)
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
+                                enabled=dev.type == "cuda"):
+                y = generator(x * 2 - 1)
+            out.append(((y.float() + 1) / 2).clamp(0, 1).cpu().numpy())
+    return np.concatenate(out) if out else np.empty((0,) + tiles.shape[1:], np.float32)

@@ -1,0 +1,73 @@
+# Generative models of the porous study: train, then sample / translate.
+
+
+rule train_stylegan2:
+    input:
+        tiles=f"{RESULTS}/porous/tiles/sem/tiles.npy",
+    output:
+        model=f"{RESULTS}/porous/stylegan2/model.pt",
+        log=f"{RESULTS}/porous/stylegan2/training.csv",
+    params:
+        stylegan2={k: v for k, v in config["porous"]["stylegan2"].items() if k != "gpus"},
+    resources:
+        gpu=porous_gpus("stylegan2"),
+    log:
+        f"{RESULTS}/logs/porous/train_stylegan2.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/porous/train_stylegan2.tsv"
+    script:
+        "../scripts/train_stylegan2.py"
+
+
+rule sample_stylegan2:
+    input:
+        model=rules.train_stylegan2.output.model,
+        real_table=f"{RESULTS}/porous/tiles/sem/table.csv",
+    output:
+        tiles=f"{RESULTS}/porous/synthetic/stylegan2/tiles.npy",
+        table=f"{RESULTS}/porous/synthetic/stylegan2/table.csv",
+    params:
+        sample=config["porous"].get("sample", {}),
+    log:
+        f"{RESULTS}/logs/porous/sample_stylegan2.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/porous/sample_stylegan2.tsv"
+    script:
+        "../scripts/sample_stylegan2.py"
+
+
+rule train_cyclegan:
+    input:
+        low=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/tiles.npy",
+        high=rules.sample_stylegan2.output.tiles,
+    output:
+        model=f"{RESULTS}/porous/cyclegan/model.pt",
+        log=f"{RESULTS}/porous/cyclegan/training.csv",
+    params:
+        cyclegan={k: v for k, v in config["porous"].get("cyclegan", {}).items() if k != "gpus"},
+    resources:
+        gpu=lambda wc: porous_gpus("cyclegan"),
+    log:
+        f"{RESULTS}/logs/porous/train_cyclegan.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/porous/train_cyclegan.tsv"
+    script:
+        "../scripts/train_cyclegan.py"
+
+
+rule translate_microct:
+    input:
+        model=rules.train_cyclegan.output.model,
+        tiles=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/tiles.npy",
+        table=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/table.csv",
+    output:
+        tiles=f"{RESULTS}/porous/synthetic/cyclegan/tiles.npy",
+        table=f"{RESULTS}/porous/synthetic/cyclegan/table.csv",
+    params:
+        batch_size=config["porous"].get("translate", {}).get("batch_size", 32),
+    log:
+        f"{RESULTS}/logs/porous/translate_microct.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/porous/translate_microct.tsv"
+    script:
+        "../scripts/translate_microct.py"
