@@ -38,4 +38,20 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike,
         error = errors[0]
         key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         raise InputError(f"{source}: key {key}: {error.message}")
+    _check_cross_references(config, source)
     return config
+
+
+def _check_cross_references(config: dict[str, Any], source: str) -> None:
+    """What a JSON schema cannot say: keys that must name other keys, sizes that must agree."""
+    porous = config.get("porous", {})
+    tiled = porous.get("tile", {})
+    domain = porous.get("translate", {}).get("domain", "")
+    if domain and domain not in tiled:
+        raise InputError(f"{source}: key porous.translate.domain: {domain!r} is not a tiled "
+                         f"domain (porous.tile has {sorted(tiled)})")
+    if "stylegan2" in porous and "sem" in tiled:
+        size = tiled["sem"]["size"]
+        if size < 4 or size & (size - 1):
+            raise InputError(f"{source}: key porous.tile.sem.size: StyleGAN2 needs a power of "
+                             f"two, got {size}")

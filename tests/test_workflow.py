@@ -55,6 +55,41 @@ def test_chain_produces_figure_tables_and_provenance(finished_run):
 
 
 @pytest.mark.e2e
+def test_generative_chain_samples_translates_and_compares(finished_run):
+    res = finished_run / "results/porous"
+    for name in ("stylegan2_samples", "comparison", "translation", "training"):
+        for ext in ("png", "pdf", "csv"):
+            assert (res / "figures" / f"{name}.{ext}").stat().st_size > 0
+    synthetic = np.load(res / "synthetic/stylegan2/tiles.npy")
+    assert synthetic.shape == (12, 1, 32, 32) and np.isfinite(synthetic.astype(float)).all()
+    assert list(pd.read_csv(res / "synthetic/stylegan2/table.csv").seed) == list(range(100, 112))
+    translated = np.load(res / "synthetic/cyclegan/tiles.npy")
+    assert translated.shape == (8, 1, 32, 32)  # 8-px micro-CT tiles x 4
+    assert (pd.read_csv(res / "synthetic/cyclegan/table.csv").pixel_size == 0.25).all()
+    distances = pd.read_csv(res / "figures/comparison_distances.csv")
+    assert set(distances.dataset) == {"StyleGAN2-ADA", "CycleGAN(microct)"}
+    assert set(distances.descriptor) == {"porosity", "specific_surface_area",
+                                         "correlation_length", "diversity"}
+    summary = pd.read_csv(res / "translation/summary.csv")
+    assert list(summary.method) == ["cyclegan", "bicubic"] and (summary.n == 8).all()
+    log = pd.read_csv(res / "stylegan2/training.csv")
+    assert list(log.step) == [2, 4, 6] and "ada_p" in log
+    assert not (res / "stylegan2/model.resume.pt").exists()
+    assert '"stage": "train_stylegan2"' in (res / "stylegan2/model.pt.provenance.json").read_text()
+
+
+@pytest.mark.e2e
+def test_a_cyclegan_hyperparameter_reruns_only_the_cyclegan_branch(finished_run):
+    # runs before the tiling-change test below, which leaves the run at another SEM stride
+    changed = yaml.safe_load(yaml.safe_dump(TINY))
+    changed["porous"]["cyclegan"]["lambda_cycle"] = 5.0
+    jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
+    assert jobs == {"train_cyclegan": 1, "translate_microct": 1, "morphology": 1,
+                    "translation_error": 1, "figure_porous_translation": 1,
+                    "figure_porous_comparison": 1, "figure_porous_training": 1, "all": 1}
+
+
+@pytest.mark.e2e
 def test_nothing_reruns_without_change_and_tiling_change_skips_simulation(finished_run):
     result = snakemake(finished_run, TINY, "-n")
     assert result.returncode == 0
@@ -62,7 +97,12 @@ def test_nothing_reruns_without_change_and_tiling_change_skips_simulation(finish
     changed = yaml.safe_load(yaml.safe_dump(TINY))
     changed["porous"]["tile"]["sem"]["stride"] = 32
     jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
-    assert jobs == {"tile": 1, "morphology": 1, "figure_porous_morphology": 1, "all": 1}
+    # new SEM tiles: everything trained on them reruns; micro-CT tiling and simulation do not
+    assert jobs == {"tile": 1, "morphology": 3, "figure_porous_morphology": 1,
+                    "train_stylegan2": 1, "sample_stylegan2": 1, "figure_porous_samples": 1,
+                    "train_cyclegan": 1, "translate_microct": 1, "translation_error": 1,
+                    "figure_porous_translation": 1, "figure_porous_comparison": 1,
+                    "figure_porous_training": 1, "all": 1}
     raw = finished_run / "results/porous/raw/samples.tsv"
     before = raw.stat().st_mtime_ns
     assert snakemake(finished_run, changed).returncode == 0
@@ -74,6 +114,9 @@ def test_nothing_reruns_without_change_and_tiling_change_skips_simulation(finish
 @pytest.mark.parametrize("key, value, message", [
     (("tile", "sem", "stride"), -4, "key porous.tile.sem.stride: -4 is less than the minimum of 1"),
     (("simulate", "sem_size"), "big", "key porous.simulate.sem_size: 'big' is not of type"),
+    (("stylegan2", "batch_size"), 0, "key porous.stylegan2.batch_size: 0 is less than the minimum"),
+    (("tile", "sem", "size"), 48, "key porous.tile.sem.size: StyleGAN2 needs a power of two, got 48"),
+    (("translate", "domain"), "ct", "key porous.translate.domain: 'ct' is not a tiled domain"),
 ])
 def test_bad_config_fails_in_one_line(tmp_path, key, value, message):
     bad = yaml.safe_load(yaml.safe_dump(TINY))
@@ -95,6 +138,7 @@ def test_bad_input_image_fails_in_one_line_and_leaves_no_output(tmp_path):
     config = yaml.safe_load(yaml.safe_dump(TINY))
     config["porous"]["sample_sheet"] = str(tmp_path / "data/samples.tsv")
     config["porous"]["tile"] = {"sem": {"size": 32, "stride": 16}}
+    config["porous"]["translate"]["domain"] = ""
     result = snakemake(tmp_path, config)
     assert result.returncode != 0
     assert "broken.tif: unreadable or truncated image" in result.stdout + result.stderr
@@ -106,6 +150,7 @@ def test_paper_config_validates_and_its_dag_builds(tmp_path):
     paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     jobs = planned_jobs(snakemake(tmp_path, paper, "-n"))
     assert jobs["simulate_porous"] == 1 and jobs["ingest"] == 3 and jobs["tile"] == 2
+    assert jobs["train_stylegan2"] == 1 and jobs["train_cyclegan"] == 1 and jobs["morphology"] == 4
     assert not (tmp_path / "results").exists()
 
 
@@ -115,3 +160,5 @@ def test_html_report_builds_with_the_figure(finished_run):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (finished_run / "report.html").read_text(errors="ignore")
     assert "morphology.png" in html and "Crofton" in html
+    for name in ("stylegan2_samples.png", "comparison.png", "translation.png", "training.png"):
+        assert name in html

@@ -118,7 +118,10 @@ def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.
 
     autocast = lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16,  # noqa: E731
                                       enabled=amp and dev.type == "cuda")
-    started, sums, last_good = time.time(), {}, (start if state is not None else None)
+    # running sums of the current log interval travel in the checkpoint, so a resumed run logs
+    # the same means as an uninterrupted one
+    sums = dict(state.get("log_sums", {})) if state is not None else {}
+    started, last_good = time.time(), (start if state is not None else None)
     it = range(start, steps)
     if show_progress:
         it = progress(it, desc="CycleGAN", total=steps, initial=start)
@@ -161,7 +164,7 @@ def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.
             sums[k] = sums.get(k, 0.0) + v.detach()
         done = step + 1
         if done % log_every == 0 or done % checkpoint_every == 0 or done == steps:
-            bad = [k for k in ("loss_g", "loss_d") if not math.isfinite(float(values[k]))]
+            bad = [k for k in ("loss_g", "loss_d") if not math.isfinite(float(values[k].detach()))]
             if bad:
                 where = f"last good checkpoint {resume} (step {last_good})" if last_good else \
                     "no checkpoint written yet"
@@ -174,6 +177,7 @@ def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.
             save_checkpoint(resume, step=done, model_config=cfg, opt_g=opt_g.state_dict(),
                             opt_d=opt_d.state_dict(), data_rng=data_rng.bit_generator.state,
                             pool_H=pools["H"].state_dict(), pool_L=pools["L"].state_dict(),
+                            log_sums={k: float(v) for k, v in sums.items()},
                             **{k: n.state_dict() for k, n in nets.items()})
             last_good = done
         if on_step is not None:

@@ -147,8 +147,11 @@ def train_stylegan2(tiles_path: str | os.PathLike, model_out: str | os.PathLike,
     ema_beta = 0.5 ** (batch_size / max(ema_kimg * 1000, 1e-8))
     started = time.time()
     tick_time, tick_images = time.time(), 0
-    sums: dict[str, float] = {}
-    last_r1 = last_pl = torch.zeros(())
+    # running sums of the current log interval travel in the checkpoint, so a resumed run logs
+    # the same means as an uninterrupted one
+    sums: dict[str, float] = dict(state.get("log_sums", {})) if state is not None else {}
+    last_r1 = torch.tensor(state.get("last_r1", 0.0)) if state is not None else torch.zeros(())
+    last_pl = torch.tensor(state.get("last_pl", 0.0)) if state is not None else torch.zeros(())
     steps = range(start, total_steps)
     if info.is_main and show_progress:
         steps = progress(steps, desc="StyleGAN2-ADA", total=total_steps, initial=start)
@@ -241,7 +244,9 @@ def train_stylegan2(tiles_path: str | os.PathLike, model_out: str | os.PathLike,
                                 D=D.state_dict(), G_ema=G_ema.state_dict(),
                                 opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(),
                                 ada=ada.state_dict(), pl_mean=float(pl_mean),
-                                data_rng=data_rng.bit_generator.state)
+                                data_rng=data_rng.bit_generator.state,
+                                log_sums={k: float(v) for k, v in sums.items()},
+                                last_r1=float(last_r1), last_pl=float(last_pl))
             last_good = done
             barrier(info)
         if on_step is not None:

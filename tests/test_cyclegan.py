@@ -1,0 +1,111 @@
+"""CycleGAN parts and training on tiny CPU models."""
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from matgen.errors import InputError
+from matgen.models.cyclegan import (ImagePool, PatchDiscriminator, ResnetGenerator, lsgan_loss,
+                                    patch_layers_for)
+from matgen.train.checkpoint import resume_path_for
+from matgen.train.cyclegan import load_cyclegan_generator, train_cyclegan, translate
+
+TINY = dict(batch_size=2, ngf=4, n_blocks=1, n_downsampling=1, ndf=4, n_layers=2, pool_size=4,
+            log_every=2, device="cpu", show_progress=False)
+
+
+@pytest.fixture
+def domains(tmp_path):
+    """Low-res tiles (8 px) = 4x block means of high-res tiles (32 px) of random blobs."""
+    rng = np.random.default_rng(0)
+    high = (rng.random((12, 1, 32, 32)) > 0.7).astype(np.float32)
+    high = np.clip(high + 0.1 * rng.standard_normal(high.shape), 0, 1)
+    low = high.reshape(12, 1, 8, 4, 8, 4).mean((3, 5))
+    np.save(tmp_path / "low.npy", low[:10].astype(np.float16))
+    np.save(tmp_path / "high.npy", high[2:].astype(np.float16))
+    return tmp_path / "low.npy", tmp_path / "high.npy"
+
+
+def test_generators_change_resolution_by_their_scale():
+    x = torch.randn(2, 1, 16, 16)
+    assert ResnetGenerator(1, 1, 8, 1, 1, scale=4)(x).shape == (2, 1, 64, 64)
+    assert ResnetGenerator(1, 1, 8, 1, 1, scale=0.25)(x).shape == (2, 1, 4, 4)
+    y = ResnetGenerator(1, 1, 8, 1, 2, scale=1)(x)
+    assert y.shape == x.shape and float(y.abs().max()) <= 1.0
+    with pytest.raises(ValueError, match="not a power of two"):
+        ResnetGenerator(scale=3)
+
+
+def test_patch_discriminator_depth_fits_the_tile_size():
+    for size, wanted, expect in ((16, 3, 2), (64, 3, 3), (8, 3, 1), (256, 3, 3)):
+        n = patch_layers_for(size, wanted)
+        assert n == expect
+        out = PatchDiscriminator(1, 4, n)(torch.randn(1, 1, size, size))
+        assert out.shape[-1] >= 2
+
+
+def test_lsgan_loss_and_image_pool():
+    assert float(lsgan_loss(torch.ones(3, 1, 2, 2), True)) == 0.0
+    assert float(lsgan_loss(torch.full((3, 1, 2, 2), 0.5), False)) == pytest.approx(0.25)
+    pool = ImagePool(2, random.Random(0))
+    first = torch.zeros(2, 1, 4, 4)
+    assert torch.equal(pool.query(first), first)  # fills the pool
+    out = pool.query(torch.ones(8, 1, 4, 4))
+    values = set(out.flatten(1).mean(1).tolist())
+    assert values <= {0.0, 1.0} and 0.0 in values  # some old fakes come back, never mixed
+    assert torch.equal(ImagePool(0).query(first), first)
+
+
+def test_training_reduces_the_cycle_loss_and_translates_to_the_right_size(domains, tmp_path):
+    low, high = domains
+    summary = train_cyclegan(low, high, tmp_path / "c.pt", tmp_path / "c.csv", seed=1, steps=40,
+                             lr=2e-3, checkpoint_every=100, **TINY)
+    assert summary["scale"] == 4
+    log = pd.read_csv(tmp_path / "c.csv")
+    assert {"loss_g", "loss_d", "gan_h", "gan_l", "cycle", "identity", "lr"} <= set(log)
+    assert (log.identity == 0).all()  # scale 4: no identity loss
+    assert log.cycle.iloc[-3:].mean() < 0.9 * log.cycle.iloc[:3].mean()
+    assert log.lr.iloc[-1] < log.lr.iloc[0]  # linear decay in the second half
+    G = load_cyclegan_generator(tmp_path / "c.pt", "G_LH")
+    out = translate(G, np.load(low), batch_size=3)
+    assert out.shape == (10, 1, 32, 32) and 0 <= out.min() and out.max() <= 1
+    back = translate(load_cyclegan_generator(tmp_path / "c.pt", "G_HL"), out)
+    assert back.shape == (10, 1, 8, 8)
+
+
+def test_killed_cyclegan_resumes_bit_identically(domains, tmp_path):
+    low, high = domains
+    kw = dict(seed=2, steps=8, checkpoint_every=3, **TINY)
+    train_cyclegan(low, high, tmp_path / "a.pt", tmp_path / "a.csv", **kw)
+
+    def kill(step, nets):
+        if step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_cyclegan(low, high, tmp_path / "b.pt", tmp_path / "b.csv", on_step=kill, **kw)
+    assert resume_path_for(tmp_path / "b.pt").exists()
+    train_cyclegan(low, high, tmp_path / "b.pt", tmp_path / "b.csv", **kw)
+    a = torch.load(tmp_path / "a.pt", weights_only=False)
+    b = torch.load(tmp_path / "b.pt", weights_only=False)
+    for net in ("G_LH", "G_HL", "D_H", "D_L"):
+        for k, v in a[net].items():
+            assert torch.equal(v, b[net][k]), (net, k)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv").drop(columns="sec_per_step"),
+                                  pd.read_csv(tmp_path / "b.csv").drop(columns="sec_per_step"))
+
+
+def test_bad_inputs(domains, tmp_path):
+    low, high = domains
+    np.save(tmp_path / "odd.npy", np.zeros((4, 1, 24, 24), np.float16))
+    with pytest.raises(InputError, match="24 is not a power-of-two multiple of the 8 px"):
+        train_cyclegan(low, tmp_path / "odd.npy", tmp_path / "c.pt", tmp_path / "c.csv", **TINY)
+    with pytest.raises(InputError, match="fewer than one batch"):
+        train_cyclegan(low, high, tmp_path / "c.pt", tmp_path / "c.csv",
+                       **{**TINY, "batch_size": 11})
+    torch.save({"model_config": {}, "family": "stylegan2"}, tmp_path / "s.pt")
+    with pytest.raises(InputError, match="not a cyclegan model checkpoint"):
+        load_cyclegan_generator(tmp_path / "s.pt")

@@ -1,0 +1,105 @@
+"""Sampling, translation scoring and real-vs-synthetic comparison of the porous study."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from matgen.errors import InputError
+from matgen.metrics.distributions import distribution_distances, pairwise_diversity
+from matgen.models.stylegan2 import Generator
+from matgen.pipeline.morphology import morphology_of_tiles
+from matgen.pipeline.porous import compare_morphology, sample_stylegan2, translation_error
+from matgen.train.checkpoint import save_checkpoint
+from matgen.train.stylegan2 import generate, load_stylegan2
+
+
+def test_distribution_distances_of_a_shifted_sample():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.2, 0.03, 500)
+    same = distribution_distances(a, a)
+    assert same["ks_statistic"] == 0 and same["wasserstein"] == 0
+    shifted = distribution_distances(a, a + 0.05)
+    assert shifted["wasserstein"] == pytest.approx(0.05)  # W1 of a translate is the shift
+    assert shifted["mean_difference"] == pytest.approx(0.05)
+    assert shifted["ks_statistic"] > 0.5 and shifted["ks_pvalue"] < 1e-6
+    with pytest.raises(ValueError):
+        distribution_distances([np.nan], [1.0])
+
+
+def test_pairwise_diversity_is_zero_for_copies_and_the_rms_difference_otherwise():
+    one = np.random.default_rng(1).random((16, 16))
+    assert pairwise_diversity(np.stack([one] * 5)) == 0
+    two = np.stack([np.zeros((16, 16)), np.full((16, 16), 0.3)])
+    assert pairwise_diversity(two) == pytest.approx(0.3)
+
+
+def _morph_table(path, porosity, lam, ssa=0.3):
+    pd.DataFrame({"tile": range(len(porosity)), "porosity": porosity,
+                  "correlation_length": lam, "specific_surface_area": ssa}).to_csv(path, index=False)
+    return path
+
+
+def test_compare_morphology_reports_targets(tmp_path):
+    rng = np.random.default_rng(2)
+    real_tiles = rng.random((20, 1, 8, 8)).astype(np.float16)
+    np.save(tmp_path / "real.npy", real_tiles)
+    np.save(tmp_path / "good.npy", rng.random((20, 1, 8, 8)).astype(np.float16))
+    np.save(tmp_path / "collapsed.npy", np.repeat(real_tiles[:1], 20, 0))
+    phi = rng.normal(0.15, 0.02, 20)
+    lam = rng.normal(1.0, 0.1, 20)
+    tables = {"real": _morph_table(tmp_path / "r.csv", phi, lam),
+              "good": _morph_table(tmp_path / "g.csv", phi + 0.01, lam * 1.1),
+              "collapsed": _morph_table(tmp_path / "c.csv", phi + 0.05, lam * 1.5)}
+    tiles = {"real": tmp_path / "real.npy", "good": tmp_path / "good.npy",
+             "collapsed": tmp_path / "collapsed.npy"}
+    out = compare_morphology(tables, tiles, tmp_path / "d.csv", "real")
+    met = out.set_index(["dataset", "descriptor"]).meets_target
+    assert met["good", "porosity"] and met["good", "correlation_length"] and met["good", "diversity"]
+    assert not met["collapsed", "porosity"] and not met["collapsed", "correlation_length"]
+    assert not met["collapsed", "diversity"]
+    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 8
+    with pytest.raises(InputError, match="no table for the real set"):
+        compare_morphology(tables, tiles, tmp_path / "d.csv", "missing")
+
+
+def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):
+    rng = np.random.default_rng(3)
+    truth = (rng.random((6, 1, 32, 32)) > 0.75).astype(np.float16) * 0.7 + 0.15
+    ct = truth.astype(np.float32).reshape(6, 1, 8, 4, 8, 4).mean((3, 5)).astype(np.float16)
+    meta = pd.DataFrame({"tile": range(6), "sample": "a", "pixel_size": 0.25})
+    np.save(tmp_path / "truth.npy", truth)
+    np.save(tmp_path / "ct.npy", ct)
+    meta.to_csv(tmp_path / "truth_table.csv", index=False)
+    meta.assign(pixel_size=1.0).to_csv(tmp_path / "ct_table.csv", index=False)
+    morphology_of_tiles(tmp_path / "truth.npy", tmp_path / "truth_table.csv",
+                        tmp_path / "m.csv", tmp_path / "m.npz", threshold=0.5, smooth_sigma=0)
+    summary = translation_error(tmp_path / "m.csv", tmp_path / "m.npz", tmp_path / "m.csv",
+                                tmp_path / "m.npz", tmp_path / "ct.npy", tmp_path / "ct_table.csv",
+                                tmp_path / "per_tile.csv", tmp_path / "summary.csv",
+                                threshold=0.5, smooth_sigma=0)
+    row = summary.set_index("method").loc["cyclegan"]
+    assert row.porosity_mae == 0 and row.s2_rmse == 0 and row.porosity_pearson_r == pytest.approx(1)
+    bicubic = summary.set_index("method").loc["bicubic"]
+    assert bicubic.n == 6 and bicubic.porosity_mae > 0  # blurred input loses the fine pores
+    assert len(pd.read_csv(tmp_path / "per_tile.csv")) == 12
+
+
+def test_sampled_tiles_are_regenerated_from_their_seed_in_the_table(tmp_path):
+    torch.manual_seed(0)
+    cfg = dict(resolution=8, z_dim=8, w_dim=8, n_mapping=1, channel_base=32, channel_max=8,
+               img_channels=1)
+    G = Generator(**cfg)
+    save_checkpoint(tmp_path / "g.pt", step=1, model_config=cfg, include_rng=False,
+                    G_ema=G.state_dict(), family="stylegan2")
+    pd.DataFrame({"pixel_size": [0.25]}).to_csv(tmp_path / "real.csv", index=False)
+    table = sample_stylegan2(tmp_path / "g.pt", tmp_path / "real.csv", tmp_path / "t.npy",
+                             tmp_path / "t.csv", n=10, seed=40, batch_size=4, device="cpu")
+    tiles = np.load(tmp_path / "t.npy")
+    assert tiles.shape == (10, 1, 8, 8) and tiles.dtype == np.float16
+    assert list(table.seed) == list(range(40, 50)) and (table.pixel_size == 0.25).all()
+    again = generate(load_stylegan2(tmp_path / "g.pt"), np.array([table.seed[7]]))
+    np.testing.assert_allclose(tiles[7].astype(np.float32), again[0], atol=1e-3)
+    with pytest.raises(InputError, match="n must be at least 1"):
+        sample_stylegan2(tmp_path / "g.pt", tmp_path / "real.csv", tmp_path / "t.npy",
+                         tmp_path / "t.csv", n=0)

@@ -1,0 +1,226 @@
+"""StyleGAN2 model, ADA and the StyleGAN2-ADA training loop on tiny CPU models."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from matgen.data.ada import AdaptiveProbability, augment
+from matgen.errors import InputError, MatgenError, TrainingDiverged
+from matgen.models.stylegan2 import (Discriminator, Generator, ModulatedConv2d, blur,
+                                     check_resolution, minibatch_stddev)
+from matgen.train.checkpoint import resume_path_for
+from matgen.train.distributed import launch
+from matgen.train.stylegan2 import generate, load_stylegan2, train_stylegan2
+
+TINY_MODEL = dict(z_dim=16, w_dim=16, n_mapping=1, channel_base=64, channel_max=16)
+TINY_TRAIN = dict(TINY_MODEL, batch_size=8, r1_interval=4, pl_interval=2, ada_interval=2,
+                  ada_kimg=1, ema_kimg=0.05, log_every=2, device="cpu", show_progress=False)
+
+
+@pytest.fixture
+def tiles(tmp_path):
+    """24 tiles of 8x8: dark discs (pores) on a bright matrix, radius and position random."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:8, :8]
+    out = np.empty((24, 1, 8, 8), np.float16)
+    for i in range(24):
+        cy, cx, r = rng.uniform(2, 6), rng.uniform(2, 6), rng.uniform(1.2, 2.5)
+        out[i, 0] = np.where((yy - cy) ** 2 + (xx - cx) ** 2 < r * r, 0.15, 0.8)
+    path = tmp_path / "tiles.npy"
+    np.save(path, out)
+    return path
+
+
+def test_generator_and_discriminator_shapes_follow_resolution():
+    for res in (8, 32):
+        G = Generator(res, **TINY_MODEL)
+        D = Discriminator(res, 64, 16)
+        images, ws = G(torch.randn(3, 16), return_ws=True, mixing_prob=1.0)
+        assert images.shape == (3, 1, res, res)
+        assert ws.shape == (3, 2 * int(math.log2(res)) - 2, 16) and G.num_ws == ws.shape[1]
+        assert D(images).shape == (3,)
+    with pytest.raises(ValueError, match="not a power of two"):
+        check_resolution(48)
+
+
+def test_constant_noise_makes_a_tile_a_function_of_z_alone():
+    G = Generator(16, **TINY_MODEL).eval()
+    z = torch.randn(2, 16)
+    with torch.no_grad():
+        a, b = G(z, noise_mode="const"), G(z, noise_mode="const")
+        c = G(z, noise_mode="random")
+    assert torch.equal(a, b)
+    G.convs[-1].noise_strength.data.fill_(1.0)  # give the noise a visible effect
+    with torch.no_grad():
+        assert not torch.allclose(G(z, noise_mode="random"), G(z, noise_mode="random"))
+    assert c.shape == a.shape
+
+
+def test_demodulation_makes_the_output_independent_of_the_style_scale():
+    conv = ModulatedConv2d(4, 6, 3, w_dim=5)
+    x = torch.randn(2, 4, 8, 8)
+    w = torch.randn(2, 5)
+    out = conv(x, w)
+    conv.affine.weight.data *= 7.0  # styles s -> ~7 s
+    conv.affine.bias.data *= 7.0
+    torch.testing.assert_close(conv(x, w), out, rtol=1e-4, atol=1e-4)
+    # and unit-variance input gives roughly unit-variance output
+    big = conv(torch.randn(16, 4, 32, 32), torch.randn(16, 5))
+    assert 0.7 < float(big.std()) < 1.3
+
+
+def test_blur_keeps_a_constant_image_constant_and_stddev_feature_sees_collapse():
+    x = torch.full((1, 2, 8, 8), 0.3)
+    torch.testing.assert_close(blur(x, (1, 2))[..., 2:-2, 2:-2], torch.full((1, 2, 4, 4), 0.3))
+    same = torch.randn(1, 3, 4, 4).repeat(4, 1, 1, 1)
+    assert float(minibatch_stddev(same)[:, -1].abs().max()) < 1e-3
+    assert float(minibatch_stddev(torch.randn(4, 3, 4, 4))[:, -1].mean()) > 0.5
+
+
+def test_ada_p_zero_is_identity_and_p_one_is_differentiable():
+    x = torch.randn(4, 1, 16, 16, requires_grad=True)
+    assert augment(x, 0.0) is x
+    torch.manual_seed(0)
+    y = augment(x, 1.0)
+    assert y.shape == x.shape and not torch.allclose(y, x)
+    y.square().sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+
+
+def test_ada_flips_rotations_and_translations_are_exact_pixel_moves():
+    torch.manual_seed(1)
+    x = torch.arange(64.0).reshape(1, 1, 8, 8).repeat(16, 1, 1, 1)
+    flips = augment(x, 1.0, ("xflip",))
+    for img in flips:
+        assert torch.allclose(img, x[0], atol=1e-4) or torch.allclose(img, x[0].flip(-1), atol=1e-4)
+    rots = augment(x, 1.0, ("rot90",))
+    options = [torch.rot90(x[0], k, (1, 2)) for k in range(4)]
+    assert all(any(torch.allclose(img, o, atol=1e-4) for o in options) for img in rots)
+    moved = augment(x, 1.0, ("translate",))
+    for img in moved:  # a whole-pixel shift: every value is one of the original values
+        assert torch.allclose(img, img.round(), atol=1e-4)
+    with pytest.raises(ValueError, match="unknown augmentations"):
+        augment(x, 0.5, ("hue",))
+
+
+def test_ada_controller_moves_p_towards_the_target():
+    ada = AdaptiveProbability(target=0.6, interval=4, kimg=1.0)
+    for step in range(4):
+        ada.accumulate(sign_sum=8, count=8)  # D is sure about every real: overfitting
+        ada.update(step, batch_size=8)
+    assert ada.rt == 1.0 and ada.p == pytest.approx(8 * 4 / 1000)
+    for step in range(4, 8):
+        ada.accumulate(sign_sum=-8, count=8)
+        ada.update(step, batch_size=8)
+    assert ada.p == 0.0  # decreased back, clamped at zero
+    for step in range(8, 12):
+        ada.accumulate(sign_sum=-8, count=8)
+        ada.update(step, batch_size=8)
+    assert ada.p == 0.0
+
+
+def test_training_logs_ada_and_regularisers_and_sampling_is_seeded(tiles, tmp_path):
+    summary = train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "log.csv", seed=1,
+                              total_kimg=0.08, **TINY_TRAIN)
+    assert summary["steps"] == 10 and summary["r1_gamma"] == pytest.approx(0.0002 * 64 / 8)
+    log = pd.read_csv(tmp_path / "log.csv")
+    assert list(log.step) == [2, 4, 6, 8, 10]
+    assert {"loss_d", "loss_g", "r1", "pl_penalty", "ada_p", "ada_rt", "sec_per_kimg"} <= set(log)
+    assert np.isfinite(log[["loss_d", "loss_g", "r1", "pl_penalty"]].to_numpy()).all()
+    assert (log.r1 > 0).any() and log.ada_p.between(0, 1).all()
+    assert not resume_path_for(tmp_path / "m.pt").exists()  # removed once the model is final
+    G = load_stylegan2(tmp_path / "m.pt")
+    seeds = np.array([5, 6, 7])
+    a = generate(G, seeds, batch_size=2)
+    b = generate(G, seeds[1:2])
+    assert a.shape == (3, 1, 8, 8) and a.min() >= 0 and a.max() <= 1
+    np.testing.assert_allclose(a[1], b[0], atol=1e-6)  # a tile depends on its seed only
+    assert not np.allclose(a[0], a[2])
+
+
+def test_generator_learns_the_intensity_of_the_real_tiles(tiles, tmp_path):
+    G0 = Generator(8, **TINY_MODEL).eval()
+    with torch.no_grad():
+        before = float(((G0(torch.randn(64, 16)) + 1) / 2).clamp(0, 1).mean())
+    train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "log.csv", seed=2, total_kimg=1.6,
+                    **{**TINY_TRAIN, "ema_kimg": 0.02, "lr": 0.01})
+    after = generate(load_stylegan2(tmp_path / "m.pt"), np.arange(64))
+    real = np.load(tiles).astype(np.float32)
+    assert abs(after.mean() - real.mean()) < 0.5 * abs(before - real.mean())
+    assert abs(after.mean() - real.mean()) < 0.08
+
+
+def test_killed_training_resumes_bit_identically(tiles, tmp_path):
+    kw = dict(seed=3, total_kimg=0.096, checkpoint_kimg=0.032, **TINY_TRAIN)  # 12 steps, ckpt 4
+    train_stylegan2(tiles, tmp_path / "full.pt", tmp_path / "full.csv", **kw)
+
+    def kill(step, state):
+        if step == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_stylegan2(tiles, tmp_path / "cut.pt", tmp_path / "cut.csv", on_step=kill, **kw)
+    assert resume_path_for(tmp_path / "cut.pt").exists() and not (tmp_path / "cut.pt").exists()
+    train_stylegan2(tiles, tmp_path / "cut.pt", tmp_path / "cut.csv", **kw)
+    full = torch.load(tmp_path / "full.pt", weights_only=False)
+    cut = torch.load(tmp_path / "cut.pt", weights_only=False)
+    for key in ("G_ema", "G", "D"):
+        for name, value in full[key].items():
+            assert torch.equal(value, cut[key][name]), (key, name)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full.csv").drop(columns="sec_per_kimg"),
+                                  pd.read_csv(tmp_path / "cut.csv").drop(columns="sec_per_kimg"))
+
+
+def test_bad_inputs_fail_in_one_line_and_overwrite_nothing(tiles, tmp_path):
+    odd = tmp_path / "odd.npy"
+    np.save(odd, np.zeros((16, 1, 12, 12), np.float16))
+    with pytest.raises(InputError, match="12 px is not a power of two"):
+        train_stylegan2(odd, tmp_path / "m.pt", tmp_path / "l.csv", **TINY_TRAIN)
+    few = tmp_path / "few.npy"
+    np.save(few, np.zeros((5, 1, 8, 8), np.float16))
+    with pytest.raises(InputError, match="5 tiles, fewer than one batch"):
+        train_stylegan2(few, tmp_path / "m.pt", tmp_path / "l.csv", **TINY_TRAIN)
+
+    def kill(step, state):
+        if step == 5:
+            raise KeyboardInterrupt
+
+    kw = dict(total_kimg=0.08, checkpoint_kimg=0.032, **TINY_TRAIN)
+    with pytest.raises(KeyboardInterrupt):
+        train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "l.csv", on_step=kill, **kw)
+    resume = resume_path_for(tmp_path / "m.pt")
+    before = resume.read_bytes()
+    with pytest.raises(InputError, match="different architecture .*channel_max 16 vs 8"):
+        train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "l.csv", **{**kw, "channel_max": 8})
+    assert resume.read_bytes() == before and not (tmp_path / "m.pt").exists()
+
+    def poison(step, state):
+        if step == 5:
+            for p in state["D"].parameters():
+                p.data.fill_(float("nan"))
+
+    resume.unlink()
+    with pytest.raises(TrainingDiverged, match=r"loss_d is not finite at step 6 .*m\.resume\.pt \(step 4\)"):
+        train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "l.csv", on_step=poison, **kw)
+    assert not (tmp_path / "m.pt").exists()
+    with pytest.raises(InputError, match="not a stylegan2 model checkpoint"):
+        torch.save({"model_config": {}, "family": "cyclegan"}, tmp_path / "c.pt")
+        load_stylegan2(tmp_path / "c.pt")
+
+
+def test_two_process_data_parallel_training_on_cpu(tiles, tmp_path):
+    kw = dict(tiles_path=str(tiles), model_out=str(tmp_path / "ddp.pt"),
+              log_out=str(tmp_path / "ddp.csv"), seed=4, total_kimg=0.048,
+              **{k: v for k, v in TINY_TRAIN.items()})
+    launch("matgen.train.stylegan2:train_stylegan2", kw, nproc=2)
+    payload = torch.load(tmp_path / "ddp.pt", weights_only=False)
+    assert payload["summary"]["processes"] == 2 and payload["step"] == 6
+    log = pd.read_csv(tmp_path / "ddp.csv")  # rank 0 alone wrote the log
+    assert list(log.step) == [2, 4, 6]
+    G = load_stylegan2(tmp_path / "ddp.pt")
+    assert np.isfinite(generate(G, np.arange(4))).all()
+    with pytest.raises(MatgenError, match="2 data-parallel processes failed"):
+        launch("matgen.train.stylegan2:train_stylegan2", {**kw, "batch_size": 7}, nproc=2)
