@@ -34,6 +34,7 @@ test: venv
 bench: venv
 	$(PIP) install -qq -e ".[bench]"
 	$(PY) benchmarks/morphology.py
+	$(PY) benchmarks/porous_gan.py
 
 # So that the literal `snakemake --profile slurm` finds the cluster profile.
 install-profile:

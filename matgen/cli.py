@@ -55,6 +55,45 @@ def _tile(args: argparse.Namespace) -> None:
     print(f"wrote {out} ({len(table)} tiles)", file=sys.stderr)
 
 
+def _sample(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from .io import save_image, save_table
+    from .train.loop import select_device
+    from .train.stylegan2 import generate, load_stylegan2
+
+    if args.n < 1:
+        raise MatgenError(f"-n must be at least 1, got {args.n}")
+    G = load_stylegan2(args.checkpoint, str(select_device(args.device)))
+    seeds = args.seed + np.arange(args.n)
+    tiles = generate(G, seeds, args.batch_size, args.truncation_psi, show_progress=True)
+    out = Path(args.out)
+    names = []
+    for seed, tile in zip(seeds, tiles):
+        names.append(f"seed{seed:08d}.png")
+        save_image(out / names[-1], np.round(tile[0] * 255).astype(np.uint8))
+    save_table(out / "table.csv", pd.DataFrame({"path": names, "seed": seeds}))
+    print(f"wrote {out} ({len(names)} tiles)", file=sys.stderr)
+
+
+def _translate(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from .io import read_image, save_image, to_unit_float
+    from .pipeline.porous import translate_image
+    from .train.cyclegan import load_cyclegan_generator
+    from .train.loop import progress, select_device
+
+    images = [to_unit_float(read_image(path)) for path in args.images]  # all checked up front
+    G, tile = load_cyclegan_generator(args.checkpoint, args.direction,
+                                      str(select_device(args.device)), return_tile_size=True)
+    out = Path(args.out)
+    for path, image in progress(zip(args.images, images), desc="translate", total=len(images)):
+        result = translate_image(G, image, tile)
+        save_image(out / f"{Path(path).stem}.png", np.round(result * 255).astype(np.uint8))
+    print(f"wrote {out} ({len(images)} images)", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="matgen", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.set_defaults(func=_tile)
+
+    p = sub.add_parser("sample", help="synthetic tiles from a trained StyleGAN2 (PNG + table)")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("-n", type=int, required=True, help="number of tiles")
+    p.add_argument("--seed", type=int, default=0, help="tile i comes from seed + i")
+    p.add_argument("--truncation-psi", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.set_defaults(func=_sample)
+
+    p = sub.add_parser("translate", help="apply a CycleGAN generator tile-wise to images")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument("--direction", choices=["G_LH", "G_HL"], default="G_LH")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.set_defaults(func=_translate)
     return parser
 
 

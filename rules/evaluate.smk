@@ -13,6 +13,8 @@ rule morphology:
         f"{RESULTS}/logs/porous/morphology_{{tileset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/porous/morphology_{{tileset}}.tsv"
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/morphology.py"
 
@@ -32,5 +34,7 @@ rule translation_error:
         morphology=config["porous"]["morphology"],
     log:
         f"{RESULTS}/logs/porous/translation_error.log",
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/translation_error.py"

@@ -15,6 +15,8 @@ rule figure_porous_morphology:
         unit=config["porous"].get("pixel_unit", "um"),
     log:
         f"{RESULTS}/logs/porous/figure_morphology.log",
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/figure_porous_morphology.py"
 
@@ -33,6 +35,8 @@ rule figure_porous_samples:
         morphology=config["porous"]["morphology"],
     log:
         f"{RESULTS}/logs/porous/figure_samples.log",
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/figure_porous_samples.py"
 
@@ -62,6 +66,8 @@ rule figure_porous_comparison:
         compare=config["porous"].get("compare", {}),
     log:
         f"{RESULTS}/logs/porous/figure_comparison.log",
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/figure_porous_comparison.py"
 
@@ -81,6 +87,8 @@ rule figure_porous_translation:
         unit=config["porous"].get("pixel_unit", "um"),
     log:
         f"{RESULTS}/logs/porous/figure_translation.log",
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/figure_porous_translation.py"
 
@@ -97,5 +105,7 @@ rule figure_porous_training:
         csv=f"{RESULTS}/porous/figures/training.csv",
     log:
         f"{RESULTS}/logs/porous/figure_training.log",
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/figure_porous_training.py"

@@ -15,6 +15,8 @@ rule train_stylegan2:
         f"{RESULTS}/logs/porous/train_stylegan2.log",
     benchmark:
         f"{RESULTS}/benchmarks/porous/train_stylegan2.tsv"
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/train_stylegan2.py"
 
@@ -32,6 +34,8 @@ rule sample_stylegan2:
         f"{RESULTS}/logs/porous/sample_stylegan2.log",
     benchmark:
         f"{RESULTS}/benchmarks/porous/sample_stylegan2.tsv"
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/sample_stylegan2.py"
 
@@ -51,6 +55,8 @@ rule train_cyclegan:
         f"{RESULTS}/logs/porous/train_cyclegan.log",
     benchmark:
         f"{RESULTS}/benchmarks/porous/train_cyclegan.tsv"
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/train_cyclegan.py"
 
@@ -69,5 +75,7 @@ rule translate_microct:
         f"{RESULTS}/logs/porous/translate_microct.log",
     benchmark:
         f"{RESULTS}/benchmarks/porous/translate_microct.tsv"
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/translate_microct.py"

@@ -12,5 +12,7 @@ rule ingest:
         f"{RESULTS}/logs/{{study}}/ingest_{{domain}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{study}}/ingest_{{domain}}.tsv"
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/ingest.py"

@@ -10,5 +10,7 @@ rule simulate_porous:
         f"{RESULTS}/logs/porous/simulate.log",
     benchmark:
         f"{RESULTS}/benchmarks/porous/simulate.tsv"
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/simulate_porous.py"

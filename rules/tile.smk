@@ -16,6 +16,8 @@ rule tile:
         f"{RESULTS}/logs/{{study}}/tile_{{domain}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{study}}/tile_{{domain}}.tsv"
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/tile.py"
 
@@ -30,5 +32,7 @@ rule tile_paired:
         table=f"{RESULTS}/{{study}}/tiles/{{domain}}/paired.csv",
     log:
         f"{RESULTS}/logs/{{study}}/tile_paired_{{domain}}.log",
+    conda:
+        "../envs/matgen.yaml"
     script:
         "../scripts/tile_paired.py"

@@ -10,12 +10,17 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((ROOT / ".test/config/config.yaml").read_text())
 
 
-def snakemake(workdir, config, *args, timeout=900):
-    """Run the Snakefile in ``workdir`` with ``config`` (a dict) and extra CLI ``args``."""
+def snakemake_command(workdir, config, *args):
+    """The command line that runs the Snakefile in ``workdir`` with ``config`` (written there)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "config.yaml"
     cfg.write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile",
-           str(cfg), "--cores", "2", *args]
+    return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile",
+            str(cfg), "--cores", "2", *args]
+
+
+def snakemake(workdir, config, *args, timeout=900):
+    """Run the Snakefile in ``workdir`` with ``config`` (a dict) and extra CLI ``args``."""
+    cmd = snakemake_command(workdir, config, *args)
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)

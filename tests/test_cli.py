@@ -60,3 +60,47 @@ def test_cli_bad_threshold_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "matgen: error: threshold must be 'otsu' or a number, got 'dark'")
+
+
+def _tiny_models(tmp_path):
+    import torch
+
+    from matgen.models.stylegan2 import Generator
+    from matgen.train.checkpoint import save_checkpoint
+    from matgen.train.cyclegan import build_cyclegan
+
+    torch.manual_seed(0)
+    cfg = dict(resolution=8, z_dim=8, w_dim=8, n_mapping=1, channel_base=32, channel_max=8,
+               img_channels=1)
+    save_checkpoint(tmp_path / "sg.pt", step=1, model_config=cfg, include_rng=False,
+                    G_ema=Generator(**cfg).state_dict(), family="stylegan2")
+    cg = dict(in_ch=1, out_ch=1, ngf=4, n_blocks=1, n_downsampling=1, scale=4, ndf=4,
+              n_layers_low=1, n_layers_high=2)
+    nets = build_cyclegan(cg)
+    save_checkpoint(tmp_path / "cg.pt", step=1, model_config=cg, include_rng=False,
+                    family="cyclegan", tile_size=8, **{k: n.state_dict() for k, n in nets.items()})
+
+
+def test_sample_and_translate_commands(tmp_path):
+    _tiny_models(tmp_path)
+    result = run("sample", str(tmp_path / "sg.pt"), "-n", "5", "--seed", "7", "--device", "cpu",
+                 "--out", str(tmp_path / "samples"))
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(tmp_path / "samples/table.csv")
+    assert list(table.seed) == [7, 8, 9, 10, 11]
+    assert (tmp_path / "samples" / table.path[0]).stat().st_size > 0
+
+    save_image(tmp_path / "ct.png", (np.random.default_rng(0).random((20, 12)) * 255).astype(np.uint8))
+    result = run("translate", str(tmp_path / "cg.pt"), str(tmp_path / "ct.png"), "--device", "cpu",
+                 "--out", str(tmp_path / "sem"))
+    assert result.returncode == 0, result.stderr
+    from matgen.io import read_image
+    assert read_image(tmp_path / "sem/ct.png").shape == (80, 48)  # x4, 8-px tiles, edges shifted
+
+    wrong = run("sample", str(tmp_path / "cg.pt"), "-n", "2", "--out", str(tmp_path / "x"))
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip().splitlines()[-1].endswith("cg.pt: not a stylegan2 model checkpoint "
+                                                          "(family 'cyclegan')")
+    missing = run("translate", str(tmp_path / "cg.pt"), str(tmp_path / "nope.png"),
+                  "--out", str(tmp_path / "y"))
+    assert missing.returncode == 2 and "nope.png" in missing.stderr

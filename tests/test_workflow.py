@@ -1,11 +1,16 @@
 """End to end: the Snakemake chain on the tiny config, reruns after a config change, bad config."""
 
+import os
+import signal
+import subprocess
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from helpers import ROOT, TINY, snakemake
+from helpers import ROOT, TINY, snakemake, snakemake_command
 
 
 def planned_jobs(result):
@@ -162,3 +167,30 @@ def test_html_report_builds_with_the_figure(finished_run):
     assert "morphology.png" in html and "Crofton" in html
     for name in ("stylegan2_samples.png", "comparison.png", "translation.png", "training.png"):
         assert name in html
+
+
+@pytest.mark.e2e
+def test_a_killed_training_job_resumes_from_its_checkpoint_on_rerun(tmp_path):
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    config["porous"]["stylegan2"].update(total_kimg=1.6, checkpoint_kimg=0.08)  # 200 steps
+    assert snakemake(tmp_path, config, "results/porous/tiles/sem/tiles.npy").returncode == 0
+    target = "results/porous/stylegan2/model.pt"
+    job = subprocess.Popen(snakemake_command(tmp_path, config, target), cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    resume = tmp_path / "results/porous/stylegan2/model.resume.pt"
+    deadline = time.time() + 300
+    while not resume.exists() and job.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(job.pid, signal.SIGKILL)  # the whole job, as a cluster's OOM killer or timeout would
+    job.wait()
+    assert resume.exists() and not (tmp_path / target).exists()
+    assert snakemake(tmp_path, config, "--unlock").returncode == 0
+    rerun = snakemake(tmp_path, config, target, "--rerun-incomplete")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    log = (tmp_path / "results/logs/porous/train_stylegan2.log").read_text()
+    resumed_at = int(log.split("resuming from")[1].split("at step")[1].split()[0])
+    assert resumed_at >= 10 and resumed_at % 10 == 0
+    steps = pd.read_csv(tmp_path / "results/porous/stylegan2/training.csv").step
+    assert list(steps) == list(range(2, 202, 2))  # nothing lost, nothing logged twice
+    assert not resume.exists()

@@ -100,6 +100,30 @@ def translate_microct(checkpoint: str | os.PathLike, tiles_path: str | os.PathLi
     return table
 
 
+def translate_image(generator: "torch.nn.Module", image: np.ndarray, tile: int) -> np.ndarray:
+    """Translate a whole 2-D image in [0, 1] tile by tile (tiles of the training size, the last
+    row/column shifted inwards so the image is covered exactly) and stitch the results.
+
+    Returns an image ``scale`` times larger (``generator.scale``). Images smaller than one tile
+    are translated whole.
+    """
+    from ..data.tiling import tile_positions
+    from ..train.cyclegan import translate
+
+    h, w = image.shape
+    scale = generator.scale
+    if tile <= 0 or h < tile or w < tile:
+        return translate(generator, image[None, None])[0, 0]
+    positions = tile_positions(h, w, tile, tile, edge="shift")
+    tiles = np.stack([image[y:y + tile, x:x + tile] for y, x in positions])[:, None]
+    out_tiles = translate(generator, tiles)
+    out = np.zeros((int(h * scale), int(w * scale)), np.float32)
+    for (y, x), t in zip(positions, out_tiles):
+        ys, xs = int(y * scale), int(x * scale)
+        out[ys:ys + t.shape[-2], xs:xs + t.shape[-1]] = t[0]
+    return out
+
+
 def upsample_bicubic(tiles: np.ndarray, scale: int) -> np.ndarray:
     """Bicubic ×``scale`` upsampling of tiles (N, C, h, w) → (N, C, h·s, w·s), float32 [0, 1];
     the naive baseline a super-resolution model has to beat."""

@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 import os
 import random
+import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -22,7 +24,7 @@ import numpy as np
 from ..errors import InputError, TrainingDiverged
 from .checkpoint import (config_difference, load_checkpoint, read_model_checkpoint,
                          resume_path_for, save_checkpoint)
-from .loop import CSVLogger, progress, seed_everything, select_device
+from .loop import CSVLogger, progress, restore_log, seed_everything, select_device
 
 MODEL_KEYS = ("in_ch", "out_ch", "ngf", "n_blocks", "n_downsampling", "scale", "ndf",
               "n_layers_low", "n_layers_high")
@@ -108,6 +110,8 @@ def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.
             pool.load_state_dict(state[f"pool_{k}"], dev)
         data_rng.bit_generator.state = state["data_rng"]
         start = int(state["step"])
+        restore_log(log_out, state.get("log_csv", ""))
+        print(f"resuming from {resume} at step {start} of {steps}", file=sys.stderr)
     logger = CSVLogger(log_out, resume_step=start if state is not None else None)
 
     def batch(tiles: np.ndarray) -> torch.Tensor:
@@ -178,20 +182,22 @@ def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.
                             opt_d=opt_d.state_dict(), data_rng=data_rng.bit_generator.state,
                             pool_H=pools["H"].state_dict(), pool_L=pools["L"].state_dict(),
                             log_sums={k: float(v) for k, v in sums.items()},
+                            log_csv=Path(log_out).read_text() if Path(log_out).exists() else "",
                             **{k: n.state_dict() for k, n in nets.items()})
             last_good = done
         if on_step is not None:
             on_step(done, nets)
     summary = {"steps": steps, "scale": scale, "seconds": time.time() - started}
     save_checkpoint(model_out, step=steps, model_config=cfg, include_rng=False, family="cyclegan",
-                    summary=summary, **{k: n.state_dict() for k, n in nets.items()})
+                    summary=summary, tile_size=int(low.shape[-1]), **{k: n.state_dict() for k, n in nets.items()})
     resume.unlink(missing_ok=True)
     return summary
 
 
 def load_cyclegan_generator(path: str | os.PathLike, direction: str = "G_LH",
-                            device: str = "cpu") -> "torch.nn.Module":
-    """One generator (``G_LH`` or ``G_HL``) of a CycleGAN checkpoint, in eval mode."""
+                            device: str = "cpu", return_tile_size: bool = False) -> Any:
+    """One generator (``G_LH`` or ``G_HL``) of a CycleGAN checkpoint, in eval mode; with
+    ``return_tile_size`` also the size of the tiles it was trained on (its input side)."""
     payload = read_model_checkpoint(path, "cyclegan", device)
     net = build_cyclegan(payload["model_config"])[direction]
     try:
@@ -199,7 +205,11 @@ def load_cyclegan_generator(path: str | os.PathLike, direction: str = "G_LH",
     except RuntimeError:
         raise InputError(f"{path}: {direction} weights do not fit the architecture in its "
                          f"config") from None
-    return net.to(device).eval().requires_grad_(False)
+    net = net.to(device).eval().requires_grad_(False)
+    if not return_tile_size:
+        return net
+    low = int(payload.get("tile_size", 0))
+    return net, (low if direction == "G_LH" else int(low * payload["model_config"]["scale"]))
 
 
 def translate(generator: "torch.nn.Module", tiles: np.ndarray, batch_size: int = 32,

@@ -87,6 +87,15 @@ class CSVLogger:
             csv.DictWriter(f, self._fields, extrasaction="ignore").writerow(values)
 
 
+def restore_log(path: str | os.PathLike, saved: str) -> None:
+    """Put back a CSV log saved inside a checkpoint when the file itself is gone (Snakemake
+    deletes a failed job's outputs, the log among them); :class:`CSVLogger` then trims it."""
+    path = Path(path)
+    if saved and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(saved)
+
+
 def ema_update(average: "torch.nn.Module", model: "torch.nn.Module", beta: float) -> None:
     """``average ← beta·average + (1−beta)·model`` for parameters; buffers are copied."""
     import torch

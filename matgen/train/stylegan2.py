@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -31,7 +33,7 @@ from .checkpoint import (config_difference, load_checkpoint, read_model_checkpoi
                          resume_path_for, save_checkpoint)
 from .distributed import (all_reduce_gradients, all_reduce_sum, barrier, init_distributed,
                           shutdown)
-from .loop import CSVLogger, ema_update, progress, seed_everything
+from .loop import CSVLogger, ema_update, progress, restore_log, seed_everything
 
 MODEL_KEYS = ("resolution", "z_dim", "w_dim", "n_mapping", "channel_base", "channel_max",
               "img_channels")
@@ -127,6 +129,9 @@ def train_stylegan2(tiles_path: str | os.PathLike, model_out: str | os.PathLike,
             data_rng = np.random.default_rng([seed, info.rank, state["step"]])
             torch.manual_seed(seed * 7919 + info.rank * 104729 + state["step"])
         start = int(state["step"])
+        if info.is_main:
+            restore_log(log_out, state.get("log_csv", ""))
+            print(f"resuming from {resume} at step {start} of {total_steps}", file=sys.stderr)
     elif info.enabled:
         torch.manual_seed(seed + 1_000_003 * info.rank)
     logger = CSVLogger(log_out, resume_step=start if state is not None else None) \
@@ -246,7 +251,8 @@ def train_stylegan2(tiles_path: str | os.PathLike, model_out: str | os.PathLike,
                                 ada=ada.state_dict(), pl_mean=float(pl_mean),
                                 data_rng=data_rng.bit_generator.state,
                                 log_sums={k: float(v) for k, v in sums.items()},
-                                last_r1=float(last_r1), last_pl=float(last_pl))
+                                last_r1=float(last_r1), last_pl=float(last_pl),
+                                log_csv=Path(log_out).read_text() if Path(log_out).exists() else "")
             last_good = done
             barrier(info)
         if on_step is not None:

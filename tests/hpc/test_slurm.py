@@ -19,6 +19,10 @@ TEST_OVERRIDES = [
     "--default-resources", "slurm_partition=debug", "mem_mb=500", "runtime=10", "cpus_per_task=1",
     "--set-resources", "simulate_porous:mem_mb=500", "morphology:mem_mb=500",
     "morphology:cpus_per_task=1",
+    # the test node has no GPUs: the GPU rules run on its CPU
+    *[f"{rule}:{key}" for rule in ("train_stylegan2", "sample_stylegan2", "train_cyclegan",
+                                   "translate_microct")
+      for key in ("gpu=0", "mem_mb=1000", "cpus_per_task=1", "runtime=10")],
     "--latency-wait", "5",
 ]
 

@@ -1,0 +1,127 @@
+"""StyleGAN2-ADA and CycleGAN throughput: training images/s (G+D, full loop with lazy R1,
+path-length regularisation, ADA and EMA) and sampling images/s, per resolution.
+
+Run: ``make bench`` or ``python benchmarks/porous_gan.py [--device cuda] [--paper]``.
+Prints a table; never a test. ``--paper`` adds NVlabs' 256² "paper256" network (channel base
+16384, 512 max, mapping 8, batch 64) for comparison with their published 12.53 s/kimg on one A100
+(stylegan2-ada-pytorch README) — only meaningful on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def train_rate(tiles: Path, out: Path, steps: int, warmup: int, batch: int, device: str,
+               **model) -> float:
+    """Images/s of the StyleGAN2-ADA loop between step ``warmup`` and step ``steps``."""
+    from matgen.train.stylegan2 import train_stylegan2
+
+    marks: dict[int, float] = {}
+
+    def clock(step: int, state: dict) -> None:
+        if step in (warmup, steps):
+            if device.startswith("cuda"):
+                import torch
+
+                torch.cuda.synchronize()
+            marks[step] = time.perf_counter()
+
+    train_stylegan2(tiles, out / "m.pt", out / "log.csv", total_kimg=steps * batch / 1000,
+                    batch_size=batch, checkpoint_kimg=1e9, log_every=10 ** 9, device=device,
+                    show_progress=False, on_step=clock, ada_kimg=1.0, **model)
+    return (steps - warmup) * batch / (marks[steps] - marks[warmup])
+
+
+def sample_rate(resolution: int, n: int, batch: int, device: str, **model) -> float:
+    import torch
+
+    from matgen.models.stylegan2 import Generator
+    from matgen.train.stylegan2 import generate
+
+    G = Generator(resolution, **model).to(device).eval()
+    generate(G, np.arange(batch), batch)  # warm-up
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    generate(G, np.arange(n), batch)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return n / (time.perf_counter() - t)
+
+
+def cyclegan_rate(low: int, scale: int, steps: int, batch: int, device: str, tmp: Path,
+                  **model) -> float:
+    from matgen.train.cyclegan import train_cyclegan
+
+    rng = np.random.default_rng(0)
+    np.save(tmp / "low.npy", rng.random((32, 1, low, low)).astype(np.float16))
+    np.save(tmp / "high.npy", rng.random((32, 1, low * scale, low * scale)).astype(np.float16))
+    marks: dict[int, float] = {}
+    warmup = max(1, steps // 4)
+
+    def clock(step: int, nets: dict) -> None:
+        if step in (warmup, steps):
+            marks[step] = time.perf_counter()
+
+    train_cyclegan(tmp / "low.npy", tmp / "high.npy", tmp / "c.pt", tmp / "c.csv", steps=steps,
+                   batch_size=batch, checkpoint_every=10 ** 9, log_every=10 ** 9, device=device,
+                   show_progress=False, on_step=clock, **model)
+    return (steps - warmup) * batch / (marks[steps] - marks[warmup])
+
+
+def main() -> None:
+    import torch
+
+    from matgen.train.loop import select_device
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--channel-base", type=int, default=1024, help="CPU-sized default")
+    parser.add_argument("--channel-max", type=int, default=128)
+    parser.add_argument("--samples", type=int, default=128)
+    parser.add_argument("--paper", action="store_true", help="add NVlabs' paper256 network")
+    args = parser.parse_args()
+    device = str(select_device(args.device))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        configs = [("cpu-sized", res, dict(z_dim=64, w_dim=64, n_mapping=2,
+                                          channel_base=args.channel_base,
+                                          channel_max=args.channel_max), args.batch)
+                   for res in args.resolutions]
+        if args.paper:
+            configs.append(("paper256", 256, dict(z_dim=512, w_dim=512, n_mapping=8,
+                                                 channel_base=16384, channel_max=512), 64))
+        for name, res, model, batch in configs:
+            tiles = tmp / f"tiles{res}.npy"
+            np.save(tiles, np.random.default_rng(0).random((max(64, batch), 1, res, res))
+                    .astype(np.float16))
+            train = train_rate(tiles, tmp, args.steps, max(2, args.steps // 4), batch, device,
+                               **model)
+            sample = sample_rate(res, args.samples, 32, device, **model)
+            rows.append((f"StyleGAN2-ADA {name}", f"{res}²", batch, train, 1000 / train, sample))
+        for low, scale in ((16, 4), (64, 4)):
+            rate = cyclegan_rate(low, scale, 8, 4, device, tmp, ngf=16, n_blocks=3,
+                                 n_downsampling=1, ndf=16)
+            rows.append((f"CycleGAN ngf16 ×{scale}", f"{low}²→{low * scale}²", 4, rate,
+                         float("nan"), float("nan")))
+    print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"{'model':<28} {'size':>10} {'batch':>5} {'train img/s':>12} {'s/kimg':>9} "
+          f"{'sample img/s':>13}")
+    for name, size, batch, train, skimg, sample in rows:
+        print(f"{name:<28} {size:>10} {batch:>5} {train:>12.1f} {skimg:>9.1f} {sample:>13.1f}")
+    if args.paper:
+        print("NVlabs stylegan2-ada-pytorch, paper256 on 1x A100: 12.53 s/kimg (published)")
+
+
+if __name__ == "__main__":
+    main()
