@@ -71,10 +71,8 @@ def morphology_figure(datasets: dict[str, dict[str, str | os.PathLike]],
                             "q25": np.quantile(v, 0.25), "median": np.median(v),
                             "q75": np.quantile(v, 0.75)})
         ax.set_xlabel(label.format(unit=unit))
-        if annotations and column in annotations:
-            ax.text(0.98, 0.97, annotations[column], transform=ax.transAxes, ha="right",
-                    va="top", fontsize=7.5, family="monospace",
-                    bbox=dict(boxstyle="round", fc="white", ec="0.8", alpha=0.9))
+        if annotations and column in annotations:  # as the title: never on top of the bars
+            ax.set_title(annotations[column], fontsize=7.5, family="monospace", loc="left")
         ax.set_ylabel("density")
         if j == 0:
             ax.legend(fontsize=8)
@@ -216,8 +214,10 @@ def porous_comparison_figure(datasets: dict[str, dict[str, str | os.PathLike]], 
                                    real, seed=seed, **targets)
     notes = {}
     for d in DESCRIPTORS:
-        lines = [f"{r.dataset[:14]:<14} KS {r.ks_statistic:.2f}  W {r.wasserstein:.3g}"
-                 for r in distances[distances.descriptor == d].itertuples()]
+        rows = list(distances[distances.descriptor == d].itertuples())
+        width = max(len(r.dataset) for r in rows) if rows else 0
+        lines = [f"{r.dataset:<{width}} KS {r.ks_statistic:.2f} W {r.wasserstein:.3g}"
+                 for r in rows]
         notes[d] = "\n".join(lines)
     return morphology_figure(datasets, png_out, csv_out, unit=unit, annotations=notes,
                              title=f"Morphology: {real} vs synthetic (KS statistic, Wasserstein "
