@@ -23,6 +23,7 @@ include: "rules/tile.smk"
 include: "rules/generate.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
+include: "rules/polysilicon.smk"
 
 
 rule all:

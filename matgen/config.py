@@ -50,6 +50,15 @@ def _check_cross_references(config: dict[str, Any], source: str) -> None:
     if domain and domain not in tiled:
         raise InputError(f"{source}: key porous.translate.domain: {domain!r} is not a tiled "
                          f"domain (porous.tile has {sorted(tiled)})")
+    poly = config.get("polysilicon", {})
+    sim = poly.get("simulate", {})
+    if sim and len(sim.get("images_per_class", [])) != len(sim.get("rve_sizes_um", [])):
+        raise InputError(f"{source}: key polysilicon.simulate.images_per_class: one count per "
+                         f"RVE size ({len(sim.get('rve_sizes_um', []))}) needed")
+    if sim and not poly.get("sample_sheet") and \
+            [f"{r:g}um" for r in sim["rve_sizes_um"]] != list(poly.get("classes", [])):
+        raise InputError(f"{source}: key polysilicon.classes: the embedded generator names its "
+                         f"classes {[f'{r:g}um' for r in sim['rve_sizes_um']]}")
     if "stylegan2" in porous and "sem" in tiled:
         size = tiled["sem"]["size"]
         if size < 4 or size & (size - 1):

@@ -68,4 +68,6 @@ def all_targets():
                     f"{figures}/training.png"]
     if has_truth():
         targets.append(f"{figures}/translation.png")
+    if "polysilicon" in config:
+        targets.append(f"{RESULTS}/polysilicon/figures/comparison.png")
     return targets

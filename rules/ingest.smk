@@ -8,6 +8,10 @@ rule ingest:
         images=f"{RESULTS}/{{study}}/ingest/{{domain}}/images.npy",
         masks=f"{RESULTS}/{{study}}/ingest/{{domain}}/masks.npy",
         table=f"{RESULTS}/{{study}}/ingest/{{domain}}/table.csv",
+    params:
+        ingest=lambda wc: {**config[wc.study].get("ingest", {}),
+                           **({"classes": config[wc.study]["classes"]}
+                              if "classes" in config[wc.study] else {})},
     log:
         f"{RESULTS}/logs/{{study}}/ingest_{{domain}}.log",
     benchmark:

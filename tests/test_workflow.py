@@ -95,6 +95,32 @@ def test_a_cyclegan_hyperparameter_reruns_only_the_cyclegan_branch(finished_run)
 
 
 @pytest.mark.e2e
+def test_polysilicon_chain_judges_both_generators(finished_run):
+    res = finished_run / "results/polysilicon"
+    for name in ("samples.png", "traversal.png", "comparison.png", "comparison.csv"):
+        assert (res / "figures" / name).stat().st_size > 0
+    summary = pd.read_csv(res / "evaluation/summary.csv").set_index("set")
+    assert list(summary.index) == ["real", "cVAE", "cGAN"]
+    assert summary.loc["real", "physics_e11_mae"] < 0.5  # physics reads real labels back
+    assert summary.loc["cVAE", "n"] == summary.loc["cGAN", "n"] == 8
+    samples = pd.read_csv(res / "samples/gan/table.csv")
+    assert len(samples) == 8 and (res / "samples/gan" / samples.path[0]).exists()
+    traversal = pd.read_csv(res / "traversal/summary.csv")
+    assert list(traversal.latent) == [0, 1, 2, 3]
+    held = pd.read_csv(res / "evaluator/held_out.csv").iloc[0]
+    assert held.n_held_out == 8 and 0 <= held.accuracy <= 1
+
+
+@pytest.mark.e2e
+def test_a_gan_hyperparameter_reruns_only_the_gan_branch(finished_run):
+    changed = yaml.safe_load(yaml.safe_dump(TINY))
+    changed["polysilicon"]["gan"]["lr_d"] = 0.0004
+    jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
+    assert jobs == {"train_polysilicon": 1, "sample_polysilicon": 1, "evaluate_polysilicon": 1,
+                    "figures_polysilicon": 1, "all": 1}
+
+
+@pytest.mark.e2e
 def test_nothing_reruns_without_change_and_tiling_change_skips_simulation(finished_run):
     result = snakemake(finished_run, TINY, "-n")
     assert result.returncode == 0
@@ -122,12 +148,14 @@ def test_nothing_reruns_without_change_and_tiling_change_skips_simulation(finish
     (("stylegan2", "batch_size"), 0, "key porous.stylegan2.batch_size: 0 is less than the minimum"),
     (("tile", "sem", "size"), 48, "key porous.tile.sem.size: StyleGAN2 needs a power of two, got 48"),
     (("translate", "domain"), "ct", "key porous.translate.domain: 'ct' is not a tiled domain"),
+    (("..", "polysilicon", "classes"), ["2um", "3um"], "key polysilicon.classes: the embedded "
+                                                       "generator names its classes"),
 ])
 def test_bad_config_fails_in_one_line(tmp_path, key, value, message):
     bad = yaml.safe_load(yaml.safe_dump(TINY))
     node = bad["porous"]
     for k in key[:-1]:
-        node = node[k]
+        node = bad if k == ".." else node[k]
     node[key[-1]] = value
     result = snakemake(tmp_path, bad, "-n")
     assert result.returncode != 0
@@ -156,6 +184,7 @@ def test_paper_config_validates_and_its_dag_builds(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, paper, "-n"))
     assert jobs["simulate_porous"] == 1 and jobs["ingest"] == 3 and jobs["tile"] == 2
     assert jobs["train_stylegan2"] == 1 and jobs["train_cyclegan"] == 1 and jobs["morphology"] == 4
+    assert jobs["train_polysilicon"] == 2 and jobs["train_polysilicon_evaluator"] == 1
     assert not (tmp_path / "results").exists()
 
 
@@ -165,7 +194,8 @@ def test_html_report_builds_with_the_figure(finished_run):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (finished_run / "report.html").read_text(errors="ignore")
     assert "morphology.png" in html and "Crofton" in html
-    for name in ("stylegan2_samples.png", "comparison.png", "translation.png", "training.png"):
+    for name in ("stylegan2_samples.png", "comparison.png", "translation.png", "training.png",
+                 "traversal.png"):
         assert name in html
 
 

@@ -19,20 +19,38 @@ MASK_UNLABELLED = 255
 
 
 def ingest_domain(sample_sheet: str | os.PathLike, domain: str, images_out: str | os.PathLike,
-                  masks_out: str | os.PathLike, table_out: str | os.PathLike) -> pd.DataFrame:
+                  masks_out: str | os.PathLike, table_out: str | os.PathLike, *,
+                  uniform_pixel_size: bool = True, classes: list[str] | None = None,
+                  require_e11: bool = False) -> pd.DataFrame:
     """Read every image of ``domain`` listed in ``sample_sheet`` into one stack.
 
-    All images of a domain must share one pixel size and one shape; integer images are scaled
-    by their dtype's range to [0, 1]. Masks are integer label images (0..254) of the same shape.
-    Nothing is written unless every row is valid. Returns the table written to ``table_out``.
+    All images of a domain must share one shape and, unless ``uniform_pixel_size`` is False
+    (e.g. RVEs of different physical size imaged at one pixel count), one pixel size; integer
+    images are scaled by their dtype's range to [0, 1]. Masks are integer label images (0..254)
+    of the same shape. With ``classes``, every row's ``class`` must be one of them; with
+    ``require_e11`` every row needs a numeric ``e11``. Nothing is written unless every row is
+    valid. Returns the table written to ``table_out``.
     """
     sheet = read_sample_sheet(sample_sheet)
     rows = sheet[sheet["domain"] == domain].reset_index(drop=True)
     if rows.empty:
         known = ", ".join(sorted(sheet["domain"].unique()))
         raise InputError(f"{sample_sheet}: no rows with domain {domain!r} (domains: {known})")
+    if classes is not None:
+        if "class" not in rows:
+            raise InputError(f"{sample_sheet}: no 'class' column; expected one of {list(classes)}")
+        known = {str(c) for c in classes}
+        bad = [i for i, c in enumerate(rows["class"].astype(str)) if c not in known]
+        if bad:
+            raise InputError(f"{sample_sheet}: row {rows['row'][bad[0]]}: class "
+                             f"{rows['class'][bad[0]]!r} is not one of {list(classes)}")
+    if require_e11:
+        e11 = pd.to_numeric(rows.get("e11", pd.Series([np.nan] * len(rows))), errors="coerce")
+        if e11.isna().any():
+            i = int(np.flatnonzero(e11.isna())[0])
+            raise InputError(f"{sample_sheet}: row {rows['row'][i]}: e11 is missing")
     sizes = rows["pixel_size"].to_numpy()
-    if not np.allclose(sizes, sizes[0], rtol=1e-6):
+    if uniform_pixel_size and not np.allclose(sizes, sizes[0], rtol=1e-6):
         odd = int(np.flatnonzero(~np.isclose(sizes, sizes[0], rtol=1e-6))[0])
         raise InputError(f"{sample_sheet}: row {rows['row'][odd]}: pixel_size {sizes[odd]} differs "
                          f"from {sizes[0]} of row {rows['row'][0]}; one domain needs one pixel size")
@@ -40,8 +58,8 @@ def ingest_domain(sample_sheet: str | os.PathLike, domain: str, images_out: str 
     for _, row in rows.iterrows():
         image = read_image(row["path"])
         if images and image.shape != images[0].shape:
-            raise InputError(f"{row['path']}: shape {image.shape} differs from "
-                             f"{images[0].shape} of {rows['path'][0]}")
+            raise InputError(f"{sample_sheet}: row {row['row']}: {row['path']}: shape "
+                             f"{image.shape} differs from {images[0].shape} of {rows['path'][0]}")
         images.append(to_unit_float(image))
         masks.append(_read_mask(row.get("mask", ""), image.shape))
     table = rows.drop(columns=["domain"]).assign(domain=domain, index=np.arange(len(rows)),

@@ -49,3 +49,22 @@ def pairwise_diversity(images: np.ndarray, max_pairs: int = 4000, pool: int = 2,
         pick = np.random.default_rng(seed).choice(len(i), max_pairs, replace=False)
         i, j = i[pick], j[pick]
     return float(np.sqrt(((x[i] - x[j]) ** 2).mean(1)).mean())
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (N, F) — the FID formula,
+    ‖μa − μb‖² + Tr(Σa + Σb − 2 (Σa Σb)^½), here on features of our own CNN judge rather than
+    a downloaded Inception network, so values compare sets within this study only."""
+    from scipy import linalg
+
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("frechet_distance needs at least two samples per set")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    # a small ridge keeps the matrix square root defined when a set has fewer samples than
+    # feature dimensions (singular covariance)
+    ridge = 1e-6 * np.eye(a.shape[1])
+    cov_a, cov_b = np.cov(a, rowvar=False) + ridge, np.cov(b, rowvar=False) + ridge
+    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    root = root.real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))

@@ -1,0 +1,69 @@
+"""Conditional DCGAN with spectral normalisation and hinge loss (Radford et al. 2016; Miyato et
+al. 2018) for small grey micrographs.
+
+The condition c (one-hot class and a standardised scalar target) is appended to the latent of
+G and, as constant feature maps, to the input of D. Spectral norm on every D layer and the hinge
+loss keep the small-data training stable without gradient penalties.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+class ConditionalGenerator(nn.Module):
+    """[z, c] → image in [-1, 1] (N, C, R, R): a linear layer to 4², then 2× upsampling blocks."""
+
+    def __init__(self, resolution: int = 64, img_channels: int = 1, cond_dim: int = 5,
+                 z_dim: int = 64, width: int = 32) -> None:
+        super().__init__()
+        n_up = resolution.bit_length() - 3
+        if 2 ** (n_up + 2) != resolution:
+            raise ValueError(f"resolution {resolution} is not a power of two >= 8")
+        self.z_dim, self.cond_dim, self.resolution = z_dim, cond_dim, resolution
+        top = width * 2 ** (n_up - 1)
+        self.fc = nn.Sequential(nn.Linear(z_dim + cond_dim, top * 16), nn.BatchNorm1d(top * 16),
+                                nn.ReLU())
+        blocks, ch = [], top
+        for _ in range(n_up):
+            nxt = max(ch // 2, width // 2)
+            blocks += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, nxt, 3, 1, 1),
+                       nn.BatchNorm2d(nxt), nn.ReLU()]
+            ch = nxt
+        self.blocks = nn.Sequential(*blocks, nn.Conv2d(ch, img_channels, 3, 1, 1), nn.Tanh())
+        self._top = top
+
+    def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        h = self.fc(torch.cat([z, cond], 1)).view(-1, self._top, 4, 4)
+        return self.blocks(h)
+
+
+class ConditionalDiscriminator(nn.Module):
+    """[image, c as maps] → one unbounded score per image; spectral norm on every layer."""
+
+    def __init__(self, resolution: int = 64, img_channels: int = 1, cond_dim: int = 5,
+                 width: int = 32) -> None:
+        super().__init__()
+        n_down = resolution.bit_length() - 3
+        layers, ch = [], img_channels + cond_dim
+        for i in range(n_down):
+            nxt = width * 2 ** i
+            layers += [spectral_norm(nn.Conv2d(ch, nxt, 4, 2, 1)), nn.LeakyReLU(0.2)]
+            ch = nxt
+        self.features = nn.Sequential(*layers)
+        self.out = spectral_norm(nn.Linear(ch * 16, 1))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        maps = cond[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        return self.out(self.features(torch.cat([x, maps], 1)).flatten(1)).squeeze(1)
+
+
+def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def hinge_g_loss(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()

@@ -1,0 +1,199 @@
+"""Stages of the polysilicon study after training: sample conditioned microstructures, judge
+them with the CNN and with the physics that made the real data, and measure what each latent
+variable of the VAE controls."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.conditions import Conditioning, load_labelled
+from ..errors import InputError
+from ..io import save_image, save_npy, save_table
+from ..metrics.distributions import frechet_distance
+from ..synth.polysilicon import e11_of_image, grain_count
+from ..train.conditional import judge, load_conditional, regression_scores
+from ..train.loop import progress, select_device
+
+
+def decode(model: "torch.nn.Module", family: str, z: np.ndarray, cond: np.ndarray) -> np.ndarray:
+    """Images in [0, 1] (N, C, R, R) from latents and condition vectors."""
+    import torch
+
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        zt, ct = torch.from_numpy(z).float().to(dev), torch.from_numpy(cond).float().to(dev)
+        if family == "cvae":
+            x = torch.sigmoid(model.decode(zt, ct))
+        else:
+            x = (model(zt, ct) + 1) / 2
+    return x.clamp(0, 1).cpu().numpy()
+
+
+def latent_dim(model: "torch.nn.Module", family: str) -> int:
+    return model.latent_dim if family == "cvae" else model.z_dim
+
+
+def sample_conditional(checkpoint: str | os.PathLike, family: str,
+                       real_table_path: str | os.PathLike, images_out: str | os.PathLike,
+                       table_out: str | os.PathLike, *, n: int = 200, seed: int = 0,
+                       device: str = "auto") -> pd.DataFrame:
+    """``n`` synthetic microstructures, spread evenly over the classes; each is conditioned on
+    its class and on an E11 drawn from the real images of that class, so the (class, E11) pairs
+    are physical. Writes a float16 stack, one PNG per sample beside it and a table (path,
+    class, e11 — the conditioned value —, seed)."""
+    if n < 1:
+        raise InputError(f"sample: n must be at least 1, got {n}")
+    model, cond = load_conditional(checkpoint, family, str(select_device(device)))
+    real = pd.read_csv(real_table_path)
+    rng = np.random.default_rng(seed)
+    per_class = np.full(len(cond.classes), n // len(cond.classes))
+    per_class[: n % len(cond.classes)] += 1
+    class_index = np.repeat(np.arange(len(cond.classes)), per_class)
+    e11 = np.empty(n)
+    for k, name in enumerate(cond.classes):
+        pool = real.loc[real["class"].astype(str) == name, "e11"].to_numpy(float)
+        if len(pool) == 0:
+            raise InputError(f"{real_table_path}: no real images of class {name!r} to draw E11 from")
+        e11[class_index == k] = rng.choice(pool, int((class_index == k).sum()))
+    z = rng.standard_normal((n, latent_dim(model, family))).astype(np.float32)
+    images = decode(model, family, z, cond.encode(class_index, e11))
+    out_dir = Path(images_out).parent
+    names = []
+    for i, image in enumerate(images):
+        names.append(f"png/{family}_{i:04d}.png")
+        save_image(out_dir / names[-1], np.round(image[0] * 255).astype(np.uint8))
+    table = pd.DataFrame({"path": names, "class": [cond.classes[k] for k in class_index],
+                          "e11": e11, "seed": seed, "index": np.arange(n)})
+    save_npy(images_out, images.astype(np.float16))
+    save_table(table_out, table)
+    return table
+
+
+def evaluate_samples(evaluator: str | os.PathLike, samples: dict[str, dict[str, str]],
+                     real_images: str | os.PathLike, real_table: str | os.PathLike,
+                     per_sample_out: str | os.PathLike, summary_out: str | os.PathLike,
+                     device: str = "auto") -> pd.DataFrame:
+    """Judge each synthetic set (name → {images, table}) against its conditions.
+
+    Per set: CNN class accuracy against the conditioned class, CNN-predicted E11 MAE and R²
+    against the conditioned E11, E11 computed from the image by the generator's physics
+    (grey level → orientation → Voigt/Reuss/Hill) MAE against the condition, grain counts, and
+    the Fréchet distance between CNN features of the real set and of the samples. The real set
+    itself is scored the same way as a reference row (CNN on real images, physics from real
+    images).
+    """
+    model, cond = load_conditional(evaluator, "cnn", str(select_device(device)))
+    real = load_labelled(real_images, real_table, list(cond.classes))
+    real_judged = judge(model, real.images, cond)
+    sets = {"real": (real.images, real.class_index, real.target)}
+    for name, paths in samples.items():
+        table = pd.read_csv(paths["table"])
+        images = np.asarray(np.load(paths["images"]), np.float32)
+        sets[name] = (images, cond.class_index(table["class"].astype(str)), table["e11"].to_numpy(float))
+    rows, summary = [], []
+    for name, (images, class_index, e11) in sets.items():
+        judged = real_judged if name == "real" else judge(model, images, cond)
+        physics = np.array([e11_of_image(im[0])["hill"]
+                            for im in progress(images, desc=f"physics E11 ({name})",
+                                               total=len(images))])
+        grains = np.array([grain_count(im[0]) for im in images])
+        rows.append(pd.DataFrame({
+            "set": name, "index": np.arange(len(images)),
+            "class": [cond.classes[k] for k in class_index], "e11_condition": e11,
+            "class_predicted": [cond.classes[k] for k in judged["class_index"]],
+            "e11_cnn": judged["target"], "e11_physics": physics, "grains": grains}))
+        physics_ok = np.isfinite(physics)
+        summary.append({
+            "set": name, "n": len(images),
+            "cnn_class_accuracy": float((judged["class_index"] == class_index).mean()),
+            "cnn_e11_mae": regression_scores(judged["target"], e11)["e11_mae"],
+            "cnn_e11_r2": regression_scores(judged["target"], e11)["e11_r2"],
+            "physics_e11_mae": float(np.abs(physics[physics_ok] - e11[physics_ok]).mean()),
+            "physics_e11_r2": regression_scores(physics[physics_ok], e11[physics_ok])["e11_r2"],
+            "real_e11_std": float(real.target.std()),
+            "frechet_distance": 0.0 if name == "real" else
+            frechet_distance(real_judged["features"], judged["features"]),
+            "mean_grains": float(grains.mean())})
+    per_sample = pd.concat(rows, ignore_index=True)
+    out = pd.DataFrame(summary)
+    out["physics_mae_over_real_std"] = out["physics_e11_mae"] / out["real_e11_std"]
+    save_table(per_sample_out, per_sample)
+    save_table(summary_out, out)
+    return out
+
+
+PROPERTIES = ("grains", "mean_grain_area", "grey_std", "e11_physics")
+
+
+def describe_microstructure(image: np.ndarray, boundary_threshold: float = 0.125) -> dict[str, float]:
+    """Grain count, mean grain area (px), spread of the grain grey levels, physics E11 (GPa)."""
+    inside = image > boundary_threshold
+    grains = grain_count(image, boundary_threshold)
+    return {"grains": grains, "mean_grain_area": float(inside.sum() / max(grains, 1)),
+            "grey_std": float(image[inside].std()) if inside.any() else float("nan"),
+            "e11_physics": e11_of_image(image, boundary_threshold)["hill"]}
+
+
+def latent_traversal(checkpoint: str | os.PathLike, real_table_path: str | os.PathLike,
+                     grid_out: str | os.PathLike, table_out: str | os.PathLike,
+                     summary_out: str | os.PathLike, *, steps: int = 7, span: float = 3.0,
+                     device: str = "auto") -> pd.DataFrame:
+    """Sweep each latent variable of the conditional VAE from −span to +span (σ units) with the
+    others at 0, for every class (E11 condition at the class median).
+
+    Writes the decoded images (classes, latents, steps, R, R) as .npy, a table with the measured
+    properties of every image, and a per-variable summary: for each property the mean over
+    classes of (max − min along the sweep) divided by the real set's within-class standard
+    deviation of that property, and the property that changes most (``dominant``).
+    """
+    model, cond = load_conditional(checkpoint, "cvae", str(select_device(device)))
+    real = pd.read_csv(real_table_path)
+    values = np.linspace(-span, span, steps)
+    dims = model.latent_dim
+    grid = np.empty((len(cond.classes), dims, steps, model.resolution, model.resolution), np.float32)
+    rows = []
+    for k, name in enumerate(cond.classes):
+        e11 = float(real.loc[real["class"].astype(str) == name, "e11"].median())
+        z = np.zeros((dims * steps, dims), np.float32)
+        for j in range(dims):
+            z[j * steps:(j + 1) * steps, j] = values
+        images = decode(model, "cvae", z, cond.encode(np.full(len(z), k), np.full(len(z), e11)))
+        grid[k] = images[:, 0].reshape(dims, steps, model.resolution, model.resolution)
+        for j in range(dims):
+            for s, v in enumerate(values):
+                rows.append({"class": name, "latent": j, "value": v,
+                             **describe_microstructure(grid[k, j, s])})
+    table = pd.DataFrame(rows)
+    spread = _real_property_spread(real_table_path, cond)
+    summary = []
+    for j in range(dims):
+        sub = table[table.latent == j]
+        entry = {"latent": j}
+        for p in PROPERTIES:
+            ranges = sub.groupby("class")[p].agg(lambda s: s.max() - s.min())
+            entry[f"{p}_change"] = float((ranges / spread[p].reindex(ranges.index)).mean())
+        entry["dominant"] = max(PROPERTIES, key=lambda p: entry[f"{p}_change"])
+        summary.append(entry)
+    summary = pd.DataFrame(summary)
+    save_npy(grid_out, grid)
+    save_table(table_out, table)
+    save_table(summary_out, summary)
+    return summary
+
+
+def _real_property_spread(real_table_path: str | os.PathLike, cond: Conditioning) -> pd.DataFrame:
+    """Within-class standard deviation of each property over (up to 64) real images per class."""
+    from ..io import read_image, to_unit_float
+
+    real = pd.read_csv(real_table_path)
+    rows = []
+    for name in cond.classes:
+        paths = real.loc[real["class"].astype(str) == name, "path"].to_numpy()[:64]
+        props = pd.DataFrame([describe_microstructure(to_unit_float(read_image(p)))
+                              for p in paths])
+        rows.append(props.std().rename(name))
+    return pd.DataFrame(rows).replace(0, np.nan)

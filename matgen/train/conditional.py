@@ -1,0 +1,241 @@
+"""Training of the polysilicon study's models on labelled images: the conditional VAE, the
+conditional GAN and the CNN evaluator. Epoch-based, seeded, resumable (see
+:class:`~matgen.train.resumable.ResumableRun`); every model file stores its conditioning so that
+sampling and evaluation use the same class order and E11 standardisation.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from ..data.conditions import (Conditioning, conditioning_for, held_out_split, load_labelled)
+from ..errors import InputError
+from .checkpoint import read_model_checkpoint
+from .loop import progress, seed_everything, select_device
+from .resumable import ResumableRun
+
+
+def _batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    order = rng.permutation(n)
+    return [np.sort(order[i:i + batch_size]) for i in range(0, n - batch_size + 1, batch_size)]
+
+
+def _check_batch(n: int, batch_size: int, path: Any) -> None:
+    if n < batch_size:
+        raise InputError(f"{path}: {n} images, fewer than one batch ({batch_size})")
+
+
+def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
+              model_out: str | os.PathLike, log_out: str | os.PathLike, *, classes: list[str],
+              seed: int = 0, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
+              beta: float = 1.0, latent_dim: int = 8, width: int = 32, device: str = "auto",
+              show_progress: bool = True) -> dict[str, Any]:
+    """Fit the conditional VAE (class + E11) to all real images; log recon/KL per epoch."""
+    import torch
+
+    from ..models.vae import ConditionalVAE, vae_loss
+
+    data = load_labelled(images_path, table_path, classes)
+    _check_batch(len(data.images), batch_size, images_path)
+    cond = conditioning_for(data, classes)
+    dev = select_device(device)
+    seed_everything(seed)
+    cfg = dict(resolution=int(data.images.shape[-1]), img_channels=int(data.images.shape[1]),
+               cond_dim=cond.dim, latent_dim=latent_dim, width=width)
+    model = ConditionalVAE(**cfg).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    run = ResumableRun(model_out, log_out, cfg, {"model": model}, {"optimizer": opt}, dev)
+    x_all = torch.from_numpy(data.images)
+    c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
+    rng = np.random.default_rng([seed, run.start])
+    started = time.time()
+    epochs_it = range(run.start, epochs)
+    for epoch in progress(epochs_it, "cVAE", epochs, run.start) if show_progress else epochs_it:
+        model.train()
+        sums = np.zeros(3)
+        batches = _batches(len(x_all), batch_size, rng)
+        for idx in batches:
+            x, c = x_all[idx].to(dev), c_all[idx].to(dev)
+            logits, mu, logvar = model(x, c)
+            loss, recon, kl = vae_loss(logits, x, mu, logvar, beta)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums += [float(loss.detach()), float(recon.detach()), float(kl.detach())]
+        sums /= len(batches)
+        run.check_finite(epoch + 1, loss=sums[0])
+        run.log.log(step=epoch + 1, loss=sums[0], reconstruction=sums[1], kl=sums[2])
+        rng = np.random.default_rng([seed, epoch + 1])
+        run.checkpoint(epoch + 1)
+    summary = {"epochs": epochs, "seconds": time.time() - started}
+    run.finish("cvae", epochs, conditioning=cond.to_dict(), summary=summary)
+    return summary
+
+
+def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
+               model_out: str | os.PathLike, log_out: str | os.PathLike, *, classes: list[str],
+               seed: int = 0, epochs: int = 60, batch_size: int = 64, lr_g: float = 2e-4,
+               lr_d: float = 2e-4, z_dim: int = 64, width: int = 32, device: str = "auto",
+               show_progress: bool = True) -> dict[str, Any]:
+    """Fit the conditional DCGAN (spectral norm, hinge loss) to all real images."""
+    import torch
+
+    from ..models.dcgan import (ConditionalDiscriminator, ConditionalGenerator, hinge_d_loss,
+                                hinge_g_loss)
+
+    data = load_labelled(images_path, table_path, classes)
+    _check_batch(len(data.images), batch_size, images_path)
+    cond = conditioning_for(data, classes)
+    dev = select_device(device)
+    seed_everything(seed)
+    res, ch = int(data.images.shape[-1]), int(data.images.shape[1])
+    cfg = dict(resolution=res, img_channels=ch, cond_dim=cond.dim, z_dim=z_dim, width=width)
+    G = ConditionalGenerator(**cfg).to(dev)
+    D = ConditionalDiscriminator(res, ch, cond.dim, width).to(dev)
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=(0.0, 0.9))
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=(0.0, 0.9))
+    run = ResumableRun(model_out, log_out, cfg, {"G": G, "D": D}, {"opt_g": opt_g, "opt_d": opt_d},
+                       dev)
+    x_all = torch.from_numpy(data.images * 2 - 1)
+    c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
+    rng = np.random.default_rng([seed, run.start])
+    started = time.time()
+    epochs_it = range(run.start, epochs)
+    for epoch in progress(epochs_it, "cGAN", epochs, run.start) if show_progress else epochs_it:
+        sums = np.zeros(2)
+        batches = _batches(len(x_all), batch_size, rng)
+        for idx in batches:
+            x, c = x_all[idx].to(dev), c_all[idx].to(dev)
+            z = torch.randn(len(idx), z_dim, device=dev)
+            with torch.no_grad():
+                fake = G(z, c)
+            loss_d = hinge_d_loss(D(x, c), D(fake, c))
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            # G: real conditions, so the (class, E11) pairs it learns are the physical ones
+            loss_g = hinge_g_loss(D(G(torch.randn(len(idx), z_dim, device=dev), c), c))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            sums += [float(loss_d.detach()), float(loss_g.detach())]
+        sums /= len(batches)
+        run.check_finite(epoch + 1, loss_d=sums[0], loss_g=sums[1])
+        run.log.log(step=epoch + 1, loss_d=sums[0], loss_g=sums[1])
+        rng = np.random.default_rng([seed, epoch + 1])
+        run.checkpoint(epoch + 1)
+    summary = {"epochs": epochs, "seconds": time.time() - started}
+    run.finish("cgan", epochs, conditioning=cond.to_dict(), summary=summary)
+    return summary
+
+
+def train_evaluator(images_path: str | os.PathLike, table_path: str | os.PathLike,
+                    model_out: str | os.PathLike, log_out: str | os.PathLike,
+                    metrics_out: str | os.PathLike, *, classes: list[str], seed: int = 0,
+                    epochs: int = 15, batch_size: int = 64, lr: float = 1e-3,
+                    held_out_fraction: float = 0.2, width: int = 32, device: str = "auto",
+                    show_progress: bool = True) -> dict[str, float]:
+    """Train the CNN judge (class + E11 heads) on real images only, holding out
+    ``held_out_fraction`` of each class; writes its held-out accuracy, E11 MAE and R²."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..io import save_table
+    from ..models.cnn import MicrostructureCNN
+
+    data = load_labelled(images_path, table_path, classes)
+    train_idx, test_idx = held_out_split(len(data.images), held_out_fraction, seed,
+                                         data.class_index)
+    _check_batch(len(train_idx), batch_size, images_path)
+    cond = conditioning_for(data, classes)
+    dev = select_device(device)
+    seed_everything(seed)
+    cfg = dict(n_classes=len(classes), img_channels=int(data.images.shape[1]), width=width)
+    model = MicrostructureCNN(**cfg).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    run = ResumableRun(model_out, log_out, cfg, {"model": model}, {"optimizer": opt}, dev)
+    x_all = torch.from_numpy(data.images)
+    y_all = torch.from_numpy(data.class_index)
+    t_all = torch.from_numpy(((data.target - cond.target_mean) / cond.target_std).astype(np.float32))
+    rng = np.random.default_rng([seed, run.start])
+    epochs_it = range(run.start, epochs)
+    for epoch in progress(epochs_it, "CNN judge", epochs, run.start) if show_progress else epochs_it:
+        model.train()
+        sums = np.zeros(2)
+        batches = _batches(len(train_idx), batch_size, rng)
+        for b in batches:
+            idx = train_idx[b]
+            logits, pred, _ = model(x_all[idx].to(dev))
+            loss_c = F.cross_entropy(logits, y_all[idx].to(dev))
+            loss_r = F.mse_loss(pred, t_all[idx].to(dev))
+            opt.zero_grad(set_to_none=True)
+            (loss_c + loss_r).backward()
+            opt.step()
+            sums += [float(loss_c.detach()), float(loss_r.detach())]
+        sums /= len(batches)
+        run.check_finite(epoch + 1, class_loss=sums[0], e11_loss=sums[1])
+        held = judge(model, data.images[test_idx], cond)
+        acc = float((held["class_index"] == data.class_index[test_idx]).mean())
+        run.log.log(step=epoch + 1, class_loss=sums[0], e11_loss=sums[1], held_out_accuracy=acc)
+        rng = np.random.default_rng([seed, epoch + 1])
+        run.checkpoint(epoch + 1)
+    held = judge(model, data.images[test_idx], cond)
+    metrics = {"n_train": len(train_idx), "n_held_out": len(test_idx),
+               "accuracy": float((held["class_index"] == data.class_index[test_idx]).mean()),
+               **regression_scores(held["target"], data.target[test_idx]),
+               "e11_std_real": float(data.target.std())}
+    save_table(metrics_out, __import__("pandas").DataFrame([metrics]))
+    run.finish("cnn", epochs, conditioning=cond.to_dict(), metrics=metrics,
+               held_out=test_idx.tolist())
+    return metrics
+
+
+def regression_scores(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """MAE and coefficient of determination R² = 1 − SS_res / SS_tot."""
+    predicted, true = np.asarray(predicted, float), np.asarray(true, float)
+    ss_tot = float(((true - true.mean()) ** 2).sum())
+    r2 = 1 - float(((true - predicted) ** 2).sum()) / ss_tot if ss_tot > 0 else float("nan")
+    return {"e11_mae": float(np.abs(predicted - true).mean()), "e11_r2": r2}
+
+
+def judge(model: "torch.nn.Module", images: np.ndarray, cond: Conditioning,
+          batch_size: int = 256) -> dict[str, np.ndarray]:
+    """The CNN's predicted class index, E11 (GPa) and feature vectors for images in [0, 1]."""
+    import torch
+
+    dev = next(model.parameters()).device
+    model.eval()
+    classes, targets, feats = [], [], []
+    with torch.no_grad():
+        for s in range(0, len(images), batch_size):
+            x = torch.from_numpy(np.asarray(images[s:s + batch_size], np.float32)).to(dev)
+            logits, pred, f = model(x)
+            classes.append(logits.argmax(1).cpu().numpy())
+            targets.append(pred.cpu().numpy() * cond.target_std + cond.target_mean)
+            feats.append(f.cpu().numpy())
+    model.train()
+    return {"class_index": np.concatenate(classes), "target": np.concatenate(targets),
+            "features": np.concatenate(feats)}
+
+
+def load_conditional(path: str | os.PathLike, family: str, device: str = "cpu"
+                     ) -> tuple[Any, Conditioning]:
+    """(model, conditioning) of a cvae / cgan (its generator) / cnn checkpoint, in eval mode."""
+    from ..models.cnn import MicrostructureCNN
+    from ..models.dcgan import ConditionalGenerator
+    from ..models.vae import ConditionalVAE
+
+    payload = read_model_checkpoint(path, family, device)
+    build = {"cvae": (ConditionalVAE, "model"), "cgan": (ConditionalGenerator, "G"),
+             "cnn": (MicrostructureCNN, "model")}[family]
+    model = build[0](**payload["model_config"])
+    try:
+        model.load_state_dict(payload[build[1]])
+    except RuntimeError:
+        raise InputError(f"{path}: weights do not fit the architecture in its config") from None
+    return model.to(device).eval().requires_grad_(False), \
+        Conditioning.from_dict(payload["conditioning"])

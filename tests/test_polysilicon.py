@@ -1,0 +1,198 @@
+"""Polysilicon study: grain physics, ingestion checks, conditional models and their judges."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from matgen.data.conditions import Conditioning, held_out_split, load_labelled
+from matgen.data.ingest import ingest_domain
+from matgen.errors import InputError
+from matgen.io import save_image
+from matgen.metrics.distributions import frechet_distance
+from matgen.models.cnn import MicrostructureCNN
+from matgen.models.dcgan import ConditionalDiscriminator, ConditionalGenerator
+from matgen.models.vae import ConditionalVAE
+from matgen.pipeline.polysilicon import evaluate_samples, latent_traversal, sample_conditional
+from matgen.synth.polysilicon import (directional_modulus, e11_of_image, grain_count,
+                                      grey_to_psi, homogenised_e11, psi_to_grey,
+                                      render_microstructure, simulate_polysilicon, voronoi_grains)
+from matgen.train import resumable
+from matgen.train.conditional import train_evaluator, train_vae
+
+CLASSES = ["2um", "3um", "5um", "10um"]
+
+
+def test_single_crystal_moduli_of_silicon():
+    c11, c12, c44 = 165.7, 63.9, 79.6
+    s11 = (c11 + c12) / ((c11 - c12) * (c11 + 2 * c12))
+    assert directional_modulus([1, 0, 0]) == pytest.approx(1 / s11) == pytest.approx(130.1, abs=0.1)
+    assert directional_modulus([1, 1, 0]) == pytest.approx(169.1, abs=0.1)
+    assert directional_modulus([1, 1, 1]) == pytest.approx(187.9, abs=0.1)
+    # an isotropic "cubic" crystal (C44 = (C11 - C12) / 2) has one modulus in every direction
+    iso = directional_modulus(np.random.default_rng(0).normal(size=(20, 3)), 200, 100, 50)
+    assert np.allclose(iso, 100 * 400 / 300)
+
+
+def test_fibre_texture_moduli_and_bounds():
+    # x = [001] at psi 0 and [1-10] at psi 90 for a <110> fibre along z
+    assert homogenised_e11([0.0])["hill"] == pytest.approx(130.13, abs=0.01)
+    assert homogenised_e11([90.0])["hill"] == pytest.approx(169.10, abs=0.01)
+    one = homogenised_e11([33.0])
+    assert one["voigt"] == pytest.approx(one["reuss"])  # one grain: no averaging
+    psi = np.random.default_rng(1).uniform(0, 180, 40)
+    e = homogenised_e11(psi, np.random.default_rng(2).uniform(1, 5, 40))
+    assert e["reuss"] < e["hill"] < e["voigt"]
+    assert 130 < e["reuss"] and e["voigt"] < 188
+
+
+def test_orientation_reads_back_from_the_image():
+    psi = np.array([0.0, 10.0, 95.0, 179.0])
+    assert np.allclose(grey_to_psi(psi_to_grey(psi)), psi)
+    rng = np.random.default_rng(3)
+    labels = voronoi_grains(64, 25, rng)
+    psi = rng.uniform(0, 180, 25)
+    truth = homogenised_e11(psi, np.bincount(labels.ravel(), minlength=25))["hill"]
+    image = np.round(render_microstructure(labels, psi, 0.01, rng) * 255) / 255  # 8-bit PNG
+    assert e11_of_image(image)["hill"] == pytest.approx(truth, abs=0.5)
+    assert grain_count(image) >= 25  # grains cut by the (periodic) image border count twice
+    assert np.isnan(e11_of_image(np.zeros((16, 16)))["hill"])  # blank image: no grains
+
+
+def test_embedded_generator_writes_classes_with_more_grains_for_larger_rves(tmp_path):
+    sheet = simulate_polysilicon(tmp_path, seed=0, images_per_class=[4, 4, 4, 4],
+                                 rve_sizes_um=[2, 3, 5, 10], image_size=32, grain_size_um=0.8)
+    table = pd.read_csv(sheet, sep="\t")
+    assert list(table["class"].unique()) == CLASSES and len(table) == 16
+    grains = table.groupby("class", sort=False).label_grains.mean()
+    assert grains.is_monotonic_increasing and grains["10um"] > 10 * grains["2um"]
+    assert (table.label_e11_reuss <= table.e11 + 1e-9).all()
+    assert (table.e11 <= table.label_e11_voigt + 1e-9).all()
+    assert table.pixel_size.tolist()[:4] == [2 / 32] * 4
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("poly")
+    sheet = simulate_polysilicon(root / "raw", seed=1, images_per_class=[12, 12, 12, 12],
+                                 rve_sizes_um=[2, 3, 5, 10], image_size=32, grain_size_um=0.8)
+    ingest_domain(sheet, "grains", root / "images.npy", root / "masks.npy", root / "table.csv",
+                  uniform_pixel_size=False, classes=CLASSES, require_e11=True)
+    return root
+
+
+def test_ingest_names_the_row_of_a_bad_class_missing_e11_or_odd_size(dataset, tmp_path):
+    sheet = pd.read_csv(dataset / "raw/samples.tsv", sep="\t")
+    sheet["path"] = [str(dataset / "raw" / p) for p in sheet.path]
+    bad = sheet.copy()
+    bad.loc[5, "class"] = "7um"
+    bad.to_csv(tmp_path / "a.tsv", sep="\t", index=False)
+    out = [tmp_path / "i.npy", tmp_path / "m.npy", tmp_path / "t.csv"]
+    with pytest.raises(InputError, match=r"a.tsv: row 7: class '7um' is not one of"):
+        ingest_domain(tmp_path / "a.tsv", "grains", *out, uniform_pixel_size=False,
+                      classes=CLASSES)
+    bad = sheet.copy()
+    bad.loc[3, "e11"] = np.nan
+    bad.to_csv(tmp_path / "b.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match=r"b.tsv: row 5: e11 is missing"):
+        ingest_domain(tmp_path / "b.tsv", "grains", *out, uniform_pixel_size=False,
+                      require_e11=True)
+    bad = sheet.astype({"e11": object})
+    bad.loc[2, "e11"] = "stiff"
+    bad.to_csv(tmp_path / "c.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match=r"row 4: e11 'stiff' is not a number"):
+        ingest_domain(tmp_path / "c.tsv", "grains", *out, uniform_pixel_size=False)
+    save_image(tmp_path / "big.png", np.zeros((40, 40), np.uint8))
+    bad = sheet.copy()
+    bad.loc[6, "path"] = str(tmp_path / "big.png")
+    bad.to_csv(tmp_path / "d.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match=r"d.tsv: row 8: .*big.png: shape \(40, 40\) differs"):
+        ingest_domain(tmp_path / "d.tsv", "grains", *out, uniform_pixel_size=False)
+    assert not out[0].exists()
+
+
+def test_conditioning_and_stratified_split(dataset):
+    data = load_labelled(dataset / "images.npy", dataset / "table.csv", CLASSES)
+    cond = Conditioning(tuple(CLASSES), 160.0, 5.0)
+    c = cond.encode(np.array([0, 3]), np.array([165.0, 150.0]))
+    assert c.tolist() == [[1, 0, 0, 0, 1.0], [0, 0, 0, 1, -2.0]]
+    train, test = held_out_split(len(data.images), 0.25, 0, data.class_index)
+    assert len(test) == 12 and np.bincount(data.class_index[test]).tolist() == [3, 3, 3, 3]
+    assert not set(train) & set(test)
+    with pytest.raises(InputError, match="class 'x' is not one of"):
+        cond.class_index(["x"])
+
+
+def test_model_shapes():
+    x, c = torch.rand(3, 1, 32, 32), torch.rand(3, 5)
+    logits, mu, logvar = ConditionalVAE(32, 1, 5, 4, 8)(x, c)
+    assert logits.shape == x.shape and mu.shape == logvar.shape == (3, 4)
+    G = ConditionalGenerator(32, 1, 5, 8, 8)
+    assert G(torch.randn(3, 8), c).shape == x.shape
+    assert ConditionalDiscriminator(32, 1, 5, 8)(x, c).shape == (3,)
+    logits, pred, feats = MicrostructureCNN(4, 1, 8)(x)
+    assert logits.shape == (3, 4) and pred.shape == (3,) and feats.shape[0] == 3
+
+
+def test_frechet_distance():
+    a = np.random.default_rng(0).normal(size=(4000, 3))
+    assert frechet_distance(a, a) == pytest.approx(0, abs=1e-8)
+    assert frechet_distance(a, a + [2.0, 0, 0]) == pytest.approx(4.0, rel=1e-6)
+
+
+def test_vae_learns_and_resumes_bit_identically(dataset, tmp_path, monkeypatch):
+    kw = dict(classes=CLASSES, seed=2, epochs=4, batch_size=8, latent_dim=4, width=8,
+              device="cpu", show_progress=False)
+    paths = (dataset / "images.npy", dataset / "table.csv")
+    train_vae(*paths, tmp_path / "a.pt", tmp_path / "a.csv", **kw)
+    log = pd.read_csv(tmp_path / "a.csv")
+    assert log.reconstruction.iloc[-1] < log.reconstruction.iloc[0]
+
+    original = resumable.ResumableRun.checkpoint
+
+    def killed_after_epoch_2(self, epoch, **extra):
+        original(self, epoch, **extra)
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(resumable.ResumableRun, "checkpoint", killed_after_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train_vae(*paths, tmp_path / "b.pt", tmp_path / "b.csv", **kw)
+    monkeypatch.setattr(resumable.ResumableRun, "checkpoint", original)
+    (tmp_path / "b.csv").unlink()  # Snakemake removes a failed job's outputs: restored on resume
+    train_vae(*paths, tmp_path / "b.pt", tmp_path / "b.csv", **kw)
+    a, b = (torch.load(tmp_path / f"{n}.pt", weights_only=False) for n in "ab")
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"))
+    with pytest.raises(InputError, match="fewer than one batch"):
+        train_vae(*paths, tmp_path / "c.pt", tmp_path / "c.csv", **{**kw, "batch_size": 100})
+
+
+def test_judge_samples_and_traversal(dataset, tmp_path):
+    paths = (dataset / "images.npy", dataset / "table.csv")
+    metrics = train_evaluator(*paths, tmp_path / "cnn.pt", tmp_path / "cnn.csv",
+                              tmp_path / "held.csv", classes=CLASSES, seed=3, epochs=12,
+                              batch_size=8, width=8, device="cpu", show_progress=False,
+                              held_out_fraction=0.25)
+    assert metrics["n_held_out"] == 12 and metrics["accuracy"] >= 0.5  # chance: 0.25
+    train_vae(*paths, tmp_path / "vae.pt", tmp_path / "vae.csv", classes=CLASSES, seed=2,
+              epochs=2, batch_size=8, latent_dim=3, width=8, device="cpu", show_progress=False)
+    table = sample_conditional(tmp_path / "vae.pt", "cvae", dataset / "table.csv",
+                               tmp_path / "s/images.npy", tmp_path / "s/table.csv", n=10, seed=4,
+                               device="cpu")
+    assert table["class"].value_counts().to_dict() == {"2um": 3, "3um": 3, "5um": 2, "10um": 2}
+    real = pd.read_csv(dataset / "table.csv")
+    for name, e11 in zip(table["class"], table.e11):  # conditions are real (class, E11) pairs
+        assert e11 in set(real.loc[real["class"] == name, "e11"])
+    summary = evaluate_samples(tmp_path / "cnn.pt", {"cVAE": {"images": str(tmp_path / "s/images.npy"),
+                                                             "table": str(tmp_path / "s/table.csv")}},
+                               *paths, tmp_path / "per.csv", tmp_path / "sum.csv", device="cpu")
+    row = summary.set_index("set").loc["real"]
+    assert row.physics_e11_mae < 0.5 and row.physics_e11_r2 > 0.99  # the physics reads back
+    assert summary.set_index("set").loc["cVAE"].frechet_distance > 0
+    out = latent_traversal(tmp_path / "vae.pt", dataset / "table.csv", tmp_path / "g.npy",
+                           tmp_path / "t.csv", tmp_path / "ts.csv", steps=3, device="cpu")
+    assert np.load(tmp_path / "g.npy").shape == (4, 3, 3, 32, 32)
+    assert list(out.latent) == [0, 1, 2] and set(out.dominant) <= {
+        "grains", "mean_grain_area", "grey_std", "e11_physics"}
