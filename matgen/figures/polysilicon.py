@@ -52,7 +52,7 @@ def samples_figure(real_images: str | os.PathLike, real_table: str | os.PathLike
     fig.suptitle("Polysilicon microstructures per class (RVE size): real vs conditional "
                  "generators (E11 in GPa: label / condition)")
     table = pd.DataFrame(records)
-    save_table(csv_out, table)
+    save_table(csv_out, table.rename(columns=lambda c: c.replace("\n", " ")))
     save_figure(fig, png_out)
     return table
 
@@ -98,10 +98,10 @@ def comparison_table_figure(summary_path: str | os.PathLike, evaluator_metrics: 
     use_style()
     summary = pd.read_csv(summary_path)
     judge = pd.read_csv(evaluator_metrics).iloc[0]
-    columns = {"set": "set", "n": "n", "cnn_class_accuracy": "CNN class acc.",
-               "cnn_e11_mae": "CNN E11 MAE (GPa)", "physics_e11_mae": "physics E11 MAE (GPa)",
-               "physics_mae_over_real_std": "physics MAE / real σ",
-               "frechet_distance": "Fréchet dist. (CNN feat.)", "mean_grains": "grains / image"}
+    columns = {"set": "set", "n": "n", "cnn_class_accuracy": "CNN\nclass acc.",
+               "cnn_e11_mae": "CNN E11\nMAE (GPa)", "physics_e11_mae": "physics E11\nMAE (GPa)",
+               "physics_mae_over_real_std": "physics MAE\n/ real σ",
+               "frechet_distance": "Fréchet dist.\n(CNN features)", "mean_grains": "grains\n/ image"}
     table = summary[list(columns)].rename(columns=columns)
     cells = [[f"{v:.3g}" if isinstance(v, float) else str(v) for v in row]
              for row in table.itertuples(index=False)]
@@ -110,10 +110,14 @@ def comparison_table_figure(summary_path: str | os.PathLike, evaluator_metrics: 
     t = ax.table(cellText=cells, colLabels=list(table.columns), loc="center", cellLoc="center")
     t.auto_set_font_size(False)
     t.set_fontsize(8.5)
-    t.scale(1, 1.5)
+    t.scale(1, 1.6)
+    for (row, _), cell in t.get_celld().items():
+        if row == 0:
+            cell.set_height(cell.get_height() * 1.8)
+            cell.set_text_props(weight="bold")
     ax.set_title(f"Synthetic microstructures judged against their conditions — CNN judge held-out: "
                  f"accuracy {judge.accuracy:.3f}, E11 MAE {judge.e11_mae:.2f} GPa, "
                  f"R² {judge.e11_r2:.2f}", fontsize=10)
-    save_table(csv_out, table)
+    save_table(csv_out, table.rename(columns=lambda c: c.replace("\n", " ")))
     save_figure(fig, png_out)
     return table
