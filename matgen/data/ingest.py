@@ -21,15 +21,18 @@ MASK_UNLABELLED = 255
 def ingest_domain(sample_sheet: str | os.PathLike, domain: str, images_out: str | os.PathLike,
                   masks_out: str | os.PathLike, table_out: str | os.PathLike, *,
                   uniform_pixel_size: bool = True, classes: list[str] | None = None,
-                  require_e11: bool = False) -> pd.DataFrame:
+                  require_e11: bool = False, mask_classes: list[str] | None = None
+                  ) -> pd.DataFrame:
     """Read every image of ``domain`` listed in ``sample_sheet`` into one stack.
 
     All images of a domain must share one shape and, unless ``uniform_pixel_size`` is False
     (e.g. RVEs of different physical size imaged at one pixel count), one pixel size; integer
     images are scaled by their dtype's range to [0, 1]. Masks are integer label images (0..254)
     of the same shape. With ``classes``, every row's ``class`` must be one of them; with
-    ``require_e11`` every row needs a numeric ``e11``. Nothing is written unless every row is
-    valid. Returns the table written to ``table_out``.
+    ``require_e11`` every row needs a numeric ``e11``. With ``mask_classes`` (names of the
+    segmentation classes, label = index) every mask value must be a class label and every class
+    must occur in some mask. Nothing is written unless every row is valid. Returns the table
+    written to ``table_out``.
     """
     sheet = read_sample_sheet(sample_sheet)
     rows = sheet[sheet["domain"] == domain].reset_index(drop=True)
@@ -62,6 +65,20 @@ def ingest_domain(sample_sheet: str | os.PathLike, domain: str, images_out: str 
                              f"{image.shape} differs from {images[0].shape} of {rows['path'][0]}")
         images.append(to_unit_float(image))
         masks.append(_read_mask(row.get("mask", ""), image.shape))
+        if mask_classes is not None and row.get("mask", ""):
+            values = np.unique(masks[-1])
+            if values.max() >= len(mask_classes):
+                raise InputError(f"{row['mask']}: mask value {int(values.max())} is not a class "
+                                 f"label 0..{len(mask_classes) - 1} ({', '.join(mask_classes)})")
+    if mask_classes is not None:
+        seen = np.zeros(len(mask_classes), bool)
+        for m in masks:
+            labelled = m[m != MASK_UNLABELLED]
+            seen[np.unique(labelled).astype(int)] = True
+        if not seen.all():
+            missing = [c for c, s in zip(mask_classes, seen) if not s]
+            raise InputError(f"{sample_sheet}: class {missing[0]!r} occurs in none of the masks of "
+                             f"domain {domain!r}")
     table = rows.drop(columns=["domain"]).assign(domain=domain, index=np.arange(len(rows)),
                                                  height=images[0].shape[0],
                                                  width=images[0].shape[1],

@@ -102,7 +102,7 @@ def tile_domain(images_path: str | os.PathLike, table_path: str | os.PathLike,
     table = pd.read_csv(table_path)
     n, _, height, width = images.shape
     rng = np.random.default_rng(seed)
-    rows, index, positions = [], [], []
+    index, positions = [], []
     for i in range(n):
         if stride is not None:
             pos = tile_positions(height, width, size, stride, edge)
