@@ -182,7 +182,7 @@ def test_bad_input_image_fails_in_one_line_and_leaves_no_output(tmp_path):
 def test_paper_config_validates_and_its_dag_builds(tmp_path):
     paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     jobs = planned_jobs(snakemake(tmp_path, paper, "-n"))
-    assert jobs["simulate_porous"] == 1 and jobs["ingest"] == 3 and jobs["tile"] == 2
+    assert jobs["simulate_porous"] == 1 and jobs["ingest"] == 4 and jobs["tile"] == 2
     assert jobs["train_stylegan2"] == 1 and jobs["train_cyclegan"] == 1 and jobs["morphology"] == 4
     assert jobs["train_polysilicon"] == 2 and jobs["train_polysilicon_evaluator"] == 1
     assert not (tmp_path / "results").exists()
