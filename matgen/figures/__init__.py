@@ -21,6 +21,15 @@ def use_style() -> None:
     sns.set_theme(context="paper", style="ticks", palette="colorblind", font_scale=1.1)
 
 
+def show_image(ax: "plt.Axes", image, title: str = "", fontsize: float = 8) -> None:
+    """A grey image in [0, 1] on ``ax`` without ticks, pixels as squares, with a small title."""
+    ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+
+
 def save_figure(fig: "plt.Figure", png_path: str | os.PathLike, dpi: int = 150) -> None:
     """Save ``fig`` as PNG at ``png_path`` and as PDF beside it, atomically; close it."""
     png_path = Path(png_path)

@@ -8,14 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import save_table
-from . import plt, save_figure, use_style
-
-
-def _tile_axes(ax: "plt.Axes", image: np.ndarray, title: str) -> None:
-    ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title, fontsize=7)
+from . import plt, save_figure, show_image, use_style
 
 
 def samples_figure(real_images: str | os.PathLike, real_table: str | os.PathLike,
@@ -45,7 +38,8 @@ def samples_figure(real_images: str | os.PathLike, real_table: str | os.PathLike
                     continue
                 i = int(pick[c])
                 e11 = float(table["e11"].iloc[i])
-                _tile_axes(ax, np.asarray(images[i, 0], np.float32), f"{set_name}\nE11 {e11:.1f}")
+                show_image(ax, np.asarray(images[i, 0], np.float32), f"{set_name}\nE11 {e11:.1f}",
+                           fontsize=7)
                 records.append({"class": name, "set": set_name, "index": i, "e11": e11})
             if s == 0:
                 axes[r, 0].set_ylabel(f"RVE {name}", fontsize=9)

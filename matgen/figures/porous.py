@@ -10,7 +10,7 @@ import pandas as pd
 from ..data.threshold import binarise_pores
 from ..io import save_table
 from ..metrics.morphology import normalised_autocovariance
-from . import plt, save_figure, use_style
+from . import plt, save_figure, show_image, use_style
 
 DESCRIPTORS = {
     "porosity": "porosity φ",
@@ -105,14 +105,6 @@ def morphology_figure(datasets: dict[str, dict[str, str | os.PathLike]],
     return table
 
 
-def _show(ax: "plt.Axes", image: np.ndarray, title: str = "") -> None:
-    ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=8)
-
-
 def stylegan2_samples_figure(checkpoint: str | os.PathLike, real_tiles: str | os.PathLike,
                              png_out: str | os.PathLike, csv_out: str | os.PathLike, *,
                              seed: int = 0, n_columns: int = 6, threshold: str | float = "otsu",
@@ -188,7 +180,7 @@ def stylegan2_samples_figure(checkpoint: str | os.PathLike, real_tiles: str | os
             else:
                 title = f"t={c / (n_columns - 1):.1f}, φ={phi:.3f}" if name == "interpolation" \
                     else f"φ={phi:.3f}"
-                _show(ax, image, title)
+                show_image(ax, image, title)
             if c == 0:
                 ax.set_ylabel(labels[name], fontsize=9)
             records.append({"row": name, "column": c, "id": ids[c], "porosity": phi})
@@ -261,7 +253,7 @@ def translation_figure(microct_tiles: str | os.PathLike, translated_tiles: str |
             elif i == 3:
                 row = errors[errors.tile == errors.tile.unique()[t]]
                 title = f"φ={row.porosity_truth.iloc[0]:.3f}" if len(row) else ""
-            _show(ax, image, title)
+            show_image(ax, image, title)
             if j == 0:
                 ax.set_ylabel(names[i], fontsize=9)
     bottom = grid[1].subgridspec(1, 3)
