@@ -1,0 +1,131 @@
+"""VQ-VAE (van den Oord et al. 2017) that encodes a micrograph and its segmentation mask together.
+
+The input is the grey image stacked with the one-hot mask (1 + K channels); the decoder returns
+the image (in [0, 1] after a sigmoid) and K mask logits, so decoding a code map gives a
+consistent image + mask pair. The codebook is learnt by exponential moving averages of the
+encoder outputs assigned to each code (decay 0.99), with the commitment loss β‖z − sg(e)‖²
+(β 0.25) on the encoder, and codes unused for a while are restarted on random encoder outputs
+(dead-code restart), so the whole codebook stays in use.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class EMAQuantizer(nn.Module):
+    """Nearest-code quantisation of (N, H, W, dim) vectors with an EMA-updated codebook."""
+
+    def __init__(self, dim: int, n_codes: int, decay: float = 0.99, eps: float = 1e-5,
+                 restart_below: float = 0.01) -> None:
+        super().__init__()
+        self.dim, self.n_codes, self.decay, self.eps = dim, n_codes, decay, eps
+        self.restart_below = restart_below
+        embed = torch.randn(n_codes, dim)
+        self.register_buffer("embed", embed)
+        self.register_buffer("cluster_size", torch.ones(n_codes))
+        self.register_buffer("embed_sum", embed.clone())
+
+    def codes(self, z: torch.Tensor) -> torch.Tensor:
+        flat = z.reshape(-1, self.dim)
+        dist = (flat.square().sum(1, keepdim=True) - 2 * flat @ self.embed.t()
+                + self.embed.square().sum(1)[None])
+        return dist.argmin(1).view(z.shape[:-1])
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        return F.embedding(codes, self.embed)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(straight-through quantised z, commitment loss ‖z − sg(e)‖², codes)."""
+        codes = self.codes(z)
+        quantized = self.lookup(codes)
+        if self.training:
+            with torch.no_grad():
+                flat = z.reshape(-1, self.dim).float()
+                onehot = F.one_hot(codes.reshape(-1), self.n_codes).float()
+                self.cluster_size.lerp_(onehot.sum(0), 1 - self.decay)
+                self.embed_sum.lerp_(onehot.t() @ flat, 1 - self.decay)
+                n = self.cluster_size.sum()
+                size = (self.cluster_size + self.eps) / (n + self.n_codes * self.eps) * n
+                self.embed.copy_(self.embed_sum / size[:, None])
+                dead = self.cluster_size < self.restart_below
+                if dead.any():  # restart unused codes on random encoder outputs of this batch
+                    pick = torch.randint(0, len(flat), (int(dead.sum()),), device=flat.device)
+                    self.embed[dead] = flat[pick]
+                    self.embed_sum[dead] = flat[pick]
+                    self.cluster_size[dead] = 1.0
+        commitment = (z - quantized.detach()).square().mean()
+        return z + (quantized - z).detach(), commitment, codes
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch: int, hidden: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.ReLU(), nn.Conv2d(ch, hidden, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(hidden, ch, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class VQVAE(nn.Module):
+    """(image (N, 1, H, W) in [0, 1], mask (N, H, W) int) → image, mask logits, commitment, codes.
+
+    ``downsample`` (a power of two) is the code map's reduction: H/downsample × W/downsample codes.
+    """
+
+    def __init__(self, n_classes: int, img_channels: int = 1, width: int = 64, n_res: int = 2,
+                 embed_dim: int = 32, n_codes: int = 256, downsample: int = 4,
+                 decay: float = 0.99) -> None:
+        super().__init__()
+        steps = downsample.bit_length() - 1
+        if 2 ** steps != downsample or steps < 1:
+            raise ValueError(f"downsample {downsample} is not a power of two >= 2")
+        self.n_classes, self.img_channels, self.downsample = n_classes, img_channels, downsample
+        cin = img_channels + n_classes
+        enc: list[nn.Module] = []
+        for i in range(steps):
+            enc += [nn.Conv2d(cin if i == 0 else width, width, 4, 2, 1), nn.ReLU()]
+        enc += [nn.Conv2d(width, width, 3, padding=1)] + [ResBlock(width, width // 2)
+                                                          for _ in range(n_res)]
+        enc += [nn.ReLU(), nn.Conv2d(width, embed_dim, 1)]
+        self.encoder = nn.Sequential(*enc)
+        self.quantizer = EMAQuantizer(embed_dim, n_codes, decay)
+        dec: list[nn.Module] = [nn.Conv2d(embed_dim, width, 3, padding=1)]
+        dec += [ResBlock(width, width // 2) for _ in range(n_res)] + [nn.ReLU()]
+        for i in range(steps):
+            last = i == steps - 1
+            dec += [nn.ConvTranspose2d(width, cin if last else width, 4, 2, 1)]
+            if not last:
+                dec += [nn.ReLU()]
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, image: torch.Tensor, mask: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        onehot = F.one_hot(mask.long(), self.n_classes).permute(0, 3, 1, 2).to(image.dtype)
+        z = self.encoder(torch.cat([image * 2 - 1, onehot], 1)).permute(0, 2, 3, 1)
+        return self.quantizer(z)
+
+    def decode(self, quantized: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Quantised vectors (N, h, w, dim) → image in [0, 1] and mask logits (N, K, H, W)."""
+        out = self.decoder(quantized.permute(0, 3, 1, 2))
+        return torch.sigmoid(out[:, :self.img_channels]), out[:, self.img_channels:]
+
+    def decode_codes(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.decode(self.quantizer.lookup(codes))
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor):
+        quantized, commitment, codes = self.encode(image, mask)
+        recon, logits = self.decode(quantized)
+        return recon, logits, commitment, codes
+
+
+def vqvae_loss(recon: torch.Tensor, logits: torch.Tensor, image: torch.Tensor, mask: torch.Tensor,
+               commitment: torch.Tensor, beta: float = 0.25, ignore_index: int = 255
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(total, image MSE, mask cross-entropy); unlabelled mask pixels are ignored."""
+    mse = F.mse_loss(recon, image)
+    ce = F.cross_entropy(logits, mask.long(), ignore_index=ignore_index)
+    return mse + ce + beta * commitment, mse, ce

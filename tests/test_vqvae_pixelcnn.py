@@ -1,0 +1,97 @@
+"""VQ-VAE with an EMA codebook and the gated PixelCNN prior."""
+
+import numpy as np
+import pytest
+import torch
+
+from matgen.metrics.segmentation import miou
+from matgen.models.pixelcnn import GatedPixelCNN
+from matgen.models.vqvae import VQVAE, EMAQuantizer, vqvae_loss
+
+
+def test_quantizer_picks_the_nearest_code_and_passes_gradients_straight_through():
+    q = EMAQuantizer(2, 3).eval()
+    q.embed.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 5.0]]))
+    z = torch.tensor([[[[0.9, 0.2], [0.1, 4.0], [-0.2, 0.1]]]], requires_grad=True)
+    out, commitment, codes = q(z)
+    assert codes.tolist() == [[[1, 2, 0]]]
+    assert torch.equal(out.detach(), q.embed[codes])
+    out.sum().backward()
+    assert torch.equal(z.grad, torch.ones_like(z))  # straight-through estimator
+    expected = ((0.1 ** 2 + 0.2 ** 2) + (0.1 ** 2 + 1.0 ** 2) + (0.2 ** 2 + 0.1 ** 2)) / 6
+    assert float(commitment.detach()) == pytest.approx(expected)
+
+
+def test_ema_moves_codes_to_their_vectors_and_restarts_dead_codes():
+    torch.manual_seed(0)
+    q = EMAQuantizer(2, 4, decay=0.5)
+    q.embed.copy_(torch.tensor([[0.0, 0.0], [10.0, 10.0], [50.0, 50.0], [-50.0, 50.0]]))
+    q.embed_sum.copy_(q.embed)
+    z = torch.tensor([1.0, 1.0]).repeat(1, 8, 1, 1)  # every vector near code 0
+    for _ in range(12):
+        q(z)
+    assert torch.allclose(q.embed[0], torch.tensor([1.0, 1.0]), atol=0.05)
+    # unused codes' usage decays (×0.5 per step) below 0.01 after 7 steps: they are re-seeded
+    # on encoder outputs, far from their start at (10, 10), (±50, 50)
+    assert torch.allclose(q.embed[1:], torch.tensor([1.0, 1.0]).expand(3, 2), atol=1e-3)
+
+
+def test_vqvae_shapes_and_it_learns_image_and_mask_jointly():
+    torch.manual_seed(1)
+    model = VQVAE(n_classes=3, width=16, n_res=1, embed_dim=8, n_codes=16, downsample=4)
+    mask = torch.zeros(8, 16, 16, dtype=torch.long)
+    mask[:, :, 8:] = 1
+    mask[:, 4:8, 2:6] = 2
+    image = torch.tensor([0.5, 0.8, 0.1])[mask][:, None]
+    recon, logits, commitment, codes = model(image, mask)
+    assert recon.shape == image.shape and logits.shape == (8, 3, 16, 16) and codes.shape == (8, 4, 4)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        recon, logits, commitment, _ = model(image, mask)
+        loss, mse, ce = vqvae_loss(recon, logits, image, mask, commitment)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        recon, logits, _, codes = model(image, mask)
+        again_image, again_logits = model.decode_codes(codes)
+    assert miou(logits.argmax(1).numpy(), mask.numpy(), 3) > 0.9
+    assert float((recon - image).abs().mean()) < 0.05
+    assert torch.allclose(again_image, recon, atol=1e-6)  # a code map decodes to the same pair
+    with pytest.raises(ValueError, match="not a power of two"):
+        VQVAE(3, downsample=3)
+
+
+def test_pixelcnn_is_causal_in_raster_order():
+    torch.manual_seed(2)
+    net = GatedPixelCNN(n_codes=5, dim=8, n_layers=4, kernel=3)
+    codes = torch.randint(0, 5, (1, 6, 6))
+    embedded = net.embed(codes).permute(0, 3, 1, 2).detach().requires_grad_(True)
+    v, h = embedded, embedded
+    for layer in net.layers:
+        v, h = layer(v, h)
+    out = net.head(h)
+    i, j = 3, 2
+    out[0, :, i, j].sum().backward()
+    grad = embedded.grad[0].abs().sum(0)
+    seen = grad > 0
+    order = np.arange(36).reshape(6, 6)
+    assert not seen.numpy()[order >= i * 6 + j].any()  # nothing at or after (i, j)
+    assert seen[i, j - 1] and seen[i - 1, j + 2]        # left neighbour and the row above
+
+
+def test_pixelcnn_learns_a_pattern_and_samples_it():
+    torch.manual_seed(3)
+    net = GatedPixelCNN(n_codes=3, dim=16, n_layers=3, kernel=3)
+    stripes = torch.arange(6).repeat(6, 1) % 3  # each row 0 1 2 0 1 2: next code = previous + 1
+    data = stripes.repeat(16, 1, 1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(120):
+        loss = torch.nn.functional.cross_entropy(net(data), data)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    samples = net.sample(4, (6, 6), temperature=0.5, generator=torch.Generator().manual_seed(0))
+    follows = (samples[:, :, 1:] == (samples[:, :, :-1] + 1) % 3).float().mean()
+    assert samples.shape == (4, 6, 6) and float(follows) > 0.9
