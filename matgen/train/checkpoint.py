@@ -71,6 +71,21 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu",
     return payload
 
 
+def load_resume_checkpoint(path: str | os.PathLike, model_config: dict[str, Any],
+                           map_location: str = "cpu", restore_rng: bool = True
+                           ) -> dict[str, Any] | None:
+    """A training run's resume checkpoint (``None`` when there is none), refused with a one-line
+    error naming the differing keys when it was written for another architecture."""
+    from ..errors import InputError
+
+    state = load_checkpoint(path, map_location, restore_rng)
+    if state is not None and state.get("model_config") != model_config:
+        raise InputError(f"{path}: checkpoint of a different architecture "
+                         f"({config_difference(state.get('model_config'), model_config)}); "
+                         f"delete it to train afresh")
+    return state
+
+
 def read_model_checkpoint(path: str | os.PathLike, family: str,
                           map_location: str = "cpu") -> dict[str, Any]:
     """A trained model file of ``family`` (stylegan2, cyclegan, ...); one-line errors otherwise."""

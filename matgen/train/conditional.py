@@ -76,10 +76,8 @@ def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
             opt.step()
             sums += [float(loss.detach()), float(recon.detach()), float(kl.detach())]
         sums /= len(batches)
-        run.check_finite(epoch + 1, loss=sums[0])
-        run.log.log(step=epoch + 1, loss=sums[0], reconstruction=sums[1], kl=sums[2])
+        run.end_epoch(epoch + 1, loss=sums[0], reconstruction=sums[1], kl=sums[2])
         rng = np.random.default_rng([seed, epoch + 1])
-        run.checkpoint(epoch + 1)
     summary = {"epochs": epochs, "seconds": time.time() - started}
     run.finish("cvae", epochs, conditioning=cond.to_dict(), summary=summary)
     return summary
@@ -133,10 +131,8 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
             opt_g.step()
             sums += [float(loss_d.detach()), float(loss_g.detach())]
         sums /= len(batches)
-        run.check_finite(epoch + 1, loss_d=sums[0], loss_g=sums[1])
-        run.log.log(step=epoch + 1, loss_d=sums[0], loss_g=sums[1])
+        run.end_epoch(epoch + 1, loss_d=sums[0], loss_g=sums[1])
         rng = np.random.default_rng([seed, epoch + 1])
-        run.checkpoint(epoch + 1)
     summary = {"epochs": epochs, "seconds": time.time() - started}
     run.finish("cgan", epochs, conditioning=cond.to_dict(), summary=summary)
     return summary
@@ -187,12 +183,10 @@ def train_evaluator(images_path: str | os.PathLike, table_path: str | os.PathLik
             opt.step()
             sums += [float(loss_c.detach()), float(loss_r.detach())]
         sums /= len(batches)
-        run.check_finite(epoch + 1, class_loss=sums[0], e11_loss=sums[1])
         held = judge(model, data.images[test_idx], cond)
         acc = float((held["class_index"] == data.class_index[test_idx]).mean())
-        run.log.log(step=epoch + 1, class_loss=sums[0], e11_loss=sums[1], held_out_accuracy=acc)
+        run.end_epoch(epoch + 1, class_loss=sums[0], e11_loss=sums[1], held_out_accuracy=acc)
         rng = np.random.default_rng([seed, epoch + 1])
-        run.checkpoint(epoch + 1)
     held = judge(model, data.images[test_idx], cond)
     metrics = {"n_train": len(train_idx), "n_held_out": len(test_idx),
                "accuracy": float((held["class_index"] == data.class_index[test_idx]).mean()),

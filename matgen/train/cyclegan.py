@@ -22,8 +22,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import InputError, TrainingDiverged
-from .checkpoint import (config_difference, load_checkpoint, read_model_checkpoint,
-                         resume_path_for, save_checkpoint)
+from .checkpoint import (load_resume_checkpoint, read_model_checkpoint, resume_path_for,
+                         save_checkpoint)
 from .loop import CSVLogger, progress, restore_log, seed_everything, select_device
 
 MODEL_KEYS = ("in_ch", "out_ch", "ngf", "n_blocks", "n_downsampling", "scale", "ndf",
@@ -96,12 +96,8 @@ def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.
     use_identity = scale == 1 and lambda_identity > 0 and cfg["in_ch"] == cfg["out_ch"]
     resume = resume_path_for(model_out)
     start = 0
-    state = load_checkpoint(resume, map_location=str(dev))
+    state = load_resume_checkpoint(resume, cfg, str(dev))
     if state is not None:
-        if state.get("model_config") != cfg:
-            raise InputError(f"{resume}: checkpoint of a different architecture "
-                             f"({config_difference(state.get('model_config'), cfg)}); delete it to "
-                             f"train afresh")
         for k, net in nets.items():
             net.load_state_dict(state[k])
         opt_g.load_state_dict(state["opt_g"])

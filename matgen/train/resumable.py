@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, TrainingDiverged
-from .checkpoint import config_difference, load_checkpoint, resume_path_for, save_checkpoint
+from ..errors import TrainingDiverged
+from .checkpoint import load_resume_checkpoint, resume_path_for, save_checkpoint
 from .loop import CSVLogger, restore_log
 
 
@@ -27,19 +27,13 @@ class ResumableRun:
         self.resume = resume_path_for(model_out)
         self.model_config, self.modules, self.optimizers = model_config, modules, optimizers
         self.start = 0
-        self.extra: dict[str, Any] = {}
-        state = load_checkpoint(self.resume, map_location=str(device))
+        state = load_resume_checkpoint(self.resume, model_config, str(device))
         if state is not None:
-            if state.get("model_config") != model_config:
-                raise InputError(f"{self.resume}: checkpoint of a different architecture "
-                                 f"({config_difference(state.get('model_config'), model_config)})"
-                                 f"; delete it to train afresh")
             for name, module in modules.items():
                 module.load_state_dict(state[name])
             for name, opt in optimizers.items():
                 opt.load_state_dict(state[name])
             self.start = int(state["step"])
-            self.extra = state.get("extra", {})
             restore_log(log_out, state.get("log_csv", ""))
             print(f"resuming from {self.resume} at epoch {self.start}", file=sys.stderr)
         self.log = CSVLogger(log_out, resume_step=self.start if state is not None else None)
@@ -54,9 +48,15 @@ class ResumableRun:
                 raise TrainingDiverged(f"{self.model_out}: {name} is not finite in epoch "
                                        f"{epoch}; {where}")
 
-    def checkpoint(self, epoch: int, **extra: Any) -> None:
+    def end_epoch(self, epoch: int, **values: float) -> None:
+        """Stop on a non-finite value, log the epoch's values and write the resume checkpoint."""
+        self.check_finite(epoch, **values)
+        self.log.log(step=epoch, **values)
+        self.checkpoint(epoch)
+
+    def checkpoint(self, epoch: int) -> None:
         save_checkpoint(self.resume, step=epoch, model_config=self.model_config,
-                        extra=extra, log_csv=self.log_out.read_text() if self.log_out.exists() else "",
+                        log_csv=self.log_out.read_text() if self.log_out.exists() else "",
                         **{k: m.state_dict() for k, m in self.modules.items()},
                         **{k: o.state_dict() for k, o in self.optimizers.items()})
 

@@ -29,8 +29,8 @@ import numpy as np
 
 from ..errors import InputError, TrainingDiverged
 from ..models.stylegan2 import check_resolution
-from .checkpoint import (config_difference, load_checkpoint, read_model_checkpoint,
-                         resume_path_for, save_checkpoint)
+from .checkpoint import (load_resume_checkpoint, read_model_checkpoint, resume_path_for,
+                         save_checkpoint)
 from .distributed import (all_reduce_gradients, all_reduce_sum, barrier, init_distributed,
                           shutdown)
 from .loop import CSVLogger, ema_update, progress, restore_log, seed_everything
@@ -110,12 +110,8 @@ def train_stylegan2(tiles_path: str | os.PathLike, model_out: str | os.PathLike,
     resume = resume_path_for(model_out)
     start = 0
 
-    state = load_checkpoint(resume, map_location=str(dev), restore_rng=info.is_main)
+    state = load_resume_checkpoint(resume, model_config, str(dev), restore_rng=info.is_main)
     if state is not None:
-        if state.get("model_config") != model_config:
-            raise InputError(f"{resume}: checkpoint of a different architecture "
-                             f"({config_difference(state.get('model_config'), model_config)}); delete it "
-                             f"to train afresh")
         G.load_state_dict(state["G"])
         D.load_state_dict(state["D"])
         G_ema.load_state_dict(state["G_ema"])
