@@ -24,6 +24,7 @@ include: "rules/generate.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
 include: "rules/polysilicon.smk"
+include: "rules/stem.smk"
 
 
 rule all:

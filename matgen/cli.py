@@ -94,6 +94,19 @@ def _translate(args: argparse.Namespace) -> None:
     print(f"wrote {out} ({len(images)} images)", file=sys.stderr)
 
 
+def _detect_vacancies(args: argparse.Namespace) -> None:
+    from .io import read_image
+    from .pipeline.stem import detect_vacancies_in_files
+
+    for path in args.images:  # all checked up front
+        read_image(path)
+    table = detect_vacancies_in_files(args.checkpoint, args.images, args.pixel_size, args.out,
+                                      threshold=args.threshold, tta=not args.no_tta,
+                                      device=args.device)
+    print(f"wrote {args.out} ({len(table)} vacancies in {len(args.images)} images)",
+          file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="matgen", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -141,6 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.set_defaults(func=_translate)
+
+    p = sub.add_parser("detect-vacancies", help="vacancy positions in atom-resolved STEM images")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument("--pixel-size", type=float, required=True, help="Å per pixel of the images")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability of a detection")
+    p.add_argument("--no-tta", action="store_true", help="skip the 8-fold D4 test-time average")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", type=Path, required=True, help="points.csv to write")
+    p.set_defaults(func=_detect_vacancies)
     return parser
 
 

@@ -70,4 +70,7 @@ def all_targets():
         targets.append(f"{figures}/translation.png")
     if "polysilicon" in config:
         targets.append(f"{RESULTS}/polysilicon/figures/comparison.png")
+    if "stem" in config:
+        targets += [f"{RESULTS}/stem/figures/{name}.png"
+                    for name in ("table1", "examples", "pr_curve", "training")]
     return targets

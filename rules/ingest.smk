@@ -8,6 +8,8 @@ rule ingest:
         images=f"{RESULTS}/{{study}}/ingest/{{domain}}/images.npy",
         masks=f"{RESULTS}/{{study}}/ingest/{{domain}}/masks.npy",
         table=f"{RESULTS}/{{study}}/ingest/{{domain}}/table.csv",
+    wildcard_constraints:
+        study="porous|polysilicon|segmentation",  # stem has its own (point labels): ingest_stem
     params:
         ingest=lambda wc: {**config[wc.study].get("ingest", {}),
                            **({"classes": config[wc.study]["classes"]}

@@ -121,6 +121,34 @@ def test_a_gan_hyperparameter_reruns_only_the_gan_branch(finished_run):
 
 
 @pytest.mark.e2e
+def test_stem_chain_scores_three_training_sets_on_experiment(finished_run):
+    res = finished_run / "results/stem"
+    for name in ("table1", "examples", "pr_curve", "training"):
+        assert (res / "figures" / f"{name}.png").stat().st_size > 0
+    scores = pd.read_csv(res / "evaluation/table1.csv").set_index("training_set")
+    assert list(scores.index) == ["noiseless", "noisy", "cyclegan"]
+    for metric in ("precision", "recall", "f1"):
+        assert ((scores[f"{metric}_low"] <= scores[metric]) &
+                (scores[metric] <= scores[f"{metric}_high"])).all()
+    truth = pd.read_csv(res / "ingest/exp_test/points.csv")
+    assert (scores["tp"] + scores["fn"]).nunique() == 1  # same labelled vacancies for every set
+    assert 0 < (scores["tp"] + scores["fn"]).iloc[0] <= len(truth)  # edge band dropped
+    curve = pd.read_csv(res / "evaluation/pr_curve.csv")
+    assert len(curve) == 3 * 19 and curve["recall"].between(0, 1).all()
+    # the CycleGAN domain's labels never enter the workflow
+    assert (res / "ingest/exp/points.csv").read_text().count("\n") == 1
+
+
+@pytest.mark.e2e
+def test_a_detector_hyperparameter_reruns_only_the_detectors(finished_run):
+    changed = yaml.safe_load(yaml.safe_dump(TINY))
+    changed["stem"]["detector"]["pos_weight"] = 10.0
+    jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
+    assert jobs == {"train_vacancy_detector": 3, "detect_vacancies": 3, "score_vacancies": 1,
+                    "figures_stem": 1, "all": 1}
+
+
+@pytest.mark.e2e
 def test_nothing_reruns_without_change_and_tiling_change_skips_simulation(finished_run):
     result = snakemake(finished_run, TINY, "-n")
     assert result.returncode == 0
@@ -185,6 +213,8 @@ def test_paper_config_validates_and_its_dag_builds(tmp_path):
     assert jobs["simulate_porous"] == 1 and jobs["ingest"] == 4 and jobs["tile"] == 2
     assert jobs["train_stylegan2"] == 1 and jobs["train_cyclegan"] == 1 and jobs["morphology"] == 4
     assert jobs["train_polysilicon"] == 2 and jobs["train_polysilicon_evaluator"] == 1
+    assert jobs["ingest_stem"] == 3 and jobs["train_stem_cyclegan"] == 1
+    assert jobs["train_vacancy_detector"] == 3 and jobs["detect_vacancies"] == 3
     assert not (tmp_path / "results").exists()
 
 

@@ -5,6 +5,11 @@ The porous study translates between domains of different pixel counts (a 64² mi
 1024² SEM region at ×16), so a generator may change resolution: ``scale = 16`` upsamples (G_LH),
 ``scale = 1/16`` downsamples (G_HL) with extra stride-2 stages, ``scale = 1`` is the classic
 same-size translator. Instance norm, reflection padding, ReLU; tanh output in [-1, 1].
+
+The STEM study (sim → experiment, same pixel size) uses U-Net generators, whose skip connections
+keep every atom column where it was, and adds discriminators that judge the Fourier
+log-amplitude of an image: noise colour, scan distortions and lattice-peak sharpness show there
+more plainly than in real space.
 """
 
 from __future__ import annotations
@@ -73,6 +78,46 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+class UnetGenerator(nn.Module):
+    """Same-size translator: a U-Net (instance norm) with a tanh output in [-1, 1]."""
+
+    def __init__(self, in_ch: int = 1, out_ch: int = 1, ngf: int = 64, depth: int = 4) -> None:
+        super().__init__()
+        from .unet import UNet
+
+        self.scale = 1
+        self.unet = UNet(in_ch, out_ch, width=ngf, depth=depth, norm="instance",
+                         upsample="nearest")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.unet(x))
+
+
+def fourier_log_amplitude(x: torch.Tensor) -> torch.Tensor:
+    """log(1 + |FFT|) of Hann-windowed, mean-free images (N, C, H, W), fftshifted (zero
+    frequency at the centre) and standardised per image; computed in float32."""
+    h, w = x.shape[-2:]
+    window = torch.outer(torch.hann_window(h, periodic=False, device=x.device),
+                         torch.hann_window(w, periodic=False, device=x.device))
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        x = x.float()
+        x = (x - x.mean((-2, -1), keepdim=True)) * window
+        a = torch.fft.fftshift(torch.log1p(torch.fft.fft2(x).abs()), dim=(-2, -1))
+        a = a - a.mean((-2, -1), keepdim=True)
+        return a / (a.std((-2, -1), keepdim=True) + 1e-6)
+
+
+class FourierDiscriminator(nn.Module):
+    """A PatchGAN that sees the Fourier log-amplitude of its input instead of the image."""
+
+    def __init__(self, in_ch: int = 1, ndf: int = 64, n_layers: int = 3) -> None:
+        super().__init__()
+        self.patch = PatchDiscriminator(in_ch, ndf, n_layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.patch(fourier_log_amplitude(x))
 
 
 class PatchDiscriminator(nn.Module):

@@ -1,6 +1,11 @@
-"""Train an unpaired CycleGAN between a low-resolution domain L and a high-resolution domain H.
+"""Train an unpaired CycleGAN from a source domain L to a target domain H.
 
-G_LH maps L tiles (e.g. 16² or 64² micro-CT) to H tiles ``scale`` times larger (SEM), G_HL back.
+G_LH maps L tiles (e.g. 16² or 64² micro-CT; or simulated STEM) to H tiles ``scale`` times larger
+(SEM; or experimental STEM at scale 1), G_HL back. ``generator='unet'`` (scale 1 only) uses U-Net
+generators; ``fourier=True`` adds a discriminator on the Fourier log-amplitude per domain
+(weighted ``lambda_fourier`` in the generator loss); ``input_noise`` adds N(0, σ²) noise (σ in
+the networks' [-1, 1] units) to every G_LH input, a noise source the deterministic simulation
+lacks.
 Losses: least-squares GAN for both discriminators (PatchGAN, fed from a 50-image pool), cycle
 consistency L1 weighted ``lambda_cycle`` (10) both ways, and — only where both domains share a
 pixel size (scale 1) — the identity loss weighted ``lambda_identity`` × ``lambda_cycle``. Adam
@@ -26,21 +31,25 @@ from .checkpoint import (load_resume_checkpoint, read_model_checkpoint, resume_p
                          save_checkpoint)
 from .loop import CSVLogger, progress, restore_log, seed_everything, select_device
 
-MODEL_KEYS = ("in_ch", "out_ch", "ngf", "n_blocks", "n_downsampling", "scale", "ndf",
-              "n_layers_low", "n_layers_high")
-
-
 def build_cyclegan(cfg: dict[str, Any]) -> dict[str, "torch.nn.Module"]:
     """The four networks of a CycleGAN from its model config."""
-    from ..models.cyclegan import PatchDiscriminator, ResnetGenerator
+    from ..models.cyclegan import (FourierDiscriminator, PatchDiscriminator, ResnetGenerator,
+                                   UnetGenerator)
 
-    g = dict(ngf=cfg["ngf"], n_blocks=cfg["n_blocks"], n_downsampling=cfg["n_downsampling"])
-    return {
-        "G_LH": ResnetGenerator(cfg["in_ch"], cfg["out_ch"], scale=cfg["scale"], **g),
-        "G_HL": ResnetGenerator(cfg["out_ch"], cfg["in_ch"], scale=1 / cfg["scale"], **g),
-        "D_H": PatchDiscriminator(cfg["out_ch"], cfg["ndf"], cfg["n_layers_high"]),
-        "D_L": PatchDiscriminator(cfg["in_ch"], cfg["ndf"], cfg["n_layers_low"]),
-    }
+    if cfg.get("generator", "resnet") == "unet":
+        depth = cfg["n_downsampling"]
+        nets = {"G_LH": UnetGenerator(cfg["in_ch"], cfg["out_ch"], cfg["ngf"], depth),
+                "G_HL": UnetGenerator(cfg["out_ch"], cfg["in_ch"], cfg["ngf"], depth)}
+    else:
+        g = dict(ngf=cfg["ngf"], n_blocks=cfg["n_blocks"], n_downsampling=cfg["n_downsampling"])
+        nets = {"G_LH": ResnetGenerator(cfg["in_ch"], cfg["out_ch"], scale=cfg["scale"], **g),
+                "G_HL": ResnetGenerator(cfg["out_ch"], cfg["in_ch"], scale=1 / cfg["scale"], **g)}
+    nets["D_H"] = PatchDiscriminator(cfg["out_ch"], cfg["ndf"], cfg["n_layers_high"])
+    nets["D_L"] = PatchDiscriminator(cfg["in_ch"], cfg["ndf"], cfg["n_layers_low"])
+    if cfg.get("fourier", False):
+        nets["F_H"] = FourierDiscriminator(cfg["out_ch"], cfg["ndf"], cfg["n_layers_high"])
+        nets["F_L"] = FourierDiscriminator(cfg["in_ch"], cfg["ndf"], cfg["n_layers_low"])
+    return nets
 
 
 def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.PathLike,
@@ -48,6 +57,8 @@ def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.
                    steps: int = 200_000, batch_size: int = 1, ngf: int = 64, n_blocks: int = 9,
                    n_downsampling: int = 2, ndf: int = 64, n_layers: int = 3, lr: float = 2e-4,
                    lambda_cycle: float = 10.0, lambda_identity: float = 0.5, pool_size: int = 50,
+                   generator: str = "resnet", fourier: bool = False, lambda_fourier: float = 1.0,
+                   input_noise: float = 0.0,
                    checkpoint_every: int = 5000, log_every: int = 100, device: str = "auto",
                    amp: bool = True, show_progress: bool = True,
                    on_step: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -55,7 +66,8 @@ def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.
 
     ``H / h`` must be a power of two (the generators' scale). Discriminator depth is ``n_layers``
     or less where a domain's tiles are too small for it. Writes ``model_out`` (.pt: model config,
-    the four networks) and a CSV log (step, loss_g, loss_d, gan_h, gan_l, cycle, identity, lr).
+    the networks) and a CSV log (step, loss_g, loss_d, gan_h, gan_l, cycle, identity, fourier,
+    lr, sec_per_step).
     """
     import torch
     import torch.nn.functional as F
@@ -75,16 +87,39 @@ def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.
         raise InputError(f"{high_tiles_path}: tile size {high.shape[-1]} is not a power-of-two "
                          f"multiple of the {low.shape[-1]} px tiles of {low_tiles_path}")
     scale = int(round(ratio))
-    cfg = dict(in_ch=int(low.shape[1]), out_ch=int(high.shape[1]), ngf=ngf, n_blocks=n_blocks,
+    if generator not in ("resnet", "unet"):
+        raise InputError(f"unknown CycleGAN generator {generator!r} (use 'resnet' or 'unet')")
+    if generator == "unet" and scale != 1:
+        raise InputError(f"{high_tiles_path}: U-Net generators translate at one pixel size, but "
+                         f"the tiles differ by a factor {scale}")
+    cfg = dict(generator=generator, fourier=bool(fourier), in_ch=int(low.shape[1]), out_ch=int(high.shape[1]), ngf=ngf, n_blocks=n_blocks,
                n_downsampling=min(n_downsampling, int(math.log2(low.shape[-1])) - 2),
                scale=scale, ndf=ndf, n_layers_low=patch_layers_for(low.shape[-1], n_layers),
                n_layers_high=patch_layers_for(high.shape[-1], n_layers))
     dev = select_device(device)
     seed_everything(seed)
     nets = {k: v.to(dev) for k, v in build_cyclegan(cfg).items()}
-    G_LH, G_HL, D_H, D_L = nets["G_LH"], nets["G_HL"], nets["D_H"], nets["D_L"]
-    opt_g = torch.optim.Adam([*G_LH.parameters(), *G_HL.parameters()], lr=lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam([*D_H.parameters(), *D_L.parameters()], lr=lr, betas=(0.5, 0.999))
+    G_LH_net, G_HL = nets["G_LH"], nets["G_HL"]
+    discriminators = {k: v for k, v in nets.items() if not k.startswith("G_")}
+    opt_g = torch.optim.Adam([*G_LH_net.parameters(), *G_HL.parameters()], lr=lr,
+                             betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam([p for d in discriminators.values() for p in d.parameters()], lr=lr,
+                             betas=(0.5, 0.999))
+
+    def G_LH(x: torch.Tensor) -> torch.Tensor:
+        return G_LH_net(x + input_noise * torch.randn_like(x) if input_noise > 0 else x)
+
+    def adversarial(domain: str, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Generator's LSGAN terms for one domain: image discriminator, Fourier one (or 0)."""
+        image = lsgan_loss(nets[f"D_{domain}"](fake).float(), True)
+        if not fourier:
+            return image, torch.zeros((), device=dev)
+        return image, lsgan_loss(nets[f"F_{domain}"](fake).float(), True)
+
+    def discriminator_loss(domain: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        names = [f"D_{domain}"] + ([f"F_{domain}"] if fourier else [])
+        return sum(0.5 * (lsgan_loss(nets[n](real).float(), True) +
+                          lsgan_loss(nets[n](fake).float(), False)) for n in names)
     decay_start = steps // 2
 
     def lr_at(step: int) -> float:  # constant, then linear to zero
@@ -130,36 +165,36 @@ def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.
             group["lr"] = lr_at(step)
         real_l, real_h = batch(low), batch(high)
         # --- generators
-        D_H.requires_grad_(False)
-        D_L.requires_grad_(False)
+        for d in discriminators.values():
+            d.requires_grad_(False)
         with autocast():
             fake_h = G_LH(real_l)
             fake_l = G_HL(real_h)
-            gan_h = lsgan_loss(D_H(fake_h).float(), True)
-            gan_l = lsgan_loss(D_L(fake_l).float(), True)
+            gan_h, fourier_h = adversarial("H", fake_h)
+            gan_l, fourier_l = adversarial("L", fake_l)
+            fourier_gan = fourier_h + fourier_l
             cycle = F.l1_loss(G_HL(fake_h).float(), real_l) + F.l1_loss(G_LH(fake_l).float(), real_h)
             identity = torch.zeros((), device=dev)
             if use_identity:
                 identity = F.l1_loss(G_LH(real_h).float(), real_h) + \
                     F.l1_loss(G_HL(real_l).float(), real_l)
-            loss_g = gan_h + gan_l + lambda_cycle * cycle + lambda_cycle * lambda_identity * identity
+            loss_g = (gan_h + gan_l + lambda_fourier * fourier_gan + lambda_cycle * cycle +
+                      lambda_cycle * lambda_identity * identity)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
         # --- discriminators, on pooled fakes
-        D_H.requires_grad_(True)
-        D_L.requires_grad_(True)
+        for d in discriminators.values():
+            d.requires_grad_(True)
         with autocast():
-            loss_d_h = 0.5 * (lsgan_loss(D_H(real_h).float(), True) +
-                              lsgan_loss(D_H(pools["H"].query(fake_h.float())).float(), False))
-            loss_d_l = 0.5 * (lsgan_loss(D_L(real_l).float(), True) +
-                              lsgan_loss(D_L(pools["L"].query(fake_l.float())).float(), False))
+            loss_d_h = discriminator_loss("H", real_h, pools["H"].query(fake_h.float()))
+            loss_d_l = discriminator_loss("L", real_l, pools["L"].query(fake_l.float()))
         opt_d.zero_grad(set_to_none=True)
         (loss_d_h + loss_d_l).backward()
         opt_d.step()
 
         values = {"loss_g": loss_g, "loss_d": loss_d_h + loss_d_l, "gan_h": gan_h, "gan_l": gan_l,
-                  "cycle": cycle, "identity": identity}
+                  "cycle": cycle, "identity": identity, "fourier": fourier_gan}
         for k, v in values.items():
             sums[k] = sums.get(k, 0.0) + v.detach()
         done = step + 1
@@ -209,8 +244,11 @@ def load_cyclegan_generator(path: str | os.PathLike, direction: str = "G_LH",
 
 
 def translate(generator: "torch.nn.Module", tiles: np.ndarray, batch_size: int = 32,
-              show_progress: bool = False) -> np.ndarray:
-    """Apply a generator to tiles in [0, 1] (N, C, h, h) → float32 tiles in [0, 1], batched."""
+              show_progress: bool = False, input_noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    """Apply a generator to tiles in [0, 1] (N, C, h, h) → float32 tiles in [0, 1], batched.
+
+    ``input_noise`` adds the N(0, σ²) input noise the generator was trained with (σ in [-1, 1]
+    units), drawn from ``seed`` so a translation is reproducible."""
     import torch
 
     dev = next(generator.parameters()).device
@@ -220,9 +258,13 @@ def translate(generator: "torch.nn.Module", tiles: np.ndarray, batch_size: int =
     out = []
     with torch.no_grad():
         for s in starts:
-            x = torch.from_numpy(np.asarray(tiles[s:s + batch_size], dtype=np.float32)).to(dev)
+            x = torch.from_numpy(np.array(tiles[s:s + batch_size], dtype=np.float32)).to(dev)
             with torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
                                 enabled=dev.type == "cuda"):
-                y = generator(x * 2 - 1)
+                x = x * 2 - 1
+                if input_noise > 0:
+                    gen = torch.Generator().manual_seed(seed + s)
+                    x = x + input_noise * torch.randn(x.shape, generator=gen).to(dev)
+                y = generator(x)
             out.append(((y.float() + 1) / 2).clamp(0, 1).cpu().numpy())
     return np.concatenate(out) if out else np.empty((0,) + tiles.shape[1:], np.float32)

@@ -1,0 +1,198 @@
+"""Figures of the STEM study: Table 1 (P/R/F1 per training set), example panels (images, their
+Fourier amplitudes, detections coloured TP/FP/FN), PR curves and training curves."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from ..data.ingest import load_stack
+from ..data.points import load_points
+from ..metrics.detection import inside, match_points
+from . import plt, save_figure, show_image, use_style
+
+SET_LABELS = {"noiseless": "(a) noiseless sim", "noisy": "(b) noisy sim",
+              "cyclegan": "(c) CycleGAN sim→exp"}
+
+
+def table1_figure(scores_path: str | os.PathLike, png_out: str | os.PathLike) -> pd.DataFrame:
+    """Bar chart of precision / recall / F1 with 95 % bootstrap intervals, beside the table."""
+    use_style()
+    scores = pd.read_csv(scores_path)
+    fig, (ax, tab) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1, 1.3]})
+    metrics = ("precision", "recall", "f1")
+    width = 0.8 / len(scores)
+    for i, row in enumerate(scores.itertuples(index=False)):
+        x = np.arange(len(metrics)) + (i - (len(scores) - 1) / 2) * width
+        values = np.array([getattr(row, m) for m in metrics])
+        low = values - np.array([getattr(row, f"{m}_low") for m in metrics])
+        high = np.array([getattr(row, f"{m}_high") for m in metrics]) - values
+        ax.bar(x, values, width, yerr=[low, high], capsize=3,
+               label=SET_LABELS.get(row.training_set, row.training_set))
+    ax.set_xticks(np.arange(len(metrics)), ["precision", "recall", "F1"])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("on experimental images")
+    ax.legend(fontsize=8, loc="lower right")
+    tab.axis("off")
+    cells = [[SET_LABELS.get(r.training_set, r.training_set)] +
+             [f"{getattr(r, m):.3f}\n[{getattr(r, m + '_low'):.2f}, {getattr(r, m + '_high'):.2f}]"
+              for m in metrics] + [f"{r.tp} / {r.fp} / {r.fn}"] for r in scores.itertuples()]
+    t = tab.table(cellText=cells, colLabels=["training set", "precision", "recall", "F1",
+                                             "TP / FP / FN"], loc="center", cellLoc="center",
+                   colWidths=[0.3, 0.17, 0.17, 0.17, 0.19])
+    t.auto_set_font_size(False)
+    t.set_fontsize(8.5)
+    t.scale(1, 3.0)
+    for (r, _), cell in t.get_celld().items():
+        if r == 0:
+            cell.set_text_props(weight="bold")
+    first = scores.iloc[0]
+    fig.suptitle(f"Table 1 — vacancy detection on {int(first.n_images)} experimental images "
+                 f"(threshold {first.threshold:g}, match within {first.tolerance_angstrom:g} Å; "
+                 f"95 % bootstrap intervals over images)", fontsize=10)
+    save_figure(fig, png_out)
+    return scores
+
+
+def _log_amplitude(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape
+    window = np.outer(np.hanning(h), np.hanning(w))
+    a = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2((image - image.mean()) * window))))
+    return (a - a.min()) / (np.ptp(a) + 1e-12)
+
+
+def _draw_matches(ax: "plt.Axes", image: np.ndarray, pred: np.ndarray, true: np.ndarray,
+                  tol: float, title: str) -> tuple[int, int, int]:
+    m = match_points(pred, true, tol)
+    show_image(ax, image, title)
+    tp_pred = set(m.pairs[:, 0]) if len(m.pairs) else set()
+    tp_true = set(m.pairs[:, 1]) if len(m.pairs) else set()
+    fp = np.array([p for i, p in enumerate(pred) if i not in tp_pred]).reshape(-1, 2)
+    fn = np.array([p for i, p in enumerate(true) if i not in tp_true]).reshape(-1, 2)
+    tp = pred[sorted(tp_pred)] if tp_pred else np.empty((0, 2))
+    kw = dict(s=40, facecolors="none", linewidths=1.2)
+    ax.scatter(tp[:, 0], tp[:, 1], edgecolors="#00c853", label=f"TP {m.tp}", **kw)
+    ax.scatter(fp[:, 0], fp[:, 1], edgecolors="#ff1744", marker="s", label=f"FP {m.fp}", **kw)
+    ax.scatter(fn[:, 0], fn[:, 1], edgecolors="#ffd600", marker="D", label=f"FN {m.fn}", **kw)
+    ax.legend(fontsize=7, loc="lower right", framealpha=0.8)
+    return m.tp, m.fp, m.fn
+
+
+def examples_figure(sim: str | os.PathLike, noisy: str | os.PathLike,
+                    cyclegan: str | os.PathLike, exp: str | os.PathLike,
+                    exp_table: str | os.PathLike, exp_points: str | os.PathLike,
+                    detections: dict[str, str | os.PathLike], png_out: str | os.PathLike, *,
+                    threshold: float, tolerance_angstrom: float, border_angstrom: float,
+                    crop: int = 128) -> None:
+    """Row 1: a simulated image, its noisy version, its CycleGAN translation and an experimental
+    image (crops); row 2: their Fourier log-amplitudes (whole images); row 3: detections on an
+    experimental image by the detectors of ``detections`` (TP green, FP red, FN yellow)."""
+    use_style()
+    table = pd.read_csv(exp_table)
+    px = float(table["pixel_size"].iloc[0])
+    images = {"noiseless sim": load_stack(sim)[0, 0], "noisy sim": load_stack(noisy)[0, 0],
+              "CycleGAN(sim)": load_stack(cyclegan)[0, 0], "experiment": load_stack(exp)[0, 0]}
+    fig = plt.figure(figsize=(13, 10.5))
+    grid = fig.add_gridspec(3, 4, height_ratios=[1, 1, 1.9])
+    for j, (name, image) in enumerate(images.items()):
+        image = np.asarray(image, np.float32)
+        c = min(crop, image.shape[0])
+        show_image(fig.add_subplot(grid[0, j]), image[:c, :c], f"{name} ({c * px:.0f} Å)", 9)
+        ax = fig.add_subplot(grid[1, j])
+        ax.imshow(_log_amplitude(image), cmap="magma", interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"|FFT| (log) of {name}", fontsize=9)
+    exp_images = load_stack(exp)
+    truths = load_points(exp_points, len(exp_images))
+    shape = exp_images.shape[-2:]
+    border = border_angstrom / px
+    # the experimental image with most vacancies shows the contrast between detectors best
+    k = int(np.argmax([len(t) for t in truths]))
+    true = truths[k][inside(truths[k], shape, border)]
+    for j, (name, path) in enumerate(detections.items()):
+        pred = pd.read_csv(path)
+        pred = pred[(pred["image"] == k) & (pred["score"] >= threshold)]
+        xy = pred[["x_px", "y_px"]].to_numpy(float)
+        xy = xy[inside(xy, shape, border)]
+        ax = fig.add_subplot(grid[2, 2 * j:2 * j + 2])
+        _draw_matches(ax, np.asarray(exp_images[k, 0], np.float32), xy, true,
+                      tolerance_angstrom / px,
+                      f"experimental image {k}: detector trained on {SET_LABELS.get(name, name)}")
+    fig.tight_layout()
+    save_figure(fig, png_out)
+
+
+def pr_curve_figure(curve_path: str | os.PathLike, scores_path: str | os.PathLike,
+                    png_out: str | os.PathLike) -> None:
+    """Precision–recall curves over the detection threshold, the operating point marked, and
+    F1 against the threshold."""
+    use_style()
+    curve = pd.read_csv(curve_path)
+    scores = pd.read_csv(scores_path)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, group in curve.groupby("training_set", sort=False):
+        label = SET_LABELS.get(name, name)
+        line, = ax.plot(group["recall"], group["precision"], marker=".", label=label)
+        op = scores[scores["training_set"] == name].iloc[0]
+        ax.plot(op["recall"], op["precision"], "o", ms=9, mfc="none", color=line.get_color())
+        bx.plot(group["threshold"], group["f1"], marker=".", color=line.get_color(), label=label)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_title("PR curve over the threshold (○ = operating point)", fontsize=10)
+    ax.legend(fontsize=8)
+    bx.axvline(scores["threshold"].iloc[0], color="0.6", lw=0.8, ls="--")
+    bx.set_xlabel("probability threshold")
+    bx.set_ylabel("F1")
+    bx.set_ylim(0, 1.02)
+    bx.set_title("F1 against the threshold", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, png_out)
+
+
+def stem_training_figure(cyclegan_log: str | os.PathLike,
+                         detector_logs: dict[str, str | os.PathLike],
+                         png_out: str | os.PathLike) -> None:
+    """CycleGAN losses per step and the detectors' loss per epoch."""
+    use_style()
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.8))
+    log = pd.read_csv(cyclegan_log)
+    names = {"gan_h": "GAN → exp", "gan_l": "GAN → sim", "fourier": "Fourier GANs",
+             "cycle": "cycle L1", "identity": "identity L1", "loss_d": "discriminators"}
+    for column, label in names.items():
+        if column in log:
+            ax.plot(log["step"], log[column], label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title("CycleGAN sim ↔ exp", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    for name, path in detector_logs.items():
+        d = pd.read_csv(path)
+        bx.plot(d["step"], d["loss"], marker=".", label=SET_LABELS.get(name, name))
+    bx.set_xlabel("epoch")
+    bx.set_ylabel("weighted BCE")
+    bx.set_yscale("log")
+    bx.set_title("vacancy detector", fontsize=10)
+    bx.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, png_out)
+
+
+def stem_figures(inputs: dict[str, str], outputs: dict[str, str], score: dict) -> None:
+    """All figures of the STEM study from the rule's named inputs and outputs."""
+    table1_figure(inputs["scores"], outputs["table"])
+    examples_figure(inputs["sim"], inputs["noisy"], inputs["cyclegan"], inputs["exp"],
+                    inputs["exp_table"], inputs["exp_points"],
+                    {"noiseless": inputs["noiseless_detections"],
+                     "cyclegan": inputs["detections"]}, outputs["examples"],
+                    threshold=score.get("threshold", 0.5),
+                    tolerance_angstrom=score.get("tolerance_angstrom", 1.0),
+                    border_angstrom=score.get("border_angstrom", 2.0))
+    pr_curve_figure(inputs["curve"], inputs["scores"], outputs["pr_curve"])
+    stem_training_figure(inputs["cyclegan_log"],
+                         {t: inputs[f"log_{t}"] for t in ("noiseless", "noisy", "cyclegan")},
+                         outputs["training"])

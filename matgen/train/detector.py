@@ -1,0 +1,104 @@
+"""Train the fully convolutional vacancy detector (res-U-Net → per-pixel vacancy probability).
+
+The target is a unit-height Gaussian (``sigma_px``) at each labelled vacancy; the loss is
+binary cross-entropy with the rare positive pixels up-weighted (``pos_weight``). Each epoch draws
+``steps_per_epoch`` batches of random ``crop``² windows with random D4 transforms from the
+training images, so the net never sees a fixed tiling. Seeded and resumable per epoch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.augment import d4_transform
+from ..data.ingest import load_stack
+from ..data.points import load_points, point_heatmap
+from ..errors import InputError
+from .checkpoint import read_model_checkpoint
+from .loop import progress, seed_everything, select_device
+from .resumable import ResumableRun
+
+
+def train_vacancy_detector(images_path: str | os.PathLike, table_path: str | os.PathLike,
+                           points_path: str | os.PathLike, model_out: str | os.PathLike,
+                           log_out: str | os.PathLike, *, seed: int = 0, epochs: int = 20,
+                           steps_per_epoch: int = 50, batch_size: int = 8, crop: int = 64,
+                           width: int = 16, depth: int = 3, lr: float = 1e-3,
+                           sigma_px: float = 1.5, pos_weight: float = 20.0,
+                           device: str = "auto", show_progress: bool = True) -> dict[str, Any]:
+    """Fit a res-U-Net to images (N, 1, H, W) in [0, 1] and their vacancy points.
+
+    Writes ``model_out`` (family ``vacancy_detector``: model config, weights, the training pixel
+    size in Å and ``sigma_px``) and a CSV log of loss per epoch (cosine learning-rate decay).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from ..models.unet import UNet
+
+    images = np.asarray(load_stack(images_path), dtype=np.float32)
+    table = pd.read_csv(table_path)
+    points = load_points(points_path, len(images))
+    h, w = images.shape[-2:]
+    if crop % 2 ** depth or crop > min(h, w):
+        raise InputError(f"{images_path}: crop {crop} must fit the {h} x {w} images and be a "
+                         f"multiple of {2 ** depth}")
+    if sum(len(p) for p in points) == 0:
+        raise InputError(f"{points_path}: no vacancy labels to learn from")
+    targets = np.stack([point_heatmap(p, (h, w), sigma_px) for p in points])[:, None]
+    dev = select_device(device)
+    seed_everything(seed)
+    cfg = dict(in_ch=1, out_ch=1, width=width, depth=depth, residual=True)
+    model = UNet(**cfg).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    run = ResumableRun(model_out, log_out, cfg, {"model": model}, {"optimizer": opt}, dev)
+    weight = torch.tensor(pos_weight, device=dev)
+    started = time.time()
+    epochs_it = range(run.start, epochs)
+    for epoch in progress(epochs_it, "detector", epochs, run.start) if show_progress else epochs_it:
+        rng = np.random.default_rng([seed, epoch])  # a function of the epoch: resumable
+        for group in opt.param_groups:
+            group["lr"] = lr * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
+        model.train()
+        total = 0.0
+        for _ in range(steps_per_epoch):
+            idx = rng.integers(0, len(images), batch_size)
+            ys, xs = rng.integers(0, h - crop + 1, batch_size), rng.integers(0, w - crop + 1,
+                                                                            batch_size)
+            ks = rng.integers(0, 8, batch_size)
+            x = np.stack([d4_transform(images[i, :, y:y + crop, x0:x0 + crop], int(k))
+                          for i, y, x0, k in zip(idx, ys, xs, ks)])
+            t = np.stack([d4_transform(targets[i, :, y:y + crop, x0:x0 + crop], int(k))
+                          for i, y, x0, k in zip(idx, ys, xs, ks)])
+            x = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
+            t = torch.from_numpy(np.ascontiguousarray(t)).to(dev)
+            loss = F.binary_cross_entropy_with_logits(model(x), t, pos_weight=weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+        run.end_epoch(epoch + 1, loss=total / steps_per_epoch, lr=opt.param_groups[0]["lr"])
+    summary = {"epochs": epochs, "seconds": time.time() - started,
+               "n_images": len(images), "n_vacancies": int(sum(len(p) for p in points))}
+    run.finish("vacancy_detector", epochs, pixel_size=float(table["pixel_size"].iloc[0]),
+               sigma_px=sigma_px, summary=summary)
+    return summary
+
+
+def load_vacancy_detector(path: str | os.PathLike, device: str = "cpu"
+                          ) -> tuple["torch.nn.Module", float]:
+    """The detector of a checkpoint in eval mode and the pixel size (Å) it was trained at."""
+    from ..models.unet import UNet
+
+    payload = read_model_checkpoint(path, "vacancy_detector", device)
+    model = UNet(**payload["model_config"])
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError:
+        raise InputError(f"{path}: weights do not fit the architecture in its config") from None
+    return model.to(device).eval().requires_grad_(False), float(payload["pixel_size"])

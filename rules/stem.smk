@@ -1,0 +1,223 @@
+# STEM study: simulated ADF-STEM of WSe2 -> CycleGAN (sim -> exp, Fourier discriminators) ->
+# vacancy detector trained on noiseless / noisy / CycleGAN images -> P/R/F1 on experiment.
+
+STEM = f"{RESULTS}/stem"
+STEM_DOMAINS = "sim|exp|exp_test"
+
+
+def stem_images(domain):
+    base = f"{STEM}/ingest/{domain}"
+    return {"images": f"{base}/images.npy", "table": f"{base}/table.csv",
+            "points": f"{base}/points.csv"}
+
+
+def stem_trainset(name):
+    """Images of a detector training set; all carry the simulation's labels."""
+    if name == "noiseless":
+        return stem_images("sim")["images"]
+    return f"{STEM}/trainsets/{name}/images.npy"
+
+
+rule simulate_stem:
+    output:
+        sheet=f"{STEM}/raw/samples.tsv",
+    params:
+        simulate=config["stem"]["simulate"] if "stem" in config else {},
+    log:
+        f"{RESULTS}/logs/stem/simulate.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/stem/simulate.tsv"
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/simulate_stem.py"
+
+
+rule ingest_stem:
+    input:
+        sheet=lambda wc: sample_sheet("stem"),
+    output:
+        **stem_images("{domain}"),
+    wildcard_constraints:
+        domain=STEM_DOMAINS,
+    params:
+        pixel_size=config.get("stem", {}).get("pixel_size", 0.2),
+        default_unit=config.get("stem", {}).get("pixel_unit", "angstrom"),
+        require_points=lambda wc: wc.domain != "exp",
+    log:
+        f"{RESULTS}/logs/stem/ingest_{{domain}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/stem/ingest_{{domain}}.tsv"
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/ingest_stem.py"
+
+
+rule noisy_stem:
+    input:
+        images=stem_images("sim")["images"],
+    output:
+        images=f"{STEM}/trainsets/noisy/images.npy",
+    params:
+        noisy=config.get("stem", {}).get("noisy", {}),
+    log:
+        f"{RESULTS}/logs/stem/noisy.log",
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/noisy_stem.py"
+
+
+rule tile_stem:
+    input:
+        images=lambda wc: stem_images(wc.domain)["images"],
+        table=lambda wc: stem_images(wc.domain)["table"],
+    output:
+        tiles=f"{STEM}/tiles/{{domain}}/tiles.npy",
+        table=f"{STEM}/tiles/{{domain}}/table.csv",
+    wildcard_constraints:
+        domain="sim|exp",
+    params:
+        tiling=config.get("stem", {}).get("tile", {}),
+    log:
+        f"{RESULTS}/logs/stem/tile_{{domain}}.log",
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/tile_stem.py"
+
+
+rule train_stem_cyclegan:
+    input:
+        sim=f"{STEM}/tiles/sim/tiles.npy",
+        exp=f"{STEM}/tiles/exp/tiles.npy",
+    output:
+        model=f"{STEM}/cyclegan/model.pt",
+        log=f"{STEM}/cyclegan/training.csv",
+    params:
+        train=config.get("stem", {}).get("cyclegan", {}),
+    log:
+        f"{RESULTS}/logs/stem/train_cyclegan.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/stem/train_cyclegan.tsv"
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/train_stem_cyclegan.py"
+
+
+rule translate_stem:
+    input:
+        model=f"{STEM}/cyclegan/model.pt",
+        images=stem_images("sim")["images"],
+    output:
+        images=f"{STEM}/trainsets/cyclegan/images.npy",
+    params:
+        input_noise=config.get("stem", {}).get("cyclegan", {}).get("input_noise", 0.0),
+        translate=config.get("stem", {}).get("translate", {}),
+        device=config.get("stem", {}).get("cyclegan", {}).get("device", "auto"),
+    log:
+        f"{RESULTS}/logs/stem/translate.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/stem/translate.tsv"
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/translate_stem.py"
+
+
+rule train_vacancy_detector:
+    input:
+        images=lambda wc: stem_trainset(wc.trainset),
+        table=stem_images("sim")["table"],
+        points=stem_images("sim")["points"],
+    output:
+        model=f"{STEM}/detector/{{trainset}}/model.pt",
+        log=f"{STEM}/detector/{{trainset}}/training.csv",
+    wildcard_constraints:
+        trainset="noiseless|noisy|cyclegan",
+    params:
+        train=config.get("stem", {}).get("detector", {}),
+    log:
+        f"{RESULTS}/logs/stem/train_detector_{{trainset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/stem/train_detector_{{trainset}}.tsv"
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/train_vacancy_detector.py"
+
+
+rule detect_vacancies:
+    input:
+        model=f"{STEM}/detector/{{trainset}}/model.pt",
+        **{k: v for k, v in stem_images("exp_test").items() if k != "points"},
+    output:
+        points=f"{STEM}/detections/{{trainset}}.csv",
+    wildcard_constraints:
+        trainset="noiseless|noisy|cyclegan",
+    params:
+        detect=config.get("stem", {}).get("detect", {}),
+        device=config.get("stem", {}).get("detector", {}).get("device", "auto"),
+    log:
+        f"{RESULTS}/logs/stem/detect_{{trainset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/stem/detect_{{trainset}}.tsv"
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/detect_vacancies.py"
+
+
+rule score_vacancies:
+    input:
+        **{t: f"{STEM}/detections/{t}.csv" for t in ("noiseless", "noisy", "cyclegan")},
+        truth=stem_images("exp_test")["points"],
+        table=stem_images("exp_test")["table"],
+    output:
+        scores=f"{STEM}/evaluation/table1.csv",
+        curve=f"{STEM}/evaluation/pr_curve.csv",
+        per_image=f"{STEM}/evaluation/per_image.csv",
+    params:
+        score=config.get("stem", {}).get("score", {}),
+    log:
+        f"{RESULTS}/logs/stem/score.log",
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/score_vacancies.py"
+
+
+rule figures_stem:
+    input:
+        scores=f"{STEM}/evaluation/table1.csv",
+        curve=f"{STEM}/evaluation/pr_curve.csv",
+        sim=stem_images("sim")["images"],
+        sim_points=stem_images("sim")["points"],
+        cyclegan=f"{STEM}/trainsets/cyclegan/images.npy",
+        noisy=f"{STEM}/trainsets/noisy/images.npy",
+        exp=stem_images("exp_test")["images"],
+        exp_table=stem_images("exp_test")["table"],
+        exp_points=stem_images("exp_test")["points"],
+        detections=f"{STEM}/detections/cyclegan.csv",
+        noiseless_detections=f"{STEM}/detections/noiseless.csv",
+        cyclegan_log=f"{STEM}/cyclegan/training.csv",
+        **{f"log_{t}": f"{STEM}/detector/{t}/training.csv"
+           for t in ("noiseless", "noisy", "cyclegan")},
+    output:
+        table=report(f"{STEM}/figures/table1.png", caption="../report/stem_table1.rst",
+                     category="STEM"),
+        examples=report(f"{STEM}/figures/examples.png", caption="../report/stem_examples.rst",
+                        category="STEM"),
+        pr_curve=report(f"{STEM}/figures/pr_curve.png", caption="../report/stem_pr_curve.rst",
+                        category="STEM"),
+        training=f"{STEM}/figures/training.png",
+    params:
+        score=config.get("stem", {}).get("score", {}),
+    log:
+        f"{RESULTS}/logs/stem/figures.log",
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/figures_stem.py"

@@ -1,0 +1,393 @@
+"""STEM study: imaging physics of the embedded data, detection metrics, ingestion errors, the
+CycleGAN's U-Net generators and Fourier discriminators, the detector and the scoring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from helpers import ROOT
+from matgen.data.points import (ingest_point_domain, normalise_percentile, pixel_size_angstrom,
+                                point_heatmap)
+from matgen.errors import InputError
+from matgen.metrics.detection import (bootstrap_scores, find_peaks, inside, match_points,
+                                      precision_recall_curve, precision_recall_f1)
+from matgen.synth import stem
+
+OPTICS = dict(vacancy_probability=0.03, kv=80.0, aperture_mrad=25.0, defocus=(0.0, 0.0),
+              cs_um=(0.0, 0.0), source_fwhm=0.0)
+
+
+# --------------------------------------------------------------------------- physics
+def test_electron_wavelength_at_80_kv():
+    assert stem.electron_wavelength(80) == pytest.approx(0.04176, abs=2e-5)
+    assert stem.electron_wavelength(300) == pytest.approx(0.01969, abs=2e-5)
+
+
+def test_probe_fwhm_is_the_airy_width_in_focus_and_defocus_spreads_it():
+    lam = stem.electron_wavelength(80)
+    probe = np.fft.fftshift(stem.probe_intensity((256, 256), 0.05, aperture_mrad=25.0))
+    assert probe.sum() == pytest.approx(1.0)
+    width = stem.fwhm(probe[128], 0.05)
+    assert width == pytest.approx(0.51 * lam / 0.025, rel=0.03)  # 0.85 Å
+    assert stem.fwhm(probe[:, 128], 0.05) == pytest.approx(width, rel=1e-6)  # round probe
+    # defocus moves intensity from the central peak into the tails (Strehl ratio < 1)
+    blurred = stem.probe_intensity((256, 256), 0.05, defocus=60.0)
+    assert blurred.sum() == pytest.approx(1.0) and blurred.max() < 0.6 * probe.max()
+
+
+def test_pixel_too_coarse_for_the_aperture_is_refused():
+    with pytest.raises(ValueError, match="does not sample"):
+        stem.probe_intensity((64, 64), 1.0)
+
+
+def _column_sums(image, xy_px, radius_px):
+    yy, xx = np.mgrid[:image.shape[0], :image.shape[1]]
+    return np.array([image[(xx - x) ** 2 + (yy - y) ** 2 <= radius_px ** 2].sum() for x, y in xy_px])
+
+
+def test_column_intensities_follow_z_to_the_1_7():
+    rng = np.random.default_rng(0)
+    px = 0.05
+    cols = stem.wse2_columns(20, 20, rng, vacancy_probability=0.3, rotation_deg=0.0, margin=3)
+    transfer = stem.transfer_function((400 + 120, 400 + 120), px, thermal_rms=0.0, source_fwhm=0)
+    image = stem.render_columns(cols.xy / px + 60, cols.weight, (520, 520), transfer)
+    central = np.all((cols.xy > 4) & (cols.xy < 16), axis=1)
+    # a small radius keeps the neighbours' probe tails (1.9 Å away) out of each sum
+    sums = _column_sums(image, cols.xy[central] / px + 60, 0.4 / px)
+    kinds = cols.kind[central]
+    w, se2, se1 = (sums[kinds == k].mean() for k in ("W", "Se2", "Se1"))
+    assert w / se2 == pytest.approx(74 ** 1.7 / (2 * 34 ** 1.7), rel=0.05)  # 1.87
+    assert se2 / se1 == pytest.approx(2.0, rel=0.05)
+
+
+def test_lattice_spacing_recovered_from_the_fft_peak():
+    rng = np.random.default_rng(1)
+    image, _, _ = stem.simulate_image(256, 0.2, rng, **OPTICS)
+    amp = np.abs(np.fft.fftshift(np.fft.fft2(image - image.mean())))
+    k = np.fft.fftshift(np.fft.fftfreq(256, 0.2))
+    ky, kx = np.meshgrid(k, k, indexing="ij")
+    kr = np.hypot(kx, ky)
+    def strongest(k_min, k_max):
+        band = np.where((kr > k_min) & (kr < k_max), amp, 0)
+        return 1 / kr[np.unravel_index(np.argmax(band), band.shape)]
+
+    # {100}: d = a √3 / 2 = 2.84 Å; {110}: d = a / 2 = 1.64 Å
+    assert strongest(0.15, 0.45) == pytest.approx(stem.LATTICE_A * np.sqrt(3) / 2, rel=0.04)
+    assert strongest(0.45, 0.8) == pytest.approx(stem.LATTICE_A / 2, rel=0.04)
+
+
+def test_vacancy_labels_sit_on_se_columns_and_match_the_probability():
+    rng = np.random.default_rng(2)
+    cols = stem.wse2_columns(60, 60, rng, vacancy_probability=0.05)
+    se = np.isin(cols.kind, ["Se2", "Se1", "empty"])
+    assert (cols.missing[~se] == 0).all()
+    assert cols.missing[se].sum() / (2 * se.sum()) == pytest.approx(0.05, abs=0.015)
+    d = np.linalg.norm(cols.xy[se][:, None] - cols.xy[~se][None], axis=-1).min(1)
+    assert d == pytest.approx(np.full(se.sum(), stem.BOND_PROJECTED), abs=1e-6)
+
+
+def test_experimental_degradations_are_what_the_config_says():
+    """The degradations are pinned: physically plausible magnitudes, realised as configured."""
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["stem"]["simulate"]
+    exp = cfg["exp"]
+    assert 0 < exp["jitter_rms"] <= 0.3          # Å; sub-column-width scan noise
+    assert abs(exp["shear"]) <= 0.05              # drift of a few % over a frame
+    assert 5 <= exp["counts_per_pixel"] <= 500    # low-dose imaging of a 2D material
+    assert exp["contamination"] <= 0.2 and exp["background"] <= 0.3
+    rng = np.random.default_rng(3)
+    shifts = stem.ar1_series(20000, 0.15, 0.5, rng)
+    assert shifts.std() == pytest.approx(0.15, rel=0.05)
+    assert np.corrcoef(shifts[1:], shifts[:-1])[0, 1] == pytest.approx(0.5, abs=0.03)
+    row = np.sin(np.linspace(0, 8 * np.pi, 64, endpoint=False))[None].repeat(2, 0)
+    moved = stem.scan_row_jitter(row, np.array([0.0, 2.0]))
+    assert np.allclose(moved[0], row[0]) and np.allclose(moved[1], np.roll(row[1], 2), atol=1e-9)
+    dirt = stem.contamination((256, 256), 0.2, 0.08, rng)
+    assert (dirt > 0).mean() == pytest.approx(0.08, abs=0.01)
+    noise = stem.correlated_noise((128, 512), 2.0, 1.5, rng)
+    assert noise.std() == pytest.approx(2.0, rel=1e-6)
+    along = np.corrcoef(noise[:, 1:].ravel(), noise[:, :-1].ravel())[0, 1]
+    across = np.corrcoef(noise[1:].ravel(), noise[:-1].ravel())[0, 1]
+    assert along == pytest.approx(np.exp(-1 / 1.5), abs=0.03) and abs(across) < 0.03
+    image, vac, params = stem.simulate_image(128, 0.2, np.random.default_rng(4), **OPTICS,
+                                             counts_per_pixel=20.0, degrade=exp)
+    assert image.mean() == pytest.approx(20 * (1 + exp["contamination_signal"] *
+                                               exp["contamination"] * 0.5), rel=0.25)
+    assert ((vac[["x_px", "y_px"]] >= 0) & (vac[["x_px", "y_px"]] <= 127)).all().all()
+
+
+def test_simulate_stem_writes_a_sheet_the_ingestion_reads(tmp_path):
+    sheet = stem.simulate_stem(tmp_path / "raw", seed=1, n_sim=2, n_exp=1, n_exp_test=1, size=64,
+                               pixel_size=0.25, vacancy_probability=0.05,
+                               exp={"counts_per_pixel": 20, "jitter_rms": 0.1})
+    rows = pd.read_csv(sheet, sep="\t", keep_default_na=False)
+    assert list(rows["domain"]) == ["sim", "sim", "exp", "exp_test"]
+    assert rows.loc[rows.domain == "exp", "points"].item() == ""  # CycleGAN never sees labels
+    out = tmp_path / "ingest"
+    table = ingest_point_domain(sheet, "sim", out / "i.npy", out / "t.csv", out / "p.csv",
+                                pixel_size=0.25, require_points=True)
+    images = np.load(out / "i.npy")
+    assert images.shape == (2, 1, 64, 64) and images.min() >= 0 and images.max() <= 1
+    pts = pd.read_csv(out / "p.csv")
+    raw = pd.read_csv(tmp_path / "raw" / "sim_000_vacancies.csv")
+    assert len(pts[pts.image == 0]) == len(raw)
+    assert np.allclose(pts[pts.image == 0][["x_px", "y_px"]], raw[["x_px", "y_px"]])
+    assert table["pixel_size"].eq(0.25).all()
+
+
+# --------------------------------------------------------------------------- ingestion errors
+def _sheet(tmp_path, image, points=None, pixel_size="0.2", unit="angstrom"):
+    np.save(tmp_path / "im.npy", image)
+    cols = "path\tdomain\tpixel_size\tpixel_unit\tpoints\n"
+    if points is not None:
+        points.to_csv(tmp_path / "pts.csv", index=False)
+    row = f"im.npy\texp_test\t{pixel_size}\t{unit}\t{'pts.csv' if points is not None else ''}\n"
+    (tmp_path / "s.tsv").write_text(cols + row)
+    return tmp_path / "s.tsv"
+
+
+def _ingest(sheet, tmp_path, **kw):
+    return ingest_point_domain(sheet, "exp_test", tmp_path / "i.npy", tmp_path / "t.csv",
+                               tmp_path / "p.csv", pixel_size=0.2, **kw)
+
+
+def test_ingest_rejects_labels_outside_the_image(tmp_path):
+    sheet = _sheet(tmp_path, np.ones((32, 32)), pd.DataFrame({"x_px": [3.0, 40.0],
+                                                              "y_px": [3.0, 5.0]}))
+    with pytest.raises(InputError, match=r"pts.csv: row 3: point \(40.0, 5.0\) px lies outside"):
+        _ingest(sheet, tmp_path)
+    assert not (tmp_path / "i.npy").exists()
+
+
+def test_ingest_rejects_wrong_pixel_units(tmp_path):
+    sheet = _sheet(tmp_path, np.ones((32, 32)), pd.DataFrame({"x_px": [], "y_px": []}),
+                   pixel_size="0.2", unit="um")
+    with pytest.raises(InputError, match="pixel_unit 'um' is not a length unit for STEM"):
+        _ingest(sheet, tmp_path)
+    sheet = _sheet(tmp_path, np.ones((32, 32)), pd.DataFrame({"x_px": [], "y_px": []}),
+                   pixel_size="2", unit="nm")  # 20 Å/px: nm given where Å was meant
+    with pytest.raises(InputError, match="20 Å/px cannot be an atom-resolved image"):
+        _ingest(sheet, tmp_path)
+    assert pixel_size_angstrom(0.02, "nm", "x") == pytest.approx(0.2)
+    assert pixel_size_angstrom(20, "pm", "x") == pytest.approx(0.2)
+
+
+def test_ingest_requires_points_for_scoring_and_resamples_them(tmp_path):
+    sheet = _sheet(tmp_path, np.random.default_rng(0).random((32, 32)))
+    with pytest.raises(InputError, match="no points file"):
+        _ingest(sheet, tmp_path, require_points=True)
+    pts = pd.DataFrame({"x_angstrom": [1.0], "y_angstrom": [2.0]})
+    sheet = _sheet(tmp_path, np.random.default_rng(0).random((32, 32)), pts, pixel_size="0.1")
+    _ingest(sheet, tmp_path, require_points=True)
+    assert np.load(tmp_path / "i.npy").shape == (1, 1, 16, 16)  # 0.1 → 0.2 Å/px
+    out = pd.read_csv(tmp_path / "p.csv")
+    assert out[["x_px", "y_px"]].to_numpy().tolist() == [[5.0, 10.0]]
+    assert out[["x_angstrom", "y_angstrom"]].to_numpy().tolist() == [[1.0, 2.0]]
+
+
+def test_blank_image_normalises_to_zeros():
+    assert not normalise_percentile(np.full((8, 8), 7.0)).any()
+
+
+def test_empty_experimental_domain_is_an_error(tmp_path):
+    np.save(tmp_path / "sim.npy", np.ones((32, 32)))
+    (tmp_path / "s.tsv").write_text("path\tdomain\tpixel_size\nsim.npy\tsim\t0.2\n")
+    with pytest.raises(InputError, match="no rows with domain 'exp_test' \\(domains: sim\\)"):
+        _ingest(tmp_path / "s.tsv", tmp_path)
+
+
+# --------------------------------------------------------------------------- detection metrics
+def test_match_points_is_one_to_one_and_optimal():
+    true = np.array([[0.0, 0.0], [2.0, 0.0]])
+    pred = np.array([[1.1, 0.0], [2.5, 0.0], [9.0, 9.0]])
+    m = match_points(pred, true, tolerance=1.2)
+    # greedy nearest would give pred 0 -> true 1 (0.9) and leave true 0 unmatched
+    assert (m.tp, m.fp, m.fn) == (2, 1, 0)
+    assert sorted(map(tuple, m.pairs)) == [(0, 0), (1, 1)]
+    assert precision_recall_f1(m) == pytest.approx((2 / 3, 1.0, 0.8))
+    assert (match_points(np.empty((0, 2)), true, 1).fn, match_points(pred, [], 1).fp) == (2, 3)
+
+
+def test_blank_image_scores_perfectly_with_no_detections():
+    xy, score = find_peaks(np.zeros((32, 32)), threshold=0.5)
+    assert len(xy) == 0
+    assert precision_recall_f1(match_points(xy, np.empty((0, 2)), 1.0)) == (1.0, 1.0, 1.0)
+
+
+def test_find_peaks_returns_xy_strongest_first():
+    prob = np.zeros((40, 50))
+    prob[10, 30] = 0.9
+    prob[25, 5] = 0.7
+    prob[30, 30] = 0.3
+    xy, score = find_peaks(prob, threshold=0.5, min_distance=2)
+    assert xy.tolist() == [[30.0, 10.0], [5.0, 25.0]] and score.tolist() == pytest.approx([0.9, 0.7])
+    assert inside(xy, prob.shape, border=6).tolist() == [True, False]
+
+
+def test_bootstrap_interval_contains_the_pooled_value_and_narrows_with_images():
+    rng = np.random.default_rng(0)
+    few = np.stack([rng.integers(5, 10, 5), rng.integers(0, 4, 5), rng.integers(0, 4, 5)], 1)
+    many = np.tile(few, (20, 1))
+    a, b = bootstrap_scores(few, seed=1)["f1"], bootstrap_scores(many, seed=1)["f1"]
+    assert a[1] <= a[0] <= a[2] and a[0] == pytest.approx(b[0])
+    assert (b[2] - b[1]) < 0.5 * (a[2] - a[1])
+
+
+def test_pr_curve_trades_precision_for_recall():
+    true = [np.array([[5.0, 5.0], [20.0, 20.0]])]
+    pred = [(np.array([[5.2, 5.0], [20.0, 19.5], [12.0, 3.0]]), np.array([0.9, 0.4, 0.6]))]
+    curve = precision_recall_curve(pred, true, 1.0, [0.3, 0.5, 0.8, 0.95])
+    assert curve[:, 1].tolist() == pytest.approx([2 / 3, 0.5, 1.0, 1.0])
+    assert curve[:, 2].tolist() == pytest.approx([1.0, 0.5, 0.5, 0.0])
+
+
+def test_point_heatmap_peaks_at_the_points():
+    hm = point_heatmap(np.array([[3.0, 4.0], [10.5, 10.0]]), (16, 16), 1.5)
+    assert hm[4, 3] == pytest.approx(1.0) and hm.max() <= 1.0
+    assert hm[10, 10] == pytest.approx(np.exp(-0.25 / 4.5), rel=1e-5)
+
+
+# --------------------------------------------------------------------------- models
+def test_unet_generator_and_fourier_discriminator_shapes_and_spectrum():
+    import torch
+
+    from matgen.models.cyclegan import (FourierDiscriminator, UnetGenerator,
+                                        fourier_log_amplitude)
+
+    g = UnetGenerator(1, 1, ngf=4, depth=2)
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    y = g(x)
+    assert y.shape == x.shape and y.abs().max() <= 1
+    d = FourierDiscriminator(1, 4, 2)
+    assert d(x).shape[0] == 2
+    # the spectrum tells white from row-correlated noise, which the image PatchGAN sees poorly
+    torch.manual_seed(0)
+    white = torch.randn(1, 1, 64, 64)
+    rows = torch.cumsum(torch.randn(1, 1, 64, 64), dim=-1) * 0.2
+    aw, ar = fourier_log_amplitude(white)[0, 0], fourier_log_amplitude(rows)[0, 0]
+    assert torch.allclose(aw.mean(), torch.tensor(0.0), atol=1e-5)
+    # energy of row-correlated noise sits at low kx (centre columns), of white noise everywhere
+    centre = slice(28, 36)
+    assert ar[:, centre].mean() - ar.mean() > 3 * abs(aw[:, centre].mean() - aw.mean())
+
+
+def test_stem_cyclegan_trains_with_unet_generators_fourier_discriminators_and_input_noise(
+        tmp_path):
+    from matgen.train.cyclegan import load_cyclegan_generator, train_cyclegan, translate
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "sim.npy", rng.random((6, 1, 16, 16)).astype(np.float16))
+    np.save(tmp_path / "exp.npy", rng.random((6, 1, 16, 16)).astype(np.float16))
+    kw = dict(steps=4, batch_size=2, ngf=4, n_downsampling=2, ndf=4, n_layers=2,
+              generator="unet", fourier=True, input_noise=0.1, log_every=2,
+              show_progress=False, device="cpu")
+    train_cyclegan(tmp_path / "sim.npy", tmp_path / "exp.npy", tmp_path / "c.pt",
+                   tmp_path / "c.csv", **kw)
+    log = pd.read_csv(tmp_path / "c.csv")
+    assert (log["fourier"] > 0).all() and (log["identity"] > 0).all()  # both active at scale 1
+    g = load_cyclegan_generator(tmp_path / "c.pt", "G_LH")
+    tiles = np.load(tmp_path / "sim.npy")
+    a = translate(g, tiles, input_noise=0.1, seed=3)
+    assert np.array_equal(a, translate(g, tiles, input_noise=0.1, seed=3))
+    assert not np.array_equal(a, translate(g, tiles, input_noise=0.1, seed=4))
+    with pytest.raises(InputError, match="U-Net generators translate at one pixel size"):
+        np.save(tmp_path / "big.npy", rng.random((6, 1, 32, 32)).astype(np.float16))
+        train_cyclegan(tmp_path / "sim.npy", tmp_path / "big.npy", tmp_path / "d.pt",
+                       tmp_path / "d.csv", **kw)
+
+
+def _spots(rng, n_images=4, size=64, n_points=6):
+    """Bright Gaussian spots (the 'vacancies') on a noisy background, with their positions."""
+    images, points = [], []
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(n_images):
+        xy = rng.uniform(6, size - 6, (n_points, 2))
+        im = 0.2 + 0.05 * rng.standard_normal((size, size))
+        for x, y in xy:
+            im += 0.6 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 1.5 ** 2))
+        images.append(np.clip(im, 0, 1))
+        points.append(pd.DataFrame({"image": i, "x_px": xy[:, 0], "y_px": xy[:, 1]}))
+    return np.stack(images)[:, None].astype(np.float32), pd.concat(points, ignore_index=True)
+
+
+def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tmp_path):
+    import torch
+
+    from matgen.pipeline.stem import detect_in_stack, score_detections, vacancy_probability
+    from matgen.train.detector import load_vacancy_detector, train_vacancy_detector
+
+    rng = np.random.default_rng(0)
+    images, points = _spots(rng)
+    np.save(tmp_path / "i.npy", images)
+    table = pd.DataFrame({"index": range(4), "pixel_size": 0.2, "height": 64, "width": 64})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    points.assign(x_angstrom=0, y_angstrom=0).to_csv(tmp_path / "p.csv", index=False)
+    torch.set_num_threads(2)
+    train_vacancy_detector(tmp_path / "i.npy", tmp_path / "t.csv", tmp_path / "p.csv",
+                           tmp_path / "d.pt", tmp_path / "d.csv", seed=1, epochs=8,
+                           steps_per_epoch=10, batch_size=4, crop=32, width=8, depth=2, lr=3e-3,
+                           device="cpu", show_progress=False)
+    log = pd.read_csv(tmp_path / "d.csv")
+    assert log["loss"].iloc[-1] < 0.5 * log["loss"].iloc[0]
+    # new images of the same kind
+    test_images, test_points = _spots(np.random.default_rng(1), n_images=2)
+    np.save(tmp_path / "ti.npy", test_images)
+    table.iloc[:2].to_csv(tmp_path / "tt.csv", index=False)
+    test_points.to_csv(tmp_path / "tp.csv", index=False)
+    detect_in_stack(tmp_path / "d.pt", tmp_path / "ti.npy", tmp_path / "tt.csv",
+                    tmp_path / "pred.csv", tile=32, overlap=8, device="cpu")
+    scores = score_detections({"spots": tmp_path / "pred.csv"}, tmp_path / "tp.csv",
+                              tmp_path / "tt.csv", tmp_path / "s.csv", tmp_path / "c.csv",
+                              tmp_path / "pi.csv", threshold=0.5, tolerance_angstrom=0.4,
+                              border_angstrom=0.0, n_boot=200)
+    assert scores["f1"].item() > 0.8
+    assert scores["f1_low"].item() <= scores["f1"].item() <= scores["f1_high"].item()
+    model, px = load_vacancy_detector(tmp_path / "d.pt")
+    assert px == 0.2
+    image = test_images[0, 0]
+    whole = vacancy_probability(model, image, tile=64, overlap=0, tta=True)
+    tiled = vacancy_probability(model, image, tile=32, overlap=16, tta=True)
+    # TTA makes the map D4-equivariant: a rotated image gives the rotated map
+    rotated = vacancy_probability(model, np.rot90(image).copy(), tile=64, overlap=0, tta=True)
+    assert np.allclose(np.rot90(whole), rotated, atol=1e-5)
+    # tiles disagree only where a window's border cuts the receptive field
+    assert np.corrcoef(whole.ravel(), tiled.ravel())[0, 1] > 0.95
+
+
+def test_detect_vacancies_resamples_user_images_and_maps_points_back(tmp_path):
+    import torch
+
+    from matgen.models.unet import UNet
+    from matgen.pipeline.stem import detect_vacancies_in_files
+    from matgen.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = dict(in_ch=1, out_ch=1, width=4, depth=2, residual=True)
+    net = UNet(**cfg)
+    save_checkpoint(tmp_path / "d.pt", step=1, model_config=cfg, include_rng=False,
+                    family="vacancy_detector", model=net.state_dict(), pixel_size=0.2,
+                    sigma_px=1.5)
+    np.save(tmp_path / "a.npy", np.random.default_rng(0).random((40, 40)))
+    out = detect_vacancies_in_files(tmp_path / "d.pt", [tmp_path / "a.npy"], 0.1,
+                                    tmp_path / "pts.csv", threshold=0.0, tile=32, device="cpu")
+    assert list(out.columns) == ["image", "x_px", "y_px", "x_angstrom", "y_angstrom", "score"]
+    # coordinates are in the input image's own 0.1 Å pixels
+    assert out["x_px"].max() <= 40 and np.allclose(out["x_angstrom"], out["x_px"] * 0.1)
+    with pytest.raises(InputError, match="cannot be an atom-resolved image"):
+        detect_vacancies_in_files(tmp_path / "d.pt", [tmp_path / "a.npy"], 5.0,
+                                  tmp_path / "pts.csv")
+
+
+def test_cli_detect_vacancies_one_line_errors(tmp_path, capsys):
+    from matgen.cli import main
+
+    np.save(tmp_path / "a.npy", np.ones((32, 32)))
+    assert main(["detect-vacancies", str(tmp_path / "none.pt"), str(tmp_path / "a.npy"),
+                 "--pixel-size", "0.2", "--out", str(tmp_path / "p.csv")]) == 2
+    assert "none.pt: checkpoint not found" in capsys.readouterr().err
+    assert main(["detect-vacancies", str(tmp_path / "none.pt"), str(tmp_path / "b.npy"),
+                 "--pixel-size", "0.2", "--out", str(tmp_path / "p.csv")]) == 2
+    assert "b.npy: file not found" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()
