@@ -35,6 +35,7 @@ bench: venv
 	$(PIP) install -qq -e ".[bench]"
 	$(PY) benchmarks/morphology.py
 	$(PY) benchmarks/porous_gan.py
+	$(PY) benchmarks/stem.py
 
 # So that the literal `snakemake --profile slurm` finds the cluster profile.
 install-profile:

@@ -25,6 +25,7 @@ include: "rules/evaluate.smk"
 include: "rules/figures.smk"
 include: "rules/polysilicon.smk"
 include: "rules/stem.smk"
+include: "rules/segmentation.smk"
 
 
 rule all:

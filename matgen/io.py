@@ -214,7 +214,11 @@ def read_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
             raise InputError(f"{where}: empty domain")
         record = dict(row)
         record["pixel_size"] = pixel_size
-        for column in ("path", "mask", "points"):
+        # label_*_mask columns (e.g. label_exact_mask, a scoring-only mask) are files too
+        files = ["path", "mask", "points"] + [c for c in sheet.columns
+                                              if c.startswith(SHEET_LABEL_PREFIX) and
+                                              c.endswith("_mask")]
+        for column in files:
             value = record.get(column, "")
             if value:
                 file = Path(value) if Path(value).is_absolute() else base / value

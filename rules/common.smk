@@ -16,6 +16,16 @@ def sample_sheet(study):
     return sheet if sheet else f"{RESULTS}/{study}/raw/samples.tsv"
 
 
+def ingest_options(study):
+    """Ingestion checks of a study: its `ingest` slice plus its class names — image classes
+    (a `class` column, polysilicon) or mask classes (label values, segmentation)."""
+    options = dict(config[study].get("ingest", {}))
+    if "classes" in config[study]:
+        key = "mask_classes" if study == "segmentation" else "classes"
+        options[key] = config[study]["classes"]
+    return options
+
+
 def tiling(study, domain):
     return config[study]["tile"][domain]
 
@@ -70,6 +80,9 @@ def all_targets():
         targets.append(f"{figures}/translation.png")
     if "polysilicon" in config:
         targets.append(f"{RESULTS}/polysilicon/figures/comparison.png")
+    if "segmentation" in config:
+        targets += [f"{RESULTS}/segmentation/figures/{name}.png"
+                    for name in ("pairs", "miou", "runs_table")]
     if "stem" in config:
         targets += [f"{RESULTS}/stem/figures/{name}.png"
                     for name in ("table1", "examples", "pr_curve", "training")]

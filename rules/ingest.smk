@@ -11,9 +11,7 @@ rule ingest:
     wildcard_constraints:
         study="porous|polysilicon|segmentation",  # stem has its own (point labels): ingest_stem
     params:
-        ingest=lambda wc: {**config[wc.study].get("ingest", {}),
-                           **({"classes": config[wc.study]["classes"]}
-                              if "classes" in config[wc.study] else {})},
+        ingest=lambda wc: ingest_options(wc.study),
     log:
         f"{RESULTS}/logs/{{study}}/ingest_{{domain}}.log",
     benchmark:

@@ -140,6 +140,34 @@ def test_stem_chain_scores_three_training_sets_on_experiment(finished_run):
 
 
 @pytest.mark.e2e
+def test_segmentation_chain_scores_every_mix_on_held_out_real_images(finished_run):
+    res = finished_run / "results/segmentation"
+    for name in ("pairs", "miou", "runs_table"):
+        assert (res / "figures" / f"{name}.png").stat().st_size > 0
+    runs = pd.read_csv(res / "evaluation/runs.csv")
+    mixes = list(TINY["segmentation"]["mixes"])
+    assert sorted(runs["mix"].unique()) == sorted(mixes)
+    assert len(runs) == len(mixes) * len(TINY["segmentation"]["seeds"])
+    assert runs[["miou", "miou_present"]].apply(lambda c: c.between(0, 1)).all().all()
+    summary = pd.read_csv(res / "evaluation/summary.csv").set_index("mix")
+    assert summary.loc["synthetic_only", "synthetic_share"] == 1.0
+    assert summary.loc["real1_syn2x", "beats_real_only_at_fewest_real"] in (True, False)
+    checks = pd.read_csv(res / "evaluation/generator_checks.csv").set_index("check")
+    assert 0 <= checks.loc["vqvae_reconstruction_mask_miou", "value"] <= 1
+    pairs = np.load(res / "synthetic/masks.npy")
+    assert pairs.shape == (12, 16, 16) and pairs.max() < 3
+
+
+@pytest.mark.e2e
+def test_a_new_mix_trains_only_that_mix(finished_run):
+    changed = yaml.safe_load(yaml.safe_dump(TINY))
+    changed["segmentation"]["mixes"]["real2"] = {"real": 2, "synthetic_images": 0}
+    jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
+    assert jobs == {"train_segmenter_mix": 1, "evaluate_segmentation": 1,
+                    "figures_segmentation": 1, "all": 1}
+
+
+@pytest.mark.e2e
 def test_a_detector_hyperparameter_reruns_only_the_detectors(finished_run):
     changed = yaml.safe_load(yaml.safe_dump(TINY))
     changed["stem"]["detector"]["pos_weight"] = 10.0
@@ -210,11 +238,13 @@ def test_bad_input_image_fails_in_one_line_and_leaves_no_output(tmp_path):
 def test_paper_config_validates_and_its_dag_builds(tmp_path):
     paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     jobs = planned_jobs(snakemake(tmp_path, paper, "-n"))
-    assert jobs["simulate_porous"] == 1 and jobs["ingest"] == 4 and jobs["tile"] == 2
+    assert jobs["simulate_porous"] == 1 and jobs["ingest"] == 5 and jobs["tile"] == 2
     assert jobs["train_stylegan2"] == 1 and jobs["train_cyclegan"] == 1 and jobs["morphology"] == 4
     assert jobs["train_polysilicon"] == 2 and jobs["train_polysilicon_evaluator"] == 1
     assert jobs["ingest_stem"] == 3 and jobs["train_stem_cyclegan"] == 1
     assert jobs["train_vacancy_detector"] == 3 and jobs["detect_vacancies"] == 3
+    assert jobs["train_vqvae"] == 1 and jobs["train_pixelcnn"] == 1
+    assert jobs["train_segmenter_mix"] == len(paper["segmentation"]["mixes"])
     assert not (tmp_path / "results").exists()
 
 
@@ -225,7 +255,7 @@ def test_html_report_builds_with_the_figure(finished_run):
     html = (finished_run / "report.html").read_text(errors="ignore")
     assert "morphology.png" in html and "Crofton" in html
     for name in ("stylegan2_samples.png", "comparison.png", "translation.png", "training.png",
-                 "traversal.png"):
+                 "traversal.png", "table1.png", "pr_curve.png", "pairs.png", "miou.png"):
         assert name in html
 
 

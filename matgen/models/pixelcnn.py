@@ -79,7 +79,8 @@ class GatedPixelCNN(nn.Module):
         codes = torch.zeros(n, *shape, dtype=torch.long, device=dev)
         for i in range(shape[0]):
             for j in range(shape[1]):
-                logits = self(codes)[:, :, i, j] / temperature
+                # rows below i cannot influence position (i, j) (causal stacks): skip them
+                logits = self(codes[:, :i + 1])[:, :, i, j] / temperature
                 probs = torch.softmax(logits.float(), 1)
                 codes[:, i, j] = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0].to(dev)
         return codes

@@ -50,7 +50,9 @@ class EMAQuantizer(nn.Module):
                 n = self.cluster_size.sum()
                 size = (self.cluster_size + self.eps) / (n + self.n_codes * self.eps) * n
                 self.embed.copy_(self.embed_sum / size[:, None])
-                dead = self.cluster_size < self.restart_below
+                # dead: used less than ``restart_below`` of an average code (relative, so the rule
+                # does not depend on batch size or code-map size)
+                dead = self.cluster_size < self.restart_below * n / self.n_codes
                 if dead.any():  # restart unused codes on random encoder outputs of this batch
                     pick = torch.randint(0, len(flat), (int(dead.sum()),), device=flat.device)
                     self.embed[dead] = flat[pick]

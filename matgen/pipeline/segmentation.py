@@ -1,0 +1,255 @@
+"""Stages of the segmentation study: fit the VQ-VAE and its PixelCNN prior on the real training
+images, sample new image + mask pairs, train U-Nets on real/synthetic mixes with several seeds
+and score them on held-out real images only, against their exact masks.
+
+The real images are split once (``split``: ``n_test`` held out, drawn from ``seed``); the
+generators and every U-Net see only the training part, and only its *annotated* masks (the hand
+labelling with its errors). A mix is ``real`` images (the first of the training part) plus
+``synthetic_images`` real-image equivalents of generated pairs (pixel area), so "real + k×
+synthetic" is ``synthetic_images = k × real``; a batch sample is synthetic with probability
+synthetic / (real + synthetic).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.conditions import held_out_split
+from ..data.ingest import load_stack
+from ..errors import InputError
+from ..io import read_image, save_image, save_npy, save_table
+from ..metrics.segmentation import iou_per_class, miou, miou_present_classes
+from ..train.checkpoint import read_model_checkpoint, save_checkpoint
+from ..train.loop import select_device
+from ..train.segmentation import (encode_codes, load_pixelcnn, load_vqvae, segment,
+                                  train_pixelcnn, train_segmenter, train_vqvae)
+
+
+def load_real(images_path: str | os.PathLike, masks_path: str | os.PathLike,
+              table_path: str | os.PathLike, split: dict[str, int]
+              ) -> dict[str, np.ndarray]:
+    """Real images split into train/test: images (N, 1, H, W), annotated masks (training) and,
+    for the test part, exact masks (``label_exact_mask`` column; the annotated mask where a row
+    has none)."""
+    images = np.asarray(load_stack(images_path), np.float32)
+    masks = np.load(masks_path)
+    table = pd.read_csv(table_path, keep_default_na=False)
+    n_test = int(split["n_test"])
+    if not 0 < n_test < len(images):
+        raise InputError(f"{table_path}: {len(images)} real images; split.n_test must leave "
+                         f"some for training and some for testing, got {n_test}")
+    train, test = held_out_split(len(images), n_test / len(images), int(split["seed"]))
+    exact = []
+    for i in test:
+        path = str(table.get("label_exact_mask", pd.Series([""] * len(table)))[i])
+        exact.append(read_image(path).astype(np.uint8) if path else masks[i])
+    return {"train_images": images[train], "train_masks": masks[train],
+            "test_images": images[test], "test_masks": masks[test], "test_exact": np.stack(exact),
+            "train_index": train, "test_index": test}
+
+
+def fit_vqvae(images_path: str | os.PathLike, masks_path: str | os.PathLike,
+              table_path: str | os.PathLike, model_out: str | os.PathLike,
+              log_out: str | os.PathLike, *, classes: list[str], split: dict[str, int],
+              **train: Any) -> dict[str, Any]:
+    """Train the VQ-VAE on the real training images and their annotated masks."""
+    real = load_real(images_path, masks_path, table_path, split)
+    return train_vqvae(real["train_images"], real["train_masks"], model_out, log_out,
+                       n_classes=len(classes), **train)
+
+
+def fit_pixelcnn(vqvae_path: str | os.PathLike, images_path: str | os.PathLike,
+                 masks_path: str | os.PathLike, table_path: str | os.PathLike,
+                 model_out: str | os.PathLike, log_out: str | os.PathLike, *,
+                 split: dict[str, int], **train: Any) -> dict[str, Any]:
+    """Encode the real training pairs with the VQ-VAE and fit the PixelCNN prior to the codes."""
+    real = load_real(images_path, masks_path, table_path, split)
+    vqvae = load_vqvae(vqvae_path, str(select_device(train.get("device", "auto"))))
+    codes = encode_codes(vqvae, real["train_images"], real["train_masks"])
+    return train_pixelcnn(codes, model_out, log_out, n_codes=vqvae.quantizer.n_codes, **train)
+
+
+def sample_pairs(vqvae_path: str | os.PathLike, pixelcnn_path: str | os.PathLike,
+                 images_out: str | os.PathLike, masks_out: str | os.PathLike,
+                 table_out: str | os.PathLike, *, n: int, seed: int, temperature: float = 1.0,
+                 batch_size: int = 64, png_examples: int = 16, device: str = "auto") -> None:
+    """``n`` new image + mask pairs: PixelCNN code maps decoded by the VQ-VAE; batch b is drawn
+    from seed + b. Writes the stacks, a table and the first ``png_examples`` pairs as PNGs in
+    ``pairs/`` beside them."""
+    import torch
+
+    dev = select_device(device)
+    vqvae = load_vqvae(vqvae_path, str(dev))
+    prior, window = load_pixelcnn(pixelcnn_path, str(dev))
+    images, masks, rows = [], [], []
+    for b, start in enumerate(range(0, n, batch_size)):
+        k = min(batch_size, n - start)
+        gen = torch.Generator().manual_seed(seed + b)
+        codes = prior.sample(k, (window, window), temperature, generator=gen)
+        with torch.no_grad():
+            image, logits = vqvae.decode_codes(codes)
+        images.append(image.clamp(0, 1).cpu().numpy())
+        masks.append(logits.argmax(1).cpu().numpy().astype(np.uint8))
+        rows += [dict(index=start + i, batch_seed=seed + b) for i in range(k)]
+    images, masks = np.concatenate(images), np.concatenate(masks)
+    pairs = Path(images_out).parent / "pairs"
+    for i in range(min(png_examples, n)):
+        save_image(pairs / f"image_{i:04d}.png", np.round(images[i, 0] * 255).astype(np.uint8))
+        save_image(pairs / f"mask_{i:04d}.png", masks[i])
+    table = pd.DataFrame(rows)
+    for c in range(int(masks.max()) + 1 if masks.size else 0):
+        table[f"fraction_{c}"] = (masks == c).mean(axis=(1, 2))
+    save_npy(images_out, images.astype(np.float16))
+    save_npy(masks_out, masks)
+    save_table(table_out, table)
+
+
+def score_segmentation(pred: np.ndarray, exact: np.ndarray, classes: list[str]) -> dict[str, float]:
+    """mIoU, the customised mIoU (classes present in the ground truth only) and per-class IoU
+    over a batch of label maps."""
+    k = len(classes)
+    per_class = np.nanmean(np.stack([iou_per_class(p, t, k) for p, t in zip(pred, exact)]), 0)
+    out = {"miou": float(miou(pred, exact, k)),
+           "miou_present": float(miou_present_classes(pred, exact, k))}
+    out.update({f"iou_{name}": float(v) for name, v in zip(classes, per_class)})
+    return out
+
+
+def train_mix(images_path: str | os.PathLike, masks_path: str | os.PathLike,
+              table_path: str | os.PathLike, synthetic_images: str | os.PathLike,
+              synthetic_masks: str | os.PathLike, scores_out: str | os.PathLike,
+              model_out: str | os.PathLike, *, mix_name: str, mix: dict[str, int],
+              seeds: list[int], classes: list[str], split: dict[str, int], **train: Any
+              ) -> pd.DataFrame:
+    """Train one U-Net per seed on a real/synthetic mix; score each on the held-out real images
+    (exact masks). Writes one row per seed and the first seed's model (family ``segmenter``)."""
+    real = load_real(images_path, masks_path, table_path, split)
+    n_real, n_syn_images = int(mix.get("real", 0)), float(mix.get("synthetic_images", 0))
+    if n_real > len(real["train_images"]):
+        raise InputError(f"mix {mix_name}: {n_real} real images asked for, the training split "
+                         f"has {len(real['train_images'])}")
+    if n_real == 0 and n_syn_images == 0:
+        raise InputError(f"mix {mix_name}: no real and no synthetic images")
+    h, w = real["train_images"].shape[-2:]
+    syn_x = np.asarray(load_stack(synthetic_images), np.float32)
+    syn_m = np.load(synthetic_masks).astype(np.int64)
+    need = math.ceil(n_syn_images * h * w / (syn_x.shape[-2] * syn_x.shape[-1]))
+    if need > len(syn_x):
+        raise InputError(f"mix {mix_name}: needs {need} synthetic pairs, {synthetic_images} "
+                         f"has {len(syn_x)}")
+    share = n_syn_images / (n_real + n_syn_images)
+    rows = []
+    for seed in seeds:
+        model, losses = train_segmenter(
+            (real["train_images"][:n_real], real["train_masks"][:n_real].astype(np.int64)),
+            (syn_x[:need], syn_m[:need]), share, n_classes=len(classes), seed=seed, **train)
+        pred = segment(model, real["test_images"])
+        rows.append(dict(mix=mix_name, seed=seed, real=n_real, synthetic_images=n_syn_images,
+                         synthetic_share=share, final_loss=losses[-1],
+                         **score_segmentation(pred, real["test_exact"], classes)))
+        if seed == seeds[0]:
+            cfg = dict(in_ch=int(real["train_images"].shape[1]), out_ch=len(classes),
+                       width=model.down[0].body[0].out_channels, depth=model.depth)
+            save_checkpoint(model_out, step=len(losses), model_config=cfg, include_rng=False,
+                            family="segmenter", model=model.state_dict(), classes=list(classes))
+    table = pd.DataFrame(rows)
+    save_table(scores_out, table)
+    return table
+
+
+def load_segmenter(path: str | os.PathLike, device: str = "cpu"
+                   ) -> tuple["torch.nn.Module", list[str]]:
+    from ..models.unet import UNet
+
+    payload = read_model_checkpoint(path, "segmenter", device)
+    model = UNet(**payload["model_config"])
+    model.load_state_dict(payload["model"])
+    return model.to(device).eval().requires_grad_(False), list(payload["classes"])
+
+
+def generator_checks(vqvae_path: str | os.PathLike, images_path: str | os.PathLike,
+                     masks_path: str | os.PathLike, table_path: str | os.PathLike,
+                     synthetic_images: str | os.PathLike, synthetic_masks: str | os.PathLike,
+                     real_segmenter: str | os.PathLike, checks_out: str | os.PathLike, *,
+                     classes: list[str], split: dict[str, int], device: str = "auto"
+                     ) -> pd.DataFrame:
+    """The generator's targets: VQ-VAE reconstruction mask mIoU on held-out real pairs (≥ 0.9)
+    and agreement of generated masks with generated images — a U-Net trained on real data only
+    segments the generated images, scored against the generated masks (mIoU ≥ 0.7)."""
+    import torch
+
+    dev = select_device(device)
+    real = load_real(images_path, masks_path, table_path, split)
+    vqvae = load_vqvae(vqvae_path, str(dev))
+    x = torch.from_numpy(real["test_images"]).to(dev)
+    m = real["test_masks"].astype(np.int64)
+    with torch.no_grad():
+        recon, logits, _, _ = vqvae(x, torch.from_numpy(np.where(m == 255, 0, m)).to(dev))
+    recon_mask = logits.argmax(1).cpu().numpy()
+    k = len(classes)
+    recon_miou = float(miou(recon_mask, m, k))
+    recon_mse = float(((recon.cpu().numpy() - real["test_images"]) ** 2).mean())
+    model, _ = load_segmenter(real_segmenter, str(dev))
+    syn_x = np.asarray(load_stack(synthetic_images), np.float32)
+    syn_m = np.load(synthetic_masks)
+    agree = float(miou(segment(model, syn_x), syn_m, k))
+    fractions = {f"synthetic_fraction_{c}": float((syn_m == i).mean()) for i, c in enumerate(classes)}
+    fractions.update({f"real_fraction_{c}": float((real["train_masks"] == i).mean())
+                      for i, c in enumerate(classes)})
+    checks = pd.DataFrame([
+        dict(check="vqvae_reconstruction_mask_miou", value=recon_miou, target=0.9,
+             met=recon_miou >= 0.9),
+        dict(check="vqvae_reconstruction_image_mse", value=recon_mse, target=np.nan, met=np.nan),
+        dict(check="generated_mask_image_agreement_miou", value=agree, target=0.7,
+             met=agree >= 0.7),
+        *[dict(check=k_, value=v, target=np.nan, met=np.nan) for k_, v in fractions.items()]])
+    save_table(checks_out, checks)
+    return checks
+
+
+def summarise_mixes(score_files: list[str | os.PathLike], runs_out: str | os.PathLike,
+                    summary_out: str | os.PathLike) -> pd.DataFrame:
+    """All runs in one table, and mean ± standard deviation over seeds per mix, with whether
+    real + synthetic beats real only at the smallest real count."""
+    runs = pd.concat([pd.read_csv(f) for f in score_files], ignore_index=True)
+    save_table(runs_out, runs)
+    metrics = ["miou", "miou_present"]
+    g = runs.groupby("mix", sort=False)
+    summary = g[["real", "synthetic_images", "synthetic_share"]].first()
+    for mcol in metrics:
+        summary[f"{mcol}_mean"] = g[mcol].mean()
+        summary[f"{mcol}_std"] = g[mcol].std(ddof=1).fillna(0.0)
+    summary["n_seeds"] = g.size()
+    summary = summary.reset_index()
+    with_real = summary[summary["real"] > 0]
+    if len(with_real):
+        fewest = with_real["real"].min()
+        group = with_real[with_real["real"] == fewest]
+        base = group[group["synthetic_images"] == 0]
+        mixed = group[group["synthetic_images"] > 0]
+        beats = [np.nan] * len(summary)
+        if len(base) and len(mixed):
+            reference = base["miou_present_mean"].iloc[0]
+            for i in mixed.index:
+                beats[i] = bool(summary.loc[i, "miou_present_mean"] > reference)
+        summary["beats_real_only_at_fewest_real"] = pd.Series(beats, dtype=object)
+    save_table(summary_out, summary)
+    return summary
+
+
+def evaluate_segmentation(inputs: dict[str, Any], outputs: dict[str, str], *,
+                          classes: list[str], split: dict[str, int]) -> pd.DataFrame:
+    """The evaluation stage: the runs table and per-mix summary, then the generator checks."""
+    scores = inputs["scores"]
+    summarise_mixes([scores] if isinstance(scores, str) else list(scores), outputs["runs"],
+                    outputs["summary"])
+    return generator_checks(inputs["vqvae"], inputs["images"], inputs["masks"], inputs["table"],
+                            inputs["synthetic_images"], inputs["synthetic_masks"],
+                            inputs["real_segmenter"], outputs["checks"], classes=classes,
+                            split=split)

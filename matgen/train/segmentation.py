@@ -1,0 +1,254 @@
+"""Training of the segmentation study's models: the VQ-VAE over image + mask, the gated
+PixelCNN prior over its code maps, and the U-Net segmenters trained on real/synthetic mixes.
+
+All three draw random ``crop``² windows (random D4 transform) per step from their images, so a
+handful of real micrographs gives many distinct training views; epoch-based, seeded and
+resumable (:class:`~matgen.train.resumable.ResumableRun`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from ..data.augment import d4_transform
+from ..errors import InputError
+from .checkpoint import read_model_checkpoint
+from .loop import progress, seed_everything, select_device
+from .resumable import ResumableRun
+
+UNLABELLED = 255
+
+
+def random_crops(images: np.ndarray, masks: np.ndarray, n: int, crop: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random ``crop``² windows with random D4 transforms from (N, 1, H, W) images and
+    their (N, H, W) masks; returns float32 (n, 1, crop, crop) and int64 (n, crop, crop)."""
+    h, w = images.shape[-2:]
+    if crop > min(h, w):
+        raise InputError(f"crop {crop} is larger than the {h} x {w} images")
+    idx = rng.integers(0, len(images), n)
+    ys, xs = rng.integers(0, h - crop + 1, n), rng.integers(0, w - crop + 1, n)
+    ks = rng.integers(0, 8, n)
+    x = np.stack([d4_transform(images[i, :, y:y + crop, x0:x0 + crop], int(k))
+                  for i, y, x0, k in zip(idx, ys, xs, ks)])
+    m = np.stack([d4_transform(masks[i, y:y + crop, x0:x0 + crop], int(k))
+                  for i, y, x0, k in zip(idx, ys, xs, ks)])
+    return np.ascontiguousarray(x, np.float32), np.ascontiguousarray(m, np.int64)
+
+
+def _epochs(start: int, epochs: int, desc: str, show: bool) -> Any:
+    it = range(start, epochs)
+    return progress(it, desc, epochs, start) if show else it
+
+
+def train_vqvae(images: np.ndarray, masks: np.ndarray, model_out: str | os.PathLike,
+                log_out: str | os.PathLike, *, n_classes: int, seed: int = 0, epochs: int = 30,
+                steps_per_epoch: int = 50, batch_size: int = 16, crop: int = 64,
+                width: int = 64, n_res: int = 2, embed_dim: int = 32, n_codes: int = 128,
+                downsample: int = 4, decay: float = 0.99, beta: float = 0.25, lr: float = 1e-3,
+                device: str = "auto", show_progress: bool = True) -> dict[str, Any]:
+    """Fit the VQ-VAE to image + annotated-mask crops; log MSE, mask CE, commitment, codebook
+    perplexity and the number of codes used per epoch."""
+    import torch
+
+    from ..models.vqvae import VQVAE, vqvae_loss
+
+    dev = select_device(device)
+    seed_everything(seed)
+    cfg = dict(n_classes=n_classes, img_channels=int(images.shape[1]), width=width, n_res=n_res,
+               embed_dim=embed_dim, n_codes=n_codes, downsample=downsample, decay=decay)
+    model = VQVAE(**cfg).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    run = ResumableRun(model_out, log_out, cfg, {"model": model}, {"optimizer": opt}, dev)
+    started = time.time()
+    for epoch in _epochs(run.start, epochs, "VQ-VAE", show_progress):
+        rng = np.random.default_rng([seed, epoch])
+        model.train()
+        sums = np.zeros(3)
+        counts = torch.zeros(n_codes, device=dev)
+        for _ in range(steps_per_epoch):
+            x, m = random_crops(images, masks, batch_size, crop, rng)
+            x, m = torch.from_numpy(x).to(dev), torch.from_numpy(m).to(dev)
+            recon, logits, commitment, codes = model(x, m)
+            loss, mse, ce = vqvae_loss(recon, logits, x, m, commitment, beta, UNLABELLED)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums += [float(mse.detach()), float(ce.detach()), float(commitment.detach())]
+            counts += torch.bincount(codes.flatten(), minlength=n_codes)
+        p = (counts / counts.sum()).cpu().numpy()
+        perplexity = float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum()))
+        sums /= steps_per_epoch
+        run.end_epoch(epoch + 1, mse=sums[0], mask_ce=sums[1], commitment=sums[2],
+                      perplexity=perplexity, codes_used=int((p > 0).sum()))
+    summary = {"epochs": epochs, "seconds": time.time() - started}
+    run.finish("vqvae", epochs, summary=summary)
+    return summary
+
+
+def load_vqvae(path: str | os.PathLike, device: str = "cpu") -> "torch.nn.Module":
+    from ..models.vqvae import VQVAE
+
+    payload = read_model_checkpoint(path, "vqvae", device)
+    model = VQVAE(**payload["model_config"])
+    model.load_state_dict(payload["model"])
+    return model.to(device).eval().requires_grad_(False)
+
+
+def encode_codes(vqvae: "torch.nn.Module", images: np.ndarray, masks: np.ndarray,
+                 batch_size: int = 16) -> np.ndarray:
+    """Code maps (N, H/d, W/d) int64 of whole images + masks (unlabelled pixels as class 0)."""
+    import torch
+
+    dev = next(vqvae.parameters()).device
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(images), batch_size):
+            x = torch.from_numpy(np.asarray(images[s:s + batch_size], np.float32)).to(dev)
+            m = np.asarray(masks[s:s + batch_size]).astype(np.int64)
+            m = torch.from_numpy(np.where(m == UNLABELLED, 0, m)).to(dev)
+            out.append(vqvae.encode(x, m)[2].cpu().numpy())
+    return np.concatenate(out)
+
+
+def train_pixelcnn(codes: np.ndarray, model_out: str | os.PathLike, log_out: str | os.PathLike,
+                   *, n_codes: int, seed: int = 0, epochs: int = 30, steps_per_epoch: int = 50,
+                   batch_size: int = 32, window: int = 16, dim: int = 64, n_layers: int = 8,
+                   kernel: int = 5, lr: float = 1e-3, device: str = "auto",
+                   show_progress: bool = True) -> dict[str, Any]:
+    """Fit the gated PixelCNN to random ``window``² windows (random D4) of the code maps
+    (N, h, w); log the cross-entropy in nats and bits per code."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..models.pixelcnn import GatedPixelCNN
+
+    h, w = codes.shape[-2:]
+    if window > min(h, w):
+        raise InputError(f"PixelCNN window {window} is larger than the {h} x {w} code maps")
+    dev = select_device(device)
+    seed_everything(seed)
+    cfg = dict(n_codes=n_codes, dim=dim, n_layers=n_layers, kernel=kernel)
+    model = GatedPixelCNN(**cfg).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    run = ResumableRun(model_out, log_out, cfg, {"model": model}, {"optimizer": opt}, dev)
+    started = time.time()
+    for epoch in _epochs(run.start, epochs, "PixelCNN", show_progress):
+        rng = np.random.default_rng([seed, epoch])
+        model.train()
+        total = 0.0
+        for _ in range(steps_per_epoch):
+            _, c = random_crops(np.zeros((len(codes), 1, h, w), np.float32), codes, batch_size,
+                                window, rng)
+            c = torch.from_numpy(c).to(dev)
+            loss = F.cross_entropy(model(c), c)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+        total /= steps_per_epoch
+        run.end_epoch(epoch + 1, nll=total, bits_per_code=total / np.log(2))
+    summary = {"epochs": epochs, "seconds": time.time() - started, "window": window}
+    run.finish("pixelcnn", epochs, window=window, summary=summary)
+    return summary
+
+
+def load_pixelcnn(path: str | os.PathLike, device: str = "cpu") -> tuple["torch.nn.Module", int]:
+    from ..models.pixelcnn import GatedPixelCNN
+
+    payload = read_model_checkpoint(path, "pixelcnn", device)
+    model = GatedPixelCNN(**payload["model_config"])
+    model.load_state_dict(payload["model"])
+    return model.to(device).eval().requires_grad_(False), int(payload["window"])
+
+
+def class_weights(masks: list[np.ndarray], n_classes: int) -> np.ndarray:
+    """Median-frequency balancing (Eigen & Fergus 2015): w_c = median(f) / f_c over the labelled
+    pixels of ``masks``, so a rare phase (pores, a few % of the area) is not ignored; classes
+    that never occur get weight 1."""
+    counts = np.zeros(n_classes)
+    for m in masks:
+        m = np.asarray(m)
+        m = m[m != UNLABELLED]
+        counts += np.bincount(m.astype(np.int64).ravel(), minlength=n_classes)[:n_classes]
+    freq = counts / max(counts.sum(), 1)
+    present = freq > 0
+    weights = np.ones(n_classes)
+    if present.any():
+        weights[present] = np.median(freq[present]) / freq[present]
+    return weights.astype(np.float32)
+
+
+def train_segmenter(real: tuple[np.ndarray, np.ndarray], synthetic: tuple[np.ndarray, np.ndarray],
+                    synthetic_share: float, *, n_classes: int, seed: int = 0, epochs: int = 10,
+                    steps_per_epoch: int = 30, batch_size: int = 8, crop: int = 64,
+                    width: int = 16, depth: int = 3, lr: float = 2e-3, device: str = "auto"
+                    ) -> tuple["torch.nn.Module", list[float]]:
+    """A U-Net trained on a mix: each sample of a batch comes from the synthetic pairs with
+    probability ``synthetic_share`` (else from the real images, masks with 255 = unlabelled
+    ignored); cross-entropy with :func:`class_weights`. Returns the model (eval mode) and the
+    mean loss per epoch."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..models.unet import UNet
+
+    if synthetic_share < 1 and len(real[0]) == 0:
+        raise InputError("a mix with real data needs at least one real image")
+    if synthetic_share > 0 and len(synthetic[0]) == 0:
+        raise InputError("a mix with synthetic data needs synthetic pairs")
+    dev = select_device(device)
+    seed_everything(seed)
+    model = UNet(int((real[0] if len(real[0]) else synthetic[0]).shape[1]), n_classes, width,
+                 depth).to(dev)
+    weight = torch.from_numpy(class_weights([real[1], synthetic[1]], n_classes)).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    losses = []
+    total_steps = epochs * steps_per_epoch
+    for epoch in range(epochs):
+        model.train()
+        total = 0.0
+        for step in range(steps_per_epoch):
+            for group in opt.param_groups:  # cosine decay over the run
+                group["lr"] = lr * 0.5 * (1 + np.cos(np.pi * (epoch * steps_per_epoch + step) /
+                                                     total_steps))
+            n_syn = int(rng.binomial(batch_size, synthetic_share))
+            parts = []
+            if batch_size - n_syn:
+                parts.append(random_crops(*real, batch_size - n_syn, crop, rng))
+            if n_syn:
+                parts.append(random_crops(*synthetic, n_syn, crop, rng))
+            x = torch.from_numpy(np.concatenate([p[0] for p in parts])).to(dev)
+            m = torch.from_numpy(np.concatenate([p[1] for p in parts])).to(dev)
+            loss = F.cross_entropy(model(x), m, weight=weight, ignore_index=UNLABELLED)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+        losses.append(total / steps_per_epoch)
+    return model.eval().requires_grad_(False), losses
+
+
+def segment(model: "torch.nn.Module", images: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    """Label maps (N, H, W) uint8 of images (N, C, H, W) in [0, 1]; sides padded (reflect) to a
+    multiple of the U-Net's 2^depth and cropped back."""
+    import torch
+
+    dev = next(model.parameters()).device
+    mult = 2 ** model.depth
+    h, w = images.shape[-2:]
+    ph, pw = (-h) % mult, (-w) % mult
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(images), batch_size):
+            x = np.asarray(images[s:s + batch_size], np.float32)
+            if ph or pw:
+                x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
+            logits = model(torch.from_numpy(x).to(dev))
+            out.append(logits.argmax(1)[:, :h, :w].cpu().numpy().astype(np.uint8))
+    return np.concatenate(out)
