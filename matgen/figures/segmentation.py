@@ -78,6 +78,9 @@ def miou_figure(summary_path: str | os.PathLike, png_out: str | os.PathLike) -> 
         ax.set_xlim(-0.05, 1.05)
     axes[0].set_ylabel("on held-out real images (exact masks)")
     axes[0].legend(fontsize=8)
+    if np.allclose(summary["miou_mean"], summary["miou_present_mean"]):
+        fig.text(0.5, -0.02, "The two scores coincide here: every held-out image contains every "
+                 "class and no absent class is predicted.", ha="center", fontsize=8)
     fig.tight_layout()
     save_figure(fig, png_out)
 
@@ -93,7 +96,7 @@ def runs_table_figure(summary_path: str | os.PathLike, png_out: str | os.PathLik
     fig, ax = plt.subplots(figsize=(11, 0.42 * len(cells) + 1.2))
     ax.axis("off")
     t = ax.table(cellText=cells, colLabels=["mix", "real", "synthetic\n(image equiv.)",
-                                            "synthetic\nshare", "mIoU", "customised mIoU",
+                                            "synthetic\nshare", "mIoU", "customised\nmIoU",
                                             "seeds"], loc="center", cellLoc="center")
     t.auto_set_font_size(False)
     t.set_fontsize(9)

@@ -34,7 +34,7 @@ def table1_figure(scores_path: str | os.PathLike, png_out: str | os.PathLike) ->
     ax.set_xticks(np.arange(len(metrics)), ["precision", "recall", "F1"])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("on experimental images")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
     tab.axis("off")
     cells = [[SET_LABELS.get(r.training_set, r.training_set)] +
              [f"{getattr(r, m):.3f}\n[{getattr(r, m + '_low'):.2f}, {getattr(r, m + '_high'):.2f}]"
