@@ -107,6 +107,27 @@ def _detect_vacancies(args: argparse.Namespace) -> None:
           file=sys.stderr)
 
 
+def _segment(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from .io import read_image, save_image, save_table, to_unit_float
+    from .pipeline.segmentation import load_segmenter
+    from .train.loop import progress, select_device
+    from .train.segmentation import segment
+
+    images = [to_unit_float(read_image(path)) for path in args.images]  # all checked up front
+    model, classes = load_segmenter(args.checkpoint, str(select_device(args.device)))
+    out, rows = Path(args.out), []
+    for path, image in progress(zip(args.images, images), desc="segment", total=len(images)):
+        labels = segment(model, image[None, None])[0]
+        save_image(out / f"{Path(path).stem}_labels.png", labels)
+        rows.append({"image": str(path), **{f"fraction_{c}": float((labels == i).mean())
+                                            for i, c in enumerate(classes)}})
+    save_table(out / "class_fractions.csv", pd.DataFrame(rows))
+    print(f"wrote {out} ({len(images)} label maps, classes {', '.join(classes)})",
+          file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="matgen", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, required=True, help="points.csv to write")
     p.set_defaults(func=_detect_vacancies)
+
+    p = sub.add_parser("segment", help="label maps of micrographs from a trained U-Net")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.set_defaults(func=_segment)
     return parser
 
 

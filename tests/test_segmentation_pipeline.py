@@ -127,3 +127,24 @@ def test_summary_averages_seeds_and_answers_the_few_real_question(tmp_path):
     assert s.loc["r2s", "beats_real_only_at_fewest_real"] == True  # noqa: E712
     assert np.isnan(s.loc["r8", "beats_real_only_at_fewest_real"])
     assert len(pd.read_csv(tmp_path / "runs.csv")) == 8
+
+
+def test_cli_segment_writes_label_maps_and_class_fractions(real, tmp_path, capsys):
+    from matgen.cli import main
+    from matgen.models.unet import UNet
+    from matgen.train.checkpoint import save_checkpoint
+
+    cfg = dict(in_ch=1, out_ch=3, width=4, depth=2)
+    save_checkpoint(tmp_path / "u.pt", step=1, model_config=cfg, include_rng=False,
+                    family="segmenter", model=UNet(**cfg).state_dict(), classes=CLASSES)
+    image = real / "raw" / "micrograph_000.png"
+    assert main(["segment", str(tmp_path / "u.pt"), str(image), "--device", "cpu",
+                 "--out", str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out" / "class_fractions.csv")
+    assert list(table.columns) == ["image", "fraction_matrix", "fraction_second_phase",
+                                   "fraction_pore"]
+    assert table.iloc[0, 1:].sum() == pytest.approx(1.0)
+    assert (tmp_path / "out" / "micrograph_000_labels.png").exists()
+    assert main(["segment", str(tmp_path / "vq.pt"), str(image), "--out",
+                 str(tmp_path / "o2")]) == 2
+    assert "vq.pt: checkpoint not found" in capsys.readouterr().err

@@ -169,7 +169,10 @@ def load_segmenter(path: str | os.PathLike, device: str = "cpu"
 
     payload = read_model_checkpoint(path, "segmenter", device)
     model = UNet(**payload["model_config"])
-    model.load_state_dict(payload["model"])
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError:
+        raise InputError(f"{path}: weights do not fit the architecture in its config") from None
     return model.to(device).eval().requires_grad_(False), list(payload["classes"])
 
 
