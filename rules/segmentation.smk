@@ -107,6 +107,7 @@ rule train_segmenter_mix:
         seeds=seg_config("seeds", []),
         classes=seg_config("classes", []),
         split=seg_config("split"),
+        score=seg_config("score", {}),
         train=seg_config("unet"),
     log:
         f"{RESULTS}/logs/segmentation/unet_{{mix}}.log",

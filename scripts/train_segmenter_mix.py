@@ -7,4 +7,4 @@ run_stage(sm, train_mix, images_path=sm.input.images, masks_path=sm.input.masks,
           synthetic_masks=sm.input.synthetic_masks, scores_out=sm.output.scores,
           model_out=sm.output.model, mix_name=sm.wildcards.mix, mix=sm.params.mix,
           seeds=sm.params.seeds, classes=sm.params.classes, split=sm.params.split,
-          **sm.params.train)
+          score=sm.params.score, **sm.params.train)

@@ -130,6 +130,14 @@ def test_model_shapes():
     G = ConditionalGenerator(32, 1, 5, 8, 8)
     assert G(torch.randn(3, 8), c).shape == x.shape
     assert ConditionalDiscriminator(32, 1, 5, 8)(x, c).shape == (3,)
+    D = ConditionalDiscriminator(32, 1, 5, 8, projection=True).eval()
+    with torch.no_grad():  # projection term: <V c, sum of the last feature maps>
+        h = D.features(torch.cat([x, c[:, :, None, None].expand(-1, -1, 32, 32)], 1))
+        plain = D.out(h.flatten(1)).squeeze(1)
+        assert torch.allclose(D(x, c) - plain, (D.embed(c) * h.sum((2, 3))).sum(1), atol=1e-5)
+        assert torch.allclose(D(x, torch.zeros_like(c)),
+                              D.out(D.features(torch.cat([x, torch.zeros(3, 5, 32, 32)], 1))
+                                    .flatten(1)).squeeze(1))
     logits, pred, feats = MicrostructureCNN(4, 1, 8)(x)
     assert logits.shape == (3, 4) and pred.shape == (3,) and feats.shape[0] == 3
 

@@ -148,3 +148,24 @@ def test_cli_segment_writes_label_maps_and_class_fractions(real, tmp_path, capsy
     assert main(["segment", str(tmp_path / "vq.pt"), str(image), "--out",
                  str(tmp_path / "o2")]) == 2
     assert "vq.pt: checkpoint not found" in capsys.readouterr().err
+
+
+def test_fields_of_view_part_the_two_mious_where_a_class_is_absent():
+    from matgen.pipeline.segmentation import fields_of_view, score_segmentation
+
+    truth = np.zeros((1, 4, 8), np.int64)
+    truth[0, :, :4] = 1                       # left field: all class 1; right field: all class 0
+    pred = truth.copy()
+    pred[0, 0, 7] = 2                         # one stray pixel of class 2 in the right field
+    fields = fields_of_view(truth, 4)
+    assert fields.shape == (2, 4, 4) and (fields[0] == 1).all() and (fields[1] == 0).all()
+    whole = score_segmentation(pred, truth, ["a", "b", "c"])
+    # whole image: classes 0, 1 present; 2 predicted once -> mIoU (15/16 + 1 + 0) / 3
+    assert whole["miou"] == pytest.approx((15 / 16 + 1 + 0) / 3)
+    assert whole["miou_present"] == pytest.approx((15 / 16 + 1) / 2)
+    per_field = score_segmentation(pred, truth, ["a", "b", "c"], field_of_view=4)
+    # left field perfect (1.0 both); right field: mIoU (15/16 + 0) / 2, customised 15/16
+    assert per_field["miou"] == pytest.approx((1 + (15 / 16) / 2) / 2)
+    assert per_field["miou_present"] == pytest.approx((1 + 15 / 16) / 2)
+    with pytest.raises(InputError, match="field_of_view 16 px is larger"):
+        fields_of_view(truth, 16)

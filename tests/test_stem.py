@@ -346,6 +346,10 @@ def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tm
     assert scores["f1_low"].item() <= scores["f1"].item() <= scores["f1_high"].item()
     model, px = load_vacancy_detector(tmp_path / "d.pt")
     assert px == 0.2
+    # the loaded head reports odds divided by pos_weight (20, the default used here)
+    raw = torch.load(tmp_path / "d.pt", weights_only=False)
+    assert raw["pos_weight"] == 20.0
+    assert torch.allclose(model.head.bias, raw["model"]["head.bias"] - np.log(20.0))
     image = test_images[0, 0]
     whole = vacancy_probability(model, image, tile=64, overlap=0, tta=True)
     tiled = vacancy_probability(model, image, tile=32, overlap=16, tta=True)

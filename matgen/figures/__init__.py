@@ -38,3 +38,19 @@ def save_figure(fig: "plt.Figure", png_path: str | os.PathLike, dpi: int = 150) 
     with atomic_path(png_path.with_suffix(".pdf"), suffix=".pdf") as tmp:
         fig.savefig(tmp, bbox_inches="tight", format="pdf")
     plt.close(fig)
+
+
+def draw_table(ax: "plt.Axes", cells: list[list[str]], col_labels: list[str], *,
+               fontsize: float = 8.5, row_scale: float = 1.6, header_scale: float = 1.8,
+               col_widths: list[float] | None = None) -> None:
+    """A rendered table of strings on ``ax`` (axis hidden), header row taller and bold."""
+    ax.axis("off")
+    t = ax.table(cellText=cells, colLabels=col_labels, loc="center", cellLoc="center",
+                 colWidths=col_widths)
+    t.auto_set_font_size(False)
+    t.set_fontsize(fontsize)
+    t.scale(1, row_scale)
+    for (row, _), cell in t.get_celld().items():
+        if row == 0:
+            cell.set_height(cell.get_height() * header_scale)
+            cell.set_text_props(weight="bold")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import save_table
-from . import plt, save_figure, show_image, use_style
+from . import draw_table, plt, save_figure, show_image, use_style
 
 
 def samples_figure(real_images: str | os.PathLike, real_table: str | os.PathLike,
@@ -100,15 +100,7 @@ def comparison_table_figure(summary_path: str | os.PathLike, evaluator_metrics: 
     cells = [[f"{v:.3g}" if isinstance(v, float) else str(v) for v in row]
              for row in table.itertuples(index=False)]
     fig, ax = plt.subplots(figsize=(12, 0.45 * len(cells) + 1.3))
-    ax.axis("off")
-    t = ax.table(cellText=cells, colLabels=list(table.columns), loc="center", cellLoc="center")
-    t.auto_set_font_size(False)
-    t.set_fontsize(8.5)
-    t.scale(1, 1.6)
-    for (row, _), cell in t.get_celld().items():
-        if row == 0:
-            cell.set_height(cell.get_height() * 1.8)
-            cell.set_text_props(weight="bold")
+    draw_table(ax, cells, list(table.columns))
     ax.set_title(f"Synthetic microstructures judged against their conditions — CNN judge held-out: "
                  f"accuracy {judge.accuracy:.3f}, E11 MAE {judge.e11_mae:.2f} GPa, "
                  f"R² {judge.e11_r2:.2f}", fontsize=10)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.ingest import load_stack
-from . import plt, save_figure, show_image, use_style
+from . import draw_table, plt, save_figure, show_image, use_style
 
 # colour per class: matrix light grey, second phase orange, pores/inclusions blue
 CLASS_COLOURS = np.array([[0.85, 0.85, 0.85], [0.90, 0.55, 0.10], [0.15, 0.35, 0.80],
@@ -76,11 +76,13 @@ def miou_figure(summary_path: str | os.PathLike, png_out: str | os.PathLike) -> 
         ax.set_xlabel("synthetic share of training pixels")
         ax.set_title(title, fontsize=10)
         ax.set_xlim(-0.05, 1.05)
-    axes[0].set_ylabel("on held-out real images (exact masks)")
+    fov = int(summary["field_of_view"].iloc[0]) if "field_of_view" in summary else 0
+    where = f"per {fov}-px field of view" if fov else "per image"
+    axes[0].set_ylabel(f"held-out real images, {where}")
     axes[0].legend(fontsize=8)
     if np.allclose(summary["miou_mean"], summary["miou_present_mean"]):
-        fig.text(0.5, -0.02, "The two scores coincide here: every held-out image contains every "
-                 "class and no absent class is predicted.", ha="center", fontsize=8)
+        fig.text(0.5, -0.02, "The two scores coincide here: every scored field contains every "
+                 "class or no absent class is predicted.", ha="center", fontsize=8)
     fig.tight_layout()
     save_figure(fig, png_out)
 
@@ -94,17 +96,8 @@ def runs_table_figure(summary_path: str | os.PathLike, png_out: str | os.PathLik
               f"{r.miou_present_mean:.3f} ± {r.miou_present_std:.3f}", str(int(r.n_seeds))]
              for r in s.itertuples()]
     fig, ax = plt.subplots(figsize=(11, 0.42 * len(cells) + 1.2))
-    ax.axis("off")
-    t = ax.table(cellText=cells, colLabels=["mix", "real", "synthetic\n(image equiv.)",
-                                            "synthetic\nshare", "mIoU", "customised\nmIoU",
-                                            "seeds"], loc="center", cellLoc="center")
-    t.auto_set_font_size(False)
-    t.set_fontsize(9)
-    t.scale(1, 1.6)
-    for (row, _), cell in t.get_celld().items():
-        if row == 0:
-            cell.set_height(cell.get_height() * 1.8)
-            cell.set_text_props(weight="bold")
+    draw_table(ax, cells, ["mix", "real", "synthetic\n(image equiv.)", "synthetic\nshare", "mIoU",
+                           "customised\nmIoU", "seeds"], fontsize=9)
     ax.set_title("U-Nets on real/synthetic mixes, scored on held-out real images only",
                  fontsize=10)
     save_figure(fig, png_out)

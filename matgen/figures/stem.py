@@ -11,7 +11,7 @@ import pandas as pd
 from ..data.ingest import load_stack
 from ..data.points import load_points
 from ..metrics.detection import inside, match_points
-from . import plt, save_figure, show_image, use_style
+from . import draw_table, plt, save_figure, show_image, use_style
 
 SET_LABELS = {"noiseless": "(a) noiseless sim", "noisy": "(b) noisy sim",
               "cyclegan": "(c) CycleGAN sim→exp"}
@@ -35,19 +35,11 @@ def table1_figure(scores_path: str | os.PathLike, png_out: str | os.PathLike) ->
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("on experimental images")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
-    tab.axis("off")
     cells = [[SET_LABELS.get(r.training_set, r.training_set)] +
              [f"{getattr(r, m):.3f}\n[{getattr(r, m + '_low'):.2f}, {getattr(r, m + '_high'):.2f}]"
               for m in metrics] + [f"{r.tp} / {r.fp} / {r.fn}"] for r in scores.itertuples()]
-    t = tab.table(cellText=cells, colLabels=["training set", "precision", "recall", "F1",
-                                             "TP / FP / FN"], loc="center", cellLoc="center",
-                   colWidths=[0.3, 0.17, 0.17, 0.17, 0.19])
-    t.auto_set_font_size(False)
-    t.set_fontsize(8.5)
-    t.scale(1, 3.0)
-    for (r, _), cell in t.get_celld().items():
-        if r == 0:
-            cell.set_text_props(weight="bold")
+    draw_table(tab, cells, ["training set", "precision", "recall", "F1", "TP / FP / FN"],
+               row_scale=3.0, header_scale=1.0, col_widths=[0.3, 0.17, 0.17, 0.17, 0.19])
     first = scores.iloc[0]
     fig.suptitle(f"Table 1 — vacancy detection on {int(first.n_images)} experimental images "
                  f"(threshold {first.threshold:g}, match within {first.tolerance_angstrom:g} Å; "

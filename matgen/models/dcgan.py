@@ -42,23 +42,37 @@ class ConditionalGenerator(nn.Module):
 
 
 class ConditionalDiscriminator(nn.Module):
-    """[image, c as maps] → one unbounded score per image; spectral norm on every layer."""
+    """[image, c as maps] → one unbounded score per image; spectral norm on every layer.
+
+    With ``projection`` the condition also enters as an inner product with the pooled features,
+    score = w·φ(x) + ⟨V c, Σφ(x)⟩ (projection discriminator, Miyato & Koyama 2018): D must then
+    tell *which* (class, E11) an image looks like, not only whether it looks real, which is what
+    makes a small conditional GAN follow its condition.
+    """
 
     def __init__(self, resolution: int = 64, img_channels: int = 1, cond_dim: int = 5,
-                 width: int = 32) -> None:
+                 width: int = 32, projection: bool = False) -> None:
         super().__init__()
         n_down = resolution.bit_length() - 3
         layers, ch = [], img_channels + cond_dim
         for i in range(n_down):
+            # a 3x3 stride-1 conv before each 4x4 stride-2 one (Miyato et al.'s SN-DCGAN D): with
+            # spectral norm, a single strided conv per scale cannot see 1-px grain boundaries
             nxt = width * 2 ** i
-            layers += [spectral_norm(nn.Conv2d(ch, nxt, 4, 2, 1)), nn.LeakyReLU(0.2)]
+            layers += [spectral_norm(nn.Conv2d(ch, nxt, 3, 1, 1)), nn.LeakyReLU(0.1),
+                       spectral_norm(nn.Conv2d(nxt, nxt, 4, 2, 1)), nn.LeakyReLU(0.1)]
             ch = nxt
         self.features = nn.Sequential(*layers)
         self.out = spectral_norm(nn.Linear(ch * 16, 1))
+        self.embed = spectral_norm(nn.Linear(cond_dim, ch, bias=False)) if projection else None
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         maps = cond[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
-        return self.out(self.features(torch.cat([x, maps], 1)).flatten(1)).squeeze(1)
+        h = self.features(torch.cat([x, maps], 1))
+        score = self.out(h.flatten(1)).squeeze(1)
+        if self.embed is not None:
+            score = score + (self.embed(cond) * h.sum((2, 3))).sum(1)
+        return score
 
 
 def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ from ..data.ingest import load_stack
 from ..errors import InputError
 from ..io import read_image, save_image, save_npy, save_table
 from ..metrics.segmentation import iou_per_class, miou, miou_present_classes
-from ..train.checkpoint import read_model_checkpoint, save_checkpoint
+from ..train.checkpoint import load_trained_weights, read_model_checkpoint, save_checkpoint
 from ..train.loop import select_device
 from ..train.segmentation import (encode_codes, load_pixelcnn, load_vqvae, segment,
                                   train_pixelcnn, train_segmenter, train_vqvae)
@@ -110,9 +110,26 @@ def sample_pairs(vqvae_path: str | os.PathLike, pixelcnn_path: str | os.PathLike
     save_table(table_out, table)
 
 
-def score_segmentation(pred: np.ndarray, exact: np.ndarray, classes: list[str]) -> dict[str, float]:
+def fields_of_view(labels: np.ndarray, size: int) -> np.ndarray:
+    """Non-overlapping ``size``² windows (N·tiles, size, size) of label maps (N, H, W), row by
+    row; a remainder narrower than ``size`` is dropped. ``size`` 0 keeps the whole maps."""
+    if size <= 0:
+        return labels
+    n, h, w = labels.shape
+    if size > min(h, w):
+        raise InputError(f"score.field_of_view {size} px is larger than the {h} x {w} images")
+    ny, nx = h // size, w // size
+    cut = labels[:, :ny * size, :nx * size].reshape(n, ny, size, nx, size)
+    return cut.transpose(0, 1, 3, 2, 4).reshape(n * ny * nx, size, size)
+
+
+def score_segmentation(pred: np.ndarray, exact: np.ndarray, classes: list[str],
+                       field_of_view: int = 0) -> dict[str, float]:
     """mIoU, the customised mIoU (classes present in the ground truth only) and per-class IoU
-    over a batch of label maps."""
+    over a batch of label maps, each score the mean over fields of view of ``field_of_view``²
+    px (0: whole images). Small fields are where the two mIoUs part: a field without pores
+    scores a few stray pore pixels as IoU 0 in the mIoU and ignores them in the customised one."""
+    pred, exact = fields_of_view(pred, field_of_view), fields_of_view(exact, field_of_view)
     k = len(classes)
     per_class = np.nanmean(np.stack([iou_per_class(p, t, k) for p, t in zip(pred, exact)]), 0)
     out = {"miou": float(miou(pred, exact, k)),
@@ -125,10 +142,12 @@ def train_mix(images_path: str | os.PathLike, masks_path: str | os.PathLike,
               table_path: str | os.PathLike, synthetic_images: str | os.PathLike,
               synthetic_masks: str | os.PathLike, scores_out: str | os.PathLike,
               model_out: str | os.PathLike, *, mix_name: str, mix: dict[str, int],
-              seeds: list[int], classes: list[str], split: dict[str, int], **train: Any
-              ) -> pd.DataFrame:
+              seeds: list[int], classes: list[str], split: dict[str, int],
+              score: dict[str, int] | None = None, **train: Any) -> pd.DataFrame:
     """Train one U-Net per seed on a real/synthetic mix; score each on the held-out real images
-    (exact masks). Writes one row per seed and the first seed's model (family ``segmenter``)."""
+    (exact masks), per field of view of ``score["field_of_view"]`` px. Writes one row per seed
+    and the first seed's model (family ``segmenter``)."""
+    field_of_view = int((score or {}).get("field_of_view", 0))
     real = load_real(images_path, masks_path, table_path, split)
     n_real, n_syn_images = int(mix.get("real", 0)), float(mix.get("synthetic_images", 0))
     if n_real > len(real["train_images"]):
@@ -152,7 +171,8 @@ def train_mix(images_path: str | os.PathLike, masks_path: str | os.PathLike,
         pred = segment(model, real["test_images"])
         rows.append(dict(mix=mix_name, seed=seed, real=n_real, synthetic_images=n_syn_images,
                          synthetic_share=share, final_loss=losses[-1],
-                         **score_segmentation(pred, real["test_exact"], classes)))
+                         field_of_view=field_of_view,
+                         **score_segmentation(pred, real["test_exact"], classes, field_of_view)))
         if seed == seeds[0]:
             cfg = dict(in_ch=int(real["train_images"].shape[1]), out_ch=len(classes),
                        width=model.down[0].body[0].out_channels, depth=model.depth)
@@ -168,12 +188,8 @@ def load_segmenter(path: str | os.PathLike, device: str = "cpu"
     from ..models.unet import UNet
 
     payload = read_model_checkpoint(path, "segmenter", device)
-    model = UNet(**payload["model_config"])
-    try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError:
-        raise InputError(f"{path}: weights do not fit the architecture in its config") from None
-    return model.to(device).eval().requires_grad_(False), list(payload["classes"])
+    model = load_trained_weights(UNet(**payload["model_config"]), payload["model"], path, device)
+    return model, list(payload["classes"])
 
 
 def generator_checks(vqvae_path: str | os.PathLike, images_path: str | os.PathLike,
@@ -224,7 +240,8 @@ def summarise_mixes(score_files: list[str | os.PathLike], runs_out: str | os.Pat
     save_table(runs_out, runs)
     metrics = ["miou", "miou_present"]
     g = runs.groupby("mix", sort=False)
-    summary = g[["real", "synthetic_images", "synthetic_share"]].first()
+    summary = g[[c for c in ("real", "synthetic_images", "synthetic_share", "field_of_view")
+                 if c in runs]].first()
     for mcol in metrics:
         summary[f"{mcol}_mean"] = g[mcol].mean()
         summary[f"{mcol}_std"] = g[mcol].std(ddof=1).fillna(0.0)

@@ -114,3 +114,16 @@ def config_difference(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
         return "no model config"
     diffs = [f"{k} {old.get(k)} vs {new[k]}" for k in new if old.get(k) != new[k]]
     return ", ".join(diffs) or "same keys"
+
+
+def load_trained_weights(model: Any, state: dict[str, Any], path: str | os.PathLike,
+                         device: str = "cpu", what: str = "weights") -> Any:
+    """``model`` with a checkpoint's ``state`` loaded, on ``device``, in eval mode without
+    gradients; a one-line error naming ``path`` when the weights do not fit its architecture."""
+    from ..errors import InputError
+
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise InputError(f"{path}: {what} do not fit the architecture in its config") from None
+    return model.to(device).eval().requires_grad_(False)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..data.conditions import (Conditioning, conditioning_for, held_out_split, load_labelled)
 from ..errors import InputError
-from .checkpoint import read_model_checkpoint
+from .checkpoint import load_trained_weights, read_model_checkpoint
 from .loop import progress, seed_everything, select_device
 from .resumable import ResumableRun
 
@@ -86,9 +86,11 @@ def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
 def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
                model_out: str | os.PathLike, log_out: str | os.PathLike, *, classes: list[str],
                seed: int = 0, epochs: int = 60, batch_size: int = 64, lr_g: float = 2e-4,
-               lr_d: float = 2e-4, z_dim: int = 64, width: int = 32, device: str = "auto",
+               lr_d: float = 2e-4, z_dim: int = 64, width: int = 32, projection: bool = False,
+               betas: tuple[float, float] = (0.0, 0.9), d_steps: int = 1, device: str = "auto",
                show_progress: bool = True) -> dict[str, Any]:
-    """Fit the conditional DCGAN (spectral norm, hinge loss) to all real images."""
+    """Fit the conditional DCGAN (spectral norm, hinge loss; ``projection``: projection
+    discriminator) to all real images; ``d_steps`` D updates (fresh batches) per G update."""
     import torch
 
     from ..models.dcgan import (ConditionalDiscriminator, ConditionalGenerator, hinge_d_loss,
@@ -102,11 +104,13 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
     res, ch = int(data.images.shape[-1]), int(data.images.shape[1])
     cfg = dict(resolution=res, img_channels=ch, cond_dim=cond.dim, z_dim=z_dim, width=width)
     G = ConditionalGenerator(**cfg).to(dev)
-    D = ConditionalDiscriminator(res, ch, cond.dim, width).to(dev)
-    opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=(0.0, 0.9))
-    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=(0.0, 0.9))
+    D = ConditionalDiscriminator(res, ch, cond.dim, width, projection).to(dev)
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(betas))
     run = ResumableRun(model_out, log_out, cfg, {"G": G, "D": D}, {"opt_g": opt_g, "opt_d": opt_d},
-                       dev)
+                       dev, resume_config={**cfg, "d_projection": projection})
+    if d_steps < 1:
+        raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
     x_all = torch.from_numpy(data.images * 2 - 1)
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
     rng = np.random.default_rng([seed, run.start])
@@ -115,7 +119,7 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
     for epoch in progress(epochs_it, "cGAN", epochs, run.start) if show_progress else epochs_it:
         sums = np.zeros(2)
         batches = _batches(len(x_all), batch_size, rng)
-        for idx in batches:
+        for b, idx in enumerate(batches):
             x, c = x_all[idx].to(dev), c_all[idx].to(dev)
             z = torch.randn(len(idx), z_dim, device=dev)
             with torch.no_grad():
@@ -124,13 +128,15 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
+            if (b + 1) % d_steps:
+                continue
             # G: real conditions, so the (class, E11) pairs it learns are the physical ones
             loss_g = hinge_g_loss(D(G(torch.randn(len(idx), z_dim, device=dev), c), c))
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
             sums += [float(loss_d.detach()), float(loss_g.detach())]
-        sums /= len(batches)
+        sums /= max(1, len(batches) // d_steps)
         run.end_epoch(epoch + 1, loss_d=sums[0], loss_g=sums[1])
         rng = np.random.default_rng([seed, epoch + 1])
     summary = {"epochs": epochs, "seconds": time.time() - started}
@@ -236,10 +242,6 @@ def load_conditional(path: str | os.PathLike, family: str, device: str = "cpu"
     payload = read_model_checkpoint(path, family, device)
     build = {"cvae": (ConditionalVAE, "model"), "cgan": (ConditionalGenerator, "G"),
              "cnn": (MicrostructureCNN, "model")}[family]
-    model = build[0](**payload["model_config"])
-    try:
-        model.load_state_dict(payload[build[1]])
-    except RuntimeError:
-        raise InputError(f"{path}: weights do not fit the architecture in its config") from None
-    return model.to(device).eval().requires_grad_(False), \
-        Conditioning.from_dict(payload["conditioning"])
+    model = load_trained_weights(build[0](**payload["model_config"]), payload[build[1]], path,
+                                 device)
+    return model, Conditioning.from_dict(payload["conditioning"])

@@ -27,8 +27,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import InputError, TrainingDiverged
-from .checkpoint import (load_resume_checkpoint, read_model_checkpoint, resume_path_for,
-                         save_checkpoint)
+from .checkpoint import (load_resume_checkpoint, load_trained_weights, read_model_checkpoint,
+                         resume_path_for, save_checkpoint)
 from .loop import CSVLogger, progress, restore_log, seed_everything, select_device
 
 def build_cyclegan(cfg: dict[str, Any]) -> dict[str, "torch.nn.Module"]:
@@ -230,13 +230,8 @@ def load_cyclegan_generator(path: str | os.PathLike, direction: str = "G_LH",
     """One generator (``G_LH`` or ``G_HL``) of a CycleGAN checkpoint, in eval mode; with
     ``return_tile_size`` also the size of the tiles it was trained on (its input side)."""
     payload = read_model_checkpoint(path, "cyclegan", device)
-    net = build_cyclegan(payload["model_config"])[direction]
-    try:
-        net.load_state_dict(payload[direction])
-    except RuntimeError:
-        raise InputError(f"{path}: {direction} weights do not fit the architecture in its "
-                         f"config") from None
-    net = net.to(device).eval().requires_grad_(False)
+    net = load_trained_weights(build_cyclegan(payload["model_config"])[direction],
+                               payload[direction], path, device, f"{direction} weights")
     if not return_tile_size:
         return net
     low = int(payload.get("tile_size", 0))

@@ -19,7 +19,7 @@ from ..data.augment import d4_transform
 from ..data.ingest import load_stack
 from ..data.points import load_points, point_heatmap
 from ..errors import InputError
-from .checkpoint import read_model_checkpoint
+from .checkpoint import load_trained_weights, read_model_checkpoint
 from .loop import progress, seed_everything, select_device
 from .resumable import ResumableRun
 
@@ -34,7 +34,7 @@ def train_vacancy_detector(images_path: str | os.PathLike, table_path: str | os.
     """Fit a res-U-Net to images (N, 1, H, W) in [0, 1] and their vacancy points.
 
     Writes ``model_out`` (family ``vacancy_detector``: model config, weights, the training pixel
-    size in Å and ``sigma_px``) and a CSV log of loss per epoch (cosine learning-rate decay).
+    size in Å, ``sigma_px`` and ``pos_weight``) and a CSV log of loss per epoch (cosine learning-rate decay).
     """
     import torch
     import torch.nn.functional as F
@@ -86,19 +86,27 @@ def train_vacancy_detector(images_path: str | os.PathLike, table_path: str | os.
     summary = {"epochs": epochs, "seconds": time.time() - started,
                "n_images": len(images), "n_vacancies": int(sum(len(p) for p in points))}
     run.finish("vacancy_detector", epochs, pixel_size=float(table["pixel_size"].iloc[0]),
-               sigma_px=sigma_px, summary=summary)
+               sigma_px=sigma_px, pos_weight=float(pos_weight), summary=summary)
     return summary
 
 
 def load_vacancy_detector(path: str | os.PathLike, device: str = "cpu"
                           ) -> tuple["torch.nn.Module", float]:
-    """The detector of a checkpoint in eval mode and the pixel size (Å) it was trained at."""
+    """The detector of a checkpoint in eval mode and the pixel size (Å) it was trained at.
+
+    Training up-weights the positive pixels by ``pos_weight``, which multiplies the odds that
+    the sigmoid reports by that factor; the output bias is shifted by −log(pos_weight) here, so
+    that sigmoid(logits) is the vacancy probability under the true class balance and a threshold
+    of 0.5 means "more likely a vacancy than not" whatever ``pos_weight`` was.
+    """
+    import math
+
+    import torch
+
     from ..models.unet import UNet
 
     payload = read_model_checkpoint(path, "vacancy_detector", device)
-    model = UNet(**payload["model_config"])
-    try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError:
-        raise InputError(f"{path}: weights do not fit the architecture in its config") from None
-    return model.to(device).eval().requires_grad_(False), float(payload["pixel_size"])
+    model = load_trained_weights(UNet(**payload["model_config"]), payload["model"], path, device)
+    with torch.no_grad():
+        model.head.bias -= math.log(float(payload.get("pos_weight", 1.0)))
+    return model, float(payload["pixel_size"])

@@ -22,12 +22,16 @@ class ResumableRun:
 
     def __init__(self, model_out: str | os.PathLike, log_out: str | os.PathLike,
                  model_config: dict[str, Any], modules: dict[str, Any],
-                 optimizers: dict[str, Any], device: Any = "cpu") -> None:
+                 optimizers: dict[str, Any], device: Any = "cpu",
+                 resume_config: dict[str, Any] | None = None) -> None:
+        # resume_config: what a resume checkpoint must match (model_config plus any training-only
+        # architecture, e.g. a GAN's discriminator); defaults to model_config
         self.model_out, self.log_out = Path(model_out), Path(log_out)
         self.resume = resume_path_for(model_out)
         self.model_config, self.modules, self.optimizers = model_config, modules, optimizers
+        self.resume_config = model_config if resume_config is None else resume_config
         self.start = 0
-        state = load_resume_checkpoint(self.resume, model_config, str(device))
+        state = load_resume_checkpoint(self.resume, self.resume_config, str(device))
         if state is not None:
             for name, module in modules.items():
                 module.load_state_dict(state[name])
@@ -55,7 +59,7 @@ class ResumableRun:
         self.checkpoint(epoch)
 
     def checkpoint(self, epoch: int) -> None:
-        save_checkpoint(self.resume, step=epoch, model_config=self.model_config,
+        save_checkpoint(self.resume, step=epoch, model_config=self.resume_config,
                         log_csv=self.log_out.read_text() if self.log_out.exists() else "",
                         **{k: m.state_dict() for k, m in self.modules.items()},
                         **{k: o.state_dict() for k, o in self.optimizers.items()})

@@ -29,8 +29,8 @@ import numpy as np
 
 from ..errors import InputError, TrainingDiverged
 from ..models.stylegan2 import check_resolution
-from .checkpoint import (load_resume_checkpoint, read_model_checkpoint, resume_path_for,
-                         save_checkpoint)
+from .checkpoint import (load_resume_checkpoint, load_trained_weights, read_model_checkpoint,
+                         resume_path_for, save_checkpoint)
 from .distributed import (all_reduce_gradients, all_reduce_sum, barrier, init_distributed,
                           shutdown)
 from .loop import CSVLogger, ema_update, progress, restore_log, seed_everything
@@ -272,12 +272,8 @@ def load_stylegan2(path: str | os.PathLike, device: str = "cpu") -> "Generator":
 
     payload = read_model_checkpoint(path, "stylegan2", device)
     cfg = payload["model_config"]
-    G = Generator(**{k: cfg[k] for k in MODEL_KEYS})
-    try:
-        G.load_state_dict(payload["G_ema"])
-    except RuntimeError:
-        raise InputError(f"{path}: weights do not fit the architecture in its config") from None
-    return G.to(device).eval().requires_grad_(False)
+    return load_trained_weights(Generator(**{k: cfg[k] for k in MODEL_KEYS}), payload["G_ema"],
+                                path, device)
 
 
 def latents_from_seeds(G: "Generator", seeds: np.ndarray, device: "torch.device | str" = "cpu"
