@@ -204,3 +204,23 @@ def test_judge_samples_and_traversal(dataset, tmp_path):
     assert np.load(tmp_path / "g.npy").shape == (4, 3, 3, 32, 32)
     assert list(out.latent) == [0, 1, 2] and set(out.dominant) <= {
         "grains", "mean_grain_area", "grey_std", "e11_physics"}
+
+
+def test_cgan_options_train_resume_config_and_load(dataset, tmp_path):
+    from matgen.train.conditional import load_conditional, train_cgan
+
+    kw = dict(classes=CLASSES, seed=5, epochs=2, batch_size=8, z_dim=8, width=8,
+              projection=True, periodic=True, d_steps=2, betas=[0.5, 0.999], device="cpu",
+              show_progress=False)
+    paths = (dataset / "images.npy", dataset / "table.csv")
+    train_cgan(*paths, tmp_path / "g.pt", tmp_path / "g.csv", **kw)
+    log = pd.read_csv(tmp_path / "g.csv")
+    assert list(log.step) == [1, 2] and np.isfinite(log[["loss_d", "loss_g"]]).all().all()
+    G, cond = load_conditional(tmp_path / "g.pt", "cgan")
+    assert G.blocks[1].padding_mode == "circular" and cond.classes == tuple(CLASSES)
+    with torch.no_grad():
+        x = G(torch.randn(4, 8), torch.from_numpy(cond.encode([0, 1, 2, 3], [150.0] * 4)))
+    assert x.shape == (4, 1, 32, 32) and x.abs().max() <= 1
+    with pytest.raises(InputError, match="d_steps must be at least 1"):
+        train_cgan(*paths, tmp_path / "h.pt", tmp_path / "h.csv", **{**kw, "d_steps": 0})
+    assert not (tmp_path / "h.csv").exists()

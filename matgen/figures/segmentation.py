@@ -98,8 +98,9 @@ def runs_table_figure(summary_path: str | os.PathLike, png_out: str | os.PathLik
     fig, ax = plt.subplots(figsize=(11, 0.42 * len(cells) + 1.2))
     draw_table(ax, cells, ["mix", "real", "synthetic\n(image equiv.)", "synthetic\nshare", "mIoU",
                            "customised\nmIoU", "seeds"], fontsize=9)
-    ax.set_title("U-Nets on real/synthetic mixes, scored on held-out real images only",
-                 fontsize=10)
+    fov = int(s["field_of_view"].iloc[0]) if "field_of_view" in s else 0
+    ax.set_title("U-Nets on real/synthetic mixes, scored on held-out real images only"
+                 + (f" (mIoUs averaged over {fov}-px fields of view)" if fov else ""), fontsize=10)
     save_figure(fig, png_out)
 
 

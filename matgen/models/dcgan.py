@@ -18,8 +18,11 @@ class ConditionalGenerator(nn.Module):
     """[z, c] → image in [-1, 1] (N, C, R, R): a linear layer to 4², then 2× upsampling blocks."""
 
     def __init__(self, resolution: int = 64, img_channels: int = 1, cond_dim: int = 5,
-                 z_dim: int = 64, width: int = 32) -> None:
+                 z_dim: int = 64, width: int = 32, periodic: bool = False) -> None:
         super().__init__()
+        # periodic: circular padding, for periodic microstructures (RVEs); zero padding would
+        # otherwise print a frame the data never has
+        pad = "circular" if periodic else "zeros"
         n_up = resolution.bit_length() - 3
         if 2 ** (n_up + 2) != resolution:
             raise ValueError(f"resolution {resolution} is not a power of two >= 8")
@@ -29,11 +32,12 @@ class ConditionalGenerator(nn.Module):
                                 nn.ReLU())
         blocks, ch = [], top
         for _ in range(n_up):
-            nxt = max(ch // 2, width // 2)
-            blocks += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, nxt, 3, 1, 1),
+            nxt = max(ch // 2, width)  # at least `width` maps at full resolution: 1-px boundaries
+            blocks += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, nxt, 3, 1, 1, padding_mode=pad),
                        nn.BatchNorm2d(nxt), nn.ReLU()]
             ch = nxt
-        self.blocks = nn.Sequential(*blocks, nn.Conv2d(ch, img_channels, 3, 1, 1), nn.Tanh())
+        self.blocks = nn.Sequential(*blocks, nn.Conv2d(ch, img_channels, 3, 1, 1, padding_mode=pad),
+                                    nn.Tanh())
         self._top = top
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:

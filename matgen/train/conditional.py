@@ -87,30 +87,33 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
                model_out: str | os.PathLike, log_out: str | os.PathLike, *, classes: list[str],
                seed: int = 0, epochs: int = 60, batch_size: int = 64, lr_g: float = 2e-4,
                lr_d: float = 2e-4, z_dim: int = 64, width: int = 32, projection: bool = False,
-               betas: tuple[float, float] = (0.0, 0.9), d_steps: int = 1, device: str = "auto",
+               betas: tuple[float, float] = (0.0, 0.9), d_steps: int = 1,
+               periodic: bool = False, device: str = "auto",
                show_progress: bool = True) -> dict[str, Any]:
     """Fit the conditional DCGAN (spectral norm, hinge loss; ``projection``: projection
-    discriminator) to all real images; ``d_steps`` D updates (fresh batches) per G update."""
+    discriminator) to all real images; ``d_steps`` D updates (fresh batches) per G update;
+    ``periodic``: G pads circularly, for periodic microstructures."""
     import torch
 
     from ..models.dcgan import (ConditionalDiscriminator, ConditionalGenerator, hinge_d_loss,
                                 hinge_g_loss)
 
+    if d_steps < 1:
+        raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
     cond = conditioning_for(data, classes)
     dev = select_device(device)
     seed_everything(seed)
     res, ch = int(data.images.shape[-1]), int(data.images.shape[1])
-    cfg = dict(resolution=res, img_channels=ch, cond_dim=cond.dim, z_dim=z_dim, width=width)
+    cfg = dict(resolution=res, img_channels=ch, cond_dim=cond.dim, z_dim=z_dim, width=width,
+               periodic=periodic)
     G = ConditionalGenerator(**cfg).to(dev)
     D = ConditionalDiscriminator(res, ch, cond.dim, width, projection).to(dev)
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
     opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(betas))
     run = ResumableRun(model_out, log_out, cfg, {"G": G, "D": D}, {"opt_g": opt_g, "opt_d": opt_d},
                        dev, resume_config={**cfg, "d_projection": projection})
-    if d_steps < 1:
-        raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
     x_all = torch.from_numpy(data.images * 2 - 1)
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
     rng = np.random.default_rng([seed, run.start])
