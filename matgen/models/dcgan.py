@@ -33,8 +33,8 @@ class ConditionalGenerator(nn.Module):
         blocks, ch = [], top
         for _ in range(n_up):
             nxt = max(ch // 2, width)  # at least `width` maps at full resolution: 1-px boundaries
-            blocks += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, nxt, 3, 1, 1, padding_mode=pad),
-                       nn.BatchNorm2d(nxt), nn.ReLU()]
+            blocks += [nn.Upsample(scale_factor=2, mode="nearest"),
+                       nn.Conv2d(ch, nxt, 3, 1, 1, padding_mode=pad), nn.BatchNorm2d(nxt), nn.ReLU()]
             ch = nxt
         self.blocks = nn.Sequential(*blocks, nn.Conv2d(ch, img_channels, 3, 1, 1, padding_mode=pad),
                                     nn.Tanh())

@@ -34,7 +34,8 @@ def train_vacancy_detector(images_path: str | os.PathLike, table_path: str | os.
     """Fit a res-U-Net to images (N, 1, H, W) in [0, 1] and their vacancy points.
 
     Writes ``model_out`` (family ``vacancy_detector``: model config, weights, the training pixel
-    size in Å, ``sigma_px`` and ``pos_weight``) and a CSV log of loss per epoch (cosine learning-rate decay).
+    size in Å, ``sigma_px`` and ``pos_weight``) and a CSV log of loss per epoch (cosine
+    learning-rate decay).
     """
     import torch
     import torch.nn.functional as F
