@@ -108,7 +108,6 @@ def _detect_vacancies(args: argparse.Namespace) -> None:
 
 
 def _segment(args: argparse.Namespace) -> None:
-
     from .io import read_image, save_image, save_table, to_unit_float
     from .pipeline.segmentation import load_segmenter
     from .train.loop import progress, select_device

@@ -59,6 +59,11 @@ def pairs_figure(real_images: str | os.PathLike, real_masks: str | os.PathLike,
     save_figure(fig, png_out)
 
 
+def _field_of_view(summary: pd.DataFrame) -> int:
+    """The px side of the fields the mIoUs were averaged over (0: whole images)."""
+    return int(summary["field_of_view"].iloc[0]) if "field_of_view" in summary else 0
+
+
 def miou_figure(summary_path: str | os.PathLike, png_out: str | os.PathLike) -> None:
     """mIoU (left) and the customised mIoU (right) against the synthetic share of the training
     pixels, one line per number of real images, mean ± standard deviation over seeds."""
@@ -76,7 +81,7 @@ def miou_figure(summary_path: str | os.PathLike, png_out: str | os.PathLike) -> 
         ax.set_xlabel("synthetic share of training pixels")
         ax.set_title(title, fontsize=10)
         ax.set_xlim(-0.05, 1.05)
-    fov = int(summary["field_of_view"].iloc[0]) if "field_of_view" in summary else 0
+    fov = _field_of_view(summary)
     where = f"per {fov}-px field of view" if fov else "per image"
     axes[0].set_ylabel(f"held-out real images, {where}")
     axes[0].legend(fontsize=8)
@@ -98,7 +103,7 @@ def runs_table_figure(summary_path: str | os.PathLike, png_out: str | os.PathLik
     fig, ax = plt.subplots(figsize=(11, 0.42 * len(cells) + 1.2))
     draw_table(ax, cells, ["mix", "real", "synthetic\n(image equiv.)", "synthetic\nshare", "mIoU",
                            "customised\nmIoU", "seeds"], fontsize=9)
-    fov = int(s["field_of_view"].iloc[0]) if "field_of_view" in s else 0
+    fov = _field_of_view(s)
     ax.set_title("U-Nets on real/synthetic mixes, scored on held-out real images only"
                  + (f" (mIoUs averaged over {fov}-px fields of view)" if fov else ""), fontsize=10)
     save_figure(fig, png_out)
