@@ -15,34 +15,72 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 
 class ConditionalGenerator(nn.Module):
-    """[z, c] → image in [-1, 1] (N, C, R, R): a linear layer to 4², then 2× upsampling blocks."""
+    """[z, c] → image in [-1, 1] (N, C, R, R).
+
+    ``latent_resolution`` 0: DCGAN — a linear layer maps [z, c] to 4², then 2× upsampling blocks.
+    ``latent_resolution`` s > 0: fully convolutional (spatial GAN, Jetchev et al. 2016) — z is a
+    noise map of z_dim / s² channels on an s × s grid, with the condition as constant maps beside
+    it and again before each upsampling. A grain structure is a stationary texture: every grid cell
+    seeds its neighbourhood by the same local rule, which the convolutions learn from every
+    location of every image at once, instead of one global vector having to place ~100 grains.
+    ``periodic``: circular padding, for periodic RVEs; zero padding would otherwise let G learn
+    where the border is and print a frame the data never has.
+    """
 
     def __init__(self, resolution: int = 64, img_channels: int = 1, cond_dim: int = 5,
-                 z_dim: int = 64, width: int = 32, periodic: bool = False) -> None:
+                 z_dim: int = 64, width: int = 32, periodic: bool = False,
+                 latent_resolution: int = 0) -> None:
         super().__init__()
-        # periodic: circular padding, for periodic microstructures (RVEs); zero padding would
-        # otherwise print a frame the data never has
         pad = "circular" if periodic else "zeros"
-        n_up = resolution.bit_length() - 3
-        if 2 ** (n_up + 2) != resolution:
-            raise ValueError(f"resolution {resolution} is not a power of two >= 8")
+        start = latent_resolution or 4
+        n_up = (resolution // start).bit_length() - 1
+        if start * 2 ** n_up != resolution or n_up < 1:
+            raise ValueError(f"resolution {resolution} is not a power-of-two multiple of {start}")
+        if latent_resolution and z_dim % latent_resolution ** 2:
+            raise ValueError(f"z_dim {z_dim} is not a multiple of latent_resolution² "
+                             f"({latent_resolution ** 2})")
         self.z_dim, self.cond_dim, self.resolution = z_dim, cond_dim, resolution
-        top = width * 2 ** (n_up - 1)
-        self.fc = nn.Sequential(nn.Linear(z_dim + cond_dim, top * 16), nn.BatchNorm1d(top * 16),
-                                nn.ReLU())
-        blocks, ch = [], top
+        self.latent_resolution = latent_resolution
+        if latent_resolution:
+            # one width-doubling fewer than DCGAN: the cost goes into the 64² maps that draw
+            # the 1-px boundaries
+            top = width * 2 ** (n_up - 1)
+            self.fc = nn.Sequential(
+                nn.Conv2d(z_dim // latent_resolution ** 2 + cond_dim, top, 3, 1, 1,
+                          padding_mode=pad), nn.BatchNorm2d(top), nn.ReLU(),
+                nn.Conv2d(top, top, 3, 1, 1, padding_mode=pad), nn.BatchNorm2d(top), nn.ReLU())
+        else:
+            top = width * 2 ** (n_up - 1)
+            self.fc = nn.Sequential(nn.Linear(z_dim + cond_dim, top * 16),
+                                    nn.BatchNorm1d(top * 16), nn.ReLU())
+        self.ups, ch = nn.ModuleList(), top
+        extra = cond_dim if latent_resolution else 0
         for _ in range(n_up):
             nxt = max(ch // 2, width)  # at least `width` maps at full resolution: 1-px boundaries
-            blocks += [nn.Upsample(scale_factor=2, mode="nearest"),
-                       nn.Conv2d(ch, nxt, 3, 1, 1, padding_mode=pad), nn.BatchNorm2d(nxt), nn.ReLU()]
+            self.ups.append(nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(ch + extra, nxt, 3, 1, 1, padding_mode=pad), nn.BatchNorm2d(nxt),
+                nn.ReLU()))
             ch = nxt
-        self.blocks = nn.Sequential(*blocks, nn.Conv2d(ch, img_channels, 3, 1, 1, padding_mode=pad),
-                                    nn.Tanh())
+        self.out = nn.Sequential(nn.Conv2d(ch, img_channels, 3, 1, 1, padding_mode=pad), nn.Tanh())
         self._top = top
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        h = self.fc(torch.cat([z, cond], 1)).view(-1, self._top, 4, 4)
-        return self.blocks(h)
+        s = self.latent_resolution
+        if not s:
+            h = self.fc(torch.cat([z, cond], 1)).view(-1, self._top, 4, 4)
+            for up in self.ups:
+                h = up(h)
+            return self.out(h)
+        h = self.fc(torch.cat([z.view(len(z), -1, s, s), _maps(cond, s)], 1))
+        for up in self.ups:
+            h = up(torch.cat([h, _maps(cond, h.shape[-1])], 1))
+        return self.out(h)
+
+
+def _maps(cond: torch.Tensor, size: int) -> torch.Tensor:
+    """The condition vector as constant feature maps (N, cond_dim, size, size)."""
+    return cond[:, :, None, None].expand(-1, -1, size, size)
 
 
 class ConditionalDiscriminator(nn.Module):
@@ -71,8 +109,7 @@ class ConditionalDiscriminator(nn.Module):
         self.embed = spectral_norm(nn.Linear(cond_dim, ch, bias=False)) if projection else None
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        maps = cond[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
-        h = self.features(torch.cat([x, maps], 1))
+        h = self.features(torch.cat([x, _maps(cond, x.shape[-1])], 1))
         score = self.out(h.flatten(1)).squeeze(1)
         if self.embed is not None:
             score = score + (self.embed(cond) * h.sum((2, 3))).sum(1)

@@ -40,9 +40,13 @@ def _check_batch(n: int, batch_size: int, path: Any) -> None:
 def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
               model_out: str | os.PathLike, log_out: str | os.PathLike, *, classes: list[str],
               seed: int = 0, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
-              beta: float = 1.0, latent_dim: int = 8, width: int = 32, device: str = "auto",
+              beta: float = 1.0, latent_dim: int = 8, width: int = 32, local_channels: int = 0,
+              decoder_sigma: float = 0.0, device: str = "auto",
               show_progress: bool = True) -> dict[str, Any]:
-    """Fit the conditional VAE (class + E11) to all real images; log recon/KL per epoch."""
+    """Fit the conditional VAE (class + E11) to all real images; log recon/KL per epoch.
+    ``local_channels`` > 0 adds a local latent map beside the ``latent_dim`` global variables
+    (see :class:`~matgen.models.vae.ConditionalVAE`); ``decoder_sigma`` > 0: Gaussian instead
+    of Bernoulli likelihood (see :func:`~matgen.models.vae.vae_loss`)."""
     import torch
 
     from ..models.vae import ConditionalVAE, vae_loss
@@ -53,7 +57,7 @@ def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
     dev = select_device(device)
     seed_everything(seed)
     cfg = dict(resolution=int(data.images.shape[-1]), img_channels=int(data.images.shape[1]),
-               cond_dim=cond.dim, latent_dim=latent_dim, width=width)
+               cond_dim=cond.dim, latent_dim=latent_dim, width=width, local_channels=local_channels)
     model = ConditionalVAE(**cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     run = ResumableRun(model_out, log_out, cfg, {"model": model}, {"optimizer": opt}, dev)
@@ -70,7 +74,7 @@ def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
         for idx in batches:
             x, c = x_all[idx].to(dev), c_all[idx].to(dev)
             logits, mu, logvar = model(x, c)
-            loss, recon, kl = vae_loss(logits, x, mu, logvar, beta)
+            loss, recon, kl = vae_loss(logits, x, mu, logvar, beta, decoder_sigma)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -88,11 +92,12 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
                seed: int = 0, epochs: int = 60, batch_size: int = 64, lr_g: float = 2e-4,
                lr_d: float = 2e-4, z_dim: int = 64, width: int = 32, projection: bool = False,
                betas: tuple[float, float] = (0.0, 0.9), d_steps: int = 1,
-               periodic: bool = False, device: str = "auto",
+               periodic: bool = False, latent_resolution: int = 0, device: str = "auto",
                show_progress: bool = True) -> dict[str, Any]:
-    """Fit the conditional DCGAN (spectral norm, hinge loss; ``projection``: projection
+    """Fit the conditional GAN (spectral norm, hinge loss; ``projection``: projection
     discriminator) to all real images; ``d_steps`` D updates (fresh batches) per G update;
-    ``periodic``: G pads circularly, for periodic microstructures."""
+    ``periodic``: G pads circularly, for periodic microstructures; ``latent_resolution`` > 0:
+    a fully convolutional G from a z noise map of that size (z_dim = channels × size²)."""
     import torch
 
     from ..models.dcgan import (ConditionalDiscriminator, ConditionalGenerator, hinge_d_loss,
@@ -107,7 +112,7 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
     seed_everything(seed)
     res, ch = int(data.images.shape[-1]), int(data.images.shape[1])
     cfg = dict(resolution=res, img_channels=ch, cond_dim=cond.dim, z_dim=z_dim, width=width,
-               periodic=periodic)
+               periodic=periodic, latent_resolution=latent_resolution)
     G = ConditionalGenerator(**cfg).to(dev)
     D = ConditionalDiscriminator(res, ch, cond.dim, width, projection).to(dev)
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
