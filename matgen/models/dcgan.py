@@ -1,8 +1,9 @@
 """Conditional DCGAN with spectral normalisation and hinge loss (Radford et al. 2016; Miyato et
-al. 2018) for small grey micrographs.
+al. 2018) for small grey micrographs, with an optional fully convolutional (spatial GAN) generator.
 
 The condition c (one-hot class and a standardised scalar target) is appended to the latent of
-G and, as constant feature maps, to the input of D. Spectral norm on every D layer and the hinge
+G (to the noise map, and before every upsampling, in the spatial generator) and, as constant
+feature maps, to the input of D. Spectral norm on every D layer and the hinge
 loss keep the small-data training stable without gradient penalties.
 """
 
@@ -23,15 +24,16 @@ class ConditionalGenerator(nn.Module):
     it and again before each upsampling. A grain structure is a stationary texture: every grid cell
     seeds its neighbourhood by the same local rule, which the convolutions learn from every
     location of every image at once, instead of one global vector having to place ~100 grains.
-    ``periodic``: circular padding, for periodic RVEs; zero padding would otherwise let G learn
-    where the border is and print a frame the data never has.
+    ``periodic``: circular padding, for periodic RVEs. Otherwise the spatial generator pads by
+    replicating the edge: zero padding lets G learn where the border is and print a frame the
+    data never has (the DCGAN keeps zero padding).
     """
 
     def __init__(self, resolution: int = 64, img_channels: int = 1, cond_dim: int = 5,
                  z_dim: int = 64, width: int = 32, periodic: bool = False,
                  latent_resolution: int = 0) -> None:
         super().__init__()
-        pad = "circular" if periodic else "zeros"
+        pad = "circular" if periodic else "replicate" if latent_resolution else "zeros"
         start = latent_resolution or 4
         n_up = (resolution // start).bit_length() - 1
         if start * 2 ** n_up != resolution or n_up < 1:

@@ -33,9 +33,8 @@ def decode(model: "torch.nn.Module", family: str, z: np.ndarray, cond: np.ndarra
     return x.clamp(0, 1).cpu().numpy()
 
 
-def latent_size(model: "torch.nn.Module", family: str) -> int:
-    """Length of the flat latent vector a generator decodes (a cVAE's global and local parts)."""
-    return model.z_size if family == "cvae" else model.z_dim
+def latent_dim(model: "torch.nn.Module", family: str) -> int:
+    return model.latent_dim if family == "cvae" else model.z_dim
 
 
 def sample_conditional(checkpoint: str | os.PathLike, family: str,
@@ -60,7 +59,7 @@ def sample_conditional(checkpoint: str | os.PathLike, family: str,
         if len(pool) == 0:
             raise InputError(f"{real_table_path}: no real images of class {name!r} to draw E11 from")
         e11[class_index == k] = rng.choice(pool, int((class_index == k).sum()))
-    z = rng.standard_normal((n, latent_size(model, family))).astype(np.float32)
+    z = rng.standard_normal((n, latent_dim(model, family))).astype(np.float32)
     images = decode(model, family, z, cond.encode(class_index, e11))
     out_dir = Path(images_out).parent
     names = []
@@ -142,11 +141,9 @@ def describe_microstructure(image: np.ndarray, boundary_threshold: float = 0.125
 def latent_traversal(checkpoint: str | os.PathLike, real_table_path: str | os.PathLike,
                      grid_out: str | os.PathLike, table_out: str | os.PathLike,
                      summary_out: str | os.PathLike, *, steps: int = 7, span: float = 3.0,
-                     seed: int = 0, device: str = "auto") -> pd.DataFrame:
-    """Sweep each global latent variable of the conditional VAE from −span to +span (σ units)
-    with the others at 0, for every class (E11 condition at the class median). A VAE with a local
-    latent map keeps it at one prior draw (``seed``) through the whole sweep: the grains stay
-    where they are and what a global variable changes is all that changes.
+                     device: str = "auto") -> pd.DataFrame:
+    """Sweep each latent variable of the conditional VAE from −span to +span (σ units) with the
+    others at 0, for every class (E11 condition at the class median).
 
     Writes the decoded images (classes, latents, steps, R, R) as .npy, a table with the measured
     properties of every image, and a per-variable summary: for each property the mean over
@@ -159,11 +156,9 @@ def latent_traversal(checkpoint: str | os.PathLike, real_table_path: str | os.Pa
     dims = model.latent_dim
     grid = np.empty((len(cond.classes), dims, steps, model.resolution, model.resolution), np.float32)
     rows = []
-    local = np.random.default_rng(seed).standard_normal(model.z_size - dims).astype(np.float32)
     for k, name in enumerate(cond.classes):
         e11 = float(real.loc[real["class"].astype(str) == name, "e11"].median())
-        z = np.zeros((dims * steps, model.z_size), np.float32)
-        z[:, dims:] = local
+        z = np.zeros((dims * steps, dims), np.float32)
         for j in range(dims):
             z[j * steps:(j + 1) * steps, j] = values
         images = decode(model, "cvae", z, cond.encode(np.full(len(z), k), np.full(len(z), e11)))

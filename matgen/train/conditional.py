@@ -40,13 +40,9 @@ def _check_batch(n: int, batch_size: int, path: Any) -> None:
 def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
               model_out: str | os.PathLike, log_out: str | os.PathLike, *, classes: list[str],
               seed: int = 0, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
-              beta: float = 1.0, latent_dim: int = 8, width: int = 32, local_channels: int = 0,
-              decoder_sigma: float = 0.0, device: str = "auto",
+              beta: float = 1.0, latent_dim: int = 8, width: int = 32, device: str = "auto",
               show_progress: bool = True) -> dict[str, Any]:
-    """Fit the conditional VAE (class + E11) to all real images; log recon/KL per epoch.
-    ``local_channels`` > 0 adds a local latent map beside the ``latent_dim`` global variables
-    (see :class:`~matgen.models.vae.ConditionalVAE`); ``decoder_sigma`` > 0: Gaussian instead
-    of Bernoulli likelihood (see :func:`~matgen.models.vae.vae_loss`)."""
+    """Fit the conditional VAE (class + E11) to all real images; log recon/KL per epoch."""
     import torch
 
     from ..models.vae import ConditionalVAE, vae_loss
@@ -57,7 +53,7 @@ def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
     dev = select_device(device)
     seed_everything(seed)
     cfg = dict(resolution=int(data.images.shape[-1]), img_channels=int(data.images.shape[1]),
-               cond_dim=cond.dim, latent_dim=latent_dim, width=width, local_channels=local_channels)
+               cond_dim=cond.dim, latent_dim=latent_dim, width=width)
     model = ConditionalVAE(**cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     run = ResumableRun(model_out, log_out, cfg, {"model": model}, {"optimizer": opt}, dev)
@@ -74,7 +70,7 @@ def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
         for idx in batches:
             x, c = x_all[idx].to(dev), c_all[idx].to(dev)
             logits, mu, logvar = model(x, c)
-            loss, recon, kl = vae_loss(logits, x, mu, logvar, beta, decoder_sigma)
+            loss, recon, kl = vae_loss(logits, x, mu, logvar, beta)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
