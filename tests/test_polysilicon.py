@@ -234,33 +234,6 @@ def test_cgan_options_train_resume_config_and_load(dataset, tmp_path):
                  ).shape == (2, 1, 32, 32)
 
 
-def test_generator_weight_average(dataset, tmp_path):
-    from matgen.train.conditional import _update_ema, load_conditional, train_cgan
-
-    average, model = torch.nn.BatchNorm1d(2), torch.nn.BatchNorm1d(2)
-    with torch.no_grad():
-        average.weight.fill_(0.0), model.weight.fill_(1.0), model.running_mean.fill_(3.0)
-    _update_ema(average, model, 0.9)  # 0.9 * 0 + 0.1 * 1; running statistics copied
-    assert torch.allclose(average.weight, torch.full((2,), 0.1))
-    assert torch.equal(average.running_mean, model.running_mean)
-
-    kw = dict(classes=CLASSES, seed=5, epochs=2, batch_size=8, z_dim=128, latent_resolution=8,
-              width=8, device="cpu", show_progress=False)
-    paths = (dataset / "images.npy", dataset / "table.csv")
-    train_cgan(*paths, tmp_path / "raw.pt", tmp_path / "raw.csv", **kw)
-    train_cgan(*paths, tmp_path / "ema.pt", tmp_path / "ema.csv", **kw, ema=0.5)
-    raw, ema = (torch.load(tmp_path / f"{n}.pt", weights_only=False) for n in ("raw", "ema"))
-    assert "G_ema" not in ema  # the averaged weights are saved as the generator
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "raw.csv"), pd.read_csv(tmp_path / "ema.csv"))
-    w = "out.0.weight"  # same training trajectory, averaged generator
-    assert torch.equal(raw["D"]["features.0.parametrizations.weight.original"],
-                       ema["D"]["features.0.parametrizations.weight.original"])
-    assert not torch.allclose(raw["G"][w], ema["G"][w])
-    load_conditional(tmp_path / "ema.pt", "cgan")
-    with pytest.raises(InputError, match="ema must be in"):
-        train_cgan(*paths, tmp_path / "bad.pt", tmp_path / "bad.csv", **kw, ema=1.0)
-
-
 def test_spatial_generator_is_shift_equivariant():
     # periodic + fully convolutional: rolling the noise map by one cell rolls the image by
     # resolution / latent_resolution pixels, so no position in the RVE is special (no frame)

@@ -88,15 +88,12 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
                seed: int = 0, epochs: int = 60, batch_size: int = 64, lr_g: float = 2e-4,
                lr_d: float = 2e-4, z_dim: int = 64, width: int = 32, projection: bool = False,
                betas: tuple[float, float] = (0.0, 0.9), d_steps: int = 1,
-               periodic: bool = False, latent_resolution: int = 0, ema: float = 0.0,
-               device: str = "auto", show_progress: bool = True) -> dict[str, Any]:
+               periodic: bool = False, latent_resolution: int = 0, device: str = "auto",
+               show_progress: bool = True) -> dict[str, Any]:
     """Fit the conditional GAN (spectral norm, hinge loss; ``projection``: projection
     discriminator) to all real images; ``d_steps`` D updates (fresh batches) per G update;
     ``periodic``: G pads circularly, for periodic microstructures; ``latent_resolution`` > 0:
-    a fully convolutional G from a z noise map of that size (z_dim = channels × size²);
-    ``ema`` > 0: the saved generator is an exponential moving average of G's weights with that
-    decay per G step (Karras et al. 2018), which smooths the last steps' oscillation out of the
-    samples."""
+    a fully convolutional G from a z noise map of that size (z_dim = channels × size²)."""
     import torch
 
     from ..models.dcgan import (ConditionalDiscriminator, ConditionalGenerator, hinge_d_loss,
@@ -104,8 +101,6 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
 
     if d_steps < 1:
         raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
-    if not 0 <= ema < 1:
-        raise InputError(f"gan: ema must be in [0, 1), got {ema}")
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
     cond = conditioning_for(data, classes)
@@ -118,14 +113,8 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
     D = ConditionalDiscriminator(res, ch, cond.dim, width, projection).to(dev)
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
     opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(betas))
-    modules = {"G": G, "D": D}
-    if ema:
-        import copy
-
-        G_ema = copy.deepcopy(G).requires_grad_(False)
-        modules["G_ema"] = G_ema
-    run = ResumableRun(model_out, log_out, cfg, modules, {"opt_g": opt_g, "opt_d": opt_d},
-                       dev, resume_config={**cfg, "d_projection": projection, "ema": ema})
+    run = ResumableRun(model_out, log_out, cfg, {"G": G, "D": D}, {"opt_g": opt_g, "opt_d": opt_d},
+                       dev, resume_config={**cfg, "d_projection": projection})
     x_all = torch.from_numpy(data.images * 2 - 1)
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
     rng = np.random.default_rng([seed, run.start])
@@ -150,29 +139,13 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
-            if ema:
-                _update_ema(G_ema, G, ema)
             sums += [float(loss_d.detach()), float(loss_g.detach())]
         sums /= max(1, len(batches) // d_steps)
         run.end_epoch(epoch + 1, loss_d=sums[0], loss_g=sums[1])
         rng = np.random.default_rng([seed, epoch + 1])
     summary = {"epochs": epochs, "seconds": time.time() - started}
-    if ema:  # the averaged weights are the generator that samples
-        G.load_state_dict(run.modules.pop("G_ema").state_dict())
     run.finish("cgan", epochs, conditioning=cond.to_dict(), summary=summary)
     return summary
-
-
-def _update_ema(average: Any, model: Any, decay: float) -> None:
-    """average ← decay · average + (1 − decay) · model for weights; buffers (BatchNorm running
-    statistics) are copied."""
-    import torch
-
-    with torch.no_grad():
-        for a, p in zip(average.parameters(), model.parameters()):
-            a.lerp_(p, 1 - decay)
-        for a, b in zip(average.buffers(), model.buffers()):
-            a.copy_(b)
 
 
 def train_evaluator(images_path: str | os.PathLike, table_path: str | os.PathLike,
