@@ -43,16 +43,13 @@ class ConditionalGenerator(nn.Module):
                              f"({latent_resolution ** 2})")
         self.z_dim, self.cond_dim, self.resolution = z_dim, cond_dim, resolution
         self.latent_resolution = latent_resolution
+        top = width * 2 ** (n_up - 1)  # maps at the start; halved per upsampling down to width
         if latent_resolution:
-            # one width-doubling fewer than DCGAN: the cost goes into the 64² maps that draw
-            # the 1-px boundaries
-            top = width * 2 ** (n_up - 1)
             self.fc = nn.Sequential(
                 nn.Conv2d(z_dim // latent_resolution ** 2 + cond_dim, top, 3, 1, 1,
                           padding_mode=pad), nn.BatchNorm2d(top), nn.ReLU(),
                 nn.Conv2d(top, top, 3, 1, 1, padding_mode=pad), nn.BatchNorm2d(top), nn.ReLU())
         else:
-            top = width * 2 ** (n_up - 1)
             self.fc = nn.Sequential(nn.Linear(z_dim + cond_dim, top * 16),
                                     nn.BatchNorm1d(top * 16), nn.ReLU())
         self.ups, ch = nn.ModuleList(), top
@@ -69,14 +66,12 @@ class ConditionalGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         s = self.latent_resolution
-        if not s:
+        if s:
+            h = self.fc(torch.cat([z.view(len(z), -1, s, s), _maps(cond, s)], 1))
+        else:
             h = self.fc(torch.cat([z, cond], 1)).view(-1, self._top, 4, 4)
-            for up in self.ups:
-                h = up(h)
-            return self.out(h)
-        h = self.fc(torch.cat([z.view(len(z), -1, s, s), _maps(cond, s)], 1))
         for up in self.ups:
-            h = up(torch.cat([h, _maps(cond, h.shape[-1])], 1))
+            h = up(torch.cat([h, _maps(cond, h.shape[-1])], 1) if s else h)
         return self.out(h)
 
 
