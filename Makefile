@@ -36,6 +36,7 @@ bench: venv
 	$(PY) benchmarks/morphology.py
 	$(PY) benchmarks/porous_gan.py
 	$(PY) benchmarks/stem.py
+	$(PY) benchmarks/polysilicon.py
 
 # So that the literal `snakemake --profile slurm` finds the cluster profile.
 install-profile:

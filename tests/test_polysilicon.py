@@ -130,6 +130,9 @@ def test_model_shapes():
     G = ConditionalGenerator(32, 1, 5, 8, 8)
     assert G(torch.randn(3, 8), c).shape == x.shape
     assert ConditionalDiscriminator(32, 1, 5, 8)(x, c).shape == (3,)
+    convs = lambda d: [m.kernel_size[0] for m in d.features if isinstance(m, torch.nn.Conv2d)]
+    assert convs(ConditionalDiscriminator(32, 1, 5, 8)) == [3, 4] * 3
+    assert convs(ConditionalDiscriminator(32, 1, 5, 8, refine_scales=1)) == [3, 4, 4, 4]
     D = ConditionalDiscriminator(32, 1, 5, 8, projection=True).eval()
     with torch.no_grad():  # projection term: <V c, sum of the last feature maps>
         h = D.features(torch.cat([x, c[:, :, None, None].expand(-1, -1, 32, 32)], 1))
@@ -251,3 +254,28 @@ def test_spatial_generator_is_shift_equivariant():
         ConditionalGenerator(32, 1, 5, z_dim=100, latent_resolution=8)
     with pytest.raises(ValueError, match="power-of-two multiple of 8"):
         ConditionalGenerator(48, 1, 5, z_dim=128, latent_resolution=8)
+
+
+def test_cgan_discriminator_augmentation_is_seeded_and_checked(dataset, tmp_path):
+    from matgen.train.conditional import train_cgan
+
+    kw = dict(classes=CLASSES, seed=3, epochs=1, batch_size=8, z_dim=128, width=8,
+              latent_resolution=8, projection=True, device="cpu", show_progress=False)
+    paths = (dataset / "images.npy", dataset / "table.csv")
+
+    def weights(name: str, **extra) -> torch.Tensor:
+        train_cgan(*paths, tmp_path / f"{name}.pt", tmp_path / f"{name}.csv", **{**kw, **extra})
+        state = torch.load(tmp_path / f"{name}.pt", weights_only=False)["G"]
+        return torch.cat([v.flatten().float() for v in state.values()])
+
+    plain = weights("plain")
+    once = weights("aug", augment_p=0.5)
+    again = weights("aug2", augment_p=0.5)
+    assert torch.equal(once, again)  # the augmentations draw from the seeded generator
+    assert not torch.allclose(once, plain)  # ... and D really saw augmented images
+    with pytest.raises(InputError, match=r"augment_p must be in \[0, 1\], got 1.5"):
+        train_cgan(*paths, tmp_path / "x.pt", tmp_path / "x.csv", **{**kw, "augment_p": 1.5})
+    with pytest.raises(InputError, match=r"unknown augment_ops \['rot45'\]"):
+        train_cgan(*paths, tmp_path / "x.pt", tmp_path / "x.csv",
+                   **{**kw, "augment_p": 0.5, "augment_ops": ["rot45"]})
+    assert not (tmp_path / "x.pt").exists()

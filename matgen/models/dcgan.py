@@ -90,16 +90,21 @@ class ConditionalDiscriminator(nn.Module):
     """
 
     def __init__(self, resolution: int = 64, img_channels: int = 1, cond_dim: int = 5,
-                 width: int = 32, projection: bool = False) -> None:
+                 width: int = 32, projection: bool = False,
+                 refine_scales: int | None = None) -> None:
         super().__init__()
         n_down = resolution.bit_length() - 3
+        refine = n_down if refine_scales is None else refine_scales
         layers, ch = [], img_channels + cond_dim
         for i in range(n_down):
-            # a 3x3 stride-1 conv before each 4x4 stride-2 one (Miyato et al.'s SN-DCGAN D): with
-            # spectral norm, a single strided conv per scale cannot see 1-px grain boundaries
+            # a 3x3 stride-1 conv before the 4x4 stride-2 one (Miyato et al.'s SN-DCGAN D) at the
+            # first `refine_scales` scales: with spectral norm, a single strided conv cannot see
+            # 1-px grain boundaries; the coarser scales can do without (each costs as much)
             nxt = width * 2 ** i
-            layers += [spectral_norm(nn.Conv2d(ch, nxt, 3, 1, 1)), nn.LeakyReLU(0.1),
-                       spectral_norm(nn.Conv2d(nxt, nxt, 4, 2, 1)), nn.LeakyReLU(0.1)]
+            if i < refine:
+                layers += [spectral_norm(nn.Conv2d(ch, nxt, 3, 1, 1)), nn.LeakyReLU(0.1)]
+                ch = nxt
+            layers += [spectral_norm(nn.Conv2d(ch, nxt, 4, 2, 1)), nn.LeakyReLU(0.1)]
             ch = nxt
         self.features = nn.Sequential(*layers)
         self.out = spectral_norm(nn.Linear(ch * 16, 1))

@@ -88,19 +88,34 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
                seed: int = 0, epochs: int = 60, batch_size: int = 64, lr_g: float = 2e-4,
                lr_d: float = 2e-4, z_dim: int = 64, width: int = 32, projection: bool = False,
                betas: tuple[float, float] = (0.0, 0.9), d_steps: int = 1,
-               periodic: bool = False, latent_resolution: int = 0, device: str = "auto",
+               periodic: bool = False, latent_resolution: int = 0,
+               d_refine_scales: int | None = None, augment_p: float = 0.0,
+               augment_ops: tuple[str, ...] = ("translate", "cutout"), device: str = "auto",
                show_progress: bool = True) -> dict[str, Any]:
     """Fit the conditional GAN (spectral norm, hinge loss; ``projection``: projection
     discriminator) to all real images; ``d_steps`` D updates (fresh batches) per G update;
     ``periodic``: G pads circularly, for periodic microstructures; ``latent_resolution`` > 0:
-    a fully convolutional G from a z noise map of that size (z_dim = channels × size²)."""
+    a fully convolutional G from a z noise map of that size (z_dim = channels × size²).
+
+    ``augment_p`` > 0: every image D sees, real or generated, goes through the same random
+    differentiable ``augment_ops`` (DiffAugment, Zhao et al. 2020; :mod:`matgen.data.ada`), each
+    with that probability, so that D cannot memorise a few hundred images. Only operations that
+    keep the (class, E11) label of a grain map belong here: translation and cutout do; rotation
+    by 90° would swap E11 and E22, and a colour change would change the orientations."""
     import torch
 
+    from ..data.ada import AUGMENTATIONS, augment
     from ..models.dcgan import (ConditionalDiscriminator, ConditionalGenerator, hinge_d_loss,
                                 hinge_g_loss)
 
     if d_steps < 1:
         raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
+    if not 0.0 <= augment_p <= 1.0:
+        raise InputError(f"gan: augment_p must be in [0, 1], got {augment_p}")
+    unknown = sorted(set(augment_ops) - set(AUGMENTATIONS))
+    if unknown:
+        raise InputError(f"gan: unknown augment_ops {unknown}; choose from {list(AUGMENTATIONS)}")
+    ops = tuple(augment_ops)
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
     cond = conditioning_for(data, classes)
@@ -110,11 +125,12 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
     cfg = dict(resolution=res, img_channels=ch, cond_dim=cond.dim, z_dim=z_dim, width=width,
                periodic=periodic, latent_resolution=latent_resolution)
     G = ConditionalGenerator(**cfg).to(dev)
-    D = ConditionalDiscriminator(res, ch, cond.dim, width, projection).to(dev)
+    D = ConditionalDiscriminator(res, ch, cond.dim, width, projection, d_refine_scales).to(dev)
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
     opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(betas))
     run = ResumableRun(model_out, log_out, cfg, {"G": G, "D": D}, {"opt_g": opt_g, "opt_d": opt_d},
-                       dev, resume_config={**cfg, "d_projection": projection})
+                       dev, resume_config={**cfg, "d_projection": projection,
+                                      "d_refine_scales": d_refine_scales})
     x_all = torch.from_numpy(data.images * 2 - 1)
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
     rng = np.random.default_rng([seed, run.start])
@@ -125,17 +141,22 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
         batches = _batches(len(x_all), batch_size, rng)
         for b, idx in enumerate(batches):
             x, c = x_all[idx].to(dev), c_all[idx].to(dev)
+            update_g = (b + 1) % d_steps == 0
+            # one G pass per step: D learns from it detached, G from it afterwards. G sees real
+            # conditions, so the (class, E11) pairs it learns are the physical ones
             z = torch.randn(len(idx), z_dim, device=dev)
-            with torch.no_grad():
+            with torch.set_grad_enabled(update_g):
                 fake = G(z, c)
-            loss_d = hinge_d_loss(D(x, c), D(fake, c))
+            loss_d = hinge_d_loss(D(augment(x, augment_p, ops), c),
+                                  D(augment(fake.detach(), augment_p, ops), c))
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
-            if (b + 1) % d_steps:
+            if not update_g:
                 continue
-            # G: real conditions, so the (class, E11) pairs it learns are the physical ones
-            loss_g = hinge_g_loss(D(G(torch.randn(len(idx), z_dim, device=dev), c), c))
+            D.requires_grad_(False)  # G's step needs no gradients for D's weights
+            loss_g = hinge_g_loss(D(augment(fake, augment_p, ops), c))
+            D.requires_grad_(True)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
