@@ -35,8 +35,11 @@ def seconds_per_epoch(train, data: Path, out: Path, epochs: int, **kw) -> float:
     for n in (1, epochs):
         run = out / f"{train.__name__}_{n}"
         start = time.perf_counter()
-        train(data / "images.npy", data / "table.csv", run / "model.pt", run / "log.csv",
-              **{**kw, "epochs": n}, show_progress=False)
+        outs = [run / "model.pt", run / "log.csv"]
+        if train.__name__ == "train_evaluator":
+            outs.append(run / "held_out.csv")
+        train(data / "images.npy", data / "table.csv", *outs, **{**kw, "epochs": n},
+              show_progress=False)
         times.append(time.perf_counter() - start)
     return (times[1] - times[0]) / (epochs - 1)
 
