@@ -124,8 +124,12 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
     res, ch = int(data.images.shape[-1]), int(data.images.shape[1])
     cfg = dict(resolution=res, img_channels=ch, cond_dim=cond.dim, z_dim=z_dim, width=width,
                periodic=periodic, latent_resolution=latent_resolution)
-    G = ConditionalGenerator(**cfg).to(dev)
-    D = ConditionalDiscriminator(res, ch, cond.dim, width, projection, d_refine_scales).to(dev)
+    # channels-last: oneDNN's (and cuDNN's) faster layout for these few-channel convolutions,
+    # 15-20 % per step on one CPU thread
+    fmt = torch.channels_last
+    G = ConditionalGenerator(**cfg).to(dev, memory_format=fmt)
+    D = ConditionalDiscriminator(res, ch, cond.dim, width, projection, d_refine_scales).to(
+        dev, memory_format=fmt)
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
     opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(betas))
     run = ResumableRun(model_out, log_out, cfg, {"G": G, "D": D}, {"opt_g": opt_g, "opt_d": opt_d},
@@ -140,7 +144,7 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
         sums = np.zeros(2)
         batches = _batches(len(x_all), batch_size, rng)
         for b, idx in enumerate(batches):
-            x, c = x_all[idx].to(dev), c_all[idx].to(dev)
+            x, c = x_all[idx].to(dev, memory_format=fmt), c_all[idx].to(dev)
             update_g = (b + 1) % d_steps == 0
             # one G pass per step: D learns from it detached, G from it afterwards. G sees real
             # conditions, so the (class, E11) pairs it learns are the physical ones
