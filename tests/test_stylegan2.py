@@ -106,6 +106,23 @@ def test_ada_flips_rotations_and_translations_are_exact_pixel_moves():
         augment(x, 0.5, ("hue",))
 
 
+def test_roll_is_a_circular_shift_per_image_and_differentiable():
+    torch.manual_seed(2)
+    x = torch.arange(2 * 64.0).reshape(1, 2, 8, 8).repeat(32, 1, 1, 1).requires_grad_()
+    rolled = augment(x, 1.0, ("roll",))
+    shifts = {(a, b) for a in range(8) for b in range(8)}
+    seen = set()
+    for img in rolled:
+        match = [s for s in shifts if torch.equal(img, torch.roll(x[0], s, (1, 2)))]
+        assert len(match) == 1  # every image is one whole-pixel circular shift, both channels alike
+        seen.add(match[0])
+    assert len(seen) > 16  # offsets drawn over the whole period, per image
+    rolled.square().sum().backward()
+    assert torch.equal(x.grad, 2 * x.detach())  # a permutation: gradient goes back one to one
+    kept = augment(x.detach(), 0.5, ("roll",))
+    assert 4 < sum(torch.equal(a, b) for a, b in zip(kept, x.detach())) < 28
+
+
 def test_ada_controller_moves_p_towards_the_target():
     ada = AdaptiveProbability(target=0.6, interval=4, kimg=1.0)
     for step in range(4):

@@ -11,7 +11,10 @@ geometric — x-flip, rotation by multiples of 90°, integer translation (≤ 1/
 isotropic scaling (log2-normal, σ 0.2), arbitrary rotation; all composed into one affine map and
 resampled once (bilinear, reflection padding);
 colour — brightness (additive, σ 0.2), contrast (log2-normal, σ 0.5);
-cutout — a square of half the image size zeroed.
+cutout — a square of half the image size zeroed;
+roll — a circular shift by a uniform whole-pixel offset, for periodic microstructures (RVEs), where
+it keeps every label: the image border can then sit anywhere, so D cannot police it, but a
+generated image that is not seamless shows its seam inside the frame. Not in the default set.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import torch.nn.functional as F
 
 AUGMENTATIONS = ("xflip", "rot90", "translate", "scale", "rotate", "brightness", "contrast",
                  "cutout")
+PERIODIC_AUGMENTATIONS = ("roll",)
+ALL_AUGMENTATIONS = AUGMENTATIONS + PERIODIC_AUGMENTATIONS
 
 
 def augment(images: torch.Tensor, p: float, ops: tuple[str, ...] = AUGMENTATIONS) -> torch.Tensor:
@@ -32,9 +37,10 @@ def augment(images: torch.Tensor, p: float, ops: tuple[str, ...] = AUGMENTATIONS
     Differentiable with respect to ``images``; uses torch's global random generator (seeded per
     process). ``p == 0`` returns the input unchanged.
     """
-    unknown = set(ops) - set(AUGMENTATIONS)
+    unknown = set(ops) - set(ALL_AUGMENTATIONS)
     if unknown:
-        raise ValueError(f"unknown augmentations {sorted(unknown)}; choose from {AUGMENTATIONS}")
+        raise ValueError(f"unknown augmentations {sorted(unknown)}; "
+                         f"choose from {ALL_AUGMENTATIONS}")
     if p <= 0:
         return images
     n, c, h, w = images.shape
@@ -42,6 +48,15 @@ def augment(images: torch.Tensor, p: float, ops: tuple[str, ...] = AUGMENTATIONS
 
     def chosen() -> torch.Tensor:
         return torch.rand(n, device=dev) < p
+
+    if "roll" in ops:
+        on = chosen()
+        shift = [torch.where(on, torch.randint(0, size, (n,), device=dev), 0) for size in (h, w)]
+        # out[i] = x[(i - shift) mod size], as torch.roll, with one shift per image
+        rows = (torch.arange(h, device=dev)[None] - shift[0][:, None]) % h
+        cols = (torch.arange(w, device=dev)[None] - shift[1][:, None]) % w
+        images = images.gather(2, rows[:, None, :, None].expand(n, c, h, w))
+        images = images.gather(3, cols[:, None, None, :].expand(n, c, h, w))
 
     eye = torch.eye(3, device=dev).repeat(n, 1, 1)
     matrix = eye.clone()

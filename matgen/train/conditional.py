@@ -100,11 +100,12 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
     ``augment_p`` > 0: every image D sees, real or generated, goes through the same random
     differentiable ``augment_ops`` (DiffAugment, Zhao et al. 2020; :mod:`matgen.data.ada`), each
     with that probability, so that D cannot memorise a few hundred images. Only operations that
-    keep the (class, E11) label of a grain map belong here: translation and cutout do; rotation
-    by 90° would swap E11 and E22, and a colour change would change the orientations."""
+    keep the (class, E11) label of a grain map belong here: translation and cutout do, and so does
+    ``roll`` on periodic RVEs; rotation by 90° would swap E11 and E22, and a colour change would
+    change the orientations."""
     import torch
 
-    from ..data.ada import AUGMENTATIONS, augment
+    from ..data.ada import ALL_AUGMENTATIONS, augment
     from ..models.dcgan import (ConditionalDiscriminator, ConditionalGenerator, hinge_d_loss,
                                 hinge_g_loss)
 
@@ -112,9 +113,10 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
         raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
     if not 0.0 <= augment_p <= 1.0:
         raise InputError(f"gan: augment_p must be in [0, 1], got {augment_p}")
-    unknown = sorted(set(augment_ops) - set(AUGMENTATIONS))
+    unknown = sorted(set(augment_ops) - set(ALL_AUGMENTATIONS))
     if unknown:
-        raise InputError(f"gan: unknown augment_ops {unknown}; choose from {list(AUGMENTATIONS)}")
+        raise InputError(f"gan: unknown augment_ops {unknown}; "
+                         f"choose from {list(ALL_AUGMENTATIONS)}")
     ops = tuple(augment_ops)
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
