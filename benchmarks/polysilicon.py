@@ -29,17 +29,16 @@ def fake_dataset(out: Path, classes: list[str], per_class: list[int], size: int)
         out / "table.csv", index=False)
 
 
-def seconds_per_epoch(train, data: Path, out: Path, epochs: int, **kw) -> float:
-    """(time for ``epochs`` − time for 1) / (epochs − 1): set-up and the first epoch cancel."""
+def seconds_per_epoch(train, outputs: tuple[str, ...], data: Path, out: Path, epochs: int,
+                      **kw) -> float:
+    """(time for ``epochs`` − time for 1) / (epochs − 1): set-up and the first epoch cancel.
+    ``outputs``: the file names ``train`` writes after its two inputs."""
     times = []
     for n in (1, epochs):
         run = out / f"{train.__name__}_{n}"
         start = time.perf_counter()
-        outs = [run / "model.pt", run / "log.csv"]
-        if train.__name__ == "train_evaluator":
-            outs.append(run / "held_out.csv")
-        train(data / "images.npy", data / "table.csv", *outs, **{**kw, "epochs": n},
-              show_progress=False)
+        train(data / "images.npy", data / "table.csv", *(run / name for name in outputs),
+              **{**kw, "epochs": n}, show_progress=False)
         times.append(time.perf_counter() - start)
     return (times[1] - times[0]) / (epochs - 1)
 
@@ -64,11 +63,13 @@ def main() -> None:
         tmp = Path(tmp)
         fake_dataset(tmp, poly["classes"], sim["images_per_class"], sim["image_size"])
         n = sum(sim["images_per_class"])
-        for name, train, key in (("cGAN", train_cgan, "gan"), ("cVAE", train_vae, "vae"),
-                                 ("CNN judge", train_evaluator, "evaluator")):
+        checkpoint = ("model.pt", "log.csv")
+        for name, train, key, outputs in (
+                ("cGAN", train_cgan, "gan", checkpoint), ("cVAE", train_vae, "vae", checkpoint),
+                ("CNN judge", train_evaluator, "evaluator", checkpoint + ("held_out.csv",))):
             kw = {k: v for k, v in poly[key].items() if k != "epochs"}
             kw["device"] = args.device
-            per_epoch = seconds_per_epoch(train, tmp, tmp, args.epochs,
+            per_epoch = seconds_per_epoch(train, outputs, tmp, tmp, args.epochs,
                                           classes=poly["classes"], **kw)
             seen = n * (1 - kw.get("held_out_fraction", 0))
             rows.append((name, kw["batch_size"], per_epoch, seen / per_epoch,
