@@ -42,7 +42,7 @@ def sample_rate(resolution: int, n: int, batch: int, device: str, **model) -> fl
     import torch
 
     from matgen.models.stylegan2 import Generator
-    from matgen.train.stylegan2 import generate
+    from matgen.inference.stylegan2 import generate
 
     G = Generator(resolution, **model).to(device).eval()
     generate(G, np.arange(batch), batch)  # warm-up
@@ -78,7 +78,7 @@ def cyclegan_rate(low: int, scale: int, steps: int, batch: int, device: str, tmp
 def main() -> None:
     import torch
 
-    from matgen.train.loop import select_device
+    from matgen.util import select_device
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 128, 256])

@@ -19,7 +19,7 @@ def _morphology(args: argparse.Namespace) -> None:
     from .data.threshold import binarise_pores
     from .io import read_image, save_table, to_unit_float
     from .pipeline.morphology import describe_morphology
-    from .train.loop import progress
+    from .util import progress
 
     images = [to_unit_float(read_image(path)) for path in args.images]  # all checked up front
     rows = []
@@ -59,8 +59,8 @@ def _sample(args: argparse.Namespace) -> None:
     import numpy as np
 
     from .io import save_image, save_table
-    from .train.loop import select_device
-    from .train.stylegan2 import generate, load_stylegan2
+    from .util import select_device
+    from .inference.stylegan2 import generate, load_stylegan2
 
     if args.n < 1:
         raise MatgenError(f"-n must be at least 1, got {args.n}")
@@ -81,8 +81,8 @@ def _translate(args: argparse.Namespace) -> None:
 
     from .io import read_image, save_image, to_unit_float
     from .pipeline.porous import translate_image
-    from .train.cyclegan import load_cyclegan_generator
-    from .train.loop import progress, select_device
+    from .inference.cyclegan import load_cyclegan_generator
+    from .util import progress, select_device
 
     images = [to_unit_float(read_image(path)) for path in args.images]  # all checked up front
     G, tile = load_cyclegan_generator(args.checkpoint, args.direction,
@@ -109,9 +109,8 @@ def _detect_vacancies(args: argparse.Namespace) -> None:
 
 def _segment(args: argparse.Namespace) -> None:
     from .io import read_image, save_image, save_table, to_unit_float
-    from .pipeline.segmentation import load_segmenter
-    from .train.loop import progress, select_device
-    from .train.segmentation import segment
+    from .util import progress, select_device
+    from .inference.segmentation import load_segmenter, segment
 
     images = [to_unit_float(read_image(path)) for path in args.images]  # all checked up front
     model, classes = load_segmenter(args.checkpoint, str(select_device(args.device)))

@@ -66,8 +66,8 @@ def _tiny_models(tmp_path):
     import torch
 
     from matgen.models.stylegan2 import Generator
-    from matgen.train.checkpoint import save_checkpoint
-    from matgen.train.cyclegan import build_cyclegan
+    from matgen.checkpoint import save_checkpoint
+    from matgen.models.cyclegan import build_cyclegan
 
     torch.manual_seed(0)
     cfg = dict(resolution=8, z_dim=8, w_dim=8, n_mapping=1, channel_base=32, channel_max=8,

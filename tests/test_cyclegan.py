@@ -8,10 +8,12 @@ import pytest
 import torch
 
 from matgen.errors import InputError
-from matgen.models.cyclegan import (ImagePool, PatchDiscriminator, ResnetGenerator, lsgan_loss,
+from matgen.train.losses import lsgan_loss
+from matgen.models.cyclegan import (ImagePool, PatchDiscriminator, ResnetGenerator,
                                     patch_layers_for)
-from matgen.train.checkpoint import resume_path_for
-from matgen.train.cyclegan import load_cyclegan_generator, train_cyclegan, translate
+from matgen.checkpoint import resume_path_for
+from matgen.inference.cyclegan import load_cyclegan_generator, translate
+from matgen.train.cyclegan import train_cyclegan
 
 TINY = dict(batch_size=2, ngf=4, n_blocks=1, n_downsampling=1, ndf=4, n_layers=2, pool_size=4,
             log_every=2, device="cpu", show_progress=False)

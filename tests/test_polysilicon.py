@@ -17,7 +17,7 @@ from matgen.pipeline.polysilicon import evaluate_samples, latent_traversal, samp
 from matgen.synth.polysilicon import (directional_modulus, e11_of_image, grain_count,
                                       grey_to_psi, homogenised_e11, psi_to_grey,
                                       render_microstructure, simulate_polysilicon, voronoi_grains)
-from matgen.train import resumable
+from matgen.train.loop import TrainingRun
 from matgen.train.conditional import train_evaluator, train_vae
 
 CLASSES = ["2um", "3um", "5um", "10um"]
@@ -159,17 +159,17 @@ def test_vae_learns_and_resumes_bit_identically(dataset, tmp_path, monkeypatch):
     log = pd.read_csv(tmp_path / "a.csv")
     assert log.reconstruction.iloc[-1] < log.reconstruction.iloc[0]
 
-    original = resumable.ResumableRun.checkpoint
+    original = TrainingRun.checkpoint
 
     def killed_after_epoch_2(self, epoch):
         original(self, epoch)
         if epoch == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(resumable.ResumableRun, "checkpoint", killed_after_epoch_2)
+    monkeypatch.setattr(TrainingRun, "checkpoint", killed_after_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         train_vae(*paths, tmp_path / "b.pt", tmp_path / "b.csv", **kw)
-    monkeypatch.setattr(resumable.ResumableRun, "checkpoint", original)
+    monkeypatch.setattr(TrainingRun, "checkpoint", original)
     (tmp_path / "b.csv").unlink()  # Snakemake removes a failed job's outputs: restored on resume
     train_vae(*paths, tmp_path / "b.pt", tmp_path / "b.csv", **kw)
     a, b = (torch.load(tmp_path / f"{n}.pt", weights_only=False) for n in "ab")
@@ -210,7 +210,8 @@ def test_judge_samples_and_traversal(dataset, tmp_path):
 
 
 def test_cgan_options_train_resume_config_and_load(dataset, tmp_path):
-    from matgen.train.conditional import load_conditional, train_cgan
+    from matgen.inference.conditional import load_conditional
+    from matgen.train.conditional import train_cgan
 
     kw = dict(classes=CLASSES, seed=5, epochs=2, batch_size=8, z_dim=8, width=8,
               projection=True, periodic=True, d_steps=2, betas=[0.5, 0.999], device="cpu",

@@ -10,8 +10,8 @@ from matgen.metrics.distributions import distribution_distances, pairwise_divers
 from matgen.models.stylegan2 import Generator
 from matgen.pipeline.morphology import morphology_of_tiles
 from matgen.pipeline.porous import compare_morphology, sample_stylegan2, translation_error
-from matgen.train.checkpoint import save_checkpoint
-from matgen.train.stylegan2 import generate, load_stylegan2
+from matgen.checkpoint import save_checkpoint
+from matgen.inference.stylegan2 import generate, load_stylegan2
 
 
 def test_distribution_distances_of_a_shifted_sample():

@@ -10,7 +10,8 @@ from matgen.data.ingest import ingest_domain
 from matgen.errors import InputError
 from matgen.pipeline import segmentation as seg
 from matgen.synth.segmentation import CLASS_NAMES, simulate_segmentation
-from matgen.train.segmentation import random_crops, segment, train_segmenter
+from matgen.inference.segmentation import segment
+from matgen.train.segmentation import random_crops, train_segmenter
 
 CLASSES = list(CLASS_NAMES)
 SPLIT = {"n_test": 2, "seed": 0}
@@ -132,7 +133,7 @@ def test_summary_averages_seeds_and_answers_the_few_real_question(tmp_path):
 def test_cli_segment_writes_label_maps_and_class_fractions(real, tmp_path, capsys):
     from matgen.cli import main
     from matgen.models.unet import UNet
-    from matgen.train.checkpoint import save_checkpoint
+    from matgen.checkpoint import save_checkpoint
 
     cfg = dict(in_ch=1, out_ch=3, width=4, depth=2)
     save_checkpoint(tmp_path / "u.pt", step=1, model_config=cfg, include_rng=False,

@@ -275,7 +275,8 @@ def test_unet_generator_and_fourier_discriminator_shapes_and_spectrum():
 
 def test_stem_cyclegan_trains_with_unet_generators_fourier_discriminators_and_input_noise(
         tmp_path):
-    from matgen.train.cyclegan import load_cyclegan_generator, train_cyclegan, translate
+    from matgen.inference.cyclegan import load_cyclegan_generator, translate
+    from matgen.train.cyclegan import train_cyclegan
 
     rng = np.random.default_rng(0)
     np.save(tmp_path / "sim.npy", rng.random((6, 1, 16, 16)).astype(np.float16))
@@ -316,7 +317,8 @@ def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tm
     import torch
 
     from matgen.pipeline.stem import detect_in_stack, score_detections, vacancy_probability
-    from matgen.train.detector import load_vacancy_detector, train_vacancy_detector
+    from matgen.inference.detector import load_vacancy_detector
+    from matgen.train.detector import train_vacancy_detector
 
     rng = np.random.default_rng(0)
     images, points = _spots(rng)
@@ -365,7 +367,7 @@ def test_detect_vacancies_resamples_user_images_and_maps_points_back(tmp_path):
 
     from matgen.models.unet import UNet
     from matgen.pipeline.stem import detect_vacancies_in_files
-    from matgen.train.checkpoint import save_checkpoint
+    from matgen.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     cfg = dict(in_ch=1, out_ch=1, width=4, depth=2, residual=True)

@@ -11,9 +11,10 @@ from matgen.data.ada import AdaptiveProbability, augment
 from matgen.errors import InputError, MatgenError, TrainingDiverged
 from matgen.models.stylegan2 import (Discriminator, Generator, ModulatedConv2d, blur,
                                      check_resolution, minibatch_stddev)
-from matgen.train.checkpoint import resume_path_for
+from matgen.checkpoint import resume_path_for
 from matgen.train.distributed import launch
-from matgen.train.stylegan2 import generate, load_stylegan2, train_stylegan2
+from matgen.inference.stylegan2 import generate, load_stylegan2
+from matgen.train.stylegan2 import train_stylegan2
 
 TINY_MODEL = dict(z_dim=16, w_dim=16, n_mapping=1, channel_base=64, channel_max=16)
 TINY_TRAIN = dict(TINY_MODEL, batch_size=8, r1_interval=4, pl_interval=2, ada_interval=2,

@@ -6,7 +6,8 @@ import torch
 
 from matgen.metrics.segmentation import miou
 from matgen.models.pixelcnn import GatedPixelCNN
-from matgen.models.vqvae import VQVAE, EMAQuantizer, vqvae_loss
+from matgen.models.vqvae import VQVAE, EMAQuantizer
+from matgen.train.losses import vqvae_loss
 
 
 def test_quantizer_picks_the_nearest_code_and_passes_gradients_straight_through():

@@ -31,6 +31,19 @@ PERIODIC_AUGMENTATIONS = ("roll",)
 ALL_AUGMENTATIONS = AUGMENTATIONS + PERIODIC_AUGMENTATIONS
 
 
+def check_augment_ops(ops: list[str] | tuple[str, ...] | None, allowed: tuple[str, ...],
+                      key: str) -> tuple[str, ...]:
+    """``ops`` as a tuple (``allowed`` when ``None``); a one-line :class:`InputError` naming the
+    config ``key`` for an operation not in ``allowed``, before any data is loaded."""
+    from ..errors import InputError
+
+    ops = tuple(allowed if ops is None else ops)
+    unknown = sorted(set(ops) - set(allowed))
+    if unknown:
+        raise InputError(f"unknown {key} {unknown}; choose from {list(allowed)}")
+    return ops
+
+
 def augment(images: torch.Tensor, p: float, ops: tuple[str, ...] = AUGMENTATIONS) -> torch.Tensor:
     """Augment a batch (N, C, H, W) with each operation of ``ops`` applied with probability ``p``.
 

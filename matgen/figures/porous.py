@@ -121,7 +121,7 @@ def stylegan2_samples_figure(checkpoint: str | os.PathLike, real_tiles: str | os
     import torch
 
     from ..metrics.morphology import porosity
-    from ..train.stylegan2 import generate, latents_from_seeds, load_stylegan2
+    from ..inference.stylegan2 import generate, latents_from_seeds, load_stylegan2
 
     use_style()
     G = load_stylegan2(checkpoint)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -152,18 +152,13 @@ def patch_layers_for(size: int, wanted: int = 3) -> int:
     return 0
 
 
-def lsgan_loss(prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
-    """Least-squares GAN loss: mean (D(x) − 1)² for real targets, D(x)² for fake ones."""
-    target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
-    return F.mse_loss(prediction, target)
-
-
 class ImagePool:
     """History of generated images (Shrivastava et al.): D is shown, half of the time, an older
     fake instead of the newest, which damps oscillation. ``size`` 0 disables it."""
 
-    def __init__(self, size: int = 50, rng: random.Random | None = None) -> None:
-        self.size, self.images = size, []
+    def __init__(self, size: int = 50, rng: random.Random | None = None,
+                 device: torch.device | str = "cpu") -> None:
+        self.size, self.images, self.device = size, [], device
         self.rng = rng or random.Random(0)
 
     def query(self, images: torch.Tensor) -> torch.Tensor:
@@ -186,6 +181,24 @@ class ImagePool:
     def state_dict(self) -> dict:
         return {"images": [i.cpu() for i in self.images], "rng": self.rng.getstate()}
 
-    def load_state_dict(self, state: dict, device: torch.device | str = "cpu") -> None:
-        self.images = [i.to(device) for i in state["images"]]
+    def load_state_dict(self, state: dict) -> None:
+        self.images = [i.to(self.device) for i in state["images"]]
         self.rng.setstate(state["rng"])
+
+
+def build_cyclegan(cfg: dict[str, Any]) -> dict[str, "torch.nn.Module"]:
+    """The four networks of a CycleGAN (six with ``fourier``) from its model config."""
+    if cfg.get("generator", "resnet") == "unet":
+        depth = cfg["n_downsampling"]
+        nets = {"G_LH": UnetGenerator(cfg["in_ch"], cfg["out_ch"], cfg["ngf"], depth),
+                "G_HL": UnetGenerator(cfg["out_ch"], cfg["in_ch"], cfg["ngf"], depth)}
+    else:
+        g = dict(ngf=cfg["ngf"], n_blocks=cfg["n_blocks"], n_downsampling=cfg["n_downsampling"])
+        nets = {"G_LH": ResnetGenerator(cfg["in_ch"], cfg["out_ch"], scale=cfg["scale"], **g),
+                "G_HL": ResnetGenerator(cfg["out_ch"], cfg["in_ch"], scale=1 / cfg["scale"], **g)}
+    nets["D_H"] = PatchDiscriminator(cfg["out_ch"], cfg["ndf"], cfg["n_layers_high"])
+    nets["D_L"] = PatchDiscriminator(cfg["in_ch"], cfg["ndf"], cfg["n_layers_low"])
+    if cfg.get("fourier", False):
+        nets["F_H"] = FourierDiscriminator(cfg["out_ch"], cfg["ndf"], cfg["n_layers_high"])
+        nets["F_L"] = FourierDiscriminator(cfg["in_ch"], cfg["ndf"], cfg["n_layers_low"])
+    return nets

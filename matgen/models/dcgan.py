@@ -10,7 +10,6 @@ loss keep the small-data training stable without gradient penalties.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -118,9 +117,3 @@ class ConditionalDiscriminator(nn.Module):
         return score
 
 
-def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
-
-
-def hinge_g_loss(fake: torch.Tensor) -> torch.Tensor:
-    return -fake.mean()

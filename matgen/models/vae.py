@@ -9,7 +9,6 @@ term (β-VAE): larger β trades reconstruction for more disentangled latents.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -61,10 +60,3 @@ class ConditionalVAE(nn.Module):
         return self.decode(z, cond), mu, logvar
 
 
-def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-             beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(total, reconstruction, KL) per image: Bernoulli log-likelihood summed over pixels plus
-    β · KL(q(z|x,c) ‖ N(0, I))."""
-    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
-    kl = -0.5 * torch.sum(1 + logvar - mu.square() - logvar.exp()) / len(x)
-    return recon + beta * kl, recon, kl

@@ -124,10 +124,3 @@ class VQVAE(nn.Module):
         return recon, logits, commitment, codes
 
 
-def vqvae_loss(recon: torch.Tensor, logits: torch.Tensor, image: torch.Tensor, mask: torch.Tensor,
-               commitment: torch.Tensor, beta: float = 0.25, ignore_index: int = 255
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(total, image MSE, mask cross-entropy); unlabelled mask pixels are ignored."""
-    mse = F.mse_loss(recon, image)
-    ce = F.cross_entropy(logits, mask.long(), ignore_index=ignore_index)
-    return mse + ce + beta * commitment, mse, ce

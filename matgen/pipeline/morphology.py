@@ -16,7 +16,7 @@ from ..metrics.morphology import (
     specific_surface_area,
     two_point_correlation,
 )
-from ..train.loop import progress
+from ..util import progress
 
 
 def describe_morphology(pores: np.ndarray, pixel_size: float, r_max: int, batch: int = 64,

@@ -15,8 +15,9 @@ from ..errors import InputError
 from ..io import save_image, save_npy, save_table
 from ..metrics.distributions import frechet_distance
 from ..synth.polysilicon import e11_of_image, grain_count
-from ..train.conditional import judge, load_conditional, regression_scores
-from ..train.loop import progress, select_device
+from ..inference.conditional import judge, load_conditional
+from ..metrics.regression import regression_scores
+from ..util import progress, select_device
 
 
 def decode(model: "torch.nn.Module", family: str, z: np.ndarray, cond: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..io import atomic_path, save_table
 from ..metrics.distributions import distribution_distances, pairwise_diversity
 from ..metrics.morphology import normalised_autocovariance
-from ..train.loop import select_device
+from ..util import select_device
 from .morphology import describe_morphology
 
 DESCRIPTORS = ("porosity", "specific_surface_area", "correlation_length")
@@ -41,8 +41,8 @@ def sample_stylegan2(checkpoint: str | os.PathLike, real_table_path: str | os.Pa
     Writes a float16 stack (n, C, R, R) in [0, 1] and a table (tile, sample, seed, y, x, size,
     pixel_size — the real tiles' pixel size, since the generator learnt that sampling).
     """
-    from ..train.stylegan2 import generate, load_stylegan2
-    from ..train.loop import progress
+    from ..inference.stylegan2 import generate, load_stylegan2
+    from ..util import progress
 
     if n < 1:
         raise InputError(f"sample: n must be at least 1, got {n}")
@@ -74,8 +74,8 @@ def translate_microct(checkpoint: str | os.PathLike, tiles_path: str | os.PathLi
     The table keeps each tile's source and position, in the fine pixels of the output
     (y, x, size × scale; pixel size ÷ scale).
     """
-    from ..train.cyclegan import load_cyclegan_generator, translate
-    from ..train.loop import progress
+    from ..inference.cyclegan import load_cyclegan_generator, translate
+    from ..util import progress
 
     G = load_cyclegan_generator(checkpoint, "G_LH", str(select_device(device)))
     tiles = load_stack(tiles_path)
@@ -108,7 +108,7 @@ def translate_image(generator: "torch.nn.Module", image: np.ndarray, tile: int) 
     are translated whole.
     """
     from ..data.tiling import tile_positions
-    from ..train.cyclegan import translate
+    from ..inference.cyclegan import translate
 
     h, w = image.shape
     scale = generator.scale

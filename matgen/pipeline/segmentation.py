@@ -25,10 +25,11 @@ from ..data.ingest import load_stack
 from ..errors import InputError
 from ..io import read_image, save_image, save_npy, save_table
 from ..metrics.segmentation import iou_per_class, miou, miou_present_classes
-from ..train.checkpoint import load_trained_weights, read_model_checkpoint, save_checkpoint
-from ..train.loop import select_device
-from ..train.segmentation import (encode_codes, load_pixelcnn, load_vqvae, segment,
-                                  train_pixelcnn, train_segmenter, train_vqvae)
+from ..checkpoint import save_checkpoint
+from ..inference.segmentation import (encode_codes, load_pixelcnn, load_segmenter, load_vqvae,
+                                      segment)
+from ..train.segmentation import train_pixelcnn, train_segmenter, train_vqvae
+from ..util import select_device
 
 
 def load_real(images_path: str | os.PathLike, masks_path: str | os.PathLike,
@@ -181,15 +182,6 @@ def train_mix(images_path: str | os.PathLike, masks_path: str | os.PathLike,
     table = pd.DataFrame(rows)
     save_table(scores_out, table)
     return table
-
-
-def load_segmenter(path: str | os.PathLike, device: str = "cpu"
-                   ) -> tuple["torch.nn.Module", list[str]]:
-    from ..models.unet import UNet
-
-    payload = read_model_checkpoint(path, "segmenter", device)
-    model = load_trained_weights(UNet(**payload["model_config"]), payload["model"], path, device)
-    return model, list(payload["classes"])
 
 
 def generator_checks(vqvae_path: str | os.PathLike, images_path: str | os.PathLike,

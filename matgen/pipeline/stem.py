@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..io import read_image, save_npy, save_table
 from ..metrics.detection import (bootstrap_scores, find_peaks, inside, match_points,
                                  precision_recall_curve)
-from ..train.loop import progress, select_device
+from ..util import progress, select_device
 
 TRAINING_SETS = ("noiseless", "noisy", "cyclegan")  # the paper's (a), (b), (c)
 
@@ -48,7 +48,7 @@ def translate_simulation(checkpoint: str | os.PathLike, images_path: str | os.Pa
                          seed: int = 0, device: str = "auto") -> None:
     """Whole simulated images → experiment-like images with the CycleGAN's G_LH (fully
     convolutional, pixel-aligned, so the vacancy labels stay valid)."""
-    from ..train.cyclegan import load_cyclegan_generator, translate
+    from ..inference.cyclegan import load_cyclegan_generator, translate
 
     dev = select_device(device)
     generator = load_cyclegan_generator(checkpoint, "G_LH", str(dev))
@@ -113,7 +113,7 @@ def detect_in_stack(checkpoint: str | os.PathLike, images_path: str | os.PathLik
                     device: str = "auto") -> pd.DataFrame:
     """Candidate vacancies (peaks above ``min_threshold``, with scores) in every image of an
     ingested stack; thresholds above that are applied when scoring."""
-    from ..train.detector import load_vacancy_detector
+    from ..inference.detector import load_vacancy_detector
 
     dev = select_device(device)
     model, model_px = load_vacancy_detector(checkpoint, str(dev))
@@ -202,7 +202,7 @@ def detect_vacancies_in_files(checkpoint: str | os.PathLike, images: list[str | 
     ``pixel_size`` in Å/px. Writes ``out``: image, x_px, y_px, x_angstrom, y_angstrom, score.
     """
     from ..data.points import pixel_size_angstrom
-    from ..train.detector import load_vacancy_detector
+    from ..inference.detector import load_vacancy_detector
 
     pixel_size = pixel_size_angstrom(pixel_size, "angstrom", "--pixel-size")
     dev = select_device(device)

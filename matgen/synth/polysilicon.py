@@ -183,7 +183,7 @@ def simulate_polysilicon(out_dir: str | os.PathLike, *, seed: int, images_per_cl
     (``grains``), pixel_size (µm), sample, class (the RVE size as text, e.g. ``"5um"``), e11 (Hill,
     GPa) and label_e11_voigt / label_e11_reuss / label_grains.
     """
-    from ..train.loop import progress
+    from ..util import progress
 
     if len(images_per_class) != len(rve_sizes_um):
         raise ValueError("images_per_class and rve_sizes_um must have the same length")

@@ -1,7 +1,10 @@
-"""Shared training-loop helpers: seeding, device, checkpoints with resume, progress, CSV logs."""
+"""Training only: one resumable step loop (:class:`~matgen.train.loop.TrainingRun`), the losses
+as named functions (:mod:`~matgen.train.losses`) and one ``train_<family>`` entry per model
+family. Applying a trained model lives in :mod:`matgen.inference`."""
 
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .loop import CSVLogger, progress, seed_everything, select_device
+from ..checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ..util import seed_everything
+from .loop import CSVLogger, TrainingRun
 
 __all__ = ["load_checkpoint", "rng_state", "save_checkpoint", "set_rng_state", "CSVLogger",
-           "progress", "seed_everything", "select_device"]
+           "TrainingRun", "seed_everything"]

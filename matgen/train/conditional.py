@@ -1,6 +1,6 @@
 """Training of the polysilicon study's models on labelled images: the conditional VAE, the
 conditional GAN and the CNN evaluator. Epoch-based, seeded, resumable (see
-:class:`~matgen.train.resumable.ResumableRun`); every model file stores its conditioning so that
+:class:`~matgen.train.loop.TrainingRun`); every model file stores its conditioning so that
 sampling and evaluation use the same class order and E11 standardisation.
 """
 
@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from ..data.conditions import (Conditioning, conditioning_for, held_out_split, load_labelled)
+from ..data.conditions import conditioning_for, held_out_split, load_labelled
 from ..errors import InputError
-from .checkpoint import load_trained_weights, read_model_checkpoint
-from .loop import progress, seed_everything, select_device
-from .resumable import ResumableRun
+from ..inference.conditional import judge
+from ..metrics.regression import regression_scores
+from ..util import seed_everything, select_device
+from .loop import TrainingRun
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -45,7 +46,8 @@ def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
     """Fit the conditional VAE (class + E11) to all real images; log recon/KL per epoch."""
     import torch
 
-    from ..models.vae import ConditionalVAE, vae_loss
+    from ..models.vae import ConditionalVAE
+    from .losses import vae_loss
 
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
@@ -56,13 +58,13 @@ def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
                cond_dim=cond.dim, latent_dim=latent_dim, width=width)
     model = ConditionalVAE(**cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = ResumableRun(model_out, log_out, cfg, {"model": model}, {"optimizer": opt}, dev)
+    run = TrainingRun(model_out, log_out, total=epochs, model_config=cfg,
+                      modules={"model": model}, states={"optimizer": opt}, device=dev,
+                      unit="epoch", desc="cVAE", show_progress=show_progress)
     x_all = torch.from_numpy(data.images)
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
     rng = np.random.default_rng([seed, run.start])
-    started = time.time()
-    epochs_it = range(run.start, epochs)
-    for epoch in progress(epochs_it, "cVAE", epochs, run.start) if show_progress else epochs_it:
+    for epoch in run.steps():
         model.train()
         _cosine_lr(opt, lr, epoch, epochs)
         sums = np.zeros(3)
@@ -76,10 +78,10 @@ def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
             opt.step()
             sums += [float(loss.detach()), float(recon.detach()), float(kl.detach())]
         sums /= len(batches)
-        run.end_epoch(epoch + 1, loss=sums[0], reconstruction=sums[1], kl=sums[2])
+        run.end_step(epoch + 1, dict(loss=sums[0], reconstruction=sums[1], kl=sums[2]))
         rng = np.random.default_rng([seed, epoch + 1])
-    summary = {"epochs": epochs, "seconds": time.time() - started}
-    run.finish("cvae", epochs, conditioning=cond.to_dict(), summary=summary)
+    summary = {"epochs": epochs, "seconds": time.time() - run.started}
+    run.finish("cvae", conditioning=cond.to_dict(), summary=summary)
     return summary
 
 
@@ -105,19 +107,15 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
     change the orientations."""
     import torch
 
-    from ..data.ada import ALL_AUGMENTATIONS, augment
-    from ..models.dcgan import (ConditionalDiscriminator, ConditionalGenerator, hinge_d_loss,
-                                hinge_g_loss)
+    from ..data.ada import ALL_AUGMENTATIONS, augment, check_augment_ops
+    from ..models.dcgan import ConditionalDiscriminator, ConditionalGenerator
+    from .losses import hinge_d_loss, hinge_g_loss
 
     if d_steps < 1:
         raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
     if not 0.0 <= augment_p <= 1.0:
         raise InputError(f"gan: augment_p must be in [0, 1], got {augment_p}")
-    unknown = sorted(set(augment_ops) - set(ALL_AUGMENTATIONS))
-    if unknown:
-        raise InputError(f"gan: unknown augment_ops {unknown}; "
-                         f"choose from {list(ALL_AUGMENTATIONS)}")
-    ops = tuple(augment_ops)
+    ops = check_augment_ops(augment_ops, ALL_AUGMENTATIONS, "augment_ops")
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
     cond = conditioning_for(data, classes)
@@ -134,15 +132,15 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
         dev, memory_format=fmt)
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
     opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(betas))
-    run = ResumableRun(model_out, log_out, cfg, {"G": G, "D": D}, {"opt_g": opt_g, "opt_d": opt_d},
-                       dev, resume_config={**cfg, "d_projection": projection,
-                                      "d_refine_scales": d_refine_scales})
+    run = TrainingRun(model_out, log_out, total=epochs, model_config=cfg,
+                      modules={"G": G, "D": D}, states={"opt_g": opt_g, "opt_d": opt_d},
+                      device=dev, resume_config={**cfg, "d_projection": projection,
+                                                 "d_refine_scales": d_refine_scales},
+                      unit="epoch", desc="cGAN", show_progress=show_progress)
     x_all = torch.from_numpy(data.images * 2 - 1)
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
     rng = np.random.default_rng([seed, run.start])
-    started = time.time()
-    epochs_it = range(run.start, epochs)
-    for epoch in progress(epochs_it, "cGAN", epochs, run.start) if show_progress else epochs_it:
+    for epoch in run.steps():
         sums = np.zeros(2)
         batches = _batches(len(x_all), batch_size, rng)
         for b, idx in enumerate(batches):
@@ -168,10 +166,10 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
             opt_g.step()
             sums += [float(loss_d.detach()), float(loss_g.detach())]
         sums /= max(1, len(batches) // d_steps)
-        run.end_epoch(epoch + 1, loss_d=sums[0], loss_g=sums[1])
+        run.end_step(epoch + 1, dict(loss_d=sums[0], loss_g=sums[1]))
         rng = np.random.default_rng([seed, epoch + 1])
-    summary = {"epochs": epochs, "seconds": time.time() - started}
-    run.finish("cgan", epochs, conditioning=cond.to_dict(), summary=summary)
+    summary = {"epochs": epochs, "seconds": time.time() - run.started}
+    run.finish("cgan", conditioning=cond.to_dict(), summary=summary)
     return summary
 
 
@@ -199,13 +197,14 @@ def train_evaluator(images_path: str | os.PathLike, table_path: str | os.PathLik
     cfg = dict(n_classes=len(classes), img_channels=int(data.images.shape[1]), width=width)
     model = MicrostructureCNN(**cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = ResumableRun(model_out, log_out, cfg, {"model": model}, {"optimizer": opt}, dev)
+    run = TrainingRun(model_out, log_out, total=epochs, model_config=cfg,
+                      modules={"model": model}, states={"optimizer": opt}, device=dev,
+                      unit="epoch", desc="CNN judge", show_progress=show_progress)
     x_all = torch.from_numpy(data.images)
     y_all = torch.from_numpy(data.class_index)
     t_all = torch.from_numpy(((data.target - cond.target_mean) / cond.target_std).astype(np.float32))
     rng = np.random.default_rng([seed, run.start])
-    epochs_it = range(run.start, epochs)
-    for epoch in progress(epochs_it, "CNN judge", epochs, run.start) if show_progress else epochs_it:
+    for epoch in run.steps():
         model.train()
         _cosine_lr(opt, lr, epoch, epochs)  # settles the held-out accuracy at the end
         sums = np.zeros(2)
@@ -222,7 +221,7 @@ def train_evaluator(images_path: str | os.PathLike, table_path: str | os.PathLik
         sums /= len(batches)
         held = judge(model, data.images[test_idx], cond)
         acc = float((held["class_index"] == data.class_index[test_idx]).mean())
-        run.end_epoch(epoch + 1, class_loss=sums[0], e11_loss=sums[1], held_out_accuracy=acc)
+        run.end_step(epoch + 1, dict(class_loss=sums[0], e11_loss=sums[1], held_out_accuracy=acc))
         rng = np.random.default_rng([seed, epoch + 1])
     held = judge(model, data.images[test_idx], cond)
     metrics = {"n_train": len(train_idx), "n_held_out": len(test_idx),
@@ -230,49 +229,6 @@ def train_evaluator(images_path: str | os.PathLike, table_path: str | os.PathLik
                **regression_scores(held["target"], data.target[test_idx]),
                "e11_std_real": float(data.target.std())}
     save_table(metrics_out, __import__("pandas").DataFrame([metrics]))
-    run.finish("cnn", epochs, conditioning=cond.to_dict(), metrics=metrics,
+    run.finish("cnn", conditioning=cond.to_dict(), metrics=metrics,
                held_out=test_idx.tolist())
     return metrics
-
-
-def regression_scores(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
-    """MAE and coefficient of determination R² = 1 − SS_res / SS_tot."""
-    predicted, true = np.asarray(predicted, float), np.asarray(true, float)
-    ss_tot = float(((true - true.mean()) ** 2).sum())
-    r2 = 1 - float(((true - predicted) ** 2).sum()) / ss_tot if ss_tot > 0 else float("nan")
-    return {"e11_mae": float(np.abs(predicted - true).mean()), "e11_r2": r2}
-
-
-def judge(model: "torch.nn.Module", images: np.ndarray, cond: Conditioning,
-          batch_size: int = 256) -> dict[str, np.ndarray]:
-    """The CNN's predicted class index, E11 (GPa) and feature vectors for images in [0, 1]."""
-    import torch
-
-    dev = next(model.parameters()).device
-    model.eval()
-    classes, targets, feats = [], [], []
-    with torch.no_grad():
-        for s in range(0, len(images), batch_size):
-            x = torch.from_numpy(np.asarray(images[s:s + batch_size], np.float32)).to(dev)
-            logits, pred, f = model(x)
-            classes.append(logits.argmax(1).cpu().numpy())
-            targets.append(pred.cpu().numpy() * cond.target_std + cond.target_mean)
-            feats.append(f.cpu().numpy())
-    model.train()
-    return {"class_index": np.concatenate(classes), "target": np.concatenate(targets),
-            "features": np.concatenate(feats)}
-
-
-def load_conditional(path: str | os.PathLike, family: str, device: str = "cpu"
-                     ) -> tuple[Any, Conditioning]:
-    """(model, conditioning) of a cvae / cgan (its generator) / cnn checkpoint, in eval mode."""
-    from ..models.cnn import MicrostructureCNN
-    from ..models.dcgan import ConditionalGenerator
-    from ..models.vae import ConditionalVAE
-
-    payload = read_model_checkpoint(path, family, device)
-    build = {"cvae": (ConditionalVAE, "model"), "cgan": (ConditionalGenerator, "G"),
-             "cnn": (MicrostructureCNN, "model")}[family]
-    model = load_trained_weights(build[0](**payload["model_config"]), payload[build[1]], path,
-                                 device)
-    return model, Conditioning.from_dict(payload["conditioning"])

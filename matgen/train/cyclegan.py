@@ -12,6 +12,7 @@ pixel size (scale 1) — the identity loss weighted ``lambda_identity`` × ``lam
 (2e-4, β1 0.5) with the learning rate constant for the first half and decayed linearly to zero
 over the second. Both domains get random D4 transforms (the micrographs have no preferred
 orientation). bfloat16 autocast on CUDA; resumable from ``<model>.resume.pt`` like StyleGAN2.
+Applying a trained generator: :mod:`matgen.inference.cyclegan`.
 """
 
 from __future__ import annotations
@@ -19,37 +20,126 @@ from __future__ import annotations
 import math
 import os
 import random
-import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import InputError, TrainingDiverged
-from .checkpoint import (load_resume_checkpoint, load_trained_weights, read_model_checkpoint,
-                         resume_path_for, save_checkpoint)
-from .loop import CSVLogger, progress, restore_log, seed_everything, select_device
+from ..errors import InputError
+from ..util import seed_everything, select_device
+from .loop import TrainingRun
+from .losses import cycle_loss, identity_loss, lsgan_loss
 
-def build_cyclegan(cfg: dict[str, Any]) -> dict[str, "torch.nn.Module"]:
-    """The four networks of a CycleGAN from its model config."""
-    from ..models.cyclegan import (FourierDiscriminator, PatchDiscriminator, ResnetGenerator,
-                                   UnetGenerator)
 
-    if cfg.get("generator", "resnet") == "unet":
-        depth = cfg["n_downsampling"]
-        nets = {"G_LH": UnetGenerator(cfg["in_ch"], cfg["out_ch"], cfg["ngf"], depth),
-                "G_HL": UnetGenerator(cfg["out_ch"], cfg["in_ch"], cfg["ngf"], depth)}
-    else:
-        g = dict(ngf=cfg["ngf"], n_blocks=cfg["n_blocks"], n_downsampling=cfg["n_downsampling"])
-        nets = {"G_LH": ResnetGenerator(cfg["in_ch"], cfg["out_ch"], scale=cfg["scale"], **g),
-                "G_HL": ResnetGenerator(cfg["out_ch"], cfg["in_ch"], scale=1 / cfg["scale"], **g)}
-    nets["D_H"] = PatchDiscriminator(cfg["out_ch"], cfg["ndf"], cfg["n_layers_high"])
-    nets["D_L"] = PatchDiscriminator(cfg["in_ch"], cfg["ndf"], cfg["n_layers_low"])
-    if cfg.get("fourier", False):
-        nets["F_H"] = FourierDiscriminator(cfg["out_ch"], cfg["ndf"], cfg["n_layers_high"])
-        nets["F_L"] = FourierDiscriminator(cfg["in_ch"], cfg["ndf"], cfg["n_layers_low"])
-    return nets
+def _check_tiles(low: np.ndarray, high: np.ndarray, low_path: Any, high_path: Any,
+                 batch_size: int, generator: str) -> int:
+    """The scale factor between the two domains' tiles; one-line errors for tiles that do
+    not fit."""
+    for path, tiles in ((low_path, low), (high_path, high)):
+        if len(tiles) < batch_size:
+            raise InputError(f"{path}: {len(tiles)} tiles, fewer than one batch ({batch_size})")
+        if tiles.shape[2] != tiles.shape[3]:
+            raise InputError(f"{path}: tiles are {tiles.shape[2]} x {tiles.shape[3]}; need squares")
+    ratio = high.shape[-1] / low.shape[-1]
+    if ratio < 1 or abs(math.log2(ratio) - round(math.log2(ratio))) > 1e-9:
+        raise InputError(f"{high_path}: tile size {high.shape[-1]} is not a power-of-two "
+                         f"multiple of the {low.shape[-1]} px tiles of {low_path}")
+    scale = int(round(ratio))
+    if generator not in ("resnet", "unet"):
+        raise InputError(f"unknown CycleGAN generator {generator!r} (use 'resnet' or 'unet')")
+    if generator == "unet" and scale != 1:
+        raise InputError(f"{high_path}: U-Net generators translate at one pixel size, but "
+                         f"the tiles differ by a factor {scale}")
+    return scale
+
+
+@dataclass
+class CycleGANStep:
+    """One CycleGAN step: both generators against their discriminators (image PatchGANs, and
+    Fourier ones where configured) with cycle and identity losses, then the discriminators on
+    pooled fakes."""
+
+    nets: dict[str, Any]
+    opt_g: Any
+    opt_d: Any
+    pools: dict[str, Any]
+    dev: Any
+    fourier: bool
+    input_noise: float
+    lambda_cycle: float
+    lambda_identity: float
+    lambda_fourier: float
+    use_identity: bool
+    use_amp: bool
+
+    def autocast(self) -> Any:
+        import torch
+
+        return torch.autocast(device_type=self.dev.type, dtype=torch.bfloat16,
+                              enabled=self.use_amp)
+
+    def G_LH(self, x: "torch.Tensor") -> "torch.Tensor":
+        """L → H, with the N(0, σ²) input noise the simulation lacks."""
+        import torch
+
+        noisy = x + self.input_noise * torch.randn_like(x) if self.input_noise > 0 else x
+        return self.nets["G_LH"](noisy)
+
+    def G_HL(self, x: "torch.Tensor") -> "torch.Tensor":
+        return self.nets["G_HL"](x)
+
+    def critics(self, domain: str) -> list[str]:
+        return [f"D_{domain}"] + ([f"F_{domain}"] if self.fourier else [])
+
+    def adversarial(self, domain: str, fake: "torch.Tensor") -> tuple["torch.Tensor", ...]:
+        """Generator's LSGAN terms for one domain: image discriminator, Fourier one (or 0)."""
+        import torch
+
+        image = lsgan_loss(self.nets[f"D_{domain}"](fake).float(), True)
+        if not self.fourier:
+            return image, torch.zeros((), device=self.dev)
+        return image, lsgan_loss(self.nets[f"F_{domain}"](fake).float(), True)
+
+    def discriminator_loss(self, domain: str, real: "torch.Tensor",
+                           fake: "torch.Tensor") -> "torch.Tensor":
+        return sum(0.5 * (lsgan_loss(self.nets[n](real).float(), True) +
+                          lsgan_loss(self.nets[n](fake).float(), False))
+                   for n in self.critics(domain))
+
+    def __call__(self, real_l: "torch.Tensor", real_h: "torch.Tensor") -> dict[str, Any]:
+        import torch
+
+        critics = [self.nets[n] for d in ("H", "L") for n in self.critics(d)]
+        for d in critics:
+            d.requires_grad_(False)
+        with self.autocast():
+            fake_h, fake_l = self.G_LH(real_l), self.G_HL(real_h)
+            gan_h, fourier_h = self.adversarial("H", fake_h)
+            gan_l, fourier_l = self.adversarial("L", fake_l)
+            fourier_gan = fourier_h + fourier_l
+            cycle = cycle_loss(self.G_HL(fake_h), real_l) + cycle_loss(self.G_LH(fake_l), real_h)
+            identity = torch.zeros((), device=self.dev)
+            if self.use_identity:
+                identity = identity_loss(self.G_LH(real_h), real_h) + \
+                    identity_loss(self.G_HL(real_l), real_l)
+            loss_g = (gan_h + gan_l + self.lambda_fourier * fourier_gan +
+                      self.lambda_cycle * cycle +
+                      self.lambda_cycle * self.lambda_identity * identity)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        for d in critics:
+            d.requires_grad_(True)
+        with self.autocast():
+            loss_d = (self.discriminator_loss("H", real_h, self.pools["H"].query(fake_h.float()))
+                      + self.discriminator_loss("L", real_l,
+                                                self.pools["L"].query(fake_l.float())))
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        return {"loss_g": loss_g, "loss_d": loss_d, "gan_h": gan_h, "gan_l": gan_l,
+                "cycle": cycle, "identity": identity, "fourier": fourier_gan}
 
 
 def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.PathLike,
@@ -70,80 +160,44 @@ def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.
     lr, sec_per_step).
     """
     import torch
-    import torch.nn.functional as F
 
     from ..data.augment import d4_transform
     from ..data.ingest import load_stack
-    from ..models.cyclegan import ImagePool, lsgan_loss, patch_layers_for
+    from ..models.cyclegan import ImagePool, build_cyclegan, patch_layers_for
 
     low, high = load_stack(low_tiles_path), load_stack(high_tiles_path)
-    for path, tiles in ((low_tiles_path, low), (high_tiles_path, high)):
-        if len(tiles) < batch_size:
-            raise InputError(f"{path}: {len(tiles)} tiles, fewer than one batch ({batch_size})")
-        if tiles.shape[2] != tiles.shape[3]:
-            raise InputError(f"{path}: tiles are {tiles.shape[2]} x {tiles.shape[3]}; need squares")
-    ratio = high.shape[-1] / low.shape[-1]
-    if ratio < 1 or abs(math.log2(ratio) - round(math.log2(ratio))) > 1e-9:
-        raise InputError(f"{high_tiles_path}: tile size {high.shape[-1]} is not a power-of-two "
-                         f"multiple of the {low.shape[-1]} px tiles of {low_tiles_path}")
-    scale = int(round(ratio))
-    if generator not in ("resnet", "unet"):
-        raise InputError(f"unknown CycleGAN generator {generator!r} (use 'resnet' or 'unet')")
-    if generator == "unet" and scale != 1:
-        raise InputError(f"{high_tiles_path}: U-Net generators translate at one pixel size, but "
-                         f"the tiles differ by a factor {scale}")
-    cfg = dict(generator=generator, fourier=bool(fourier), in_ch=int(low.shape[1]), out_ch=int(high.shape[1]), ngf=ngf, n_blocks=n_blocks,
+    scale = _check_tiles(low, high, low_tiles_path, high_tiles_path, batch_size, generator)
+    cfg = dict(generator=generator, fourier=bool(fourier), in_ch=int(low.shape[1]),
+               out_ch=int(high.shape[1]), ngf=ngf, n_blocks=n_blocks,
                n_downsampling=min(n_downsampling, int(math.log2(low.shape[-1])) - 2),
                scale=scale, ndf=ndf, n_layers_low=patch_layers_for(low.shape[-1], n_layers),
                n_layers_high=patch_layers_for(high.shape[-1], n_layers))
     dev = select_device(device)
     seed_everything(seed)
     nets = {k: v.to(dev) for k, v in build_cyclegan(cfg).items()}
-    G_LH_net, G_HL = nets["G_LH"], nets["G_HL"]
-    discriminators = {k: v for k, v in nets.items() if not k.startswith("G_")}
-    opt_g = torch.optim.Adam([*G_LH_net.parameters(), *G_HL.parameters()], lr=lr,
-                             betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam([p for d in discriminators.values() for p in d.parameters()], lr=lr,
-                             betas=(0.5, 0.999))
-
-    def G_LH(x: torch.Tensor) -> torch.Tensor:
-        return G_LH_net(x + input_noise * torch.randn_like(x) if input_noise > 0 else x)
-
-    def adversarial(domain: str, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Generator's LSGAN terms for one domain: image discriminator, Fourier one (or 0)."""
-        image = lsgan_loss(nets[f"D_{domain}"](fake).float(), True)
-        if not fourier:
-            return image, torch.zeros((), device=dev)
-        return image, lsgan_loss(nets[f"F_{domain}"](fake).float(), True)
-
-    def discriminator_loss(domain: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        names = [f"D_{domain}"] + ([f"F_{domain}"] if fourier else [])
-        return sum(0.5 * (lsgan_loss(nets[n](real).float(), True) +
-                          lsgan_loss(nets[n](fake).float(), False)) for n in names)
-    decay_start = steps // 2
-
-    def lr_at(step: int) -> float:  # constant, then linear to zero
-        return lr * min(1.0, max(0.0, (steps - step) / max(steps - decay_start, 1)))
-
-    pools = {"H": ImagePool(pool_size, random.Random(seed)),
-             "L": ImagePool(pool_size, random.Random(seed + 1))}
+    generators = [*nets["G_LH"].parameters(), *nets["G_HL"].parameters()]
+    critics = [p for k, d in nets.items() if not k.startswith("G_") for p in d.parameters()]
+    step_fn = CycleGANStep(
+        nets, torch.optim.Adam(generators, lr=lr, betas=(0.5, 0.999)),
+        torch.optim.Adam(critics, lr=lr, betas=(0.5, 0.999)),
+        {"H": ImagePool(pool_size, random.Random(seed), dev),
+         "L": ImagePool(pool_size, random.Random(seed + 1), dev)},
+        dev, bool(fourier), input_noise, lambda_cycle, lambda_identity, lambda_fourier,
+        scale == 1 and lambda_identity > 0 and cfg["in_ch"] == cfg["out_ch"],
+        amp and dev.type == "cuda")
     data_rng = np.random.default_rng(seed + 1)
-    use_identity = scale == 1 and lambda_identity > 0 and cfg["in_ch"] == cfg["out_ch"]
-    resume = resume_path_for(model_out)
-    start = 0
-    state = load_resume_checkpoint(resume, cfg, str(dev))
-    if state is not None:
-        for k, net in nets.items():
-            net.load_state_dict(state[k])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        for k, pool in pools.items():
-            pool.load_state_dict(state[f"pool_{k}"], dev)
-        data_rng.bit_generator.state = state["data_rng"]
-        start = int(state["step"])
-        restore_log(log_out, state.get("log_csv", ""))
-        print(f"resuming from {resume} at step {start} of {steps}", file=sys.stderr)
-    logger = CSVLogger(log_out, resume_step=start if state is not None else None)
+    run = TrainingRun(model_out, log_out, total=steps, model_config=cfg, modules=nets,
+                      states={"opt_g": step_fn.opt_g, "opt_d": step_fn.opt_d,
+                              "pool_H": step_fn.pools["H"], "pool_L": step_fn.pools["L"]},
+                      device=dev, log_every=log_every, checkpoint_every=checkpoint_every,
+                      desc="CycleGAN", show_progress=show_progress,
+                      extra_state=lambda: {"data_rng": data_rng.bit_generator.state})
+    if run.resumed is not None:
+        data_rng.bit_generator.state = run.resumed["data_rng"]
+
+    def lr_at(step: int) -> float:  # constant for the first half, then linear to zero
+        decay_start = steps // 2
+        return lr * min(1.0, max(0.0, (steps - step) / max(steps - decay_start, 1)))
 
     def batch(tiles: np.ndarray) -> torch.Tensor:
         idx = np.sort(data_rng.integers(0, len(tiles), batch_size))
@@ -151,115 +205,17 @@ def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.
         x = np.stack([d4_transform(t, int(k)) for t, k in zip(x, data_rng.integers(0, 8, len(x)))])
         return torch.from_numpy(np.ascontiguousarray(x)).to(dev)
 
-    autocast = lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16,  # noqa: E731
-                                      enabled=amp and dev.type == "cuda")
-    # running sums of the current log interval travel in the checkpoint, so a resumed run logs
-    # the same means as an uninterrupted one
-    sums = dict(state.get("log_sums", {})) if state is not None else {}
-    started, last_good = time.time(), (start if state is not None else None)
-    it = range(start, steps)
-    if show_progress:
-        it = progress(it, desc="CycleGAN", total=steps, initial=start)
-    for step in it:
-        for group in (*opt_g.param_groups, *opt_d.param_groups):
+    for step in run.steps():
+        for group in (*step_fn.opt_g.param_groups, *step_fn.opt_d.param_groups):
             group["lr"] = lr_at(step)
         real_l, real_h = batch(low), batch(high)
-        # --- generators
-        for d in discriminators.values():
-            d.requires_grad_(False)
-        with autocast():
-            fake_h = G_LH(real_l)
-            fake_l = G_HL(real_h)
-            gan_h, fourier_h = adversarial("H", fake_h)
-            gan_l, fourier_l = adversarial("L", fake_l)
-            fourier_gan = fourier_h + fourier_l
-            cycle = F.l1_loss(G_HL(fake_h).float(), real_l) + F.l1_loss(G_LH(fake_l).float(), real_h)
-            identity = torch.zeros((), device=dev)
-            if use_identity:
-                identity = F.l1_loss(G_LH(real_h).float(), real_h) + \
-                    F.l1_loss(G_HL(real_l).float(), real_l)
-            loss_g = (gan_h + gan_l + lambda_fourier * fourier_gan + lambda_cycle * cycle +
-                      lambda_cycle * lambda_identity * identity)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        # --- discriminators, on pooled fakes
-        for d in discriminators.values():
-            d.requires_grad_(True)
-        with autocast():
-            loss_d_h = discriminator_loss("H", real_h, pools["H"].query(fake_h.float()))
-            loss_d_l = discriminator_loss("L", real_l, pools["L"].query(fake_l.float()))
-        opt_d.zero_grad(set_to_none=True)
-        (loss_d_h + loss_d_l).backward()
-        opt_d.step()
-
-        values = {"loss_g": loss_g, "loss_d": loss_d_h + loss_d_l, "gan_h": gan_h, "gan_l": gan_l,
-                  "cycle": cycle, "identity": identity, "fourier": fourier_gan}
-        for k, v in values.items():
-            sums[k] = sums.get(k, 0.0) + v.detach()
+        values = step_fn(real_l, real_h)
         done = step + 1
-        if done % log_every == 0 or done % checkpoint_every == 0 or done == steps:
-            bad = [k for k in ("loss_g", "loss_d") if not math.isfinite(float(values[k].detach()))]
-            if bad:
-                where = f"last good checkpoint {resume} (step {last_good})" if last_good else \
-                    "no checkpoint written yet"
-                raise TrainingDiverged(f"{model_out}: {bad[0]} is not finite at step {done}; {where}")
-        if done % log_every == 0:
-            logger.log(step=done, **{k: float(v) / log_every for k, v in sums.items()},
-                       lr=lr_at(step), sec_per_step=(time.time() - started) / (done - start))
-            sums = {}
-        if done % checkpoint_every == 0 and done < steps:
-            save_checkpoint(resume, step=done, model_config=cfg, opt_g=opt_g.state_dict(),
-                            opt_d=opt_d.state_dict(), data_rng=data_rng.bit_generator.state,
-                            pool_H=pools["H"].state_dict(), pool_L=pools["L"].state_dict(),
-                            log_sums={k: float(v) for k, v in sums.items()},
-                            log_csv=Path(log_out).read_text() if Path(log_out).exists() else "",
-                            **{k: n.state_dict() for k, n in nets.items()})
-            last_good = done
+        run.end_step(done, values, lambda means: {
+            **means, "lr": lr_at(done - 1),
+            "sec_per_step": (time.time() - run.started) / (done - run.start)})
         if on_step is not None:
             on_step(done, nets)
-    summary = {"steps": steps, "scale": scale, "seconds": time.time() - started}
-    save_checkpoint(model_out, step=steps, model_config=cfg, include_rng=False, family="cyclegan",
-                    summary=summary, tile_size=int(low.shape[-1]), **{k: n.state_dict() for k, n in nets.items()})
-    resume.unlink(missing_ok=True)
+    summary = {"steps": steps, "scale": scale, "seconds": time.time() - run.started}
+    run.finish("cyclegan", summary=summary, tile_size=int(low.shape[-1]))
     return summary
-
-
-def load_cyclegan_generator(path: str | os.PathLike, direction: str = "G_LH",
-                            device: str = "cpu", return_tile_size: bool = False) -> Any:
-    """One generator (``G_LH`` or ``G_HL``) of a CycleGAN checkpoint, in eval mode; with
-    ``return_tile_size`` also the size of the tiles it was trained on (its input side)."""
-    payload = read_model_checkpoint(path, "cyclegan", device)
-    net = load_trained_weights(build_cyclegan(payload["model_config"])[direction],
-                               payload[direction], path, device, f"{direction} weights")
-    if not return_tile_size:
-        return net
-    low = int(payload.get("tile_size", 0))
-    return net, (low if direction == "G_LH" else int(low * payload["model_config"]["scale"]))
-
-
-def translate(generator: "torch.nn.Module", tiles: np.ndarray, batch_size: int = 32,
-              show_progress: bool = False, input_noise: float = 0.0, seed: int = 0) -> np.ndarray:
-    """Apply a generator to tiles in [0, 1] (N, C, h, h) → float32 tiles in [0, 1], batched.
-
-    ``input_noise`` adds the N(0, σ²) input noise the generator was trained with (σ in [-1, 1]
-    units), drawn from ``seed`` so a translation is reproducible."""
-    import torch
-
-    dev = next(generator.parameters()).device
-    starts = range(0, len(tiles), batch_size)
-    if show_progress:
-        starts = progress(starts, desc="translating", total=len(starts))
-    out = []
-    with torch.no_grad():
-        for s in starts:
-            x = torch.from_numpy(np.array(tiles[s:s + batch_size], dtype=np.float32)).to(dev)
-            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
-                                enabled=dev.type == "cuda"):
-                x = x * 2 - 1
-                if input_noise > 0:
-                    gen = torch.Generator().manual_seed(seed + s)
-                    x = x + input_noise * torch.randn(x.shape, generator=gen).to(dev)
-                y = generator(x)
-            out.append(((y.float() + 1) / 2).clamp(0, 1).cpu().numpy())
-    return np.concatenate(out) if out else np.empty((0,) + tiles.shape[1:], np.float32)

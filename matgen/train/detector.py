@@ -19,9 +19,8 @@ from ..data.augment import d4_transform
 from ..data.ingest import load_stack
 from ..data.points import load_points, point_heatmap
 from ..errors import InputError
-from .checkpoint import load_trained_weights, read_model_checkpoint
-from .loop import progress, seed_everything, select_device
-from .resumable import ResumableRun
+from ..util import seed_everything, select_device
+from .loop import TrainingRun
 
 
 def train_vacancy_detector(images_path: str | os.PathLike, table_path: str | os.PathLike,
@@ -57,11 +56,11 @@ def train_vacancy_detector(images_path: str | os.PathLike, table_path: str | os.
     cfg = dict(in_ch=1, out_ch=1, width=width, depth=depth, residual=True)
     model = UNet(**cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = ResumableRun(model_out, log_out, cfg, {"model": model}, {"optimizer": opt}, dev)
+    run = TrainingRun(model_out, log_out, total=epochs, model_config=cfg,
+                      modules={"model": model}, states={"optimizer": opt}, device=dev,
+                      unit="epoch", desc="detector", show_progress=show_progress)
     weight = torch.tensor(pos_weight, device=dev)
-    started = time.time()
-    epochs_it = range(run.start, epochs)
-    for epoch in progress(epochs_it, "detector", epochs, run.start) if show_progress else epochs_it:
+    for epoch in run.steps():
         rng = np.random.default_rng([seed, epoch])  # a function of the epoch: resumable
         for group in opt.param_groups:
             group["lr"] = lr * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
@@ -83,31 +82,11 @@ def train_vacancy_detector(images_path: str | os.PathLike, table_path: str | os.
             loss.backward()
             opt.step()
             total += float(loss.detach())
-        run.end_epoch(epoch + 1, loss=total / steps_per_epoch, lr=opt.param_groups[0]["lr"])
-    summary = {"epochs": epochs, "seconds": time.time() - started,
+        run.end_step(epoch + 1, dict(loss=total / steps_per_epoch, lr=opt.param_groups[0]["lr"]))
+    summary = {"epochs": epochs, "seconds": time.time() - run.started,
                "n_images": len(images), "n_vacancies": int(sum(len(p) for p in points))}
-    run.finish("vacancy_detector", epochs, pixel_size=float(table["pixel_size"].iloc[0]),
+    run.finish("vacancy_detector", pixel_size=float(table["pixel_size"].iloc[0]),
                sigma_px=sigma_px, pos_weight=float(pos_weight), summary=summary)
     return summary
 
 
-def load_vacancy_detector(path: str | os.PathLike, device: str = "cpu"
-                          ) -> tuple["torch.nn.Module", float]:
-    """The detector of a checkpoint in eval mode and the pixel size (Å) it was trained at.
-
-    Training up-weights the positive pixels by ``pos_weight``, which multiplies the odds that
-    the sigmoid reports by that factor; the output bias is shifted by −log(pos_weight) here, so
-    that sigmoid(logits) is the vacancy probability under the true class balance and a threshold
-    of 0.5 means "more likely a vacancy than not" whatever ``pos_weight`` was.
-    """
-    import math
-
-    import torch
-
-    from ..models.unet import UNet
-
-    payload = read_model_checkpoint(path, "vacancy_detector", device)
-    model = load_trained_weights(UNet(**payload["model_config"]), payload["model"], path, device)
-    with torch.no_grad():
-        model.head.bias -= math.log(float(payload.get("pos_weight", 1.0)))
-    return model, float(payload["pixel_size"])

@@ -46,7 +46,7 @@ def init_distributed(device_preference: str = "auto") -> tuple[Distributed, "tor
     import torch
     import torch.distributed as dist
 
-    from .loop import select_device
+    from ..util import select_device
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     info = Distributed(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))

@@ -1,58 +1,27 @@
-"""Seeding, device choice, progress bars and CSV training logs."""
+"""One resumable training loop for every trainer, and its CSV log.
+
+A :class:`TrainingRun` counts steps — an optimiser step for the GANs, an epoch for the small
+epoch-based models — and owns everything around the step itself: the progress bar, means of the
+logged values over ``log_every`` steps, the divergence check, the resume checkpoint
+(``<model>.resume.pt``: every module and stateful object, extra state such as data RNGs, the
+RNG states, the CSV log so far) written atomically every ``checkpoint_every`` steps, and the
+final model file. A killed run started again continues from the last checkpoint; on one process
+the resumed run is bit-identical to an uninterrupted one.
+"""
 
 from __future__ import annotations
 
 import csv
+import math
 import os
-import random
 import sys
+import time
 from pathlib import Path
-from typing import Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator
 
-import numpy as np
-
-T = TypeVar("T")
-
-
-def seed_everything(seed: int) -> np.random.Generator:
-    """Seed Python, NumPy and torch (all devices) from one integer; return a NumPy Generator.
-
-    Also asks torch for deterministic algorithms where they exist (warn-only, so a missing
-    deterministic kernel on some GPU op does not abort a long run).
-    """
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2 ** 32)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    return np.random.default_rng(seed)
-
-
-def select_device(preference: str = "auto") -> "torch.device":
-    """``'auto'`` picks CUDA, then Apple MPS, then CPU; otherwise the named device, checked."""
-    import torch
-
-    if preference == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    device = torch.device(preference)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {preference!r} requested but CUDA is not available")
-    return device
-
-
-def progress(iterable: Iterable[T], desc: str, total: int | None = None,
-             initial: int = 0) -> Iterator[T]:
-    """A tqdm progress bar on stderr; refreshes rarely when not attached to a terminal (logs)."""
-    from tqdm.auto import tqdm
-
-    interactive = sys.stderr.isatty()
-    return iter(tqdm(iterable, desc=desc, total=total, initial=initial, dynamic_ncols=True,
-                     mininterval=0.5 if interactive else 10.0, file=sys.stderr))
+from ..checkpoint import load_resume_checkpoint, resume_path_for, save_checkpoint
+from ..errors import TrainingDiverged
+from ..util import progress
 
 
 class CSVLogger:
@@ -105,3 +74,116 @@ def ema_update(average: "torch.nn.Module", model: "torch.nn.Module", beta: float
             a.lerp_(m.detach(), 1.0 - beta)
         for a, m in zip(average.buffers(), model.buffers()):
             a.copy_(m)
+
+
+class TrainingRun:
+    """The step loop's bookkeeping for ``modules`` (saved in the model file) and ``states``
+    (optimisers, ADA, image pools: anything with ``state_dict`` / ``load_state_dict``, saved
+    for resuming only).
+
+    ``resume_config`` is what a resume checkpoint must match (the model config plus training-only
+    architecture such as a GAN's discriminator; default ``model_config``). ``extra_state()``
+    returns plain values to carry in the resume checkpoint (data RNG states, running means); the
+    trainer reads them back from :attr:`resumed`, the loaded checkpoint (``None`` on a fresh
+    start). Under data parallelism only the main process logs and writes files; ``restore_rng``
+    restores the global RNG states from the checkpoint and ``sync`` runs after every checkpoint.
+    """
+
+    def __init__(self, model_out: str | os.PathLike, log_out: str | os.PathLike, *,
+                 total: int, model_config: dict[str, Any], modules: dict[str, Any],
+                 states: dict[str, Any], device: Any = "cpu",
+                 resume_config: dict[str, Any] | None = None, unit: str = "step",
+                 log_every: int = 1, checkpoint_every: int = 1, desc: str = "training",
+                 show_progress: bool = True, is_main: bool = True, restore_rng: bool = True,
+                 extra_state: Callable[[], dict[str, Any]] | None = None,
+                 sync: Callable[[], None] | None = None) -> None:
+        self.model_out, self.log_out = Path(model_out), Path(log_out)
+        self.resume = resume_path_for(model_out)
+        self.total, self.unit, self.desc = int(total), unit, desc
+        self.model_config, self.modules, self.states = model_config, modules, states
+        self.resume_config = model_config if resume_config is None else resume_config
+        self.log_every, self.checkpoint_every = max(1, log_every), max(1, checkpoint_every)
+        self.show_progress, self.is_main = show_progress, is_main
+        self.extra_state, self.sync = extra_state, sync or (lambda: None)
+        self.resumed = load_resume_checkpoint(self.resume, self.resume_config, str(device),
+                                              restore_rng=restore_rng)
+        self.start = 0
+        if self.resumed is not None:
+            for name, obj in {**modules, **states}.items():
+                obj.load_state_dict(self.resumed[name])
+            self.start = int(self.resumed["step"])
+            if is_main:
+                restore_log(log_out, self.resumed.get("log_csv", ""))
+                print(f"resuming from {self.resume} at {unit} {self.start} of {self.total}",
+                      file=sys.stderr)
+        self.log = CSVLogger(log_out, self.start if self.resumed is not None else None) \
+            if is_main else None
+        # running sums of the current log interval travel in the checkpoint, so a resumed run
+        # logs the same means as an uninterrupted one
+        self.sums: dict[str, Any] = dict(self.resumed.get("log_sums", {})) if self.resumed else {}
+        self.last_good = self.start if self.resumed is not None else None
+        self.started = time.time()
+
+    def steps(self) -> Iterator[int]:
+        """The step indices still to run, with a progress bar on the main process."""
+        steps: Iterable[int] = range(self.start, self.total)
+        if self.is_main and self.show_progress:
+            steps = progress(steps, self.desc, self.total, self.start)
+        return iter(steps)
+
+    def end_step(self, done: int, values: dict[str, Any],
+                 row: Callable[[dict[str, float]], dict[str, Any]] | None = None,
+                 watch: Iterable["torch.nn.Module"] = ()) -> None:
+        """After ``done`` steps: add ``values`` (floats or 0-d tensors) to the interval's sums;
+        at a log, checkpoint or the last step stop on a non-finite value (or a non-finite weight
+        of a ``watch`` module); every ``log_every`` steps log the means (``row(means)`` chooses
+        and orders the columns after ``step``); every ``checkpoint_every`` steps checkpoint."""
+        values = {k: v.detach() if hasattr(v, "detach") else v for k, v in values.items()}
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        logs = done % self.log_every == 0
+        checkpoints = done % self.checkpoint_every == 0 and done < self.total
+        if logs or checkpoints or done == self.total:
+            self._check_finite(done, values, watch)
+        if logs:
+            means = {k: float(v) / self.log_every for k, v in self.sums.items()}
+            if self.log is not None:
+                self.log.log(step=done, **(row(means) if row is not None else means))
+            self.sums = {}
+        if checkpoints:
+            self.checkpoint(done)
+
+    def _check_finite(self, done: int, values: dict[str, Any],
+                      watch: Iterable["torch.nn.Module"]) -> None:
+        import torch
+
+        bad = [k for k, v in values.items() if not math.isfinite(float(v))]
+        if not bad and not all(torch.isfinite(p).all() for m in watch for p in m.parameters()):
+            bad = ["a weight"]
+        if bad:
+            where = (f"last good checkpoint {self.resume} ({self.unit} {self.last_good})"
+                     if self.last_good is not None else "no checkpoint written yet")
+            raise TrainingDiverged(f"{self.model_out}: {bad[0]} is not finite at {self.unit} "
+                                   f"{done} of {self.total}; {where}")
+
+    def checkpoint(self, done: int) -> None:
+        """Write the resume checkpoint after ``done`` steps (main process), then ``sync``."""
+        if self.is_main:
+            log = self.log_out.read_text() if self.log_out.exists() else ""
+            save_checkpoint(self.resume, step=done, model_config=self.resume_config, log_csv=log,
+                            log_sums={k: float(v) for k, v in self.sums.items()},
+                            **(self.extra_state() if self.extra_state else {}),
+                            **{k: o.state_dict() for k, o in {**self.modules,
+                                                              **self.states}.items()})
+        self.last_good = done
+        self.sync()
+
+    def finish(self, family: str, **payload: Any) -> None:
+        """Write the model file (modules, ``payload``, model config, family) and drop the
+        resume checkpoint."""
+        if self.is_main:
+            save_checkpoint(self.model_out, step=self.total, model_config=self.model_config,
+                            include_rng=False, family=family,
+                            **{k: m.state_dict() for k, m in self.modules.items()}, **payload)
+            self.resume.unlink(missing_ok=True)
+        self.sync()

@@ -3,7 +3,7 @@ PixelCNN prior over its code maps, and the U-Net segmenters trained on real/synt
 
 All three draw random ``crop``² windows (random D4 transform) per step from their images, so a
 handful of real micrographs gives many distinct training views; epoch-based, seeded and
-resumable (:class:`~matgen.train.resumable.ResumableRun`).
+resumable (:class:`~matgen.train.loop.TrainingRun`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ import numpy as np
 
 from ..data.augment import d4_transform
 from ..errors import InputError
-from .checkpoint import read_model_checkpoint
-from .loop import progress, seed_everything, select_device
-from .resumable import ResumableRun
+from ..inference.segmentation import UNLABELLED
+from ..util import seed_everything, select_device
+from .loop import TrainingRun
 
-UNLABELLED = 255
 
 
 def random_crops(images: np.ndarray, masks: np.ndarray, n: int, crop: int,
@@ -40,11 +39,6 @@ def random_crops(images: np.ndarray, masks: np.ndarray, n: int, crop: int,
     return np.ascontiguousarray(x, np.float32), np.ascontiguousarray(m, np.int64)
 
 
-def _epochs(start: int, epochs: int, desc: str, show: bool) -> Any:
-    it = range(start, epochs)
-    return progress(it, desc, epochs, start) if show else it
-
-
 def train_vqvae(images: np.ndarray, masks: np.ndarray, model_out: str | os.PathLike,
                 log_out: str | os.PathLike, *, n_classes: int, seed: int = 0, epochs: int = 30,
                 steps_per_epoch: int = 50, batch_size: int = 16, crop: int = 64,
@@ -55,7 +49,8 @@ def train_vqvae(images: np.ndarray, masks: np.ndarray, model_out: str | os.PathL
     perplexity and the number of codes used per epoch."""
     import torch
 
-    from ..models.vqvae import VQVAE, vqvae_loss
+    from ..models.vqvae import VQVAE
+    from .losses import vqvae_loss
 
     dev = select_device(device)
     seed_everything(seed)
@@ -63,9 +58,10 @@ def train_vqvae(images: np.ndarray, masks: np.ndarray, model_out: str | os.PathL
                embed_dim=embed_dim, n_codes=n_codes, downsample=downsample, decay=decay)
     model = VQVAE(**cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = ResumableRun(model_out, log_out, cfg, {"model": model}, {"optimizer": opt}, dev)
-    started = time.time()
-    for epoch in _epochs(run.start, epochs, "VQ-VAE", show_progress):
+    run = TrainingRun(model_out, log_out, total=epochs, model_config=cfg,
+                      modules={"model": model}, states={"optimizer": opt}, device=dev,
+                      unit="epoch", desc="VQ-VAE", show_progress=show_progress)
+    for epoch in run.steps():
         rng = np.random.default_rng([seed, epoch])
         model.train()
         sums = np.zeros(3)
@@ -83,36 +79,11 @@ def train_vqvae(images: np.ndarray, masks: np.ndarray, model_out: str | os.PathL
         p = (counts / counts.sum()).cpu().numpy()
         perplexity = float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum()))
         sums /= steps_per_epoch
-        run.end_epoch(epoch + 1, mse=sums[0], mask_ce=sums[1], commitment=sums[2],
-                      perplexity=perplexity, codes_used=int((p > 0).sum()))
-    summary = {"epochs": epochs, "seconds": time.time() - started}
-    run.finish("vqvae", epochs, summary=summary)
+        run.end_step(epoch + 1, dict(mse=sums[0], mask_ce=sums[1], commitment=sums[2],
+                      perplexity=perplexity, codes_used=int((p > 0).sum())))
+    summary = {"epochs": epochs, "seconds": time.time() - run.started}
+    run.finish("vqvae", summary=summary)
     return summary
-
-
-def load_vqvae(path: str | os.PathLike, device: str = "cpu") -> "torch.nn.Module":
-    from ..models.vqvae import VQVAE
-
-    payload = read_model_checkpoint(path, "vqvae", device)
-    model = VQVAE(**payload["model_config"])
-    model.load_state_dict(payload["model"])
-    return model.to(device).eval().requires_grad_(False)
-
-
-def encode_codes(vqvae: "torch.nn.Module", images: np.ndarray, masks: np.ndarray,
-                 batch_size: int = 16) -> np.ndarray:
-    """Code maps (N, H/d, W/d) int64 of whole images + masks (unlabelled pixels as class 0)."""
-    import torch
-
-    dev = next(vqvae.parameters()).device
-    out = []
-    with torch.no_grad():
-        for s in range(0, len(images), batch_size):
-            x = torch.from_numpy(np.asarray(images[s:s + batch_size], np.float32)).to(dev)
-            m = np.asarray(masks[s:s + batch_size]).astype(np.int64)
-            m = torch.from_numpy(np.where(m == UNLABELLED, 0, m)).to(dev)
-            out.append(vqvae.encode(x, m)[2].cpu().numpy())
-    return np.concatenate(out)
 
 
 def train_pixelcnn(codes: np.ndarray, model_out: str | os.PathLike, log_out: str | os.PathLike,
@@ -135,9 +106,10 @@ def train_pixelcnn(codes: np.ndarray, model_out: str | os.PathLike, log_out: str
     cfg = dict(n_codes=n_codes, dim=dim, n_layers=n_layers, kernel=kernel)
     model = GatedPixelCNN(**cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = ResumableRun(model_out, log_out, cfg, {"model": model}, {"optimizer": opt}, dev)
-    started = time.time()
-    for epoch in _epochs(run.start, epochs, "PixelCNN", show_progress):
+    run = TrainingRun(model_out, log_out, total=epochs, model_config=cfg,
+                      modules={"model": model}, states={"optimizer": opt}, device=dev,
+                      unit="epoch", desc="PixelCNN", show_progress=show_progress)
+    for epoch in run.steps():
         rng = np.random.default_rng([seed, epoch])
         model.train()
         total = 0.0
@@ -151,19 +123,10 @@ def train_pixelcnn(codes: np.ndarray, model_out: str | os.PathLike, log_out: str
             opt.step()
             total += float(loss.detach())
         total /= steps_per_epoch
-        run.end_epoch(epoch + 1, nll=total, bits_per_code=total / np.log(2))
-    summary = {"epochs": epochs, "seconds": time.time() - started, "window": window}
-    run.finish("pixelcnn", epochs, window=window, summary=summary)
+        run.end_step(epoch + 1, dict(nll=total, bits_per_code=total / np.log(2)))
+    summary = {"epochs": epochs, "seconds": time.time() - run.started, "window": window}
+    run.finish("pixelcnn", window=window, summary=summary)
     return summary
-
-
-def load_pixelcnn(path: str | os.PathLike, device: str = "cpu") -> tuple["torch.nn.Module", int]:
-    from ..models.pixelcnn import GatedPixelCNN
-
-    payload = read_model_checkpoint(path, "pixelcnn", device)
-    model = GatedPixelCNN(**payload["model_config"])
-    model.load_state_dict(payload["model"])
-    return model.to(device).eval().requires_grad_(False), int(payload["window"])
 
 
 def class_weights(masks: list[np.ndarray], n_classes: int) -> np.ndarray:
@@ -234,21 +197,3 @@ def train_segmenter(real: tuple[np.ndarray, np.ndarray], synthetic: tuple[np.nda
     return model.eval().requires_grad_(False), losses
 
 
-def segment(model: "torch.nn.Module", images: np.ndarray, batch_size: int = 8) -> np.ndarray:
-    """Label maps (N, H, W) uint8 of images (N, C, H, W) in [0, 1]; sides padded (reflect) to a
-    multiple of the U-Net's 2^depth and cropped back."""
-    import torch
-
-    dev = next(model.parameters()).device
-    mult = 2 ** model.depth
-    h, w = images.shape[-2:]
-    ph, pw = (-h) % mult, (-w) % mult
-    out = []
-    with torch.no_grad():
-        for s in range(0, len(images), batch_size):
-            x = np.asarray(images[s:s + batch_size], np.float32)
-            if ph or pw:
-                x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
-            logits = model(torch.from_numpy(x).to(dev))
-            out.append(logits.argmax(1)[:, :h, :w].cpu().numpy().astype(np.uint8))
-    return np.concatenate(out)

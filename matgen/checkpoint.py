@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import atomic_path
+from .io import atomic_path
 
 
 def resume_path_for(model_out: str | os.PathLike) -> Path:
@@ -76,7 +76,7 @@ def load_resume_checkpoint(path: str | os.PathLike, model_config: dict[str, Any]
                            ) -> dict[str, Any] | None:
     """A training run's resume checkpoint (``None`` when there is none), refused with a one-line
     error naming the differing keys when it was written for another architecture."""
-    from ..errors import InputError
+    from .errors import InputError
 
     state = load_checkpoint(path, map_location, restore_rng)
     if state is not None and state.get("model_config") != model_config:
@@ -91,7 +91,7 @@ def read_model_checkpoint(path: str | os.PathLike, family: str,
     """A trained model file of ``family`` (stylegan2, cyclegan, ...); one-line errors otherwise."""
     import torch
 
-    from ..errors import InputError
+    from .errors import InputError
 
     path = Path(path)
     if not path.is_file():
@@ -120,7 +120,7 @@ def load_trained_weights(model: Any, state: dict[str, Any], path: str | os.PathL
                          device: str = "cpu", what: str = "weights") -> Any:
     """``model`` with a checkpoint's ``state`` loaded, on ``device``, in eval mode without
     gradients; a one-line error naming ``path`` when the weights do not fit its architecture."""
-    from ..errors import InputError
+    from .errors import InputError
 
     try:
         model.load_state_dict(state)

@@ -1,0 +1,86 @@
+"""The training losses of every model family, as named functions of tensors.
+
+GAN losses take discriminator outputs (logits or scores); regularisers take what they
+differentiate. All return a 0-d tensor unless the docstring says otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+# --- StyleGAN2-ADA (Karras et al. 2020): non-saturating logistic loss, R1, path length
+def logistic_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """D's logistic loss: softplus(D(fake)) + softplus(−D(real)), batch means."""
+    return F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
+
+
+def nonsaturating_g_loss(logits_fake: torch.Tensor) -> torch.Tensor:
+    """G's non-saturating logistic loss: softplus(−D(G(z))), batch mean."""
+    return F.softplus(-logits_fake).mean()
+
+
+def r1_penalty(logits_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1: squared norm of ∇ₓD(x) on reals (``real`` must require grad), batch mean; the
+    graph is kept so the penalty can be back-propagated."""
+    (grad,) = torch.autograd.grad(logits_real.sum(), real, create_graph=True)
+    return grad.square().sum((1, 2, 3)).mean()
+
+
+def path_lengths(fake: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
+    """Per-sample Jacobian norms ‖J_wᵀ y‖ for a random image-space direction y, scaled by
+    1/√(H·W) so the norm does not depend on the resolution; shape (N,), graph kept."""
+    height, width = fake.shape[-2:]
+    noise = torch.randn_like(fake) / math.sqrt(height * width)
+    (grad,) = torch.autograd.grad((fake * noise).sum(), ws, create_graph=True)
+    return grad.square().sum(2).mean(1).sqrt()
+
+
+# --- CycleGAN (Zhu et al. 2017): least-squares GAN, cycle consistency, identity
+def lsgan_loss(prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+    """Least-squares GAN loss: mean (D(x) − 1)² for real targets, D(x)² for fake ones."""
+    target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
+    return F.mse_loss(prediction, target)
+
+
+def cycle_loss(reconstructed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """L1 between an image and its round trip through both generators."""
+    return F.l1_loss(reconstructed.float(), original)
+
+
+def identity_loss(mapped: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """L1 between a target-domain image and the generator's output for it (should be itself)."""
+    return F.l1_loss(mapped.float(), original)
+
+
+# --- conditional GAN (polysilicon): hinge loss
+def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """D's hinge loss on scores of reals and fakes."""
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def hinge_g_loss(fake: torch.Tensor) -> torch.Tensor:
+    """G's hinge loss: −D(G(z)), batch mean."""
+    return -fake.mean()
+
+
+# --- VAE and VQ-VAE
+def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+             beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(total, reconstruction, KL) per image: Bernoulli log-likelihood summed over pixels plus
+    β · KL(q(z|x,c) ‖ N(0, I))."""
+    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+    kl = -0.5 * torch.sum(1 + logvar - mu.square() - logvar.exp()) / len(x)
+    return recon + beta * kl, recon, kl
+
+
+def vqvae_loss(recon: torch.Tensor, logits: torch.Tensor, image: torch.Tensor, mask: torch.Tensor,
+               commitment: torch.Tensor, beta: float = 0.25, ignore_index: int = 255
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(total, image MSE, mask cross-entropy); unlabelled mask pixels are ignored."""
+    mse = F.mse_loss(recon, image)
+    ce = F.cross_entropy(logits, mask.long(), ignore_index=ignore_index)
+    return mse + ce + beta * commitment, mse, ce

@@ -1,0 +1,53 @@
+"""General helpers used at every layer: seeding, device choice and progress bars."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from typing import Iterable, Iterator, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch (all devices) from one integer; return a NumPy Generator.
+
+    Also asks torch for deterministic algorithms where they exist (warn-only, so a missing
+    deterministic kernel on some GPU op does not abort a long run).
+    """
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return np.random.default_rng(seed)
+
+
+def select_device(preference: str = "auto") -> "torch.device":
+    """``'auto'`` picks CUDA, then Apple MPS, then CPU; otherwise the named device, checked."""
+    import torch
+
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(preference)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {preference!r} requested but CUDA is not available")
+    return device
+
+
+def progress(iterable: Iterable[T], desc: str, total: int | None = None,
+             initial: int = 0) -> Iterator[T]:
+    """A tqdm progress bar on stderr; refreshes rarely when not attached to a terminal (logs)."""
+    from tqdm.auto import tqdm
+
+    interactive = sys.stderr.isatty()
+    return iter(tqdm(iterable, desc=desc, total=total, initial=initial, dynamic_ncols=True,
+                     mininterval=0.5 if interactive else 10.0, file=sys.stderr))
