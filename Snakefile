@@ -23,9 +23,22 @@ include: "rules/tile.smk"
 include: "rules/generate.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
-include: "rules/polysilicon.smk"
-include: "rules/stem.smk"
-include: "rules/segmentation.smk"
+
+
+# An optional study is configured or not: its rules exist only when its config slice does.
+if "polysilicon" in config:
+
+    include: "rules/polysilicon.smk"
+
+
+if "stem" in config:
+
+    include: "rules/stem.smk"
+
+
+if "segmentation" in config:
+
+    include: "rules/segmentation.smk"
 
 
 rule all:

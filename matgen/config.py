@@ -22,17 +22,37 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return data or {}
 
 
+def _validator_filling_defaults() -> Any:
+    """A Draft 2020-12 validator that, before checking an object's ``properties``, sets every
+    absent property that has a ``default`` to (a copy of) it; defaults of objects are filled
+    in turn, so nested defaults all land. The schema is the one home of every default."""
+    import copy
+
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def properties(validator: Any, props: dict, instance: Any, schema: dict) -> Any:
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if isinstance(sub, dict) and "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from check_properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": properties})
+
+
 def validate_config(config: dict[str, Any], schema_path: str | os.PathLike,
                     source: str = "config") -> dict[str, Any]:
-    """Check ``config`` against the JSON schema; raise :class:`InputError` for the first problem.
+    """Check ``config`` against the JSON schema, filling every absent key that the schema gives
+    a default (in place); raise :class:`InputError` for the first problem.
 
     The message names the key as a dotted path, e.g.
     ``config: key porous.tile.sem.stride: -4 is less than the minimum of 1``.
     """
-    import jsonschema
-
     schema = load_yaml(schema_path)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _validator_filling_defaults()(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         error = errors[0]

@@ -12,14 +12,14 @@ wildcard_constraints:
 
 def sample_sheet(study):
     """The user's sample sheet when configured, else the embedded default's."""
-    sheet = config[study].get("sample_sheet", "")
+    sheet = config[study]["sample_sheet"]
     return sheet if sheet else f"{RESULTS}/{study}/raw/samples.tsv"
 
 
 def ingest_options(study):
     """Ingestion checks of a study: its `ingest` slice plus its class names — image classes
     (a `class` column, polysilicon) or mask classes (label values, segmentation)."""
-    options = dict(config[study].get("ingest", {}))
+    options = dict(config[study]["ingest"])
     if "classes" in config[study]:
         key = "mask_classes" if study == "segmentation" else "classes"
         options[key] = config[study]["classes"]
@@ -31,12 +31,12 @@ def tiling(study, domain):
 
 
 def paired_domain(study, domain):
-    return tiling(study, domain).get("paired", "")
+    return tiling(study, domain)["paired"]
 
 
 def translate_domain():
     """The porous domain that CycleGAN translates to SEM ('' = no translation stage)."""
-    return config["porous"].get("translate", {}).get("domain", "")
+    return config["porous"]["translate"]["domain"]
 
 
 def has_truth():
@@ -63,7 +63,21 @@ def tileset_paths(name):
 
 def porous_gpus(model):
     """GPUs a porous training rule asks for (0 = CPU); the slurm profile may raise it."""
-    return int(config["porous"][model].get("gpus", 0))
+    return int(config["porous"][model]["gpus"])
+
+
+def training_params(model):
+    """A porous model's config slice as its trainer's keyword arguments (without `gpus`, which
+    only sizes the job)."""
+    return {k: v for k, v in config["porous"][model].items() if k != "gpus"}
+
+
+def comparison_sets():
+    """Label → tile set of the sets the porous comparison puts side by side (real first)."""
+    sets = {"SEM (real)": "sem", "StyleGAN2-ADA": "stylegan2"}
+    if translate_domain():
+        sets[f"CycleGAN({translate_domain()})"] = "cyclegan"
+    return sets
 
 
 def all_targets():
@@ -73,9 +87,8 @@ def all_targets():
         targets.append(f"{RESULTS}/porous/tiles/{domain}/tiles.npy")
         if paired_domain("porous", domain):
             targets.append(f"{RESULTS}/porous/tiles/{domain}/paired.npy")
-    if "stylegan2" in config["porous"]:
-        targets += [f"{figures}/stylegan2_samples.png", f"{figures}/comparison.png",
-                    f"{figures}/training.png"]
+    targets += [f"{figures}/stylegan2_samples.png", f"{figures}/comparison.png",
+                f"{figures}/training.png"]
     if has_truth():
         targets.append(f"{figures}/translation.png")
     if "polysilicon" in config:
@@ -87,3 +100,25 @@ def all_targets():
         targets += [f"{RESULTS}/stem/figures/{name}.png"
                     for name in ("table1", "examples", "pr_curve", "training")]
     return targets
+
+
+# --- STEM study
+def stem_images(domain):
+    base = f"{RESULTS}/stem/ingest/{domain}"
+    return {"images": f"{base}/images.npy", "table": f"{base}/table.csv",
+            "points": f"{base}/points.csv"}
+
+
+def stem_trainset(name):
+    """Images of a detector training set; all carry the simulation's labels."""
+    if name == "noiseless":
+        return stem_images("sim")["images"]
+    return f"{RESULTS}/stem/trainsets/{name}/images.npy"
+
+
+# --- segmentation study
+def seg_real_only_mix():
+    """The mix with the most real images and no synthetic ones: the generator checks use it."""
+    mixes = config["segmentation"]["mixes"]
+    plain = [m for m, v in mixes.items() if not v["synthetic_images"]]
+    return max(plain, key=lambda m: mixes[m]["real"]) if plain else ""

@@ -30,6 +30,7 @@ rule translation_error:
     output:
         per_tile=f"{RESULTS}/porous/translation/per_tile.csv",
         summary=f"{RESULTS}/porous/translation/summary.csv",
+        bicubic=f"{RESULTS}/porous/translation/bicubic.npy",
     params:
         morphology=config["porous"]["morphology"],
     log:
@@ -38,3 +39,20 @@ rule translation_error:
         "../envs/matgen.yaml"
     script:
         "../scripts/translation_error.py"
+
+
+rule compare_porous_morphology:
+    input:
+        tables=[f"{RESULTS}/porous/morphology/{s}.csv" for s in comparison_sets().values()],
+        tiles=[tileset_paths(s)["tiles"] for s in comparison_sets().values()],
+    output:
+        distances=f"{RESULTS}/porous/comparison/distances.csv",
+    params:
+        labels=list(comparison_sets()),
+        compare=config["porous"]["compare"],
+    log:
+        f"{RESULTS}/logs/porous/compare_morphology.log",
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/compare_porous_morphology.py"

@@ -12,7 +12,8 @@ rule figure_porous_morphology:
         pdf=f"{RESULTS}/porous/figures/morphology.pdf",
         csv=f"{RESULTS}/porous/figures/morphology.csv",
     params:
-        unit=config["porous"].get("pixel_unit", "um"),
+        unit=config["porous"]["pixel_unit"],
+        smooth_sigma=config["porous"]["morphology"]["smooth_sigma"],
     log:
         f"{RESULTS}/logs/porous/figure_morphology.log",
     conda:
@@ -23,16 +24,13 @@ rule figure_porous_morphology:
 
 rule figure_porous_samples:
     input:
-        model=rules.train_stylegan2.output.model,
-        real=f"{RESULTS}/porous/tiles/sem/tiles.npy",
+        panels=rules.stylegan2_panels.output.panels,
+        table=rules.stylegan2_panels.output.table,
     output:
         png=report(f"{RESULTS}/porous/figures/stylegan2_samples.png",
                    caption="../report/porous_samples.rst", category="Porous"),
         pdf=f"{RESULTS}/porous/figures/stylegan2_samples.pdf",
         csv=f"{RESULTS}/porous/figures/stylegan2_samples.csv",
-    params:
-        seed=config["porous"].get("sample", {}).get("seed", 0),
-        morphology=config["porous"]["morphology"],
     log:
         f"{RESULTS}/logs/porous/figure_samples.log",
     conda:
@@ -41,29 +39,21 @@ rule figure_porous_samples:
         "../scripts/figure_porous_samples.py"
 
 
-def comparison_sets():
-    sets = {"SEM (real)": "sem", "StyleGAN2-ADA": "stylegan2"}
-    if translate_domain():
-        sets[f"CycleGAN({translate_domain()})"] = "cyclegan"
-    return sets
-
-
 rule figure_porous_comparison:
     input:
         tables=[f"{RESULTS}/porous/morphology/{s}.csv" for s in comparison_sets().values()],
         curves=[f"{RESULTS}/porous/morphology/{s}_s2.npz" for s in comparison_sets().values()],
-        tiles=[tileset_paths(s)["tiles"]
-               for s in comparison_sets().values()],
+        tiles=[tileset_paths(s)["tiles"] for s in comparison_sets().values()],
+        distances=rules.compare_porous_morphology.output.distances,
     output:
         png=report(f"{RESULTS}/porous/figures/comparison.png",
                    caption="../report/porous_comparison.rst", category="Porous"),
         pdf=f"{RESULTS}/porous/figures/comparison.pdf",
         csv=f"{RESULTS}/porous/figures/comparison.csv",
-        distances=f"{RESULTS}/porous/figures/comparison_distances.csv",
     params:
         labels=list(comparison_sets()),
-        unit=config["porous"].get("pixel_unit", "um"),
-        compare=config["porous"].get("compare", {}),
+        unit=config["porous"]["pixel_unit"],
+        smooth_sigma=config["porous"]["morphology"]["smooth_sigma"],
     log:
         f"{RESULTS}/logs/porous/figure_comparison.log",
     conda:
@@ -75,16 +65,18 @@ rule figure_porous_comparison:
 rule figure_porous_translation:
     input:
         microct=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/tiles.npy",
+        bicubic=rules.translation_error.output.bicubic,
         translated=rules.translate_microct.output.tiles,
         truth=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/paired.npy",
         per_tile=rules.translation_error.output.per_tile,
+        summary=rules.translation_error.output.summary,
     output:
         png=report(f"{RESULTS}/porous/figures/translation.png",
                    caption="../report/porous_translation.rst", category="Porous"),
         pdf=f"{RESULTS}/porous/figures/translation.pdf",
         csv=f"{RESULTS}/porous/figures/translation.csv",
     params:
-        unit=config["porous"].get("pixel_unit", "um"),
+        unit=config["porous"]["pixel_unit"],
     log:
         f"{RESULTS}/logs/porous/figure_translation.log",
     conda:
@@ -103,6 +95,8 @@ rule figure_porous_training:
                    caption="../report/porous_training.rst", category="Porous"),
         pdf=f"{RESULTS}/porous/figures/training.pdf",
         csv=f"{RESULTS}/porous/figures/training.csv",
+    params:
+        ada_target=config["porous"]["stylegan2"]["ada_target"],
     log:
         f"{RESULTS}/logs/porous/figure_training.log",
     conda:

@@ -8,7 +8,7 @@ rule train_stylegan2:
         model=f"{RESULTS}/porous/stylegan2/model.pt",
         log=f"{RESULTS}/porous/stylegan2/training.csv",
     params:
-        stylegan2={k: v for k, v in config["porous"]["stylegan2"].items() if k != "gpus"},
+        stylegan2=training_params("stylegan2"),
     resources:
         gpu=porous_gpus("stylegan2"),
     log:
@@ -29,7 +29,7 @@ rule sample_stylegan2:
         tiles=f"{RESULTS}/porous/synthetic/stylegan2/tiles.npy",
         table=f"{RESULTS}/porous/synthetic/stylegan2/table.csv",
     params:
-        sample=config["porous"].get("sample", {}),
+        sample=config["porous"]["sample"],
     log:
         f"{RESULTS}/logs/porous/sample_stylegan2.log",
     benchmark:
@@ -40,6 +40,24 @@ rule sample_stylegan2:
         "../scripts/sample_stylegan2.py"
 
 
+rule stylegan2_panels:
+    input:
+        model=rules.train_stylegan2.output.model,
+        real=f"{RESULTS}/porous/tiles/sem/tiles.npy",
+    output:
+        panels=f"{RESULTS}/porous/synthetic/stylegan2_panels.npz",
+        table=f"{RESULTS}/porous/synthetic/stylegan2_panels.csv",
+    params:
+        seed=config["porous"]["sample"]["seed"],
+        morphology=config["porous"]["morphology"],
+    log:
+        f"{RESULTS}/logs/porous/stylegan2_panels.log",
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/stylegan2_panels.py"
+
+
 rule train_cyclegan:
     input:
         low=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/tiles.npy",
@@ -48,7 +66,7 @@ rule train_cyclegan:
         model=f"{RESULTS}/porous/cyclegan/model.pt",
         log=f"{RESULTS}/porous/cyclegan/training.csv",
     params:
-        cyclegan={k: v for k, v in config["porous"].get("cyclegan", {}).items() if k != "gpus"},
+        cyclegan=lambda wc: training_params("cyclegan"),
     resources:
         gpu=lambda wc: porous_gpus("cyclegan"),
     log:
@@ -70,7 +88,7 @@ rule translate_microct:
         tiles=f"{RESULTS}/porous/synthetic/cyclegan/tiles.npy",
         table=f"{RESULTS}/porous/synthetic/cyclegan/table.csv",
     params:
-        batch_size=config["porous"].get("translate", {}).get("batch_size", 32),
+        batch_size=config["porous"]["translate"]["batch_size"],
     log:
         f"{RESULTS}/logs/porous/translate_microct.log",
     benchmark:

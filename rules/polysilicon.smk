@@ -11,7 +11,7 @@ rule simulate_polysilicon:
     output:
         sheet=f"{POLY}/raw/samples.tsv",
     params:
-        simulate=config["polysilicon"]["simulate"] if "polysilicon" in config else {},
+        simulate=config["polysilicon"]["simulate"],
     log:
         f"{RESULTS}/logs/polysilicon/simulate.log",
     benchmark:
@@ -32,7 +32,7 @@ rule train_polysilicon:
         model="vae|gan",
     params:
         family=lambda wc: POLY_MODELS[wc.model],
-        classes=config.get("polysilicon", {}).get("classes", []),
+        classes=config["polysilicon"]["classes"],
         train=lambda wc: config["polysilicon"][wc.model],
     log:
         f"{RESULTS}/logs/polysilicon/train_{{model}}.log",
@@ -52,8 +52,8 @@ rule train_polysilicon_evaluator:
         log=f"{POLY}/evaluator/training.csv",
         metrics=f"{POLY}/evaluator/held_out.csv",
     params:
-        classes=config.get("polysilicon", {}).get("classes", []),
-        train=config.get("polysilicon", {}).get("evaluator", {}),
+        classes=config["polysilicon"]["classes"],
+        train=config["polysilicon"]["evaluator"],
     log:
         f"{RESULTS}/logs/polysilicon/train_evaluator.log",
     benchmark:
@@ -75,7 +75,7 @@ rule sample_polysilicon:
         model="vae|gan",
     params:
         family=lambda wc: POLY_MODELS[wc.model],
-        sample=config.get("polysilicon", {}).get("sample", {}),
+        sample=config["polysilicon"]["sample"],
     log:
         f"{RESULTS}/logs/polysilicon/sample_{{model}}.log",
     conda:
@@ -112,7 +112,7 @@ rule traverse_polysilicon_vae:
         table=f"{POLY}/traversal/images.csv",
         summary=f"{POLY}/traversal/summary.csv",
     params:
-        traversal=config.get("polysilicon", {}).get("traversal", {}),
+        traversal=config["polysilicon"]["traversal"],
     log:
         f"{RESULTS}/logs/polysilicon/traversal.log",
     conda:
@@ -141,8 +141,8 @@ rule figures_polysilicon:
         comparison_csv=f"{POLY}/figures/comparison.csv",
     params:
         names=["cVAE", "cGAN"],
-        classes=config.get("polysilicon", {}).get("classes", []),
-        span=config.get("polysilicon", {}).get("traversal", {}).get("span", 3.0),
+        classes=config["polysilicon"]["classes"],
+        span=config["polysilicon"]["traversal"]["span"],
     log:
         f"{RESULTS}/logs/polysilicon/figures.log",
     conda:

@@ -9,22 +9,11 @@ SEG_SYNTHETIC = {"synthetic_images": f"{SEG}/synthetic/images.npy",
                  "synthetic_masks": f"{SEG}/synthetic/masks.npy"}
 
 
-def seg_config(key, default=None):
-    return config.get("segmentation", {}).get(key, {} if default is None else default)
-
-
-def seg_real_only_mix():
-    """The mix with the most real images and no synthetic ones: the generator checks use it."""
-    mixes = seg_config("mixes")
-    plain = [m for m, v in mixes.items() if not v.get("synthetic_images", 0)]
-    return max(plain, key=lambda m: mixes[m]["real"]) if plain else ""
-
-
 rule simulate_segmentation:
     output:
         sheet=f"{SEG}/raw/samples.tsv",
     params:
-        simulate=seg_config("simulate"),
+        simulate=config["segmentation"]["simulate"],
     log:
         f"{RESULTS}/logs/segmentation/simulate.log",
     conda:
@@ -40,9 +29,9 @@ rule train_vqvae:
         model=f"{SEG}/vqvae/model.pt",
         log=f"{SEG}/vqvae/training.csv",
     params:
-        classes=seg_config("classes", []),
-        split=seg_config("split"),
-        train=seg_config("vqvae"),
+        classes=config["segmentation"]["classes"],
+        split=config["segmentation"]["split"],
+        train=config["segmentation"]["vqvae"],
     log:
         f"{RESULTS}/logs/segmentation/train_vqvae.log",
     benchmark:
@@ -61,8 +50,8 @@ rule train_pixelcnn:
         model=f"{SEG}/pixelcnn/model.pt",
         log=f"{SEG}/pixelcnn/training.csv",
     params:
-        split=seg_config("split"),
-        train=seg_config("pixelcnn"),
+        split=config["segmentation"]["split"],
+        train=config["segmentation"]["pixelcnn"],
     log:
         f"{RESULTS}/logs/segmentation/train_pixelcnn.log",
     benchmark:
@@ -82,7 +71,7 @@ rule sample_segmentation_pairs:
         masks=SEG_SYNTHETIC["synthetic_masks"],
         table=f"{SEG}/synthetic/table.csv",
     params:
-        sample=seg_config("sample"),
+        sample=config["segmentation"]["sample"],
     log:
         f"{RESULTS}/logs/segmentation/sample.log",
     benchmark:
@@ -103,12 +92,12 @@ rule train_segmenter_mix:
     wildcard_constraints:
         mix="[a-z0-9_]+",
     params:
-        mix=lambda wc: seg_config("mixes")[wc.mix],
-        seeds=seg_config("seeds", []),
-        classes=seg_config("classes", []),
-        split=seg_config("split"),
-        score=seg_config("score", {}),
-        train=seg_config("unet"),
+        mix=lambda wc: config["segmentation"]["mixes"][wc.mix],
+        seeds=config["segmentation"]["seeds"],
+        classes=config["segmentation"]["classes"],
+        split=config["segmentation"]["split"],
+        score=config["segmentation"]["score"],
+        train=config["segmentation"]["unet"],
     log:
         f"{RESULTS}/logs/segmentation/unet_{{mix}}.log",
     benchmark:
@@ -121,7 +110,7 @@ rule train_segmenter_mix:
 
 rule evaluate_segmentation:
     input:
-        scores=expand(f"{SEG}/unet/{{mix}}/scores.csv", mix=list(seg_config("mixes"))),
+        scores=expand(f"{SEG}/unet/{{mix}}/scores.csv", mix=list(config["segmentation"]["mixes"])),
         vqvae=f"{SEG}/vqvae/model.pt",
         real_segmenter=f"{SEG}/unet/{seg_real_only_mix()}/model.pt",
         **SEG_REAL,
@@ -131,8 +120,8 @@ rule evaluate_segmentation:
         summary=f"{SEG}/evaluation/summary.csv",
         checks=f"{SEG}/evaluation/generator_checks.csv",
     params:
-        classes=seg_config("classes", []),
-        split=seg_config("split"),
+        classes=config["segmentation"]["classes"],
+        split=config["segmentation"]["split"],
     log:
         f"{RESULTS}/logs/segmentation/evaluate.log",
     conda:
@@ -158,8 +147,8 @@ rule figures_segmentation:
         runs=report(f"{SEG}/figures/runs_table.png", caption="../report/segmentation_runs.rst",
                     category="Segmentation"),
     params:
-        classes=seg_config("classes", []),
-        split=seg_config("split"),
+        classes=config["segmentation"]["classes"],
+        split=config["segmentation"]["split"],
     log:
         f"{RESULTS}/logs/segmentation/figures.log",
     conda:

@@ -5,24 +5,11 @@ STEM = f"{RESULTS}/stem"
 STEM_DOMAINS = "sim|exp|exp_test"
 
 
-def stem_images(domain):
-    base = f"{STEM}/ingest/{domain}"
-    return {"images": f"{base}/images.npy", "table": f"{base}/table.csv",
-            "points": f"{base}/points.csv"}
-
-
-def stem_trainset(name):
-    """Images of a detector training set; all carry the simulation's labels."""
-    if name == "noiseless":
-        return stem_images("sim")["images"]
-    return f"{STEM}/trainsets/{name}/images.npy"
-
-
 rule simulate_stem:
     output:
         sheet=f"{STEM}/raw/samples.tsv",
     params:
-        simulate=config["stem"]["simulate"] if "stem" in config else {},
+        simulate=config["stem"]["simulate"],
     log:
         f"{RESULTS}/logs/stem/simulate.log",
     benchmark:
@@ -41,8 +28,8 @@ rule ingest_stem:
     wildcard_constraints:
         domain=STEM_DOMAINS,
     params:
-        pixel_size=config.get("stem", {}).get("pixel_size", 0.2),
-        default_unit=config.get("stem", {}).get("pixel_unit", "angstrom"),
+        pixel_size=config["stem"]["pixel_size"],
+        default_unit=config["stem"]["pixel_unit"],
         require_points=lambda wc: wc.domain != "exp",
     log:
         f"{RESULTS}/logs/stem/ingest_{{domain}}.log",
@@ -60,7 +47,7 @@ rule noisy_stem:
     output:
         images=f"{STEM}/trainsets/noisy/images.npy",
     params:
-        noisy=config.get("stem", {}).get("noisy", {}),
+        noisy=config["stem"]["noisy"],
     log:
         f"{RESULTS}/logs/stem/noisy.log",
     conda:
@@ -79,7 +66,7 @@ rule tile_stem:
     wildcard_constraints:
         domain="sim|exp",
     params:
-        tiling=config.get("stem", {}).get("tile", {}),
+        tiling={k: v for k, v in config["stem"]["tile"].items() if k != "paired"},
     log:
         f"{RESULTS}/logs/stem/tile_{{domain}}.log",
     conda:
@@ -96,7 +83,7 @@ rule train_stem_cyclegan:
         model=f"{STEM}/cyclegan/model.pt",
         log=f"{STEM}/cyclegan/training.csv",
     params:
-        train=config.get("stem", {}).get("cyclegan", {}),
+        train=config["stem"]["cyclegan"],
     log:
         f"{RESULTS}/logs/stem/train_cyclegan.log",
     benchmark:
@@ -114,9 +101,9 @@ rule translate_stem:
     output:
         images=f"{STEM}/trainsets/cyclegan/images.npy",
     params:
-        input_noise=config.get("stem", {}).get("cyclegan", {}).get("input_noise", 0.0),
-        translate=config.get("stem", {}).get("translate", {}),
-        device=config.get("stem", {}).get("cyclegan", {}).get("device", "auto"),
+        input_noise=config["stem"]["cyclegan"]["input_noise"],
+        translate=config["stem"]["translate"],
+        device=config["stem"]["cyclegan"]["device"],
     log:
         f"{RESULTS}/logs/stem/translate.log",
     benchmark:
@@ -138,7 +125,7 @@ rule train_vacancy_detector:
     wildcard_constraints:
         trainset="noiseless|noisy|cyclegan",
     params:
-        train=config.get("stem", {}).get("detector", {}),
+        train=config["stem"]["detector"],
     log:
         f"{RESULTS}/logs/stem/train_detector_{{trainset}}.log",
     benchmark:
@@ -158,8 +145,8 @@ rule detect_vacancies:
     wildcard_constraints:
         trainset="noiseless|noisy|cyclegan",
     params:
-        detect=config.get("stem", {}).get("detect", {}),
-        device=config.get("stem", {}).get("detector", {}).get("device", "auto"),
+        detect=config["stem"]["detect"],
+        device=config["stem"]["detector"]["device"],
     log:
         f"{RESULTS}/logs/stem/detect_{{trainset}}.log",
     benchmark:
@@ -180,7 +167,7 @@ rule score_vacancies:
         curve=f"{STEM}/evaluation/pr_curve.csv",
         per_image=f"{STEM}/evaluation/per_image.csv",
     params:
-        score=config.get("stem", {}).get("score", {}),
+        score=config["stem"]["score"],
     log:
         f"{RESULTS}/logs/stem/score.log",
     conda:
@@ -214,7 +201,7 @@ rule figures_stem:
                         category="STEM"),
         training=f"{STEM}/figures/training.png",
     params:
-        score=config.get("stem", {}).get("score", {}),
+        score=config["stem"]["score"],
     log:
         f"{RESULTS}/logs/stem/figures.log",
     conda:

@@ -5,5 +5,5 @@ sm = snakemake  # noqa: F821
 run_stage(sm, morphology_figure,
           datasets={"SEM": {"table": sm.input.table, "curves": sm.input.curves,
                             "tiles": sm.input.tiles}},
-          png_out=sm.output.png, csv_out=sm.output.csv,
-          unit="µm" if sm.params.unit == "um" else sm.params.unit)
+          png_out=sm.output.png, csv_out=sm.output.csv, unit=sm.params.unit,
+          smooth_sigma=sm.params.smooth_sigma)

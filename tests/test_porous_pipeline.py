@@ -90,6 +90,8 @@ def test_sampled_tiles_are_regenerated_from_their_seed_in_the_table(tmp_path):
     cfg = dict(resolution=8, z_dim=8, w_dim=8, n_mapping=1, channel_base=32, channel_max=8,
                img_channels=1)
     G = Generator(**cfg)
+    for layer in [G.conv1, *G.convs]:  # noise strengths start at 0: let the noise matter
+        layer.noise_strength.data.fill_(1.0)
     save_checkpoint(tmp_path / "g.pt", step=1, model_config=cfg, include_rng=False,
                     G_ema=G.state_dict(), family="stylegan2")
     pd.DataFrame({"pixel_size": [0.25]}).to_csv(tmp_path / "real.csv", index=False)
@@ -98,8 +100,12 @@ def test_sampled_tiles_are_regenerated_from_their_seed_in_the_table(tmp_path):
     tiles = np.load(tmp_path / "t.npy")
     assert tiles.shape == (10, 1, 8, 8) and tiles.dtype == np.float16
     assert list(table.seed) == list(range(40, 50)) and (table.pixel_size == 0.25).all()
-    again = generate(load_stylegan2(tmp_path / "g.pt"), np.array([table.seed[7]]))
+    G = load_stylegan2(tmp_path / "g.pt")
+    again = generate(G, np.array([table.seed[7]]))
     np.testing.assert_allclose(tiles[7].astype(np.float32), again[0], atol=1e-3)
+    # the tile's per-pixel noise comes from its seed too: other noise, another tile
+    other_noise = generate(G, np.array([table.seed[7]]), noise_seeds=np.array([table.seed[6]]))
+    assert np.abs(other_noise[0] - again[0]).max() > 0.01
     with pytest.raises(InputError, match="n must be at least 1"):
         sample_stylegan2(tmp_path / "g.pt", tmp_path / "real.csv", tmp_path / "t.npy",
                          tmp_path / "t.csv", n=0)

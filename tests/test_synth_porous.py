@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from matgen.io import read_image, read_sample_sheet, to_unit_float
-from matgen.synth.porous import porous_volume, simulate_porous
+from matgen.synth.porous import porous_volume, render_microct, simulate_porous
 
 
 def test_volume_porosity_and_fractures():
@@ -43,11 +43,25 @@ def test_sem_pores_are_dark_and_porosity_in_range(dataset):
 
 def test_microct_is_the_partial_volume_of_its_truth(dataset):
     _, table = dataset
-    ct = table[table.domain == "microct"].iloc[0]
-    truth = table[(table.domain == "microct_truth") & (table["sample"] == ct["sample"])].iloc[0]
-    grey = to_unit_float(read_image(ct["path"]))
-    solid = 1.0 - read_image(truth["mask"]).astype(float)
-    coarse = solid.reshape(24, 4, 24, 4).mean(axis=(1, 3))
-    # one slice of the 4-slice block explains most of the coarse grey level
-    assert np.corrcoef(grey.ravel(), coarse.ravel())[0, 1] > 0.6
-    assert isinstance(pd.read_csv(dataset[0], sep="\t"), pd.DataFrame)
+    for sample in table[table.domain == "microct"]["sample"]:
+        ct = table[(table.domain == "microct") & (table["sample"] == sample)].iloc[0]
+        truth = table[(table.domain == "microct_truth") & (table["sample"] == sample)].iloc[0]
+        grey = to_unit_float(read_image(ct["path"]))
+        solid = 1.0 - read_image(truth["mask"]).astype(float)
+        coarse = solid.reshape(24, 4, 24, 4).mean(axis=(1, 3))
+        # one slice of the 4-slice block explains most of the coarse grey level ...
+        assert np.corrcoef(grey.ravel(), coarse.ravel())[0, 1] > 0.6
+        # ... and the grey level is the attenuation 0.2 + 0.6 x solid fraction, on average
+        assert grey.mean() == pytest.approx(0.2 + 0.6 * solid.mean(), abs=0.03)
+
+
+def test_microct_voxel_is_the_solid_fraction_of_its_block():
+    # coarse voxel row 0: half of its 4 x 4 x 4 fine voxels are pore; row 1: all solid
+    block = np.zeros((4, 8, 8), bool)
+    block[:2, :4, :] = True
+    image = render_microct(block, 4, 0.0, np.random.default_rng(0))
+    assert image.shape == (2, 2)
+    # the blur moves grey level between voxels but keeps the total (reflecting edges)
+    assert image.mean() == pytest.approx(0.2 + 0.6 * (0.5 + 1.0) / 2, abs=1e-9)
+    assert image[0].max() < image[1].min()  # the half-pore row stays darker
+    assert np.allclose(image[:, 0], image[:, 1])  # no structure along x

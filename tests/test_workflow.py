@@ -71,7 +71,7 @@ def test_generative_chain_samples_translates_and_compares(finished_run):
     translated = np.load(res / "synthetic/cyclegan/tiles.npy")
     assert translated.shape == (8, 1, 32, 32)  # 8-px micro-CT tiles x 4
     assert (pd.read_csv(res / "synthetic/cyclegan/table.csv").pixel_size == 0.25).all()
-    distances = pd.read_csv(res / "figures/comparison_distances.csv")
+    distances = pd.read_csv(res / "comparison/distances.csv")
     assert set(distances.dataset) == {"StyleGAN2-ADA", "CycleGAN(microct)"}
     assert set(distances.descriptor) == {"porosity", "specific_surface_area",
                                          "correlation_length", "diversity"}
@@ -91,7 +91,8 @@ def test_a_cyclegan_hyperparameter_reruns_only_the_cyclegan_branch(finished_run)
     jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
     assert jobs == {"train_cyclegan": 1, "translate_microct": 1, "morphology": 1,
                     "translation_error": 1, "figure_porous_translation": 1,
-                    "figure_porous_comparison": 1, "figure_porous_training": 1, "all": 1}
+                    "compare_porous_morphology": 1, "figure_porous_comparison": 1,
+                    "figure_porous_training": 1, "all": 1}
 
 
 @pytest.mark.e2e

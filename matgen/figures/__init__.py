@@ -21,6 +21,14 @@ def use_style() -> None:
     sns.set_theme(context="paper", style="ticks", palette="colorblind", font_scale=1.1)
 
 
+UNIT_LABELS = {"um": "µm", "nm": "nm", "mm": "mm", "angstrom": "Å", "A": "Å"}
+
+
+def unit_label(unit: str) -> str:
+    """How a config's length unit (``um``, ``angstrom``, ...) is printed on an axis."""
+    return UNIT_LABELS.get(unit, unit)
+
+
 def show_image(ax: "plt.Axes", image, title: str = "", fontsize: float = 8) -> None:
     """A grey image in [0, 1] on ``ax`` without ticks, pixels as squares, with a small title."""
     ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")

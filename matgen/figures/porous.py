@@ -10,7 +10,7 @@ import pandas as pd
 from ..data.threshold import binarise_pores
 from ..io import save_table
 from ..metrics.morphology import normalised_autocovariance
-from . import plt, save_figure, show_image, use_style
+from . import plt, save_figure, show_image, unit_label, use_style
 
 DESCRIPTORS = {
     "porosity": "porosity φ",
@@ -22,12 +22,13 @@ DESCRIPTORS = {
 def morphology_figure(datasets: dict[str, dict[str, str | os.PathLike]],
                       png_out: str | os.PathLike, csv_out: str | os.PathLike,
                       unit: str = "µm", n_examples: int = 4,
-                      annotations: dict[str, str] | None = None,
+                      annotations: dict[str, str] | None = None, smooth_sigma: float = 1.0,
                       title: str = "Pore morphology per tile: distributions and two-point correlation"
                       ) -> pd.DataFrame:
     """Distributions of porosity, specific surface area, λ and S2(r) per data set.
 
     ``annotations`` (descriptor → text) are printed in the corner of that histogram.
+    Pore outlines use the morphology stage's threshold and ``smooth_sigma`` (its config).
     ``datasets`` maps a label (e.g. ``"SEM (real)"``) to paths ``table`` (morphology CSV),
     ``curves`` (S2 NPZ) and ``tiles`` (tile stack, for example tiles with their pore outlines).
     Top row: example tiles of the first data set. Then histograms of the three scalar
@@ -36,6 +37,7 @@ def morphology_figure(datasets: dict[str, dict[str, str | os.PathLike]],
     and the fitted λ of the mean curve.
     """
     use_style()
+    unit = unit_label(unit)
     tables = {k: pd.read_csv(v["table"]) for k, v in datasets.items()}
     curves = {k: np.load(v["curves"]) for k, v in datasets.items()}
     fig = plt.figure(figsize=(13, 8.2), constrained_layout=True)
@@ -50,7 +52,7 @@ def morphology_figure(datasets: dict[str, dict[str, str | os.PathLike]],
     for j, t in enumerate(picks):
         ax = fig.add_subplot(top[0, j])
         tile = np.asarray(tiles[t, 0], dtype=np.float32)
-        pores, _ = binarise_pores(tile, threshold, smooth_sigma=1.0)
+        pores, _ = binarise_pores(tile, threshold, smooth_sigma)
         ax.imshow(tile, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.contour(pores, levels=[0.5], colors=["#e8710a"], linewidths=0.8)
         row = tables[first].iloc[t]
@@ -105,131 +107,86 @@ def morphology_figure(datasets: dict[str, dict[str, str | os.PathLike]],
     return table
 
 
-def stylegan2_samples_figure(checkpoint: str | os.PathLike, real_tiles: str | os.PathLike,
-                             png_out: str | os.PathLike, csv_out: str | os.PathLike, *,
-                             seed: int = 0, n_columns: int = 6, threshold: str | float = "otsu",
-                             smooth_sigma: float = 1.0) -> pd.DataFrame:
-    """Real vs StyleGAN2 tiles, in four rows of ``n_columns``:
-
-    1. real tiles (random, seeded); 2. synthetic tiles of different latents with the generator's
-    constant noise (what the latent controls); 3. one latent, different noise draws (what the
-    per-pixel noise controls), the last panel the per-pixel standard deviation over 16 draws;
-    4. linear interpolation in W between two end members — the least and the most porous of 64
-    samples — with constant noise. φ (Otsu) is printed on every tile; the CSV lists each panel's
-    seed and porosity.
-    """
-    import torch
-
-    from ..metrics.morphology import porosity
-    from ..inference.stylegan2 import generate, latents_from_seeds, load_stylegan2
-
+def stylegan2_samples_figure(panels: str | os.PathLike, table: str | os.PathLike,
+                             png_out: str | os.PathLike, csv_out: str | os.PathLike
+                             ) -> pd.DataFrame:
+    """Real vs StyleGAN2 tiles, drawn from the tiles and porosities of
+    :func:`matgen.pipeline.porous.stylegan2_panels`: real tiles; different latents with
+    constant noise; one latent with different noise draws (last panel: the per-pixel standard
+    deviation); interpolation in W between the least and the most porous of 64 samples.
+    φ is printed on every tile; the CSV beside is the panel table."""
     use_style()
-    G = load_stylegan2(checkpoint)
-    real = np.load(real_tiles, mmap_mode="r")
-    rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(len(real), min(n_columns, len(real)), replace=False))
-    rows: list[tuple[str, list[np.ndarray], list[int]]] = []
-    rows.append(("real", [np.asarray(real[i, 0], np.float32) for i in pick], [int(i) for i in pick]))
-    seeds = seed + np.arange(n_columns)
-    rows.append(("styles", list(generate(G, seeds, noise_mode="const")[:, 0]), list(map(int, seeds))))
-
-    z, _ = latents_from_seeds(G, np.array([seed]))
-    noise_seeds = seed + 1000 + np.arange(16)
-    with torch.no_grad():
-        ws = G.map(z)[:, None].repeat(len(noise_seeds), G.num_ws, 1)
-        _, noises = latents_from_seeds(G, noise_seeds)
-        varied = ((G.synthesis(ws, "random", noises) + 1) / 2).clamp(0, 1)[:, 0].numpy()
-    spread = varied.std(0)
-    rows.append(("noise", list(varied[:n_columns - 1]) + [spread / max(spread.max(), 1e-8)],
-                 list(map(int, noise_seeds[:n_columns - 1])) + [-1]))
-
-    pool = seed + 10_000 + np.arange(64)
-    pool_images = generate(G, pool, noise_mode="const")[:, 0]
-    phis = porosity(binarise_pores(pool_images, threshold, smooth_sigma)[0])
-    ends = pool[[int(np.argmin(phis)), int(np.argmax(phis))]]
-    with torch.no_grad():
-        z_ends, _ = latents_from_seeds(G, ends)
-        w_ends = G.map(z_ends)
-        t = torch.linspace(0, 1, n_columns)[:, None]
-        w = w_ends[0].lerp(w_ends[1], t)
-        interp = ((G.synthesis(w[:, None].repeat(1, G.num_ws, 1), "const") + 1) / 2) \
-            .clamp(0, 1)[:, 0].numpy()
-    rows.append(("interpolation", list(interp), [int(ends[0])] * (n_columns - 1) + [int(ends[1])]))
-
+    images = np.load(panels)
+    records = pd.read_csv(table)
+    n_columns = int(records.column.max()) + 1
     labels = {"real": "real SEM", "styles": "synthetic: different z,\nconstant noise",
               "noise": "same z, different\nnoise (last: std)",
               "interpolation": "W interpolation\nbetween end members"}
-    fig, axes = plt.subplots(len(rows), n_columns, figsize=(1.75 * n_columns + 1.2, 1.9 * len(rows)),
-                             constrained_layout=True)
-    records = []
-    for r, (name, images, ids) in enumerate(rows):
+    fig, axes = plt.subplots(len(labels), n_columns, figsize=(1.75 * n_columns + 1.2,
+                                                              1.9 * len(labels)),
+                             constrained_layout=True, squeeze=False)
+    for r, name in enumerate(labels):
+        rows = records[records.row == name].set_index("column")
         for c in range(n_columns):
             ax = axes[r, c]
-            if c >= len(images):
+            if c not in rows.index:
                 ax.axis("off")
                 continue
-            image = np.asarray(images[c], np.float32)
-            is_spread = name == "noise" and c == n_columns - 1
-            phi = np.nan if is_spread else float(porosity(binarise_pores(image, threshold,
-                                                                            smooth_sigma)[0]))
-            if is_spread:
-                ax.imshow(image, cmap="magma", vmin=0, vmax=1)
+            phi = rows.porosity[c]
+            if name == "noise" and c == n_columns - 1:
+                ax.imshow(images[name][c], cmap="magma", vmin=0, vmax=1)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 ax.set_title("std over 16 noise draws", fontsize=8)
             else:
                 title = f"t={c / (n_columns - 1):.1f}, φ={phi:.3f}" if name == "interpolation" \
                     else f"φ={phi:.3f}"
-                show_image(ax, image, title)
+                show_image(ax, images[name][c], title)
             if c == 0:
                 ax.set_ylabel(labels[name], fontsize=9)
-            records.append({"row": name, "column": c, "id": ids[c], "porosity": phi})
     fig.suptitle("StyleGAN2-ADA: real and synthetic SEM tiles (φ = porosity after Otsu)")
-    table = pd.DataFrame(records)
-    save_table(csv_out, table)
+    save_table(csv_out, records)
     save_figure(fig, png_out)
-    return table
+    return records
 
 
 def porous_comparison_figure(datasets: dict[str, dict[str, str | os.PathLike]], real: str,
-                             png_out: str | os.PathLike, csv_out: str | os.PathLike,
-                             distances_out: str | os.PathLike, unit: str = "µm",
-                             seed: int = 0, **targets: float) -> pd.DataFrame:
+                             distances: str | os.PathLike, png_out: str | os.PathLike,
+                             csv_out: str | os.PathLike, unit: str = "µm",
+                             smooth_sigma: float = 1.0) -> pd.DataFrame:
     """Porosity, specific surface area, λ and S2(r): real vs every synthetic set (histograms with
-    KS statistic and Wasserstein distance printed per synthetic set); the distances, diversity
-    ratios and targets (``targets``: porosity_tolerance, lambda_tolerance, diversity_ratio) go to
-    ``distances_out`` (see :func:`compare_morphology`)."""
-    from ..pipeline.porous import compare_morphology
-
-    distances = compare_morphology({k: v["table"] for k, v in datasets.items()},
-                                   {k: v["tiles"] for k, v in datasets.items()}, distances_out,
-                                   real, seed=seed, **targets)
+    the KS statistic and Wasserstein distance of each synthetic set, read from ``distances``,
+    the table of :func:`matgen.pipeline.porous.compare_morphology`)."""
+    table = pd.read_csv(distances)
     notes = {}
     for d in DESCRIPTORS:
-        rows = list(distances[distances.descriptor == d].itertuples())
+        rows = list(table[table.descriptor == d].itertuples())
         width = max(len(r.dataset) for r in rows) if rows else 0
         lines = [f"{r.dataset:<{width}} KS {r.ks_statistic:.2f} W {r.wasserstein:.3g}"
                  for r in rows]
         notes[d] = "\n".join(lines)
     return morphology_figure(datasets, png_out, csv_out, unit=unit, annotations=notes,
+                             smooth_sigma=smooth_sigma,
                              title=f"Morphology: {real} vs synthetic (KS statistic, Wasserstein "
                                    f"distance W in the descriptor's unit)")
 
 
-def translation_figure(microct_tiles: str | os.PathLike, translated_tiles: str | os.PathLike,
-                       truth_tiles: str | os.PathLike, per_tile: str | os.PathLike,
+def translation_figure(microct_tiles: str | os.PathLike, bicubic_tiles: str | os.PathLike,
+                       translated_tiles: str | os.PathLike, truth_tiles: str | os.PathLike,
+                       per_tile: str | os.PathLike, summary: str | os.PathLike,
                        png_out: str | os.PathLike, csv_out: str | os.PathLike,
                        n_examples: int = 4, unit: str = "µm") -> pd.DataFrame:
     """Micro-CT → SEM translation scored against the true high-resolution slice.
 
     Top: for ``n_examples`` tiles, the micro-CT input, bicubic upsampling, CycleGAN G_LH and the
     truth. Bottom: porosity and λ of each method against the truth (identity line dashed) and
-    the distribution of the per-tile S2 error. The CSV is the per-method summary.
+    the distribution of the per-tile S2 error. Everything comes from the files of
+    :func:`matgen.pipeline.porous.translation_error`; the CSV beside is its per-method summary.
     """
-    from ..pipeline.porous import upsample_bicubic
-
     use_style()
+    unit = unit_label(unit)
     ct = np.load(microct_tiles, mmap_mode="r")
+    bicubic = np.load(bicubic_tiles, mmap_mode="r")
     trans = np.load(translated_tiles, mmap_mode="r")
     truth = np.load(truth_tiles, mmap_mode="r")
     errors = pd.read_csv(per_tile)
@@ -241,7 +198,7 @@ def translation_figure(microct_tiles: str | os.PathLike, translated_tiles: str |
     names = ["micro-CT input", "bicubic ×%d" % scale, "CycleGAN G_LH", "true SEM slice"]
     for j, t in enumerate(picks):
         images = [np.kron(np.asarray(ct[t, 0], np.float32), np.ones((scale, scale))),
-                  upsample_bicubic(ct[t:t + 1], scale)[0, 0], np.asarray(trans[t, 0], np.float32),
+                  np.asarray(bicubic[t, 0], np.float32), np.asarray(trans[t, 0], np.float32),
                   np.asarray(truth[t, 0], np.float32)]
         for i, image in enumerate(images):
             ax = fig.add_subplot(top[i, j])
@@ -275,21 +232,19 @@ def translation_figure(microct_tiles: str | os.PathLike, translated_tiles: str |
     ax.set_xticks(range(1, len(methods) + 1), methods)
     ax.set_ylabel("RMS error of normalised S2(r)")
     fig.suptitle("Micro-CT → SEM: morphology against the true high-resolution slice")
-    summary = errors.groupby("method", sort=False).agg(
-        porosity_mae=("porosity_abs_error", "mean"),
-        lambda_mean_rel_error=("correlation_length_rel_error", "mean"),
-        s2_rmse=("s2_rmse", "mean")).reset_index()
-    save_table(csv_out, summary)
+    table = pd.read_csv(summary)
+    save_table(csv_out, table)
     save_figure(fig, png_out)
-    return summary
+    return table
 
 
 def training_curves_figure(logs: dict[str, str | os.PathLike], png_out: str | os.PathLike,
-                           csv_out: str | os.PathLike) -> pd.DataFrame:
+                           csv_out: str | os.PathLike, ada_target: float = 0.6) -> pd.DataFrame:
     """Training curves of the study's models from their CSV logs.
 
     ``logs`` maps a model name (``stylegan2``, ``cyclegan``) to its log. StyleGAN2: D and G
-    losses, R1 and path-length penalties, ADA p and r_t (target dashed); CycleGAN: adversarial
+    losses, R1 and path-length penalties, ADA p and r_t (its configured ``ada_target``
+    dashed); CycleGAN: adversarial
     and cycle losses. The CSV beside is all logs stacked (long format).
     """
     use_style()
@@ -308,7 +263,7 @@ def training_curves_figure(logs: dict[str, str | os.PathLike], png_out: str | os
         for column in columns:
             ax.plot(frame[x], frame[column], label=column, lw=1.2)
         if "ada_rt" in columns:
-            ax.axhline(0.6, color="0.4", ls="--", lw=0.8, label="r_t target")
+            ax.axhline(ada_target, color="0.4", ls="--", lw=0.8, label="r_t target")
             ax.set_ylim(-1.05, 1.05)
         if columns == ["r1", "pl_penalty"]:
             ax.set_yscale("symlog", linthresh=1e-3)

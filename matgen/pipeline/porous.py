@@ -11,7 +11,7 @@ import pandas as pd
 from ..data.ingest import load_stack
 from ..data.threshold import binarise_pores
 from ..errors import InputError
-from ..io import atomic_path, save_table
+from ..io import atomic_path, save_npy, save_table
 from ..metrics.distributions import distribution_distances, pairwise_diversity
 from ..metrics.morphology import normalised_autocovariance
 from ..util import select_device
@@ -35,8 +35,10 @@ def sample_stylegan2(checkpoint: str | os.PathLike, real_table_path: str | os.Pa
                      tiles_out: str | os.PathLike, table_out: str | os.PathLike, *, n: int,
                      seed: int = 0, batch_size: int = 64, truncation_psi: float = 1.0,
                      device: str = "auto") -> pd.DataFrame:
-    """Sample ``n`` tiles from the EMA generator, tile i from latent seed ``seed + i`` with the
-    generator's constant noise, so any tile can be regenerated from the table alone.
+    """Sample ``n`` tiles from the EMA generator, tile i from seed ``seed + i``: its latent z
+    and its per-pixel noise maps are both drawn from that seed (``generate``'s ``seeded``
+    noise), so tiles differ in their stochastic detail and any tile can be regenerated from
+    the table alone.
 
     Writes a float16 stack (n, C, R, R) in [0, 1] and a table (tile, sample, seed, y, x, size,
     pixel_size — the real tiles' pixel size, since the generator learnt that sampling).
@@ -138,8 +140,8 @@ def upsample_bicubic(tiles: np.ndarray, scale: int) -> np.ndarray:
 def translation_error(translated_table: str | os.PathLike, translated_curves: str | os.PathLike,
                       truth_table: str | os.PathLike, truth_curves: str | os.PathLike,
                       microct_tiles: str | os.PathLike, microct_table: str | os.PathLike,
-                      per_tile_out: str | os.PathLike,
-                      summary_out: str | os.PathLike, *, threshold: str | float = "otsu",
+                      per_tile_out: str | os.PathLike, summary_out: str | os.PathLike,
+                      bicubic_out: str | os.PathLike | None = None, *, threshold: str | float = "otsu",
                       smooth_sigma: float = 1.0) -> pd.DataFrame:
     """Morphology error of translated micro-CT tiles against the true high-resolution slice
     behind each tile, with bicubic upsampling of the same micro-CT tiles as the baseline.
@@ -147,7 +149,7 @@ def translation_error(translated_table: str | os.PathLike, translated_curves: st
     Per tile and method: porosity, specific surface area, λ of the method and of the truth,
     absolute porosity error, relative SSA and λ errors, RMS difference of the normalised S2
     curves. The summary has one row per method (mean absolute / relative errors, Pearson r of
-    porosity against the truth).
+    porosity against the truth). ``bicubic_out``: the bicubic tiles (.npy), for figures.
     """
     trans = pd.read_csv(translated_table)
     truth = pd.read_csv(truth_table)
@@ -158,6 +160,8 @@ def translation_error(translated_table: str | os.PathLike, translated_curves: st
     ratio = float(pd.read_csv(microct_table)["pixel_size"].iloc[0]) / float(truth["pixel_size"].iloc[0])
     scale = int(round(ratio))
     up = upsample_bicubic(ct, scale)
+    if bicubic_out is not None:
+        save_npy(bicubic_out, up)
     pores, _ = binarise_pores(up[:, 0], threshold, smooth_sigma)
     pixel_size = float(truth["pixel_size"].iloc[0])
     bic, r, bic_s2 = describe_morphology(pores, pixel_size, r_max=len(gc["r"]) - 1,
@@ -226,3 +230,59 @@ def compare_morphology(tables: dict[str, str | os.PathLike], tiles: dict[str, st
                            for r in out.itertuples()]
     save_table(distances_out, out)
     return out
+
+
+PANEL_ROWS = ("real", "styles", "noise", "interpolation")
+
+
+def stylegan2_panels(checkpoint: str | os.PathLike, real_tiles: str | os.PathLike,
+                     panels_out: str | os.PathLike, table_out: str | os.PathLike, *,
+                     seed: int = 0, n_columns: int = 6, threshold: str | float = "otsu",
+                     smooth_sigma: float = 1.0, device: str = "cpu") -> pd.DataFrame:
+    """The tiles of the StyleGAN2 samples figure, four rows of ``n_columns``:
+
+    1. ``real``: real tiles (random, seeded); 2. ``styles``: tiles of different latents with
+    the generator's constant noise (what the latent controls); 3. ``noise``: one latent with
+    different noise draws (what the per-pixel noise controls), the last panel the per-pixel
+    standard deviation over 16 draws, scaled to [0, 1]; 4. ``interpolation``: linear
+    interpolation in W between two end members — the least and the most porous of 64 samples —
+    with constant noise.
+
+    Writes ``panels_out`` (.npz, one (n_columns, R, R) array per row) and ``table_out``
+    (row, column, id: the seed or real tile index, -1 for the std panel; porosity after
+    thresholding with ``threshold`` / ``smooth_sigma``, NaN for the std panel).
+    """
+    from ..inference.stylegan2 import generate, interpolate_w, load_stylegan2
+    from ..io import save_npz
+    from ..metrics.morphology import porosity
+
+    G = load_stylegan2(checkpoint, str(select_device(device)))
+    real = load_stack(real_tiles)
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(real), min(n_columns, len(real)), replace=False))
+    seeds = seed + np.arange(n_columns)
+    noise_seeds = seed + 1000 + np.arange(16)
+    varied = generate(G, np.full(len(noise_seeds), seed), noise_seeds=noise_seeds)[:, 0]
+    spread = varied.std(0)
+    pool = seed + 10_000 + np.arange(64)
+    phis = porosity(binarise_pores(generate(G, pool, noise_mode="const")[:, 0], threshold,
+                                   smooth_sigma)[0])
+    ends = pool[[int(np.argmin(phis)), int(np.argmax(phis))]]
+    rows = {
+        "real": (np.asarray(real[pick, 0], np.float32), pick),
+        "styles": (generate(G, seeds, noise_mode="const")[:, 0], seeds),
+        "noise": (np.concatenate([varied[:n_columns - 1], [spread / max(spread.max(), 1e-8)]]),
+                  np.append(noise_seeds[:n_columns - 1], -1)),
+        "interpolation": (interpolate_w(G, int(ends[0]), int(ends[1]), n_columns)[:, 0],
+                          np.array([ends[0]] * (n_columns - 1) + [ends[1]]))}
+    records = []
+    for name, (images, ids) in rows.items():
+        for c, (image, i) in enumerate(zip(images, ids)):
+            is_spread = name == "noise" and c == n_columns - 1
+            phi = np.nan if is_spread else float(porosity(binarise_pores(image, threshold,
+                                                                            smooth_sigma)[0]))
+            records.append({"row": name, "column": c, "id": int(i), "porosity": phi})
+    save_npz(panels_out, **{name: images for name, (images, _) in rows.items()})
+    table = pd.DataFrame(records)
+    save_table(table_out, table)
+    return table
