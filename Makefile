@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 CORES  ?= 2
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv study test bench clean dryrun report install-profile
+.PHONY: venv study test lint bench clean dryrun report install-profile
 
 venv: $(STAMP)
 
@@ -28,7 +28,13 @@ dryrun: venv
 report: venv
 	$(VENV)/bin/snakemake --profile profiles/local --report results/report.html
 
-test: venv
+# Lint first (ruff check + format, snakemake --lint), then the suite.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/snakemake --lint
+
+test: lint
 	$(PY) -m pytest -q
 
 bench: venv

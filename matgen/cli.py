@@ -14,6 +14,12 @@ import pandas as pd
 
 from .errors import MatgenError
 
+DESCRIPTION = """Apply matgen to your own micrographs without Snakemake: measure pore morphology,
+ingest and tile images, sample a trained StyleGAN2, translate with a CycleGAN, find vacancies
+in STEM images, segment micrographs. Run matgen COMMAND --help for its options.
+
+Bad input ends a command with one line (matgen: error: FILE: PROBLEM) and exit status 2."""
+
 
 def _morphology(args: argparse.Namespace) -> None:
     from .data.threshold import binarise_pores
@@ -126,7 +132,9 @@ def _segment(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="matgen", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="matgen", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("morphology", help="porosity, specific surface area, S2, λ per image")

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from matgen.io import save_image
@@ -104,3 +105,14 @@ def test_sample_and_translate_commands(tmp_path):
     missing = run("translate", str(tmp_path / "cg.pt"), str(tmp_path / "nope.png"),
                   "--out", str(tmp_path / "y"))
     assert missing.returncode == 2 and "nope.png" in missing.stderr
+
+
+def test_help_is_plain_text(capsys):
+    from matgen.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "matgen COMMAND --help" in text and "detect-vacancies" in text
+    assert "``" not in text and ":func:" not in text

@@ -187,9 +187,10 @@ def test_nothing_reruns_without_change_and_tiling_change_skips_simulation(finish
     jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
     # new SEM tiles: everything trained on them reruns; micro-CT tiling and simulation do not
     assert jobs == {"tile": 1, "morphology": 3, "figure_porous_morphology": 1,
-                    "train_stylegan2": 1, "sample_stylegan2": 1, "figure_porous_samples": 1,
-                    "train_cyclegan": 1, "translate_microct": 1, "translation_error": 1,
-                    "figure_porous_translation": 1, "figure_porous_comparison": 1,
+                    "train_stylegan2": 1, "sample_stylegan2": 1, "stylegan2_panels": 1,
+                    "figure_porous_samples": 1, "train_cyclegan": 1, "translate_microct": 1,
+                    "translation_error": 1, "figure_porous_translation": 1,
+                    "compare_porous_morphology": 1, "figure_porous_comparison": 1,
                     "figure_porous_training": 1, "all": 1}
     raw = finished_run / "results/porous/raw/samples.tsv"
     before = raw.stat().st_mtime_ns

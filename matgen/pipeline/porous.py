@@ -69,7 +69,7 @@ def sample_stylegan2(checkpoint: str | os.PathLike, real_table_path: str | os.Pa
 
 def translate_microct(checkpoint: str | os.PathLike, tiles_path: str | os.PathLike,
                       table_path: str | os.PathLike, tiles_out: str | os.PathLike,
-                      table_out: str | os.PathLike, *, batch_size: int = 32,
+                      table_out: str | os.PathLike, *, batch_size: int = 64,
                       device: str = "auto") -> pd.DataFrame:
     """Apply G_LH to every micro-CT tile: ``scale``-times larger SEM-like tiles.
 

@@ -1,0 +1,105 @@
+"""The house rules of the code base, checked: one direction of data flow, defaults in one place,
+short functions, a clean lint."""
+
+import ast
+import copy
+import inspect
+from pathlib import Path
+
+import pytest
+import yaml
+
+from matgen.config import validate_config
+from matgen.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "matgen"
+SCHEMA = ROOT / "config/schema.yaml"
+
+
+def _functions(path: Path):
+    tree = ast.parse(path.read_text())
+    return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Absolute names of the matgen modules ``path`` imports (relative imports resolved)."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                names.add(".".join(base + ([node.module] if node.module else [])))
+            elif node.module:
+                names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return {n for n in names if n.startswith("matgen")}
+
+
+def test_no_function_is_longer_than_120_lines():
+    long = [f"{p.relative_to(ROOT)}:{f.name} ({f.end_lineno - f.lineno + 1} lines)"
+            for p in PACKAGE.rglob("*.py") for f in _functions(p)
+            if f.end_lineno - f.lineno + 1 > 120]
+    assert long == []
+
+
+def test_training_code_defines_no_inference():
+    """Loading a trained model and applying it lives in matgen.inference, not matgen.train."""
+    applying = ("load_", "generate", "translate", "segment", "judge", "detect", "latents_from")
+    found = [f"{p.name}:{f.name}" for p in (PACKAGE / "train").glob("*.py")
+             for f in _functions(p) if f.name.startswith(applying)]
+    assert found == []
+    # stages call trainers; nothing else (figures, metrics, the command line) needs them
+    importers = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+                 if "train" not in p.parts
+                 and any(m.startswith("matgen.train") for m in _imported_modules(p))}
+    assert importers <= {"pipeline/segmentation.py"}
+
+
+def test_figures_read_files_and_import_no_pipeline_or_model_code():
+    for path in (PACKAGE / "figures").glob("*.py"):
+        bad = {m for m in _imported_modules(path)
+               if m.startswith(("matgen.pipeline", "matgen.train", "matgen.inference"))}
+        assert not bad, f"{path.name} imports {bad}"
+
+
+def test_schema_fills_every_default_and_the_embedded_config_validates():
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    filled = validate_config(copy.deepcopy(config), SCHEMA)
+    assert filled["porous"]["stylegan2"]["gpus"] == 0
+    assert filled["porous"]["stylegan2"]["ada_target"] == 0.6
+    assert filled["porous"]["compare"]["seed"] == 0
+    assert filled["stem"]["tile"]["paired"] == ""
+    # a key the user set is kept; an absent one gets the schema's default, nested too
+    del config["porous"]["translate"]
+    config["porous"]["cyclegan"]["lr"] = 1e-3
+    del config["porous"]["cyclegan"]["pool_size"]
+    filled = validate_config(config, SCHEMA)
+    assert filled["porous"]["translate"] == {"domain": "", "batch_size": 64}
+    assert filled["porous"]["cyclegan"]["lr"] == 1e-3
+    assert filled["porous"]["cyclegan"]["pool_size"] == 50
+
+
+def test_schema_defaults_agree_with_the_trainers_signatures():
+    """Library functions keep keyword defaults for notebook users; they must be the schema's."""
+    from matgen.train.cyclegan import train_cyclegan
+    from matgen.train.stylegan2 import train_stylegan2
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    porous = schema["properties"]["porous"]["properties"]
+    for section, function in (("stylegan2", train_stylegan2), ("cyclegan", train_cyclegan)):
+        signature = inspect.signature(function).parameters
+        for key, sub in porous[section]["properties"].items():
+            if "default" in sub and key in signature and key != "augmentations":
+                assert sub["default"] == signature[key].default, f"{section}.{key}"
+
+
+def test_translating_a_domain_needs_the_cyclegan_settings():
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    del config["porous"]["cyclegan"]
+    with pytest.raises(InputError, match="cyclegan"):
+        validate_config(config, SCHEMA)
+    config["porous"]["translate"]["domain"] = ""
+    validate_config(config, SCHEMA)
