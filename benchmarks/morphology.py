@@ -54,13 +54,27 @@ def main() -> None:
         t_ps = timed(theirs, 1)
         results = theirs()
         diff = max(
-            float(np.nanmax(np.abs(two_point_correlation(im, bins=res.bin_edges)[1]
-                                   - res.probability_scaled)))
-            for im, res in zip(images, results))
-        rows.append(("porespy.metrics.two_point_correlation", args.n / t_ps,
-                     f"{t_ps / t_ours:.1f}x slower than matgen", f"{diff:.2e}"))
-    print(f"\nmorphology on {args.n} images of {args.size}^2 px (S2 + porosity + SSA for matgen,"
-          f" S2 only for PoreSpy), best of {args.repeats}\n")
+            float(
+                np.nanmax(
+                    np.abs(
+                        two_point_correlation(im, bins=res.bin_edges)[1] - res.probability_scaled
+                    )
+                )
+            )
+            for im, res in zip(images, results)
+        )
+        rows.append(
+            (
+                "porespy.metrics.two_point_correlation",
+                args.n / t_ps,
+                f"{t_ps / t_ours:.1f}x slower than matgen",
+                f"{diff:.2e}",
+            )
+        )
+    print(
+        f"\nmorphology on {args.n} images of {args.size}^2 px (S2 + porosity + SSA for matgen,"
+        f" S2 only for PoreSpy), best of {args.repeats}\n"
+    )
     print(f"{'implementation':40s} {'images/s':>10s}  {'note':32s} {'max |ΔS2|':>10s}")
     print("-" * 96)
     for name, rate, note, diff in rows:

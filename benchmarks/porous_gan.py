@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 
-def train_rate(tiles: Path, out: Path, steps: int, warmup: int, batch: int, device: str,
-               **model) -> float:
+def train_rate(
+    tiles: Path, out: Path, steps: int, warmup: int, batch: int, device: str, **model
+) -> float:
     """Images/s of the StyleGAN2-ADA loop between step ``warmup`` and step ``steps``."""
     from matgen.train.stylegan2 import train_stylegan2
 
@@ -32,17 +33,28 @@ def train_rate(tiles: Path, out: Path, steps: int, warmup: int, batch: int, devi
                 torch.cuda.synchronize()
             marks[step] = time.perf_counter()
 
-    train_stylegan2(tiles, out / "m.pt", out / "log.csv", total_kimg=steps * batch / 1000,
-                    batch_size=batch, checkpoint_kimg=1e9, log_every=10 ** 9, device=device,
-                    show_progress=False, on_step=clock, ada_kimg=1.0, **model)
+    train_stylegan2(
+        tiles,
+        out / "m.pt",
+        out / "log.csv",
+        total_kimg=steps * batch / 1000,
+        batch_size=batch,
+        checkpoint_kimg=1e9,
+        log_every=10**9,
+        device=device,
+        show_progress=False,
+        on_step=clock,
+        ada_kimg=1.0,
+        **model,
+    )
     return (steps - warmup) * batch / (marks[steps] - marks[warmup])
 
 
 def sample_rate(resolution: int, n: int, batch: int, device: str, **model) -> float:
     import torch
 
-    from matgen.models.stylegan2 import Generator
     from matgen.inference.stylegan2 import generate
+    from matgen.models.stylegan2 import Generator
 
     G = Generator(resolution, **model).to(device).eval()
     generate(G, np.arange(batch), batch)  # warm-up
@@ -55,8 +67,9 @@ def sample_rate(resolution: int, n: int, batch: int, device: str, **model) -> fl
     return n / (time.perf_counter() - t)
 
 
-def cyclegan_rate(low: int, scale: int, steps: int, batch: int, device: str, tmp: Path,
-                  **model) -> float:
+def cyclegan_rate(
+    low: int, scale: int, steps: int, batch: int, device: str, tmp: Path, **model
+) -> float:
     from matgen.train.cyclegan import train_cyclegan
 
     rng = np.random.default_rng(0)
@@ -69,9 +82,20 @@ def cyclegan_rate(low: int, scale: int, steps: int, batch: int, device: str, tmp
         if step in (warmup, steps):
             marks[step] = time.perf_counter()
 
-    train_cyclegan(tmp / "low.npy", tmp / "high.npy", tmp / "c.pt", tmp / "c.csv", steps=steps,
-                   batch_size=batch, checkpoint_every=10 ** 9, log_every=10 ** 9, device=device,
-                   show_progress=False, on_step=clock, **model)
+    train_cyclegan(
+        tmp / "low.npy",
+        tmp / "high.npy",
+        tmp / "c.pt",
+        tmp / "c.csv",
+        steps=steps,
+        batch_size=batch,
+        checkpoint_every=10**9,
+        log_every=10**9,
+        device=device,
+        show_progress=False,
+        on_step=clock,
+        **model,
+    )
     return (steps - warmup) * batch / (marks[steps] - marks[warmup])
 
 
@@ -94,29 +118,60 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        configs = [("cpu-sized", res, dict(z_dim=64, w_dim=64, n_mapping=2,
-                                          channel_base=args.channel_base,
-                                          channel_max=args.channel_max), args.batch)
-                   for res in args.resolutions]
+        configs = [
+            (
+                "cpu-sized",
+                res,
+                dict(
+                    z_dim=64,
+                    w_dim=64,
+                    n_mapping=2,
+                    channel_base=args.channel_base,
+                    channel_max=args.channel_max,
+                ),
+                args.batch,
+            )
+            for res in args.resolutions
+        ]
         if args.paper:
-            configs.append(("paper256", 256, dict(z_dim=512, w_dim=512, n_mapping=8,
-                                                 channel_base=16384, channel_max=512), 64))
+            configs.append(
+                (
+                    "paper256",
+                    256,
+                    dict(z_dim=512, w_dim=512, n_mapping=8, channel_base=16384, channel_max=512),
+                    64,
+                )
+            )
         for name, res, model, batch in configs:
             tiles = tmp / f"tiles{res}.npy"
-            np.save(tiles, np.random.default_rng(0).random((max(64, batch), 1, res, res))
-                    .astype(np.float16))
-            train = train_rate(tiles, tmp, args.steps, max(2, args.steps // 4), batch, device,
-                               **model)
+            np.save(
+                tiles,
+                np.random.default_rng(0).random((max(64, batch), 1, res, res)).astype(np.float16),
+            )
+            train = train_rate(
+                tiles, tmp, args.steps, max(2, args.steps // 4), batch, device, **model
+            )
             sample = sample_rate(res, args.samples, 32, device, **model)
             rows.append((f"StyleGAN2-ADA {name}", f"{res}²", batch, train, 1000 / train, sample))
         for low, scale in ((16, 4), (64, 4)):
-            rate = cyclegan_rate(low, scale, 8, 4, device, tmp, ngf=16, n_blocks=3,
-                                 n_downsampling=1, ndf=16)
-            rows.append((f"CycleGAN ngf16 ×{scale}", f"{low}²→{low * scale}²", 4, rate,
-                         float("nan"), float("nan")))
+            rate = cyclegan_rate(
+                low, scale, 8, 4, device, tmp, ngf=16, n_blocks=3, n_downsampling=1, ndf=16
+            )
+            rows.append(
+                (
+                    f"CycleGAN ngf16 ×{scale}",
+                    f"{low}²→{low * scale}²",
+                    4,
+                    rate,
+                    float("nan"),
+                    float("nan"),
+                )
+            )
     print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(f"{'model':<28} {'size':>10} {'batch':>5} {'train img/s':>12} {'s/kimg':>9} "
-          f"{'sample img/s':>13}")
+    print(
+        f"{'model':<28} {'size':>10} {'batch':>5} {'train img/s':>12} {'s/kimg':>9} "
+        f"{'sample img/s':>13}"
+    )
     for name, size, batch, train, skimg, sample in rows:
         print(f"{name:<28} {size:>10} {batch:>5} {train:>12.1f} {skimg:>9.1f} {sample:>13.1f}")
     if args.paper:

@@ -15,10 +15,24 @@ from pathlib import Path
 
 import numpy as np
 
-OPTICS = dict(vacancy_probability=0.03, kv=80.0, aperture_mrad=25.0, defocus=(-20.0, 20.0),
-              cs_um=(0.0, 10.0), source_fwhm=0.6)
-EXP = dict(shear=0.02, jitter_rms=0.15, jitter_correlation=0.5, background=0.15,
-           contamination=0.08, contamination_signal=0.8, readout_rms=2.0, readout_length_px=1.5)
+OPTICS = dict(
+    vacancy_probability=0.03,
+    kv=80.0,
+    aperture_mrad=25.0,
+    defocus=(-20.0, 20.0),
+    cs_um=(0.0, 10.0),
+    source_fwhm=0.6,
+)
+EXP = dict(
+    shear=0.02,
+    jitter_rms=0.15,
+    jitter_correlation=0.5,
+    background=0.15,
+    contamination=0.08,
+    contamination_signal=0.8,
+    readout_rms=2.0,
+    readout_length_px=1.5,
+)
 
 
 def simulation_rate(size: int, n: int, degrade: bool) -> float:
@@ -27,13 +41,20 @@ def simulation_rate(size: int, n: int, degrade: bool) -> float:
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     for _ in range(n):
-        simulate_image(size, 0.2, rng, **OPTICS, counts_per_pixel=20.0 if degrade else None,
-                       degrade=EXP if degrade else None)
+        simulate_image(
+            size,
+            0.2,
+            rng,
+            **OPTICS,
+            counts_per_pixel=20.0 if degrade else None,
+            degrade=EXP if degrade else None,
+        )
     return n / (time.perf_counter() - start)
 
 
-def cyclegan_rate(tmp: Path, tile: int, ngf: int, depth: int, batch: int, steps: int,
-                  device: str) -> float:
+def cyclegan_rate(
+    tmp: Path, tile: int, ngf: int, depth: int, batch: int, steps: int, device: str
+) -> float:
     from matgen.train.cyclegan import train_cyclegan
 
     rng = np.random.default_rng(0)
@@ -50,15 +71,31 @@ def cyclegan_rate(tmp: Path, tile: int, ngf: int, depth: int, batch: int, steps:
                 torch.cuda.synchronize()
             marks[step] = time.perf_counter()
 
-    train_cyclegan(tmp / "a.npy", tmp / "b.npy", tmp / "c.pt", tmp / "c.csv", steps=steps,
-                   batch_size=batch, ngf=ngf, n_downsampling=depth, ndf=ngf, generator="unet",
-                   fourier=True, input_noise=0.1, checkpoint_every=10 ** 9, log_every=10 ** 9,
-                   show_progress=False, device=device, on_step=clock)
+    train_cyclegan(
+        tmp / "a.npy",
+        tmp / "b.npy",
+        tmp / "c.pt",
+        tmp / "c.csv",
+        steps=steps,
+        batch_size=batch,
+        ngf=ngf,
+        n_downsampling=depth,
+        ndf=ngf,
+        generator="unet",
+        fourier=True,
+        input_noise=0.1,
+        checkpoint_every=10**9,
+        log_every=10**9,
+        show_progress=False,
+        device=device,
+        on_step=clock,
+    )
     return (steps - warmup) * batch / (marks[steps] - marks[warmup])
 
 
-def inference_rate(size: int, width: int, depth: int, tile: int, tta: bool, device: str,
-                   repeats: int = 2) -> float:
+def inference_rate(
+    size: int, width: int, depth: int, tile: int, tta: bool, device: str, repeats: int = 2
+) -> float:
     import torch
 
     from matgen.models.unet import UNet
@@ -83,18 +120,34 @@ def main() -> None:
     rows = []
     for size, n in ((256, 20), (1024, 3)):
         for degrade in (False, True):
-            rows.append((f"simulate {size}² ({'exp' if degrade else 'sim'})", "images/s",
-                         simulation_rate(size, n, degrade)))
+            rows.append(
+                (
+                    f"simulate {size}² ({'exp' if degrade else 'sim'})",
+                    "images/s",
+                    simulation_rate(size, n, degrade),
+                )
+            )
     configs = [(64, 16, 3, 4, 20)] + ([(256, 64, 6, 1, 50)] if args.paper else [])
     with tempfile.TemporaryDirectory() as tmp:
         for tile, ngf, depth, batch, steps in configs:
-            rows.append((f"CycleGAN train {tile}², ngf {ngf}, batch {batch}", "images/s",
-                         cyclegan_rate(Path(tmp), tile, ngf, depth, batch, steps, args.device)))
-    for size, width, depth, tile in [(256, 16, 3, 128)] + ([(1024, 32, 4, 512)] if args.paper
-                                                           else []):
+            rows.append(
+                (
+                    f"CycleGAN train {tile}², ngf {ngf}, batch {batch}",
+                    "images/s",
+                    cyclegan_rate(Path(tmp), tile, ngf, depth, batch, steps, args.device),
+                )
+            )
+    for size, width, depth, tile in [(256, 16, 3, 128)] + (
+        [(1024, 32, 4, 512)] if args.paper else []
+    ):
         for tta in (False, True):
-            rows.append((f"detector {size}² width {width} tile {tile} {'TTA x8' if tta else 'no TTA'}",
-                         "Mpx/s", inference_rate(size, width, depth, tile, tta, args.device)))
+            rows.append(
+                (
+                    f"detector {size}² width {width} tile {tile} {'TTA x8' if tta else 'no TTA'}",
+                    "Mpx/s",
+                    inference_rate(size, width, depth, tile, tta, args.device),
+                )
+            )
     print(f"device: {args.device}")
     print(f"{'benchmark':<52} {'unit':>9} {'rate':>10}")
     for name, unit, rate in rows:

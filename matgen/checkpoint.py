@@ -27,8 +27,11 @@ def rng_state() -> dict[str, Any]:
     """Snapshot of the Python, NumPy and torch (CPU and CUDA) random generators."""
     import torch
 
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -45,8 +48,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str | os.PathLike, *, step: int, model_config: dict[str, Any],
-                    include_rng: bool = True, **states: Any) -> None:
+def save_checkpoint(
+    path: str | os.PathLike,
+    *,
+    step: int,
+    model_config: dict[str, Any],
+    include_rng: bool = True,
+    **states: Any,
+) -> None:
     """Write a checkpoint atomically. ``states`` are state dicts (model=..., optimizer=...)."""
     import torch
 
@@ -57,8 +66,9 @@ def save_checkpoint(path: str | os.PathLike, *, step: int, model_config: dict[st
         torch.save(payload, tmp)
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu",
-                    restore_rng: bool = True) -> dict[str, Any] | None:
+def load_checkpoint(
+    path: str | os.PathLike, map_location: str = "cpu", restore_rng: bool = True
+) -> dict[str, Any] | None:
     """Load a checkpoint (and restore its RNG states); ``None`` when the file does not exist."""
     import torch
 
@@ -71,23 +81,29 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu",
     return payload
 
 
-def load_resume_checkpoint(path: str | os.PathLike, model_config: dict[str, Any],
-                           map_location: str = "cpu", restore_rng: bool = True
-                           ) -> dict[str, Any] | None:
+def load_resume_checkpoint(
+    path: str | os.PathLike,
+    model_config: dict[str, Any],
+    map_location: str = "cpu",
+    restore_rng: bool = True,
+) -> dict[str, Any] | None:
     """A training run's resume checkpoint (``None`` when there is none), refused with a one-line
     error naming the differing keys when it was written for another architecture."""
     from .errors import InputError
 
     state = load_checkpoint(path, map_location, restore_rng)
     if state is not None and state.get("model_config") != model_config:
-        raise InputError(f"{path}: checkpoint of a different architecture "
-                         f"({config_difference(state.get('model_config'), model_config)}); "
-                         f"delete it to train afresh")
+        raise InputError(
+            f"{path}: checkpoint of a different architecture "
+            f"({config_difference(state.get('model_config'), model_config)}); "
+            f"delete it to train afresh"
+        )
     return state
 
 
-def read_model_checkpoint(path: str | os.PathLike, family: str,
-                          map_location: str = "cpu") -> dict[str, Any]:
+def read_model_checkpoint(
+    path: str | os.PathLike, family: str, map_location: str = "cpu"
+) -> dict[str, Any]:
     """A trained model file of ``family`` (stylegan2, cyclegan, ...); one-line errors otherwise."""
     import torch
 
@@ -103,8 +119,9 @@ def read_model_checkpoint(path: str | os.PathLike, family: str,
     if not isinstance(payload, dict) or "model_config" not in payload:
         raise InputError(f"{path}: not a matgen checkpoint")
     if payload.get("family") != family:
-        raise InputError(f"{path}: not a {family} model checkpoint "
-                         f"(family {payload.get('family', 'unknown')!r})")
+        raise InputError(
+            f"{path}: not a {family} model checkpoint (family {payload.get('family', 'unknown')!r})"
+        )
     return payload
 
 
@@ -116,8 +133,13 @@ def config_difference(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
     return ", ".join(diffs) or "same keys"
 
 
-def load_trained_weights(model: Any, state: dict[str, Any], path: str | os.PathLike,
-                         device: str = "cpu", what: str = "weights") -> Any:
+def load_trained_weights(
+    model: Any,
+    state: dict[str, Any],
+    path: str | os.PathLike,
+    device: str = "cpu",
+    what: str = "weights",
+) -> Any:
     """``model`` with a checkpoint's ``state`` loaded, on ``device``, in eval mode without
     gradients; a one-line error naming ``path`` when the weights do not fit its architecture."""
     from .errors import InputError

@@ -32,8 +32,7 @@ def _morphology(args: argparse.Namespace) -> None:
     for path, image in progress(zip(args.images, images), desc="morphology", total=len(images)):
         pores, level = binarise_pores(image, args.threshold, args.smooth_sigma)
         r_max = args.r_max or min(image.shape) // 2
-        table, _, _ = describe_morphology(pores[None], args.pixel_size, r_max,
-                                           show_progress=False)
+        table, _, _ = describe_morphology(pores[None], args.pixel_size, r_max, show_progress=False)
         rows.append(table.assign(image=str(path), threshold=level, pixel_size=args.pixel_size))
     table = pd.concat(rows, ignore_index=True)
     table = table[["image"] + [c for c in table.columns if c != "image"]]
@@ -45,8 +44,9 @@ def _ingest(args: argparse.Namespace) -> None:
     from .data.ingest import ingest_domain
 
     out = Path(args.out)
-    table = ingest_domain(args.sheet, args.domain, out / "images.npy", out / "masks.npy",
-                          out / "table.csv")
+    table = ingest_domain(
+        args.sheet, args.domain, out / "images.npy", out / "masks.npy", out / "table.csv"
+    )
     print(f"wrote {out} ({len(table)} images)", file=sys.stderr)
 
 
@@ -54,19 +54,28 @@ def _tile(args: argparse.Namespace) -> None:
     from .data.tiling import tile_domain
 
     src, out = Path(args.ingested), Path(args.out)
-    table = tile_domain(src / "images.npy", src / "table.csv", out / "tiles.npy",
-                        out / "table.csv", size=args.size, stride=args.stride, edge=args.edge,
-                        random_per_image=args.random_per_image, seed=args.seed,
-                        masks_path=src / "masks.npy", mask_tiles_out=out / "masks.npy")
+    table = tile_domain(
+        src / "images.npy",
+        src / "table.csv",
+        out / "tiles.npy",
+        out / "table.csv",
+        size=args.size,
+        stride=args.stride,
+        edge=args.edge,
+        random_per_image=args.random_per_image,
+        seed=args.seed,
+        masks_path=src / "masks.npy",
+        mask_tiles_out=out / "masks.npy",
+    )
     print(f"wrote {out} ({len(table)} tiles)", file=sys.stderr)
 
 
 def _sample(args: argparse.Namespace) -> None:
     import numpy as np
 
+    from .inference.stylegan2 import generate, load_stylegan2
     from .io import save_image, save_table
     from .util import select_device
-    from .inference.stylegan2 import generate, load_stylegan2
 
     if args.n < 1:
         raise MatgenError(f"-n must be at least 1, got {args.n}")
@@ -85,14 +94,15 @@ def _sample(args: argparse.Namespace) -> None:
 def _translate(args: argparse.Namespace) -> None:
     import numpy as np
 
+    from .inference.cyclegan import load_cyclegan_generator
     from .io import read_image, save_image, to_unit_float
     from .pipeline.porous import translate_image
-    from .inference.cyclegan import load_cyclegan_generator
     from .util import progress, select_device
 
     images = [to_unit_float(read_image(path)) for path in args.images]  # all checked up front
-    G, tile = load_cyclegan_generator(args.checkpoint, args.direction,
-                                      str(select_device(args.device)), return_tile_size=True)
+    G, tile = load_cyclegan_generator(
+        args.checkpoint, args.direction, str(select_device(args.device)), return_tile_size=True
+    )
     out = Path(args.out)
     for path, image in progress(zip(args.images, images), desc="translate", total=len(images)):
         result = translate_image(G, image, tile)
@@ -106,17 +116,24 @@ def _detect_vacancies(args: argparse.Namespace) -> None:
 
     for path in args.images:  # all checked up front
         read_image(path)
-    table = detect_vacancies_in_files(args.checkpoint, args.images, args.pixel_size, args.out,
-                                      threshold=args.threshold, tta=not args.no_tta,
-                                      device=args.device)
-    print(f"wrote {args.out} ({len(table)} vacancies in {len(args.images)} images)",
-          file=sys.stderr)
+    table = detect_vacancies_in_files(
+        args.checkpoint,
+        args.images,
+        args.pixel_size,
+        args.out,
+        threshold=args.threshold,
+        tta=not args.no_tta,
+        device=args.device,
+    )
+    print(
+        f"wrote {args.out} ({len(table)} vacancies in {len(args.images)} images)", file=sys.stderr
+    )
 
 
 def _segment(args: argparse.Namespace) -> None:
+    from .inference.segmentation import load_segmenter, segment
     from .io import read_image, save_image, save_table, to_unit_float
     from .util import progress, select_device
-    from .inference.segmentation import load_segmenter, segment
 
     images = [to_unit_float(read_image(path)) for path in args.images]  # all checked up front
     model, classes = load_segmenter(args.checkpoint, str(select_device(args.device)))
@@ -124,17 +141,20 @@ def _segment(args: argparse.Namespace) -> None:
     for path, image in progress(zip(args.images, images), desc="segment", total=len(images)):
         labels = segment(model, image[None, None])[0]
         save_image(out / f"{Path(path).stem}_labels.png", labels)
-        rows.append({"image": str(path), **{f"fraction_{c}": float((labels == i).mean())
-                                            for i, c in enumerate(classes)}})
+        rows.append(
+            {
+                "image": str(path),
+                **{f"fraction_{c}": float((labels == i).mean()) for i, c in enumerate(classes)},
+            }
+        )
     save_table(out / "class_fractions.csv", pd.DataFrame(rows))
-    print(f"wrote {out} ({len(images)} label maps, classes {', '.join(classes)})",
-          file=sys.stderr)
+    print(f"wrote {out} ({len(images)} label maps, classes {', '.join(classes)})", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="matgen", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=DESCRIPTION)
+        prog="matgen", formatter_class=argparse.RawDescriptionHelpFormatter, description=DESCRIPTION
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("morphology", help="porosity, specific surface area, S2, λ per image")

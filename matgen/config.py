@@ -43,8 +43,9 @@ def _validator_filling_defaults() -> Any:
     return jsonschema.validators.extend(base, {"properties": properties})
 
 
-def validate_config(config: dict[str, Any], schema_path: str | os.PathLike,
-                    source: str = "config") -> dict[str, Any]:
+def validate_config(
+    config: dict[str, Any], schema_path: str | os.PathLike, source: str = "config"
+) -> dict[str, Any]:
     """Check ``config`` against the JSON schema, filling every absent key that the schema gives
     a default (in place); raise :class:`InputError` for the first problem.
 
@@ -68,19 +69,29 @@ def _check_cross_references(config: dict[str, Any], source: str) -> None:
     tiled = porous.get("tile", {})
     domain = porous.get("translate", {}).get("domain", "")
     if domain and domain not in tiled:
-        raise InputError(f"{source}: key porous.translate.domain: {domain!r} is not a tiled "
-                         f"domain (porous.tile has {sorted(tiled)})")
+        raise InputError(
+            f"{source}: key porous.translate.domain: {domain!r} is not a tiled "
+            f"domain (porous.tile has {sorted(tiled)})"
+        )
     poly = config.get("polysilicon", {})
     sim = poly.get("simulate", {})
     if sim and len(sim.get("images_per_class", [])) != len(sim.get("rve_sizes_um", [])):
-        raise InputError(f"{source}: key polysilicon.simulate.images_per_class: one count per "
-                         f"RVE size ({len(sim.get('rve_sizes_um', []))}) needed")
-    if sim and not poly.get("sample_sheet") and \
-            [f"{r:g}um" for r in sim["rve_sizes_um"]] != list(poly.get("classes", [])):
-        raise InputError(f"{source}: key polysilicon.classes: the embedded generator names its "
-                         f"classes {[f'{r:g}um' for r in sim['rve_sizes_um']]}")
+        raise InputError(
+            f"{source}: key polysilicon.simulate.images_per_class: one count per "
+            f"RVE size ({len(sim.get('rve_sizes_um', []))}) needed"
+        )
+    if (
+        sim
+        and not poly.get("sample_sheet")
+        and [f"{r:g}um" for r in sim["rve_sizes_um"]] != list(poly.get("classes", []))
+    ):
+        raise InputError(
+            f"{source}: key polysilicon.classes: the embedded generator names its "
+            f"classes {[f'{r:g}um' for r in sim['rve_sizes_um']]}"
+        )
     if "stylegan2" in porous and "sem" in tiled:
         size = tiled["sem"]["size"]
         if size < 4 or size & (size - 1):
-            raise InputError(f"{source}: key porous.tile.sem.size: StyleGAN2 needs a power of "
-                             f"two, got {size}")
+            raise InputError(
+                f"{source}: key porous.tile.sem.size: StyleGAN2 needs a power of two, got {size}"
+            )

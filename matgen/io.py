@@ -11,8 +11,9 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,8 +38,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp",
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp", dir=path.parent
+    )
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -101,8 +103,10 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> None:
         elif suffix == ".npy":
             np.save(tmp, image)
         else:
-            raise InputError(f"{path}: unsupported image format {suffix!r} "
-                             f"(use one of {', '.join(IMAGE_SUFFIXES)})")
+            raise InputError(
+                f"{path}: unsupported image format {suffix!r} "
+                f"(use one of {', '.join(IMAGE_SUFFIXES)})"
+            )
 
 
 # --------------------------------------------------------------------------- readers
@@ -132,8 +136,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         elif suffix == ".npy":
             image = np.load(path, allow_pickle=False)
         else:
-            raise InputError(f"{path}: unsupported image format {suffix!r} "
-                             f"(use one of {', '.join(IMAGE_SUFFIXES)})")
+            raise InputError(
+                f"{path}: unsupported image format {suffix!r} "
+                f"(use one of {', '.join(IMAGE_SUFFIXES)})"
+            )
     except InputError:
         raise
     except Exception as exc:  # every decoder has its own exception zoo
@@ -193,8 +199,10 @@ def read_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
     allowed = set(SHEET_REQUIRED) | set(SHEET_OPTIONAL)
     for column in sheet.columns:
         if column not in allowed and not column.startswith(SHEET_LABEL_PREFIX):
-            raise InputError(f"{path}: unknown column {column!r} (allowed: "
-                             f"{', '.join(SHEET_REQUIRED + SHEET_OPTIONAL)}, {SHEET_LABEL_PREFIX}*)")
+            raise InputError(
+                f"{path}: unknown column {column!r} (allowed: "
+                f"{', '.join(SHEET_REQUIRED + SHEET_OPTIONAL)}, {SHEET_LABEL_PREFIX}*)"
+            )
     for column in SHEET_REQUIRED:
         if column not in sheet.columns:
             raise InputError(f"{path}: missing required column {column!r}")
@@ -215,9 +223,9 @@ def read_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
         record = dict(row)
         record["pixel_size"] = pixel_size
         # label_*_mask columns (e.g. label_exact_mask, a scoring-only mask) are files too
-        files = ["path", "mask", "points"] + [c for c in sheet.columns
-                                              if c.startswith(SHEET_LABEL_PREFIX) and
-                                              c.endswith("_mask")]
+        files = ["path", "mask", "points"] + [
+            c for c in sheet.columns if c.startswith(SHEET_LABEL_PREFIX) and c.endswith("_mask")
+        ]
         for column in files:
             value = record.get(column, "")
             if value:

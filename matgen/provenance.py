@@ -27,8 +27,9 @@ def package_versions() -> dict[str, str]:
 
 def git_commit(cwd: str | os.PathLike = ".") -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -45,19 +46,28 @@ def device_description() -> str:
     return f"cpu:{platform.processor() or platform.machine()} x{os.cpu_count()}"
 
 
-def write_provenance(path: str | os.PathLike, *, stage: str, params: dict[str, Any],
-                     started: float, seed: int | None = None) -> None:
+def write_provenance(
+    path: str | os.PathLike,
+    *,
+    stage: str,
+    params: dict[str, Any],
+    started: float,
+    seed: int | None = None,
+) -> None:
     """Write ``path`` (JSON): stage, its config slice, seed, versions, git commit, wall time."""
-    save_json(Path(path), {
-        "stage": stage,
-        "params": params,
-        "seed": seed,
-        "packages": package_versions(),
-        "python": platform.python_version(),
-        "git_commit": git_commit(Path(__file__).parent),
-        "wall_time_s": round(time.time() - started, 3),
-        "device": device_description(),
-        "host": platform.node(),
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
+    save_json(
+        Path(path),
+        {
+            "stage": stage,
+            "params": params,
+            "seed": seed,
+            "packages": package_versions(),
+            "python": platform.python_version(),
+            "git_commit": git_commit(Path(__file__).parent),
+            "wall_time_s": round(time.time() - started, 3),
+            "device": device_description(),
+            "host": platform.node(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )

@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import random
 import sys
-from typing import Iterable, Iterator, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
+    import torch
 
 T = TypeVar("T")
 
@@ -43,11 +47,21 @@ def select_device(preference: str = "auto") -> "torch.device":
     return device
 
 
-def progress(iterable: Iterable[T], desc: str, total: int | None = None,
-             initial: int = 0) -> Iterator[T]:
+def progress(
+    iterable: Iterable[T], desc: str, total: int | None = None, initial: int = 0
+) -> Iterator[T]:
     """A tqdm progress bar on stderr; refreshes rarely when not attached to a terminal (logs)."""
     from tqdm.auto import tqdm
 
     interactive = sys.stderr.isatty()
-    return iter(tqdm(iterable, desc=desc, total=total, initial=initial, dynamic_ncols=True,
-                     mininterval=0.5 if interactive else 10.0, file=sys.stderr))
+    return iter(
+        tqdm(
+            iterable,
+            desc=desc,
+            total=total,
+            initial=initial,
+            dynamic_ncols=True,
+            mininterval=0.5 if interactive else 10.0,
+            file=sys.stderr,
+        )
+    )

@@ -11,8 +11,9 @@ import contextlib
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import MatgenError
 from .provenance import write_provenance
@@ -35,8 +36,13 @@ def run_stage(snakemake: Any, stage: Callable[..., Any], **kwargs: Any) -> Any:
             raise
     params = dict(snakemake.params.items()) if hasattr(snakemake.params, "items") else {}
     first = Path(snakemake.output[0])
-    write_provenance(first.parent / f"{first.name}.provenance.json", stage=snakemake.rule,
-                     params=params, started=started, seed=_find_seed(params))
+    write_provenance(
+        first.parent / f"{first.name}.provenance.json",
+        stage=snakemake.rule,
+        params=params,
+        started=started,
+        seed=_find_seed(params),
+    )
     return result
 
 

@@ -3,8 +3,18 @@ from matgen.workflow import run_stage
 
 sm = snakemake  # noqa: F821
 labels = sm.params.labels
-datasets = {label: {"table": t, "curves": c, "tiles": i}
-            for label, t, c, i in zip(labels, sm.input.tables, sm.input.curves, sm.input.tiles)}
-run_stage(sm, porous_comparison_figure, datasets=datasets, real=labels[0],
-          distances=sm.input.distances, png_out=sm.output.png, csv_out=sm.output.csv,
-          unit=sm.params.unit, smooth_sigma=sm.params.smooth_sigma)
+datasets = {
+    label: {"table": t, "curves": c, "tiles": i}
+    for label, t, c, i in zip(labels, sm.input.tables, sm.input.curves, sm.input.tiles)
+}
+run_stage(
+    sm,
+    porous_comparison_figure,
+    datasets=datasets,
+    real=labels[0],
+    distances=sm.input.distances,
+    png_out=sm.output.png,
+    csv_out=sm.output.csv,
+    unit=sm.params.unit,
+    smooth_sigma=sm.params.smooth_sigma,
+)

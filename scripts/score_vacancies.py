@@ -2,6 +2,14 @@ from matgen.pipeline.stem import TRAINING_SETS, score_detections
 from matgen.workflow import run_stage
 
 sm = snakemake  # noqa: F821
-run_stage(sm, score_detections, predictions={t: sm.input[t] for t in TRAINING_SETS},
-          truth_points=sm.input.truth, table_path=sm.input.table, scores_out=sm.output.scores,
-          curve_out=sm.output.curve, per_image_out=sm.output.per_image, **sm.params.score)
+run_stage(
+    sm,
+    score_detections,
+    predictions={t: sm.input[t] for t in TRAINING_SETS},
+    truth_points=sm.input.truth,
+    table_path=sm.input.table,
+    scores_out=sm.output.scores,
+    curve_out=sm.output.curve,
+    per_image_out=sm.output.per_image,
+    **sm.params.score,
+)

@@ -3,7 +3,15 @@ from matgen.workflow import run_stage
 
 sm = snakemake  # noqa: F821
 # One process per GPU the rule was given (torchrun), else one process on CPU / one GPU.
-run_stage(sm, launch, target="matgen.train.stylegan2:train_stylegan2",
-          nproc=int(sm.resources.get("gpu", 0) or 0),
-          kwargs=dict(tiles_path=sm.input.tiles, model_out=sm.output.model,
-                      log_out=sm.output.log, **sm.params.stylegan2))
+run_stage(
+    sm,
+    launch,
+    target="matgen.train.stylegan2:train_stylegan2",
+    nproc=int(sm.resources.get("gpu", 0) or 0),
+    kwargs=dict(
+        tiles_path=sm.input.tiles,
+        model_out=sm.output.model,
+        log_out=sm.output.log,
+        **sm.params.stylegan2,
+    ),
+)

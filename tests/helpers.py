@@ -16,8 +16,18 @@ def snakemake_command(workdir, config, *args):
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "config.yaml"
     cfg.write_text(yaml.safe_dump(config))
-    return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile",
-            str(cfg), "--cores", "2", *args]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--configfile",
+        str(cfg),
+        "--cores",
+        "2",
+        *args,
+    ]
 
 
 def snakemake(workdir, config, *args, timeout=900):

@@ -7,16 +7,25 @@ import pandas as pd
 import pytest
 import torch
 
-from matgen.errors import InputError
-from matgen.train.losses import lsgan_loss
-from matgen.models.cyclegan import (ImagePool, PatchDiscriminator, ResnetGenerator,
-                                    patch_layers_for)
 from matgen.checkpoint import resume_path_for
+from matgen.errors import InputError
 from matgen.inference.cyclegan import load_cyclegan_generator, translate
+from matgen.models.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerator, patch_layers_for
 from matgen.train.cyclegan import train_cyclegan
+from matgen.train.losses import lsgan_loss
 
-TINY = dict(batch_size=2, ngf=4, n_blocks=1, n_downsampling=1, ndf=4, n_layers=2, pool_size=4,
-            log_every=2, device="cpu", show_progress=False)
+TINY = dict(
+    batch_size=2,
+    ngf=4,
+    n_blocks=1,
+    n_downsampling=1,
+    ndf=4,
+    n_layers=2,
+    pool_size=4,
+    log_every=2,
+    device="cpu",
+    show_progress=False,
+)
 
 
 @pytest.fixture
@@ -63,8 +72,17 @@ def test_lsgan_loss_and_image_pool():
 
 def test_training_reduces_the_cycle_loss_and_translates_to_the_right_size(domains, tmp_path):
     low, high = domains
-    summary = train_cyclegan(low, high, tmp_path / "c.pt", tmp_path / "c.csv", seed=1, steps=40,
-                             lr=2e-3, checkpoint_every=100, **TINY)
+    summary = train_cyclegan(
+        low,
+        high,
+        tmp_path / "c.pt",
+        tmp_path / "c.csv",
+        seed=1,
+        steps=40,
+        lr=2e-3,
+        checkpoint_every=100,
+        **TINY,
+    )
     assert summary["scale"] == 4
     log = pd.read_csv(tmp_path / "c.csv")
     assert {"loss_g", "loss_d", "gan_h", "gan_l", "cycle", "identity", "lr"} <= set(log)
@@ -96,8 +114,10 @@ def test_killed_cyclegan_resumes_bit_identically(domains, tmp_path):
     for net in ("G_LH", "G_HL", "D_H", "D_L"):
         for k, v in a[net].items():
             assert torch.equal(v, b[net][k]), (net, k)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv").drop(columns="sec_per_step"),
-                                  pd.read_csv(tmp_path / "b.csv").drop(columns="sec_per_step"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "a.csv").drop(columns="sec_per_step"),
+        pd.read_csv(tmp_path / "b.csv").drop(columns="sec_per_step"),
+    )
 
 
 def test_bad_inputs(domains, tmp_path):
@@ -106,8 +126,9 @@ def test_bad_inputs(domains, tmp_path):
     with pytest.raises(InputError, match="24 is not a power-of-two multiple of the 8 px"):
         train_cyclegan(low, tmp_path / "odd.npy", tmp_path / "c.pt", tmp_path / "c.csv", **TINY)
     with pytest.raises(InputError, match="fewer than one batch"):
-        train_cyclegan(low, high, tmp_path / "c.pt", tmp_path / "c.csv",
-                       **{**TINY, "batch_size": 11})
+        train_cyclegan(
+            low, high, tmp_path / "c.pt", tmp_path / "c.csv", **{**TINY, "batch_size": 11}
+        )
     torch.save({"model_config": {}, "family": "stylegan2"}, tmp_path / "s.pt")
     with pytest.raises(InputError, match="not a cyclegan model checkpoint"):
         load_cyclegan_generator(tmp_path / "s.pt")

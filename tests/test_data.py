@@ -30,16 +30,19 @@ def test_shift_edge_covers_every_pixel():
     pos = tile_positions(110, 75, size=40, stride=30, edge="shift")
     covered = np.zeros((110, 75), bool)
     for y, x in pos:
-        covered[y:y + 40, x:x + 40] = True
+        covered[y : y + 40, x : x + 40] = True
     assert covered.all()
     assert tile_positions(110, 75, 40, 30, "drop").shape[0] == 6 and len(pos) == 12
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(size=200, stride=10), "larger than the image"),
-    (dict(size=20, stride=-5), "stride must be positive"),
-    (dict(size=20, stride=10, edge="wrap"), "unknown edge policy"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(size=200, stride=10), "larger than the image"),
+        (dict(size=20, stride=-5), "stride must be positive"),
+        (dict(size=20, stride=10, edge="wrap"), "unknown edge policy"),
+    ],
+)
 def test_bad_tiling(kwargs, message):
     with pytest.raises(InputError, match=message):
         tile_positions(100, 100, **kwargs)
@@ -51,7 +54,7 @@ def test_random_tiles_do_not_overlap_and_are_reproducible():
     np.testing.assert_array_equal(a, b)
     canvas = np.zeros((100, 90), int)
     for y, x in a:
-        canvas[y:y + 16, x:x + 16] += 1
+        canvas[y : y + 16, x : x + 16] += 1
     assert canvas.max() == 1 and len(a) == 20
     with pytest.raises(InputError, match="at most"):
         random_tile_positions(100, 90, 16, 100, np.random.default_rng(1))
@@ -90,9 +93,16 @@ def test_ingest_then_tile_keeps_pixels_masks_and_positions(tmp_path, rng):
     images = np.load(out / "images.npy")
     assert images.shape == (2, 1, 48, 64) and images.dtype == np.float32
     assert table["has_mask"].all()
-    tiles_table = tile_domain(out / "images.npy", out / "table.csv", tmp_path / "t.npy",
-                              tmp_path / "t.csv", size=32, stride=16,
-                              masks_path=out / "masks.npy", mask_tiles_out=tmp_path / "m.npy")
+    tiles_table = tile_domain(
+        out / "images.npy",
+        out / "table.csv",
+        tmp_path / "t.npy",
+        tmp_path / "t.csv",
+        size=32,
+        stride=16,
+        masks_path=out / "masks.npy",
+        mask_tiles_out=tmp_path / "m.npy",
+    )
     tiles, masks = np.load(tmp_path / "t.npy"), np.load(tmp_path / "m.npy")
     assert len(tiles) == 2 * 2 * 3 and tiles.dtype == np.float16
     row = tiles_table.iloc[5]
@@ -125,13 +135,22 @@ def test_tile_paired_cuts_the_aligned_fine_region(tmp_path, rng):
     fine = np.kron(coarse, np.ones((1, 1, 4, 4), np.float32))  # 4x finer, same content
     np.save(tmp_path / "c.npy", coarse)
     np.save(tmp_path / "f.npy", fine)
-    pd.DataFrame({"sample": ["s"], "pixel_size": [4.0], "path": ["c"]}).to_csv(tmp_path / "c.csv",
-                                                                                 index=False)
+    pd.DataFrame({"sample": ["s"], "pixel_size": [4.0], "path": ["c"]}).to_csv(
+        tmp_path / "c.csv", index=False
+    )
     pd.DataFrame({"sample": ["s"], "pixel_size": [1.0]}).to_csv(tmp_path / "f.csv", index=False)
-    table = tile_domain(tmp_path / "c.npy", tmp_path / "c.csv", tmp_path / "ct.npy",
-                        tmp_path / "ct.csv", size=4, random_per_image=3, seed=5)
-    paired = tile_paired(tmp_path / "ct.csv", tmp_path / "f.npy", tmp_path / "f.csv",
-                         tmp_path / "p.npy")
+    table = tile_domain(
+        tmp_path / "c.npy",
+        tmp_path / "c.csv",
+        tmp_path / "ct.npy",
+        tmp_path / "ct.csv",
+        size=4,
+        random_per_image=3,
+        seed=5,
+    )
+    paired = tile_paired(
+        tmp_path / "ct.csv", tmp_path / "f.npy", tmp_path / "f.csv", tmp_path / "p.npy"
+    )
     tiles = np.load(tmp_path / "ct.npy")
     assert paired.shape == (3, 1, 16, 16)
     for m in range(3):

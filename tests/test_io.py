@@ -33,13 +33,16 @@ def test_rgb_png_becomes_luminance(tmp_path):
     assert out[0, 0] == pytest.approx(0.587 * 200, rel=1e-5)
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "file not found"),
-    ("truncated", "unreadable or truncated"),
-    ("3d", "expected a 2-D grey-level image"),
-    ("nan", "NaN or inf"),
-    ("suffix", "unsupported image format"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "file not found"),
+        ("truncated", "unreadable or truncated"),
+        ("3d", "expected a 2-D grey-level image"),
+        ("nan", "NaN or inf"),
+        ("suffix", "unsupported image format"),
+    ],
+)
 def test_bad_images_fail_in_one_line_naming_the_file(tmp_path, rng, case, message):
     path = tmp_path / "bad.tif"
     if case == "truncated":
@@ -75,15 +78,18 @@ def test_sample_sheet_resolves_paths_and_types(tmp_path):
     assert table["sample"][0] == "x" and table["label_site"][0] == "A"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "sample sheet is empty"),
-    ("path\tdomain\tpixel_size\n", "sample sheet is empty (no rows)"),
-    ("path\tdomain\tpixel_size\tcolour\nx.npy\tsem\t1\tred\n", "unknown column 'colour'"),
-    ("path\tdomain\nx.npy\tsem\n", "missing required column 'pixel_size'"),
-    ("path\tdomain\tpixel_size\ny.npy\tsem\t1\n", "row 2: path file 'y.npy' not found"),
-    ("path\tdomain\tpixel_size\nx.npy\tsem\t-1\n", "row 2: pixel_size must be a positive"),
-    ("path\tdomain\tpixel_size\nx.npy\tsem\tabc\n", "row 2: pixel_size 'abc' is not a number"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "sample sheet is empty"),
+        ("path\tdomain\tpixel_size\n", "sample sheet is empty (no rows)"),
+        ("path\tdomain\tpixel_size\tcolour\nx.npy\tsem\t1\tred\n", "unknown column 'colour'"),
+        ("path\tdomain\nx.npy\tsem\n", "missing required column 'pixel_size'"),
+        ("path\tdomain\tpixel_size\ny.npy\tsem\t1\n", "row 2: path file 'y.npy' not found"),
+        ("path\tdomain\tpixel_size\nx.npy\tsem\t-1\n", "row 2: pixel_size must be a positive"),
+        ("path\tdomain\tpixel_size\nx.npy\tsem\tabc\n", "row 2: pixel_size 'abc' is not a number"),
+    ],
+)
 def test_bad_sample_sheets(tmp_path, text, message):
     np.save(tmp_path / "x.npy", np.zeros((4, 4)))
     sheet = write_sheet(tmp_path, text)

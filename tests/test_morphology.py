@@ -20,15 +20,15 @@ def brute_force_s2_map(im, r_max):
     out = np.zeros((2 * r_max + 1, 2 * r_max + 1))
     for dy in range(-r_max, r_max + 1):
         for dx in range(-r_max, r_max + 1):
-            a = im[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
-            b = im[max(0, dy):h + min(0, dy), max(0, dx):w + min(0, dx)]
+            a = im[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
+            b = im[max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
             out[dy + r_max, dx + r_max] = (a & b).mean()
     return out
 
 
 def test_porosity_single_and_batch():
     im = np.zeros((2, 4, 4), bool)
-    im[0, :2] = True   # 8 of 16
+    im[0, :2] = True  # 8 of 16
     im[1, 0, 0] = True  # 1 of 16
     assert porosity(im[0]) == 0.5
     np.testing.assert_allclose(porosity(im), [0.5, 1 / 16])
@@ -46,13 +46,14 @@ def test_s2_tends_to_porosity_squared_for_random_medium(rng):
     r, s2 = two_point_correlation(im, r_max=20)
     phi = porosity(im)
     # independent pixels: S2(r>0) = phi^2 up to sampling noise (~sqrt(phi^2(1-phi^2)/N) per lag)
-    np.testing.assert_allclose(s2[1:], phi ** 2, atol=2.5e-3)
+    np.testing.assert_allclose(s2[1:], phi**2, atol=2.5e-3)
 
 
 def test_nonperiodic_map_equals_brute_force(rng):
     im = rng.random((17, 23)) < 0.4
-    np.testing.assert_allclose(two_point_correlation_map(im, r_max=6), brute_force_s2_map(im, 6),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        two_point_correlation_map(im, r_max=6), brute_force_s2_map(im, 6), atol=1e-12
+    )
 
 
 def test_stripes_periodic_by_hand():
@@ -104,7 +105,7 @@ def test_specific_surface_area_of_stripes_by_hand():
 def test_correlation_length_exact_curve():
     r = np.arange(60, dtype=float)
     phi, lam = 0.2, 7.5
-    s2 = phi ** 2 + (phi - phi ** 2) * np.exp(-r / lam)
+    s2 = phi**2 + (phi - phi**2) * np.exp(-r / lam)
     assert correlation_length(r, s2, phi) == pytest.approx(lam, rel=1e-5)
 
 

@@ -14,11 +14,19 @@ from matgen.models.cnn import MicrostructureCNN
 from matgen.models.dcgan import ConditionalDiscriminator, ConditionalGenerator
 from matgen.models.vae import ConditionalVAE
 from matgen.pipeline.polysilicon import evaluate_samples, latent_traversal, sample_conditional
-from matgen.synth.polysilicon import (directional_modulus, e11_of_image, grain_count,
-                                      grey_to_psi, homogenised_e11, psi_to_grey,
-                                      render_microstructure, simulate_polysilicon, voronoi_grains)
-from matgen.train.loop import TrainingRun
+from matgen.synth.polysilicon import (
+    directional_modulus,
+    e11_of_image,
+    grain_count,
+    grey_to_psi,
+    homogenised_e11,
+    psi_to_grey,
+    render_microstructure,
+    simulate_polysilicon,
+    voronoi_grains,
+)
 from matgen.train.conditional import train_evaluator, train_vae
+from matgen.train.loop import TrainingRun
 
 CLASSES = ["2um", "3um", "5um", "10um"]
 
@@ -60,8 +68,14 @@ def test_orientation_reads_back_from_the_image():
 
 
 def test_embedded_generator_writes_classes_with_more_grains_for_larger_rves(tmp_path):
-    sheet = simulate_polysilicon(tmp_path, seed=0, images_per_class=[4, 4, 4, 4],
-                                 rve_sizes_um=[2, 3, 5, 10], image_size=32, grain_size_um=0.8)
+    sheet = simulate_polysilicon(
+        tmp_path,
+        seed=0,
+        images_per_class=[4, 4, 4, 4],
+        rve_sizes_um=[2, 3, 5, 10],
+        image_size=32,
+        grain_size_um=0.8,
+    )
     table = pd.read_csv(sheet, sep="\t")
     assert list(table["class"].unique()) == CLASSES and len(table) == 16
     grains = table.groupby("class", sort=False).label_grains.mean()
@@ -74,10 +88,24 @@ def test_embedded_generator_writes_classes_with_more_grains_for_larger_rves(tmp_
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("poly")
-    sheet = simulate_polysilicon(root / "raw", seed=1, images_per_class=[12, 12, 12, 12],
-                                 rve_sizes_um=[2, 3, 5, 10], image_size=32, grain_size_um=0.8)
-    ingest_domain(sheet, "grains", root / "images.npy", root / "masks.npy", root / "table.csv",
-                  uniform_pixel_size=False, classes=CLASSES, require_e11=True)
+    sheet = simulate_polysilicon(
+        root / "raw",
+        seed=1,
+        images_per_class=[12, 12, 12, 12],
+        rve_sizes_um=[2, 3, 5, 10],
+        image_size=32,
+        grain_size_um=0.8,
+    )
+    ingest_domain(
+        sheet,
+        "grains",
+        root / "images.npy",
+        root / "masks.npy",
+        root / "table.csv",
+        uniform_pixel_size=False,
+        classes=CLASSES,
+        require_e11=True,
+    )
     return root
 
 
@@ -89,14 +117,14 @@ def test_ingest_names_the_row_of_a_bad_class_missing_e11_or_odd_size(dataset, tm
     bad.to_csv(tmp_path / "a.tsv", sep="\t", index=False)
     out = [tmp_path / "i.npy", tmp_path / "m.npy", tmp_path / "t.csv"]
     with pytest.raises(InputError, match=r"a.tsv: row 7: class '7um' is not one of"):
-        ingest_domain(tmp_path / "a.tsv", "grains", *out, uniform_pixel_size=False,
-                      classes=CLASSES)
+        ingest_domain(tmp_path / "a.tsv", "grains", *out, uniform_pixel_size=False, classes=CLASSES)
     bad = sheet.copy()
     bad.loc[3, "e11"] = np.nan
     bad.to_csv(tmp_path / "b.tsv", sep="\t", index=False)
     with pytest.raises(InputError, match=r"b.tsv: row 5: e11 is missing"):
-        ingest_domain(tmp_path / "b.tsv", "grains", *out, uniform_pixel_size=False,
-                      require_e11=True)
+        ingest_domain(
+            tmp_path / "b.tsv", "grains", *out, uniform_pixel_size=False, require_e11=True
+        )
     bad = sheet.astype({"e11": object})
     bad.loc[2, "e11"] = "stiff"
     bad.to_csv(tmp_path / "c.tsv", sep="\t", index=False)
@@ -130,7 +158,10 @@ def test_model_shapes():
     G = ConditionalGenerator(32, 1, 5, 8, 8)
     assert G(torch.randn(3, 8), c).shape == x.shape
     assert ConditionalDiscriminator(32, 1, 5, 8)(x, c).shape == (3,)
-    convs = lambda d: [m.kernel_size[0] for m in d.features if isinstance(m, torch.nn.Conv2d)]
+
+    def convs(d):
+        return [m.kernel_size[0] for m in d.features if isinstance(m, torch.nn.Conv2d)]
+
     assert convs(ConditionalDiscriminator(32, 1, 5, 8)) == [3, 4] * 3
     assert convs(ConditionalDiscriminator(32, 1, 5, 8, refine_scales=1)) == [3, 4, 4, 4]
     D = ConditionalDiscriminator(32, 1, 5, 8, projection=True).eval()
@@ -138,9 +169,10 @@ def test_model_shapes():
         h = D.features(torch.cat([x, c[:, :, None, None].expand(-1, -1, 32, 32)], 1))
         plain = D.out(h.flatten(1)).squeeze(1)
         assert torch.allclose(D(x, c) - plain, (D.embed(c) * h.sum((2, 3))).sum(1), atol=1e-5)
-        assert torch.allclose(D(x, torch.zeros_like(c)),
-                              D.out(D.features(torch.cat([x, torch.zeros(3, 5, 32, 32)], 1))
-                                    .flatten(1)).squeeze(1))
+        assert torch.allclose(
+            D(x, torch.zeros_like(c)),
+            D.out(D.features(torch.cat([x, torch.zeros(3, 5, 32, 32)], 1)).flatten(1)).squeeze(1),
+        )
     logits, pred, feats = MicrostructureCNN(4, 1, 8)(x)
     assert logits.shape == (3, 4) and pred.shape == (3,) and feats.shape[0] == 3
 
@@ -152,8 +184,16 @@ def test_frechet_distance():
 
 
 def test_vae_learns_and_resumes_bit_identically(dataset, tmp_path, monkeypatch):
-    kw = dict(classes=CLASSES, seed=2, epochs=4, batch_size=8, latent_dim=4, width=8,
-              device="cpu", show_progress=False)
+    kw = dict(
+        classes=CLASSES,
+        seed=2,
+        epochs=4,
+        batch_size=8,
+        latent_dim=4,
+        width=8,
+        device="cpu",
+        show_progress=False,
+    )
     paths = (dataset / "images.npy", dataset / "table.csv")
     train_vae(*paths, tmp_path / "a.pt", tmp_path / "a.csv", **kw)
     log = pd.read_csv(tmp_path / "a.csv")
@@ -182,40 +222,100 @@ def test_vae_learns_and_resumes_bit_identically(dataset, tmp_path, monkeypatch):
 
 def test_judge_samples_and_traversal(dataset, tmp_path):
     paths = (dataset / "images.npy", dataset / "table.csv")
-    metrics = train_evaluator(*paths, tmp_path / "cnn.pt", tmp_path / "cnn.csv",
-                              tmp_path / "held.csv", classes=CLASSES, seed=3, epochs=12,
-                              batch_size=8, width=8, device="cpu", show_progress=False,
-                              held_out_fraction=0.25)
+    metrics = train_evaluator(
+        *paths,
+        tmp_path / "cnn.pt",
+        tmp_path / "cnn.csv",
+        tmp_path / "held.csv",
+        classes=CLASSES,
+        seed=3,
+        epochs=12,
+        batch_size=8,
+        width=8,
+        device="cpu",
+        show_progress=False,
+        held_out_fraction=0.25,
+    )
     assert metrics["n_held_out"] == 12 and metrics["accuracy"] >= 0.5  # chance: 0.25
-    train_vae(*paths, tmp_path / "vae.pt", tmp_path / "vae.csv", classes=CLASSES, seed=2,
-              epochs=2, batch_size=8, latent_dim=3, width=8, device="cpu", show_progress=False)
-    table = sample_conditional(tmp_path / "vae.pt", "cvae", dataset / "table.csv",
-                               tmp_path / "s/images.npy", tmp_path / "s/table.csv", n=10, seed=4,
-                               device="cpu")
+    train_vae(
+        *paths,
+        tmp_path / "vae.pt",
+        tmp_path / "vae.csv",
+        classes=CLASSES,
+        seed=2,
+        epochs=2,
+        batch_size=8,
+        latent_dim=3,
+        width=8,
+        device="cpu",
+        show_progress=False,
+    )
+    table = sample_conditional(
+        tmp_path / "vae.pt",
+        "cvae",
+        dataset / "table.csv",
+        tmp_path / "s/images.npy",
+        tmp_path / "s/table.csv",
+        n=10,
+        seed=4,
+        device="cpu",
+    )
     assert table["class"].value_counts().to_dict() == {"2um": 3, "3um": 3, "5um": 2, "10um": 2}
     real = pd.read_csv(dataset / "table.csv")
     for name, e11 in zip(table["class"], table.e11):  # conditions are real (class, E11) pairs
         assert e11 in set(real.loc[real["class"] == name, "e11"])
-    summary = evaluate_samples(tmp_path / "cnn.pt", {"cVAE": {"images": str(tmp_path / "s/images.npy"),
-                                                             "table": str(tmp_path / "s/table.csv")}},
-                               *paths, tmp_path / "per.csv", tmp_path / "sum.csv", device="cpu")
+    summary = evaluate_samples(
+        tmp_path / "cnn.pt",
+        {
+            "cVAE": {
+                "images": str(tmp_path / "s/images.npy"),
+                "table": str(tmp_path / "s/table.csv"),
+            }
+        },
+        *paths,
+        tmp_path / "per.csv",
+        tmp_path / "sum.csv",
+        device="cpu",
+    )
     row = summary.set_index("set").loc["real"]
     assert row.physics_e11_mae < 0.5 and row.physics_e11_r2 > 0.99  # the physics reads back
     assert summary.set_index("set").loc["cVAE"].frechet_distance > 0
-    out = latent_traversal(tmp_path / "vae.pt", dataset / "table.csv", tmp_path / "g.npy",
-                           tmp_path / "t.csv", tmp_path / "ts.csv", steps=3, device="cpu")
+    out = latent_traversal(
+        tmp_path / "vae.pt",
+        dataset / "table.csv",
+        tmp_path / "g.npy",
+        tmp_path / "t.csv",
+        tmp_path / "ts.csv",
+        steps=3,
+        device="cpu",
+    )
     assert np.load(tmp_path / "g.npy").shape == (4, 3, 3, 32, 32)
     assert list(out.latent) == [0, 1, 2] and set(out.dominant) <= {
-        "grains", "mean_grain_area", "grey_std", "e11_physics"}
+        "grains",
+        "mean_grain_area",
+        "grey_std",
+        "e11_physics",
+    }
 
 
 def test_cgan_options_train_resume_config_and_load(dataset, tmp_path):
     from matgen.inference.conditional import load_conditional
     from matgen.train.conditional import train_cgan
 
-    kw = dict(classes=CLASSES, seed=5, epochs=2, batch_size=8, z_dim=8, width=8,
-              projection=True, periodic=True, d_steps=2, betas=[0.5, 0.999], device="cpu",
-              show_progress=False)
+    kw = dict(
+        classes=CLASSES,
+        seed=5,
+        epochs=2,
+        batch_size=8,
+        z_dim=8,
+        width=8,
+        projection=True,
+        periodic=True,
+        d_steps=2,
+        betas=[0.5, 0.999],
+        device="cpu",
+        show_progress=False,
+    )
     paths = (dataset / "images.npy", dataset / "table.csv")
     train_cgan(*paths, tmp_path / "g.pt", tmp_path / "g.csv", **kw)
     log = pd.read_csv(tmp_path / "g.csv")
@@ -229,28 +329,39 @@ def test_cgan_options_train_resume_config_and_load(dataset, tmp_path):
         train_cgan(*paths, tmp_path / "h.pt", tmp_path / "h.csv", **{**kw, "d_steps": 0})
     assert not (tmp_path / "h.csv").exists()
     # the spatial generator trains, saves and loads the same way; z is a flat 8 x 8 x 2 map
-    train_cgan(*paths, tmp_path / "s.pt", tmp_path / "s.csv",
-               **{**kw, "epochs": 1, "z_dim": 128, "latent_resolution": 8})
+    train_cgan(
+        *paths,
+        tmp_path / "s.pt",
+        tmp_path / "s.csv",
+        **{**kw, "epochs": 1, "z_dim": 128, "latent_resolution": 8},
+    )
     G, cond = load_conditional(tmp_path / "s.pt", "cgan")
     assert G.z_dim == 128 and G.latent_resolution == 8
     with torch.no_grad():
-        assert G(torch.randn(2, 128), torch.from_numpy(cond.encode([0, 3], [150.0] * 2))
-                 ).shape == (2, 1, 32, 32)
+        assert G(torch.randn(2, 128), torch.from_numpy(cond.encode([0, 3], [150.0] * 2))).shape == (
+            2,
+            1,
+            32,
+            32,
+        )
 
 
 def test_spatial_generator_is_shift_equivariant():
     # periodic + fully convolutional: rolling the noise map by one cell rolls the image by
     # resolution / latent_resolution pixels, so no position in the RVE is special (no frame)
-    G = ConditionalGenerator(32, 1, 5, z_dim=2 * 8 * 8, width=8, periodic=True,
-                             latent_resolution=8).eval()
+    G = ConditionalGenerator(
+        32, 1, 5, z_dim=2 * 8 * 8, width=8, periodic=True, latent_resolution=8
+    ).eval()
     z, c = torch.randn(1, 2, 8, 8), torch.rand(1, 5)
     with torch.no_grad():
         x = G(z.flatten(1), c)
         shifted = G(torch.roll(z, (1, 3), (2, 3)).flatten(1), c)
     assert torch.allclose(shifted, torch.roll(x, (4, 12), (2, 3)), atol=1e-5)
     assert not torch.allclose(shifted, x, atol=1e-3)
-    assert ConditionalGenerator(32, 1, 5, z_dim=128, latent_resolution=8).out[0].padding_mode == \
-        "replicate"  # not periodic: still no zero border for G to draw a frame from
+    assert (
+        ConditionalGenerator(32, 1, 5, z_dim=128, latent_resolution=8).out[0].padding_mode
+        == "replicate"
+    )  # not periodic: still no zero border for G to draw a frame from
     with pytest.raises(ValueError, match="not a multiple of latent_resolution"):
         ConditionalGenerator(32, 1, 5, z_dim=100, latent_resolution=8)
     with pytest.raises(ValueError, match="power-of-two multiple of 8"):
@@ -260,8 +371,18 @@ def test_spatial_generator_is_shift_equivariant():
 def test_cgan_discriminator_augmentation_is_seeded_and_checked(dataset, tmp_path):
     from matgen.train.conditional import train_cgan
 
-    kw = dict(classes=CLASSES, seed=3, epochs=1, batch_size=8, z_dim=128, width=8,
-              latent_resolution=8, projection=True, device="cpu", show_progress=False)
+    kw = dict(
+        classes=CLASSES,
+        seed=3,
+        epochs=1,
+        batch_size=8,
+        z_dim=128,
+        width=8,
+        latent_resolution=8,
+        projection=True,
+        device="cpu",
+        show_progress=False,
+    )
     paths = (dataset / "images.npy", dataset / "table.csv")
 
     def weights(name: str, **extra) -> torch.Tensor:
@@ -277,6 +398,10 @@ def test_cgan_discriminator_augmentation_is_seeded_and_checked(dataset, tmp_path
     with pytest.raises(InputError, match=r"augment_p must be in \[0, 1\], got 1.5"):
         train_cgan(*paths, tmp_path / "x.pt", tmp_path / "x.csv", **{**kw, "augment_p": 1.5})
     with pytest.raises(InputError, match=r"unknown augment_ops \['rot45'\]"):
-        train_cgan(*paths, tmp_path / "x.pt", tmp_path / "x.csv",
-                   **{**kw, "augment_p": 0.5, "augment_ops": ["rot45"]})
+        train_cgan(
+            *paths,
+            tmp_path / "x.pt",
+            tmp_path / "x.csv",
+            **{**kw, "augment_p": 0.5, "augment_ops": ["rot45"]},
+        )
     assert not (tmp_path / "x.pt").exists()

@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 import torch
 
+from matgen.checkpoint import save_checkpoint
 from matgen.errors import InputError
+from matgen.inference.stylegan2 import generate, load_stylegan2
 from matgen.metrics.distributions import distribution_distances, pairwise_diversity
 from matgen.models.stylegan2 import Generator
 from matgen.pipeline.morphology import morphology_of_tiles
 from matgen.pipeline.porous import compare_morphology, sample_stylegan2, translation_error
-from matgen.checkpoint import save_checkpoint
-from matgen.inference.stylegan2 import generate, load_stylegan2
 
 
 def test_distribution_distances_of_a_shifted_sample():
@@ -35,8 +35,14 @@ def test_pairwise_diversity_is_zero_for_copies_and_the_rms_difference_otherwise(
 
 
 def _morph_table(path, porosity, lam, ssa=0.3):
-    pd.DataFrame({"tile": range(len(porosity)), "porosity": porosity,
-                  "correlation_length": lam, "specific_surface_area": ssa}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "tile": range(len(porosity)),
+            "porosity": porosity,
+            "correlation_length": lam,
+            "specific_surface_area": ssa,
+        }
+    ).to_csv(path, index=False)
     return path
 
 
@@ -48,14 +54,21 @@ def test_compare_morphology_reports_targets(tmp_path):
     np.save(tmp_path / "collapsed.npy", np.repeat(real_tiles[:1], 20, 0))
     phi = rng.normal(0.15, 0.02, 20)
     lam = rng.normal(1.0, 0.1, 20)
-    tables = {"real": _morph_table(tmp_path / "r.csv", phi, lam),
-              "good": _morph_table(tmp_path / "g.csv", phi + 0.01, lam * 1.1),
-              "collapsed": _morph_table(tmp_path / "c.csv", phi + 0.05, lam * 1.5)}
-    tiles = {"real": tmp_path / "real.npy", "good": tmp_path / "good.npy",
-             "collapsed": tmp_path / "collapsed.npy"}
+    tables = {
+        "real": _morph_table(tmp_path / "r.csv", phi, lam),
+        "good": _morph_table(tmp_path / "g.csv", phi + 0.01, lam * 1.1),
+        "collapsed": _morph_table(tmp_path / "c.csv", phi + 0.05, lam * 1.5),
+    }
+    tiles = {
+        "real": tmp_path / "real.npy",
+        "good": tmp_path / "good.npy",
+        "collapsed": tmp_path / "collapsed.npy",
+    }
     out = compare_morphology(tables, tiles, tmp_path / "d.csv", "real")
     met = out.set_index(["dataset", "descriptor"]).meets_target
-    assert met["good", "porosity"] and met["good", "correlation_length"] and met["good", "diversity"]
+    assert (
+        met["good", "porosity"] and met["good", "correlation_length"] and met["good", "diversity"]
+    )
     assert not met["collapsed", "porosity"] and not met["collapsed", "correlation_length"]
     assert not met["collapsed", "diversity"]
     assert pd.read_csv(tmp_path / "d.csv").shape[0] == 8
@@ -72,12 +85,26 @@ def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):
     np.save(tmp_path / "ct.npy", ct)
     meta.to_csv(tmp_path / "truth_table.csv", index=False)
     meta.assign(pixel_size=1.0).to_csv(tmp_path / "ct_table.csv", index=False)
-    morphology_of_tiles(tmp_path / "truth.npy", tmp_path / "truth_table.csv",
-                        tmp_path / "m.csv", tmp_path / "m.npz", threshold=0.5, smooth_sigma=0)
-    summary = translation_error(tmp_path / "m.csv", tmp_path / "m.npz", tmp_path / "m.csv",
-                                tmp_path / "m.npz", tmp_path / "ct.npy", tmp_path / "ct_table.csv",
-                                tmp_path / "per_tile.csv", tmp_path / "summary.csv",
-                                threshold=0.5, smooth_sigma=0)
+    morphology_of_tiles(
+        tmp_path / "truth.npy",
+        tmp_path / "truth_table.csv",
+        tmp_path / "m.csv",
+        tmp_path / "m.npz",
+        threshold=0.5,
+        smooth_sigma=0,
+    )
+    summary = translation_error(
+        tmp_path / "m.csv",
+        tmp_path / "m.npz",
+        tmp_path / "m.csv",
+        tmp_path / "m.npz",
+        tmp_path / "ct.npy",
+        tmp_path / "ct_table.csv",
+        tmp_path / "per_tile.csv",
+        tmp_path / "summary.csv",
+        threshold=0.5,
+        smooth_sigma=0,
+    )
     row = summary.set_index("method").loc["cyclegan"]
     assert row.porosity_mae == 0 and row.s2_rmse == 0 and row.porosity_pearson_r == pytest.approx(1)
     bicubic = summary.set_index("method").loc["bicubic"]
@@ -87,16 +114,31 @@ def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):
 
 def test_sampled_tiles_are_regenerated_from_their_seed_in_the_table(tmp_path):
     torch.manual_seed(0)
-    cfg = dict(resolution=8, z_dim=8, w_dim=8, n_mapping=1, channel_base=32, channel_max=8,
-               img_channels=1)
+    cfg = dict(
+        resolution=8, z_dim=8, w_dim=8, n_mapping=1, channel_base=32, channel_max=8, img_channels=1
+    )
     G = Generator(**cfg)
     for layer in [G.conv1, *G.convs]:  # noise strengths start at 0: let the noise matter
         layer.noise_strength.data.fill_(1.0)
-    save_checkpoint(tmp_path / "g.pt", step=1, model_config=cfg, include_rng=False,
-                    G_ema=G.state_dict(), family="stylegan2")
+    save_checkpoint(
+        tmp_path / "g.pt",
+        step=1,
+        model_config=cfg,
+        include_rng=False,
+        G_ema=G.state_dict(),
+        family="stylegan2",
+    )
     pd.DataFrame({"pixel_size": [0.25]}).to_csv(tmp_path / "real.csv", index=False)
-    table = sample_stylegan2(tmp_path / "g.pt", tmp_path / "real.csv", tmp_path / "t.npy",
-                             tmp_path / "t.csv", n=10, seed=40, batch_size=4, device="cpu")
+    table = sample_stylegan2(
+        tmp_path / "g.pt",
+        tmp_path / "real.csv",
+        tmp_path / "t.npy",
+        tmp_path / "t.csv",
+        n=10,
+        seed=40,
+        batch_size=4,
+        device="cpu",
+    )
     tiles = np.load(tmp_path / "t.npy")
     assert tiles.shape == (10, 1, 8, 8) and tiles.dtype == np.float16
     assert list(table.seed) == list(range(40, 50)) and (table.pixel_size == 0.25).all()
@@ -107,5 +149,6 @@ def test_sampled_tiles_are_regenerated_from_their_seed_in_the_table(tmp_path):
     other_noise = generate(G, np.array([table.seed[7]]), noise_seeds=np.array([table.seed[6]]))
     assert np.abs(other_noise[0] - again[0]).max() > 0.01
     with pytest.raises(InputError, match="n must be at least 1"):
-        sample_stylegan2(tmp_path / "g.pt", tmp_path / "real.csv", tmp_path / "t.npy",
-                         tmp_path / "t.csv", n=0)
+        sample_stylegan2(
+            tmp_path / "g.pt", tmp_path / "real.csv", tmp_path / "t.npy", tmp_path / "t.csv", n=0
+        )

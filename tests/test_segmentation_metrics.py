@@ -19,10 +19,10 @@ def test_stray_pixels_of_an_absent_class_sink_miou_but_not_the_customised_miou()
     p = t.copy()
     p[0, 0] = 2
     iou = iou_per_class(p, t, 3)
-    assert iou[0] == pytest.approx(7 / 8)   # |P0 ∩ T0| = 7, |P0 ∪ T0| = 8
+    assert iou[0] == pytest.approx(7 / 8)  # |P0 ∩ T0| = 7, |P0 ∪ T0| = 8
     assert iou[1] == 1.0
-    assert iou[2] == 0.0                    # predicted only: union 1, intersection 0
-    assert miou(p, t, 3) == pytest.approx((7 / 8 + 1 + 0) / 3)          # 0.625
+    assert iou[2] == 0.0  # predicted only: union 1, intersection 0
+    assert miou(p, t, 3) == pytest.approx((7 / 8 + 1 + 0) / 3)  # 0.625
     assert miou_present_classes(p, t, 3) == pytest.approx((7 / 8 + 1) / 2)  # 0.9375
 
 

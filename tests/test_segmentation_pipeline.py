@@ -8,9 +8,9 @@ import pytest
 
 from matgen.data.ingest import ingest_domain
 from matgen.errors import InputError
+from matgen.inference.segmentation import segment
 from matgen.pipeline import segmentation as seg
 from matgen.synth.segmentation import CLASS_NAMES, simulate_segmentation
-from matgen.inference.segmentation import segment
 from matgen.train.segmentation import random_crops, train_segmenter
 
 CLASSES = list(CLASS_NAMES)
@@ -21,8 +21,7 @@ SPLIT = {"n_test": 2, "seed": 0}
 def real(tmp_path_factory):
     d = tmp_path_factory.mktemp("seg")
     sheet = simulate_segmentation(d / "raw", seed=1, n_images=6, size=32)
-    ingest_domain(sheet, "micrograph", d / "i.npy", d / "m.npy", d / "t.csv",
-                  mask_classes=CLASSES)
+    ingest_domain(sheet, "micrograph", d / "i.npy", d / "m.npy", d / "t.csv", mask_classes=CLASSES)
     return d
 
 
@@ -52,59 +51,171 @@ def test_u_net_learns_an_easy_segmentation():
     rng = np.random.default_rng(1)
     masks = (rng.random((4, 32, 32)) > 0.5).astype(np.int64)
     masks = np.repeat(np.repeat(masks[:, ::4, ::4], 4, 1), 4, 2)  # 4-px blocks
-    images = (0.2 + 0.6 * masks[:, None] + 0.05 * rng.standard_normal((4, 1, 32, 32)))
+    images = 0.2 + 0.6 * masks[:, None] + 0.05 * rng.standard_normal((4, 1, 32, 32))
     images = images.astype(np.float32)
-    model, losses = train_segmenter((images, masks), (images[:0], masks[:0]), 0.0, n_classes=2,
-                                    seed=0, epochs=6, steps_per_epoch=10, batch_size=4, crop=16,
-                                    width=4, depth=2, lr=5e-3, device="cpu")
+    model, losses = train_segmenter(
+        (images, masks),
+        (images[:0], masks[:0]),
+        0.0,
+        n_classes=2,
+        seed=0,
+        epochs=6,
+        steps_per_epoch=10,
+        batch_size=4,
+        crop=16,
+        width=4,
+        depth=2,
+        lr=5e-3,
+        device="cpu",
+    )
     assert losses[-1] < 0.5 * losses[0]
     pred = segment(model, images)
     assert pred.shape == (4, 32, 32) and (pred == masks).mean() > 0.95
 
 
 def test_generator_chain_and_mix_training(real, tmp_path):
-    kw_vq = dict(seed=0, epochs=2, steps_per_epoch=3, batch_size=4, crop=16, width=8, n_res=1,
-                 embed_dim=4, n_codes=8, downsample=4, device="cpu", show_progress=False)
-    seg.fit_vqvae(real / "i.npy", real / "m.npy", real / "t.csv", tmp_path / "vq.pt",
-                  tmp_path / "vq.csv", classes=CLASSES, split=SPLIT, **kw_vq)
+    kw_vq = dict(
+        seed=0,
+        epochs=2,
+        steps_per_epoch=3,
+        batch_size=4,
+        crop=16,
+        width=8,
+        n_res=1,
+        embed_dim=4,
+        n_codes=8,
+        downsample=4,
+        device="cpu",
+        show_progress=False,
+    )
+    seg.fit_vqvae(
+        real / "i.npy",
+        real / "m.npy",
+        real / "t.csv",
+        tmp_path / "vq.pt",
+        tmp_path / "vq.csv",
+        classes=CLASSES,
+        split=SPLIT,
+        **kw_vq,
+    )
     log = pd.read_csv(tmp_path / "vq.csv")
-    assert list(log.columns[:6]) == ["step", "mse", "mask_ce", "commitment", "perplexity",
-                                     "codes_used"]
-    seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
-                     tmp_path / "px.pt", tmp_path / "px.csv", split=SPLIT, seed=0, epochs=2,
-                     steps_per_epoch=3, batch_size=4, window=4, dim=8, n_layers=2,
-                     device="cpu", show_progress=False)
+    assert list(log.columns[:6]) == [
+        "step",
+        "mse",
+        "mask_ce",
+        "commitment",
+        "perplexity",
+        "codes_used",
+    ]
+    seg.fit_pixelcnn(
+        tmp_path / "vq.pt",
+        real / "i.npy",
+        real / "m.npy",
+        real / "t.csv",
+        tmp_path / "px.pt",
+        tmp_path / "px.csv",
+        split=SPLIT,
+        seed=0,
+        epochs=2,
+        steps_per_epoch=3,
+        batch_size=4,
+        window=4,
+        dim=8,
+        n_layers=2,
+        device="cpu",
+        show_progress=False,
+    )
     out = tmp_path / "syn"
-    seg.sample_pairs(tmp_path / "vq.pt", tmp_path / "px.pt", out / "i.npy", out / "m.npy",
-                     out / "t.csv", n=10, seed=3, batch_size=4, device="cpu")
+    seg.sample_pairs(
+        tmp_path / "vq.pt",
+        tmp_path / "px.pt",
+        out / "i.npy",
+        out / "m.npy",
+        out / "t.csv",
+        n=10,
+        seed=3,
+        batch_size=4,
+        device="cpu",
+    )
     images, masks = np.load(out / "i.npy"), np.load(out / "m.npy")
     assert images.shape == (10, 1, 16, 16) and masks.shape == (10, 16, 16)
     assert masks.max() < len(CLASSES) and (out / "pairs" / "mask_0003.png").exists()
     again = tmp_path / "again"
-    seg.sample_pairs(tmp_path / "vq.pt", tmp_path / "px.pt", again / "i.npy", again / "m.npy",
-                     again / "t.csv", n=10, seed=3, batch_size=4, device="cpu")
+    seg.sample_pairs(
+        tmp_path / "vq.pt",
+        tmp_path / "px.pt",
+        again / "i.npy",
+        again / "m.npy",
+        again / "t.csv",
+        n=10,
+        seed=3,
+        batch_size=4,
+        device="cpu",
+    )
     assert np.array_equal(np.load(again / "m.npy"), masks)  # seeded
-    unet = dict(epochs=1, steps_per_epoch=2, batch_size=4, crop=16, width=4, depth=2,
-                device="cpu")
-    scores = seg.train_mix(real / "i.npy", real / "m.npy", real / "t.csv", out / "i.npy",
-                           out / "m.npy", tmp_path / "s.csv", tmp_path / "u.pt", mix_name="mix",
-                           mix={"real": 2, "synthetic_images": 1}, seeds=[0, 1],
-                           classes=CLASSES, split=SPLIT, **unet)
+    unet = dict(epochs=1, steps_per_epoch=2, batch_size=4, crop=16, width=4, depth=2, device="cpu")
+    scores = seg.train_mix(
+        real / "i.npy",
+        real / "m.npy",
+        real / "t.csv",
+        out / "i.npy",
+        out / "m.npy",
+        tmp_path / "s.csv",
+        tmp_path / "u.pt",
+        mix_name="mix",
+        mix={"real": 2, "synthetic_images": 1},
+        seeds=[0, 1],
+        classes=CLASSES,
+        split=SPLIT,
+        **unet,
+    )
     assert list(scores.seed) == [0, 1] and scores.synthetic_share.eq(1 / 3).all()
     assert scores[["miou", "miou_present"]].apply(lambda c: c.between(0, 1)).all().all()
     with pytest.raises(InputError, match="needs 40 synthetic pairs"):
-        seg.train_mix(real / "i.npy", real / "m.npy", real / "t.csv", out / "i.npy",
-                      out / "m.npy", tmp_path / "s.csv", tmp_path / "u.pt", mix_name="big",
-                      mix={"real": 1, "synthetic_images": 10}, seeds=[0], classes=CLASSES,
-                      split=SPLIT, **unet)
+        seg.train_mix(
+            real / "i.npy",
+            real / "m.npy",
+            real / "t.csv",
+            out / "i.npy",
+            out / "m.npy",
+            tmp_path / "s.csv",
+            tmp_path / "u.pt",
+            mix_name="big",
+            mix={"real": 1, "synthetic_images": 10},
+            seeds=[0],
+            classes=CLASSES,
+            split=SPLIT,
+            **unet,
+        )
     with pytest.raises(InputError, match="5 real images asked for, the training split has 4"):
-        seg.train_mix(real / "i.npy", real / "m.npy", real / "t.csv", out / "i.npy",
-                      out / "m.npy", tmp_path / "s.csv", tmp_path / "u.pt", mix_name="many",
-                      mix={"real": 5, "synthetic_images": 0}, seeds=[0], classes=CLASSES,
-                      split=SPLIT, **unet)
-    checks = seg.generator_checks(tmp_path / "vq.pt", real / "i.npy", real / "m.npy",
-                                  real / "t.csv", out / "i.npy", out / "m.npy", tmp_path / "u.pt",
-                                  tmp_path / "c.csv", classes=CLASSES, split=SPLIT, device="cpu")
+        seg.train_mix(
+            real / "i.npy",
+            real / "m.npy",
+            real / "t.csv",
+            out / "i.npy",
+            out / "m.npy",
+            tmp_path / "s.csv",
+            tmp_path / "u.pt",
+            mix_name="many",
+            mix={"real": 5, "synthetic_images": 0},
+            seeds=[0],
+            classes=CLASSES,
+            split=SPLIT,
+            **unet,
+        )
+    checks = seg.generator_checks(
+        tmp_path / "vq.pt",
+        real / "i.npy",
+        real / "m.npy",
+        real / "t.csv",
+        out / "i.npy",
+        out / "m.npy",
+        tmp_path / "u.pt",
+        tmp_path / "c.csv",
+        classes=CLASSES,
+        split=SPLIT,
+        device="cpu",
+    )
     values = checks.set_index("check")["value"]
     assert 0 <= values["vqvae_reconstruction_mask_miou"] <= 1
     assert 0 <= values["generated_mask_image_agreement_miou"] <= 1
@@ -112,11 +223,24 @@ def test_generator_chain_and_mix_training(real, tmp_path):
 
 def test_summary_averages_seeds_and_answers_the_few_real_question(tmp_path):
     rows = []
-    for mix, real, syn, scores in (("r8", 8, 0, [0.80, 0.82]), ("r2", 2, 0, [0.60, 0.64]),
-                                   ("r2s", 2, 10, [0.70, 0.72]), ("syn", 0, 8, [0.5, 0.5])):
+    for mix, real, syn, scores in (
+        ("r8", 8, 0, [0.80, 0.82]),
+        ("r2", 2, 0, [0.60, 0.64]),
+        ("r2s", 2, 10, [0.70, 0.72]),
+        ("syn", 0, 8, [0.5, 0.5]),
+    ):
         for seed, s in enumerate(scores):
-            rows.append(dict(mix=mix, seed=seed, real=real, synthetic_images=syn,
-                             synthetic_share=syn / (real + syn), miou=s - 0.1, miou_present=s))
+            rows.append(
+                dict(
+                    mix=mix,
+                    seed=seed,
+                    real=real,
+                    synthetic_images=syn,
+                    synthetic_share=syn / (real + syn),
+                    miou=s - 0.1,
+                    miou_present=s,
+                )
+            )
     files = []
     for mix, group in pd.DataFrame(rows).groupby("mix", sort=False):
         group.to_csv(tmp_path / f"{mix}.csv", index=False)
@@ -131,23 +255,47 @@ def test_summary_averages_seeds_and_answers_the_few_real_question(tmp_path):
 
 
 def test_cli_segment_writes_label_maps_and_class_fractions(real, tmp_path, capsys):
+    from matgen.checkpoint import save_checkpoint
     from matgen.cli import main
     from matgen.models.unet import UNet
-    from matgen.checkpoint import save_checkpoint
 
     cfg = dict(in_ch=1, out_ch=3, width=4, depth=2)
-    save_checkpoint(tmp_path / "u.pt", step=1, model_config=cfg, include_rng=False,
-                    family="segmenter", model=UNet(**cfg).state_dict(), classes=CLASSES)
+    save_checkpoint(
+        tmp_path / "u.pt",
+        step=1,
+        model_config=cfg,
+        include_rng=False,
+        family="segmenter",
+        model=UNet(**cfg).state_dict(),
+        classes=CLASSES,
+    )
     image = real / "raw" / "micrograph_000.png"
-    assert main(["segment", str(tmp_path / "u.pt"), str(image), "--device", "cpu",
-                 "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(tmp_path / "u.pt"),
+                str(image),
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(tmp_path / "out" / "class_fractions.csv")
-    assert list(table.columns) == ["image", "fraction_matrix", "fraction_second_phase",
-                                   "fraction_pore"]
+    assert list(table.columns) == [
+        "image",
+        "fraction_matrix",
+        "fraction_second_phase",
+        "fraction_pore",
+    ]
     assert table.iloc[0, 1:].sum() == pytest.approx(1.0)
     assert (tmp_path / "out" / "micrograph_000_labels.png").exists()
-    assert main(["segment", str(tmp_path / "vq.pt"), str(image), "--out",
-                 str(tmp_path / "o2")]) == 2
+    assert (
+        main(["segment", str(tmp_path / "vq.pt"), str(image), "--out", str(tmp_path / "o2")]) == 2
+    )
     assert "vq.pt: checkpoint not found" in capsys.readouterr().err
 
 
@@ -155,9 +303,9 @@ def test_fields_of_view_part_the_two_mious_where_a_class_is_absent():
     from matgen.pipeline.segmentation import fields_of_view, score_segmentation
 
     truth = np.zeros((1, 4, 8), np.int64)
-    truth[0, :, :4] = 1                       # left field: all class 1; right field: all class 0
+    truth[0, :, :4] = 1  # left field: all class 1; right field: all class 0
     pred = truth.copy()
-    pred[0, 0, 7] = 2                         # one stray pixel of class 2 in the right field
+    pred[0, 0, 7] = 2  # one stray pixel of class 2 in the right field
     fields = fields_of_view(truth, 4)
     assert fields.shape == (2, 4, 4) and (fields[0] == 1).all() and (fields[1] == 0).all()
     whole = score_segmentation(pred, truth, ["a", "b", "c"])

@@ -7,17 +7,33 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from helpers import ROOT
-from matgen.data.points import (ingest_point_domain, normalise_percentile, pixel_size_angstrom,
-                                point_heatmap)
+
+from matgen.data.points import (
+    ingest_point_domain,
+    normalise_percentile,
+    pixel_size_angstrom,
+    point_heatmap,
+)
 from matgen.errors import InputError
-from matgen.metrics.detection import (bootstrap_scores, find_peaks, inside, match_points,
-                                      precision_recall_curve, precision_recall_f1)
+from matgen.metrics.detection import (
+    bootstrap_scores,
+    find_peaks,
+    inside,
+    match_points,
+    precision_recall_curve,
+    precision_recall_f1,
+)
 from matgen.synth import stem
 
-OPTICS = dict(vacancy_probability=0.03, kv=80.0, aperture_mrad=25.0, defocus=(0.0, 0.0),
-              cs_um=(0.0, 0.0), source_fwhm=0.0)
+OPTICS = dict(
+    vacancy_probability=0.03,
+    kv=80.0,
+    aperture_mrad=25.0,
+    defocus=(0.0, 0.0),
+    cs_um=(0.0, 0.0),
+    source_fwhm=0.0,
+)
 
 
 # --------------------------------------------------------------------------- physics
@@ -44,8 +60,8 @@ def test_pixel_too_coarse_for_the_aperture_is_refused():
 
 
 def _column_sums(image, xy_px, radius_px):
-    yy, xx = np.mgrid[:image.shape[0], :image.shape[1]]
-    return np.array([image[(xx - x) ** 2 + (yy - y) ** 2 <= radius_px ** 2].sum() for x, y in xy_px])
+    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
+    return np.array([image[(xx - x) ** 2 + (yy - y) ** 2 <= radius_px**2].sum() for x, y in xy_px])
 
 
 def test_column_intensities_follow_z_to_the_1_7():
@@ -59,7 +75,7 @@ def test_column_intensities_follow_z_to_the_1_7():
     sums = _column_sums(image, cols.xy[central] / px + 60, 0.4 / px)
     kinds = cols.kind[central]
     w, se2, se1 = (sums[kinds == k].mean() for k in ("W", "Se2", "Se1"))
-    assert w / se2 == pytest.approx(74 ** 1.7 / (2 * 34 ** 1.7), rel=0.05)  # 1.87
+    assert w / se2 == pytest.approx(74**1.7 / (2 * 34**1.7), rel=0.05)  # 1.87
     assert se2 / se1 == pytest.approx(2.0, rel=0.05)
 
 
@@ -70,6 +86,7 @@ def test_lattice_spacing_recovered_from_the_fft_peak():
     k = np.fft.fftshift(np.fft.fftfreq(256, 0.2))
     ky, kx = np.meshgrid(k, k, indexing="ij")
     kr = np.hypot(kx, ky)
+
     def strongest(k_min, k_max):
         band = np.where((kr > k_min) & (kr < k_max), amp, 0)
         return 1 / kr[np.unravel_index(np.argmax(band), band.shape)]
@@ -93,9 +110,9 @@ def test_experimental_degradations_are_what_the_config_says():
     """The degradations are pinned: physically plausible magnitudes, realised as configured."""
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["stem"]["simulate"]
     exp = cfg["exp"]
-    assert 0 < exp["jitter_rms"] <= 0.3          # Å; sub-column-width scan noise
-    assert abs(exp["shear"]) <= 0.05              # drift of a few % over a frame
-    assert 5 <= exp["counts_per_pixel"] <= 500    # low-dose imaging of a 2D material
+    assert 0 < exp["jitter_rms"] <= 0.3  # Å; sub-column-width scan noise
+    assert abs(exp["shear"]) <= 0.05  # drift of a few % over a frame
+    assert 5 <= exp["counts_per_pixel"] <= 500  # low-dose imaging of a 2D material
     assert exp["contamination"] <= 0.2 and exp["background"] <= 0.3
     rng = np.random.default_rng(3)
     shifts = stem.ar1_series(20000, 0.15, 0.5, rng)
@@ -111,23 +128,40 @@ def test_experimental_degradations_are_what_the_config_says():
     along = np.corrcoef(noise[:, 1:].ravel(), noise[:, :-1].ravel())[0, 1]
     across = np.corrcoef(noise[1:].ravel(), noise[:-1].ravel())[0, 1]
     assert along == pytest.approx(np.exp(-1 / 1.5), abs=0.03) and abs(across) < 0.03
-    image, vac, params = stem.simulate_image(128, 0.2, np.random.default_rng(4), **OPTICS,
-                                             counts_per_pixel=20.0, degrade=exp)
-    assert image.mean() == pytest.approx(20 * (1 + exp["contamination_signal"] *
-                                               exp["contamination"] * 0.5), rel=0.25)
+    image, vac, params = stem.simulate_image(
+        128, 0.2, np.random.default_rng(4), **OPTICS, counts_per_pixel=20.0, degrade=exp
+    )
+    assert image.mean() == pytest.approx(
+        20 * (1 + exp["contamination_signal"] * exp["contamination"] * 0.5), rel=0.25
+    )
     assert ((vac[["x_px", "y_px"]] >= 0) & (vac[["x_px", "y_px"]] <= 127)).all().all()
 
 
 def test_simulate_stem_writes_a_sheet_the_ingestion_reads(tmp_path):
-    sheet = stem.simulate_stem(tmp_path / "raw", seed=1, n_sim=2, n_exp=1, n_exp_test=1, size=64,
-                               pixel_size=0.25, vacancy_probability=0.05,
-                               exp={"counts_per_pixel": 20, "jitter_rms": 0.1})
+    sheet = stem.simulate_stem(
+        tmp_path / "raw",
+        seed=1,
+        n_sim=2,
+        n_exp=1,
+        n_exp_test=1,
+        size=64,
+        pixel_size=0.25,
+        vacancy_probability=0.05,
+        exp={"counts_per_pixel": 20, "jitter_rms": 0.1},
+    )
     rows = pd.read_csv(sheet, sep="\t", keep_default_na=False)
     assert list(rows["domain"]) == ["sim", "sim", "exp", "exp_test"]
     assert rows.loc[rows.domain == "exp", "points"].item() == ""  # CycleGAN never sees labels
     out = tmp_path / "ingest"
-    table = ingest_point_domain(sheet, "sim", out / "i.npy", out / "t.csv", out / "p.csv",
-                                pixel_size=0.25, require_points=True)
+    table = ingest_point_domain(
+        sheet,
+        "sim",
+        out / "i.npy",
+        out / "t.csv",
+        out / "p.csv",
+        pixel_size=0.25,
+        require_points=True,
+    )
     images = np.load(out / "i.npy")
     assert images.shape == (2, 1, 64, 64) and images.min() >= 0 and images.max() <= 1
     pts = pd.read_csv(out / "p.csv")
@@ -149,25 +183,43 @@ def _sheet(tmp_path, image, points=None, pixel_size="0.2", unit="angstrom"):
 
 
 def _ingest(sheet, tmp_path, **kw):
-    return ingest_point_domain(sheet, "exp_test", tmp_path / "i.npy", tmp_path / "t.csv",
-                               tmp_path / "p.csv", pixel_size=0.2, **kw)
+    return ingest_point_domain(
+        sheet,
+        "exp_test",
+        tmp_path / "i.npy",
+        tmp_path / "t.csv",
+        tmp_path / "p.csv",
+        pixel_size=0.2,
+        **kw,
+    )
 
 
 def test_ingest_rejects_labels_outside_the_image(tmp_path):
-    sheet = _sheet(tmp_path, np.ones((32, 32)), pd.DataFrame({"x_px": [3.0, 40.0],
-                                                              "y_px": [3.0, 5.0]}))
+    sheet = _sheet(
+        tmp_path, np.ones((32, 32)), pd.DataFrame({"x_px": [3.0, 40.0], "y_px": [3.0, 5.0]})
+    )
     with pytest.raises(InputError, match=r"pts.csv: row 3: point \(40.0, 5.0\) px lies outside"):
         _ingest(sheet, tmp_path)
     assert not (tmp_path / "i.npy").exists()
 
 
 def test_ingest_rejects_wrong_pixel_units(tmp_path):
-    sheet = _sheet(tmp_path, np.ones((32, 32)), pd.DataFrame({"x_px": [], "y_px": []}),
-                   pixel_size="0.2", unit="um")
+    sheet = _sheet(
+        tmp_path,
+        np.ones((32, 32)),
+        pd.DataFrame({"x_px": [], "y_px": []}),
+        pixel_size="0.2",
+        unit="um",
+    )
     with pytest.raises(InputError, match="pixel_unit 'um' is not a length unit for STEM"):
         _ingest(sheet, tmp_path)
-    sheet = _sheet(tmp_path, np.ones((32, 32)), pd.DataFrame({"x_px": [], "y_px": []}),
-                   pixel_size="2", unit="nm")  # 20 Å/px: nm given where Å was meant
+    sheet = _sheet(
+        tmp_path,
+        np.ones((32, 32)),
+        pd.DataFrame({"x_px": [], "y_px": []}),
+        pixel_size="2",
+        unit="nm",
+    )  # 20 Å/px: nm given where Å was meant
     with pytest.raises(InputError, match="20 Å/px cannot be an atom-resolved image"):
         _ingest(sheet, tmp_path)
     assert pixel_size_angstrom(0.02, "nm", "x") == pytest.approx(0.2)
@@ -222,7 +274,9 @@ def test_find_peaks_returns_xy_strongest_first():
     prob[25, 5] = 0.7
     prob[30, 30] = 0.3
     xy, score = find_peaks(prob, threshold=0.5, min_distance=2)
-    assert xy.tolist() == [[30.0, 10.0], [5.0, 25.0]] and score.tolist() == pytest.approx([0.9, 0.7])
+    assert xy.tolist() == [[30.0, 10.0], [5.0, 25.0]] and score.tolist() == pytest.approx(
+        [0.9, 0.7]
+    )
     assert inside(xy, prob.shape, border=6).tolist() == [True, False]
 
 
@@ -253,8 +307,7 @@ def test_point_heatmap_peaks_at_the_points():
 def test_unet_generator_and_fourier_discriminator_shapes_and_spectrum():
     import torch
 
-    from matgen.models.cyclegan import (FourierDiscriminator, UnetGenerator,
-                                        fourier_log_amplitude)
+    from matgen.models.cyclegan import FourierDiscriminator, UnetGenerator, fourier_log_amplitude
 
     g = UnetGenerator(1, 1, ngf=4, depth=2)
     x = torch.rand(2, 1, 32, 32) * 2 - 1
@@ -273,19 +326,30 @@ def test_unet_generator_and_fourier_discriminator_shapes_and_spectrum():
     assert ar[:, centre].mean() - ar.mean() > 3 * abs(aw[:, centre].mean() - aw.mean())
 
 
-def test_stem_cyclegan_trains_with_unet_generators_fourier_discriminators_and_input_noise(
-        tmp_path):
+def test_stem_cyclegan_trains_with_unet_generators_fourier_discriminators_and_input_noise(tmp_path):
     from matgen.inference.cyclegan import load_cyclegan_generator, translate
     from matgen.train.cyclegan import train_cyclegan
 
     rng = np.random.default_rng(0)
     np.save(tmp_path / "sim.npy", rng.random((6, 1, 16, 16)).astype(np.float16))
     np.save(tmp_path / "exp.npy", rng.random((6, 1, 16, 16)).astype(np.float16))
-    kw = dict(steps=4, batch_size=2, ngf=4, n_downsampling=2, ndf=4, n_layers=2,
-              generator="unet", fourier=True, input_noise=0.1, log_every=2,
-              show_progress=False, device="cpu")
-    train_cyclegan(tmp_path / "sim.npy", tmp_path / "exp.npy", tmp_path / "c.pt",
-                   tmp_path / "c.csv", **kw)
+    kw = dict(
+        steps=4,
+        batch_size=2,
+        ngf=4,
+        n_downsampling=2,
+        ndf=4,
+        n_layers=2,
+        generator="unet",
+        fourier=True,
+        input_noise=0.1,
+        log_every=2,
+        show_progress=False,
+        device="cpu",
+    )
+    train_cyclegan(
+        tmp_path / "sim.npy", tmp_path / "exp.npy", tmp_path / "c.pt", tmp_path / "c.csv", **kw
+    )
     log = pd.read_csv(tmp_path / "c.csv")
     assert (log["fourier"] > 0).all() and (log["identity"] > 0).all()  # both active at scale 1
     g = load_cyclegan_generator(tmp_path / "c.pt", "G_LH")
@@ -295,8 +359,9 @@ def test_stem_cyclegan_trains_with_unet_generators_fourier_discriminators_and_in
     assert not np.array_equal(a, translate(g, tiles, input_noise=0.1, seed=4))
     with pytest.raises(InputError, match="U-Net generators translate at one pixel size"):
         np.save(tmp_path / "big.npy", rng.random((6, 1, 32, 32)).astype(np.float16))
-        train_cyclegan(tmp_path / "sim.npy", tmp_path / "big.npy", tmp_path / "d.pt",
-                       tmp_path / "d.csv", **kw)
+        train_cyclegan(
+            tmp_path / "sim.npy", tmp_path / "big.npy", tmp_path / "d.pt", tmp_path / "d.csv", **kw
+        )
 
 
 def _spots(rng, n_images=4, size=64, n_points=6):
@@ -307,7 +372,7 @@ def _spots(rng, n_images=4, size=64, n_points=6):
         xy = rng.uniform(6, size - 6, (n_points, 2))
         im = 0.2 + 0.05 * rng.standard_normal((size, size))
         for x, y in xy:
-            im += 0.6 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 1.5 ** 2))
+            im += 0.6 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 1.5**2))
         images.append(np.clip(im, 0, 1))
         points.append(pd.DataFrame({"image": i, "x_px": xy[:, 0], "y_px": xy[:, 1]}))
     return np.stack(images)[:, None].astype(np.float32), pd.concat(points, ignore_index=True)
@@ -316,8 +381,8 @@ def _spots(rng, n_images=4, size=64, n_points=6):
 def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tmp_path):
     import torch
 
-    from matgen.pipeline.stem import detect_in_stack, score_detections, vacancy_probability
     from matgen.inference.detector import load_vacancy_detector
+    from matgen.pipeline.stem import detect_in_stack, score_detections, vacancy_probability
     from matgen.train.detector import train_vacancy_detector
 
     rng = np.random.default_rng(0)
@@ -327,10 +392,23 @@ def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tm
     table.to_csv(tmp_path / "t.csv", index=False)
     points.assign(x_angstrom=0, y_angstrom=0).to_csv(tmp_path / "p.csv", index=False)
     torch.set_num_threads(2)
-    train_vacancy_detector(tmp_path / "i.npy", tmp_path / "t.csv", tmp_path / "p.csv",
-                           tmp_path / "d.pt", tmp_path / "d.csv", seed=1, epochs=8,
-                           steps_per_epoch=10, batch_size=4, crop=32, width=8, depth=2, lr=3e-3,
-                           device="cpu", show_progress=False)
+    train_vacancy_detector(
+        tmp_path / "i.npy",
+        tmp_path / "t.csv",
+        tmp_path / "p.csv",
+        tmp_path / "d.pt",
+        tmp_path / "d.csv",
+        seed=1,
+        epochs=8,
+        steps_per_epoch=10,
+        batch_size=4,
+        crop=32,
+        width=8,
+        depth=2,
+        lr=3e-3,
+        device="cpu",
+        show_progress=False,
+    )
     log = pd.read_csv(tmp_path / "d.csv")
     assert log["loss"].iloc[-1] < 0.5 * log["loss"].iloc[0]
     # new images of the same kind
@@ -338,12 +416,27 @@ def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tm
     np.save(tmp_path / "ti.npy", test_images)
     table.iloc[:2].to_csv(tmp_path / "tt.csv", index=False)
     test_points.to_csv(tmp_path / "tp.csv", index=False)
-    detect_in_stack(tmp_path / "d.pt", tmp_path / "ti.npy", tmp_path / "tt.csv",
-                    tmp_path / "pred.csv", tile=32, overlap=8, device="cpu")
-    scores = score_detections({"spots": tmp_path / "pred.csv"}, tmp_path / "tp.csv",
-                              tmp_path / "tt.csv", tmp_path / "s.csv", tmp_path / "c.csv",
-                              tmp_path / "pi.csv", threshold=0.5, tolerance_angstrom=0.4,
-                              border_angstrom=0.0, n_boot=200)
+    detect_in_stack(
+        tmp_path / "d.pt",
+        tmp_path / "ti.npy",
+        tmp_path / "tt.csv",
+        tmp_path / "pred.csv",
+        tile=32,
+        overlap=8,
+        device="cpu",
+    )
+    scores = score_detections(
+        {"spots": tmp_path / "pred.csv"},
+        tmp_path / "tp.csv",
+        tmp_path / "tt.csv",
+        tmp_path / "s.csv",
+        tmp_path / "c.csv",
+        tmp_path / "pi.csv",
+        threshold=0.5,
+        tolerance_angstrom=0.4,
+        border_angstrom=0.0,
+        n_boot=200,
+    )
     assert scores["f1"].item() > 0.8
     assert scores["f1_low"].item() <= scores["f1"].item() <= scores["f1_high"].item()
     model, px = load_vacancy_detector(tmp_path / "d.pt")
@@ -365,35 +458,74 @@ def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tm
 def test_detect_vacancies_resamples_user_images_and_maps_points_back(tmp_path):
     import torch
 
+    from matgen.checkpoint import save_checkpoint
     from matgen.models.unet import UNet
     from matgen.pipeline.stem import detect_vacancies_in_files
-    from matgen.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     cfg = dict(in_ch=1, out_ch=1, width=4, depth=2, residual=True)
     net = UNet(**cfg)
-    save_checkpoint(tmp_path / "d.pt", step=1, model_config=cfg, include_rng=False,
-                    family="vacancy_detector", model=net.state_dict(), pixel_size=0.2,
-                    sigma_px=1.5)
+    save_checkpoint(
+        tmp_path / "d.pt",
+        step=1,
+        model_config=cfg,
+        include_rng=False,
+        family="vacancy_detector",
+        model=net.state_dict(),
+        pixel_size=0.2,
+        sigma_px=1.5,
+    )
     np.save(tmp_path / "a.npy", np.random.default_rng(0).random((40, 40)))
-    out = detect_vacancies_in_files(tmp_path / "d.pt", [tmp_path / "a.npy"], 0.1,
-                                    tmp_path / "pts.csv", threshold=0.0, tile=32, device="cpu")
+    out = detect_vacancies_in_files(
+        tmp_path / "d.pt",
+        [tmp_path / "a.npy"],
+        0.1,
+        tmp_path / "pts.csv",
+        threshold=0.0,
+        tile=32,
+        device="cpu",
+    )
     assert list(out.columns) == ["image", "x_px", "y_px", "x_angstrom", "y_angstrom", "score"]
     # coordinates are in the input image's own 0.1 Å pixels
     assert out["x_px"].max() <= 40 and np.allclose(out["x_angstrom"], out["x_px"] * 0.1)
     with pytest.raises(InputError, match="cannot be an atom-resolved image"):
-        detect_vacancies_in_files(tmp_path / "d.pt", [tmp_path / "a.npy"], 5.0,
-                                  tmp_path / "pts.csv")
+        detect_vacancies_in_files(
+            tmp_path / "d.pt", [tmp_path / "a.npy"], 5.0, tmp_path / "pts.csv"
+        )
 
 
 def test_cli_detect_vacancies_one_line_errors(tmp_path, capsys):
     from matgen.cli import main
 
     np.save(tmp_path / "a.npy", np.ones((32, 32)))
-    assert main(["detect-vacancies", str(tmp_path / "none.pt"), str(tmp_path / "a.npy"),
-                 "--pixel-size", "0.2", "--out", str(tmp_path / "p.csv")]) == 2
+    assert (
+        main(
+            [
+                "detect-vacancies",
+                str(tmp_path / "none.pt"),
+                str(tmp_path / "a.npy"),
+                "--pixel-size",
+                "0.2",
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 2
+    )
     assert "none.pt: checkpoint not found" in capsys.readouterr().err
-    assert main(["detect-vacancies", str(tmp_path / "none.pt"), str(tmp_path / "b.npy"),
-                 "--pixel-size", "0.2", "--out", str(tmp_path / "p.csv")]) == 2
+    assert (
+        main(
+            [
+                "detect-vacancies",
+                str(tmp_path / "none.pt"),
+                str(tmp_path / "b.npy"),
+                "--pixel-size",
+                "0.2",
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 2
+    )
     assert "b.npy: file not found" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()

@@ -7,18 +7,34 @@ import pandas as pd
 import pytest
 import torch
 
+from matgen.checkpoint import resume_path_for
 from matgen.data.ada import AdaptiveProbability, augment
 from matgen.errors import InputError, MatgenError, TrainingDiverged
-from matgen.models.stylegan2 import (Discriminator, Generator, ModulatedConv2d, blur,
-                                     check_resolution, minibatch_stddev)
-from matgen.checkpoint import resume_path_for
-from matgen.train.distributed import launch
 from matgen.inference.stylegan2 import generate, load_stylegan2
+from matgen.models.stylegan2 import (
+    Discriminator,
+    Generator,
+    ModulatedConv2d,
+    blur,
+    check_resolution,
+    minibatch_stddev,
+)
+from matgen.train.distributed import launch
 from matgen.train.stylegan2 import train_stylegan2
 
 TINY_MODEL = dict(z_dim=16, w_dim=16, n_mapping=1, channel_base=64, channel_max=16)
-TINY_TRAIN = dict(TINY_MODEL, batch_size=8, r1_interval=4, pl_interval=2, ada_interval=2,
-                  ada_kimg=1, ema_kimg=0.05, log_every=2, device="cpu", show_progress=False)
+TINY_TRAIN = dict(
+    TINY_MODEL,
+    batch_size=8,
+    r1_interval=4,
+    pl_interval=2,
+    ada_interval=2,
+    ada_kimg=1,
+    ema_kimg=0.05,
+    log_every=2,
+    device="cpu",
+    show_progress=False,
+)
 
 
 @pytest.fixture
@@ -143,8 +159,9 @@ def test_ada_controller_moves_p_towards_the_target():
 
 
 def test_training_logs_ada_and_regularisers_and_sampling_is_seeded(tiles, tmp_path):
-    summary = train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "log.csv", seed=1,
-                              total_kimg=0.08, **TINY_TRAIN)
+    summary = train_stylegan2(
+        tiles, tmp_path / "m.pt", tmp_path / "log.csv", seed=1, total_kimg=0.08, **TINY_TRAIN
+    )
     assert summary["steps"] == 10 and summary["r1_gamma"] == pytest.approx(0.0002 * 64 / 8)
     log = pd.read_csv(tmp_path / "log.csv")
     assert list(log.step) == [2, 4, 6, 8, 10]
@@ -165,8 +182,14 @@ def test_generator_learns_the_intensity_of_the_real_tiles(tiles, tmp_path):
     G0 = Generator(8, **TINY_MODEL).eval()
     with torch.no_grad():
         before = float(((G0(torch.randn(64, 16)) + 1) / 2).clamp(0, 1).mean())
-    train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "log.csv", seed=2, total_kimg=1.6,
-                    **{**TINY_TRAIN, "ema_kimg": 0.02, "lr": 0.01})
+    train_stylegan2(
+        tiles,
+        tmp_path / "m.pt",
+        tmp_path / "log.csv",
+        seed=2,
+        total_kimg=1.6,
+        **{**TINY_TRAIN, "ema_kimg": 0.02, "lr": 0.01},
+    )
     after = generate(load_stylegan2(tmp_path / "m.pt"), np.arange(64))
     real = np.load(tiles).astype(np.float32)
     assert abs(after.mean() - real.mean()) < 0.5 * abs(before - real.mean())
@@ -190,8 +213,10 @@ def test_killed_training_resumes_bit_identically(tiles, tmp_path):
     for key in ("G_ema", "G", "D"):
         for name, value in full[key].items():
             assert torch.equal(value, cut[key][name]), (key, name)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full.csv").drop(columns="sec_per_kimg"),
-                                  pd.read_csv(tmp_path / "cut.csv").drop(columns="sec_per_kimg"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "full.csv").drop(columns="sec_per_kimg"),
+        pd.read_csv(tmp_path / "cut.csv").drop(columns="sec_per_kimg"),
+    )
 
 
 def test_bad_inputs_fail_in_one_line_and_overwrite_nothing(tiles, tmp_path):
@@ -223,7 +248,9 @@ def test_bad_inputs_fail_in_one_line_and_overwrite_nothing(tiles, tmp_path):
                 p.data.fill_(float("nan"))
 
     resume.unlink()
-    with pytest.raises(TrainingDiverged, match=r"loss_d is not finite at step 6 .*m\.resume\.pt \(step 4\)"):
+    with pytest.raises(
+        TrainingDiverged, match=r"loss_d is not finite at step 6 .*m\.resume\.pt \(step 4\)"
+    ):
         train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "l.csv", on_step=poison, **kw)
     assert not (tmp_path / "m.pt").exists()
     with pytest.raises(InputError, match="not a stylegan2 model checkpoint"):
@@ -232,9 +259,14 @@ def test_bad_inputs_fail_in_one_line_and_overwrite_nothing(tiles, tmp_path):
 
 
 def test_two_process_data_parallel_training_on_cpu(tiles, tmp_path):
-    kw = dict(tiles_path=str(tiles), model_out=str(tmp_path / "ddp.pt"),
-              log_out=str(tmp_path / "ddp.csv"), seed=4, total_kimg=0.048,
-              **{k: v for k, v in TINY_TRAIN.items()})
+    kw = dict(
+        tiles_path=str(tiles),
+        model_out=str(tmp_path / "ddp.pt"),
+        log_out=str(tmp_path / "ddp.csv"),
+        seed=4,
+        total_kimg=0.048,
+        **{k: v for k, v in TINY_TRAIN.items()},
+    )
     launch("matgen.train.stylegan2:train_stylegan2", kw, nproc=2)
     payload = torch.load(tmp_path / "ddp.pt", weights_only=False)
     assert payload["summary"]["processes"] == 2 and payload["step"] == 6

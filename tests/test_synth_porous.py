@@ -1,7 +1,6 @@
 """Embedded porous data: porosity as configured, micro-CT consistent with its kept truth."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from matgen.io import read_image, read_sample_sheet, to_unit_float
@@ -19,10 +18,21 @@ def test_volume_porosity_and_fractures():
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("porous")
-    sheet = simulate_porous(out, n_sem=2, sem_size=96, n_microct=2, microct_size=24, factor=4,
-                            porosity=(0.15, 0.2), correlation_length=3.0,
-                            fractures_per_megavoxel=2.0, sem_pixel_size=0.25, sem_noise=0.03,
-                            microct_noise=0.02, seed=4)
+    sheet = simulate_porous(
+        out,
+        n_sem=2,
+        sem_size=96,
+        n_microct=2,
+        microct_size=24,
+        factor=4,
+        porosity=(0.15, 0.2),
+        correlation_length=3.0,
+        fractures_per_megavoxel=2.0,
+        sem_pixel_size=0.25,
+        sem_noise=0.03,
+        microct_noise=0.02,
+        seed=4,
+    )
     return sheet, read_sample_sheet(sheet)
 
 

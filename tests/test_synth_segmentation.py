@@ -5,8 +5,12 @@ import pandas as pd
 
 from matgen.io import read_image
 from matgen.metrics.segmentation import iou_per_class, miou_present_classes
-from matgen.synth.segmentation import (annotate_like_a_human, multiphase_labels,
-                                       render_micrograph, simulate_segmentation)
+from matgen.synth.segmentation import (
+    annotate_like_a_human,
+    multiphase_labels,
+    render_micrograph,
+    simulate_segmentation,
+)
 
 
 def test_three_phases_with_the_requested_fraction_and_distinct_grey_levels():
@@ -39,8 +43,14 @@ def test_annotation_moves_edges_and_misses_small_objects_but_stays_close():
 def test_simulation_writes_images_both_masks_and_a_sheet(tmp_path):
     sheet = simulate_segmentation(tmp_path, seed=2, n_images=3, size=64)
     table = pd.read_csv(sheet, sep="\t")
-    assert list(table.columns) == ["path", "domain", "pixel_size", "sample", "mask",
-                                   "label_exact_mask"]
+    assert list(table.columns) == [
+        "path",
+        "domain",
+        "pixel_size",
+        "sample",
+        "mask",
+        "label_exact_mask",
+    ]
     image = read_image(tmp_path / table.path[0])
     mask = read_image(tmp_path / table["mask"][0])
     exact = read_image(tmp_path / table.label_exact_mask[0])

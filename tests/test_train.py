@@ -29,8 +29,13 @@ def toy_training(ckpt, log_path, steps, stop_at=None, every=5):
         opt.step()
         log.log(step=step, loss=f"{loss.item():.8f}")
         if step % every == 0:
-            save_checkpoint(ckpt, step=step, model_config={"in": 1, "out": 1},
-                            model=model.state_dict(), optimizer=opt.state_dict())
+            save_checkpoint(
+                ckpt,
+                step=step,
+                model_config={"in": 1, "out": 1},
+                model=model.state_dict(),
+                optimizer=opt.state_dict(),
+            )
         if stop_at is not None and step == stop_at:
             return model  # "killed" after step stop_at, past the last checkpoint
     return model

@@ -19,7 +19,7 @@ def test_quantizer_picks_the_nearest_code_and_passes_gradients_straight_through(
     assert torch.equal(out.detach(), q.embed[codes])
     out.sum().backward()
     assert torch.equal(z.grad, torch.ones_like(z))  # straight-through estimator
-    expected = ((0.1 ** 2 + 0.2 ** 2) + (0.1 ** 2 + 1.0 ** 2) + (0.2 ** 2 + 0.1 ** 2)) / 6
+    expected = ((0.1**2 + 0.2**2) + (0.1**2 + 1.0**2) + (0.2**2 + 0.1**2)) / 6
     assert float(commitment.detach()) == pytest.approx(expected)
 
 
@@ -46,7 +46,9 @@ def test_vqvae_shapes_and_it_learns_image_and_mask_jointly():
     mask[:, 4:8, 2:6] = 2
     image = torch.tensor([0.5, 0.8, 0.1])[mask][:, None]
     recon, logits, commitment, codes = model(image, mask)
-    assert recon.shape == image.shape and logits.shape == (8, 3, 16, 16) and codes.shape == (8, 4, 4)
+    assert (
+        recon.shape == image.shape and logits.shape == (8, 3, 16, 16) and codes.shape == (8, 4, 4)
+    )
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(150):
         recon, logits, commitment, _ = model(image, mask)
@@ -80,7 +82,7 @@ def test_pixelcnn_is_causal_in_raster_order():
     seen = grad > 0
     order = np.arange(36).reshape(6, 6)
     assert not seen.numpy()[order >= i * 6 + j].any()  # nothing at or after (i, j)
-    assert seen[i, j - 1] and seen[i - 1, j + 2]        # left neighbour and the row above
+    assert seen[i, j - 1] and seen[i - 1, j + 2]  # left neighbour and the row above
 
 
 def test_pixelcnn_learns_a_pattern_and_samples_it():

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from helpers import ROOT, TINY, snakemake, snakemake_command
 
 
@@ -44,12 +43,15 @@ def test_chain_produces_figure_tables_and_provenance(finished_run):
     assert table["porosity"].between(0.0, 0.6).all() and table["porosity"].std() > 0.01
     assert (table["correlation_length"] > 0).all()
     # segmented porosity tracks the generator's true pore masks
-    truth = np.concatenate([np.asarray(__import__("PIL.Image").Image.open(p)).ravel()
-                            for p in sorted((res / "raw").glob("sem_*_pores.png"))])
+    truth = np.concatenate(
+        [
+            np.asarray(__import__("PIL.Image").Image.open(p)).ravel()
+            for p in sorted((res / "raw").glob("sem_*_pores.png"))
+        ]
+    )
     assert abs(table["porosity"].mean() - truth.mean()) < 0.05
     summary = pd.read_csv(res / "figures/morphology.csv")
-    assert set(summary["descriptor"]) >= {"porosity", "specific_surface_area",
-                                          "correlation_length"}
+    assert set(summary["descriptor"]) >= {"porosity", "specific_surface_area", "correlation_length"}
     tiles = np.load(res / "tiles/microct/tiles.npy")
     paired = np.load(res / "tiles/microct/paired.npy")
     assert tiles.shape == (8, 1, 8, 8) and paired.shape == (8, 1, 32, 32)
@@ -73,8 +75,12 @@ def test_generative_chain_samples_translates_and_compares(finished_run):
     assert (pd.read_csv(res / "synthetic/cyclegan/table.csv").pixel_size == 0.25).all()
     distances = pd.read_csv(res / "comparison/distances.csv")
     assert set(distances.dataset) == {"StyleGAN2-ADA", "CycleGAN(microct)"}
-    assert set(distances.descriptor) == {"porosity", "specific_surface_area",
-                                         "correlation_length", "diversity"}
+    assert set(distances.descriptor) == {
+        "porosity",
+        "specific_surface_area",
+        "correlation_length",
+        "diversity",
+    }
     summary = pd.read_csv(res / "translation/summary.csv")
     assert list(summary.method) == ["cyclegan", "bicubic"] and (summary.n == 8).all()
     log = pd.read_csv(res / "stylegan2/training.csv")
@@ -89,10 +95,17 @@ def test_a_cyclegan_hyperparameter_reruns_only_the_cyclegan_branch(finished_run)
     changed = yaml.safe_load(yaml.safe_dump(TINY))
     changed["porous"]["cyclegan"]["lambda_cycle"] = 5.0
     jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
-    assert jobs == {"train_cyclegan": 1, "translate_microct": 1, "morphology": 1,
-                    "translation_error": 1, "figure_porous_translation": 1,
-                    "compare_porous_morphology": 1, "figure_porous_comparison": 1,
-                    "figure_porous_training": 1, "all": 1}
+    assert jobs == {
+        "train_cyclegan": 1,
+        "translate_microct": 1,
+        "morphology": 1,
+        "translation_error": 1,
+        "figure_porous_translation": 1,
+        "compare_porous_morphology": 1,
+        "figure_porous_comparison": 1,
+        "figure_porous_training": 1,
+        "all": 1,
+    }
 
 
 @pytest.mark.e2e
@@ -117,8 +130,13 @@ def test_a_gan_hyperparameter_reruns_only_the_gan_branch(finished_run):
     changed = yaml.safe_load(yaml.safe_dump(TINY))
     changed["polysilicon"]["gan"]["lr_d"] = 0.0004
     jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
-    assert jobs == {"train_polysilicon": 1, "sample_polysilicon": 1, "evaluate_polysilicon": 1,
-                    "figures_polysilicon": 1, "all": 1}
+    assert jobs == {
+        "train_polysilicon": 1,
+        "sample_polysilicon": 1,
+        "evaluate_polysilicon": 1,
+        "figures_polysilicon": 1,
+        "all": 1,
+    }
 
 
 @pytest.mark.e2e
@@ -129,8 +147,10 @@ def test_stem_chain_scores_three_training_sets_on_experiment(finished_run):
     scores = pd.read_csv(res / "evaluation/table1.csv").set_index("training_set")
     assert list(scores.index) == ["noiseless", "noisy", "cyclegan"]
     for metric in ("precision", "recall", "f1"):
-        assert ((scores[f"{metric}_low"] <= scores[metric]) &
-                (scores[metric] <= scores[f"{metric}_high"])).all()
+        assert (
+            (scores[f"{metric}_low"] <= scores[metric])
+            & (scores[metric] <= scores[f"{metric}_high"])
+        ).all()
     truth = pd.read_csv(res / "ingest/exp_test/points.csv")
     assert (scores["tp"] + scores["fn"]).nunique() == 1  # same labelled vacancies for every set
     assert 0 < (scores["tp"] + scores["fn"]).iloc[0] <= len(truth)  # edge band dropped
@@ -164,8 +184,12 @@ def test_a_new_mix_trains_only_that_mix(finished_run):
     changed = yaml.safe_load(yaml.safe_dump(TINY))
     changed["segmentation"]["mixes"]["real2"] = {"real": 2, "synthetic_images": 0}
     jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
-    assert jobs == {"train_segmenter_mix": 1, "evaluate_segmentation": 1,
-                    "figures_segmentation": 1, "all": 1}
+    assert jobs == {
+        "train_segmenter_mix": 1,
+        "evaluate_segmentation": 1,
+        "figures_segmentation": 1,
+        "all": 1,
+    }
 
 
 @pytest.mark.e2e
@@ -173,8 +197,13 @@ def test_a_detector_hyperparameter_reruns_only_the_detectors(finished_run):
     changed = yaml.safe_load(yaml.safe_dump(TINY))
     changed["stem"]["detector"]["pos_weight"] = 10.0
     jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
-    assert jobs == {"train_vacancy_detector": 3, "detect_vacancies": 3, "score_vacancies": 1,
-                    "figures_stem": 1, "all": 1}
+    assert jobs == {
+        "train_vacancy_detector": 3,
+        "detect_vacancies": 3,
+        "score_vacancies": 1,
+        "figures_stem": 1,
+        "all": 1,
+    }
 
 
 @pytest.mark.e2e
@@ -186,12 +215,23 @@ def test_nothing_reruns_without_change_and_tiling_change_skips_simulation(finish
     changed["porous"]["tile"]["sem"]["stride"] = 32
     jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
     # new SEM tiles: everything trained on them reruns; micro-CT tiling and simulation do not
-    assert jobs == {"tile": 1, "morphology": 3, "figure_porous_morphology": 1,
-                    "train_stylegan2": 1, "sample_stylegan2": 1, "stylegan2_panels": 1,
-                    "figure_porous_samples": 1, "train_cyclegan": 1, "translate_microct": 1,
-                    "translation_error": 1, "figure_porous_translation": 1,
-                    "compare_porous_morphology": 1, "figure_porous_comparison": 1,
-                    "figure_porous_training": 1, "all": 1}
+    assert jobs == {
+        "tile": 1,
+        "morphology": 3,
+        "figure_porous_morphology": 1,
+        "train_stylegan2": 1,
+        "sample_stylegan2": 1,
+        "stylegan2_panels": 1,
+        "figure_porous_samples": 1,
+        "train_cyclegan": 1,
+        "translate_microct": 1,
+        "translation_error": 1,
+        "figure_porous_translation": 1,
+        "compare_porous_morphology": 1,
+        "figure_porous_comparison": 1,
+        "figure_porous_training": 1,
+        "all": 1,
+    }
     raw = finished_run / "results/porous/raw/samples.tsv"
     before = raw.stat().st_mtime_ns
     assert snakemake(finished_run, changed).returncode == 0
@@ -200,15 +240,33 @@ def test_nothing_reruns_without_change_and_tiling_change_skips_simulation(finish
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("key, value, message", [
-    (("tile", "sem", "stride"), -4, "key porous.tile.sem.stride: -4 is less than the minimum of 1"),
-    (("simulate", "sem_size"), "big", "key porous.simulate.sem_size: 'big' is not of type"),
-    (("stylegan2", "batch_size"), 0, "key porous.stylegan2.batch_size: 0 is less than the minimum"),
-    (("tile", "sem", "size"), 48, "key porous.tile.sem.size: StyleGAN2 needs a power of two, got 48"),
-    (("translate", "domain"), "ct", "key porous.translate.domain: 'ct' is not a tiled domain"),
-    (("..", "polysilicon", "classes"), ["2um", "3um"], "key polysilicon.classes: the embedded "
-                                                       "generator names its classes"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        (
+            ("tile", "sem", "stride"),
+            -4,
+            "key porous.tile.sem.stride: -4 is less than the minimum of 1",
+        ),
+        (("simulate", "sem_size"), "big", "key porous.simulate.sem_size: 'big' is not of type"),
+        (
+            ("stylegan2", "batch_size"),
+            0,
+            "key porous.stylegan2.batch_size: 0 is less than the minimum",
+        ),
+        (
+            ("tile", "sem", "size"),
+            48,
+            "key porous.tile.sem.size: StyleGAN2 needs a power of two, got 48",
+        ),
+        (("translate", "domain"), "ct", "key porous.translate.domain: 'ct' is not a tiled domain"),
+        (
+            ("..", "polysilicon", "classes"),
+            ["2um", "3um"],
+            "key polysilicon.classes: the embedded generator names its classes",
+        ),
+    ],
+)
 def test_bad_config_fails_in_one_line(tmp_path, key, value, message):
     bad = yaml.safe_load(yaml.safe_dump(TINY))
     node = bad["porous"]
@@ -256,8 +314,17 @@ def test_html_report_builds_with_the_figure(finished_run):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (finished_run / "report.html").read_text(errors="ignore")
     assert "morphology.png" in html and "Crofton" in html
-    for name in ("stylegan2_samples.png", "comparison.png", "translation.png", "training.png",
-                 "traversal.png", "table1.png", "pr_curve.png", "pairs.png", "miou.png"):
+    for name in (
+        "stylegan2_samples.png",
+        "comparison.png",
+        "translation.png",
+        "training.png",
+        "traversal.png",
+        "table1.png",
+        "pr_curve.png",
+        "pairs.png",
+        "miou.png",
+    ):
         assert name in html
 
 
@@ -267,9 +334,13 @@ def test_a_killed_training_job_resumes_from_its_checkpoint_on_rerun(tmp_path):
     config["porous"]["stylegan2"].update(total_kimg=1.6, checkpoint_kimg=0.08)  # 200 steps
     assert snakemake(tmp_path, config, "results/porous/tiles/sem/tiles.npy").returncode == 0
     target = "results/porous/stylegan2/model.pt"
-    job = subprocess.Popen(snakemake_command(tmp_path, config, target), cwd=tmp_path,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)
+    job = subprocess.Popen(
+        snakemake_command(tmp_path, config, target),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     resume = tmp_path / "results/porous/stylegan2/model.resume.pt"
     deadline = time.time() + 300
     while not resume.exists() and job.poll() is None and time.time() < deadline:

@@ -11,6 +11,15 @@ from .tiling import (
 )
 
 __all__ = [
-    "D4_SIZE", "d4_transform", "random_d4", "MASK_UNLABELLED", "ingest_domain", "load_stack",
-    "cut_tiles", "random_tile_positions", "tile_domain", "tile_paired", "tile_positions",
+    "D4_SIZE",
+    "d4_transform",
+    "random_d4",
+    "MASK_UNLABELLED",
+    "ingest_domain",
+    "load_stack",
+    "cut_tiles",
+    "random_tile_positions",
+    "tile_domain",
+    "tile_paired",
+    "tile_positions",
 ]

@@ -25,14 +25,23 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-AUGMENTATIONS = ("xflip", "rot90", "translate", "scale", "rotate", "brightness", "contrast",
-                 "cutout")
+AUGMENTATIONS = (
+    "xflip",
+    "rot90",
+    "translate",
+    "scale",
+    "rotate",
+    "brightness",
+    "contrast",
+    "cutout",
+)
 PERIODIC_AUGMENTATIONS = ("roll",)
 ALL_AUGMENTATIONS = AUGMENTATIONS + PERIODIC_AUGMENTATIONS
 
 
-def check_augment_ops(ops: list[str] | tuple[str, ...] | None, allowed: tuple[str, ...],
-                      key: str) -> tuple[str, ...]:
+def check_augment_ops(
+    ops: list[str] | tuple[str, ...] | None, allowed: tuple[str, ...], key: str
+) -> tuple[str, ...]:
     """``ops`` as a tuple (``allowed`` when ``None``); a one-line :class:`InputError` naming the
     config ``key`` for an operation not in ``allowed``, before any data is loaded."""
     from ..errors import InputError
@@ -52,8 +61,9 @@ def augment(images: torch.Tensor, p: float, ops: tuple[str, ...] = AUGMENTATIONS
     """
     unknown = set(ops) - set(ALL_AUGMENTATIONS)
     if unknown:
-        raise ValueError(f"unknown augmentations {sorted(unknown)}; "
-                         f"choose from {ALL_AUGMENTATIONS}")
+        raise ValueError(
+            f"unknown augmentations {sorted(unknown)}; choose from {ALL_AUGMENTATIONS}"
+        )
     if p <= 0:
         return images
     n, c, h, w = images.shape
@@ -84,7 +94,9 @@ def augment(images: torch.Tensor, p: float, ops: tuple[str, ...] = AUGMENTATIONS
         matrix, geometric = matrix @ _rotation(k * math.pi / 2), True
     if "translate" in ops:
         # Whole pixels: normalised coordinates span 2 units across W (or H) pixels.
-        t = torch.round((torch.rand(n, 2, device=dev) * 2 - 1) * 0.125 * torch.tensor([w, h], device=dev))
+        t = torch.round(
+            (torch.rand(n, 2, device=dev) * 2 - 1) * 0.125 * torch.tensor([w, h], device=dev)
+        )
         t = torch.where(chosen()[:, None], t, 0.0) * 2 / torch.tensor([w, h], device=dev)
         m = eye.clone()
         m[:, :2, 2] = t

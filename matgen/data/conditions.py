@@ -50,14 +50,18 @@ class Conditioning:
 
 @dataclass
 class LabelledImages:
-    images: np.ndarray       # (N, C, H, W) float32 in [0, 1]
+    images: np.ndarray  # (N, C, H, W) float32 in [0, 1]
     class_index: np.ndarray  # (N,)
-    target: np.ndarray       # (N,) e.g. E11 in GPa
+    target: np.ndarray  # (N,) e.g. E11 in GPa
     table: pd.DataFrame
 
 
-def load_labelled(images_path: str | os.PathLike, table_path: str | os.PathLike,
-                  classes: list[str], target: str = "e11") -> LabelledImages:
+def load_labelled(
+    images_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    classes: list[str],
+    target: str = "e11",
+) -> LabelledImages:
     """Images and their ``class`` / ``target`` columns from an ingest stage's stack and table."""
     images = np.array(load_stack(images_path), np.float32)  # a writable copy
     table = pd.read_csv(table_path)
@@ -68,14 +72,17 @@ def load_labelled(images_path: str | os.PathLike, table_path: str | os.PathLike,
         raise InputError(f"{table_path}: {len(table)} rows for {len(images)} images")
     values = pd.to_numeric(table[target], errors="coerce").to_numpy(float)
     if np.isnan(values).any():
-        raise InputError(f"{table_path}: row {int(np.flatnonzero(np.isnan(values))[0]) + 2}: "
-                         f"{target} is missing or not a number")
+        raise InputError(
+            f"{table_path}: row {int(np.flatnonzero(np.isnan(values))[0]) + 2}: "
+            f"{target} is missing or not a number"
+        )
     lookup = {str(c): i for i, c in enumerate(classes)}
     names = table["class"].astype(str).to_numpy()
     bad = [i for i, n in enumerate(names) if n not in lookup]
     if bad:
-        raise InputError(f"{table_path}: row {bad[0] + 2}: class {names[bad[0]]!r} is not one of "
-                         f"{list(classes)}")
+        raise InputError(
+            f"{table_path}: row {bad[0] + 2}: class {names[bad[0]]!r} is not one of {list(classes)}"
+        )
     return LabelledImages(images, np.array([lookup[n] for n in names]), values, table)
 
 
@@ -84,8 +91,9 @@ def conditioning_for(data: LabelledImages, classes: list[str]) -> Conditioning:
     return Conditioning(tuple(map(str, classes)), float(data.target.mean()), std)
 
 
-def held_out_split(n: int, fraction: float, seed: int, stratify: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def held_out_split(
+    n: int, fraction: float, seed: int, stratify: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, test): ``fraction`` of each stratum held out, reproducibly from ``seed``."""
     rng = np.random.default_rng(seed)
     groups = np.zeros(n, int) if stratify is None else np.asarray(stratify)

@@ -18,11 +18,18 @@ from ..io import read_image, read_sample_sheet, save_npy, save_table, to_unit_fl
 MASK_UNLABELLED = 255
 
 
-def ingest_domain(sample_sheet: str | os.PathLike, domain: str, images_out: str | os.PathLike,
-                  masks_out: str | os.PathLike, table_out: str | os.PathLike, *,
-                  uniform_pixel_size: bool = True, classes: list[str] | None = None,
-                  require_e11: bool = False, mask_classes: list[str] | None = None
-                  ) -> pd.DataFrame:
+def ingest_domain(
+    sample_sheet: str | os.PathLike,
+    domain: str,
+    images_out: str | os.PathLike,
+    masks_out: str | os.PathLike,
+    table_out: str | os.PathLike,
+    *,
+    uniform_pixel_size: bool = True,
+    classes: list[str] | None = None,
+    require_e11: bool = False,
+    mask_classes: list[str] | None = None,
+) -> pd.DataFrame:
     """Read every image of ``domain`` listed in ``sample_sheet`` into one stack.
 
     All images of a domain must share one shape and, unless ``uniform_pixel_size`` is False
@@ -45,8 +52,10 @@ def ingest_domain(sample_sheet: str | os.PathLike, domain: str, images_out: str 
         known = {str(c) for c in classes}
         bad = [i for i, c in enumerate(rows["class"].astype(str)) if c not in known]
         if bad:
-            raise InputError(f"{sample_sheet}: row {rows['row'][bad[0]]}: class "
-                             f"{rows['class'][bad[0]]!r} is not one of {list(classes)}")
+            raise InputError(
+                f"{sample_sheet}: row {rows['row'][bad[0]]}: class "
+                f"{rows['class'][bad[0]]!r} is not one of {list(classes)}"
+            )
     if require_e11:
         e11 = pd.to_numeric(rows.get("e11", pd.Series([np.nan] * len(rows))), errors="coerce")
         if e11.isna().any():
@@ -55,21 +64,27 @@ def ingest_domain(sample_sheet: str | os.PathLike, domain: str, images_out: str 
     sizes = rows["pixel_size"].to_numpy()
     if uniform_pixel_size and not np.allclose(sizes, sizes[0], rtol=1e-6):
         odd = int(np.flatnonzero(~np.isclose(sizes, sizes[0], rtol=1e-6))[0])
-        raise InputError(f"{sample_sheet}: row {rows['row'][odd]}: pixel_size {sizes[odd]} differs "
-                         f"from {sizes[0]} of row {rows['row'][0]}; one domain needs one pixel size")
+        raise InputError(
+            f"{sample_sheet}: row {rows['row'][odd]}: pixel_size {sizes[odd]} differs "
+            f"from {sizes[0]} of row {rows['row'][0]}; one domain needs one pixel size"
+        )
     images, masks = [], []
     for _, row in rows.iterrows():
         image = read_image(row["path"])
         if images and image.shape != images[0].shape:
-            raise InputError(f"{sample_sheet}: row {row['row']}: {row['path']}: shape "
-                             f"{image.shape} differs from {images[0].shape} of {rows['path'][0]}")
+            raise InputError(
+                f"{sample_sheet}: row {row['row']}: {row['path']}: shape "
+                f"{image.shape} differs from {images[0].shape} of {rows['path'][0]}"
+            )
         images.append(to_unit_float(image))
         masks.append(_read_mask(row.get("mask", ""), image.shape))
         if mask_classes is not None and row.get("mask", ""):
             values = np.unique(masks[-1])
             if values.max() >= len(mask_classes):
-                raise InputError(f"{row['mask']}: mask value {int(values.max())} is not a class "
-                                 f"label 0..{len(mask_classes) - 1} ({', '.join(mask_classes)})")
+                raise InputError(
+                    f"{row['mask']}: mask value {int(values.max())} is not a class "
+                    f"label 0..{len(mask_classes) - 1} ({', '.join(mask_classes)})"
+                )
     if mask_classes is not None:
         seen = np.zeros(len(mask_classes), bool)
         for m in masks:
@@ -77,12 +92,17 @@ def ingest_domain(sample_sheet: str | os.PathLike, domain: str, images_out: str 
             seen[np.unique(labelled).astype(int)] = True
         if not seen.all():
             missing = [c for c, s in zip(mask_classes, seen) if not s]
-            raise InputError(f"{sample_sheet}: class {missing[0]!r} occurs in none of the masks of "
-                             f"domain {domain!r}")
-    table = rows.drop(columns=["domain"]).assign(domain=domain, index=np.arange(len(rows)),
-                                                 height=images[0].shape[0],
-                                                 width=images[0].shape[1],
-                                                 has_mask=[bool(m) for m in rows.get("mask", [""] * len(rows))])
+            raise InputError(
+                f"{sample_sheet}: class {missing[0]!r} occurs in none of the masks of "
+                f"domain {domain!r}"
+            )
+    table = rows.drop(columns=["domain"]).assign(
+        domain=domain,
+        index=np.arange(len(rows)),
+        height=images[0].shape[0],
+        width=images[0].shape[1],
+        has_mask=[bool(m) for m in rows.get("mask", [""] * len(rows))],
+    )
     save_npy(images_out, np.stack(images)[:, None])
     save_npy(masks_out, np.stack(masks))
     save_table(table_out, table)
@@ -101,8 +121,10 @@ def _read_mask(path: str, shape: tuple[int, int]) -> np.ndarray:
         mask = mask.astype(np.uint8)
     values = np.unique(mask)
     if values.min() < 0 or values.max() >= MASK_UNLABELLED:
-        raise InputError(f"{path}: mask values must be class labels in 0..{MASK_UNLABELLED - 1}, "
-                         f"got {values.min()}..{values.max()}")
+        raise InputError(
+            f"{path}: mask values must be class labels in 0..{MASK_UNLABELLED - 1}, "
+            f"got {values.min()}..{values.max()}"
+        )
     return mask.astype(np.uint8)
 
 

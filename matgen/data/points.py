@@ -41,13 +41,16 @@ def pixel_size_angstrom(value: float, unit: str, where: str) -> float:
     atomic columns (the usual sign of nm given as Å or the reverse)."""
     key = (unit or "angstrom").strip().lower()
     if key not in ANGSTROM_PER_UNIT:
-        raise InputError(f"{where}: pixel_unit {unit!r} is not a length unit for STEM "
-                         f"(use angstrom, nm or pm)")
+        raise InputError(
+            f"{where}: pixel_unit {unit!r} is not a length unit for STEM (use angstrom, nm or pm)"
+        )
     size = value * ANGSTROM_PER_UNIT[key]
     if not MIN_PIXEL_SIZE <= size <= MAX_PIXEL_SIZE:
-        raise InputError(f"{where}: pixel_size {value} {unit or 'angstrom'} = {size:g} Å/px cannot "
-                         f"be an atom-resolved image ({MIN_PIXEL_SIZE}–{MAX_PIXEL_SIZE} Å/px); "
-                         f"is pixel_unit right?")
+        raise InputError(
+            f"{where}: pixel_size {value} {unit or 'angstrom'} = {size:g} Å/px cannot "
+            f"be an atom-resolved image ({MIN_PIXEL_SIZE}–{MAX_PIXEL_SIZE} Å/px); "
+            f"is pixel_unit right?"
+        )
     return size
 
 
@@ -65,25 +68,37 @@ def read_points(path: str, shape: tuple[int, int], pixel_size: float) -> np.ndar
     elif {"x_angstrom", "y_angstrom"} <= set(table.columns):
         xy = table[["x_angstrom", "y_angstrom"]].to_numpy(float) / pixel_size
     else:
-        raise InputError(f"{path}: point table needs columns x_px, y_px or x_angstrom, y_angstrom "
-                         f"(has {', '.join(table.columns)})")
+        raise InputError(
+            f"{path}: point table needs columns x_px, y_px or x_angstrom, y_angstrom "
+            f"(has {', '.join(table.columns)})"
+        )
     if not np.isfinite(xy).all():
-        raise InputError(f"{path}: row {int(np.flatnonzero(~np.isfinite(xy).all(1))[0]) + 2}: "
-                         f"coordinate is not a number")
+        raise InputError(
+            f"{path}: row {int(np.flatnonzero(~np.isfinite(xy).all(1))[0]) + 2}: "
+            f"coordinate is not a number"
+        )
     h, w = shape
     out = (xy[:, 0] < -0.5) | (xy[:, 0] > w - 0.5) | (xy[:, 1] < -0.5) | (xy[:, 1] > h - 0.5)
     if out.any():
         i = int(np.flatnonzero(out)[0])
-        raise InputError(f"{path}: row {i + 2}: point ({xy[i, 0]:.1f}, {xy[i, 1]:.1f}) px lies "
-                         f"outside the {w} x {h} px image")
+        raise InputError(
+            f"{path}: row {i + 2}: point ({xy[i, 0]:.1f}, {xy[i, 1]:.1f}) px lies "
+            f"outside the {w} x {h} px image"
+        )
     return xy
 
 
-def ingest_point_domain(sample_sheet: str | os.PathLike, domain: str,
-                        images_out: str | os.PathLike, table_out: str | os.PathLike,
-                        points_out: str | os.PathLike, *, pixel_size: float,
-                        require_points: bool = False, default_unit: str = "angstrom"
-                        ) -> pd.DataFrame:
+def ingest_point_domain(
+    sample_sheet: str | os.PathLike,
+    domain: str,
+    images_out: str | os.PathLike,
+    table_out: str | os.PathLike,
+    points_out: str | os.PathLike,
+    *,
+    pixel_size: float,
+    require_points: bool = False,
+    default_unit: str = "angstrom",
+) -> pd.DataFrame:
     """Stack the atom-resolved images of ``domain`` at ``pixel_size`` Å/px, with their points.
 
     Each image is resampled (cubic spline) from its own pixel size to ``pixel_size`` and
@@ -100,14 +115,17 @@ def ingest_point_domain(sample_sheet: str | os.PathLike, domain: str,
     images, points, sizes = [], [], []
     for i, row in rows.iterrows():
         where = f"{sample_sheet}: row {row['row']}"
-        size = pixel_size_angstrom(float(row["pixel_size"]), row.get("pixel_unit", "") or
-                                   default_unit, where)
+        size = pixel_size_angstrom(
+            float(row["pixel_size"]), row.get("pixel_unit", "") or default_unit, where
+        )
         raw = read_image(row["path"]).astype(np.float64)
         factor = size / pixel_size
         image = ndimage.zoom(raw, factor, order=3) if abs(factor - 1) > 1e-6 else raw
         if images and image.shape != images[0].shape:
-            raise InputError(f"{where}: {row['path']}: shape {image.shape} at {pixel_size} Å/px "
-                             f"differs from {images[0].shape} of {rows['path'][0]}")
+            raise InputError(
+                f"{where}: {row['path']}: shape {image.shape} at {pixel_size} Å/px "
+                f"differs from {images[0].shape} of {rows['path'][0]}"
+            )
         images.append(normalise_percentile(image))
         sizes.append(size)
         point_file = row.get("points", "")
@@ -117,11 +135,19 @@ def ingest_point_domain(sample_sheet: str | os.PathLike, domain: str,
             xy = read_points(point_file, raw.shape, size) * factor
             points.append(pd.DataFrame({"image": i, "x_px": xy[:, 0], "y_px": xy[:, 1]}))
     table = rows.drop(columns=["domain"]).assign(
-        domain=domain, index=np.arange(len(rows)), source_pixel_size_angstrom=sizes,
-        pixel_size=pixel_size, pixel_unit="angstrom", height=images[0].shape[0],
-        width=images[0].shape[1])
-    pts = pd.concat(points, ignore_index=True) if points else \
-        pd.DataFrame({"image": [], "x_px": [], "y_px": []})
+        domain=domain,
+        index=np.arange(len(rows)),
+        source_pixel_size_angstrom=sizes,
+        pixel_size=pixel_size,
+        pixel_unit="angstrom",
+        height=images[0].shape[0],
+        width=images[0].shape[1],
+    )
+    pts = (
+        pd.concat(points, ignore_index=True)
+        if points
+        else pd.DataFrame({"image": [], "x_px": [], "y_px": []})
+    )
     pts["x_angstrom"], pts["y_angstrom"] = pts["x_px"] * pixel_size, pts["y_px"] * pixel_size
     pts["image"] = pts["image"].astype(int)
     save_npy(images_out, np.stack(images)[:, None])
@@ -154,8 +180,8 @@ def point_heatmap(xy: np.ndarray, shape: tuple[int, int], sigma: float) -> np.nd
     for x, y in np.asarray(xy, float):
         cy, cx = int(round(y)), int(round(x))
         ys, xs = cy + offs, cx + offs
-        gy = np.exp(-((ys - y) ** 2) / (2 * sigma ** 2))
-        gx = np.exp(-((xs - x) ** 2) / (2 * sigma ** 2))
+        gy = np.exp(-((ys - y) ** 2) / (2 * sigma**2))
+        gx = np.exp(-((xs - x) ** 2) / (2 * sigma**2))
         vy, vx = (ys >= 0) & (ys < shape[0]), (xs >= 0) & (xs < shape[1])
         patch = np.outer(gy[vy], gx[vx]).astype(np.float32)
         region = target[np.ix_(ys[vy], xs[vx])]

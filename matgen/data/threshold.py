@@ -9,8 +9,9 @@ from skimage.filters import threshold_otsu
 from ..errors import InputError
 
 
-def binarise_pores(images: np.ndarray, threshold: str | float = "otsu",
-                   smooth_sigma: float = 0.0) -> tuple[np.ndarray, float]:
+def binarise_pores(
+    images: np.ndarray, threshold: str | float = "otsu", smooth_sigma: float = 0.0
+) -> tuple[np.ndarray, float]:
     """Segment dark pores: True where the (optionally smoothed) grey level is below a threshold.
 
     ``images`` is (..., H, W) in [0, 1]. ``threshold='otsu'`` computes one Otsu threshold over

@@ -20,8 +20,9 @@ from .ingest import load_stack
 EdgePolicy = Literal["drop", "shift"]
 
 
-def tile_positions(height: int, width: int, size: int, stride: int,
-                   edge: EdgePolicy = "drop") -> np.ndarray:
+def tile_positions(
+    height: int, width: int, size: int, stride: int, edge: EdgePolicy = "drop"
+) -> np.ndarray:
     """Top-left corners (y, x) of a regular grid of ``size`` x ``size`` tiles.
 
     Neighbouring tiles overlap by ``size - stride`` pixels (overlap fraction
@@ -48,8 +49,9 @@ def tile_positions(height: int, width: int, size: int, stride: int,
     return np.stack([ys.ravel(), xs.ravel()], axis=1).astype(np.int64)
 
 
-def random_tile_positions(height: int, width: int, size: int, n: int | None,
-                          rng: np.random.Generator) -> np.ndarray:
+def random_tile_positions(
+    height: int, width: int, size: int, n: int | None, rng: np.random.Generator
+) -> np.ndarray:
     """``n`` random, mutually non-overlapping tile corners (y, x), drawn with ``rng``.
 
     A grid of cells of ``size`` is laid at a random offset and ``n`` distinct cells are drawn, so
@@ -63,14 +65,17 @@ def random_tile_positions(height: int, width: int, size: int, n: int | None,
     if n is None:
         n = len(grid)
     if n > len(grid):
-        raise InputError(f"cannot place {n} non-overlapping {size}-px tiles in a "
-                         f"{height} x {width} image (at most {len(grid)})")
+        raise InputError(
+            f"cannot place {n} non-overlapping {size}-px tiles in a "
+            f"{height} x {width} image (at most {len(grid)})"
+        )
     pick = np.sort(rng.choice(len(grid), size=n, replace=False))
     return grid[pick]
 
 
-def cut_tiles(images: np.ndarray, index: np.ndarray, positions: np.ndarray, size: int,
-              scale: int = 1) -> np.ndarray:
+def cut_tiles(
+    images: np.ndarray, index: np.ndarray, positions: np.ndarray, size: int, scale: int = 1
+) -> np.ndarray:
     """Cut tiles (M, C, size*scale, size*scale) from ``images`` (N, C, H, W).
 
     ``index[m]`` is the image of tile ``m`` and ``positions[m]`` its corner in units of
@@ -80,16 +85,24 @@ def cut_tiles(images: np.ndarray, index: np.ndarray, positions: np.ndarray, size
     s = size * scale
     out = np.empty((len(index), images.shape[1], s, s), dtype=np.float16)
     for m, (i, (y, x)) in enumerate(zip(index, positions)):
-        out[m] = images[i, :, y * scale:y * scale + s, x * scale:x * scale + s]
+        out[m] = images[i, :, y * scale : y * scale + s, x * scale : x * scale + s]
     return out
 
 
-def tile_domain(images_path: str | os.PathLike, table_path: str | os.PathLike,
-                tiles_out: str | os.PathLike, tile_table_out: str | os.PathLike, *,
-                size: int, stride: int | None = None, edge: EdgePolicy = "drop",
-                random_per_image: int | None = None, seed: int = 0,
-                masks_path: str | os.PathLike | None = None,
-                mask_tiles_out: str | os.PathLike | None = None) -> pd.DataFrame:
+def tile_domain(
+    images_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    tiles_out: str | os.PathLike,
+    tile_table_out: str | os.PathLike,
+    *,
+    size: int,
+    stride: int | None = None,
+    edge: EdgePolicy = "drop",
+    random_per_image: int | None = None,
+    seed: int = 0,
+    masks_path: str | os.PathLike | None = None,
+    mask_tiles_out: str | os.PathLike | None = None,
+) -> pd.DataFrame:
     """Tile an ingested stack: a regular grid (``stride``) or random non-overlapping tiles.
 
     Give exactly one of ``stride`` (grid with overlap ``size - stride``, see
@@ -113,12 +126,26 @@ def tile_domain(images_path: str | os.PathLike, table_path: str | os.PathLike,
     index = np.concatenate(index)
     positions = np.concatenate(positions)
     source = table.iloc[index].reset_index(drop=True)
-    keep = [c for c in source.columns if c not in ("path", "mask", "index", "row", "height",
-                                                    "width", "has_mask")]
-    tiles_table = pd.concat([
-        pd.DataFrame({"tile": np.arange(len(index)), "image_index": index,
-                      "y": positions[:, 0], "x": positions[:, 1], "size": size}),
-        source[keep]], axis=1)
+    keep = [
+        c
+        for c in source.columns
+        if c not in ("path", "mask", "index", "row", "height", "width", "has_mask")
+    ]
+    tiles_table = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "tile": np.arange(len(index)),
+                    "image_index": index,
+                    "y": positions[:, 0],
+                    "x": positions[:, 1],
+                    "size": size,
+                }
+            ),
+            source[keep],
+        ],
+        axis=1,
+    )
     tiles_table["source_path"] = source["path"]
     tiles_table["overlap"] = 0.0 if stride is None else max(0.0, 1.0 - stride / size)
     tiles = cut_tiles(images, index, positions, size)
@@ -130,9 +157,13 @@ def tile_domain(images_path: str | os.PathLike, table_path: str | os.PathLike,
     return tiles_table
 
 
-def tile_paired(tile_table_path: str | os.PathLike, paired_images_path: str | os.PathLike,
-                paired_table_path: str | os.PathLike, tiles_out: str | os.PathLike,
-                table_out: str | os.PathLike | None = None) -> np.ndarray:
+def tile_paired(
+    tile_table_path: str | os.PathLike,
+    paired_images_path: str | os.PathLike,
+    paired_table_path: str | os.PathLike,
+    tiles_out: str | os.PathLike,
+    table_out: str | os.PathLike | None = None,
+) -> np.ndarray:
     """Cut, for every tile of a coarse domain, the aligned region of a finer paired domain.
 
     Pairs are matched by the ``sample`` column; the scale is the ratio of pixel sizes and must be
@@ -146,8 +177,10 @@ def tile_paired(tile_table_path: str | os.PathLike, paired_images_path: str | os
     ratio = float(tiles["pixel_size"].iloc[0]) / float(paired["pixel_size"].iloc[0])
     scale = int(round(ratio))
     if scale < 1 or abs(ratio - scale) > 1e-6:
-        raise InputError(f"{paired_table_path}: pixel-size ratio {ratio:g} to the tiles of "
-                         f"{tile_table_path} is not an integer")
+        raise InputError(
+            f"{paired_table_path}: pixel-size ratio {ratio:g} to the tiles of "
+            f"{tile_table_path} is not an integer"
+        )
     lookup = {str(s): i for i, s in enumerate(paired["sample"])}
     missing = sorted(set(map(str, tiles["sample"])) - set(lookup))
     if missing:
@@ -156,13 +189,24 @@ def tile_paired(tile_table_path: str | os.PathLike, paired_images_path: str | os
     size = int(tiles["size"].iloc[0])
     need = (tiles[["y", "x"]].to_numpy() + size) * scale
     if (need[:, 0] > images.shape[2]).any() or (need[:, 1] > images.shape[3]).any():
-        raise InputError(f"{paired_images_path}: paired images ({images.shape[2]} x "
-                         f"{images.shape[3]}) are smaller than {scale} x the tiled images")
+        raise InputError(
+            f"{paired_images_path}: paired images ({images.shape[2]} x "
+            f"{images.shape[3]}) are smaller than {scale} x the tiled images"
+        )
     out = cut_tiles(images, index, tiles[["y", "x"]].to_numpy(), size, scale=scale)
     if table_out is not None:
-        save_table(table_out, pd.DataFrame({
-            "tile": tiles["tile"], "sample": tiles["sample"], "y": tiles["y"] * scale,
-            "x": tiles["x"] * scale, "size": size * scale,
-            "pixel_size": float(paired["pixel_size"].iloc[0])}))
+        save_table(
+            table_out,
+            pd.DataFrame(
+                {
+                    "tile": tiles["tile"],
+                    "sample": tiles["sample"],
+                    "y": tiles["y"] * scale,
+                    "x": tiles["x"] * scale,
+                    "size": size * scale,
+                    "pixel_size": float(paired["pixel_size"].iloc[0]),
+                }
+            ),
+        )
     save_npy(tiles_out, out)
     return out

@@ -48,13 +48,21 @@ def save_figure(fig: "plt.Figure", png_path: str | os.PathLike, dpi: int = 150) 
     plt.close(fig)
 
 
-def draw_table(ax: "plt.Axes", cells: list[list[str]], col_labels: list[str], *,
-               fontsize: float = 8.5, row_scale: float = 1.6, header_scale: float = 1.8,
-               col_widths: list[float] | None = None) -> None:
+def draw_table(
+    ax: "plt.Axes",
+    cells: list[list[str]],
+    col_labels: list[str],
+    *,
+    fontsize: float = 8.5,
+    row_scale: float = 1.6,
+    header_scale: float = 1.8,
+    col_widths: list[float] | None = None,
+) -> None:
     """A rendered table of strings on ``ax`` (axis hidden), header row taller and bold."""
     ax.axis("off")
-    t = ax.table(cellText=cells, colLabels=col_labels, loc="center", cellLoc="center",
-                 colWidths=col_widths)
+    t = ax.table(
+        cellText=cells, colLabels=col_labels, loc="center", cellLoc="center", colWidths=col_widths
+    )
     t.auto_set_font_size(False)
     t.set_fontsize(fontsize)
     t.scale(1, row_scale)

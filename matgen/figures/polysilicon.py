@@ -11,9 +11,15 @@ from ..io import save_table
 from . import draw_table, plt, save_figure, show_image, use_style
 
 
-def samples_figure(real_images: str | os.PathLike, real_table: str | os.PathLike,
-                   samples: dict[str, dict[str, str]], png_out: str | os.PathLike,
-                   csv_out: str | os.PathLike, per_class: int = 3, seed: int = 0) -> pd.DataFrame:
+def samples_figure(
+    real_images: str | os.PathLike,
+    real_table: str | os.PathLike,
+    samples: dict[str, dict[str, str]],
+    png_out: str | os.PathLike,
+    csv_out: str | os.PathLike,
+    per_class: int = 3,
+    seed: int = 0,
+) -> pd.DataFrame:
     """One row per class: ``per_class`` real microstructures, then the same number from each
     generative model (name → {images, table}), each titled with its (conditioned) E11."""
     use_style()
@@ -23,14 +29,23 @@ def samples_figure(real_images: str | os.PathLike, real_table: str | os.PathLike
         sets[name] = (np.load(paths["images"], mmap_mode="r"), pd.read_csv(paths["table"]))
     classes = list(dict.fromkeys(real["class"].astype(str)))
     cols = per_class * len(sets)
-    fig, axes = plt.subplots(len(classes), cols, figsize=(1.25 * cols, 1.45 * len(classes) + 0.6),
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(classes),
+        cols,
+        figsize=(1.25 * cols, 1.45 * len(classes) + 0.6),
+        constrained_layout=True,
+        squeeze=False,
+    )
     rng = np.random.default_rng(seed)
     records = []
     for r, name in enumerate(classes):
         for s, (set_name, (images, table)) in enumerate(sets.items()):
             idx = np.flatnonzero(table["class"].astype(str).to_numpy() == name)
-            pick = np.sort(rng.choice(idx, min(per_class, len(idx)), replace=False)) if len(idx) else []
+            pick = (
+                np.sort(rng.choice(idx, min(per_class, len(idx)), replace=False))
+                if len(idx)
+                else []
+            )
             for c in range(per_class):
                 ax = axes[r, s * per_class + c]
                 if c >= len(pick):
@@ -38,22 +53,32 @@ def samples_figure(real_images: str | os.PathLike, real_table: str | os.PathLike
                     continue
                 i = int(pick[c])
                 e11 = float(table["e11"].iloc[i])
-                show_image(ax, np.asarray(images[i, 0], np.float32), f"{set_name}\nE11 {e11:.1f}",
-                           fontsize=7)
+                show_image(
+                    ax,
+                    np.asarray(images[i, 0], np.float32),
+                    f"{set_name}\nE11 {e11:.1f}",
+                    fontsize=7,
+                )
                 records.append({"class": name, "set": set_name, "index": i, "e11": e11})
             if s == 0:
                 axes[r, 0].set_ylabel(f"RVE {name}", fontsize=9)
-    fig.suptitle("Polysilicon microstructures per class (RVE size): real vs conditional "
-                 "generators (E11 in GPa: label / condition)")
+    fig.suptitle(
+        "Polysilicon microstructures per class (RVE size): real vs conditional "
+        "generators (E11 in GPa: label / condition)"
+    )
     table = pd.DataFrame(records)
     save_table(csv_out, table.rename(columns=lambda c: c.replace("\n", " ")))
     save_figure(fig, png_out)
     return table
 
 
-def traversal_figure(grid_path: str | os.PathLike, summary_path: str | os.PathLike,
-                     classes: list[str], png_out: str | os.PathLike, span: float = 3.0
-                     ) -> None:
+def traversal_figure(
+    grid_path: str | os.PathLike,
+    summary_path: str | os.PathLike,
+    classes: list[str],
+    png_out: str | os.PathLike,
+    span: float = 3.0,
+) -> None:
     """For each class, a grid of decoded images: rows = latent variables, columns = the sweep
     from −span σ to +span σ; each row is labelled with the property it changes most (see the
     summary CSV from :func:`~matgen.pipeline.polysilicon.latent_traversal`)."""
@@ -61,15 +86,21 @@ def traversal_figure(grid_path: str | os.PathLike, summary_path: str | os.PathLi
     grid = np.load(grid_path)
     summary = pd.read_csv(summary_path)
     n_classes, dims, steps, res, _ = grid.shape
-    fig, axes = plt.subplots(1, n_classes, figsize=(3.2 * n_classes, 0.42 * dims * 1.0 + 1.4),
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        n_classes,
+        figsize=(3.2 * n_classes, 0.42 * dims * 1.0 + 1.4),
+        constrained_layout=True,
+        squeeze=False,
+    )
     gap = 2
     for k in range(n_classes):
         mosaic = np.ones((dims * (res + gap) - gap, steps * (res + gap) - gap))
         for j in range(dims):
             for s in range(steps):
-                mosaic[j * (res + gap):j * (res + gap) + res,
-                       s * (res + gap):s * (res + gap) + res] = grid[k, j, s]
+                mosaic[
+                    j * (res + gap) : j * (res + gap) + res, s * (res + gap) : s * (res + gap) + res
+                ] = grid[k, j, s]
         ax = axes[0, k]
         ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(f"RVE {classes[k]}", fontsize=10)
@@ -77,33 +108,52 @@ def traversal_figure(grid_path: str | os.PathLike, summary_path: str | os.PathLi
         ax.set_xticklabels([f"−{span:g}σ", "0", f"+{span:g}σ"], fontsize=8)
         ax.set_yticks([(res + gap) * j + res / 2 for j in range(dims)])
         if k == 0:
-            ax.set_yticklabels([f"z{j}: {d.replace('_', ' ')}" for j, d in
-                                zip(summary.latent, summary.dominant)], fontsize=7)
+            ax.set_yticklabels(
+                [f"z{j}: {d.replace('_', ' ')}" for j, d in zip(summary.latent, summary.dominant)],
+                fontsize=7,
+            )
         else:
             ax.set_yticklabels([f"z{j}" for j in range(dims)], fontsize=7)
-    fig.suptitle("cVAE latent traversals (others fixed at 0; E11 condition at the class median); "
-                 "row label = property changing most")
+    fig.suptitle(
+        "cVAE latent traversals (others fixed at 0; E11 condition at the class median); "
+        "row label = property changing most"
+    )
     save_figure(fig, png_out)
 
 
-def comparison_table_figure(summary_path: str | os.PathLike, evaluator_metrics: str | os.PathLike,
-                            png_out: str | os.PathLike, csv_out: str | os.PathLike) -> pd.DataFrame:
+def comparison_table_figure(
+    summary_path: str | os.PathLike,
+    evaluator_metrics: str | os.PathLike,
+    png_out: str | os.PathLike,
+    csv_out: str | os.PathLike,
+) -> pd.DataFrame:
     """VAE vs GAN (vs real) as a rendered table, with the CNN judge's held-out scores."""
     use_style()
     summary = pd.read_csv(summary_path)
     judge = pd.read_csv(evaluator_metrics).iloc[0]
-    columns = {"set": "set", "n": "n", "cnn_class_accuracy": "CNN\nclass acc.",
-               "cnn_e11_mae": "CNN E11\nMAE (GPa)", "physics_e11_mae": "physics E11\nMAE (GPa)",
-               "physics_mae_over_real_std": "physics MAE\n/ real σ",
-               "frechet_distance": "Fréchet dist.\n(CNN features)", "mean_grains": "grains\n/ image"}
+    columns = {
+        "set": "set",
+        "n": "n",
+        "cnn_class_accuracy": "CNN\nclass acc.",
+        "cnn_e11_mae": "CNN E11\nMAE (GPa)",
+        "physics_e11_mae": "physics E11\nMAE (GPa)",
+        "physics_mae_over_real_std": "physics MAE\n/ real σ",
+        "frechet_distance": "Fréchet dist.\n(CNN features)",
+        "mean_grains": "grains\n/ image",
+    }
     table = summary[list(columns)].rename(columns=columns)
-    cells = [[f"{v:.3g}" if isinstance(v, float) else str(v) for v in row]
-             for row in table.itertuples(index=False)]
+    cells = [
+        [f"{v:.3g}" if isinstance(v, float) else str(v) for v in row]
+        for row in table.itertuples(index=False)
+    ]
     fig, ax = plt.subplots(figsize=(12, 0.45 * len(cells) + 1.3))
     draw_table(ax, cells, list(table.columns))
-    ax.set_title(f"Synthetic microstructures judged against their conditions — CNN judge held-out: "
-                 f"accuracy {judge.accuracy:.3f}, E11 MAE {judge.e11_mae:.2f} GPa, "
-                 f"R² {judge.e11_r2:.2f}", fontsize=10)
+    ax.set_title(
+        f"Synthetic microstructures judged against their conditions — CNN judge held-out: "
+        f"accuracy {judge.accuracy:.3f}, E11 MAE {judge.e11_mae:.2f} GPa, "
+        f"R² {judge.e11_r2:.2f}",
+        fontsize=10,
+    )
     save_table(csv_out, table.rename(columns=lambda c: c.replace("\n", " ")))
     save_figure(fig, png_out)
     return table

@@ -19,12 +19,16 @@ DESCRIPTORS = {
 }
 
 
-def morphology_figure(datasets: dict[str, dict[str, str | os.PathLike]],
-                      png_out: str | os.PathLike, csv_out: str | os.PathLike,
-                      unit: str = "µm", n_examples: int = 4,
-                      annotations: dict[str, str] | None = None, smooth_sigma: float = 1.0,
-                      title: str = "Pore morphology per tile: distributions and two-point correlation"
-                      ) -> pd.DataFrame:
+def morphology_figure(
+    datasets: dict[str, dict[str, str | os.PathLike]],
+    png_out: str | os.PathLike,
+    csv_out: str | os.PathLike,
+    unit: str = "µm",
+    n_examples: int = 4,
+    annotations: dict[str, str] | None = None,
+    smooth_sigma: float = 1.0,
+    title: str = "Pore morphology per tile: distributions and two-point correlation",
+) -> pd.DataFrame:
     """Distributions of porosity, specific surface area, λ and S2(r) per data set.
 
     ``annotations`` (descriptor → text) are printed in the corner of that histogram.
@@ -56,8 +60,10 @@ def morphology_figure(datasets: dict[str, dict[str, str | os.PathLike]],
         ax.imshow(tile, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.contour(pores, levels=[0.5], colors=["#e8710a"], linewidths=0.8)
         row = tables[first].iloc[t]
-        ax.set_title(f"{first} tile {t}\nφ={row.porosity:.3f}, "
-                     f"λ={row.correlation_length:.2f} {unit}", fontsize=9)
+        ax.set_title(
+            f"{first} tile {t}\nφ={row.porosity:.3f}, λ={row.correlation_length:.2f} {unit}",
+            fontsize=9,
+        )
         ax.set_xticks([])
         ax.set_yticks([])
 
@@ -68,10 +74,18 @@ def morphology_figure(datasets: dict[str, dict[str, str | os.PathLike]],
         edges = np.histogram_bin_edges(np.concatenate(list(values.values())), bins=20)
         for name, v in values.items():
             ax.hist(v, bins=edges, alpha=0.55, density=True, label=f"{name} (n={len(v)})")
-            summary.append({"dataset": name, "descriptor": column, "n": len(v),
-                            "mean": v.mean(), "std": v.std(ddof=1) if len(v) > 1 else 0.0,
-                            "q25": np.quantile(v, 0.25), "median": np.median(v),
-                            "q75": np.quantile(v, 0.75)})
+            summary.append(
+                {
+                    "dataset": name,
+                    "descriptor": column,
+                    "n": len(v),
+                    "mean": v.mean(),
+                    "std": v.std(ddof=1) if len(v) > 1 else 0.0,
+                    "q25": np.quantile(v, 0.25),
+                    "median": np.median(v),
+                    "q75": np.quantile(v, 0.75),
+                }
+            )
         ax.set_xlabel(label.format(unit=unit))
         if annotations and column in annotations:  # as the title: never on top of the bars
             ax.set_title(annotations[column], fontsize=7.5, family="monospace", loc="left")
@@ -89,11 +103,26 @@ def morphology_figure(datasets: dict[str, dict[str, str | os.PathLike]],
         mean = np.nanmean(f, axis=0)
         lam = float(np.nanmean(tables[name]["correlation_length"]))
         ax.plot(r, mean, color=colour, lw=2, label=f"{name} mean")
-        ax.plot(r, np.exp(-r / lam), color=colour, lw=1.5, ls="--",
-                label=f"exp(−r/λ̄), λ̄={lam:.2f} {unit}")
-        summary.append({"dataset": name, "descriptor": "s2_normalised_at_lambda", "n": len(f),
-                        "mean": float(np.interp(lam, r, mean)), "std": np.nan, "q25": np.nan,
-                        "median": np.nan, "q75": np.nan})
+        ax.plot(
+            r,
+            np.exp(-r / lam),
+            color=colour,
+            lw=1.5,
+            ls="--",
+            label=f"exp(−r/λ̄), λ̄={lam:.2f} {unit}",
+        )
+        summary.append(
+            {
+                "dataset": name,
+                "descriptor": "s2_normalised_at_lambda",
+                "n": len(f),
+                "mean": float(np.interp(lam, r, mean)),
+                "std": np.nan,
+                "q25": np.nan,
+                "median": np.nan,
+                "q75": np.nan,
+            }
+        )
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set_xlim(0, float(r[-1]))
     ax.set_ylim(-0.15, 1.02)
@@ -107,9 +136,12 @@ def morphology_figure(datasets: dict[str, dict[str, str | os.PathLike]],
     return table
 
 
-def stylegan2_samples_figure(panels: str | os.PathLike, table: str | os.PathLike,
-                             png_out: str | os.PathLike, csv_out: str | os.PathLike
-                             ) -> pd.DataFrame:
+def stylegan2_samples_figure(
+    panels: str | os.PathLike,
+    table: str | os.PathLike,
+    png_out: str | os.PathLike,
+    csv_out: str | os.PathLike,
+) -> pd.DataFrame:
     """Real vs StyleGAN2 tiles, drawn from the tiles and porosities of
     :func:`matgen.pipeline.porous.stylegan2_panels`: real tiles; different latents with
     constant noise; one latent with different noise draws (last panel: the per-pixel standard
@@ -119,12 +151,19 @@ def stylegan2_samples_figure(panels: str | os.PathLike, table: str | os.PathLike
     images = np.load(panels)
     records = pd.read_csv(table)
     n_columns = int(records.column.max()) + 1
-    labels = {"real": "real SEM", "styles": "synthetic: different z,\nconstant noise",
-              "noise": "same z, different\nnoise (last: std)",
-              "interpolation": "W interpolation\nbetween end members"}
-    fig, axes = plt.subplots(len(labels), n_columns, figsize=(1.75 * n_columns + 1.2,
-                                                              1.9 * len(labels)),
-                             constrained_layout=True, squeeze=False)
+    labels = {
+        "real": "real SEM",
+        "styles": "synthetic: different z,\nconstant noise",
+        "noise": "same z, different\nnoise (last: std)",
+        "interpolation": "W interpolation\nbetween end members",
+    }
+    fig, axes = plt.subplots(
+        len(labels),
+        n_columns,
+        figsize=(1.75 * n_columns + 1.2, 1.9 * len(labels)),
+        constrained_layout=True,
+        squeeze=False,
+    )
     for r, name in enumerate(labels):
         rows = records[records.row == name].set_index("column")
         for c in range(n_columns):
@@ -139,8 +178,11 @@ def stylegan2_samples_figure(panels: str | os.PathLike, table: str | os.PathLike
                 ax.set_yticks([])
                 ax.set_title("std over 16 noise draws", fontsize=8)
             else:
-                title = f"t={c / (n_columns - 1):.1f}, φ={phi:.3f}" if name == "interpolation" \
+                title = (
+                    f"t={c / (n_columns - 1):.1f}, φ={phi:.3f}"
+                    if name == "interpolation"
                     else f"φ={phi:.3f}"
+                )
                 show_image(ax, images[name][c], title)
             if c == 0:
                 ax.set_ylabel(labels[name], fontsize=9)
@@ -150,10 +192,15 @@ def stylegan2_samples_figure(panels: str | os.PathLike, table: str | os.PathLike
     return records
 
 
-def porous_comparison_figure(datasets: dict[str, dict[str, str | os.PathLike]], real: str,
-                             distances: str | os.PathLike, png_out: str | os.PathLike,
-                             csv_out: str | os.PathLike, unit: str = "µm",
-                             smooth_sigma: float = 1.0) -> pd.DataFrame:
+def porous_comparison_figure(
+    datasets: dict[str, dict[str, str | os.PathLike]],
+    real: str,
+    distances: str | os.PathLike,
+    png_out: str | os.PathLike,
+    csv_out: str | os.PathLike,
+    unit: str = "µm",
+    smooth_sigma: float = 1.0,
+) -> pd.DataFrame:
     """Porosity, specific surface area, λ and S2(r): real vs every synthetic set (histograms with
     the KS statistic and Wasserstein distance of each synthetic set, read from ``distances``,
     the table of :func:`matgen.pipeline.porous.compare_morphology`)."""
@@ -162,20 +209,34 @@ def porous_comparison_figure(datasets: dict[str, dict[str, str | os.PathLike]], 
     for d in DESCRIPTORS:
         rows = list(table[table.descriptor == d].itertuples())
         width = max(len(r.dataset) for r in rows) if rows else 0
-        lines = [f"{r.dataset:<{width}} KS {r.ks_statistic:.2f} W {r.wasserstein:.3g}"
-                 for r in rows]
+        lines = [
+            f"{r.dataset:<{width}} KS {r.ks_statistic:.2f} W {r.wasserstein:.3g}" for r in rows
+        ]
         notes[d] = "\n".join(lines)
-    return morphology_figure(datasets, png_out, csv_out, unit=unit, annotations=notes,
-                             smooth_sigma=smooth_sigma,
-                             title=f"Morphology: {real} vs synthetic (KS statistic, Wasserstein "
-                                   f"distance W in the descriptor's unit)")
+    return morphology_figure(
+        datasets,
+        png_out,
+        csv_out,
+        unit=unit,
+        annotations=notes,
+        smooth_sigma=smooth_sigma,
+        title=f"Morphology: {real} vs synthetic (KS statistic, Wasserstein "
+        f"distance W in the descriptor's unit)",
+    )
 
 
-def translation_figure(microct_tiles: str | os.PathLike, bicubic_tiles: str | os.PathLike,
-                       translated_tiles: str | os.PathLike, truth_tiles: str | os.PathLike,
-                       per_tile: str | os.PathLike, summary: str | os.PathLike,
-                       png_out: str | os.PathLike, csv_out: str | os.PathLike,
-                       n_examples: int = 4, unit: str = "µm") -> pd.DataFrame:
+def translation_figure(
+    microct_tiles: str | os.PathLike,
+    bicubic_tiles: str | os.PathLike,
+    translated_tiles: str | os.PathLike,
+    truth_tiles: str | os.PathLike,
+    per_tile: str | os.PathLike,
+    summary: str | os.PathLike,
+    png_out: str | os.PathLike,
+    csv_out: str | os.PathLike,
+    n_examples: int = 4,
+    unit: str = "µm",
+) -> pd.DataFrame:
     """Micro-CT → SEM translation scored against the true high-resolution slice.
 
     Top: for ``n_examples`` tiles, the micro-CT input, bicubic upsampling, CycleGAN G_LH and the
@@ -195,11 +256,14 @@ def translation_figure(microct_tiles: str | os.PathLike, bicubic_tiles: str | os
     fig = plt.figure(figsize=(12, 9.5), constrained_layout=True)
     grid = fig.add_gridspec(2, 1, height_ratios=[1.9, 1])
     top = grid[0].subgridspec(4, n_examples)
-    names = ["micro-CT input", "bicubic ×%d" % scale, "CycleGAN G_LH", "true SEM slice"]
+    names = ["micro-CT input", f"bicubic ×{scale}", "CycleGAN G_LH", "true SEM slice"]
     for j, t in enumerate(picks):
-        images = [np.kron(np.asarray(ct[t, 0], np.float32), np.ones((scale, scale))),
-                  np.asarray(bicubic[t, 0], np.float32), np.asarray(trans[t, 0], np.float32),
-                  np.asarray(truth[t, 0], np.float32)]
+        images = [
+            np.kron(np.asarray(ct[t, 0], np.float32), np.ones((scale, scale))),
+            np.asarray(bicubic[t, 0], np.float32),
+            np.asarray(trans[t, 0], np.float32),
+            np.asarray(truth[t, 0], np.float32),
+        ]
         for i, image in enumerate(images):
             ax = fig.add_subplot(top[i, j])
             method = {1: "bicubic", 2: "cyclegan"}.get(i)
@@ -214,14 +278,16 @@ def translation_figure(microct_tiles: str | os.PathLike, bicubic_tiles: str | os
             if j == 0:
                 ax.set_ylabel(names[i], fontsize=9)
     bottom = grid[1].subgridspec(1, 3)
-    for k, (column, label) in enumerate((("porosity", "porosity φ"),
-                                         ("correlation_length", f"λ ({unit})"))):
+    for k, (column, label) in enumerate(
+        (("porosity", "porosity φ"), ("correlation_length", f"λ ({unit})"))
+    ):
         ax = fig.add_subplot(bottom[0, k])
         lo = min(errors[column].min(), errors[f"{column}_truth"].min())
         hi = max(errors[column].max(), errors[f"{column}_truth"].max())
         for m, (method, g) in enumerate(errors.groupby("method", sort=False)):
-            ax.scatter(g[f"{column}_truth"], g[column], s=14, alpha=0.7, color=f"C{m}",
-                       label=method)
+            ax.scatter(
+                g[f"{column}_truth"], g[column], s=14, alpha=0.7, color=f"C{m}", label=method
+            )
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
         ax.set_xlabel(f"truth {label}")
         ax.set_ylabel(f"translated {label}")
@@ -238,8 +304,12 @@ def translation_figure(microct_tiles: str | os.PathLike, bicubic_tiles: str | os
     return table
 
 
-def training_curves_figure(logs: dict[str, str | os.PathLike], png_out: str | os.PathLike,
-                           csv_out: str | os.PathLike, ada_target: float = 0.6) -> pd.DataFrame:
+def training_curves_figure(
+    logs: dict[str, str | os.PathLike],
+    png_out: str | os.PathLike,
+    csv_out: str | os.PathLike,
+    ada_target: float = 0.6,
+) -> pd.DataFrame:
     """Training curves of the study's models from their CSV logs.
 
     ``logs`` maps a model name (``stylegan2``, ``cyclegan``) to its log. StyleGAN2: D and G
@@ -251,13 +321,16 @@ def training_curves_figure(logs: dict[str, str | os.PathLike], png_out: str | os
     frames = {k: pd.read_csv(v) for k, v in logs.items()}
     panels = []
     if "stylegan2" in frames:
-        panels += [("stylegan2", "kimg", ["loss_d", "loss_g"], "logistic loss"),
-                   ("stylegan2", "kimg", ["r1", "pl_penalty"], "regulariser"),
-                   ("stylegan2", "kimg", ["ada_p", "ada_rt"], "ADA p, r_t")]
+        panels += [
+            ("stylegan2", "kimg", ["loss_d", "loss_g"], "logistic loss"),
+            ("stylegan2", "kimg", ["r1", "pl_penalty"], "regulariser"),
+            ("stylegan2", "kimg", ["ada_p", "ada_rt"], "ADA p, r_t"),
+        ]
     if "cyclegan" in frames:
         panels += [("cyclegan", "step", ["gan_h", "gan_l", "cycle"], "loss")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), constrained_layout=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4 * len(panels), 3.4), constrained_layout=True, squeeze=False
+    )
     for ax, (model, x, columns, ylabel) in zip(axes[0], panels):
         frame = frames[model]
         for column in columns:

@@ -13,8 +13,15 @@ from ..data.ingest import load_stack
 from . import draw_table, plt, save_figure, show_image, use_style
 
 # colour per class: matrix light grey, second phase orange, pores/inclusions blue
-CLASS_COLOURS = np.array([[0.85, 0.85, 0.85], [0.90, 0.55, 0.10], [0.15, 0.35, 0.80],
-                          [0.30, 0.70, 0.30], [0.60, 0.20, 0.60]])
+CLASS_COLOURS = np.array(
+    [
+        [0.85, 0.85, 0.85],
+        [0.90, 0.55, 0.10],
+        [0.15, 0.35, 0.80],
+        [0.30, 0.70, 0.30],
+        [0.60, 0.20, 0.60],
+    ]
+)
 
 
 def _show_mask(ax: "plt.Axes", mask: np.ndarray, title: str = "") -> None:
@@ -27,10 +34,17 @@ def _show_mask(ax: "plt.Axes", mask: np.ndarray, title: str = "") -> None:
         ax.set_title(title, fontsize=8)
 
 
-def pairs_figure(real_images: str | os.PathLike, real_masks: str | os.PathLike,
-                 synthetic_images: str | os.PathLike, synthetic_masks: str | os.PathLike,
-                 checks_path: str | os.PathLike, classes: list[str], png_out: str | os.PathLike,
-                 n: int = 6, crop: int = 64) -> None:
+def pairs_figure(
+    real_images: str | os.PathLike,
+    real_masks: str | os.PathLike,
+    synthetic_images: str | os.PathLike,
+    synthetic_masks: str | os.PathLike,
+    checks_path: str | os.PathLike,
+    classes: list[str],
+    png_out: str | os.PathLike,
+    n: int = 6,
+    crop: int = 64,
+) -> None:
     """Rows: real images (crops of the tile size of the generated pairs), their annotated
     masks, generated images, generated masks."""
     use_style()
@@ -42,19 +56,23 @@ def pairs_figure(real_images: str | os.PathLike, real_masks: str | os.PathLike,
     for j in range(n):
         k = j % len(ri)
         y = (j // len(ri)) * crop % max(1, ri.shape[-2] - crop + 1)
-        show_image(axes[0, j], np.asarray(ri[k, 0, y:y + crop, :crop], np.float32),
-                   "real" if j == 0 else "")
-        _show_mask(axes[1, j], rm[k, y:y + crop, :crop], "annotated mask" if j == 0 else "")
+        show_image(
+            axes[0, j],
+            np.asarray(ri[k, 0, y : y + crop, :crop], np.float32),
+            "real" if j == 0 else "",
+        )
+        _show_mask(axes[1, j], rm[k, y : y + crop, :crop], "annotated mask" if j == 0 else "")
         show_image(axes[2, j], np.asarray(si[j, 0], np.float32), "generated" if j == 0 else "")
         _show_mask(axes[3, j], sm[j], "generated mask" if j == 0 else "")
     handles = [plt.Rectangle((0, 0), 1, 1, color=CLASS_COLOURS[i]) for i in range(len(classes))]
-    fig.legend(handles, classes, loc="lower center", ncol=len(classes), fontsize=9,
-               frameon=False)
-    fig.suptitle("VQ-VAE + PixelCNN image/mask pairs — reconstruction mask mIoU "
-                 f"{checks.get('vqvae_reconstruction_mask_miou', np.nan):.3f} (target 0.9), "
-                 "generated masks vs a real-data U-Net on generated images mIoU "
-                 f"{checks.get('generated_mask_image_agreement_miou', np.nan):.3f} (target 0.7)",
-                 fontsize=9)
+    fig.legend(handles, classes, loc="lower center", ncol=len(classes), fontsize=9, frameon=False)
+    fig.suptitle(
+        "VQ-VAE + PixelCNN image/mask pairs — reconstruction mask mIoU "
+        f"{checks.get('vqvae_reconstruction_mask_miou', np.nan):.3f} (target 0.9), "
+        "generated masks vs a real-data U-Net on generated images mIoU "
+        f"{checks.get('generated_mask_image_agreement_miou', np.nan):.3f} (target 0.7)",
+        fontsize=9,
+    )
     fig.tight_layout(rect=(0, 0.03, 1, 0.97))
     save_figure(fig, png_out)
 
@@ -70,14 +88,22 @@ def miou_figure(summary_path: str | os.PathLike, png_out: str | os.PathLike) -> 
     use_style()
     summary = pd.read_csv(summary_path)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, metric, title in zip(axes, ("miou", "miou_present"),
-                                 ("mIoU (classes in prediction ∪ truth)",
-                                  "customised mIoU (classes in truth only)")):
+    for ax, metric, title in zip(
+        axes,
+        ("miou", "miou_present"),
+        ("mIoU (classes in prediction ∪ truth)", "customised mIoU (classes in truth only)"),
+    ):
         for real, group in summary.groupby("real"):
             group = group.sort_values("synthetic_share")
             label = f"{real} real images" if real else "synthetic only"
-            ax.errorbar(group["synthetic_share"], group[f"{metric}_mean"],
-                        yerr=group[f"{metric}_std"], marker="o", capsize=3, label=label)
+            ax.errorbar(
+                group["synthetic_share"],
+                group[f"{metric}_mean"],
+                yerr=group[f"{metric}_std"],
+                marker="o",
+                capsize=3,
+                label=label,
+            )
         ax.set_xlabel("synthetic share of training pixels")
         ax.set_title(title, fontsize=10)
         ax.set_xlim(-0.05, 1.05)
@@ -86,8 +112,14 @@ def miou_figure(summary_path: str | os.PathLike, png_out: str | os.PathLike) -> 
     axes[0].set_ylabel(f"held-out real images, {where}")
     axes[0].legend(fontsize=8)
     if np.allclose(summary["miou_mean"], summary["miou_present_mean"]):
-        fig.text(0.5, -0.02, "The two scores coincide here: every scored field contains every "
-                 "class or no absent class is predicted.", ha="center", fontsize=8)
+        fig.text(
+            0.5,
+            -0.02,
+            "The two scores coincide here: every scored field contains every "
+            "class or no absent class is predicted.",
+            ha="center",
+            fontsize=8,
+        )
     fig.tight_layout()
     save_figure(fig, png_out)
 
@@ -96,23 +128,54 @@ def runs_table_figure(summary_path: str | os.PathLike, png_out: str | os.PathLik
     """Every mix: real images, synthetic real-image equivalents, share, both mIoUs (mean ± sd)."""
     use_style()
     s = pd.read_csv(summary_path)
-    cells = [[r.mix, str(int(r.real)), f"{r.synthetic_images:g}", f"{r.synthetic_share:.2f}",
-              f"{r.miou_mean:.3f} ± {r.miou_std:.3f}",
-              f"{r.miou_present_mean:.3f} ± {r.miou_present_std:.3f}", str(int(r.n_seeds))]
-             for r in s.itertuples()]
+    cells = [
+        [
+            r.mix,
+            str(int(r.real)),
+            f"{r.synthetic_images:g}",
+            f"{r.synthetic_share:.2f}",
+            f"{r.miou_mean:.3f} ± {r.miou_std:.3f}",
+            f"{r.miou_present_mean:.3f} ± {r.miou_present_std:.3f}",
+            str(int(r.n_seeds)),
+        ]
+        for r in s.itertuples()
+    ]
     fig, ax = plt.subplots(figsize=(11, 0.42 * len(cells) + 1.2))
-    draw_table(ax, cells, ["mix", "real", "synthetic\n(image equiv.)", "synthetic\nshare", "mIoU",
-                           "customised\nmIoU", "seeds"], fontsize=9)
+    draw_table(
+        ax,
+        cells,
+        [
+            "mix",
+            "real",
+            "synthetic\n(image equiv.)",
+            "synthetic\nshare",
+            "mIoU",
+            "customised\nmIoU",
+            "seeds",
+        ],
+        fontsize=9,
+    )
     fov = _field_of_view(s)
-    ax.set_title("U-Nets on real/synthetic mixes, scored on held-out real images only"
-                 + (f" (mIoUs averaged over {fov}-px fields of view)" if fov else ""), fontsize=10)
+    ax.set_title(
+        "U-Nets on real/synthetic mixes, scored on held-out real images only"
+        + (f" (mIoUs averaged over {fov}-px fields of view)" if fov else ""),
+        fontsize=10,
+    )
     save_figure(fig, png_out)
 
 
-def segmentation_figures(inputs: dict[str, Any], outputs: dict[str, str], *,
-                         classes: list[str], split: dict[str, int]) -> None:
+def segmentation_figures(
+    inputs: dict[str, Any], outputs: dict[str, str], *, classes: list[str], split: dict[str, int]
+) -> None:
     """All figures of the segmentation study from the rule's named inputs and outputs."""
-    pairs_figure(inputs["images"], inputs["masks"], inputs["synthetic_images"],
-                 inputs["synthetic_masks"], inputs["checks"], classes, outputs["pairs"])
+    pairs_figure(
+        inputs["images"],
+        inputs["masks"],
+        inputs["synthetic_images"],
+        inputs["synthetic_masks"],
+        inputs["checks"],
+        classes,
+        outputs["pairs"],
+    )
     miou_figure(inputs["summary"], outputs["miou"])
     runs_table_figure(inputs["summary"], outputs["runs"])

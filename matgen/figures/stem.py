@@ -13,8 +13,11 @@ from ..data.points import load_points
 from ..metrics.detection import inside, match_points
 from . import draw_table, plt, save_figure, show_image, use_style
 
-SET_LABELS = {"noiseless": "(a) noiseless sim", "noisy": "(b) noisy sim",
-              "cyclegan": "(c) CycleGAN sim→exp"}
+SET_LABELS = {
+    "noiseless": "(a) noiseless sim",
+    "noisy": "(b) noisy sim",
+    "cyclegan": "(c) CycleGAN sim→exp",
+}
 
 
 def table1_figure(scores_path: str | os.PathLike, png_out: str | os.PathLike) -> pd.DataFrame:
@@ -29,21 +32,42 @@ def table1_figure(scores_path: str | os.PathLike, png_out: str | os.PathLike) ->
         values = np.array([getattr(row, m) for m in metrics])
         low = values - np.array([getattr(row, f"{m}_low") for m in metrics])
         high = np.array([getattr(row, f"{m}_high") for m in metrics]) - values
-        ax.bar(x, values, width, yerr=[low, high], capsize=3,
-               label=SET_LABELS.get(row.training_set, row.training_set))
+        ax.bar(
+            x,
+            values,
+            width,
+            yerr=[low, high],
+            capsize=3,
+            label=SET_LABELS.get(row.training_set, row.training_set),
+        )
     ax.set_xticks(np.arange(len(metrics)), ["precision", "recall", "F1"])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("on experimental images")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
-    cells = [[SET_LABELS.get(r.training_set, r.training_set)] +
-             [f"{getattr(r, m):.3f}\n[{getattr(r, m + '_low'):.2f}, {getattr(r, m + '_high'):.2f}]"
-              for m in metrics] + [f"{r.tp} / {r.fp} / {r.fn}"] for r in scores.itertuples()]
-    draw_table(tab, cells, ["training set", "precision", "recall", "F1", "TP / FP / FN"],
-               row_scale=3.0, header_scale=1.0, col_widths=[0.3, 0.17, 0.17, 0.17, 0.19])
+    cells = [
+        [SET_LABELS.get(r.training_set, r.training_set)]
+        + [
+            f"{getattr(r, m):.3f}\n[{getattr(r, m + '_low'):.2f}, {getattr(r, m + '_high'):.2f}]"
+            for m in metrics
+        ]
+        + [f"{r.tp} / {r.fp} / {r.fn}"]
+        for r in scores.itertuples()
+    ]
+    draw_table(
+        tab,
+        cells,
+        ["training set", "precision", "recall", "F1", "TP / FP / FN"],
+        row_scale=3.0,
+        header_scale=1.0,
+        col_widths=[0.3, 0.17, 0.17, 0.17, 0.19],
+    )
     first = scores.iloc[0]
-    fig.suptitle(f"Table 1 — vacancy detection on {int(first.n_images)} experimental images "
-                 f"(threshold {first.threshold:g}, match within {first.tolerance_angstrom:g} Å; "
-                 f"95 % bootstrap intervals over images)", fontsize=10)
+    fig.suptitle(
+        f"Table 1 — vacancy detection on {int(first.n_images)} experimental images "
+        f"(threshold {first.threshold:g}, match within {first.tolerance_angstrom:g} Å; "
+        f"95 % bootstrap intervals over images)",
+        fontsize=10,
+    )
     save_figure(fig, png_out)
     return scores
 
@@ -55,8 +79,9 @@ def _log_amplitude(image: np.ndarray) -> np.ndarray:
     return (a - a.min()) / (np.ptp(a) + 1e-12)
 
 
-def _draw_matches(ax: "plt.Axes", image: np.ndarray, pred: np.ndarray, true: np.ndarray,
-                  tol: float, title: str) -> tuple[int, int, int]:
+def _draw_matches(
+    ax: "plt.Axes", image: np.ndarray, pred: np.ndarray, true: np.ndarray, tol: float, title: str
+) -> tuple[int, int, int]:
     m = match_points(pred, true, tol)
     show_image(ax, image, title)
     tp_pred = set(m.pairs[:, 0]) if len(m.pairs) else set()
@@ -72,20 +97,33 @@ def _draw_matches(ax: "plt.Axes", image: np.ndarray, pred: np.ndarray, true: np.
     return m.tp, m.fp, m.fn
 
 
-def examples_figure(sim: str | os.PathLike, noisy: str | os.PathLike,
-                    cyclegan: str | os.PathLike, exp: str | os.PathLike,
-                    exp_table: str | os.PathLike, exp_points: str | os.PathLike,
-                    detections: dict[str, str | os.PathLike], png_out: str | os.PathLike, *,
-                    threshold: float, tolerance_angstrom: float, border_angstrom: float,
-                    crop: int = 128) -> None:
+def examples_figure(
+    sim: str | os.PathLike,
+    noisy: str | os.PathLike,
+    cyclegan: str | os.PathLike,
+    exp: str | os.PathLike,
+    exp_table: str | os.PathLike,
+    exp_points: str | os.PathLike,
+    detections: dict[str, str | os.PathLike],
+    png_out: str | os.PathLike,
+    *,
+    threshold: float,
+    tolerance_angstrom: float,
+    border_angstrom: float,
+    crop: int = 128,
+) -> None:
     """Row 1: a simulated image, its noisy version, its CycleGAN translation and an experimental
     image (crops); row 2: their Fourier log-amplitudes (whole images); row 3: detections on an
     experimental image by the detectors of ``detections`` (TP green, FP red, FN yellow)."""
     use_style()
     table = pd.read_csv(exp_table)
     px = float(table["pixel_size"].iloc[0])
-    images = {"noiseless sim": load_stack(sim)[0, 0], "noisy sim": load_stack(noisy)[0, 0],
-              "CycleGAN(sim)": load_stack(cyclegan)[0, 0], "experiment": load_stack(exp)[0, 0]}
+    images = {
+        "noiseless sim": load_stack(sim)[0, 0],
+        "noisy sim": load_stack(noisy)[0, 0],
+        "CycleGAN(sim)": load_stack(cyclegan)[0, 0],
+        "experiment": load_stack(exp)[0, 0],
+    }
     fig = plt.figure(figsize=(13, 10.5))
     grid = fig.add_gridspec(3, 4, height_ratios=[1, 1, 1.9])
     for j, (name, image) in enumerate(images.items()):
@@ -109,16 +147,22 @@ def examples_figure(sim: str | os.PathLike, noisy: str | os.PathLike,
         pred = pred[(pred["image"] == k) & (pred["score"] >= threshold)]
         xy = pred[["x_px", "y_px"]].to_numpy(float)
         xy = xy[inside(xy, shape, border)]
-        ax = fig.add_subplot(grid[2, 2 * j:2 * j + 2])
-        _draw_matches(ax, np.asarray(exp_images[k, 0], np.float32), xy, true,
-                      tolerance_angstrom / px,
-                      f"experimental image {k}: detector trained on {SET_LABELS.get(name, name)}")
+        ax = fig.add_subplot(grid[2, 2 * j : 2 * j + 2])
+        _draw_matches(
+            ax,
+            np.asarray(exp_images[k, 0], np.float32),
+            xy,
+            true,
+            tolerance_angstrom / px,
+            f"experimental image {k}: detector trained on {SET_LABELS.get(name, name)}",
+        )
     fig.tight_layout()
     save_figure(fig, png_out)
 
 
-def pr_curve_figure(curve_path: str | os.PathLike, scores_path: str | os.PathLike,
-                    png_out: str | os.PathLike) -> None:
+def pr_curve_figure(
+    curve_path: str | os.PathLike, scores_path: str | os.PathLike, png_out: str | os.PathLike
+) -> None:
     """Precision–recall curves over the detection threshold, the operating point marked, and
     F1 against the threshold."""
     use_style()
@@ -127,7 +171,7 @@ def pr_curve_figure(curve_path: str | os.PathLike, scores_path: str | os.PathLik
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4))
     for name, group in curve.groupby("training_set", sort=False):
         label = SET_LABELS.get(name, name)
-        line, = ax.plot(group["recall"], group["precision"], marker=".", label=label)
+        (line,) = ax.plot(group["recall"], group["precision"], marker=".", label=label)
         op = scores[scores["training_set"] == name].iloc[0]
         ax.plot(op["recall"], op["precision"], "o", ms=9, mfc="none", color=line.get_color())
         bx.plot(group["threshold"], group["f1"], marker=".", color=line.get_color(), label=label)
@@ -146,15 +190,23 @@ def pr_curve_figure(curve_path: str | os.PathLike, scores_path: str | os.PathLik
     save_figure(fig, png_out)
 
 
-def stem_training_figure(cyclegan_log: str | os.PathLike,
-                         detector_logs: dict[str, str | os.PathLike],
-                         png_out: str | os.PathLike) -> None:
+def stem_training_figure(
+    cyclegan_log: str | os.PathLike,
+    detector_logs: dict[str, str | os.PathLike],
+    png_out: str | os.PathLike,
+) -> None:
     """CycleGAN losses per step and the detectors' loss per epoch."""
     use_style()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.8))
     log = pd.read_csv(cyclegan_log)
-    names = {"gan_h": "GAN → exp", "gan_l": "GAN → sim", "fourier": "Fourier GANs",
-             "cycle": "cycle L1", "identity": "identity L1", "loss_d": "discriminators"}
+    names = {
+        "gan_h": "GAN → exp",
+        "gan_l": "GAN → sim",
+        "fourier": "Fourier GANs",
+        "cycle": "cycle L1",
+        "identity": "identity L1",
+        "loss_d": "discriminators",
+    }
     for column, label in names.items():
         if column in log:
             ax.plot(log["step"], log[column], label=label)
@@ -177,14 +229,22 @@ def stem_training_figure(cyclegan_log: str | os.PathLike,
 def stem_figures(inputs: dict[str, str], outputs: dict[str, str], score: dict) -> None:
     """All figures of the STEM study from the rule's named inputs and outputs."""
     table1_figure(inputs["scores"], outputs["table"])
-    examples_figure(inputs["sim"], inputs["noisy"], inputs["cyclegan"], inputs["exp"],
-                    inputs["exp_table"], inputs["exp_points"],
-                    {"noiseless": inputs["noiseless_detections"],
-                     "cyclegan": inputs["detections"]}, outputs["examples"],
-                    threshold=score.get("threshold", 0.5),
-                    tolerance_angstrom=score.get("tolerance_angstrom", 1.0),
-                    border_angstrom=score.get("border_angstrom", 2.0))
+    examples_figure(
+        inputs["sim"],
+        inputs["noisy"],
+        inputs["cyclegan"],
+        inputs["exp"],
+        inputs["exp_table"],
+        inputs["exp_points"],
+        {"noiseless": inputs["noiseless_detections"], "cyclegan": inputs["detections"]},
+        outputs["examples"],
+        threshold=score.get("threshold", 0.5),
+        tolerance_angstrom=score.get("tolerance_angstrom", 1.0),
+        border_angstrom=score.get("border_angstrom", 2.0),
+    )
     pr_curve_figure(inputs["curve"], inputs["scores"], outputs["pr_curve"])
-    stem_training_figure(inputs["cyclegan_log"],
-                         {t: inputs[f"log_{t}"] for t in ("noiseless", "noisy", "cyclegan")},
-                         outputs["training"])
+    stem_training_figure(
+        inputs["cyclegan_log"],
+        {t: inputs[f"log_{t}"] for t in ("noiseless", "noisy", "cyclegan")},
+        outputs["training"],
+    )

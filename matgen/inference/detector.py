@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ..checkpoint import load_trained_weights, read_model_checkpoint
 
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
+    import torch
 
-def load_vacancy_detector(path: str | os.PathLike, device: str = "cpu"
-                          ) -> tuple["torch.nn.Module", float]:
+
+def load_vacancy_detector(
+    path: str | os.PathLike, device: str = "cpu"
+) -> tuple["torch.nn.Module", float]:
     """The detector of a checkpoint in eval mode and the pixel size (Å) it was trained at.
 
     Training up-weights the positive pixels by ``pos_weight``, which multiplies the odds that

@@ -4,10 +4,14 @@ image + mask pairs to code maps and segment micrographs."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..checkpoint import load_trained_weights, read_model_checkpoint
+
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
+    import torch
 
 UNLABELLED = 255
 
@@ -21,8 +25,9 @@ def load_vqvae(path: str | os.PathLike, device: str = "cpu") -> "torch.nn.Module
     return model.to(device).eval().requires_grad_(False)
 
 
-def encode_codes(vqvae: "torch.nn.Module", images: np.ndarray, masks: np.ndarray,
-                 batch_size: int = 16) -> np.ndarray:
+def encode_codes(
+    vqvae: "torch.nn.Module", images: np.ndarray, masks: np.ndarray, batch_size: int = 16
+) -> np.ndarray:
     """Code maps (N, H/d, W/d) int64 of whole images + masks (unlabelled pixels as class 0)."""
     import torch
 
@@ -30,8 +35,8 @@ def encode_codes(vqvae: "torch.nn.Module", images: np.ndarray, masks: np.ndarray
     out = []
     with torch.no_grad():
         for s in range(0, len(images), batch_size):
-            x = torch.from_numpy(np.asarray(images[s:s + batch_size], np.float32)).to(dev)
-            m = np.asarray(masks[s:s + batch_size]).astype(np.int64)
+            x = torch.from_numpy(np.asarray(images[s : s + batch_size], np.float32)).to(dev)
+            m = np.asarray(masks[s : s + batch_size]).astype(np.int64)
             m = torch.from_numpy(np.where(m == UNLABELLED, 0, m)).to(dev)
             out.append(vqvae.encode(x, m)[2].cpu().numpy())
     return np.concatenate(out)
@@ -52,13 +57,13 @@ def segment(model: "torch.nn.Module", images: np.ndarray, batch_size: int = 8) -
     import torch
 
     dev = next(model.parameters()).device
-    mult = 2 ** model.depth
+    mult = 2**model.depth
     h, w = images.shape[-2:]
     ph, pw = (-h) % mult, (-w) % mult
     out = []
     with torch.no_grad():
         for s in range(0, len(images), batch_size):
-            x = np.asarray(images[s:s + batch_size], np.float32)
+            x = np.asarray(images[s : s + batch_size], np.float32)
             if ph or pw:
                 x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
             logits = model(torch.from_numpy(x).to(dev))
@@ -66,8 +71,9 @@ def segment(model: "torch.nn.Module", images: np.ndarray, batch_size: int = 8) -
     return np.concatenate(out)
 
 
-def load_segmenter(path: str | os.PathLike, device: str = "cpu"
-                   ) -> tuple["torch.nn.Module", list[str]]:
+def load_segmenter(
+    path: str | os.PathLike, device: str = "cpu"
+) -> tuple["torch.nn.Module", list[str]]:
     from ..models.unet import UNet
 
     payload = read_model_checkpoint(path, "segmenter", device)

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..checkpoint import load_trained_weights, read_model_checkpoint
 from ..util import progress
 
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
+    import torch
 
-MODEL_KEYS = ("resolution", "z_dim", "w_dim", "n_mapping", "channel_base", "channel_max",
-              "img_channels")
+    from ..models.stylegan2 import Generator
+
+MODEL_KEYS = (
+    "resolution",
+    "z_dim",
+    "w_dim",
+    "n_mapping",
+    "channel_base",
+    "channel_max",
+    "img_channels",
+)
 
 
 def load_stylegan2(path: str | os.PathLike, device: str = "cpu") -> "Generator":
@@ -21,12 +33,14 @@ def load_stylegan2(path: str | os.PathLike, device: str = "cpu") -> "Generator":
 
     payload = read_model_checkpoint(path, "stylegan2", device)
     cfg = payload["model_config"]
-    return load_trained_weights(Generator(**{k: cfg[k] for k in MODEL_KEYS}), payload["G_ema"],
-                                path, device)
+    return load_trained_weights(
+        Generator(**{k: cfg[k] for k in MODEL_KEYS}), payload["G_ema"], path, device
+    )
 
 
-def latents_from_seeds(G: "Generator", seeds: np.ndarray, device: "torch.device | str" = "cpu",
-                       noise: bool = True) -> tuple["torch.Tensor", list["torch.Tensor"]]:
+def latents_from_seeds(
+    G: "Generator", seeds: np.ndarray, device: "torch.device | str" = "cpu", noise: bool = True
+) -> tuple["torch.Tensor", list["torch.Tensor"]]:
     """z (N, z_dim) and one noise map per layer (N, 1, r, r), all drawn from each tile's own
     seed, so a tile is a function of its seed alone and can be regenerated from the table.
 
@@ -46,9 +60,15 @@ def latents_from_seeds(G: "Generator", seeds: np.ndarray, device: "torch.device 
     return torch.stack(zs).to(device), [torch.stack(n) for n in noises] if noise else []
 
 
-def generate(G: "Generator", seeds: np.ndarray, batch_size: int = 64, truncation_psi: float = 1.0,
-             noise_mode: str = "seeded", show_progress: bool = False,
-             noise_seeds: np.ndarray | None = None) -> np.ndarray:
+def generate(
+    G: "Generator",
+    seeds: np.ndarray,
+    batch_size: int = 64,
+    truncation_psi: float = 1.0,
+    noise_mode: str = "seeded",
+    show_progress: bool = False,
+    noise_seeds: np.ndarray | None = None,
+) -> np.ndarray:
     """Images in [0, 1] (N, C, R, R) float32, one per seed, batched and without gradients.
 
     ``noise_mode``: ``seeded`` (per-pixel noise drawn from the tile's seed: the stochastic
@@ -60,13 +80,20 @@ def generate(G: "Generator", seeds: np.ndarray, batch_size: int = 64, truncation
     seeds = np.asarray(seeds)
     if noise_seeds is not None and len(noise_seeds) != len(seeds):
         raise ValueError(f"{len(noise_seeds)} noise seeds for {len(seeds)} seeds")
-    return _synthesise(G, len(seeds), batch_size, noise_mode, show_progress,
-                       lambda s, e, dev: _mapped(G, seeds[s:e], truncation_psi, dev),
-                       noise_seeds if noise_seeds is not None else seeds)
+    return _synthesise(
+        G,
+        len(seeds),
+        batch_size,
+        noise_mode,
+        show_progress,
+        lambda s, e, dev: _mapped(G, seeds[s:e], truncation_psi, dev),
+        noise_seeds if noise_seeds is not None else seeds,
+    )
 
 
-def interpolate_w(G: "Generator", seed_a: int, seed_b: int, n: int,
-                  noise_mode: str = "const") -> np.ndarray:
+def interpolate_w(
+    G: "Generator", seed_a: int, seed_b: int, n: int, noise_mode: str = "const"
+) -> np.ndarray:
     """``n`` images along the straight line in W from the latent of ``seed_a`` to that of
     ``seed_b`` (both ends included), (n, C, R, R) in [0, 1]; ``noise_mode`` as in
     :func:`generate` (``seeded`` draws every image's noise from ``seed_a``)."""
@@ -80,15 +107,23 @@ def interpolate_w(G: "Generator", seed_a: int, seed_b: int, n: int,
     return _synthesise(G, n, n, noise_mode, False, ws, np.full(n, seed_a))
 
 
-def _mapped(G: "Generator", seeds: np.ndarray, truncation_psi: float,
-            dev: "torch.device") -> "torch.Tensor":
+def _mapped(
+    G: "Generator", seeds: np.ndarray, truncation_psi: float, dev: "torch.device"
+) -> "torch.Tensor":
     """w (N, w_dim) of the seeds' latents."""
     z, _ = latents_from_seeds(G, seeds, dev, noise=False)
     return G.map(z, truncation_psi)
 
 
-def _synthesise(G: "Generator", n: int, batch_size: int, noise_mode: str, show_progress: bool,
-                w_of: "Callable", noise_seeds: np.ndarray) -> np.ndarray:
+def _synthesise(
+    G: "Generator",
+    n: int,
+    batch_size: int,
+    noise_mode: str,
+    show_progress: bool,
+    w_of: "Callable",
+    noise_seeds: np.ndarray,
+) -> np.ndarray:
     """Images from ``w_of(start, end, device)`` (N, w_dim) in batches, noise as in
     :func:`generate`; bfloat16 autocast on CUDA."""
     import torch
@@ -101,12 +136,17 @@ def _synthesise(G: "Generator", n: int, batch_size: int, noise_mode: str, show_p
     with torch.no_grad():
         for s in starts:
             e = min(s + batch_size, n)
-            noises = latents_from_seeds(G, noise_seeds[s:e], dev)[1] \
-                if noise_mode == "seeded" else None
-            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
-                                enabled=dev.type == "cuda"):
+            noises = (
+                latents_from_seeds(G, noise_seeds[s:e], dev)[1] if noise_mode == "seeded" else None
+            )
+            with torch.autocast(
+                device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"
+            ):
                 w = w_of(s, e, dev)
-                x = G.synthesis(w[:, None].repeat(1, G.num_ws, 1),
-                                "random" if noise_mode == "seeded" else noise_mode, noises)
+                x = G.synthesis(
+                    w[:, None].repeat(1, G.num_ws, 1),
+                    "random" if noise_mode == "seeded" else noise_mode,
+                    noises,
+                )
             out[s:e] = ((x.float() + 1) / 2).clamp(0, 1).cpu().numpy()
     return out

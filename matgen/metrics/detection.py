@@ -18,6 +18,7 @@ from scipy.spatial.distance import cdist
 @dataclass
 class Matches:
     """Result of :func:`match_points`: counts and the matched index pairs (pred, true)."""
+
     tp: int
     fp: int
     fn: int
@@ -25,8 +26,9 @@ class Matches:
     distances: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
-def find_peaks(probability: np.ndarray, threshold: float = 0.5, min_distance: int = 3
-               ) -> tuple[np.ndarray, np.ndarray]:
+def find_peaks(
+    probability: np.ndarray, threshold: float = 0.5, min_distance: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
     """Local maxima of a (H, W) map above ``threshold``, at least ``min_distance`` px apart.
 
     Returns (xy, scores): (N, 2) float pixel coordinates (x = column, y = row) and the map
@@ -37,8 +39,9 @@ def find_peaks(probability: np.ndarray, threshold: float = 0.5, min_distance: in
     prob = np.asarray(probability, dtype=np.float32)
     if prob.ndim != 2:
         raise ValueError(f"expected a 2-D probability map, got shape {prob.shape}")
-    rc = peak_local_max(prob, min_distance=min_distance, threshold_abs=threshold,
-                        exclude_border=False)
+    rc = peak_local_max(
+        prob, min_distance=min_distance, threshold_abs=threshold, exclude_border=False
+    )
     if len(rc) == 0:
         return np.empty((0, 2)), np.empty(0)
     scores = prob[rc[:, 0], rc[:, 1]]
@@ -53,8 +56,12 @@ def inside(xy: np.ndarray, shape: tuple[int, int], border: float) -> np.ndarray:
     """
     xy = np.asarray(xy, float).reshape(-1, 2)
     h, w = shape
-    return ((xy[:, 0] >= border) & (xy[:, 0] <= w - 1 - border) &
-            (xy[:, 1] >= border) & (xy[:, 1] <= h - 1 - border))
+    return (
+        (xy[:, 0] >= border)
+        & (xy[:, 0] <= w - 1 - border)
+        & (xy[:, 1] >= border)
+        & (xy[:, 1] <= h - 1 - border)
+    )
 
 
 def match_points(pred_xy: np.ndarray, true_xy: np.ndarray, tolerance: float) -> Matches:
@@ -90,8 +97,9 @@ def precision_recall_f1(matches: Matches | tuple[int, int, int]) -> tuple[float,
     return float(precision), float(recall), float(f1)
 
 
-def bootstrap_scores(counts: np.ndarray, n_boot: int = 2000, confidence: float = 0.95,
-                     seed: int = 0) -> dict[str, tuple[float, float, float]]:
+def bootstrap_scores(
+    counts: np.ndarray, n_boot: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> dict[str, tuple[float, float, float]]:
     """Precision, recall and F1 pooled over images with bootstrap intervals over images.
 
     ``counts`` is (n_images, 3): tp, fp, fn per image. Images are resampled with replacement
@@ -117,9 +125,12 @@ def bootstrap_scores(counts: np.ndarray, n_boot: int = 2000, confidence: float =
     return out
 
 
-def precision_recall_curve(predictions: list[tuple[np.ndarray, np.ndarray]],
-                           truths: list[np.ndarray], tolerance: float,
-                           thresholds: np.ndarray) -> np.ndarray:
+def precision_recall_curve(
+    predictions: list[tuple[np.ndarray, np.ndarray]],
+    truths: list[np.ndarray],
+    tolerance: float,
+    thresholds: np.ndarray,
+) -> np.ndarray:
     """Pooled precision, recall and F1 over images for each score threshold.
 
     ``predictions`` holds one (xy, scores) pair per image (peaks found at the lowest

@@ -19,15 +19,20 @@ def distribution_distances(real: np.ndarray, synthetic: np.ndarray) -> dict[str,
     if len(a) == 0 or len(b) == 0:
         raise ValueError("distribution_distances needs at least one finite value on each side")
     ks = stats.ks_2samp(a, b)
-    return {"ks_statistic": float(ks.statistic), "ks_pvalue": float(ks.pvalue),
-            "wasserstein": float(stats.wasserstein_distance(a, b)),
-            "mean_real": float(a.mean()), "mean_synthetic": float(b.mean()),
-            "mean_difference": float(b.mean() - a.mean()),
-            "mean_ratio": float(b.mean() / a.mean()) if a.mean() != 0 else float("nan")}
+    return {
+        "ks_statistic": float(ks.statistic),
+        "ks_pvalue": float(ks.pvalue),
+        "wasserstein": float(stats.wasserstein_distance(a, b)),
+        "mean_real": float(a.mean()),
+        "mean_synthetic": float(b.mean()),
+        "mean_difference": float(b.mean() - a.mean()),
+        "mean_ratio": float(b.mean() / a.mean()) if a.mean() != 0 else float("nan"),
+    }
 
 
-def pairwise_diversity(images: np.ndarray, max_pairs: int = 4000, pool: int = 2,
-                       seed: int = 0) -> float:
+def pairwise_diversity(
+    images: np.ndarray, max_pairs: int = 4000, pool: int = 2, seed: int = 0
+) -> float:
     """Mean Euclidean distance between pairs of images, per pixel (RMS difference).
 
     ``images`` (N, H, W) or (N, C, H, W) in [0, 1]. Images are first average-pooled by ``pool``

@@ -17,7 +17,9 @@ _WORKERS = -1  # scipy.fft threads: all cores
 def _as_binary(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim < 2:
-        raise ValueError(f"expected an image (H, W) or a batch (..., H, W), got shape {image.shape}")
+        raise ValueError(
+            f"expected an image (H, W) or a batch (..., H, W), got shape {image.shape}"
+        )
     if image.dtype != bool:
         values = np.unique(image)
         if not np.isin(values, (0, 1)).all():
@@ -67,8 +69,9 @@ def specific_surface_area(image: np.ndarray, pixel_size: float = 1.0) -> float |
     return float(l_a) if np.ndim(l_a) == 0 else l_a
 
 
-def two_point_correlation_map(image: np.ndarray, periodic: bool = False,
-                              r_max: int | None = None) -> np.ndarray:
+def two_point_correlation_map(
+    image: np.ndarray, periodic: bool = False, r_max: int | None = None
+) -> np.ndarray:
     """S2 for every lattice vector (dy, dx) with |dy|, |dx| <= r_max, by FFT.
 
     S2(d) is the probability that x and x + d both lie in the ``True`` phase. Non-periodic
@@ -88,7 +91,7 @@ def two_point_correlation_map(image: np.ndarray, periodic: bool = False,
     else:
         shape = (sfft.next_fast_len(h + r_max, real=True), sfft.next_fast_len(w + r_max, real=True))
     spectrum = sfft.rfft2(x, s=shape, workers=_WORKERS)
-    auto = sfft.irfft2(spectrum.real ** 2 + spectrum.imag ** 2, s=shape, workers=_WORKERS)
+    auto = sfft.irfft2(spectrum.real**2 + spectrum.imag**2, s=shape, workers=_WORKERS)
     lags = np.arange(-r_max, r_max + 1)
     window = auto[..., lags[:, None] % shape[0], lags[None, :] % shape[1]]
     if periodic:
@@ -97,7 +100,9 @@ def two_point_correlation_map(image: np.ndarray, periodic: bool = False,
     return window / pairs
 
 
-def radial_average(s2_map: np.ndarray, bins: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def radial_average(
+    s2_map: np.ndarray, bins: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Average a centred lag map (..., 2R+1, 2R+1) over rings of lag length.
 
     Default bins hold the lattice vectors with k - 1/2 <= |d| < k + 1/2 for k = 0..R, reported at
@@ -106,8 +111,9 @@ def radial_average(s2_map: np.ndarray, bins: np.ndarray | None = None) -> tuple[
     """
     size = s2_map.shape[-1]
     radius = size // 2
-    dy, dx = np.meshgrid(np.arange(-radius, radius + 1), np.arange(-radius, radius + 1),
-                         indexing="ij")
+    dy, dx = np.meshgrid(
+        np.arange(-radius, radius + 1), np.arange(-radius, radius + 1), indexing="ij"
+    )
     dist = np.hypot(dy, dx).ravel()
     if bins is None:
         edges = np.arange(radius + 2) - 0.5
@@ -129,8 +135,12 @@ def radial_average(s2_map: np.ndarray, bins: np.ndarray | None = None) -> tuple[
     return r, s2.reshape(s2_map.shape[:-2] + (nb,))
 
 
-def two_point_correlation(image: np.ndarray, periodic: bool = False, r_max: int | None = None,
-                          bins: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def two_point_correlation(
+    image: np.ndarray,
+    periodic: bool = False,
+    r_max: int | None = None,
+    bins: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Radially averaged two-point correlation S2(r) of the ``True`` phase.
 
     Parameters
@@ -152,8 +162,9 @@ def two_point_correlation(image: np.ndarray, periodic: bool = False, r_max: int 
     return radial_average(two_point_correlation_map(im, periodic=periodic, r_max=r_max), bins)
 
 
-def correlation_length(r: np.ndarray, s2: np.ndarray, porosity: float | np.ndarray,
-                       cutoff: float = 0.05) -> float | np.ndarray:
+def correlation_length(
+    r: np.ndarray, s2: np.ndarray, porosity: float | np.ndarray, cutoff: float = 0.05
+) -> float | np.ndarray:
     """Correlation length lambda (in the unit of ``r``) of exp(-r / lambda) fitted to S2.
 
     The normalised autocovariance f(r) = (S2(r) - phi^2) / (phi - phi^2) starts at 1; lambda
@@ -174,7 +185,7 @@ def normalised_autocovariance(s2: np.ndarray, porosity: float | np.ndarray) -> n
     """f(r) = (S2(r) - phi^2) / (phi - phi^2): 1 at r = 0, -> 0 for uncorrelated points."""
     phi = np.asarray(porosity, dtype=np.float64)[..., None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (np.asarray(s2) - phi ** 2) / (phi - phi ** 2)
+        return (np.asarray(s2) - phi**2) / (phi - phi**2)
 
 
 def _fit_lambda(r: np.ndarray, s2: np.ndarray, phi: float, cutoff: float) -> float:
@@ -190,6 +201,10 @@ def _fit_lambda(r: np.ndarray, s2: np.ndarray, phi: float, cutoff: float) -> flo
         return float(np.sum((ff - np.exp(-rr / np.exp(log_lam))) ** 2))
 
     span = max(rr[-1], r[1] if len(r) > 1 else 1.0)
-    res = minimize_scalar(loss, bounds=(np.log(1e-3 * span), np.log(1e3 * span)), method="bounded",
-                          options={"xatol": 1e-8})
+    res = minimize_scalar(
+        loss,
+        bounds=(np.log(1e-3 * span), np.log(1e3 * span)),
+        method="bounded",
+        options={"xatol": 1e-8},
+    )
     return float(np.exp(res.x))

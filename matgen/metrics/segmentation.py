@@ -31,8 +31,9 @@ def _check(pred: np.ndarray, target: np.ndarray, num_classes: int) -> tuple[np.n
     return pred, target
 
 
-def _intersections_unions(pred: np.ndarray, target: np.ndarray, num_classes: int,
-                          ignore_index: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _intersections_unions(
+    pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per image and class: intersection, union, and whether the class is in the target."""
     pred = pred.reshape(len(pred), -1).astype(np.int64)
     target = target.reshape(len(target), -1).astype(np.int64)
@@ -50,22 +51,27 @@ def _intersections_unions(pred: np.ndarray, target: np.ndarray, num_classes: int
     return inter, area_p + area_t - inter, area_t > 0
 
 
-def iou_per_class(pred: np.ndarray, target: np.ndarray, num_classes: int,
-                  ignore_index: int | None = None) -> np.ndarray:
+def iou_per_class(
+    pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None = None
+) -> np.ndarray:
     """IoU of each class, shape (num_classes,) — or (N, num_classes) for a batch; NaN where the
     class is in neither map."""
     pred, target = _check(pred, target, num_classes)
     single = pred.ndim == 2
-    inter, union, _ = _intersections_unions(pred[None] if single else pred,
-                                            target[None] if single else target, num_classes,
-                                            ignore_index)
+    inter, union, _ = _intersections_unions(
+        pred[None] if single else pred,
+        target[None] if single else target,
+        num_classes,
+        ignore_index,
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
     return iou[0] if single else iou
 
 
-def miou(pred: np.ndarray, target: np.ndarray, num_classes: int,
-         ignore_index: int | None = None) -> float:
+def miou(
+    pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None = None
+) -> float:
     """Mean IoU over the classes present in prediction ∪ target (mean over images for a batch)."""
     iou = np.atleast_2d(iou_per_class(pred, target, num_classes, ignore_index))
     with np.errstate(invalid="ignore"):
@@ -73,14 +79,18 @@ def miou(pred: np.ndarray, target: np.ndarray, num_classes: int,
     return float(np.nanmean(per_image)) if np.isfinite(per_image).any() else float("nan")
 
 
-def miou_present_classes(pred: np.ndarray, target: np.ndarray, num_classes: int,
-                         ignore_index: int | None = None) -> float:
+def miou_present_classes(
+    pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None = None
+) -> float:
     """Mean IoU over the classes present in the target only (mean over images for a batch)."""
     pred, target = _check(pred, target, num_classes)
     single = pred.ndim == 2
-    inter, union, present = _intersections_unions(pred[None] if single else pred,
-                                                   target[None] if single else target,
-                                                   num_classes, ignore_index)
+    inter, union, present = _intersections_unions(
+        pred[None] if single else pred,
+        target[None] if single else target,
+        num_classes,
+        ignore_index,
+    )
     scores = []
     for i in range(len(inter)):
         if not present[i].any():

@@ -11,15 +11,22 @@ from torch import nn
 class MicrostructureCNN(nn.Module):
     """x (N, C, R, R) in [0, 1] → (class logits (N, n_classes), target (N,), features (N, F))."""
 
-    def __init__(self, n_classes: int = 4, img_channels: int = 1, width: int = 32,
-                 n_blocks: int = 4) -> None:
+    def __init__(
+        self, n_classes: int = 4, img_channels: int = 1, width: int = 32, n_blocks: int = 4
+    ) -> None:
         super().__init__()
         layers, ch = [], img_channels
         for i in range(n_blocks):
             nxt = width * 2 ** min(i, 3)
-            layers += [nn.Conv2d(ch, nxt, 3, 1, 1), nn.BatchNorm2d(nxt), nn.ReLU(),
-                       nn.Conv2d(nxt, nxt, 3, 1, 1), nn.BatchNorm2d(nxt), nn.ReLU(),
-                       nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(ch, nxt, 3, 1, 1),
+                nn.BatchNorm2d(nxt),
+                nn.ReLU(),
+                nn.Conv2d(nxt, nxt, 3, 1, 1),
+                nn.BatchNorm2d(nxt),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
             ch = nxt
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.feature_dim = ch

@@ -26,8 +26,14 @@ class ResnetBlock(nn.Module):
     def __init__(self, ch: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch))
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(ch, ch, 3),
+            nn.InstanceNorm2d(ch),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(ch, ch, 3),
+            nn.InstanceNorm2d(ch),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -46,32 +52,52 @@ class ResnetGenerator(nn.Module):
     ``n_downsampling`` stride-2 stages always come first (they give the residual blocks a larger
     receptive field); then ``scale`` adds upsampling stages (scale > 1) or more downsampling
     stages (scale < 1). Upsampling is nearest-neighbour + 3×3 conv, which avoids the checkerboard
-    artefacts of transposed convolutions. Channels double per downsampling stage up to ``max_ch`` and halve per upsampling stage
-    down to ngf/4.
+    artefacts of transposed convolutions. Channels double per downsampling stage up to
+    ``max_ch`` and halve per upsampling stage down to ngf/4.
     """
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 1, ngf: int = 64, n_blocks: int = 9,
-                 n_downsampling: int = 2, scale: float = 1.0, max_ch: int | None = None) -> None:
+    def __init__(
+        self,
+        in_ch: int = 1,
+        out_ch: int = 1,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        n_downsampling: int = 2,
+        scale: float = 1.0,
+        max_ch: int | None = None,
+    ) -> None:
         super().__init__()
         k = _log2_int(scale, "scale")
         downs = n_downsampling + max(0, -k)
         ups = n_downsampling + max(0, k)
         self.scale = scale
         max_ch = max_ch or ngf * 4
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, ngf, 7),
-                                   nn.InstanceNorm2d(ngf), nn.ReLU(True)]
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_ch, ngf, 7),
+            nn.InstanceNorm2d(ngf),
+            nn.ReLU(True),
+        ]
         ch = ngf
         for _ in range(downs):
             nxt = min(ch * 2, max_ch)
-            layers += [nn.Conv2d(ch, nxt, 3, stride=2, padding=1), nn.InstanceNorm2d(nxt),
-                       nn.ReLU(True)]
+            layers += [
+                nn.Conv2d(ch, nxt, 3, stride=2, padding=1),
+                nn.InstanceNorm2d(nxt),
+                nn.ReLU(True),
+            ]
             ch = nxt
         layers += [ResnetBlock(ch) for _ in range(n_blocks)]
         min_ch = max(ngf // 4, 8)  # thin features at the largest sizes keep ×16 affordable
         for _ in range(ups):
             nxt = max(ch // 2, min_ch)
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
-                       nn.Conv2d(ch, nxt, 3), nn.InstanceNorm2d(nxt), nn.ReLU(True)]
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.ReflectionPad2d(1),
+                nn.Conv2d(ch, nxt, 3),
+                nn.InstanceNorm2d(nxt),
+                nn.ReLU(True),
+            ]
             ch = nxt
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, out_ch, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
@@ -88,8 +114,7 @@ class UnetGenerator(nn.Module):
         from .unet import UNet
 
         self.scale = 1
-        self.unet = UNet(in_ch, out_ch, width=ngf, depth=depth, norm="instance",
-                         upsample="nearest")
+        self.unet = UNet(in_ch, out_ch, width=ngf, depth=depth, norm="instance", upsample="nearest")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.unet(x))
@@ -99,8 +124,10 @@ def fourier_log_amplitude(x: torch.Tensor) -> torch.Tensor:
     """log(1 + |FFT|) of Hann-windowed, mean-free images (N, C, H, W), fftshifted (zero
     frequency at the centre) and standardised per image; computed in float32."""
     h, w = x.shape[-2:]
-    window = torch.outer(torch.hann_window(h, periodic=False, device=x.device),
-                         torch.hann_window(w, periodic=False, device=x.device))
+    window = torch.outer(
+        torch.hann_window(h, periodic=False, device=x.device),
+        torch.hann_window(w, periodic=False, device=x.device),
+    )
     with torch.autocast(device_type=x.device.type, enabled=False):
         x = x.float()
         x = (x - x.mean((-2, -1), keepdim=True)) * window
@@ -129,13 +156,18 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, in_ch: int = 1, ndf: int = 64, n_layers: int = 3) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(in_ch, ndf, 4, stride=2, padding=1),
-                                   nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_ch, ndf, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2, True),
+        ]
         ch = ndf
         for i in range(1, n_layers + 1):
-            nxt = ndf * min(2 ** i, 8)
-            layers += [nn.Conv2d(ch, nxt, 4, stride=2 if i < n_layers else 1, padding=1),
-                       nn.InstanceNorm2d(nxt), nn.LeakyReLU(0.2, True)]
+            nxt = ndf * min(2**i, 8)
+            layers += [
+                nn.Conv2d(ch, nxt, 4, stride=2 if i < n_layers else 1, padding=1),
+                nn.InstanceNorm2d(nxt),
+                nn.LeakyReLU(0.2, True),
+            ]
             ch = nxt
         layers += [nn.Conv2d(ch, 1, 4, stride=1, padding=1)]
         self.model = nn.Sequential(*layers)
@@ -147,7 +179,7 @@ class PatchDiscriminator(nn.Module):
 def patch_layers_for(size: int, wanted: int = 3) -> int:
     """Largest ``n_layers`` ≤ ``wanted`` whose PatchGAN output on ``size``² tiles is ≥ 2×2."""
     for n in range(wanted, 0, -1):
-        if size // 2 ** n - 2 >= 2:  # n stride-2 convs, then two stride-1 4×4 convs (−1 px each)
+        if size // 2**n - 2 >= 2:  # n stride-2 convs, then two stride-1 4×4 convs (−1 px each)
             return n
     return 0
 
@@ -156,8 +188,9 @@ class ImagePool:
     """History of generated images (Shrivastava et al.): D is shown, half of the time, an older
     fake instead of the newest, which damps oscillation. ``size`` 0 disables it."""
 
-    def __init__(self, size: int = 50, rng: random.Random | None = None,
-                 device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, size: int = 50, rng: random.Random | None = None, device: torch.device | str = "cpu"
+    ) -> None:
         self.size, self.images, self.device = size, [], device
         self.rng = rng or random.Random(0)
 
@@ -190,12 +223,16 @@ def build_cyclegan(cfg: dict[str, Any]) -> dict[str, "torch.nn.Module"]:
     """The four networks of a CycleGAN (six with ``fourier``) from its model config."""
     if cfg.get("generator", "resnet") == "unet":
         depth = cfg["n_downsampling"]
-        nets = {"G_LH": UnetGenerator(cfg["in_ch"], cfg["out_ch"], cfg["ngf"], depth),
-                "G_HL": UnetGenerator(cfg["out_ch"], cfg["in_ch"], cfg["ngf"], depth)}
+        nets = {
+            "G_LH": UnetGenerator(cfg["in_ch"], cfg["out_ch"], cfg["ngf"], depth),
+            "G_HL": UnetGenerator(cfg["out_ch"], cfg["in_ch"], cfg["ngf"], depth),
+        }
     else:
         g = dict(ngf=cfg["ngf"], n_blocks=cfg["n_blocks"], n_downsampling=cfg["n_downsampling"])
-        nets = {"G_LH": ResnetGenerator(cfg["in_ch"], cfg["out_ch"], scale=cfg["scale"], **g),
-                "G_HL": ResnetGenerator(cfg["out_ch"], cfg["in_ch"], scale=1 / cfg["scale"], **g)}
+        nets = {
+            "G_LH": ResnetGenerator(cfg["in_ch"], cfg["out_ch"], scale=cfg["scale"], **g),
+            "G_HL": ResnetGenerator(cfg["out_ch"], cfg["in_ch"], scale=1 / cfg["scale"], **g),
+        }
     nets["D_H"] = PatchDiscriminator(cfg["out_ch"], cfg["ndf"], cfg["n_layers_high"])
     nets["D_L"] = PatchDiscriminator(cfg["in_ch"], cfg["ndf"], cfg["n_layers_low"])
     if cfg.get("fourier", False):

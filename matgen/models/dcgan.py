@@ -28,37 +28,54 @@ class ConditionalGenerator(nn.Module):
     data never has (the DCGAN keeps zero padding).
     """
 
-    def __init__(self, resolution: int = 64, img_channels: int = 1, cond_dim: int = 5,
-                 z_dim: int = 64, width: int = 32, periodic: bool = False,
-                 latent_resolution: int = 0) -> None:
+    def __init__(
+        self,
+        resolution: int = 64,
+        img_channels: int = 1,
+        cond_dim: int = 5,
+        z_dim: int = 64,
+        width: int = 32,
+        periodic: bool = False,
+        latent_resolution: int = 0,
+    ) -> None:
         super().__init__()
         pad = "circular" if periodic else "replicate" if latent_resolution else "zeros"
         start = latent_resolution or 4
         n_up = (resolution // start).bit_length() - 1
-        if start * 2 ** n_up != resolution or n_up < 1:
+        if start * 2**n_up != resolution or n_up < 1:
             raise ValueError(f"resolution {resolution} is not a power-of-two multiple of {start}")
-        if latent_resolution and z_dim % latent_resolution ** 2:
-            raise ValueError(f"z_dim {z_dim} is not a multiple of latent_resolution² "
-                             f"({latent_resolution ** 2})")
+        if latent_resolution and z_dim % latent_resolution**2:
+            raise ValueError(
+                f"z_dim {z_dim} is not a multiple of latent_resolution² ({latent_resolution**2})"
+            )
         self.z_dim, self.cond_dim, self.resolution = z_dim, cond_dim, resolution
         self.latent_resolution = latent_resolution
         top = width * 2 ** (n_up - 1)  # maps at the start; halved per upsampling down to width
         if latent_resolution:
             self.fc = nn.Sequential(
-                nn.Conv2d(z_dim // latent_resolution ** 2 + cond_dim, top, 3, 1, 1,
-                          padding_mode=pad), nn.BatchNorm2d(top), nn.ReLU(),
-                nn.Conv2d(top, top, 3, 1, 1, padding_mode=pad), nn.BatchNorm2d(top), nn.ReLU())
+                nn.Conv2d(z_dim // latent_resolution**2 + cond_dim, top, 3, 1, 1, padding_mode=pad),
+                nn.BatchNorm2d(top),
+                nn.ReLU(),
+                nn.Conv2d(top, top, 3, 1, 1, padding_mode=pad),
+                nn.BatchNorm2d(top),
+                nn.ReLU(),
+            )
         else:
-            self.fc = nn.Sequential(nn.Linear(z_dim + cond_dim, top * 16),
-                                    nn.BatchNorm1d(top * 16), nn.ReLU())
+            self.fc = nn.Sequential(
+                nn.Linear(z_dim + cond_dim, top * 16), nn.BatchNorm1d(top * 16), nn.ReLU()
+            )
         self.ups, ch = nn.ModuleList(), top
         extra = cond_dim if latent_resolution else 0
         for _ in range(n_up):
             nxt = max(ch // 2, width)  # at least `width` maps at full resolution: 1-px boundaries
-            self.ups.append(nn.Sequential(
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                nn.Conv2d(ch + extra, nxt, 3, 1, 1, padding_mode=pad), nn.BatchNorm2d(nxt),
-                nn.ReLU()))
+            self.ups.append(
+                nn.Sequential(
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    nn.Conv2d(ch + extra, nxt, 3, 1, 1, padding_mode=pad),
+                    nn.BatchNorm2d(nxt),
+                    nn.ReLU(),
+                )
+            )
             ch = nxt
         self.out = nn.Sequential(nn.Conv2d(ch, img_channels, 3, 1, 1, padding_mode=pad), nn.Tanh())
         self._top = top
@@ -88,9 +105,15 @@ class ConditionalDiscriminator(nn.Module):
     makes a small conditional GAN follow its condition.
     """
 
-    def __init__(self, resolution: int = 64, img_channels: int = 1, cond_dim: int = 5,
-                 width: int = 32, projection: bool = False,
-                 refine_scales: int | None = None) -> None:
+    def __init__(
+        self,
+        resolution: int = 64,
+        img_channels: int = 1,
+        cond_dim: int = 5,
+        width: int = 32,
+        projection: bool = False,
+        refine_scales: int | None = None,
+    ) -> None:
         super().__init__()
         n_down = resolution.bit_length() - 3
         refine = n_down if refine_scales is None else refine_scales
@@ -99,7 +122,7 @@ class ConditionalDiscriminator(nn.Module):
             # a 3x3 stride-1 conv before the 4x4 stride-2 one (Miyato et al.'s SN-DCGAN D) at the
             # first `refine_scales` scales: with spectral norm, a single strided conv cannot see
             # 1-px grain boundaries; the coarser scales can do without (each costs as much)
-            nxt = width * 2 ** i
+            nxt = width * 2**i
             if i < refine:
                 layers += [spectral_norm(nn.Conv2d(ch, nxt, 3, 1, 1)), nn.LeakyReLU(0.1)]
                 ch = nxt
@@ -115,5 +138,3 @@ class ConditionalDiscriminator(nn.Module):
         if self.embed is not None:
             score = score + (self.embed(cond) * h.sum((2, 3))).sum(1)
         return score
-
-

@@ -43,10 +43,15 @@ class GatedLayer(nn.Module):
 
     def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         height, width = v.shape[-2:]
-        v_pre = F.conv2d(v, self.vertical.weight * self.v_mask, self.vertical.bias,
-                         padding=(self.half, self.half))[:, :, :height]
-        h_pre = F.conv2d(h, self.horizontal.weight * self.h_mask, self.horizontal.bias,
-                         padding=(0, self.half))[:, :, :, :width]
+        v_pre = F.conv2d(
+            v,
+            self.vertical.weight * self.v_mask,
+            self.vertical.bias,
+            padding=(self.half, self.half),
+        )[:, :, :height]
+        h_pre = F.conv2d(
+            h, self.horizontal.weight * self.h_mask, self.horizontal.bias, padding=(0, self.half)
+        )[:, :, :, :width]
         h_new = self.h_out(_gate(h_pre + self.v_to_h(v_pre)))
         return _gate(v_pre), (h + h_new if self.residual else h_new)
 
@@ -59,10 +64,12 @@ class GatedPixelCNN(nn.Module):
         super().__init__()
         self.n_codes = n_codes
         self.embed = nn.Embedding(n_codes, dim)
-        self.layers = nn.ModuleList([GatedLayer(dim, 7 if i == 0 else kernel, first=i == 0)
-                                     for i in range(n_layers)])
-        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(dim, dim, 1), nn.ReLU(),
-                                  nn.Conv2d(dim, n_codes, 1))
+        self.layers = nn.ModuleList(
+            [GatedLayer(dim, 7 if i == 0 else kernel, first=i == 0) for i in range(n_layers)]
+        )
+        self.head = nn.Sequential(
+            nn.ReLU(), nn.Conv2d(dim, dim, 1), nn.ReLU(), nn.Conv2d(dim, n_codes, 1)
+        )
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         x = self.embed(codes).permute(0, 3, 1, 2)
@@ -72,15 +79,22 @@ class GatedPixelCNN(nn.Module):
         return self.head(h)
 
     @torch.no_grad()
-    def sample(self, n: int, shape: tuple[int, int], temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        shape: tuple[int, int],
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """``n`` code maps, drawn position by position (one batched forward pass per position)."""
         dev = self.embed.weight.device
         codes = torch.zeros(n, *shape, dtype=torch.long, device=dev)
         for i in range(shape[0]):
             for j in range(shape[1]):
                 # rows below i cannot influence position (i, j) (causal stacks): skip them
-                logits = self(codes[:, :i + 1])[:, :, i, j] / temperature
+                logits = self(codes[:, : i + 1])[:, :, i, j] / temperature
                 probs = torch.softmax(logits.float(), 1)
-                codes[:, i, j] = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0].to(dev)
+                codes[:, i, j] = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0].to(
+                    dev
+                )
         return codes

@@ -1,4 +1,4 @@
-"""StyleGAN2 generator and residual discriminator (Karras et al., CVPR 2020), written from the paper.
+"""StyleGAN2 generator and residual discriminator (Karras et al., CVPR 2020), from the paper.
 
 Sized by ``resolution`` (a power of two) and a channel budget: the feature maps at resolution r
 have ``min(channel_base // r, channel_max)`` channels, so the same code builds a 64² model with a
@@ -32,7 +32,7 @@ def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
 def check_resolution(resolution: int) -> int:
     """``log2(resolution)``; raises ValueError unless it is a power of two ≥ 4."""
     log2 = int(round(math.log2(resolution))) if resolution > 0 else 0
-    if resolution < 4 or 2 ** log2 != resolution:
+    if resolution < 4 or 2**log2 != resolution:
         raise ValueError(f"resolution {resolution} is not a power of two >= 4")
     return log2
 
@@ -56,8 +56,14 @@ def upsample2x(x: torch.Tensor) -> torch.Tensor:
 class EqualLinear(nn.Module):
     """Fully connected layer with equalised learning rate and optional leaky ReLU."""
 
-    def __init__(self, in_dim: int, out_dim: int, bias_init: float = 0.0, lr_mul: float = 1.0,
-                 activation: bool = False) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        bias_init: float = 0.0,
+        lr_mul: float = 1.0,
+        activation: bool = False,
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
         self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init)))
@@ -73,8 +79,15 @@ class EqualLinear(nn.Module):
 class EqualConv2d(nn.Module):
     """Convolution with equalised learning rate; ``down=True`` blurs then strides by 2."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, bias: bool = True,
-                 activation: bool = False, down: bool = False) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int,
+        bias: bool = True,
+        activation: bool = False,
+        down: bool = False,
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(out_ch)) if bias else None
@@ -101,8 +114,15 @@ class ModulatedConv2d(nn.Module):
     instance normalisation and so without its droplet artefacts.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, w_dim: int, demodulate: bool = True,
-                 up: bool = False) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int,
+        w_dim: int,
+        demodulate: bool = True,
+        up: bool = False,
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
         self.scale = 1.0 / math.sqrt(in_ch * kernel * kernel)
@@ -127,7 +147,9 @@ class ModulatedConv2d(nn.Module):
 class StyledConv(nn.Module):
     """Modulated conv + per-pixel noise (learned strength) + bias + leaky ReLU."""
 
-    def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int, up: bool = False) -> None:
+    def __init__(
+        self, in_ch: int, out_ch: int, w_dim: int, resolution: int, up: bool = False
+    ) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(in_ch, out_ch, 3, w_dim, up=up)
         self.noise_strength = nn.Parameter(torch.zeros(()))
@@ -135,11 +157,18 @@ class StyledConv(nn.Module):
         # Fixed noise for "constant noise" sampling: a tile is then a function of its z alone.
         self.register_buffer("noise_const", torch.randn(1, 1, resolution, resolution))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random",
-                noise: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        noise_mode: str = "random",
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         x = self.conv(x, w)
         if noise is None and noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+            noise = torch.randn(
+                x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype
+            )
         elif noise is None and noise_mode == "const":
             noise = self.noise_const.to(x.dtype)
         if noise is not None:
@@ -161,13 +190,17 @@ class ToRGB(nn.Module):
 
 
 class MappingNetwork(nn.Module):
-    """z → w: pixel-normalised z through ``n_layers`` fully connected layers (lr multiplier 0.01)."""
+    """z → w: pixel-normalised z through ``n_layers`` fully connected layers (lr × 0.01)."""
 
     def __init__(self, z_dim: int, w_dim: int, n_layers: int, lr_mul: float = 0.01) -> None:
         super().__init__()
         dims = [z_dim] + [w_dim] * n_layers
-        self.layers = nn.Sequential(*[EqualLinear(a, b, lr_mul=lr_mul, activation=True)
-                                      for a, b in zip(dims[:-1], dims[1:])])
+        self.layers = nn.Sequential(
+            *[
+                EqualLinear(a, b, lr_mul=lr_mul, activation=True)
+                for a, b in zip(dims[:-1], dims[1:])
+            ]
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         z = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)
@@ -177,27 +210,36 @@ class MappingNetwork(nn.Module):
 class Generator(nn.Module):
     """StyleGAN2 generator with skip outputs; images in roughly [-1, 1], (N, img_channels, R, R)."""
 
-    def __init__(self, resolution: int, z_dim: int = 512, w_dim: int = 512, n_mapping: int = 8,
-                 channel_base: int = 32768, channel_max: int = 512, img_channels: int = 1) -> None:
+    def __init__(
+        self,
+        resolution: int,
+        z_dim: int = 512,
+        w_dim: int = 512,
+        n_mapping: int = 8,
+        channel_base: int = 32768,
+        channel_max: int = 512,
+        img_channels: int = 1,
+    ) -> None:
         super().__init__()
         log2 = check_resolution(resolution)
         self.resolution, self.z_dim, self.w_dim = resolution, z_dim, w_dim
-        ch = [channels_at(2 ** i, channel_base, channel_max) for i in range(log2 + 1)]
+        ch = [channels_at(2**i, channel_base, channel_max) for i in range(log2 + 1)]
         self.mapping = MappingNetwork(z_dim, w_dim, n_mapping)
         self.const = nn.Parameter(torch.randn(1, ch[2], 4, 4))
         self.conv1 = StyledConv(ch[2], ch[2], w_dim, 4)
         self.to_rgb1 = ToRGB(ch[2], img_channels, w_dim)
         self.convs, self.to_rgbs = nn.ModuleList(), nn.ModuleList()
         for i in range(3, log2 + 1):
-            self.convs.append(StyledConv(ch[i - 1], ch[i], w_dim, 2 ** i, up=True))
-            self.convs.append(StyledConv(ch[i], ch[i], w_dim, 2 ** i))
+            self.convs.append(StyledConv(ch[i - 1], ch[i], w_dim, 2**i, up=True))
+            self.convs.append(StyledConv(ch[i], ch[i], w_dim, 2**i))
             self.to_rgbs.append(ToRGB(ch[i], img_channels, w_dim))
         self.num_ws = 2 * log2 - 2
         # Running mean of w: the centre that truncation pulls towards.
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
-    def map(self, z: torch.Tensor, truncation_psi: float = 1.0,
-            track_w_avg: bool = False) -> torch.Tensor:
+    def map(
+        self, z: torch.Tensor, truncation_psi: float = 1.0, track_w_avg: bool = False
+    ) -> torch.Tensor:
         """z (N, z_dim) → w (N, w_dim), optionally truncated towards the mean w."""
         w = self.mapping(z)
         if track_w_avg:
@@ -206,8 +248,9 @@ class Generator(nn.Module):
             w = self.w_avg.to(w.dtype).lerp(w, truncation_psi)
         return w
 
-    def synthesis(self, ws: torch.Tensor, noise_mode: str = "random",
-                  noises: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def synthesis(
+        self, ws: torch.Tensor, noise_mode: str = "random", noises: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """ws (N, num_ws, w_dim) → images. ``noise_mode``: random, const or none."""
         layers = [self.conv1, *self.convs]
         noises = noises if noises is not None else [None] * len(layers)
@@ -222,9 +265,14 @@ class Generator(nn.Module):
             i += 2
         return skip
 
-    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, noise_mode: str = "random",
-                mixing_prob: float = 0.0, return_ws: bool = False
-                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        z: torch.Tensor,
+        truncation_psi: float = 1.0,
+        noise_mode: str = "random",
+        mixing_prob: float = 0.0,
+        return_ws: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Images from latents z. During training (``self.training``) w_avg is tracked and, with
         probability ``mixing_prob``, the ws after a random layer come from a second z (style mixing
         regularisation)."""
@@ -265,14 +313,21 @@ class Discriminator(nn.Module):
     """Residual StyleGAN2 discriminator: fromRGB, residual blocks down to 4×4, minibatch-stddev
     epilogue, one logit per image."""
 
-    def __init__(self, resolution: int, channel_base: int = 32768, channel_max: int = 512,
-                 img_channels: int = 1, mbstd_group: int = 4) -> None:
+    def __init__(
+        self,
+        resolution: int,
+        channel_base: int = 32768,
+        channel_max: int = 512,
+        img_channels: int = 1,
+        mbstd_group: int = 4,
+    ) -> None:
         super().__init__()
         log2 = check_resolution(resolution)
-        ch = [channels_at(2 ** i, channel_base, channel_max) for i in range(log2 + 1)]
+        ch = [channels_at(2**i, channel_base, channel_max) for i in range(log2 + 1)]
         self.from_rgb = EqualConv2d(img_channels, ch[log2], 1, activation=True)
-        self.blocks = nn.Sequential(*[DiscriminatorBlock(ch[i], ch[i - 1])
-                                      for i in range(log2, 2, -1)])
+        self.blocks = nn.Sequential(
+            *[DiscriminatorBlock(ch[i], ch[i - 1]) for i in range(log2, 2, -1)]
+        )
         self.mbstd_group = mbstd_group
         self.conv = EqualConv2d(ch[2] + 1, ch[2], 3, activation=True)
         self.fc = EqualLinear(ch[2] * 16, ch[2], activation=True)

@@ -17,29 +17,41 @@ def _down(cin: int, cout: int) -> nn.Sequential:
 
 
 def _up(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1),
-                         nn.BatchNorm2d(cout), nn.LeakyReLU(0.2))
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(cin, cout, 3, 1, 1),
+        nn.BatchNorm2d(cout),
+        nn.LeakyReLU(0.2),
+    )
 
 
 class ConditionalVAE(nn.Module):
     """x (N, C, R, R) in [0, 1], cond (N, cond_dim) → reconstruction logits, mu, logvar."""
 
-    def __init__(self, resolution: int = 64, img_channels: int = 1, cond_dim: int = 5,
-                 latent_dim: int = 8, width: int = 32) -> None:
+    def __init__(
+        self,
+        resolution: int = 64,
+        img_channels: int = 1,
+        cond_dim: int = 5,
+        latent_dim: int = 8,
+        width: int = 32,
+    ) -> None:
         super().__init__()
         n_down = 4
-        if resolution % 2 ** n_down:
-            raise ValueError(f"resolution {resolution} is not a multiple of {2 ** n_down}")
+        if resolution % 2**n_down:
+            raise ValueError(f"resolution {resolution} is not a multiple of {2**n_down}")
         self.resolution, self.latent_dim, self.cond_dim = resolution, latent_dim, cond_dim
-        chans = [img_channels + cond_dim] + [width * 2 ** i for i in range(n_down)]
+        chans = [img_channels + cond_dim] + [width * 2**i for i in range(n_down)]
         self.encoder = nn.Sequential(*[_down(a, b) for a, b in zip(chans[:-1], chans[1:])])
-        self.bottom = resolution // 2 ** n_down
-        flat = chans[-1] * self.bottom ** 2
+        self.bottom = resolution // 2**n_down
+        flat = chans[-1] * self.bottom**2
         self.to_stats = nn.Linear(flat + cond_dim, 2 * latent_dim)
         self.from_latent = nn.Linear(latent_dim + cond_dim, flat)
-        dec = [chans[-1] // 2 ** i for i in range(n_down + 1)]
-        self.decoder = nn.Sequential(*[_up(a, b) for a, b in zip(dec[:-1], dec[1:])],
-                                     nn.Conv2d(dec[-1], img_channels, 3, 1, 1))
+        dec = [chans[-1] // 2**i for i in range(n_down + 1)]
+        self.decoder = nn.Sequential(
+            *[_up(a, b) for a, b in zip(dec[:-1], dec[1:])],
+            nn.Conv2d(dec[-1], img_channels, 3, 1, 1),
+        )
         self._top = chans[-1]
 
     def encode(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,10 +65,9 @@ class ConditionalVAE(nn.Module):
         h = self.from_latent(torch.cat([z, cond], 1))
         return self.decoder(h.view(-1, self._top, self.bottom, self.bottom))
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, cond: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mu, logvar = self.encode(x, cond)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         return self.decode(z, cond), mu, logvar
-
-

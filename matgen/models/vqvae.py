@@ -18,8 +18,14 @@ from torch import nn
 class EMAQuantizer(nn.Module):
     """Nearest-code quantisation of (N, H, W, dim) vectors with an EMA-updated codebook."""
 
-    def __init__(self, dim: int, n_codes: int, decay: float = 0.99, eps: float = 1e-5,
-                 restart_below: float = 0.01) -> None:
+    def __init__(
+        self,
+        dim: int,
+        n_codes: int,
+        decay: float = 0.99,
+        eps: float = 1e-5,
+        restart_below: float = 0.01,
+    ) -> None:
         super().__init__()
         self.dim, self.n_codes, self.decay, self.eps = dim, n_codes, decay, eps
         self.restart_below = restart_below
@@ -30,8 +36,11 @@ class EMAQuantizer(nn.Module):
 
     def codes(self, z: torch.Tensor) -> torch.Tensor:
         flat = z.reshape(-1, self.dim)
-        dist = (flat.square().sum(1, keepdim=True) - 2 * flat @ self.embed.t()
-                + self.embed.square().sum(1)[None])
+        dist = (
+            flat.square().sum(1, keepdim=True)
+            - 2 * flat @ self.embed.t()
+            + self.embed.square().sum(1)[None]
+        )
         return dist.argmin(1).view(z.shape[:-1])
 
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
@@ -65,8 +74,9 @@ class EMAQuantizer(nn.Module):
 class ResBlock(nn.Module):
     def __init__(self, ch: int, hidden: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.ReLU(), nn.Conv2d(ch, hidden, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(hidden, ch, 1))
+        self.body = nn.Sequential(
+            nn.ReLU(), nn.Conv2d(ch, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, ch, 1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -78,20 +88,29 @@ class VQVAE(nn.Module):
     ``downsample`` (a power of two) is the code map's reduction: H/downsample × W/downsample codes.
     """
 
-    def __init__(self, n_classes: int, img_channels: int = 1, width: int = 64, n_res: int = 2,
-                 embed_dim: int = 32, n_codes: int = 256, downsample: int = 4,
-                 decay: float = 0.99) -> None:
+    def __init__(
+        self,
+        n_classes: int,
+        img_channels: int = 1,
+        width: int = 64,
+        n_res: int = 2,
+        embed_dim: int = 32,
+        n_codes: int = 256,
+        downsample: int = 4,
+        decay: float = 0.99,
+    ) -> None:
         super().__init__()
         steps = downsample.bit_length() - 1
-        if 2 ** steps != downsample or steps < 1:
+        if 2**steps != downsample or steps < 1:
             raise ValueError(f"downsample {downsample} is not a power of two >= 2")
         self.n_classes, self.img_channels, self.downsample = n_classes, img_channels, downsample
         cin = img_channels + n_classes
         enc: list[nn.Module] = []
         for i in range(steps):
             enc += [nn.Conv2d(cin if i == 0 else width, width, 4, 2, 1), nn.ReLU()]
-        enc += [nn.Conv2d(width, width, 3, padding=1)] + [ResBlock(width, width // 2)
-                                                          for _ in range(n_res)]
+        enc += [nn.Conv2d(width, width, 3, padding=1)] + [
+            ResBlock(width, width // 2) for _ in range(n_res)
+        ]
         enc += [nn.ReLU(), nn.Conv2d(width, embed_dim, 1)]
         self.encoder = nn.Sequential(*enc)
         self.quantizer = EMAQuantizer(embed_dim, n_codes, decay)
@@ -104,8 +123,9 @@ class VQVAE(nn.Module):
                 dec += [nn.ReLU()]
         self.decoder = nn.Sequential(*dec)
 
-    def encode(self, image: torch.Tensor, mask: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def encode(
+        self, image: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         onehot = F.one_hot(mask.long(), self.n_classes).permute(0, 3, 1, 2).to(image.dtype)
         z = self.encoder(torch.cat([image * 2 - 1, onehot], 1)).permute(0, 2, 3, 1)
         return self.quantizer(z)
@@ -113,7 +133,7 @@ class VQVAE(nn.Module):
     def decode(self, quantized: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Quantised vectors (N, h, w, dim) → image in [0, 1] and mask logits (N, K, H, W)."""
         out = self.decoder(quantized.permute(0, 3, 1, 2))
-        return torch.sigmoid(out[:, :self.img_channels]), out[:, self.img_channels:]
+        return torch.sigmoid(out[:, : self.img_channels]), out[:, self.img_channels :]
 
     def decode_codes(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.decode(self.quantizer.lookup(codes))
@@ -122,5 +142,3 @@ class VQVAE(nn.Module):
         quantized, commitment, codes = self.encode(image, mask)
         recon, logits = self.decode(quantized)
         return recon, logits, commitment, codes
-
-

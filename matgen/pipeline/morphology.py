@@ -19,8 +19,9 @@ from ..metrics.morphology import (
 from ..util import progress
 
 
-def describe_morphology(pores: np.ndarray, pixel_size: float, r_max: int, batch: int = 64,
-                        show_progress: bool = True) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def describe_morphology(
+    pores: np.ndarray, pixel_size: float, r_max: int, batch: int = 64, show_progress: bool = True
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Descriptors of a batch of binary images (N, H, W), True = pore.
 
     Returns a table (porosity; specific_surface_area in 1/unit; correlation_length in unit and
@@ -29,24 +30,32 @@ def describe_morphology(pores: np.ndarray, pixel_size: float, r_max: int, batch:
     curves = []
     starts = range(0, len(pores), batch)
     for start in progress(starts, desc="S2", total=len(starts)) if show_progress else starts:
-        r, s2 = two_point_correlation(pores[start:start + batch], r_max=r_max)
+        r, s2 = two_point_correlation(pores[start : start + batch], r_max=r_max)
         curves.append(s2)
     s2 = np.concatenate(curves)
     phi = np.atleast_1d(porosity(pores))
     lam_px = np.atleast_1d(correlation_length(r, s2, phi))
-    table = pd.DataFrame({
-        "porosity": phi,
-        "specific_surface_area": np.atleast_1d(specific_surface_area(pores, pixel_size)),
-        "correlation_length": lam_px * pixel_size,
-        "correlation_length_px": lam_px,
-    })
+    table = pd.DataFrame(
+        {
+            "porosity": phi,
+            "specific_surface_area": np.atleast_1d(specific_surface_area(pores, pixel_size)),
+            "correlation_length": lam_px * pixel_size,
+            "correlation_length_px": lam_px,
+        }
+    )
     return table, r, s2
 
 
-def morphology_of_tiles(tiles_path: str | os.PathLike, tile_table_path: str | os.PathLike,
-                        table_out: str | os.PathLike, curves_out: str | os.PathLike, *,
-                        threshold: str | float = "otsu", smooth_sigma: float = 1.0,
-                        r_max: int | None = None) -> pd.DataFrame:
+def morphology_of_tiles(
+    tiles_path: str | os.PathLike,
+    tile_table_path: str | os.PathLike,
+    table_out: str | os.PathLike,
+    curves_out: str | os.PathLike,
+    *,
+    threshold: str | float = "otsu",
+    smooth_sigma: float = 1.0,
+    r_max: int | None = None,
+) -> pd.DataFrame:
     """Segment the pores of every tile and measure them; see :func:`describe_morphology`.
 
     Writes a CSV (one row per tile: tile, sample, y, x, the descriptors, the threshold used) and
@@ -54,8 +63,9 @@ def morphology_of_tiles(tiles_path: str | os.PathLike, tile_table_path: str | os
     """
     tiles = load_stack(tiles_path)
     meta = pd.read_csv(tile_table_path)
-    pores, level = binarise_pores(np.asarray(tiles[:, 0], dtype=np.float32), threshold,
-                                  smooth_sigma)
+    pores, level = binarise_pores(
+        np.asarray(tiles[:, 0], dtype=np.float32), threshold, smooth_sigma
+    )
     pixel_size = float(meta["pixel_size"].iloc[0])
     r_max = tiles.shape[-1] // 2 if r_max is None else r_max
     table, r, s2 = describe_morphology(pores, pixel_size, r_max)
@@ -63,7 +73,13 @@ def morphology_of_tiles(tiles_path: str | os.PathLike, tile_table_path: str | os
     table.insert(1, "sample", meta["sample"].to_numpy())
     table["threshold"] = level
     table["pixel_size"] = pixel_size
-    save_npz(curves_out, r=r, r_unit=r * pixel_size, s2=s2, porosity=table["porosity"].to_numpy(),
-             correlation_length_px=table["correlation_length_px"].to_numpy())
+    save_npz(
+        curves_out,
+        r=r,
+        r_unit=r * pixel_size,
+        s2=s2,
+        porosity=table["porosity"].to_numpy(),
+        correlation_length_px=table["correlation_length_px"].to_numpy(),
+    )
     save_table(table_out, table)
     return table

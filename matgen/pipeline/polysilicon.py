@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..data.conditions import Conditioning, load_labelled
 from ..errors import InputError
+from ..inference.conditional import judge, load_conditional
 from ..io import save_image, save_npy, save_table
 from ..metrics.distributions import frechet_distance
-from ..synth.polysilicon import e11_of_image, grain_count
-from ..inference.conditional import judge, load_conditional
 from ..metrics.regression import regression_scores
+from ..synth.polysilicon import e11_of_image, grain_count
 from ..util import progress, select_device
+
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
+    import torch
 
 
 def decode(model: "torch.nn.Module", family: str, z: np.ndarray, cond: np.ndarray) -> np.ndarray:
@@ -38,10 +42,17 @@ def latent_dim(model: "torch.nn.Module", family: str) -> int:
     return model.latent_dim if family == "cvae" else model.z_dim
 
 
-def sample_conditional(checkpoint: str | os.PathLike, family: str,
-                       real_table_path: str | os.PathLike, images_out: str | os.PathLike,
-                       table_out: str | os.PathLike, *, n: int = 200, seed: int = 0,
-                       device: str = "auto") -> pd.DataFrame:
+def sample_conditional(
+    checkpoint: str | os.PathLike,
+    family: str,
+    real_table_path: str | os.PathLike,
+    images_out: str | os.PathLike,
+    table_out: str | os.PathLike,
+    *,
+    n: int = 200,
+    seed: int = 0,
+    device: str = "auto",
+) -> pd.DataFrame:
     """``n`` synthetic microstructures, spread evenly over the classes; each is conditioned on
     its class and on an E11 drawn from the real images of that class, so the (class, E11) pairs
     are physical. Writes a float16 stack, one PNG per sample beside it and a table (path,
@@ -58,7 +69,9 @@ def sample_conditional(checkpoint: str | os.PathLike, family: str,
     for k, name in enumerate(cond.classes):
         pool = real.loc[real["class"].astype(str) == name, "e11"].to_numpy(float)
         if len(pool) == 0:
-            raise InputError(f"{real_table_path}: no real images of class {name!r} to draw E11 from")
+            raise InputError(
+                f"{real_table_path}: no real images of class {name!r} to draw E11 from"
+            )
         e11[class_index == k] = rng.choice(pool, int((class_index == k).sum()))
     z = rng.standard_normal((n, latent_dim(model, family))).astype(np.float32)
     images = decode(model, family, z, cond.encode(class_index, e11))
@@ -67,17 +80,29 @@ def sample_conditional(checkpoint: str | os.PathLike, family: str,
     for i, image in enumerate(images):
         names.append(f"png/{family}_{i:04d}.png")
         save_image(out_dir / names[-1], np.round(image[0] * 255).astype(np.uint8))
-    table = pd.DataFrame({"path": names, "class": [cond.classes[k] for k in class_index],
-                          "e11": e11, "seed": seed, "index": np.arange(n)})
+    table = pd.DataFrame(
+        {
+            "path": names,
+            "class": [cond.classes[k] for k in class_index],
+            "e11": e11,
+            "seed": seed,
+            "index": np.arange(n),
+        }
+    )
     save_npy(images_out, images.astype(np.float16))
     save_table(table_out, table)
     return table
 
 
-def evaluate_samples(evaluator: str | os.PathLike, samples: dict[str, dict[str, str]],
-                     real_images: str | os.PathLike, real_table: str | os.PathLike,
-                     per_sample_out: str | os.PathLike, summary_out: str | os.PathLike,
-                     device: str = "auto") -> pd.DataFrame:
+def evaluate_samples(
+    evaluator: str | os.PathLike,
+    samples: dict[str, dict[str, str]],
+    real_images: str | os.PathLike,
+    real_table: str | os.PathLike,
+    per_sample_out: str | os.PathLike,
+    summary_out: str | os.PathLike,
+    device: str = "auto",
+) -> pd.DataFrame:
     """Judge each synthetic set (name → {images, table}) against its conditions.
 
     Per set: CNN class accuracy against the conditioned class, CNN-predicted E11 MAE and R²
@@ -94,31 +119,52 @@ def evaluate_samples(evaluator: str | os.PathLike, samples: dict[str, dict[str, 
     for name, paths in samples.items():
         table = pd.read_csv(paths["table"])
         images = np.asarray(np.load(paths["images"]), np.float32)
-        sets[name] = (images, cond.class_index(table["class"].astype(str)), table["e11"].to_numpy(float))
+        sets[name] = (
+            images,
+            cond.class_index(table["class"].astype(str)),
+            table["e11"].to_numpy(float),
+        )
     rows, summary = [], []
     for name, (images, class_index, e11) in sets.items():
         judged = real_judged if name == "real" else judge(model, images, cond)
-        physics = np.array([e11_of_image(im[0])["hill"]
-                            for im in progress(images, desc=f"physics E11 ({name})",
-                                               total=len(images))])
+        physics = np.array(
+            [
+                e11_of_image(im[0])["hill"]
+                for im in progress(images, desc=f"physics E11 ({name})", total=len(images))
+            ]
+        )
         grains = np.array([grain_count(im[0]) for im in images])
-        rows.append(pd.DataFrame({
-            "set": name, "index": np.arange(len(images)),
-            "class": [cond.classes[k] for k in class_index], "e11_condition": e11,
-            "class_predicted": [cond.classes[k] for k in judged["class_index"]],
-            "e11_cnn": judged["target"], "e11_physics": physics, "grains": grains}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "set": name,
+                    "index": np.arange(len(images)),
+                    "class": [cond.classes[k] for k in class_index],
+                    "e11_condition": e11,
+                    "class_predicted": [cond.classes[k] for k in judged["class_index"]],
+                    "e11_cnn": judged["target"],
+                    "e11_physics": physics,
+                    "grains": grains,
+                }
+            )
+        )
         physics_ok = np.isfinite(physics)
-        summary.append({
-            "set": name, "n": len(images),
-            "cnn_class_accuracy": float((judged["class_index"] == class_index).mean()),
-            "cnn_e11_mae": regression_scores(judged["target"], e11)["e11_mae"],
-            "cnn_e11_r2": regression_scores(judged["target"], e11)["e11_r2"],
-            "physics_e11_mae": float(np.abs(physics[physics_ok] - e11[physics_ok]).mean()),
-            "physics_e11_r2": regression_scores(physics[physics_ok], e11[physics_ok])["e11_r2"],
-            "real_e11_std": float(real.target.std()),
-            "frechet_distance": 0.0 if name == "real" else
-            frechet_distance(real_judged["features"], judged["features"]),
-            "mean_grains": float(grains.mean())})
+        summary.append(
+            {
+                "set": name,
+                "n": len(images),
+                "cnn_class_accuracy": float((judged["class_index"] == class_index).mean()),
+                "cnn_e11_mae": regression_scores(judged["target"], e11)["e11_mae"],
+                "cnn_e11_r2": regression_scores(judged["target"], e11)["e11_r2"],
+                "physics_e11_mae": float(np.abs(physics[physics_ok] - e11[physics_ok]).mean()),
+                "physics_e11_r2": regression_scores(physics[physics_ok], e11[physics_ok])["e11_r2"],
+                "real_e11_std": float(real.target.std()),
+                "frechet_distance": 0.0
+                if name == "real"
+                else frechet_distance(real_judged["features"], judged["features"]),
+                "mean_grains": float(grains.mean()),
+            }
+        )
     per_sample = pd.concat(rows, ignore_index=True)
     out = pd.DataFrame(summary)
     out["physics_mae_over_real_std"] = out["physics_e11_mae"] / out["real_e11_std"]
@@ -130,19 +176,31 @@ def evaluate_samples(evaluator: str | os.PathLike, samples: dict[str, dict[str, 
 PROPERTIES = ("grains", "mean_grain_area", "grey_std", "e11_physics")
 
 
-def describe_microstructure(image: np.ndarray, boundary_threshold: float = 0.125) -> dict[str, float]:
+def describe_microstructure(
+    image: np.ndarray, boundary_threshold: float = 0.125
+) -> dict[str, float]:
     """Grain count, mean grain area (px), spread of the grain grey levels, physics E11 (GPa)."""
     inside = image > boundary_threshold
     grains = grain_count(image, boundary_threshold)
-    return {"grains": grains, "mean_grain_area": float(inside.sum() / max(grains, 1)),
-            "grey_std": float(image[inside].std()) if inside.any() else float("nan"),
-            "e11_physics": e11_of_image(image, boundary_threshold)["hill"]}
+    return {
+        "grains": grains,
+        "mean_grain_area": float(inside.sum() / max(grains, 1)),
+        "grey_std": float(image[inside].std()) if inside.any() else float("nan"),
+        "e11_physics": e11_of_image(image, boundary_threshold)["hill"],
+    }
 
 
-def latent_traversal(checkpoint: str | os.PathLike, real_table_path: str | os.PathLike,
-                     grid_out: str | os.PathLike, table_out: str | os.PathLike,
-                     summary_out: str | os.PathLike, *, steps: int = 7, span: float = 3.0,
-                     device: str = "auto") -> pd.DataFrame:
+def latent_traversal(
+    checkpoint: str | os.PathLike,
+    real_table_path: str | os.PathLike,
+    grid_out: str | os.PathLike,
+    table_out: str | os.PathLike,
+    summary_out: str | os.PathLike,
+    *,
+    steps: int = 7,
+    span: float = 3.0,
+    device: str = "auto",
+) -> pd.DataFrame:
     """Sweep each latent variable of the conditional VAE from −span to +span (σ units) with the
     others at 0, for every class (E11 condition at the class median).
 
@@ -155,19 +213,27 @@ def latent_traversal(checkpoint: str | os.PathLike, real_table_path: str | os.Pa
     real = pd.read_csv(real_table_path)
     values = np.linspace(-span, span, steps)
     dims = model.latent_dim
-    grid = np.empty((len(cond.classes), dims, steps, model.resolution, model.resolution), np.float32)
+    grid = np.empty(
+        (len(cond.classes), dims, steps, model.resolution, model.resolution), np.float32
+    )
     rows = []
     for k, name in enumerate(cond.classes):
         e11 = float(real.loc[real["class"].astype(str) == name, "e11"].median())
         z = np.zeros((dims * steps, dims), np.float32)
         for j in range(dims):
-            z[j * steps:(j + 1) * steps, j] = values
+            z[j * steps : (j + 1) * steps, j] = values
         images = decode(model, "cvae", z, cond.encode(np.full(len(z), k), np.full(len(z), e11)))
         grid[k] = images[:, 0].reshape(dims, steps, model.resolution, model.resolution)
         for j in range(dims):
             for s, v in enumerate(values):
-                rows.append({"class": name, "latent": j, "value": v,
-                             **describe_microstructure(grid[k, j, s])})
+                rows.append(
+                    {
+                        "class": name,
+                        "latent": j,
+                        "value": v,
+                        **describe_microstructure(grid[k, j, s]),
+                    }
+                )
     table = pd.DataFrame(rows)
     spread = _real_property_spread(real_table_path, cond)
     summary = []
@@ -194,7 +260,6 @@ def _real_property_spread(real_table_path: str | os.PathLike, cond: Conditioning
     rows = []
     for name in cond.classes:
         paths = real.loc[real["class"].astype(str) == name, "path"].to_numpy()[:64]
-        props = pd.DataFrame([describe_microstructure(to_unit_float(read_image(p)))
-                              for p in paths])
+        props = pd.DataFrame([describe_microstructure(to_unit_float(read_image(p))) for p in paths])
         rows.append(props.std().rename(name))
     return pd.DataFrame(rows).replace(0, np.nan)

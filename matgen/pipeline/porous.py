@@ -4,6 +4,7 @@ tiles, score the translation against the true high-resolution slices, compare mo
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,11 +18,15 @@ from ..metrics.morphology import normalised_autocovariance
 from ..util import select_device
 from .morphology import describe_morphology
 
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
+    import torch
+
 DESCRIPTORS = ("porosity", "specific_surface_area", "correlation_length")
 
 
-def _write_stack(path: str | os.PathLike, shape: tuple[int, ...],
-                 fill: "callable[[np.ndarray], None]") -> None:
+def _write_stack(
+    path: str | os.PathLike, shape: tuple[int, ...], fill: "callable[[np.ndarray], None]"
+) -> None:
     """Write a float16 .npy stack chunk by chunk through a memory map, atomically, so 200 k
     tiles never need to sit in memory at once."""
     with atomic_path(path, suffix=".npy") as tmp:
@@ -31,10 +36,18 @@ def _write_stack(path: str | os.PathLike, shape: tuple[int, ...],
         del out
 
 
-def sample_stylegan2(checkpoint: str | os.PathLike, real_table_path: str | os.PathLike,
-                     tiles_out: str | os.PathLike, table_out: str | os.PathLike, *, n: int,
-                     seed: int = 0, batch_size: int = 64, truncation_psi: float = 1.0,
-                     device: str = "auto") -> pd.DataFrame:
+def sample_stylegan2(
+    checkpoint: str | os.PathLike,
+    real_table_path: str | os.PathLike,
+    tiles_out: str | os.PathLike,
+    table_out: str | os.PathLike,
+    *,
+    n: int,
+    seed: int = 0,
+    batch_size: int = 64,
+    truncation_psi: float = 1.0,
+    device: str = "auto",
+) -> pd.DataFrame:
     """Sample ``n`` tiles from the EMA generator, tile i from seed ``seed + i``: its latent z
     and its per-pixel noise maps are both drawn from that seed (``generate``'s ``seeded``
     noise), so tiles differ in their stochastic detail and any tile can be regenerated from
@@ -56,21 +69,36 @@ def sample_stylegan2(checkpoint: str | os.PathLike, real_table_path: str | os.Pa
     def fill(out: np.ndarray) -> None:
         starts = range(0, n, batch_size)
         for s in progress(starts, desc="sampling StyleGAN2", total=len(starts)):
-            out[s:s + batch_size] = generate(G, seeds[s:s + batch_size], batch_size,
-                                             truncation_psi).astype(np.float16)
+            out[s : s + batch_size] = generate(
+                G, seeds[s : s + batch_size], batch_size, truncation_psi
+            ).astype(np.float16)
 
     _write_stack(tiles_out, (n, channels, G.resolution, G.resolution), fill)
-    table = pd.DataFrame({"tile": np.arange(n), "sample": "stylegan2", "seed": seeds, "y": 0,
-                          "x": 0, "size": G.resolution,
-                          "pixel_size": float(real["pixel_size"].iloc[0])})
+    table = pd.DataFrame(
+        {
+            "tile": np.arange(n),
+            "sample": "stylegan2",
+            "seed": seeds,
+            "y": 0,
+            "x": 0,
+            "size": G.resolution,
+            "pixel_size": float(real["pixel_size"].iloc[0]),
+        }
+    )
     save_table(table_out, table)
     return table
 
 
-def translate_microct(checkpoint: str | os.PathLike, tiles_path: str | os.PathLike,
-                      table_path: str | os.PathLike, tiles_out: str | os.PathLike,
-                      table_out: str | os.PathLike, *, batch_size: int = 64,
-                      device: str = "auto") -> pd.DataFrame:
+def translate_microct(
+    checkpoint: str | os.PathLike,
+    tiles_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    tiles_out: str | os.PathLike,
+    table_out: str | os.PathLike,
+    *,
+    batch_size: int = 64,
+    device: str = "auto",
+) -> pd.DataFrame:
     """Apply G_LH to every micro-CT tile: ``scale``-times larger SEM-like tiles.
 
     The table keeps each tile's source and position, in the fine pixels of the output
@@ -91,7 +119,7 @@ def translate_microct(checkpoint: str | os.PathLike, tiles_path: str | os.PathLi
         chunk = max(batch_size * 8, 1)
         starts = range(0, len(tiles), chunk)
         for s in progress(starts, desc="translating micro-CT", total=len(starts)):
-            out[s:s + chunk] = translate(G, tiles[s:s + chunk], batch_size).astype(np.float16)
+            out[s : s + chunk] = translate(G, tiles[s : s + chunk], batch_size).astype(np.float16)
 
     _write_stack(tiles_out, shape, fill)
     table = table.copy()
@@ -117,12 +145,12 @@ def translate_image(generator: "torch.nn.Module", image: np.ndarray, tile: int) 
     if tile <= 0 or h < tile or w < tile:
         return translate(generator, image[None, None])[0, 0]
     positions = tile_positions(h, w, tile, tile, edge="shift")
-    tiles = np.stack([image[y:y + tile, x:x + tile] for y, x in positions])[:, None]
+    tiles = np.stack([image[y : y + tile, x : x + tile] for y, x in positions])[:, None]
     out_tiles = translate(generator, tiles)
     out = np.zeros((int(h * scale), int(w * scale)), np.float32)
     for (y, x), t in zip(positions, out_tiles):
         ys, xs = int(y * scale), int(x * scale)
-        out[ys:ys + t.shape[-2], xs:xs + t.shape[-1]] = t[0]
+        out[ys : ys + t.shape[-2], xs : xs + t.shape[-1]] = t[0]
     return out
 
 
@@ -133,16 +161,27 @@ def upsample_bicubic(tiles: np.ndarray, scale: int) -> np.ndarray:
     import torch.nn.functional as F
 
     x = torch.from_numpy(np.asarray(tiles, dtype=np.float32))
-    return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False) \
-        .clamp(0, 1).numpy()
+    return (
+        F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+        .clamp(0, 1)
+        .numpy()
+    )
 
 
-def translation_error(translated_table: str | os.PathLike, translated_curves: str | os.PathLike,
-                      truth_table: str | os.PathLike, truth_curves: str | os.PathLike,
-                      microct_tiles: str | os.PathLike, microct_table: str | os.PathLike,
-                      per_tile_out: str | os.PathLike, summary_out: str | os.PathLike,
-                      bicubic_out: str | os.PathLike | None = None, *, threshold: str | float = "otsu",
-                      smooth_sigma: float = 1.0) -> pd.DataFrame:
+def translation_error(
+    translated_table: str | os.PathLike,
+    translated_curves: str | os.PathLike,
+    truth_table: str | os.PathLike,
+    truth_curves: str | os.PathLike,
+    microct_tiles: str | os.PathLike,
+    microct_table: str | os.PathLike,
+    per_tile_out: str | os.PathLike,
+    summary_out: str | os.PathLike,
+    bicubic_out: str | os.PathLike | None = None,
+    *,
+    threshold: str | float = "otsu",
+    smooth_sigma: float = 1.0,
+) -> pd.DataFrame:
     """Morphology error of translated micro-CT tiles against the true high-resolution slice
     behind each tile, with bicubic upsampling of the same micro-CT tiles as the baseline.
 
@@ -154,22 +193,29 @@ def translation_error(translated_table: str | os.PathLike, translated_curves: st
     trans = pd.read_csv(translated_table)
     truth = pd.read_csv(truth_table)
     if len(trans) != len(truth):
-        raise InputError(f"{truth_table}: {len(truth)} truth tiles for {len(trans)} translated ones")
+        raise InputError(
+            f"{truth_table}: {len(truth)} truth tiles for {len(trans)} translated ones"
+        )
     tc, gc = np.load(translated_curves), np.load(truth_curves)
     ct = load_stack(microct_tiles)
-    ratio = float(pd.read_csv(microct_table)["pixel_size"].iloc[0]) / float(truth["pixel_size"].iloc[0])
+    ratio = float(pd.read_csv(microct_table)["pixel_size"].iloc[0]) / float(
+        truth["pixel_size"].iloc[0]
+    )
     scale = int(round(ratio))
     up = upsample_bicubic(ct, scale)
     if bicubic_out is not None:
         save_npy(bicubic_out, up)
     pores, _ = binarise_pores(up[:, 0], threshold, smooth_sigma)
     pixel_size = float(truth["pixel_size"].iloc[0])
-    bic, r, bic_s2 = describe_morphology(pores, pixel_size, r_max=len(gc["r"]) - 1,
-                                         show_progress=False)
+    bic, r, bic_s2 = describe_morphology(
+        pores, pixel_size, r_max=len(gc["r"]) - 1, show_progress=False
+    )
     g_f = normalised_autocovariance(gc["s2"], gc["porosity"])
     rows = []
-    for method, table, f in (("cyclegan", trans, normalised_autocovariance(tc["s2"], tc["porosity"])),
-                             ("bicubic", bic, normalised_autocovariance(bic_s2, bic["porosity"].to_numpy()))):
+    for method, table, f in (
+        ("cyclegan", trans, normalised_autocovariance(tc["s2"], tc["porosity"])),
+        ("bicubic", bic, normalised_autocovariance(bic_s2, bic["porosity"].to_numpy())),
+    ):
         for i in range(len(truth)):
             row = {"method": method, "tile": int(truth["tile"].iloc[i])}
             for d in DESCRIPTORS:
@@ -181,23 +227,37 @@ def translation_error(translated_table: str | os.PathLike, translated_curves: st
             row["s2_rmse"] = float(np.sqrt(np.nanmean((f[i] - g_f[i]) ** 2)))
             rows.append(row)
     per_tile = pd.DataFrame(rows)
-    summary = per_tile.groupby("method", sort=False).agg(
-        n=("tile", "size"), porosity_mae=("porosity_abs_error", "mean"),
-        ssa_mean_rel_error=("specific_surface_area_rel_error", "mean"),
-        lambda_mean_rel_error=("correlation_length_rel_error", "mean"),
-        s2_rmse=("s2_rmse", "mean")).reset_index()
+    summary = (
+        per_tile.groupby("method", sort=False)
+        .agg(
+            n=("tile", "size"),
+            porosity_mae=("porosity_abs_error", "mean"),
+            ssa_mean_rel_error=("specific_surface_area_rel_error", "mean"),
+            lambda_mean_rel_error=("correlation_length_rel_error", "mean"),
+            s2_rmse=("s2_rmse", "mean"),
+        )
+        .reset_index()
+    )
     summary["porosity_pearson_r"] = [
         float(np.corrcoef(g.porosity, g.porosity_truth)[0, 1]) if len(g) > 1 else np.nan
-        for _, g in per_tile.groupby("method", sort=False)]
+        for _, g in per_tile.groupby("method", sort=False)
+    ]
     save_table(per_tile_out, per_tile)
     save_table(summary_out, summary)
     return summary
 
 
-def compare_morphology(tables: dict[str, str | os.PathLike], tiles: dict[str, str | os.PathLike],
-                       distances_out: str | os.PathLike, real: str, *,
-                       porosity_tolerance: float = 0.02, lambda_tolerance: float = 0.2,
-                       diversity_ratio: float = 0.8, seed: int = 0) -> pd.DataFrame:
+def compare_morphology(
+    tables: dict[str, str | os.PathLike],
+    tiles: dict[str, str | os.PathLike],
+    distances_out: str | os.PathLike,
+    real: str,
+    *,
+    porosity_tolerance: float = 0.02,
+    lambda_tolerance: float = 0.2,
+    diversity_ratio: float = 0.8,
+    seed: int = 0,
+) -> pd.DataFrame:
     """KS statistic, Wasserstein distance and mean differences of each descriptor between the
     ``real`` set and every other set, plus tile diversity ratios and the study's targets
     (porosity mean within ``porosity_tolerance``, λ mean within ``lambda_tolerance`` relative,
@@ -205,8 +265,10 @@ def compare_morphology(tables: dict[str, str | os.PathLike], tiles: dict[str, st
     frames = {k: pd.read_csv(v) for k, v in tables.items()}
     if real not in frames:
         raise InputError(f"compare_morphology: no table for the real set {real!r}")
-    diversity = {k: pairwise_diversity(np.asarray(load_stack(v)[:2000], np.float32), seed=seed)
-                 for k, v in tiles.items()}
+    diversity = {
+        k: pairwise_diversity(np.asarray(load_stack(v)[:2000], np.float32), seed=seed)
+        for k, v in tiles.items()
+    }
     rows = []
     for name, frame in frames.items():
         if name == real:
@@ -214,20 +276,34 @@ def compare_morphology(tables: dict[str, str | os.PathLike], tiles: dict[str, st
         for d in DESCRIPTORS:
             dist = distribution_distances(frames[real][d], frame[d])
             rows.append({"dataset": name, "reference": real, "descriptor": d, **dist})
-        rows.append({"dataset": name, "reference": real, "descriptor": "diversity",
-                     "mean_real": diversity[real], "mean_synthetic": diversity[name],
-                     "mean_difference": diversity[name] - diversity[real],
-                     "mean_ratio": diversity[name] / diversity[real]})
+        rows.append(
+            {
+                "dataset": name,
+                "reference": real,
+                "descriptor": "diversity",
+                "mean_real": diversity[real],
+                "mean_synthetic": diversity[name],
+                "mean_difference": diversity[name] - diversity[real],
+                "mean_ratio": diversity[name] / diversity[real],
+            }
+        )
     out = pd.DataFrame(rows)
-    target = {"porosity": lambda r: abs(r.mean_difference) <= porosity_tolerance,
-              "correlation_length": lambda r: abs(r.mean_ratio - 1) <= lambda_tolerance,
-              "diversity": lambda r: r.mean_ratio >= diversity_ratio}
-    out["target"] = [{"porosity": f"|Δmean| ≤ {porosity_tolerance}",
-                      "correlation_length": f"|ratio − 1| ≤ {lambda_tolerance}",
-                      "diversity": f"ratio ≥ {diversity_ratio}"}.get(d, "")
-                     for d in out["descriptor"]]
-    out["meets_target"] = [bool(target[r.descriptor](r)) if r.descriptor in target else None
-                           for r in out.itertuples()]
+    target = {
+        "porosity": lambda r: abs(r.mean_difference) <= porosity_tolerance,
+        "correlation_length": lambda r: abs(r.mean_ratio - 1) <= lambda_tolerance,
+        "diversity": lambda r: r.mean_ratio >= diversity_ratio,
+    }
+    out["target"] = [
+        {
+            "porosity": f"|Δmean| ≤ {porosity_tolerance}",
+            "correlation_length": f"|ratio − 1| ≤ {lambda_tolerance}",
+            "diversity": f"ratio ≥ {diversity_ratio}",
+        }.get(d, "")
+        for d in out["descriptor"]
+    ]
+    out["meets_target"] = [
+        bool(target[r.descriptor](r)) if r.descriptor in target else None for r in out.itertuples()
+    ]
     save_table(distances_out, out)
     return out
 
@@ -235,10 +311,18 @@ def compare_morphology(tables: dict[str, str | os.PathLike], tiles: dict[str, st
 PANEL_ROWS = ("real", "styles", "noise", "interpolation")
 
 
-def stylegan2_panels(checkpoint: str | os.PathLike, real_tiles: str | os.PathLike,
-                     panels_out: str | os.PathLike, table_out: str | os.PathLike, *,
-                     seed: int = 0, n_columns: int = 6, threshold: str | float = "otsu",
-                     smooth_sigma: float = 1.0, device: str = "cpu") -> pd.DataFrame:
+def stylegan2_panels(
+    checkpoint: str | os.PathLike,
+    real_tiles: str | os.PathLike,
+    panels_out: str | os.PathLike,
+    table_out: str | os.PathLike,
+    *,
+    seed: int = 0,
+    n_columns: int = 6,
+    threshold: str | float = "otsu",
+    smooth_sigma: float = 1.0,
+    device: str = "cpu",
+) -> pd.DataFrame:
     """The tiles of the StyleGAN2 samples figure, four rows of ``n_columns``:
 
     1. ``real``: real tiles (random, seeded); 2. ``styles``: tiles of different latents with
@@ -265,22 +349,31 @@ def stylegan2_panels(checkpoint: str | os.PathLike, real_tiles: str | os.PathLik
     varied = generate(G, np.full(len(noise_seeds), seed), noise_seeds=noise_seeds)[:, 0]
     spread = varied.std(0)
     pool = seed + 10_000 + np.arange(64)
-    phis = porosity(binarise_pores(generate(G, pool, noise_mode="const")[:, 0], threshold,
-                                   smooth_sigma)[0])
+    phis = porosity(
+        binarise_pores(generate(G, pool, noise_mode="const")[:, 0], threshold, smooth_sigma)[0]
+    )
     ends = pool[[int(np.argmin(phis)), int(np.argmax(phis))]]
     rows = {
         "real": (np.asarray(real[pick, 0], np.float32), pick),
         "styles": (generate(G, seeds, noise_mode="const")[:, 0], seeds),
-        "noise": (np.concatenate([varied[:n_columns - 1], [spread / max(spread.max(), 1e-8)]]),
-                  np.append(noise_seeds[:n_columns - 1], -1)),
-        "interpolation": (interpolate_w(G, int(ends[0]), int(ends[1]), n_columns)[:, 0],
-                          np.array([ends[0]] * (n_columns - 1) + [ends[1]]))}
+        "noise": (
+            np.concatenate([varied[: n_columns - 1], [spread / max(spread.max(), 1e-8)]]),
+            np.append(noise_seeds[: n_columns - 1], -1),
+        ),
+        "interpolation": (
+            interpolate_w(G, int(ends[0]), int(ends[1]), n_columns)[:, 0],
+            np.array([ends[0]] * (n_columns - 1) + [ends[1]]),
+        ),
+    }
     records = []
     for name, (images, ids) in rows.items():
         for c, (image, i) in enumerate(zip(images, ids)):
             is_spread = name == "noise" and c == n_columns - 1
-            phi = np.nan if is_spread else float(porosity(binarise_pores(image, threshold,
-                                                                            smooth_sigma)[0]))
+            phi = (
+                np.nan
+                if is_spread
+                else float(porosity(binarise_pores(image, threshold, smooth_sigma)[0]))
+            )
             records.append({"row": name, "column": c, "id": int(i), "porosity": phi})
     save_npz(panels_out, **{name: images for name, (images, _) in rows.items()})
     table = pd.DataFrame(records)

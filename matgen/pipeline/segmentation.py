@@ -20,21 +20,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..checkpoint import save_checkpoint
 from ..data.conditions import held_out_split
 from ..data.ingest import load_stack
 from ..errors import InputError
+from ..inference.segmentation import (
+    encode_codes,
+    load_pixelcnn,
+    load_segmenter,
+    load_vqvae,
+    segment,
+)
 from ..io import read_image, save_image, save_npy, save_table
 from ..metrics.segmentation import iou_per_class, miou, miou_present_classes
-from ..checkpoint import save_checkpoint
-from ..inference.segmentation import (encode_codes, load_pixelcnn, load_segmenter, load_vqvae,
-                                      segment)
 from ..train.segmentation import train_pixelcnn, train_segmenter, train_vqvae
 from ..util import select_device
 
 
-def load_real(images_path: str | os.PathLike, masks_path: str | os.PathLike,
-              table_path: str | os.PathLike, split: dict[str, int]
-              ) -> dict[str, np.ndarray]:
+def load_real(
+    images_path: str | os.PathLike,
+    masks_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    split: dict[str, int],
+) -> dict[str, np.ndarray]:
     """Real images split into train/test: images (N, 1, H, W), annotated masks (training) and,
     for the test part, exact masks (``label_exact_mask`` column; the annotated mask where a row
     has none)."""
@@ -43,32 +51,60 @@ def load_real(images_path: str | os.PathLike, masks_path: str | os.PathLike,
     table = pd.read_csv(table_path, keep_default_na=False)
     n_test = int(split["n_test"])
     if not 0 < n_test < len(images):
-        raise InputError(f"{table_path}: {len(images)} real images; split.n_test must leave "
-                         f"some for training and some for testing, got {n_test}")
+        raise InputError(
+            f"{table_path}: {len(images)} real images; split.n_test must leave "
+            f"some for training and some for testing, got {n_test}"
+        )
     train, test = held_out_split(len(images), n_test / len(images), int(split["seed"]))
     exact = []
     for i in test:
         path = str(table.get("label_exact_mask", pd.Series([""] * len(table)))[i])
         exact.append(read_image(path).astype(np.uint8) if path else masks[i])
-    return {"train_images": images[train], "train_masks": masks[train],
-            "test_images": images[test], "test_masks": masks[test], "test_exact": np.stack(exact),
-            "train_index": train, "test_index": test}
+    return {
+        "train_images": images[train],
+        "train_masks": masks[train],
+        "test_images": images[test],
+        "test_masks": masks[test],
+        "test_exact": np.stack(exact),
+        "train_index": train,
+        "test_index": test,
+    }
 
 
-def fit_vqvae(images_path: str | os.PathLike, masks_path: str | os.PathLike,
-              table_path: str | os.PathLike, model_out: str | os.PathLike,
-              log_out: str | os.PathLike, *, classes: list[str], split: dict[str, int],
-              **train: Any) -> dict[str, Any]:
+def fit_vqvae(
+    images_path: str | os.PathLike,
+    masks_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    model_out: str | os.PathLike,
+    log_out: str | os.PathLike,
+    *,
+    classes: list[str],
+    split: dict[str, int],
+    **train: Any,
+) -> dict[str, Any]:
     """Train the VQ-VAE on the real training images and their annotated masks."""
     real = load_real(images_path, masks_path, table_path, split)
-    return train_vqvae(real["train_images"], real["train_masks"], model_out, log_out,
-                       n_classes=len(classes), **train)
+    return train_vqvae(
+        real["train_images"],
+        real["train_masks"],
+        model_out,
+        log_out,
+        n_classes=len(classes),
+        **train,
+    )
 
 
-def fit_pixelcnn(vqvae_path: str | os.PathLike, images_path: str | os.PathLike,
-                 masks_path: str | os.PathLike, table_path: str | os.PathLike,
-                 model_out: str | os.PathLike, log_out: str | os.PathLike, *,
-                 split: dict[str, int], **train: Any) -> dict[str, Any]:
+def fit_pixelcnn(
+    vqvae_path: str | os.PathLike,
+    images_path: str | os.PathLike,
+    masks_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    model_out: str | os.PathLike,
+    log_out: str | os.PathLike,
+    *,
+    split: dict[str, int],
+    **train: Any,
+) -> dict[str, Any]:
     """Encode the real training pairs with the VQ-VAE and fit the PixelCNN prior to the codes."""
     real = load_real(images_path, masks_path, table_path, split)
     vqvae = load_vqvae(vqvae_path, str(select_device(train.get("device", "auto"))))
@@ -76,10 +112,20 @@ def fit_pixelcnn(vqvae_path: str | os.PathLike, images_path: str | os.PathLike,
     return train_pixelcnn(codes, model_out, log_out, n_codes=vqvae.quantizer.n_codes, **train)
 
 
-def sample_pairs(vqvae_path: str | os.PathLike, pixelcnn_path: str | os.PathLike,
-                 images_out: str | os.PathLike, masks_out: str | os.PathLike,
-                 table_out: str | os.PathLike, *, n: int, seed: int, temperature: float = 1.0,
-                 batch_size: int = 64, png_examples: int = 16, device: str = "auto") -> None:
+def sample_pairs(
+    vqvae_path: str | os.PathLike,
+    pixelcnn_path: str | os.PathLike,
+    images_out: str | os.PathLike,
+    masks_out: str | os.PathLike,
+    table_out: str | os.PathLike,
+    *,
+    n: int,
+    seed: int,
+    temperature: float = 1.0,
+    batch_size: int = 64,
+    png_examples: int = 16,
+    device: str = "auto",
+) -> None:
     """``n`` new image + mask pairs: PixelCNN code maps decoded by the VQ-VAE; batch b is drawn
     from seed + b. Writes the stacks, a table and the first ``png_examples`` pairs as PNGs in
     ``pairs/`` beside them."""
@@ -120,12 +166,13 @@ def fields_of_view(labels: np.ndarray, size: int) -> np.ndarray:
     if size > min(h, w):
         raise InputError(f"score.field_of_view {size} px is larger than the {h} x {w} images")
     ny, nx = h // size, w // size
-    cut = labels[:, :ny * size, :nx * size].reshape(n, ny, size, nx, size)
+    cut = labels[:, : ny * size, : nx * size].reshape(n, ny, size, nx, size)
     return cut.transpose(0, 1, 3, 2, 4).reshape(n * ny * nx, size, size)
 
 
-def score_segmentation(pred: np.ndarray, exact: np.ndarray, classes: list[str],
-                       field_of_view: int = 0) -> dict[str, float]:
+def score_segmentation(
+    pred: np.ndarray, exact: np.ndarray, classes: list[str], field_of_view: int = 0
+) -> dict[str, float]:
     """mIoU, the customised mIoU (classes present in the ground truth only) and per-class IoU
     over a batch of label maps, each score the mean over fields of view of ``field_of_view``²
     px (0: whole images). Small fields are where the two mIoUs part: a field without pores
@@ -133,18 +180,31 @@ def score_segmentation(pred: np.ndarray, exact: np.ndarray, classes: list[str],
     pred, exact = fields_of_view(pred, field_of_view), fields_of_view(exact, field_of_view)
     k = len(classes)
     per_class = np.nanmean(np.stack([iou_per_class(p, t, k) for p, t in zip(pred, exact)]), 0)
-    out = {"miou": float(miou(pred, exact, k)),
-           "miou_present": float(miou_present_classes(pred, exact, k))}
+    out = {
+        "miou": float(miou(pred, exact, k)),
+        "miou_present": float(miou_present_classes(pred, exact, k)),
+    }
     out.update({f"iou_{name}": float(v) for name, v in zip(classes, per_class)})
     return out
 
 
-def train_mix(images_path: str | os.PathLike, masks_path: str | os.PathLike,
-              table_path: str | os.PathLike, synthetic_images: str | os.PathLike,
-              synthetic_masks: str | os.PathLike, scores_out: str | os.PathLike,
-              model_out: str | os.PathLike, *, mix_name: str, mix: dict[str, int],
-              seeds: list[int], classes: list[str], split: dict[str, int],
-              score: dict[str, int] | None = None, **train: Any) -> pd.DataFrame:
+def train_mix(
+    images_path: str | os.PathLike,
+    masks_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    synthetic_images: str | os.PathLike,
+    synthetic_masks: str | os.PathLike,
+    scores_out: str | os.PathLike,
+    model_out: str | os.PathLike,
+    *,
+    mix_name: str,
+    mix: dict[str, int],
+    seeds: list[int],
+    classes: list[str],
+    split: dict[str, int],
+    score: dict[str, int] | None = None,
+    **train: Any,
+) -> pd.DataFrame:
     """Train one U-Net per seed on a real/synthetic mix; score each on the held-out real images
     (exact masks), per field of view of ``score["field_of_view"]`` px. Writes one row per seed
     and the first seed's model (family ``segmenter``)."""
@@ -152,8 +212,10 @@ def train_mix(images_path: str | os.PathLike, masks_path: str | os.PathLike,
     real = load_real(images_path, masks_path, table_path, split)
     n_real, n_syn_images = int(mix.get("real", 0)), float(mix.get("synthetic_images", 0))
     if n_real > len(real["train_images"]):
-        raise InputError(f"mix {mix_name}: {n_real} real images asked for, the training split "
-                         f"has {len(real['train_images'])}")
+        raise InputError(
+            f"mix {mix_name}: {n_real} real images asked for, the training split "
+            f"has {len(real['train_images'])}"
+        )
     if n_real == 0 and n_syn_images == 0:
         raise InputError(f"mix {mix_name}: no real and no synthetic images")
     h, w = real["train_images"].shape[-2:]
@@ -161,35 +223,68 @@ def train_mix(images_path: str | os.PathLike, masks_path: str | os.PathLike,
     syn_m = np.load(synthetic_masks).astype(np.int64)
     need = math.ceil(n_syn_images * h * w / (syn_x.shape[-2] * syn_x.shape[-1]))
     if need > len(syn_x):
-        raise InputError(f"mix {mix_name}: needs {need} synthetic pairs, {synthetic_images} "
-                         f"has {len(syn_x)}")
+        raise InputError(
+            f"mix {mix_name}: needs {need} synthetic pairs, {synthetic_images} has {len(syn_x)}"
+        )
     share = n_syn_images / (n_real + n_syn_images)
     rows = []
     for seed in seeds:
         model, losses = train_segmenter(
             (real["train_images"][:n_real], real["train_masks"][:n_real].astype(np.int64)),
-            (syn_x[:need], syn_m[:need]), share, n_classes=len(classes), seed=seed, **train)
+            (syn_x[:need], syn_m[:need]),
+            share,
+            n_classes=len(classes),
+            seed=seed,
+            **train,
+        )
         pred = segment(model, real["test_images"])
-        rows.append(dict(mix=mix_name, seed=seed, real=n_real, synthetic_images=n_syn_images,
-                         synthetic_share=share, final_loss=losses[-1],
-                         field_of_view=field_of_view,
-                         **score_segmentation(pred, real["test_exact"], classes, field_of_view)))
+        rows.append(
+            dict(
+                mix=mix_name,
+                seed=seed,
+                real=n_real,
+                synthetic_images=n_syn_images,
+                synthetic_share=share,
+                final_loss=losses[-1],
+                field_of_view=field_of_view,
+                **score_segmentation(pred, real["test_exact"], classes, field_of_view),
+            )
+        )
         if seed == seeds[0]:
-            cfg = dict(in_ch=int(real["train_images"].shape[1]), out_ch=len(classes),
-                       width=model.down[0].body[0].out_channels, depth=model.depth)
-            save_checkpoint(model_out, step=len(losses), model_config=cfg, include_rng=False,
-                            family="segmenter", model=model.state_dict(), classes=list(classes))
+            cfg = dict(
+                in_ch=int(real["train_images"].shape[1]),
+                out_ch=len(classes),
+                width=model.down[0].body[0].out_channels,
+                depth=model.depth,
+            )
+            save_checkpoint(
+                model_out,
+                step=len(losses),
+                model_config=cfg,
+                include_rng=False,
+                family="segmenter",
+                model=model.state_dict(),
+                classes=list(classes),
+            )
     table = pd.DataFrame(rows)
     save_table(scores_out, table)
     return table
 
 
-def generator_checks(vqvae_path: str | os.PathLike, images_path: str | os.PathLike,
-                     masks_path: str | os.PathLike, table_path: str | os.PathLike,
-                     synthetic_images: str | os.PathLike, synthetic_masks: str | os.PathLike,
-                     real_segmenter: str | os.PathLike, checks_out: str | os.PathLike, *,
-                     classes: list[str], split: dict[str, int], device: str = "auto"
-                     ) -> pd.DataFrame:
+def generator_checks(
+    vqvae_path: str | os.PathLike,
+    images_path: str | os.PathLike,
+    masks_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    synthetic_images: str | os.PathLike,
+    synthetic_masks: str | os.PathLike,
+    real_segmenter: str | os.PathLike,
+    checks_out: str | os.PathLike,
+    *,
+    classes: list[str],
+    split: dict[str, int],
+    device: str = "auto",
+) -> pd.DataFrame:
     """The generator's targets: VQ-VAE reconstruction mask mIoU on held-out real pairs (≥ 0.9)
     and agreement of generated masks with generated images — a U-Net trained on real data only
     segments the generated images, scored against the generated masks (mIoU ≥ 0.7)."""
@@ -210,30 +305,53 @@ def generator_checks(vqvae_path: str | os.PathLike, images_path: str | os.PathLi
     syn_x = np.asarray(load_stack(synthetic_images), np.float32)
     syn_m = np.load(synthetic_masks)
     agree = float(miou(segment(model, syn_x), syn_m, k))
-    fractions = {f"synthetic_fraction_{c}": float((syn_m == i).mean()) for i, c in enumerate(classes)}
-    fractions.update({f"real_fraction_{c}": float((real["train_masks"] == i).mean())
-                      for i, c in enumerate(classes)})
-    checks = pd.DataFrame([
-        dict(check="vqvae_reconstruction_mask_miou", value=recon_miou, target=0.9,
-             met=recon_miou >= 0.9),
-        dict(check="vqvae_reconstruction_image_mse", value=recon_mse, target=np.nan, met=np.nan),
-        dict(check="generated_mask_image_agreement_miou", value=agree, target=0.7,
-             met=agree >= 0.7),
-        *[dict(check=k_, value=v, target=np.nan, met=np.nan) for k_, v in fractions.items()]])
+    fractions = {
+        f"synthetic_fraction_{c}": float((syn_m == i).mean()) for i, c in enumerate(classes)
+    }
+    fractions.update(
+        {
+            f"real_fraction_{c}": float((real["train_masks"] == i).mean())
+            for i, c in enumerate(classes)
+        }
+    )
+    checks = pd.DataFrame(
+        [
+            dict(
+                check="vqvae_reconstruction_mask_miou",
+                value=recon_miou,
+                target=0.9,
+                met=recon_miou >= 0.9,
+            ),
+            dict(
+                check="vqvae_reconstruction_image_mse", value=recon_mse, target=np.nan, met=np.nan
+            ),
+            dict(
+                check="generated_mask_image_agreement_miou",
+                value=agree,
+                target=0.7,
+                met=agree >= 0.7,
+            ),
+            *[dict(check=k_, value=v, target=np.nan, met=np.nan) for k_, v in fractions.items()],
+        ]
+    )
     save_table(checks_out, checks)
     return checks
 
 
-def summarise_mixes(score_files: list[str | os.PathLike], runs_out: str | os.PathLike,
-                    summary_out: str | os.PathLike) -> pd.DataFrame:
+def summarise_mixes(
+    score_files: list[str | os.PathLike],
+    runs_out: str | os.PathLike,
+    summary_out: str | os.PathLike,
+) -> pd.DataFrame:
     """All runs in one table, and mean ± standard deviation over seeds per mix, with whether
     real + synthetic beats real only at the smallest real count."""
     runs = pd.concat([pd.read_csv(f) for f in score_files], ignore_index=True)
     save_table(runs_out, runs)
     metrics = ["miou", "miou_present"]
     g = runs.groupby("mix", sort=False)
-    summary = g[[c for c in ("real", "synthetic_images", "synthetic_share", "field_of_view")
-                 if c in runs]].first()
+    summary = g[
+        [c for c in ("real", "synthetic_images", "synthetic_share", "field_of_view") if c in runs]
+    ].first()
     for mcol in metrics:
         summary[f"{mcol}_mean"] = g[mcol].mean()
         summary[f"{mcol}_std"] = g[mcol].std(ddof=1).fillna(0.0)
@@ -255,13 +373,23 @@ def summarise_mixes(score_files: list[str | os.PathLike], runs_out: str | os.Pat
     return summary
 
 
-def evaluate_segmentation(inputs: dict[str, Any], outputs: dict[str, str], *,
-                          classes: list[str], split: dict[str, int]) -> pd.DataFrame:
+def evaluate_segmentation(
+    inputs: dict[str, Any], outputs: dict[str, str], *, classes: list[str], split: dict[str, int]
+) -> pd.DataFrame:
     """The evaluation stage: the runs table and per-mix summary, then the generator checks."""
     scores = inputs["scores"]
-    summarise_mixes([scores] if isinstance(scores, str) else list(scores), outputs["runs"],
-                    outputs["summary"])
-    return generator_checks(inputs["vqvae"], inputs["images"], inputs["masks"], inputs["table"],
-                            inputs["synthetic_images"], inputs["synthetic_masks"],
-                            inputs["real_segmenter"], outputs["checks"], classes=classes,
-                            split=split)
+    summarise_mixes(
+        [scores] if isinstance(scores, str) else list(scores), outputs["runs"], outputs["summary"]
+    )
+    return generator_checks(
+        inputs["vqvae"],
+        inputs["images"],
+        inputs["masks"],
+        inputs["table"],
+        inputs["synthetic_images"],
+        inputs["synthetic_masks"],
+        inputs["real_segmenter"],
+        outputs["checks"],
+        classes=classes,
+        split=split,
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,15 +24,28 @@ from ..data.points import load_points, normalise_percentile
 from ..data.tiling import tile_positions
 from ..errors import InputError
 from ..io import read_image, save_npy, save_table
-from ..metrics.detection import (bootstrap_scores, find_peaks, inside, match_points,
-                                 precision_recall_curve)
+from ..metrics.detection import (
+    bootstrap_scores,
+    find_peaks,
+    inside,
+    match_points,
+    precision_recall_curve,
+)
 from ..util import progress, select_device
+
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
+    import torch
 
 TRAINING_SETS = ("noiseless", "noisy", "cyclegan")  # the paper's (a), (b), (c)
 
 
-def add_shot_noise(images_path: str | os.PathLike, images_out: str | os.PathLike, *,
-                   counts_at_white: float, seed: int) -> None:
+def add_shot_noise(
+    images_path: str | os.PathLike,
+    images_out: str | os.PathLike,
+    *,
+    counts_at_white: float,
+    seed: int,
+) -> None:
     """Poisson dose noise on normalised noiseless images: a pixel of value v collects
     Poisson(v · ``counts_at_white``) electrons; the result is renormalised like ingestion."""
     if counts_at_white <= 0:
@@ -43,9 +56,15 @@ def add_shot_noise(images_path: str | os.PathLike, images_out: str | os.PathLike
     save_npy(images_out, np.stack([normalise_percentile(im) for im in noisy[:, 0]])[:, None])
 
 
-def translate_simulation(checkpoint: str | os.PathLike, images_path: str | os.PathLike,
-                         images_out: str | os.PathLike, *, input_noise: float = 0.0,
-                         seed: int = 0, device: str = "auto") -> None:
+def translate_simulation(
+    checkpoint: str | os.PathLike,
+    images_path: str | os.PathLike,
+    images_out: str | os.PathLike,
+    *,
+    input_noise: float = 0.0,
+    seed: int = 0,
+    device: str = "auto",
+) -> None:
     """Whole simulated images → experiment-like images with the CycleGAN's G_LH (fully
     convolutional, pixel-aligned, so the vacancy labels stay valid)."""
     from ..inference.cyclegan import load_cyclegan_generator, translate
@@ -53,8 +72,9 @@ def translate_simulation(checkpoint: str | os.PathLike, images_path: str | os.Pa
     dev = select_device(device)
     generator = load_cyclegan_generator(checkpoint, "G_LH", str(dev))
     images = np.asarray(load_stack(images_path), dtype=np.float32)
-    out = translate(generator, images, batch_size=4, show_progress=True,
-                    input_noise=input_noise, seed=seed)
+    out = translate(
+        generator, images, batch_size=4, show_progress=True, input_noise=input_noise, seed=seed
+    )
     save_npy(images_out, np.stack([normalise_percentile(im) for im in out[:, 0]])[:, None])
 
 
@@ -65,8 +85,15 @@ def _taper(size: int) -> np.ndarray:
     return np.outer(w, w).astype(np.float32)
 
 
-def vacancy_probability(model: "torch.nn.Module", image: np.ndarray, *, tile: int = 128,
-                        overlap: int = 32, tta: bool = True, batch_size: int = 8) -> np.ndarray:
+def vacancy_probability(
+    model: "torch.nn.Module",
+    image: np.ndarray,
+    *,
+    tile: int = 128,
+    overlap: int = 32,
+    tta: bool = True,
+    batch_size: int = 8,
+) -> np.ndarray:
     """Per-pixel vacancy probability of a (H, W) image in [0, 1].
 
     Overlapping ``tile``² windows (stride ``tile - overlap``, last row/column flush with the
@@ -78,7 +105,7 @@ def vacancy_probability(model: "torch.nn.Module", image: np.ndarray, *, tile: in
 
     dev = next(model.parameters()).device
     h0, w0 = image.shape
-    mult = 2 ** model.depth
+    mult = 2**model.depth
     tile = max(mult, tile - tile % mult)
     ph, pw = max(0, tile - h0), max(0, tile - w0)
     padded = np.pad(image, ((0, ph), (0, pw)), mode="reflect") if ph or pw else image
@@ -90,27 +117,39 @@ def vacancy_probability(model: "torch.nn.Module", image: np.ndarray, *, tile: in
     ks = range(D4_SIZE) if tta else [0]
     with torch.no_grad():
         for s in range(0, len(positions), batch_size):
-            pos = positions[s:s + batch_size]
-            x = torch.from_numpy(np.stack([padded[y:y + tile, x0:x0 + tile] for y, x0 in pos])
-                                 [:, None].astype(np.float32)).to(dev)
+            pos = positions[s : s + batch_size]
+            x = torch.from_numpy(
+                np.stack([padded[y : y + tile, x0 : x0 + tile] for y, x0 in pos])[:, None].astype(
+                    np.float32
+                )
+            ).to(dev)
             prob = torch.zeros_like(x)
             for k in ks:
-                with torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
-                                    enabled=dev.type == "cuda"):
+                with torch.autocast(
+                    device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"
+                ):
                     logits = model(d4_transform(x, k))
                 prob += d4_transform(torch.sigmoid(logits.float()), d4_inverse(k))
             prob = (prob / len(ks))[:, 0].cpu().numpy()
             for (y, x0), p in zip(pos, prob):
-                total[y:y + tile, x0:x0 + tile] += p * weight
-                norm[y:y + tile, x0:x0 + tile] += weight
+                total[y : y + tile, x0 : x0 + tile] += p * weight
+                norm[y : y + tile, x0 : x0 + tile] += weight
     return (total / norm)[:h0, :w0]
 
 
-def detect_in_stack(checkpoint: str | os.PathLike, images_path: str | os.PathLike,
-                    table_path: str | os.PathLike, points_out: str | os.PathLike, *,
-                    min_threshold: float = 0.05, min_distance_angstrom: float = 1.0,
-                    tile: int = 128, overlap: int = 32, tta: bool = True,
-                    device: str = "auto") -> pd.DataFrame:
+def detect_in_stack(
+    checkpoint: str | os.PathLike,
+    images_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    points_out: str | os.PathLike,
+    *,
+    min_threshold: float = 0.05,
+    min_distance_angstrom: float = 1.0,
+    tile: int = 128,
+    overlap: int = 32,
+    tta: bool = True,
+    device: str = "auto",
+) -> pd.DataFrame:
     """Candidate vacancies (peaks above ``min_threshold``, with scores) in every image of an
     ingested stack; thresholds above that are applied when scoring."""
     from ..inference.detector import load_vacancy_detector
@@ -120,29 +159,49 @@ def detect_in_stack(checkpoint: str | os.PathLike, images_path: str | os.PathLik
     images = load_stack(images_path)
     px = float(pd.read_csv(table_path)["pixel_size"].iloc[0])
     if abs(px - model_px) > 1e-6 * model_px:
-        raise InputError(f"{images_path}: images at {px} Å/px but {checkpoint} was trained at "
-                         f"{model_px} Å/px; ingest them at the detector's pixel size")
+        raise InputError(
+            f"{images_path}: images at {px} Å/px but {checkpoint} was trained at "
+            f"{model_px} Å/px; ingest them at the detector's pixel size"
+        )
     min_distance = max(1, int(round(min_distance_angstrom / px)))
     rows = []
     for i in progress(range(len(images)), "detecting", len(images)):
-        prob = vacancy_probability(model, np.asarray(images[i, 0], np.float32), tile=tile,
-                                   overlap=overlap, tta=tta)
+        prob = vacancy_probability(
+            model, np.asarray(images[i, 0], np.float32), tile=tile, overlap=overlap, tta=tta
+        )
         xy, score = find_peaks(prob, min_threshold, min_distance)
-        rows.append(pd.DataFrame({"image": i, "x_px": xy[:, 0], "y_px": xy[:, 1],
-                                  "x_angstrom": xy[:, 0] * px, "y_angstrom": xy[:, 1] * px,
-                                  "score": score}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "image": i,
+                    "x_px": xy[:, 0],
+                    "y_px": xy[:, 1],
+                    "x_angstrom": xy[:, 0] * px,
+                    "y_angstrom": xy[:, 1] * px,
+                    "score": score,
+                }
+            )
+        )
     table = pd.concat(rows, ignore_index=True)
     table["image"] = table["image"].astype(int)
     save_table(points_out, table)
     return table
 
 
-def score_detections(predictions: dict[str, str | os.PathLike], truth_points: str | os.PathLike,
-                     table_path: str | os.PathLike, scores_out: str | os.PathLike,
-                     curve_out: str | os.PathLike, per_image_out: str | os.PathLike, *,
-                     threshold: float = 0.5, tolerance_angstrom: float = 1.0,
-                     border_angstrom: float = 2.0, n_boot: int = 2000, seed: int = 0
-                     ) -> pd.DataFrame:
+def score_detections(
+    predictions: dict[str, str | os.PathLike],
+    truth_points: str | os.PathLike,
+    table_path: str | os.PathLike,
+    scores_out: str | os.PathLike,
+    curve_out: str | os.PathLike,
+    per_image_out: str | os.PathLike,
+    *,
+    threshold: float = 0.5,
+    tolerance_angstrom: float = 1.0,
+    border_angstrom: float = 2.0,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Table 1: precision, recall and F1 (95 % bootstrap intervals over images) per training set.
 
     ``predictions`` maps a training-set name to its candidate table (from
@@ -175,15 +234,32 @@ def score_detections(predictions: dict[str, str | os.PathLike], truth_points: st
             per_image.append(dict(training_set=name, image=i, tp=m.tp, fp=m.fp, fn=m.fn))
         ci = bootstrap_scores(np.array(counts), n_boot=n_boot, seed=seed)
         tp, fp, fn = np.sum(counts, axis=0)
-        results.append(dict(training_set=name, precision=ci["precision"][0],
-                            precision_low=ci["precision"][1], precision_high=ci["precision"][2],
-                            recall=ci["recall"][0], recall_low=ci["recall"][1],
-                            recall_high=ci["recall"][2], f1=ci["f1"][0], f1_low=ci["f1"][1],
-                            f1_high=ci["f1"][2], tp=int(tp), fp=int(fp), fn=int(fn),
-                            n_images=n, threshold=threshold, tolerance_angstrom=tolerance_angstrom))
+        results.append(
+            dict(
+                training_set=name,
+                precision=ci["precision"][0],
+                precision_low=ci["precision"][1],
+                precision_high=ci["precision"][2],
+                recall=ci["recall"][0],
+                recall_low=ci["recall"][1],
+                recall_high=ci["recall"][2],
+                f1=ci["f1"][0],
+                f1_low=ci["f1"][1],
+                f1_high=ci["f1"][2],
+                tp=int(tp),
+                fp=int(fp),
+                fn=int(fn),
+                n_images=n,
+                threshold=threshold,
+                tolerance_angstrom=tolerance_angstrom,
+            )
+        )
         curve = precision_recall_curve(cands, truths, tol, thresholds)
-        curves.append(pd.DataFrame(curve, columns=["threshold", "precision", "recall", "f1",
-                                                   "tp", "fp"]).assign(training_set=name))
+        curves.append(
+            pd.DataFrame(
+                curve, columns=["threshold", "precision", "recall", "f1", "tp", "fp"]
+            ).assign(training_set=name)
+        )
     scores = pd.DataFrame(results)
     save_table(scores_out, scores)
     save_table(curve_out, pd.concat(curves, ignore_index=True))
@@ -191,11 +267,18 @@ def score_detections(predictions: dict[str, str | os.PathLike], truth_points: st
     return scores
 
 
-def detect_vacancies_in_files(checkpoint: str | os.PathLike, images: list[str | os.PathLike],
-                              pixel_size: float, out: str | os.PathLike, *,
-                              threshold: float = 0.5, min_distance_angstrom: float = 1.0,
-                              tile: int = 128, tta: bool = True, device: str = "auto"
-                              ) -> pd.DataFrame:
+def detect_vacancies_in_files(
+    checkpoint: str | os.PathLike,
+    images: list[str | os.PathLike],
+    pixel_size: float,
+    out: str | os.PathLike,
+    *,
+    threshold: float = 0.5,
+    min_distance_angstrom: float = 1.0,
+    tile: int = 128,
+    tta: bool = True,
+    device: str = "auto",
+) -> pd.DataFrame:
     """Vacancies in a user's own images (any sampling): each is resampled to the detector's
     training pixel size, normalised, searched, and the points mapped back to its own pixels.
 
@@ -213,11 +296,22 @@ def detect_vacancies_in_files(checkpoint: str | os.PathLike, images: list[str | 
         raw = read_image(path).astype(np.float64)
         image = ndimage.zoom(raw, factor, order=3) if abs(factor - 1) > 1e-6 else raw
         prob = vacancy_probability(model, normalise_percentile(image), tile=tile, tta=tta)
-        xy, score = find_peaks(prob, threshold, max(1, int(round(min_distance_angstrom / model_px))))
+        xy, score = find_peaks(
+            prob, threshold, max(1, int(round(min_distance_angstrom / model_px)))
+        )
         xy = xy / factor  # back to the input image's pixels
-        rows.append(pd.DataFrame({"image": Path(path).name, "x_px": xy[:, 0], "y_px": xy[:, 1],
-                                  "x_angstrom": xy[:, 0] * pixel_size,
-                                  "y_angstrom": xy[:, 1] * pixel_size, "score": score}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "image": Path(path).name,
+                    "x_px": xy[:, 0],
+                    "y_px": xy[:, 1],
+                    "x_angstrom": xy[:, 0] * pixel_size,
+                    "y_angstrom": xy[:, 1] * pixel_size,
+                    "score": score,
+                }
+            )
+        )
     table = pd.concat(rows, ignore_index=True)
     save_table(out, table)
     return table
@@ -229,6 +323,7 @@ def detection_summary(scores: pd.DataFrame) -> dict[str, Any]:
     by = scores.set_index("training_set")
     out: dict[str, Any] = {f"f1_{k}": float(by.loc[k, "f1"]) for k in by.index}
     if {"cyclegan", "noiseless"} <= set(by.index):
-        out["cyclegan_beats_noiseless"] = bool(by.loc["cyclegan", "f1_low"] >
-                                               by.loc["noiseless", "f1_high"])
+        out["cyclegan_beats_noiseless"] = bool(
+            by.loc["cyclegan", "f1_low"] > by.loc["noiseless", "f1_high"]
+        )
     return out

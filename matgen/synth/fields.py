@@ -9,8 +9,9 @@ import numpy as np
 from scipy import ndimage
 
 
-def poisson_line_mosaic(shape: tuple[int, int], correlation_length: float, porosity: float,
-                        rng: np.random.Generator) -> np.ndarray:
+def poisson_line_mosaic(
+    shape: tuple[int, int], correlation_length: float, porosity: float, rng: np.random.Generator
+) -> np.ndarray:
     """Binary image with an exactly exponential two-point correlation.
 
     An isotropic Poisson line process cuts the plane into cells; each cell is pore with
@@ -30,7 +31,7 @@ def poisson_line_mosaic(shape: tuple[int, int], correlation_length: float, poros
     yy, xx = yy - cy, xx - cx
     cell = np.zeros((h, w), dtype=np.uint64)
     # A cell is the set of points on the same side of every line; hash the side pattern.
-    weights = rng.integers(1, 2 ** 63, size=n_lines, dtype=np.uint64)
+    weights = rng.integers(1, 2**63, size=n_lines, dtype=np.uint64)
     for t, q, wt in zip(theta, p, weights):
         side = (xx * np.cos(t) + yy * np.sin(t)) > q
         cell += side.astype(np.uint64) * wt
@@ -39,8 +40,9 @@ def poisson_line_mosaic(shape: tuple[int, int], correlation_length: float, poros
     return colour[labels.reshape(h, w)]
 
 
-def gaussian_random_field(shape: tuple[int, ...], correlation_length: float | tuple[float, ...],
-                          rng: np.random.Generator) -> np.ndarray:
+def gaussian_random_field(
+    shape: tuple[int, ...], correlation_length: float | tuple[float, ...], rng: np.random.Generator
+) -> np.ndarray:
     """Zero-mean, unit-variance Gaussian random field with a Gaussian covariance.
 
     White noise smoothed by a Gaussian of standard deviation ``correlation_length`` pixels per

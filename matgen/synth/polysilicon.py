@@ -51,9 +51,13 @@ def fibre_rotation(psi_deg: np.ndarray) -> np.ndarray:
     the crystal about z. Rows of the returned matrix are the sample axes in crystal coordinates,
     so ``R @ v_crystal`` gives sample coordinates.
     """
-    base = np.array([[0.0, 0.0, 1.0],
-                     [1 / np.sqrt(2), -1 / np.sqrt(2), 0.0],
-                     [1 / np.sqrt(2), 1 / np.sqrt(2), 0.0]])
+    base = np.array(
+        [
+            [0.0, 0.0, 1.0],
+            [1 / np.sqrt(2), -1 / np.sqrt(2), 0.0],
+            [1 / np.sqrt(2), 1 / np.sqrt(2), 0.0],
+        ]
+    )
     psi = np.deg2rad(np.atleast_1d(np.asarray(psi_deg, float)))
     cos, sin = np.cos(psi), np.sin(psi)
     rz = np.zeros((len(psi), 3, 3))
@@ -61,8 +65,12 @@ def fibre_rotation(psi_deg: np.ndarray) -> np.ndarray:
     return rz @ base
 
 
-def directional_modulus(direction: np.ndarray, c11: float = SILICON_GPA[0],
-                        c12: float = SILICON_GPA[1], c44: float = SILICON_GPA[2]) -> np.ndarray:
+def directional_modulus(
+    direction: np.ndarray,
+    c11: float = SILICON_GPA[0],
+    c12: float = SILICON_GPA[1],
+    c44: float = SILICON_GPA[2],
+) -> np.ndarray:
     """Young's modulus (GPa) of a cubic crystal along unit vectors ``direction`` (..., 3) given in
     crystal axes: 1/E = S11 − 2 (S11 − S12 − S44/2)(n1²n2² + n2²n3² + n3²n1²)."""
     n = np.asarray(direction, float)
@@ -78,8 +86,11 @@ def _voigt_matrix(c: np.ndarray) -> np.ndarray:
     return np.array([[c[i, j, k, l] for k, l in pairs] for i, j in pairs])
 
 
-def homogenised_e11(psi_deg: np.ndarray, weights: np.ndarray | None = None,
-                    constants: tuple[float, float, float] = SILICON_GPA) -> dict[str, float]:
+def homogenised_e11(
+    psi_deg: np.ndarray,
+    weights: np.ndarray | None = None,
+    constants: tuple[float, float, float] = SILICON_GPA,
+) -> dict[str, float]:
     """Voigt, Reuss and Hill estimates of the RVE's Young's modulus along x (GPa).
 
     ``psi_deg``: in-plane rotation of each grain (or pixel) about the <110> fibre axis;
@@ -96,7 +107,11 @@ def homogenised_e11(psi_deg: np.ndarray, weights: np.ndarray | None = None,
     e_voigt = 1.0 / np.linalg.inv(_voigt_matrix(c_mean))[0, 0]
     e_x = directional_modulus(rot[:, 0, :], *constants)  # sample x in crystal axes
     e_reuss = 1.0 / np.sum(w / e_x)
-    return {"voigt": float(e_voigt), "reuss": float(e_reuss), "hill": float((e_voigt + e_reuss) / 2)}
+    return {
+        "voigt": float(e_voigt),
+        "reuss": float(e_reuss),
+        "hill": float((e_voigt + e_reuss) / 2),
+    }
 
 
 def psi_to_grey(psi_deg: np.ndarray) -> np.ndarray:
@@ -110,8 +125,9 @@ def grey_to_psi(grey: np.ndarray) -> np.ndarray:
     return np.clip((np.asarray(grey, float) - lo) / (hi - lo), 0, 1) * PSI_PERIOD
 
 
-def voronoi_grains(size: int, n_grains: int, rng: np.random.Generator,
-                   elongation: float = 1.0) -> np.ndarray:
+def voronoi_grains(
+    size: int, n_grains: int, rng: np.random.Generator, elongation: float = 1.0
+) -> np.ndarray:
     """Label map (size, size) of periodic Voronoi grains; ``elongation`` > 1 stretches them
     along y (columnar growth seen at a slant)."""
     seeds = rng.uniform(0, size, (n_grains, 2))
@@ -130,8 +146,9 @@ def grain_boundaries(labels: np.ndarray) -> np.ndarray:
     return edge
 
 
-def render_microstructure(labels: np.ndarray, psi_deg: np.ndarray, noise: float,
-                          rng: np.random.Generator) -> np.ndarray:
+def render_microstructure(
+    labels: np.ndarray, psi_deg: np.ndarray, noise: float, rng: np.random.Generator
+) -> np.ndarray:
     """Grey image in [0, 1]: grain grey from ψ, dark boundaries, Gaussian noise."""
     image = psi_to_grey(psi_deg)[labels]
     image[grain_boundaries(labels)] = BOUNDARY_GREY
@@ -155,8 +172,9 @@ def e11_of_image(image: np.ndarray, boundary_threshold: float = 0.125) -> dict[s
     n = int(grains.max())
     if n == 0:
         return {"voigt": float("nan"), "reuss": float("nan"), "hill": float("nan")}
-    nearest = ndimage.distance_transform_edt(grains == 0, return_distances=False,
-                                             return_indices=True)
+    nearest = ndimage.distance_transform_edt(
+        grains == 0, return_distances=False, return_indices=True
+    )
     whole = grains[tuple(nearest)]
     areas = np.bincount(whole.ravel(), minlength=n + 1)[1:]
     grey = np.asarray(ndimage.mean(image, grains, index=np.arange(1, n + 1)))
@@ -172,10 +190,17 @@ def grain_count(image: np.ndarray, boundary_threshold: float = 0.125, min_area: 
     return int((areas >= min_area).sum())
 
 
-def simulate_polysilicon(out_dir: str | os.PathLike, *, seed: int, images_per_class: list[int],
-                         rve_sizes_um: list[float], image_size: int = 64,
-                         grain_size_um: float = 0.6, elongation: float = 1.2,
-                         noise: float = 0.01) -> Path:
+def simulate_polysilicon(
+    out_dir: str | os.PathLike,
+    *,
+    seed: int,
+    images_per_class: list[int],
+    rve_sizes_um: list[float],
+    image_size: int = 64,
+    grain_size_um: float = 0.6,
+    elongation: float = 1.2,
+    noise: float = 0.01,
+) -> Path:
     """Write the polysilicon images (PNG, 8-bit) and a sample sheet with class and E11.
 
     Class k has ``images_per_class[k]`` RVEs of ``rve_sizes_um[k]`` µm side, each with
@@ -202,10 +227,19 @@ def simulate_polysilicon(out_dir: str | os.PathLike, *, seed: int, images_per_cl
         image = render_microstructure(labels, psi, noise, rng)
         name = f"images/{_class_name(rve)}_{i:05d}.png"
         save_image(out / name, np.round(image * 255).astype(np.uint8))
-        rows.append(dict(path=name, domain="grains", pixel_size=rve / image_size,
-                         sample=f"{_class_name(rve)}_{i:05d}", **{"class": _class_name(rve)},
-                         e11=round(e11["hill"], 4), label_e11_voigt=round(e11["voigt"], 4),
-                         label_e11_reuss=round(e11["reuss"], 4), label_grains=n_grains))
+        rows.append(
+            dict(
+                path=name,
+                domain="grains",
+                pixel_size=rve / image_size,
+                sample=f"{_class_name(rve)}_{i:05d}",
+                **{"class": _class_name(rve)},
+                e11=round(e11["hill"], 4),
+                label_e11_voigt=round(e11["voigt"], 4),
+                label_e11_reuss=round(e11["reuss"], 4),
+                label_grains=n_grains,
+            )
+        )
     sheet = out / "samples.tsv"
     save_table(sheet, pd.DataFrame(rows))
     return sheet

@@ -24,13 +24,18 @@ from ..io import save_image, save_table
 from .fields import gaussian_random_field
 
 CLASS_NAMES = ("matrix", "second_phase", "pore")
-GREY = (0.55, 0.78, 0.12)          # mean grey level per phase
-TEXTURE = (0.05, 0.02, 0.03)       # amplitude of each phase's fine texture
+GREY = (0.55, 0.78, 0.12)  # mean grey level per phase
+TEXTURE = (0.05, 0.02, 0.03)  # amplitude of each phase's fine texture
 
 
-def multiphase_labels(size: int, rng: np.random.Generator, second_phase_fraction: float = 0.3,
-                      correlation_length: float = 6.0, pores_per_megapixel: float = 1500.0,
-                      pore_radius: tuple[float, float] = (1.5, 6.0)) -> np.ndarray:
+def multiphase_labels(
+    size: int,
+    rng: np.random.Generator,
+    second_phase_fraction: float = 0.3,
+    correlation_length: float = 6.0,
+    pores_per_megapixel: float = 1500.0,
+    pore_radius: tuple[float, float] = (1.5, 6.0),
+) -> np.ndarray:
     """Exact label map (size, size), int: 0 matrix, 1 second phase, 2 pores/inclusions."""
     field = gaussian_random_field((size, size), correlation_length, rng)
     labels = (field > np.quantile(field, 1 - second_phase_fraction)).astype(np.int64)
@@ -42,8 +47,13 @@ def multiphase_labels(size: int, rng: np.random.Generator, second_phase_fraction
     return labels
 
 
-def render_micrograph(labels: np.ndarray, rng: np.random.Generator, noise: float = 0.04,
-                      blur_sigma: float = 1.0, gradient: float = 0.15) -> np.ndarray:
+def render_micrograph(
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    noise: float = 0.04,
+    blur_sigma: float = 1.0,
+    gradient: float = 0.15,
+) -> np.ndarray:
     """Grey image in [0, 1] of a label map (see the module docstring)."""
     size = labels.shape
     image = np.zeros(size)
@@ -51,14 +61,15 @@ def render_micrograph(labels: np.ndarray, rng: np.random.Generator, noise: float
         texture = amp * gaussian_random_field(size, 1.0 + c, rng)
         image = np.where(labels == c, grey + texture, image)
     angle = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.mgrid[:size[0], :size[1]] / max(size)
+    yy, xx = np.mgrid[: size[0], : size[1]] / max(size)
     ramp = (np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5)) * 2 * gradient
     image = ndimage.gaussian_filter(image * (1 + ramp), blur_sigma)
     return np.clip(image + rng.normal(0, noise, size), 0, 1)
 
 
-def annotate_like_a_human(labels: np.ndarray, rng: np.random.Generator, max_shift: int = 2,
-                          min_area: int = 12) -> np.ndarray:
+def annotate_like_a_human(
+    labels: np.ndarray, rng: np.random.Generator, max_shift: int = 2, min_area: int = 12
+) -> np.ndarray:
     """Imperfect hand-drawn mask: each object of phases 1 and 2 is dilated or eroded by 0..
     ``max_shift`` px at random, and objects smaller than ``min_area`` px are missed (matrix)."""
     out = np.zeros_like(labels)
@@ -79,11 +90,20 @@ def annotate_like_a_human(labels: np.ndarray, rng: np.random.Generator, max_shif
     return out
 
 
-def simulate_segmentation(out_dir: str | os.PathLike, *, seed: int, n_images: int, size: int = 128,
-                          second_phase_fraction: float = 0.3, correlation_length: float = 6.0,
-                          pores_per_megapixel: float = 1500.0, noise: float = 0.04,
-                          blur_sigma: float = 1.0, gradient: float = 0.15,
-                          pixel_size: float = 0.05) -> Path:
+def simulate_segmentation(
+    out_dir: str | os.PathLike,
+    *,
+    seed: int,
+    n_images: int,
+    size: int = 128,
+    second_phase_fraction: float = 0.3,
+    correlation_length: float = 6.0,
+    pores_per_megapixel: float = 1500.0,
+    noise: float = 0.04,
+    blur_sigma: float = 1.0,
+    gradient: float = 0.15,
+    pixel_size: float = 0.05,
+) -> Path:
     """Write ``n_images`` micrographs (8-bit PNG), their annotated masks (``mask`` column, used
     for training) and exact masks (``label_exact_mask``, used only for scoring), and a sample
     sheet (domain ``micrograph``)."""
@@ -91,17 +111,25 @@ def simulate_segmentation(out_dir: str | os.PathLike, *, seed: int, n_images: in
     out = Path(out_dir)
     rows = []
     for i in range(n_images):
-        labels = multiphase_labels(size, rng, second_phase_fraction, correlation_length,
-                                   pores_per_megapixel)
+        labels = multiphase_labels(
+            size, rng, second_phase_fraction, correlation_length, pores_per_megapixel
+        )
         image = render_micrograph(labels, rng, noise, blur_sigma, gradient)
         annotated = annotate_like_a_human(labels, rng)
         name = f"micrograph_{i:03d}"
         save_image(out / f"{name}.png", np.round(image * 255).astype(np.uint8))
         save_image(out / f"{name}_mask.png", annotated.astype(np.uint8))
         save_image(out / f"{name}_exact.png", labels.astype(np.uint8))
-        rows.append(dict(path=f"{name}.png", domain="micrograph", pixel_size=pixel_size,
-                         sample=name, mask=f"{name}_mask.png",
-                         label_exact_mask=f"{name}_exact.png"))
+        rows.append(
+            dict(
+                path=f"{name}.png",
+                domain="micrograph",
+                pixel_size=pixel_size,
+                sample=name,
+                mask=f"{name}_mask.png",
+                label_exact_mask=f"{name}_exact.png",
+            )
+        )
     sheet = out / "samples.tsv"
     save_table(sheet, pd.DataFrame(rows))
     return sheet

@@ -38,7 +38,7 @@ def electron_wavelength(kv: float) -> float:
     """Relativistic electron wavelength in Å for an accelerating voltage in kV (80 kV: 0.0418 Å)."""
     h, m0, e, c = 6.62607015e-34, 9.1093837015e-31, 1.602176634e-19, 299792458.0
     v = kv * 1e3
-    return h / np.sqrt(2 * m0 * e * v * (1 + e * v / (2 * m0 * c ** 2))) * 1e10
+    return h / np.sqrt(2 * m0 * e * v * (1 + e * v / (2 * m0 * c**2))) * 1e10
 
 
 def _frequencies(shape: tuple[int, int], pixel_size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -47,9 +47,15 @@ def _frequencies(shape: tuple[int, int], pixel_size: float) -> tuple[np.ndarray,
     return ky, kx
 
 
-def probe_intensity(shape: tuple[int, int], pixel_size: float, *, kv: float = 80.0,
-                    aperture_mrad: float = 25.0, defocus: float = 0.0, cs_um: float = 0.0
-                    ) -> np.ndarray:
+def probe_intensity(
+    shape: tuple[int, int],
+    pixel_size: float,
+    *,
+    kv: float = 80.0,
+    aperture_mrad: float = 25.0,
+    defocus: float = 0.0,
+    cs_um: float = 0.0,
+) -> np.ndarray:
     """Intensity |ψ(r)|² of the focused probe on a ``shape`` grid of ``pixel_size`` Å/px.
 
     Centred at pixel (0, 0) with periodic wrap-around (the layout FFT convolution wants); sums
@@ -58,13 +64,15 @@ def probe_intensity(shape: tuple[int, int], pixel_size: float, *, kv: float = 80
     """
     lam = electron_wavelength(kv)
     ky, kx = _frequencies(shape, pixel_size)
-    k2 = kx ** 2 + ky ** 2
+    k2 = kx**2 + ky**2
     k_max = aperture_mrad * 1e-3 / lam
     if k_max > 0.5 / pixel_size:
-        raise ValueError(f"pixel size {pixel_size} Å does not sample the {aperture_mrad} mrad "
-                         f"aperture (needs ≤ {0.5 / k_max:.3f} Å)")
-    chi = np.pi * lam * k2 * (0.5 * cs_um * 1e4 * lam ** 2 * k2 - defocus)
-    psi = np.fft.ifft2(np.where(k2 <= k_max ** 2, np.exp(-1j * chi), 0.0))
+        raise ValueError(
+            f"pixel size {pixel_size} Å does not sample the {aperture_mrad} mrad "
+            f"aperture (needs ≤ {0.5 / k_max:.3f} Å)"
+        )
+    chi = np.pi * lam * k2 * (0.5 * cs_um * 1e4 * lam**2 * k2 - defocus)
+    psi = np.fft.ifft2(np.where(k2 <= k_max**2, np.exp(-1j * chi), 0.0))
     intensity = np.abs(psi) ** 2
     return intensity / intensity.sum()
 
@@ -81,23 +89,33 @@ def fwhm(profile: np.ndarray, pixel_size: float) -> float:
     return float((xr - xl) * pixel_size)
 
 
-def transfer_function(shape: tuple[int, int], pixel_size: float, *, kv: float = 80.0,
-                      aperture_mrad: float = 25.0, defocus: float = 0.0, cs_um: float = 0.0,
-                      source_fwhm: float = 0.6, thermal_rms: float = 0.08) -> np.ndarray:
+def transfer_function(
+    shape: tuple[int, int],
+    pixel_size: float,
+    *,
+    kv: float = 80.0,
+    aperture_mrad: float = 25.0,
+    defocus: float = 0.0,
+    cs_um: float = 0.0,
+    source_fwhm: float = 0.6,
+    thermal_rms: float = 0.08,
+) -> np.ndarray:
     """Incoherent transfer function (rfft2 layout): FFT of the probe intensity times the
     Gaussian source-size (FWHM, Å) and thermal-vibration (rms, Å) envelopes."""
-    probe = probe_intensity(shape, pixel_size, kv=kv, aperture_mrad=aperture_mrad,
-                            defocus=defocus, cs_um=cs_um)
+    probe = probe_intensity(
+        shape, pixel_size, kv=kv, aperture_mrad=aperture_mrad, defocus=defocus, cs_um=cs_um
+    )
     ky = np.fft.fftfreq(shape[0], pixel_size)[:, None]
     kx = np.fft.rfftfreq(shape[1], pixel_size)[None, :]
-    sigma2 = (source_fwhm / 2.3548) ** 2 + thermal_rms ** 2
-    return np.fft.rfft2(probe) * np.exp(-2 * np.pi ** 2 * sigma2 * (kx ** 2 + ky ** 2))
+    sigma2 = (source_fwhm / 2.3548) ** 2 + thermal_rms**2
+    return np.fft.rfft2(probe) * np.exp(-2 * np.pi**2 * sigma2 * (kx**2 + ky**2))
 
 
 @dataclass
 class Columns:
     """Projected atom columns: positions (x, y) in Å, kind ('W', 'Se2', 'Se1', 'empty'),
     the number of Se atoms missing (0 for W), and the scattering weight Σ Z^1.7."""
+
     xy: np.ndarray
     kind: np.ndarray
     missing: np.ndarray
@@ -109,9 +127,15 @@ class Columns:
         return self.xy[self.missing > 0]
 
 
-def wse2_columns(width: float, height: float, rng: np.random.Generator, *,
-                 vacancy_probability: float = 0.03, rotation_deg: float | None = None,
-                 margin: float = 0.0) -> Columns:
+def wse2_columns(
+    width: float,
+    height: float,
+    rng: np.random.Generator,
+    *,
+    vacancy_probability: float = 0.03,
+    rotation_deg: float | None = None,
+    margin: float = 0.0,
+) -> Columns:
     """Columns of a 2H-WSe₂ monolayer viewed along c covering [−margin, width + margin] ×
     [−margin, height + margin] Å, at a random in-plane rotation (unless given) and origin.
 
@@ -123,36 +147,58 @@ def wse2_columns(width: float, height: float, rng: np.random.Generator, *,
     a2 = LATTICE_A * np.array([np.cos(theta + np.pi / 3), np.sin(theta + np.pi / 3)])
     origin = rng.uniform(0, 1, 2) @ np.stack([a1, a2])
     # lattice indices covering the box: invert the basis at the four corners
-    corners = np.array([[-margin, -margin], [width + margin, -margin],
-                        [-margin, height + margin], [width + margin, height + margin]]) - origin
+    corners = (
+        np.array(
+            [
+                [-margin, -margin],
+                [width + margin, -margin],
+                [-margin, height + margin],
+                [width + margin, height + margin],
+            ]
+        )
+        - origin
+    )
     ij = corners @ np.linalg.inv(np.stack([a1, a2]))
     lo, hi = np.floor(ij.min(0)) - 1, np.ceil(ij.max(0)) + 1
     i, j = np.meshgrid(np.arange(lo[0], hi[0] + 1), np.arange(lo[1], hi[1] + 1), indexing="ij")
     cells = origin + i.reshape(-1, 1) * a1 + j.reshape(-1, 1) * a2
     w = cells
     se = cells + (a1 + a2) / 3
-    inside = lambda p: ((p[:, 0] >= -margin) & (p[:, 0] <= width + margin) &  # noqa: E731
-                        (p[:, 1] >= -margin) & (p[:, 1] <= height + margin))
+
+    def inside(p: np.ndarray) -> np.ndarray:
+        return (
+            (p[:, 0] >= -margin)
+            & (p[:, 0] <= width + margin)
+            & (p[:, 1] >= -margin)
+            & (p[:, 1] <= height + margin)
+        )
+
     w, se = w[inside(w)], se[inside(se)]
     missing_se = (rng.random((len(se), 2)) < vacancy_probability).sum(1)
     n_se = 2 - missing_se
     xy = np.concatenate([w, se])
-    kind = np.concatenate([np.full(len(w), "W"),
-                           np.array(["empty", "Se1", "Se2"])[n_se]]).astype(object)
+    kind = np.concatenate([np.full(len(w), "W"), np.array(["empty", "Se1", "Se2"])[n_se]]).astype(
+        object
+    )
     missing = np.concatenate([np.zeros(len(w), int), missing_se])
-    weight = np.concatenate([np.full(len(w), Z_W ** Z_EXPONENT), n_se * Z_SE ** Z_EXPONENT])
+    weight = np.concatenate([np.full(len(w), Z_W**Z_EXPONENT), n_se * Z_SE**Z_EXPONENT])
     return Columns(xy, kind, missing, weight.astype(float))
 
 
-def render_columns(xy_px: np.ndarray, weight: np.ndarray, shape: tuple[int, int],
-                   transfer: np.ndarray) -> np.ndarray:
+def render_columns(
+    xy_px: np.ndarray, weight: np.ndarray, shape: tuple[int, int], transfer: np.ndarray
+) -> np.ndarray:
     """Projected columns (bilinear sub-pixel splatting of their weights) convolved with the
     transfer function; periodic, so pad the canvas where the border matters."""
     canvas = np.zeros(shape)
     x0, y0 = np.floor(xy_px[:, 0]).astype(int), np.floor(xy_px[:, 1]).astype(int)
     fx, fy = xy_px[:, 0] - x0, xy_px[:, 1] - y0
-    for dy, dx, share in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
-                          (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+    for dy, dx, share in (
+        (0, 0, (1 - fy) * (1 - fx)),
+        (0, 1, (1 - fy) * fx),
+        (1, 0, fy * (1 - fx)),
+        (1, 1, fy * fx),
+    ):
         yy, xx = y0 + dy, x0 + dx
         ok = (yy >= 0) & (yy < shape[0]) & (xx >= 0) & (xx < shape[1])
         np.add.at(canvas, (yy[ok], xx[ok]), (weight * share)[ok])
@@ -171,12 +217,13 @@ def ar1_series(n: int, rms: float, correlation: float, rng: np.random.Generator)
     from scipy.signal import lfilter
 
     white = rng.standard_normal(n)
-    white[1:] *= np.sqrt(1 - correlation ** 2)  # the first value already has unit variance
+    white[1:] *= np.sqrt(1 - correlation**2)  # the first value already has unit variance
     return rms * lfilter([1.0], [1.0, -correlation], white)
 
 
-def contamination(shape: tuple[int, int], pixel_size: float, coverage: float,
-                  rng: np.random.Generator) -> np.ndarray:
+def contamination(
+    shape: tuple[int, int], pixel_size: float, coverage: float, rng: np.random.Generator
+) -> np.ndarray:
     """Amorphous contamination thickness in [0, 1]: patches (~15 Å across) covering about
     ``coverage`` of the field with soft edges and a fine (~1 Å) amorphous texture."""
     if coverage <= 0:
@@ -190,8 +237,9 @@ def contamination(shape: tuple[int, int], pixel_size: float, coverage: float,
     return np.clip(patches * texture, 0, None)
 
 
-def correlated_noise(shape: tuple[int, int], rms: float, length_px: float,
-                     rng: np.random.Generator) -> np.ndarray:
+def correlated_noise(
+    shape: tuple[int, int], rms: float, length_px: float, rng: np.random.Generator
+) -> np.ndarray:
     """Gaussian noise low-pass filtered along the fast-scan rows (amplifier/detector afterglow:
     an exponential decay over ``length_px``), scaled to ``rms``."""
     from scipy.signal import lfilter
@@ -203,11 +251,20 @@ def correlated_noise(shape: tuple[int, int], rms: float, length_px: float,
     return rms * white / white.std()
 
 
-def simulate_image(size: int, pixel_size: float, rng: np.random.Generator, *,
-                   vacancy_probability: float, kv: float, aperture_mrad: float,
-                   defocus: tuple[float, float], cs_um: tuple[float, float], source_fwhm: float,
-                   counts_per_pixel: float | None = None, degrade: dict[str, Any] | None = None
-                   ) -> tuple[np.ndarray, pd.DataFrame, dict[str, float]]:
+def simulate_image(
+    size: int,
+    pixel_size: float,
+    rng: np.random.Generator,
+    *,
+    vacancy_probability: float,
+    kv: float,
+    aperture_mrad: float,
+    defocus: tuple[float, float],
+    cs_um: tuple[float, float],
+    source_fwhm: float,
+    counts_per_pixel: float | None = None,
+    degrade: dict[str, Any] | None = None,
+) -> tuple[np.ndarray, pd.DataFrame, dict[str, float]]:
     """One ``size``² ADF-STEM image of WSe₂ with its vacancy table and imaging parameters.
 
     Without ``counts_per_pixel`` the image is the noiseless expected intensity scaled to a mean
@@ -221,16 +278,28 @@ def simulate_image(size: int, pixel_size: float, rng: np.random.Generator, *,
     margin = 4.0  # Å of neighbours beyond the edge, so border columns see a full probe tail
     pad = int(np.ceil(margin / pixel_size))
     extent = size * pixel_size
-    cols = wse2_columns(extent, extent, rng, vacancy_probability=vacancy_probability,
-                        margin=margin + abs(degrade.get("shear", 0.0)) * extent)
+    cols = wse2_columns(
+        extent,
+        extent,
+        rng,
+        vacancy_probability=vacancy_probability,
+        margin=margin + abs(degrade.get("shear", 0.0)) * extent,
+    )
     xy = cols.xy.copy()
     shear = float(degrade.get("shear", 0.0))
     xy[:, 0] = xy[:, 0] + shear * xy[:, 1]  # slow-scan drift: rows scanned later sit further in x
     df = float(rng.uniform(*defocus))
     cs = float(rng.uniform(*cs_um))
     shape = (size + 2 * pad, size + 2 * pad)
-    transfer = transfer_function(shape, pixel_size, kv=kv, aperture_mrad=aperture_mrad,
-                                 defocus=df, cs_um=cs, source_fwhm=source_fwhm)
+    transfer = transfer_function(
+        shape,
+        pixel_size,
+        kv=kv,
+        aperture_mrad=aperture_mrad,
+        defocus=df,
+        cs_um=cs,
+        source_fwhm=source_fwhm,
+    )
     image = render_columns(xy / pixel_size + pad, cols.weight, shape, transfer)
     image = np.clip(image[pad:-pad, pad:-pad], 0, None)
     image /= image.mean()
@@ -241,30 +310,53 @@ def simulate_image(size: int, pixel_size: float, rng: np.random.Generator, *,
         dirt = contamination((size, size), pixel_size, degrade.get("contamination", 0.0), rng)
         image = image + degrade.get("contamination_signal", 1.0) * dirt
         image = np.clip(image, 0, None)
-        rows = ar1_series(size, degrade.get("jitter_rms", 0.0) / pixel_size,
-                          degrade.get("jitter_correlation", 0.5), rng)
+        rows = ar1_series(
+            size,
+            degrade.get("jitter_rms", 0.0) / pixel_size,
+            degrade.get("jitter_correlation", 0.5),
+            rng,
+        )
         image = np.clip(scan_row_jitter(image, rows), 0, None)
         params["contaminated_fraction"] = float((dirt > 0.1).mean())
     if counts_per_pixel is not None:
         image = rng.poisson(image * counts_per_pixel).astype(np.float32)
         if degrade.get("readout_rms", 0.0) > 0:
-            image = image + correlated_noise(image.shape, degrade["readout_rms"],
-                                             degrade.get("readout_length_px", 0.0), rng)
+            image = image + correlated_noise(
+                image.shape, degrade["readout_rms"], degrade.get("readout_length_px", 0.0), rng
+            )
     vac = xy[cols.missing > 0] / pixel_size
     keep = (vac[:, 0] >= 0) & (vac[:, 0] <= size - 1) & (vac[:, 1] >= 0) & (vac[:, 1] <= size - 1)
     missing = cols.missing[cols.missing > 0][keep]
     vac = vac[keep]
-    table = pd.DataFrame({"x_px": vac[:, 0], "y_px": vac[:, 1],
-                          "x_angstrom": vac[:, 0] * pixel_size, "y_angstrom": vac[:, 1] * pixel_size,
-                          "missing_se": missing})
+    table = pd.DataFrame(
+        {
+            "x_px": vac[:, 0],
+            "y_px": vac[:, 1],
+            "x_angstrom": vac[:, 0] * pixel_size,
+            "y_angstrom": vac[:, 1] * pixel_size,
+            "missing_se": missing,
+        }
+    )
     return image.astype(np.float32), table, params
 
 
-def simulate_stem(out_dir: str | os.PathLike, *, seed: int, n_sim: int, n_exp: int,
-                  n_exp_test: int, size: int, pixel_size: float, vacancy_probability: float,
-                  kv: float = 80.0, aperture_mrad: float = 25.0,
-                  defocus: tuple[float, float] = (-20.0, 20.0), cs_um: tuple[float, float] = (0.0, 10.0),
-                  source_fwhm: float = 0.6, exp: dict[str, Any]) -> Path:
+def simulate_stem(
+    out_dir: str | os.PathLike,
+    *,
+    seed: int,
+    n_sim: int,
+    n_exp: int,
+    n_exp_test: int,
+    size: int,
+    pixel_size: float,
+    vacancy_probability: float,
+    kv: float = 80.0,
+    aperture_mrad: float = 25.0,
+    defocus: tuple[float, float] = (-20.0, 20.0),
+    cs_um: tuple[float, float] = (0.0, 10.0),
+    source_fwhm: float = 0.6,
+    exp: dict[str, Any],
+) -> Path:
     """Write the STEM study's embedded-default images and return the sample sheet's path.
 
     Domains: ``sim`` (noiseless simulations, float32 NPY, with vacancy labels), ``exp``
@@ -275,29 +367,42 @@ def simulate_stem(out_dir: str | os.PathLike, *, seed: int, n_sim: int, n_exp: i
     """
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
-    optics = dict(kv=kv, aperture_mrad=aperture_mrad, source_fwhm=source_fwhm,
-                  vacancy_probability=vacancy_probability)
+    optics = dict(
+        kv=kv,
+        aperture_mrad=aperture_mrad,
+        source_fwhm=source_fwhm,
+        vacancy_probability=vacancy_probability,
+    )
     exp = dict(exp)
-    exp_optics = dict(optics, defocus=tuple(exp.pop("defocus", defocus)),
-                      cs_um=tuple(exp.pop("cs_um", cs_um)))
+    exp_optics = dict(
+        optics, defocus=tuple(exp.pop("defocus", defocus)), cs_um=tuple(exp.pop("cs_um", cs_um))
+    )
     counts = float(exp.pop("counts_per_pixel"))
     rows = []
     for domain, n in (("sim", n_sim), ("exp", n_exp), ("exp_test", n_exp_test)):
         for i in range(n):
             name = f"{domain}_{i:03d}"
             if domain == "sim":
-                image, vac, params = simulate_image(size, pixel_size, rng, defocus=tuple(defocus),
-                                                    cs_um=tuple(cs_um), **optics)
+                image, vac, params = simulate_image(
+                    size, pixel_size, rng, defocus=tuple(defocus), cs_um=tuple(cs_um), **optics
+                )
             else:
-                image, vac, params = simulate_image(size, pixel_size, rng,
-                                                    counts_per_pixel=counts, degrade=exp,
-                                                    **exp_optics)
+                image, vac, params = simulate_image(
+                    size, pixel_size, rng, counts_per_pixel=counts, degrade=exp, **exp_optics
+                )
             save_image(out / f"{name}.npy", image)
             save_table(out / f"{name}_vacancies.csv", vac)
-            rows.append(dict(path=f"{name}.npy", domain=domain, pixel_size=pixel_size,
-                             pixel_unit="angstrom", sample=name,
-                             points=f"{name}_vacancies.csv" if domain != "exp" else "",
-                             **{f"label_{k}": round(v, 4) for k, v in params.items()}))
+            rows.append(
+                dict(
+                    path=f"{name}.npy",
+                    domain=domain,
+                    pixel_size=pixel_size,
+                    pixel_unit="angstrom",
+                    sample=name,
+                    points=f"{name}_vacancies.csv" if domain != "exp" else "",
+                    **{f"label_{k}": round(v, 4) for k, v in params.items()},
+                )
+            )
     sheet = out / "samples.tsv"
     save_table(sheet, pd.DataFrame(rows))
     return sheet

@@ -6,5 +6,12 @@ from ..checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_st
 from ..util import seed_everything
 from .loop import CSVLogger, TrainingRun
 
-__all__ = ["load_checkpoint", "rng_state", "save_checkpoint", "set_rng_state", "CSVLogger",
-           "TrainingRun", "seed_everything"]
+__all__ = [
+    "load_checkpoint",
+    "rng_state",
+    "save_checkpoint",
+    "set_rng_state",
+    "CSVLogger",
+    "TrainingRun",
+    "seed_everything",
+]

@@ -22,7 +22,7 @@ from .loop import TrainingRun
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     order = rng.permutation(n)
-    return [np.sort(order[i:i + batch_size]) for i in range(0, n - batch_size + 1, batch_size)]
+    return [np.sort(order[i : i + batch_size]) for i in range(0, n - batch_size + 1, batch_size)]
 
 
 def _cosine_lr(optimizer: Any, base: float, epoch: int, epochs: int) -> None:
@@ -38,11 +38,23 @@ def _check_batch(n: int, batch_size: int, path: Any) -> None:
         raise InputError(f"{path}: {n} images, fewer than one batch ({batch_size})")
 
 
-def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
-              model_out: str | os.PathLike, log_out: str | os.PathLike, *, classes: list[str],
-              seed: int = 0, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
-              beta: float = 1.0, latent_dim: int = 8, width: int = 32, device: str = "auto",
-              show_progress: bool = True) -> dict[str, Any]:
+def train_vae(
+    images_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    model_out: str | os.PathLike,
+    log_out: str | os.PathLike,
+    *,
+    classes: list[str],
+    seed: int = 0,
+    epochs: int = 30,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    beta: float = 1.0,
+    latent_dim: int = 8,
+    width: int = 32,
+    device: str = "auto",
+    show_progress: bool = True,
+) -> dict[str, Any]:
     """Fit the conditional VAE (class + E11) to all real images; log recon/KL per epoch."""
     import torch
 
@@ -54,13 +66,27 @@ def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
     cond = conditioning_for(data, classes)
     dev = select_device(device)
     seed_everything(seed)
-    cfg = dict(resolution=int(data.images.shape[-1]), img_channels=int(data.images.shape[1]),
-               cond_dim=cond.dim, latent_dim=latent_dim, width=width)
+    cfg = dict(
+        resolution=int(data.images.shape[-1]),
+        img_channels=int(data.images.shape[1]),
+        cond_dim=cond.dim,
+        latent_dim=latent_dim,
+        width=width,
+    )
     model = ConditionalVAE(**cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = TrainingRun(model_out, log_out, total=epochs, model_config=cfg,
-                      modules={"model": model}, states={"optimizer": opt}, device=dev,
-                      unit="epoch", desc="cVAE", show_progress=show_progress)
+    run = TrainingRun(
+        model_out,
+        log_out,
+        total=epochs,
+        model_config=cfg,
+        modules={"model": model},
+        states={"optimizer": opt},
+        device=dev,
+        unit="epoch",
+        desc="cVAE",
+        show_progress=show_progress,
+    )
     x_all = torch.from_numpy(data.images)
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
     rng = np.random.default_rng([seed, run.start])
@@ -85,15 +111,31 @@ def train_vae(images_path: str | os.PathLike, table_path: str | os.PathLike,
     return summary
 
 
-def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
-               model_out: str | os.PathLike, log_out: str | os.PathLike, *, classes: list[str],
-               seed: int = 0, epochs: int = 60, batch_size: int = 64, lr_g: float = 2e-4,
-               lr_d: float = 2e-4, z_dim: int = 64, width: int = 32, projection: bool = False,
-               betas: tuple[float, float] = (0.0, 0.9), d_steps: int = 1,
-               periodic: bool = False, latent_resolution: int = 0,
-               d_refine_scales: int | None = None, augment_p: float = 0.0,
-               augment_ops: tuple[str, ...] = ("translate", "cutout"), device: str = "auto",
-               show_progress: bool = True) -> dict[str, Any]:
+def train_cgan(
+    images_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    model_out: str | os.PathLike,
+    log_out: str | os.PathLike,
+    *,
+    classes: list[str],
+    seed: int = 0,
+    epochs: int = 60,
+    batch_size: int = 64,
+    lr_g: float = 2e-4,
+    lr_d: float = 2e-4,
+    z_dim: int = 64,
+    width: int = 32,
+    projection: bool = False,
+    betas: tuple[float, float] = (0.0, 0.9),
+    d_steps: int = 1,
+    periodic: bool = False,
+    latent_resolution: int = 0,
+    d_refine_scales: int | None = None,
+    augment_p: float = 0.0,
+    augment_ops: tuple[str, ...] = ("translate", "cutout"),
+    device: str = "auto",
+    show_progress: bool = True,
+) -> dict[str, Any]:
     """Fit the conditional GAN (spectral norm, hinge loss; ``projection``: projection
     discriminator) to all real images; ``d_steps`` D updates (fresh batches) per G update;
     ``periodic``: G pads circularly, for periodic microstructures; ``latent_resolution`` > 0:
@@ -122,21 +164,37 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
     dev = select_device(device)
     seed_everything(seed)
     res, ch = int(data.images.shape[-1]), int(data.images.shape[1])
-    cfg = dict(resolution=res, img_channels=ch, cond_dim=cond.dim, z_dim=z_dim, width=width,
-               periodic=periodic, latent_resolution=latent_resolution)
+    cfg = dict(
+        resolution=res,
+        img_channels=ch,
+        cond_dim=cond.dim,
+        z_dim=z_dim,
+        width=width,
+        periodic=periodic,
+        latent_resolution=latent_resolution,
+    )
     # channels-last: oneDNN's (and cuDNN's) faster layout for these few-channel convolutions,
     # 15-20 % per step on one CPU thread
     fmt = torch.channels_last
     G = ConditionalGenerator(**cfg).to(dev, memory_format=fmt)
     D = ConditionalDiscriminator(res, ch, cond.dim, width, projection, d_refine_scales).to(
-        dev, memory_format=fmt)
+        dev, memory_format=fmt
+    )
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
     opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(betas))
-    run = TrainingRun(model_out, log_out, total=epochs, model_config=cfg,
-                      modules={"G": G, "D": D}, states={"opt_g": opt_g, "opt_d": opt_d},
-                      device=dev, resume_config={**cfg, "d_projection": projection,
-                                                 "d_refine_scales": d_refine_scales},
-                      unit="epoch", desc="cGAN", show_progress=show_progress)
+    run = TrainingRun(
+        model_out,
+        log_out,
+        total=epochs,
+        model_config=cfg,
+        modules={"G": G, "D": D},
+        states={"opt_g": opt_g, "opt_d": opt_d},
+        device=dev,
+        resume_config={**cfg, "d_projection": projection, "d_refine_scales": d_refine_scales},
+        unit="epoch",
+        desc="cGAN",
+        show_progress=show_progress,
+    )
     x_all = torch.from_numpy(data.images * 2 - 1)
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
     rng = np.random.default_rng([seed, run.start])
@@ -151,8 +209,9 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
             z = torch.randn(len(idx), z_dim, device=dev)
             with torch.set_grad_enabled(update_g):
                 fake = G(z, c)
-            loss_d = hinge_d_loss(D(augment(x, augment_p, ops), c),
-                                  D(augment(fake.detach(), augment_p, ops), c))
+            loss_d = hinge_d_loss(
+                D(augment(x, augment_p, ops), c), D(augment(fake.detach(), augment_p, ops), c)
+            )
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
@@ -173,12 +232,23 @@ def train_cgan(images_path: str | os.PathLike, table_path: str | os.PathLike,
     return summary
 
 
-def train_evaluator(images_path: str | os.PathLike, table_path: str | os.PathLike,
-                    model_out: str | os.PathLike, log_out: str | os.PathLike,
-                    metrics_out: str | os.PathLike, *, classes: list[str], seed: int = 0,
-                    epochs: int = 15, batch_size: int = 64, lr: float = 1e-3,
-                    held_out_fraction: float = 0.2, width: int = 32, device: str = "auto",
-                    show_progress: bool = True) -> dict[str, float]:
+def train_evaluator(
+    images_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    model_out: str | os.PathLike,
+    log_out: str | os.PathLike,
+    metrics_out: str | os.PathLike,
+    *,
+    classes: list[str],
+    seed: int = 0,
+    epochs: int = 15,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    held_out_fraction: float = 0.2,
+    width: int = 32,
+    device: str = "auto",
+    show_progress: bool = True,
+) -> dict[str, float]:
     """Train the CNN judge (class + E11 heads) on real images only, holding out
     ``held_out_fraction`` of each class; writes its held-out accuracy, E11 MAE and R²."""
     import torch
@@ -188,8 +258,9 @@ def train_evaluator(images_path: str | os.PathLike, table_path: str | os.PathLik
     from ..models.cnn import MicrostructureCNN
 
     data = load_labelled(images_path, table_path, classes)
-    train_idx, test_idx = held_out_split(len(data.images), held_out_fraction, seed,
-                                         data.class_index)
+    train_idx, test_idx = held_out_split(
+        len(data.images), held_out_fraction, seed, data.class_index
+    )
     _check_batch(len(train_idx), batch_size, images_path)
     cond = conditioning_for(data, classes)
     dev = select_device(device)
@@ -197,12 +268,23 @@ def train_evaluator(images_path: str | os.PathLike, table_path: str | os.PathLik
     cfg = dict(n_classes=len(classes), img_channels=int(data.images.shape[1]), width=width)
     model = MicrostructureCNN(**cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = TrainingRun(model_out, log_out, total=epochs, model_config=cfg,
-                      modules={"model": model}, states={"optimizer": opt}, device=dev,
-                      unit="epoch", desc="CNN judge", show_progress=show_progress)
+    run = TrainingRun(
+        model_out,
+        log_out,
+        total=epochs,
+        model_config=cfg,
+        modules={"model": model},
+        states={"optimizer": opt},
+        device=dev,
+        unit="epoch",
+        desc="CNN judge",
+        show_progress=show_progress,
+    )
     x_all = torch.from_numpy(data.images)
     y_all = torch.from_numpy(data.class_index)
-    t_all = torch.from_numpy(((data.target - cond.target_mean) / cond.target_std).astype(np.float32))
+    t_all = torch.from_numpy(
+        ((data.target - cond.target_mean) / cond.target_std).astype(np.float32)
+    )
     rng = np.random.default_rng([seed, run.start])
     for epoch in run.steps():
         model.train()
@@ -224,11 +306,13 @@ def train_evaluator(images_path: str | os.PathLike, table_path: str | os.PathLik
         run.end_step(epoch + 1, dict(class_loss=sums[0], e11_loss=sums[1], held_out_accuracy=acc))
         rng = np.random.default_rng([seed, epoch + 1])
     held = judge(model, data.images[test_idx], cond)
-    metrics = {"n_train": len(train_idx), "n_held_out": len(test_idx),
-               "accuracy": float((held["class_index"] == data.class_index[test_idx]).mean()),
-               **regression_scores(held["target"], data.target[test_idx]),
-               "e11_std_real": float(data.target.std())}
+    metrics = {
+        "n_train": len(train_idx),
+        "n_held_out": len(test_idx),
+        "accuracy": float((held["class_index"] == data.class_index[test_idx]).mean()),
+        **regression_scores(held["target"], data.target[test_idx]),
+        "e11_std_real": float(data.target.std()),
+    }
     save_table(metrics_out, __import__("pandas").DataFrame([metrics]))
-    run.finish("cnn", conditioning=cond.to_dict(), metrics=metrics,
-               held_out=test_idx.tolist())
+    run.finish("cnn", conditioning=cond.to_dict(), metrics=metrics, held_out=test_idx.tolist())
     return metrics

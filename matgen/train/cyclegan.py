@@ -21,8 +21,9 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,9 +32,18 @@ from ..util import seed_everything, select_device
 from .loop import TrainingRun
 from .losses import cycle_loss, identity_loss, lsgan_loss
 
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
+    import torch
 
-def _check_tiles(low: np.ndarray, high: np.ndarray, low_path: Any, high_path: Any,
-                 batch_size: int, generator: str) -> int:
+
+def _check_tiles(
+    low: np.ndarray,
+    high: np.ndarray,
+    low_path: Any,
+    high_path: Any,
+    batch_size: int,
+    generator: str,
+) -> int:
     """The scale factor between the two domains' tiles; one-line errors for tiles that do
     not fit."""
     for path, tiles in ((low_path, low), (high_path, high)):
@@ -43,15 +53,33 @@ def _check_tiles(low: np.ndarray, high: np.ndarray, low_path: Any, high_path: An
             raise InputError(f"{path}: tiles are {tiles.shape[2]} x {tiles.shape[3]}; need squares")
     ratio = high.shape[-1] / low.shape[-1]
     if ratio < 1 or abs(math.log2(ratio) - round(math.log2(ratio))) > 1e-9:
-        raise InputError(f"{high_path}: tile size {high.shape[-1]} is not a power-of-two "
-                         f"multiple of the {low.shape[-1]} px tiles of {low_path}")
+        raise InputError(
+            f"{high_path}: tile size {high.shape[-1]} is not a power-of-two "
+            f"multiple of the {low.shape[-1]} px tiles of {low_path}"
+        )
     scale = int(round(ratio))
     if generator not in ("resnet", "unet"):
         raise InputError(f"unknown CycleGAN generator {generator!r} (use 'resnet' or 'unet')")
     if generator == "unet" and scale != 1:
-        raise InputError(f"{high_path}: U-Net generators translate at one pixel size, but "
-                         f"the tiles differ by a factor {scale}")
+        raise InputError(
+            f"{high_path}: U-Net generators translate at one pixel size, but "
+            f"the tiles differ by a factor {scale}"
+        )
     return scale
+
+
+def _d4_batch(
+    tiles: np.ndarray, batch_size: int, rng: np.random.Generator, dev: Any
+) -> "torch.Tensor":
+    """A random batch of tiles in [-1, 1], each under a random D4 transform."""
+    import torch
+
+    from ..data.augment import d4_transform
+
+    idx = np.sort(rng.integers(0, len(tiles), batch_size))
+    x = np.asarray(tiles[idx], dtype=np.float32) * 2 - 1
+    x = np.stack([d4_transform(t, int(k)) for t, k in zip(x, rng.integers(0, 8, len(x)))])
+    return torch.from_numpy(np.ascontiguousarray(x)).to(dev)
 
 
 @dataclass
@@ -76,8 +104,7 @@ class CycleGANStep:
     def autocast(self) -> Any:
         import torch
 
-        return torch.autocast(device_type=self.dev.type, dtype=torch.bfloat16,
-                              enabled=self.use_amp)
+        return torch.autocast(device_type=self.dev.type, dtype=torch.bfloat16, enabled=self.use_amp)
 
     def G_LH(self, x: "torch.Tensor") -> "torch.Tensor":
         """L → H, with the N(0, σ²) input noise the simulation lacks."""
@@ -101,11 +128,17 @@ class CycleGANStep:
             return image, torch.zeros((), device=self.dev)
         return image, lsgan_loss(self.nets[f"F_{domain}"](fake).float(), True)
 
-    def discriminator_loss(self, domain: str, real: "torch.Tensor",
-                           fake: "torch.Tensor") -> "torch.Tensor":
-        return sum(0.5 * (lsgan_loss(self.nets[n](real).float(), True) +
-                          lsgan_loss(self.nets[n](fake).float(), False))
-                   for n in self.critics(domain))
+    def discriminator_loss(
+        self, domain: str, real: "torch.Tensor", fake: "torch.Tensor"
+    ) -> "torch.Tensor":
+        return sum(
+            0.5
+            * (
+                lsgan_loss(self.nets[n](real).float(), True)
+                + lsgan_loss(self.nets[n](fake).float(), False)
+            )
+            for n in self.critics(domain)
+        )
 
     def __call__(self, real_l: "torch.Tensor", real_h: "torch.Tensor") -> dict[str, Any]:
         import torch
@@ -121,37 +154,68 @@ class CycleGANStep:
             cycle = cycle_loss(self.G_HL(fake_h), real_l) + cycle_loss(self.G_LH(fake_l), real_h)
             identity = torch.zeros((), device=self.dev)
             if self.use_identity:
-                identity = identity_loss(self.G_LH(real_h), real_h) + \
-                    identity_loss(self.G_HL(real_l), real_l)
-            loss_g = (gan_h + gan_l + self.lambda_fourier * fourier_gan +
-                      self.lambda_cycle * cycle +
-                      self.lambda_cycle * self.lambda_identity * identity)
+                identity = identity_loss(self.G_LH(real_h), real_h) + identity_loss(
+                    self.G_HL(real_l), real_l
+                )
+            loss_g = (
+                gan_h
+                + gan_l
+                + self.lambda_fourier * fourier_gan
+                + self.lambda_cycle * cycle
+                + self.lambda_cycle * self.lambda_identity * identity
+            )
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         for d in critics:
             d.requires_grad_(True)
         with self.autocast():
-            loss_d = (self.discriminator_loss("H", real_h, self.pools["H"].query(fake_h.float()))
-                      + self.discriminator_loss("L", real_l,
-                                                self.pools["L"].query(fake_l.float())))
+            loss_d = self.discriminator_loss(
+                "H", real_h, self.pools["H"].query(fake_h.float())
+            ) + self.discriminator_loss("L", real_l, self.pools["L"].query(fake_l.float()))
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
-        return {"loss_g": loss_g, "loss_d": loss_d, "gan_h": gan_h, "gan_l": gan_l,
-                "cycle": cycle, "identity": identity, "fourier": fourier_gan}
+        return {
+            "loss_g": loss_g,
+            "loss_d": loss_d,
+            "gan_h": gan_h,
+            "gan_l": gan_l,
+            "cycle": cycle,
+            "identity": identity,
+            "fourier": fourier_gan,
+        }
 
 
-def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.PathLike,
-                   model_out: str | os.PathLike, log_out: str | os.PathLike, *, seed: int = 0,
-                   steps: int = 200_000, batch_size: int = 1, ngf: int = 64, n_blocks: int = 9,
-                   n_downsampling: int = 2, ndf: int = 64, n_layers: int = 3, lr: float = 2e-4,
-                   lambda_cycle: float = 10.0, lambda_identity: float = 0.5, pool_size: int = 50,
-                   generator: str = "resnet", fourier: bool = False, lambda_fourier: float = 1.0,
-                   input_noise: float = 0.0,
-                   checkpoint_every: int = 5000, log_every: int = 100, device: str = "auto",
-                   amp: bool = True, show_progress: bool = True,
-                   on_step: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def train_cyclegan(
+    low_tiles_path: str | os.PathLike,
+    high_tiles_path: str | os.PathLike,
+    model_out: str | os.PathLike,
+    log_out: str | os.PathLike,
+    *,
+    seed: int = 0,
+    steps: int = 200_000,
+    batch_size: int = 1,
+    ngf: int = 64,
+    n_blocks: int = 9,
+    n_downsampling: int = 2,
+    ndf: int = 64,
+    n_layers: int = 3,
+    lr: float = 2e-4,
+    lambda_cycle: float = 10.0,
+    lambda_identity: float = 0.5,
+    pool_size: int = 50,
+    generator: str = "resnet",
+    fourier: bool = False,
+    lambda_fourier: float = 1.0,
+    input_noise: float = 0.0,
+    checkpoint_every: int = 5000,
+    log_every: int = 100,
+    device: str = "auto",
+    amp: bool = True,
+    show_progress: bool = True,
+    on_step: Callable[[int, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Train G_LH / G_HL on unpaired tile stacks (N, C, h, h) and (M, C, H, H), values in [0, 1].
 
     ``H / h`` must be a power of two (the generators' scale). Discriminator depth is ``n_layers``
@@ -161,49 +225,74 @@ def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.
     """
     import torch
 
-    from ..data.augment import d4_transform
     from ..data.ingest import load_stack
     from ..models.cyclegan import ImagePool, build_cyclegan, patch_layers_for
 
     low, high = load_stack(low_tiles_path), load_stack(high_tiles_path)
     scale = _check_tiles(low, high, low_tiles_path, high_tiles_path, batch_size, generator)
     cfg = dict(generator=generator, fourier=bool(fourier), in_ch=int(low.shape[1]),
-               out_ch=int(high.shape[1]), ngf=ngf, n_blocks=n_blocks,
+               out_ch=int(high.shape[1]), ngf=ngf, n_blocks=n_blocks, scale=scale, ndf=ndf,
+               # no deeper than the small tiles allow
                n_downsampling=min(n_downsampling, int(math.log2(low.shape[-1])) - 2),
-               scale=scale, ndf=ndf, n_layers_low=patch_layers_for(low.shape[-1], n_layers),
-               n_layers_high=patch_layers_for(high.shape[-1], n_layers))
+               n_layers_low=patch_layers_for(low.shape[-1], n_layers),
+               n_layers_high=patch_layers_for(high.shape[-1], n_layers))  # fmt: skip
     dev = select_device(device)
     seed_everything(seed)
     nets = {k: v.to(dev) for k, v in build_cyclegan(cfg).items()}
     generators = [*nets["G_LH"].parameters(), *nets["G_HL"].parameters()]
     critics = [p for k, d in nets.items() if not k.startswith("G_") for p in d.parameters()]
     step_fn = CycleGANStep(
-        nets, torch.optim.Adam(generators, lr=lr, betas=(0.5, 0.999)),
+        nets,
+        torch.optim.Adam(generators, lr=lr, betas=(0.5, 0.999)),
         torch.optim.Adam(critics, lr=lr, betas=(0.5, 0.999)),
-        {"H": ImagePool(pool_size, random.Random(seed), dev),
-         "L": ImagePool(pool_size, random.Random(seed + 1), dev)},
-        dev, bool(fourier), input_noise, lambda_cycle, lambda_identity, lambda_fourier,
+        {
+            "H": ImagePool(pool_size, random.Random(seed), dev),
+            "L": ImagePool(pool_size, random.Random(seed + 1), dev),
+        },
+        dev,
+        bool(fourier),
+        input_noise,
+        lambda_cycle,
+        lambda_identity,
+        lambda_fourier,
         scale == 1 and lambda_identity > 0 and cfg["in_ch"] == cfg["out_ch"],
-        amp and dev.type == "cuda")
+        amp and dev.type == "cuda",
+    )
     data_rng = np.random.default_rng(seed + 1)
-    run = TrainingRun(model_out, log_out, total=steps, model_config=cfg, modules=nets,
-                      states={"opt_g": step_fn.opt_g, "opt_d": step_fn.opt_d,
-                              "pool_H": step_fn.pools["H"], "pool_L": step_fn.pools["L"]},
-                      device=dev, log_every=log_every, checkpoint_every=checkpoint_every,
-                      desc="CycleGAN", show_progress=show_progress,
-                      extra_state=lambda: {"data_rng": data_rng.bit_generator.state})
+    run = TrainingRun(
+        model_out,
+        log_out,
+        total=steps,
+        model_config=cfg,
+        modules=nets,
+        states={
+            "opt_g": step_fn.opt_g,
+            "opt_d": step_fn.opt_d,
+            "pool_H": step_fn.pools["H"],
+            "pool_L": step_fn.pools["L"],
+        },
+        device=dev,
+        log_every=log_every,
+        checkpoint_every=checkpoint_every,
+        desc="CycleGAN",
+        show_progress=show_progress,
+        extra_state=lambda: {"data_rng": data_rng.bit_generator.state},
+    )
     if run.resumed is not None:
         data_rng.bit_generator.state = run.resumed["data_rng"]
 
     def lr_at(step: int) -> float:  # constant for the first half, then linear to zero
-        decay_start = steps // 2
-        return lr * min(1.0, max(0.0, (steps - step) / max(steps - decay_start, 1)))
+        return lr * min(1.0, max(0.0, (steps - step) / max(steps - steps // 2, 1)))
 
     def batch(tiles: np.ndarray) -> torch.Tensor:
-        idx = np.sort(data_rng.integers(0, len(tiles), batch_size))
-        x = np.asarray(tiles[idx], dtype=np.float32) * 2 - 1
-        x = np.stack([d4_transform(t, int(k)) for t, k in zip(x, data_rng.integers(0, 8, len(x)))])
-        return torch.from_numpy(np.ascontiguousarray(x)).to(dev)
+        return _d4_batch(tiles, batch_size, data_rng, dev)
+
+    def log_row(means: dict[str, float]) -> dict[str, Any]:
+        return {
+            **means,
+            "lr": lr_at(done - 1),
+            "sec_per_step": (time.time() - run.started) / (done - run.start),
+        }
 
     for step in run.steps():
         for group in (*step_fn.opt_g.param_groups, *step_fn.opt_d.param_groups):
@@ -211,9 +300,7 @@ def train_cyclegan(low_tiles_path: str | os.PathLike, high_tiles_path: str | os.
         real_l, real_h = batch(low), batch(high)
         values = step_fn(real_l, real_h)
         done = step + 1
-        run.end_step(done, values, lambda means: {
-            **means, "lr": lr_at(done - 1),
-            "sec_per_step": (time.time() - run.started) / (done - run.start)})
+        run.end_step(done, values, log_row)
         if on_step is not None:
             on_step(done, nets)
     summary = {"steps": steps, "scale": scale, "seconds": time.time() - run.started}

@@ -23,13 +23,26 @@ from ..util import seed_everything, select_device
 from .loop import TrainingRun
 
 
-def train_vacancy_detector(images_path: str | os.PathLike, table_path: str | os.PathLike,
-                           points_path: str | os.PathLike, model_out: str | os.PathLike,
-                           log_out: str | os.PathLike, *, seed: int = 0, epochs: int = 20,
-                           steps_per_epoch: int = 50, batch_size: int = 8, crop: int = 64,
-                           width: int = 16, depth: int = 3, lr: float = 1e-3,
-                           sigma_px: float = 1.5, pos_weight: float = 20.0,
-                           device: str = "auto", show_progress: bool = True) -> dict[str, Any]:
+def train_vacancy_detector(
+    images_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    points_path: str | os.PathLike,
+    model_out: str | os.PathLike,
+    log_out: str | os.PathLike,
+    *,
+    seed: int = 0,
+    epochs: int = 20,
+    steps_per_epoch: int = 50,
+    batch_size: int = 8,
+    crop: int = 64,
+    width: int = 16,
+    depth: int = 3,
+    lr: float = 1e-3,
+    sigma_px: float = 1.5,
+    pos_weight: float = 20.0,
+    device: str = "auto",
+    show_progress: bool = True,
+) -> dict[str, Any]:
     """Fit a res-U-Net to images (N, 1, H, W) in [0, 1] and their vacancy points.
 
     Writes ``model_out`` (family ``vacancy_detector``: model config, weights, the training pixel
@@ -45,9 +58,11 @@ def train_vacancy_detector(images_path: str | os.PathLike, table_path: str | os.
     table = pd.read_csv(table_path)
     points = load_points(points_path, len(images))
     h, w = images.shape[-2:]
-    if crop % 2 ** depth or crop > min(h, w):
-        raise InputError(f"{images_path}: crop {crop} must fit the {h} x {w} images and be a "
-                         f"multiple of {2 ** depth}")
+    if crop % 2**depth or crop > min(h, w):
+        raise InputError(
+            f"{images_path}: crop {crop} must fit the {h} x {w} images and be a "
+            f"multiple of {2**depth}"
+        )
     if sum(len(p) for p in points) == 0:
         raise InputError(f"{points_path}: no vacancy labels to learn from")
     targets = np.stack([point_heatmap(p, (h, w), sigma_px) for p in points])[:, None]
@@ -56,9 +71,18 @@ def train_vacancy_detector(images_path: str | os.PathLike, table_path: str | os.
     cfg = dict(in_ch=1, out_ch=1, width=width, depth=depth, residual=True)
     model = UNet(**cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = TrainingRun(model_out, log_out, total=epochs, model_config=cfg,
-                      modules={"model": model}, states={"optimizer": opt}, device=dev,
-                      unit="epoch", desc="detector", show_progress=show_progress)
+    run = TrainingRun(
+        model_out,
+        log_out,
+        total=epochs,
+        model_config=cfg,
+        modules={"model": model},
+        states={"optimizer": opt},
+        device=dev,
+        unit="epoch",
+        desc="detector",
+        show_progress=show_progress,
+    )
     weight = torch.tensor(pos_weight, device=dev)
     for epoch in run.steps():
         rng = np.random.default_rng([seed, epoch])  # a function of the epoch: resumable
@@ -68,13 +92,23 @@ def train_vacancy_detector(images_path: str | os.PathLike, table_path: str | os.
         total = 0.0
         for _ in range(steps_per_epoch):
             idx = rng.integers(0, len(images), batch_size)
-            ys, xs = rng.integers(0, h - crop + 1, batch_size), rng.integers(0, w - crop + 1,
-                                                                            batch_size)
+            ys, xs = (
+                rng.integers(0, h - crop + 1, batch_size),
+                rng.integers(0, w - crop + 1, batch_size),
+            )
             ks = rng.integers(0, 8, batch_size)
-            x = np.stack([d4_transform(images[i, :, y:y + crop, x0:x0 + crop], int(k))
-                          for i, y, x0, k in zip(idx, ys, xs, ks)])
-            t = np.stack([d4_transform(targets[i, :, y:y + crop, x0:x0 + crop], int(k))
-                          for i, y, x0, k in zip(idx, ys, xs, ks)])
+            x = np.stack(
+                [
+                    d4_transform(images[i, :, y : y + crop, x0 : x0 + crop], int(k))
+                    for i, y, x0, k in zip(idx, ys, xs, ks)
+                ]
+            )
+            t = np.stack(
+                [
+                    d4_transform(targets[i, :, y : y + crop, x0 : x0 + crop], int(k))
+                    for i, y, x0, k in zip(idx, ys, xs, ks)
+                ]
+            )
             x = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
             t = torch.from_numpy(np.ascontiguousarray(t)).to(dev)
             loss = F.binary_cross_entropy_with_logits(model(x), t, pos_weight=weight)
@@ -83,10 +117,17 @@ def train_vacancy_detector(images_path: str | os.PathLike, table_path: str | os.
             opt.step()
             total += float(loss.detach())
         run.end_step(epoch + 1, dict(loss=total / steps_per_epoch, lr=opt.param_groups[0]["lr"]))
-    summary = {"epochs": epochs, "seconds": time.time() - run.started,
-               "n_images": len(images), "n_vacancies": int(sum(len(p) for p in points))}
-    run.finish("vacancy_detector", pixel_size=float(table["pixel_size"].iloc[0]),
-               sigma_px=sigma_px, pos_weight=float(pos_weight), summary=summary)
+    summary = {
+        "epochs": epochs,
+        "seconds": time.time() - run.started,
+        "n_images": len(images),
+        "n_vacancies": int(sum(len(p) for p in points)),
+    }
+    run.finish(
+        "vacancy_detector",
+        pixel_size=float(table["pixel_size"].iloc[0]),
+        sigma_px=sigma_px,
+        pos_weight=float(pos_weight),
+        summary=summary,
+    )
     return summary
-
-

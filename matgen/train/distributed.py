@@ -18,10 +18,14 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MatgenError
+
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
+    import torch
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,9 @@ def init_distributed(device_preference: str = "auto") -> tuple[Distributed, "tor
     from ..util import select_device
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    info = Distributed(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+    info = Distributed(
+        int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+    )
     device = select_device(device_preference)
     if device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
@@ -74,7 +80,7 @@ def all_reduce_gradients(parameters: Iterable["torch.nn.Parameter"], info: Distr
     offset = 0
     for p in params:
         n = p.numel()
-        p.grad = flat[offset:offset + n].view_as(p).clone()
+        p.grad = flat[offset : offset + n].view_as(p).clone()
         offset += n
 
 
@@ -117,15 +123,25 @@ def launch(target: str, kwargs: dict[str, Any], nproc: int = 1) -> Any:
         json.dump({"target": target, "kwargs": kwargs}, f)
         spec = f.name
     try:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={nproc}", "-m", "matgen.train.distributed", spec]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            "-m",
+            "matgen.train.distributed",
+            spec,
+        ]
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         done = subprocess.run(cmd, env=env, stdout=_fd(sys.stdout), stderr=_fd(sys.stderr))
     finally:
         os.unlink(spec)
     if done.returncode:
-        raise MatgenError(f"{target}: {nproc} data-parallel processes failed "
-                          f"(exit {done.returncode}); see the log above")
+        raise MatgenError(
+            f"{target}: {nproc} data-parallel processes failed "
+            f"(exit {done.returncode}); see the log above"
+        )
     return None
 
 

@@ -16,12 +16,16 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..checkpoint import load_resume_checkpoint, resume_path_for, save_checkpoint
 from ..errors import TrainingDiverged
 from ..util import progress
+
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
+    import torch
 
 
 class CSVLogger:
@@ -89,14 +93,27 @@ class TrainingRun:
     restores the global RNG states from the checkpoint and ``sync`` runs after every checkpoint.
     """
 
-    def __init__(self, model_out: str | os.PathLike, log_out: str | os.PathLike, *,
-                 total: int, model_config: dict[str, Any], modules: dict[str, Any],
-                 states: dict[str, Any], device: Any = "cpu",
-                 resume_config: dict[str, Any] | None = None, unit: str = "step",
-                 log_every: int = 1, checkpoint_every: int = 1, desc: str = "training",
-                 show_progress: bool = True, is_main: bool = True, restore_rng: bool = True,
-                 extra_state: Callable[[], dict[str, Any]] | None = None,
-                 sync: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        model_out: str | os.PathLike,
+        log_out: str | os.PathLike,
+        *,
+        total: int,
+        model_config: dict[str, Any],
+        modules: dict[str, Any],
+        states: dict[str, Any],
+        device: Any = "cpu",
+        resume_config: dict[str, Any] | None = None,
+        unit: str = "step",
+        log_every: int = 1,
+        checkpoint_every: int = 1,
+        desc: str = "training",
+        show_progress: bool = True,
+        is_main: bool = True,
+        restore_rng: bool = True,
+        extra_state: Callable[[], dict[str, Any]] | None = None,
+        sync: Callable[[], None] | None = None,
+    ) -> None:
         self.model_out, self.log_out = Path(model_out), Path(log_out)
         self.resume = resume_path_for(model_out)
         self.total, self.unit, self.desc = int(total), unit, desc
@@ -105,8 +122,9 @@ class TrainingRun:
         self.log_every, self.checkpoint_every = max(1, log_every), max(1, checkpoint_every)
         self.show_progress, self.is_main = show_progress, is_main
         self.extra_state, self.sync = extra_state, sync or (lambda: None)
-        self.resumed = load_resume_checkpoint(self.resume, self.resume_config, str(device),
-                                              restore_rng=restore_rng)
+        self.resumed = load_resume_checkpoint(
+            self.resume, self.resume_config, str(device), restore_rng=restore_rng
+        )
         self.start = 0
         if self.resumed is not None:
             for name, obj in {**modules, **states}.items():
@@ -114,10 +132,15 @@ class TrainingRun:
             self.start = int(self.resumed["step"])
             if is_main:
                 restore_log(log_out, self.resumed.get("log_csv", ""))
-                print(f"resuming from {self.resume} at {unit} {self.start} of {self.total}",
-                      file=sys.stderr)
-        self.log = CSVLogger(log_out, self.start if self.resumed is not None else None) \
-            if is_main else None
+                print(
+                    f"resuming from {self.resume} at {unit} {self.start} of {self.total}",
+                    file=sys.stderr,
+                )
+        self.log = (
+            CSVLogger(log_out, self.start if self.resumed is not None else None)
+            if is_main
+            else None
+        )
         # running sums of the current log interval travel in the checkpoint, so a resumed run
         # logs the same means as an uninterrupted one
         self.sums: dict[str, Any] = dict(self.resumed.get("log_sums", {})) if self.resumed else {}
@@ -131,9 +154,13 @@ class TrainingRun:
             steps = progress(steps, self.desc, self.total, self.start)
         return iter(steps)
 
-    def end_step(self, done: int, values: dict[str, Any],
-                 row: Callable[[dict[str, float]], dict[str, Any]] | None = None,
-                 watch: Iterable["torch.nn.Module"] = ()) -> None:
+    def end_step(
+        self,
+        done: int,
+        values: dict[str, Any],
+        row: Callable[[dict[str, float]], dict[str, Any]] | None = None,
+        watch: Iterable["torch.nn.Module"] = (),
+    ) -> None:
         """After ``done`` steps: add ``values`` (floats or 0-d tensors) to the interval's sums;
         at a log, checkpoint or the last step stop on a non-finite value (or a non-finite weight
         of a ``watch`` module); every ``log_every`` steps log the means (``row(means)`` chooses
@@ -153,28 +180,38 @@ class TrainingRun:
         if checkpoints:
             self.checkpoint(done)
 
-    def _check_finite(self, done: int, values: dict[str, Any],
-                      watch: Iterable["torch.nn.Module"]) -> None:
+    def _check_finite(
+        self, done: int, values: dict[str, Any], watch: Iterable["torch.nn.Module"]
+    ) -> None:
         import torch
 
         bad = [k for k, v in values.items() if not math.isfinite(float(v))]
         if not bad and not all(torch.isfinite(p).all() for m in watch for p in m.parameters()):
             bad = ["a weight"]
         if bad:
-            where = (f"last good checkpoint {self.resume} ({self.unit} {self.last_good})"
-                     if self.last_good is not None else "no checkpoint written yet")
-            raise TrainingDiverged(f"{self.model_out}: {bad[0]} is not finite at {self.unit} "
-                                   f"{done} of {self.total}; {where}")
+            where = (
+                f"last good checkpoint {self.resume} ({self.unit} {self.last_good})"
+                if self.last_good is not None
+                else "no checkpoint written yet"
+            )
+            raise TrainingDiverged(
+                f"{self.model_out}: {bad[0]} is not finite at {self.unit} "
+                f"{done} of {self.total}; {where}"
+            )
 
     def checkpoint(self, done: int) -> None:
         """Write the resume checkpoint after ``done`` steps (main process), then ``sync``."""
         if self.is_main:
             log = self.log_out.read_text() if self.log_out.exists() else ""
-            save_checkpoint(self.resume, step=done, model_config=self.resume_config, log_csv=log,
-                            log_sums={k: float(v) for k, v in self.sums.items()},
-                            **(self.extra_state() if self.extra_state else {}),
-                            **{k: o.state_dict() for k, o in {**self.modules,
-                                                              **self.states}.items()})
+            save_checkpoint(
+                self.resume,
+                step=done,
+                model_config=self.resume_config,
+                log_csv=log,
+                log_sums={k: float(v) for k, v in self.sums.items()},
+                **(self.extra_state() if self.extra_state else {}),
+                **{k: o.state_dict() for k, o in {**self.modules, **self.states}.items()},
+            )
         self.last_good = done
         self.sync()
 
@@ -182,8 +219,14 @@ class TrainingRun:
         """Write the model file (modules, ``payload``, model config, family) and drop the
         resume checkpoint."""
         if self.is_main:
-            save_checkpoint(self.model_out, step=self.total, model_config=self.model_config,
-                            include_rng=False, family=family,
-                            **{k: m.state_dict() for k, m in self.modules.items()}, **payload)
+            save_checkpoint(
+                self.model_out,
+                step=self.total,
+                model_config=self.model_config,
+                include_rng=False,
+                family=family,
+                **{k: m.state_dict() for k, m in self.modules.items()},
+                **payload,
+            )
             self.resume.unlink(missing_ok=True)
         self.sync()

@@ -68,8 +68,9 @@ def hinge_g_loss(fake: torch.Tensor) -> torch.Tensor:
 
 
 # --- VAE and VQ-VAE
-def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-             beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def vae_loss(
+    logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(total, reconstruction, KL) per image: Bernoulli log-likelihood summed over pixels plus
     β · KL(q(z|x,c) ‖ N(0, I))."""
     recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
@@ -77,9 +78,15 @@ def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: to
     return recon + beta * kl, recon, kl
 
 
-def vqvae_loss(recon: torch.Tensor, logits: torch.Tensor, image: torch.Tensor, mask: torch.Tensor,
-               commitment: torch.Tensor, beta: float = 0.25, ignore_index: int = 255
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def vqvae_loss(
+    recon: torch.Tensor,
+    logits: torch.Tensor,
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    commitment: torch.Tensor,
+    beta: float = 0.25,
+    ignore_index: int = 255,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(total, image MSE, mask cross-entropy); unlabelled mask pixels are ignored."""
     mse = F.mse_loss(recon, image)
     ce = F.cross_entropy(logits, mask.long(), ignore_index=ignore_index)

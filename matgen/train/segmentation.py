@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,10 +20,13 @@ from ..inference.segmentation import UNLABELLED
 from ..util import seed_everything, select_device
 from .loop import TrainingRun
 
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
+    import torch
 
 
-def random_crops(images: np.ndarray, masks: np.ndarray, n: int, crop: int,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def random_crops(
+    images: np.ndarray, masks: np.ndarray, n: int, crop: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` random ``crop``² windows with random D4 transforms from (N, 1, H, W) images and
     their (N, H, W) masks; returns float32 (n, 1, crop, crop) and int64 (n, crop, crop)."""
     h, w = images.shape[-2:]
@@ -32,19 +35,44 @@ def random_crops(images: np.ndarray, masks: np.ndarray, n: int, crop: int,
     idx = rng.integers(0, len(images), n)
     ys, xs = rng.integers(0, h - crop + 1, n), rng.integers(0, w - crop + 1, n)
     ks = rng.integers(0, 8, n)
-    x = np.stack([d4_transform(images[i, :, y:y + crop, x0:x0 + crop], int(k))
-                  for i, y, x0, k in zip(idx, ys, xs, ks)])
-    m = np.stack([d4_transform(masks[i, y:y + crop, x0:x0 + crop], int(k))
-                  for i, y, x0, k in zip(idx, ys, xs, ks)])
+    x = np.stack(
+        [
+            d4_transform(images[i, :, y : y + crop, x0 : x0 + crop], int(k))
+            for i, y, x0, k in zip(idx, ys, xs, ks)
+        ]
+    )
+    m = np.stack(
+        [
+            d4_transform(masks[i, y : y + crop, x0 : x0 + crop], int(k))
+            for i, y, x0, k in zip(idx, ys, xs, ks)
+        ]
+    )
     return np.ascontiguousarray(x, np.float32), np.ascontiguousarray(m, np.int64)
 
 
-def train_vqvae(images: np.ndarray, masks: np.ndarray, model_out: str | os.PathLike,
-                log_out: str | os.PathLike, *, n_classes: int, seed: int = 0, epochs: int = 30,
-                steps_per_epoch: int = 50, batch_size: int = 16, crop: int = 64,
-                width: int = 64, n_res: int = 2, embed_dim: int = 32, n_codes: int = 128,
-                downsample: int = 4, decay: float = 0.99, beta: float = 0.25, lr: float = 1e-3,
-                device: str = "auto", show_progress: bool = True) -> dict[str, Any]:
+def train_vqvae(
+    images: np.ndarray,
+    masks: np.ndarray,
+    model_out: str | os.PathLike,
+    log_out: str | os.PathLike,
+    *,
+    n_classes: int,
+    seed: int = 0,
+    epochs: int = 30,
+    steps_per_epoch: int = 50,
+    batch_size: int = 16,
+    crop: int = 64,
+    width: int = 64,
+    n_res: int = 2,
+    embed_dim: int = 32,
+    n_codes: int = 128,
+    downsample: int = 4,
+    decay: float = 0.99,
+    beta: float = 0.25,
+    lr: float = 1e-3,
+    device: str = "auto",
+    show_progress: bool = True,
+) -> dict[str, Any]:
     """Fit the VQ-VAE to image + annotated-mask crops; log MSE, mask CE, commitment, codebook
     perplexity and the number of codes used per epoch."""
     import torch
@@ -54,13 +82,30 @@ def train_vqvae(images: np.ndarray, masks: np.ndarray, model_out: str | os.PathL
 
     dev = select_device(device)
     seed_everything(seed)
-    cfg = dict(n_classes=n_classes, img_channels=int(images.shape[1]), width=width, n_res=n_res,
-               embed_dim=embed_dim, n_codes=n_codes, downsample=downsample, decay=decay)
+    cfg = dict(
+        n_classes=n_classes,
+        img_channels=int(images.shape[1]),
+        width=width,
+        n_res=n_res,
+        embed_dim=embed_dim,
+        n_codes=n_codes,
+        downsample=downsample,
+        decay=decay,
+    )
     model = VQVAE(**cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = TrainingRun(model_out, log_out, total=epochs, model_config=cfg,
-                      modules={"model": model}, states={"optimizer": opt}, device=dev,
-                      unit="epoch", desc="VQ-VAE", show_progress=show_progress)
+    run = TrainingRun(
+        model_out,
+        log_out,
+        total=epochs,
+        model_config=cfg,
+        modules={"model": model},
+        states={"optimizer": opt},
+        device=dev,
+        unit="epoch",
+        desc="VQ-VAE",
+        show_progress=show_progress,
+    )
     for epoch in run.steps():
         rng = np.random.default_rng([seed, epoch])
         model.train()
@@ -79,18 +124,39 @@ def train_vqvae(images: np.ndarray, masks: np.ndarray, model_out: str | os.PathL
         p = (counts / counts.sum()).cpu().numpy()
         perplexity = float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum()))
         sums /= steps_per_epoch
-        run.end_step(epoch + 1, dict(mse=sums[0], mask_ce=sums[1], commitment=sums[2],
-                      perplexity=perplexity, codes_used=int((p > 0).sum())))
+        run.end_step(
+            epoch + 1,
+            dict(
+                mse=sums[0],
+                mask_ce=sums[1],
+                commitment=sums[2],
+                perplexity=perplexity,
+                codes_used=int((p > 0).sum()),
+            ),
+        )
     summary = {"epochs": epochs, "seconds": time.time() - run.started}
     run.finish("vqvae", summary=summary)
     return summary
 
 
-def train_pixelcnn(codes: np.ndarray, model_out: str | os.PathLike, log_out: str | os.PathLike,
-                   *, n_codes: int, seed: int = 0, epochs: int = 30, steps_per_epoch: int = 50,
-                   batch_size: int = 32, window: int = 16, dim: int = 64, n_layers: int = 8,
-                   kernel: int = 5, lr: float = 1e-3, device: str = "auto",
-                   show_progress: bool = True) -> dict[str, Any]:
+def train_pixelcnn(
+    codes: np.ndarray,
+    model_out: str | os.PathLike,
+    log_out: str | os.PathLike,
+    *,
+    n_codes: int,
+    seed: int = 0,
+    epochs: int = 30,
+    steps_per_epoch: int = 50,
+    batch_size: int = 32,
+    window: int = 16,
+    dim: int = 64,
+    n_layers: int = 8,
+    kernel: int = 5,
+    lr: float = 1e-3,
+    device: str = "auto",
+    show_progress: bool = True,
+) -> dict[str, Any]:
     """Fit the gated PixelCNN to random ``window``² windows (random D4) of the code maps
     (N, h, w); log the cross-entropy in nats and bits per code."""
     import torch
@@ -106,16 +172,26 @@ def train_pixelcnn(codes: np.ndarray, model_out: str | os.PathLike, log_out: str
     cfg = dict(n_codes=n_codes, dim=dim, n_layers=n_layers, kernel=kernel)
     model = GatedPixelCNN(**cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = TrainingRun(model_out, log_out, total=epochs, model_config=cfg,
-                      modules={"model": model}, states={"optimizer": opt}, device=dev,
-                      unit="epoch", desc="PixelCNN", show_progress=show_progress)
+    run = TrainingRun(
+        model_out,
+        log_out,
+        total=epochs,
+        model_config=cfg,
+        modules={"model": model},
+        states={"optimizer": opt},
+        device=dev,
+        unit="epoch",
+        desc="PixelCNN",
+        show_progress=show_progress,
+    )
     for epoch in run.steps():
         rng = np.random.default_rng([seed, epoch])
         model.train()
         total = 0.0
         for _ in range(steps_per_epoch):
-            _, c = random_crops(np.zeros((len(codes), 1, h, w), np.float32), codes, batch_size,
-                                window, rng)
+            _, c = random_crops(
+                np.zeros((len(codes), 1, h, w), np.float32), codes, batch_size, window, rng
+            )
             c = torch.from_numpy(c).to(dev)
             loss = F.cross_entropy(model(c), c)
             opt.zero_grad(set_to_none=True)
@@ -146,11 +222,22 @@ def class_weights(masks: list[np.ndarray], n_classes: int) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def train_segmenter(real: tuple[np.ndarray, np.ndarray], synthetic: tuple[np.ndarray, np.ndarray],
-                    synthetic_share: float, *, n_classes: int, seed: int = 0, epochs: int = 10,
-                    steps_per_epoch: int = 30, batch_size: int = 8, crop: int = 64,
-                    width: int = 16, depth: int = 3, lr: float = 2e-3, device: str = "auto"
-                    ) -> tuple["torch.nn.Module", list[float]]:
+def train_segmenter(
+    real: tuple[np.ndarray, np.ndarray],
+    synthetic: tuple[np.ndarray, np.ndarray],
+    synthetic_share: float,
+    *,
+    n_classes: int,
+    seed: int = 0,
+    epochs: int = 10,
+    steps_per_epoch: int = 30,
+    batch_size: int = 8,
+    crop: int = 64,
+    width: int = 16,
+    depth: int = 3,
+    lr: float = 2e-3,
+    device: str = "auto",
+) -> tuple["torch.nn.Module", list[float]]:
     """A U-Net trained on a mix: each sample of a batch comes from the synthetic pairs with
     probability ``synthetic_share`` (else from the real images, masks with 255 = unlabelled
     ignored); cross-entropy with :func:`class_weights`. Returns the model (eval mode) and the
@@ -166,8 +253,9 @@ def train_segmenter(real: tuple[np.ndarray, np.ndarray], synthetic: tuple[np.nda
         raise InputError("a mix with synthetic data needs synthetic pairs")
     dev = select_device(device)
     seed_everything(seed)
-    model = UNet(int((real[0] if len(real[0]) else synthetic[0]).shape[1]), n_classes, width,
-                 depth).to(dev)
+    model = UNet(
+        int((real[0] if len(real[0]) else synthetic[0]).shape[1]), n_classes, width, depth
+    ).to(dev)
     weight = torch.from_numpy(class_weights([real[1], synthetic[1]], n_classes)).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
@@ -178,8 +266,9 @@ def train_segmenter(real: tuple[np.ndarray, np.ndarray], synthetic: tuple[np.nda
         total = 0.0
         for step in range(steps_per_epoch):
             for group in opt.param_groups:  # cosine decay over the run
-                group["lr"] = lr * 0.5 * (1 + np.cos(np.pi * (epoch * steps_per_epoch + step) /
-                                                     total_steps))
+                group["lr"] = (
+                    lr * 0.5 * (1 + np.cos(np.pi * (epoch * steps_per_epoch + step) / total_steps))
+                )
             n_syn = int(rng.binomial(batch_size, synthetic_share))
             parts = []
             if batch_size - n_syn:
@@ -195,5 +284,3 @@ def train_segmenter(real: tuple[np.ndarray, np.ndarray], synthetic: tuple[np.nda
             total += float(loss.detach())
         losses.append(total / steps_per_epoch)
     return model.eval().requires_grad_(False), losses
-
-

@@ -22,8 +22,9 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,10 +32,19 @@ from ..data.ada import AUGMENTATIONS, check_augment_ops
 from ..errors import InputError
 from ..models.stylegan2 import check_resolution
 from ..util import seed_everything
-from .distributed import (Distributed, all_reduce_gradients, all_reduce_sum, barrier,
-                          init_distributed, shutdown)
+from .distributed import (
+    Distributed,
+    all_reduce_gradients,
+    all_reduce_sum,
+    barrier,
+    init_distributed,
+    shutdown,
+)
 from .loop import TrainingRun, ema_update
 from .losses import logistic_d_loss, nonsaturating_g_loss, path_lengths, r1_penalty
+
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
+    import torch
 
 
 def _check_tiles(tiles: np.ndarray, path: Any, batch_size: int, world_size: int) -> None:
@@ -44,13 +54,43 @@ def _check_tiles(tiles: np.ndarray, path: Any, batch_size: int, world_size: int)
     try:
         check_resolution(height)
     except ValueError:
-        raise InputError(f"{path}: tile size {height} px is not a power of two; StyleGAN2 "
-                         f"needs 2^k px tiles (set the tile size, e.g. 64 or 1024)") from None
+        raise InputError(
+            f"{path}: tile size {height} px is not a power of two; StyleGAN2 "
+            f"needs 2^k px tiles (set the tile size, e.g. 64 or 1024)"
+        ) from None
     if batch_size % world_size:
         raise InputError(f"batch_size {batch_size} is not divisible by {world_size} processes")
     if n_tiles < batch_size:
-        raise InputError(f"{path}: {n_tiles} tiles, fewer than one batch ({batch_size}); "
-                         f"lower batch_size or tile more images")
+        raise InputError(
+            f"{path}: {n_tiles} tiles, fewer than one batch ({batch_size}); "
+            f"lower batch_size or tile more images"
+        )
+
+
+def _networks(model_config: dict[str, Any], dev: Any) -> tuple[Any, Any, Any]:
+    """G, D and the EMA copy of G (same initial weights), channels-last on CUDA."""
+    import torch
+
+    from ..models.stylegan2 import Discriminator, Generator
+
+    G = Generator(**model_config).to(dev)
+    D = Discriminator(
+        *(model_config[k] for k in ("resolution", "channel_base", "channel_max", "img_channels"))
+    ).to(dev)
+    G_ema = Generator(**model_config).to(dev).eval().requires_grad_(False)
+    G_ema.load_state_dict(G.state_dict())
+    if dev.type == "cuda":
+        G, D, G_ema = (m.to(memory_format=torch.channels_last) for m in (G, D, G_ema))
+    return G, D, G_ema
+
+
+def _lazy_adam(params: Any, lr: float, interval: int) -> Any:
+    """Adam for a network regularised every ``interval`` steps: lr and betas rescaled so the
+    lazy regulariser's extra steps do not change the effective optimisation (paper, App. B)."""
+    import torch
+
+    c = interval / (interval + 1)
+    return torch.optim.Adam(params, lr=lr * c, betas=(0.0, 0.99**c), eps=1e-8)
 
 
 @dataclass
@@ -74,12 +114,36 @@ class StyleGAN2Step:
     pl_interval: int
     use_amp: bool
     pl_mean: Any = None
+    # the regularisers' latest values, logged as they are (they run every few steps)
+    last: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import torch
+
+        self.last.update(r1=torch.zeros(()), pl_penalty=torch.zeros(()))
+        if self.pl_mean is None:
+            self.pl_mean = torch.zeros((), device=self.dev)
+
+    def state_dict(self) -> dict[str, float]:
+        """The path-length running mean and the regularisers' latest values, for resuming."""
+        return {
+            "pl_mean": float(self.pl_mean),
+            "last_r1": float(self.last["r1"]),
+            "last_pl": float(self.last["pl_penalty"]),
+        }
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        import torch
+
+        self.pl_mean.fill_(float(state["pl_mean"]))
+        self.last.update(
+            r1=torch.tensor(state["last_r1"]), pl_penalty=torch.tensor(state["last_pl"])
+        )
 
     def autocast(self) -> Any:
         import torch
 
-        return torch.autocast(device_type=self.dev.type, dtype=torch.bfloat16,
-                              enabled=self.use_amp)
+        return torch.autocast(device_type=self.dev.type, dtype=torch.bfloat16, enabled=self.use_amp)
 
     def run_d(self, images: "torch.Tensor") -> "torch.Tensor":
         from ..data.ada import augment
@@ -104,8 +168,11 @@ class StyleGAN2Step:
             logits_real = self.run_d(real)
             loss = logistic_d_loss(logits_real, logits_fake)
         self._apply(self.opt_d, self.D, loss.float())
-        sign_sum, count = all_reduce_sum([float(torch.sign(logits_real.detach()).sum()),
-                                          float(logits_real.numel())], self.info, self.dev)
+        sign_sum, count = all_reduce_sum(
+            [float(torch.sign(logits_real.detach()).sum()), float(logits_real.numel())],
+            self.info,
+            self.dev,
+        )
         self.ada.accumulate(sign_sum, count)
         return loss
 
@@ -113,16 +180,18 @@ class StyleGAN2Step:
         real = real.detach().requires_grad_(True)
         logits = self.run_d(real)
         r1 = r1_penalty(logits, real)
-        self._apply(self.opt_d, self.D, r1 * (self.gamma / 2) * self.r1_interval +
-                    0 * logits.mean())
+        self._apply(
+            self.opt_d, self.D, r1 * (self.gamma / 2) * self.r1_interval + 0 * logits.mean()
+        )
         return r1
 
     def g_step(self) -> "torch.Tensor":
         self.D.requires_grad_(False)
         z = self.latents(self.local_batch)
         with self.autocast():
-            loss = nonsaturating_g_loss(self.run_d(self.G(z, mixing_prob=self.style_mixing)
-                                                   .float()))
+            loss = nonsaturating_g_loss(
+                self.run_d(self.G(z, mixing_prob=self.style_mixing).float())
+            )
         self._apply(self.opt_g, self.G, loss.float())
         return loss
 
@@ -133,12 +202,15 @@ class StyleGAN2Step:
         z = self.latents(max(1, self.local_batch // 2))
         fake, ws = self.G(z, mixing_prob=self.style_mixing, return_ws=True)
         lengths = path_lengths(fake, ws)
-        mean_len = all_reduce_sum([float(lengths.detach().mean())], self.info,
-                                  self.dev)[0] / self.info.world_size
+        mean_len = (
+            all_reduce_sum([float(lengths.detach().mean())], self.info, self.dev)[0]
+            / self.info.world_size
+        )
         self.pl_mean.lerp_(torch.tensor(mean_len, device=self.dev), 0.01)
         penalty = (lengths - self.pl_mean).square().mean()
-        self._apply(self.opt_g, self.G, penalty * self.pl_weight * self.pl_interval +
-                    0 * fake[0, 0, 0, 0])
+        self._apply(
+            self.opt_g, self.G, penalty * self.pl_weight * self.pl_interval + 0 * fake[0, 0, 0, 0]
+        )
         return penalty
 
     def __call__(self, step: int, real: "torch.Tensor") -> dict[str, "torch.Tensor"]:
@@ -149,8 +221,11 @@ class StyleGAN2Step:
         loss_g = self.g_step()
         pl = self.pl_step() if step % self.pl_interval == 0 and self.pl_weight > 0 else None
         zero = torch.zeros((), device=self.dev)
-        return {"loss_d": loss_d, "loss_g": loss_g,
-                "r1": zero if r1 is None else r1, "pl_penalty": zero if pl is None else pl}
+        if step % self.r1_interval == 0:
+            self.last["r1"] = (zero if r1 is None else r1).detach()
+        if step % self.pl_interval == 0:
+            self.last["pl_penalty"] = (zero if pl is None else pl).detach()
+        return {"loss_d": loss_d, "loss_g": loss_g}
 
     def _apply(self, opt: Any, net: Any, loss: "torch.Tensor") -> None:
         opt.zero_grad(set_to_none=True)
@@ -159,17 +234,37 @@ class StyleGAN2Step:
         opt.step()
 
 
-def train_stylegan2(tiles_path: str | os.PathLike, model_out: str | os.PathLike,
-                    log_out: str | os.PathLike, *, seed: int = 0, total_kimg: float = 25_000,
-                    batch_size: int = 32, z_dim: int = 512, w_dim: int = 512, n_mapping: int = 8,
-                    channel_base: int = 32768, channel_max: int = 512, lr: float = 0.0025,
-                    r1_gamma: float | str = "auto", r1_interval: int = 16, pl_weight: float = 2.0,
-                    pl_interval: int = 4, style_mixing: float = 0.9, ema_kimg: float = 10.0,
-                    ada_target: float = 0.6, ada_interval: int = 4, ada_kimg: float = 500.0,
-                    augmentations: list[str] | None = None, checkpoint_kimg: float = 50.0,
-                    log_every: int = 10, device: str = "auto", amp: bool = True,
-                    show_progress: bool = True,
-                    on_step: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def train_stylegan2(
+    tiles_path: str | os.PathLike,
+    model_out: str | os.PathLike,
+    log_out: str | os.PathLike,
+    *,
+    seed: int = 0,
+    total_kimg: float = 25_000,
+    batch_size: int = 32,
+    z_dim: int = 512,
+    w_dim: int = 512,
+    n_mapping: int = 8,
+    channel_base: int = 32768,
+    channel_max: int = 512,
+    lr: float = 0.0025,
+    r1_gamma: float | str = "auto",
+    r1_interval: int = 16,
+    pl_weight: float = 2.0,
+    pl_interval: int = 4,
+    style_mixing: float = 0.9,
+    ema_kimg: float = 10.0,
+    ada_target: float = 0.6,
+    ada_interval: int = 4,
+    ada_kimg: float = 500.0,
+    augmentations: list[str] | None = None,
+    checkpoint_kimg: float = 50.0,
+    log_every: int = 10,
+    device: str = "auto",
+    amp: bool = True,
+    show_progress: bool = True,
+    on_step: Callable[[int, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Train on tiles ``(N, C, R, R)`` with values in [0, 1] (the tile stage's ``tiles.npy``).
 
     Writes ``model_out`` (.pt: model config, EMA generator, G, D, step, ADA p) and a CSV log
@@ -181,54 +276,68 @@ def train_stylegan2(tiles_path: str | os.PathLike, model_out: str | os.PathLike,
 
     from ..data.ada import AdaptiveProbability
     from ..data.ingest import load_stack
-    from ..models.stylegan2 import Discriminator, Generator
 
     tiles = load_stack(tiles_path)
-    n_tiles, channels, height, width = tiles.shape
+    _, channels, height, _ = tiles.shape
     info, dev = init_distributed(device)
     _check_tiles(tiles, tiles_path, batch_size, info.world_size)
     ops = check_augment_ops(augmentations, AUGMENTATIONS, "augmentations")
     local_batch = batch_size // info.world_size
-    gamma = 0.0002 * height ** 2 / batch_size if r1_gamma == "auto" else float(r1_gamma)
-    model_config = dict(resolution=height, z_dim=z_dim, w_dim=w_dim, n_mapping=n_mapping,
-                        channel_base=channel_base, channel_max=channel_max, img_channels=channels)
+    gamma = 0.0002 * height**2 / batch_size if r1_gamma == "auto" else float(r1_gamma)
+    model_config = dict(
+        resolution=height,
+        z_dim=z_dim,
+        w_dim=w_dim,
+        n_mapping=n_mapping,
+        channel_base=channel_base,
+        channel_max=channel_max,
+        img_channels=channels,
+    )
 
     seed_everything(seed)  # identical initial weights on every process
-    G = Generator(**model_config).to(dev)
-    D = Discriminator(height, channel_base, channel_max, channels).to(dev)
-    G_ema = Generator(**model_config).to(dev).eval().requires_grad_(False)
-    G_ema.load_state_dict(G.state_dict())
-    if dev.type == "cuda":
-        G, D, G_ema = (m.to(memory_format=torch.channels_last) for m in (G, D, G_ema))
+    G, D, G_ema = _networks(model_config, dev)
 
-    def adam(params: Any, interval: int) -> Any:  # lazy regularisation rescales lr and betas
-        c = interval / (interval + 1)
-        return torch.optim.Adam(params, lr=lr * c, betas=(0.0, 0.99 ** c), eps=1e-8)
-
-    step_fn = StyleGAN2Step(G, D, adam(G.parameters(), pl_interval),
-                            adam(D.parameters(), r1_interval),
-                            AdaptiveProbability(target=ada_target, interval=ada_interval,
-                                                kimg=ada_kimg),
-                            ops, info, dev, local_batch, style_mixing, gamma, r1_interval,
-                            pl_weight, pl_interval, amp and dev.type == "cuda",
-                            torch.zeros((), device=dev))
+    step_fn = StyleGAN2Step(
+        G,
+        D,
+        _lazy_adam(G.parameters(), lr, pl_interval),
+        _lazy_adam(D.parameters(), lr, r1_interval),
+        AdaptiveProbability(target=ada_target, interval=ada_interval, kimg=ada_kimg),
+        ops,
+        info,
+        dev,
+        local_batch,
+        style_mixing,
+        gamma,
+        r1_interval,
+        pl_weight,
+        pl_interval,
+        amp and dev.type == "cuda",
+    )
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
-    last = {"r1": torch.zeros(()), "pl_penalty": torch.zeros(())}  # regularisers' latest value
     run = TrainingRun(
-        model_out, log_out, total=max(1, math.ceil(total_kimg * 1000 / batch_size)),
-        model_config=model_config, modules={"G": G, "D": D, "G_ema": G_ema},
-        states={"opt_g": step_fn.opt_g, "opt_d": step_fn.opt_d, "ada": step_fn.ada},
-        device=dev, log_every=log_every,
-        checkpoint_every=round(checkpoint_kimg * 1000 / batch_size), desc="StyleGAN2-ADA",
-        show_progress=show_progress, is_main=info.is_main, restore_rng=info.is_main,
-        extra_state=lambda: {"pl_mean": float(step_fn.pl_mean),
-                             "data_rng": data_rng.bit_generator.state,
-                             "last_r1": float(last["r1"]), "last_pl": float(last["pl_penalty"])},
-        sync=lambda: barrier(info))
+        model_out,
+        log_out,
+        total=max(1, math.ceil(total_kimg * 1000 / batch_size)),
+        model_config=model_config,
+        modules={"G": G, "D": D, "G_ema": G_ema},
+        states={
+            "opt_g": step_fn.opt_g,
+            "opt_d": step_fn.opt_d,
+            "ada": step_fn.ada,
+            "regularisers": step_fn,
+        },
+        device=dev,
+        log_every=log_every,
+        checkpoint_every=round(checkpoint_kimg * 1000 / batch_size),
+        desc="StyleGAN2-ADA",
+        show_progress=show_progress,
+        is_main=info.is_main,
+        restore_rng=info.is_main,
+        extra_state=lambda: {"data_rng": data_rng.bit_generator.state},
+        sync=lambda: barrier(info),
+    )
     if run.resumed is not None:
-        step_fn.pl_mean.fill_(float(run.resumed["pl_mean"]))
-        last = {"r1": torch.tensor(run.resumed.get("last_r1", 0.0)),
-                "pl_penalty": torch.tensor(run.resumed.get("last_pl", 0.0))}
         if info.is_main:
             data_rng.bit_generator.state = run.resumed["data_rng"]
         else:  # other ranks: a fresh stream per (rank, step); exact replay only on one process
@@ -237,8 +346,29 @@ def train_stylegan2(tiles_path: str | os.PathLike, model_out: str | os.PathLike,
     elif info.enabled:
         torch.manual_seed(seed + 1_000_003 * info.rank)
 
+    summary = _train_loop(run, step_fn, G_ema, tiles, data_rng, batch_size, ema_kimg, on_step)
+    shutdown(info)
+    return summary
+
+
+def _train_loop(
+    run: TrainingRun,
+    step_fn: StyleGAN2Step,
+    G_ema: Any,
+    tiles: np.ndarray,
+    data_rng: np.random.Generator,
+    batch_size: int,
+    ema_kimg: float,
+    on_step: Callable[[int, dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    """The steps of :func:`train_stylegan2` still to run: reals from ``data_rng``, EMA of G,
+    ADA's p, logging and checkpoints through ``run``; writes the model file at the end."""
+    import torch
+
+    G, D, dev = step_fn.G, step_fn.D, step_fn.dev
+
     def real_batch() -> torch.Tensor:
-        idx = np.sort(data_rng.integers(0, n_tiles, local_batch))
+        idx = np.sort(data_rng.integers(0, len(tiles), step_fn.local_batch))
         x = torch.from_numpy(np.asarray(tiles[idx], dtype=np.float32)).to(dev) * 2 - 1
         return x.contiguous(memory_format=torch.channels_last) if dev.type == "cuda" else x
 
@@ -249,29 +379,35 @@ def train_stylegan2(tiles_path: str | os.PathLike, model_out: str | os.PathLike,
         now = time.time()
         sec_per_kimg = (now - tick["time"]) / (tick["images"] / 1000)
         tick.update(time=now, images=0)
-        return dict(kimg=round(done * batch_size / 1000, 4), loss_d=means["loss_d"],
-                    loss_g=means["loss_g"], r1=float(last["r1"]),
-                    pl_penalty=float(last["pl_penalty"]), pl_mean=float(step_fn.pl_mean),
-                    ada_p=step_fn.ada.p, ada_rt=step_fn.ada.rt, sec_per_kimg=sec_per_kimg)
+        return dict(
+            kimg=round(done * batch_size / 1000, 4),
+            loss_d=means["loss_d"],
+            loss_g=means["loss_g"],
+            r1=float(step_fn.last["r1"]),
+            pl_penalty=float(step_fn.last["pl_penalty"]),
+            pl_mean=float(step_fn.pl_mean),
+            ada_p=step_fn.ada.p,
+            ada_rt=step_fn.ada.rt,
+            sec_per_kimg=sec_per_kimg,
+        )
 
     for step in run.steps():
         values = step_fn(step, real_batch())
         ema_update(G_ema, G, ema_beta)
         step_fn.ada.update(step, batch_size)
-        if step % r1_interval == 0:
-            last["r1"] = values["r1"].detach()
-        if step % pl_interval == 0:
-            last["pl_penalty"] = values["pl_penalty"].detach()
         tick["images"] += batch_size
         done = step + 1
-        run.end_step(done, {"loss_d": values["loss_d"], "loss_g": values["loss_g"]}, log_row,
-                     watch=[G])
+        run.end_step(done, values, log_row, watch=[G])
         if on_step is not None:
             on_step(done, {"G": G, "D": D, "ada": step_fn.ada})
 
-    summary = {"steps": run.total, "kimg": run.total * batch_size / 1000, "ada_p": step_fn.ada.p,
-               "r1_gamma": gamma, "processes": info.world_size,
-               "seconds": time.time() - run.started}
+    summary = {
+        "steps": run.total,
+        "kimg": run.total * batch_size / 1000,
+        "ada_p": step_fn.ada.p,
+        "r1_gamma": step_fn.gamma,
+        "processes": step_fn.info.world_size,
+        "seconds": time.time() - run.started,
+    }
     run.finish("stylegan2", summary=summary)
-    shutdown(info)
     return summary

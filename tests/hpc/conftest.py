@@ -36,7 +36,9 @@ def _ensure_installed() -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     _run("apt-get", "update", "-qq", env=env)
     result = _run("apt-get", "install", "-y", "-qq", "slurm-wlm", "munge", env=env)
-    assert result.returncode == 0, f"apt-get install slurm-wlm munge failed: {result.stderr[-2000:]}"
+    assert result.returncode == 0, (
+        f"apt-get install slurm-wlm munge failed: {result.stderr[-2000:]}"
+    )
 
 
 def _munge_answers() -> bool:
@@ -48,20 +50,34 @@ def _munge_answers() -> bool:
 
 def _slurm_conf(tmp: Path) -> str:
     host = socket.gethostname().split(".")[0]
-    total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2 ** 20
-    return "\n".join([
-        "ClusterName=matgentest", f"SlurmctldHost={host}", "SlurmUser=root", "SlurmdUser=root",
-        f"StateSaveLocation={tmp}/state", f"SlurmdSpoolDir={tmp}/spool",
-        f"SlurmctldPidFile={tmp}/slurmctld.pid", f"SlurmdPidFile={tmp}/slurmd.pid",
-        f"SlurmctldLogFile={tmp}/slurmctld.log", f"SlurmdLogFile={tmp}/slurmd.log",
-        "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core_Memory",
-        "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
-        "AccountingStorageType=accounting_storage/none", "JobAcctGatherType=jobacct_gather/none",
-        "MpiDefault=none", "ReturnToService=2",
-        # the executor plugin falls back to sacct when MinJobAge < 3x its status-check delay
-        "MinJobAge=300",
-        f"NodeName={host} CPUs={os.cpu_count()} RealMemory={int(total_mb * 0.8)} State=UNKNOWN",
-        "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP", ""])
+    total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    return "\n".join(
+        [
+            "ClusterName=matgentest",
+            f"SlurmctldHost={host}",
+            "SlurmUser=root",
+            "SlurmdUser=root",
+            f"StateSaveLocation={tmp}/state",
+            f"SlurmdSpoolDir={tmp}/spool",
+            f"SlurmctldPidFile={tmp}/slurmctld.pid",
+            f"SlurmdPidFile={tmp}/slurmd.pid",
+            f"SlurmctldLogFile={tmp}/slurmctld.log",
+            f"SlurmdLogFile={tmp}/slurmd.log",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_Core_Memory",
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "AccountingStorageType=accounting_storage/none",
+            "JobAcctGatherType=jobacct_gather/none",
+            "MpiDefault=none",
+            "ReturnToService=2",
+            # the executor plugin falls back to sacct when MinJobAge < 3x its status-check delay
+            "MinJobAge=300",
+            f"NodeName={host} CPUs={os.cpu_count()} RealMemory={int(total_mb * 0.8)} State=UNKNOWN",
+            "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
+            "",
+        ]
+    )
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:
@@ -88,9 +104,16 @@ def slurm_cluster(tmp_path_factory):
         key = tmp / "munge.key"
         key.write_bytes(secrets.token_bytes(1024))
         key.chmod(0o400)
-        result = _run("munged", f"--key-file={key}", f"--socket={MUNGE_SOCKET}",
-                      f"--pid-file={tmp}/munged.pid", f"--log-file={tmp}/munged.log",
-                      f"--seed-file={tmp}/munged.seed", "--force", timeout=30)
+        result = _run(
+            "munged",
+            f"--key-file={key}",
+            f"--socket={MUNGE_SOCKET}",
+            f"--pid-file={tmp}/munged.pid",
+            f"--log-file={tmp}/munged.log",
+            f"--seed-file={tmp}/munged.seed",
+            "--force",
+            timeout=30,
+        )
         assert result.returncode == 0, f"munged failed to start: {result.stderr}"
         pid_files.append(tmp / "munged.pid")
         _wait_for(_munge_answers, 20, "munged")
@@ -104,10 +127,16 @@ def slurm_cluster(tmp_path_factory):
             result = _run(daemon, "-f", str(conf), timeout=30)
             assert result.returncode == 0, f"{daemon} failed: {result.stderr}"
             pid_files.append(tmp / f"{daemon}.pid")
-        _wait_for(lambda: "idle" in _run("sinfo", "-h", "-o", "%T", timeout=10).stdout, 60,
-                  "the SLURM node to become idle")
-        yield {"install_s": installed_at - started_at, "start_s": time.time() - installed_at,
-               "dir": tmp}
+        _wait_for(
+            lambda: "idle" in _run("sinfo", "-h", "-o", "%T", timeout=10).stdout,
+            60,
+            "the SLURM node to become idle",
+        )
+        yield {
+            "install_s": installed_at - started_at,
+            "start_s": time.time() - installed_at,
+            "dir": tmp,
+        }
     finally:
         for pid_file in reversed(pid_files):
             try:
