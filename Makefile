@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 CORES  ?= 2
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv study test lint bench clean dryrun report install-profile
+.PHONY: venv study test lint bench clean dryrun report readme install-profile
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ study: venv
 
 dryrun: venv
 	$(VENV)/bin/snakemake --profile profiles/local -n
+
+# After `make study`: the README's headline table and thumbnails from results/.
+readme: venv
+	$(PY) -c "from matgen.pipeline.readme import update_readme; update_readme('results', 'README.md', 'docs/img')"
 
 report: venv
 	$(VENV)/bin/snakemake --profile profiles/local --report results/report.html

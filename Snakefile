@@ -23,6 +23,7 @@ include: "rules/tile.smk"
 include: "rules/generate.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
+include: "rules/summary.smk"
 
 
 # An optional study is configured or not: its rules exist only when its config slice does.

@@ -53,14 +53,17 @@ def write_provenance(
     params: dict[str, Any],
     started: float,
     seed: int | None = None,
+    threads: int | None = None,
 ) -> None:
-    """Write ``path`` (JSON): stage, its config slice, seed, versions, git commit, wall time."""
+    """Write ``path`` (JSON): stage, its config slice, seed, threads, versions, git commit,
+    wall time."""
     save_json(
         Path(path),
         {
             "stage": stage,
             "params": params,
             "seed": seed,
+            "threads": threads,
             "packages": package_versions(),
             "python": platform.python_version(),
             "git_commit": git_commit(Path(__file__).parent),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sys
@@ -65,3 +66,31 @@ def progress(
             file=sys.stderr,
         )
     )
+
+
+@contextlib.contextmanager
+def limited_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` threads in torch (intra- and inter-op) and in the
+    BLAS / OpenMP pools NumPy and SciPy use; child processes inherit ``OMP_NUM_THREADS``.
+
+    A rule's ``threads:`` is what Snakemake books on the machine; using more oversubscribes the
+    cores, and a thread count that follows whatever else is running makes results depend on it
+    (reductions split over threads add up in another order).
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = max(1, int(threads))
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # settable once per process, before parallel work
+        torch.set_num_interop_threads(threads)
+    previous = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous

@@ -17,16 +17,19 @@ from typing import Any
 
 from .errors import MatgenError
 from .provenance import write_provenance
+from .util import limited_threads
 
 
 def run_stage(snakemake: Any, stage: Callable[..., Any], **kwargs: Any) -> Any:
     """Call ``stage(**kwargs)`` inside a Snakemake job; see the module docstring."""
     log_path = Path(snakemake.log[0]) if len(snakemake.log) else None
+    threads = int(getattr(snakemake, "threads", 1) or 1)
     started = time.time()
     log = open(log_path, "w") if log_path else contextlib.nullcontext(sys.stderr)
     with log as stream, contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
         try:
-            result = stage(**kwargs)
+            with limited_threads(threads):
+                result = stage(**kwargs)
         except MatgenError as exc:
             print(f"error: {exc}", file=stream)
             print(f"error: {exc}", file=sys.__stderr__)
@@ -42,6 +45,7 @@ def run_stage(snakemake: Any, stage: Callable[..., Any], **kwargs: Any) -> Any:
         params=params,
         started=started,
         seed=_find_seed(params),
+        threads=threads,
     )
     return result
 

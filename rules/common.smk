@@ -82,7 +82,7 @@ def comparison_sets():
 
 def all_targets():
     figures = f"{RESULTS}/porous/figures"
-    targets = [f"{figures}/morphology.png"]
+    targets = [f"{RESULTS}/summary/headline.csv", f"{figures}/morphology.png"]
     for domain in config["porous"]["tile"]:
         targets.append(f"{RESULTS}/porous/tiles/{domain}/tiles.npy")
         if paired_domain("porous", domain):
@@ -122,3 +122,20 @@ def seg_real_only_mix():
     mixes = config["segmentation"]["mixes"]
     plain = [m for m, v in mixes.items() if not v["synthetic_images"]]
     return max(plain, key=lambda m: mixes[m]["real"]) if plain else ""
+
+
+def headline_inputs(wildcards):
+    """Per-seed tables the headline table is computed from, for the studies configured."""
+    inputs = {
+        "distances": [f"{RESULTS}/porous/comparison/distances.csv"],
+        "translation": [f"{RESULTS}/porous/translation/summary.csv"] if has_truth() else [],
+    }
+    if "stem" in config:
+        inputs["table1"] = [f"{RESULTS}/stem/evaluation/table1.csv"]
+    if "polysilicon" in config:
+        inputs["judge"] = [f"{RESULTS}/polysilicon/evaluator/held_out.csv"]
+        inputs["evaluation"] = [f"{RESULTS}/polysilicon/evaluation/summary.csv"]
+    if "segmentation" in config:
+        inputs["checks"] = [f"{RESULTS}/segmentation/evaluation/generator_checks.csv"]
+        inputs["runs"] = [f"{RESULTS}/segmentation/evaluation/runs.csv"]
+    return inputs

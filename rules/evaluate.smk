@@ -9,6 +9,7 @@ rule morphology:
         curves=f"{RESULTS}/porous/morphology/{{tileset}}_s2.npz",
     params:
         morphology=config["porous"]["morphology"],
+    threads: 1
     log:
         f"{RESULTS}/logs/porous/morphology_{{tileset}}.log",
     benchmark:
@@ -33,6 +34,7 @@ rule translation_error:
         bicubic=f"{RESULTS}/porous/translation/bicubic.npy",
     params:
         morphology=config["porous"]["morphology"],
+    threads: 1
     log:
         f"{RESULTS}/logs/porous/translation_error.log",
     conda:
@@ -50,6 +52,7 @@ rule compare_porous_morphology:
     params:
         labels=list(comparison_sets()),
         compare=config["porous"]["compare"],
+    threads: 1
     log:
         f"{RESULTS}/logs/porous/compare_morphology.log",
     conda:

@@ -14,6 +14,7 @@ rule figure_porous_morphology:
     params:
         unit=config["porous"]["pixel_unit"],
         smooth_sigma=config["porous"]["morphology"]["smooth_sigma"],
+    threads: 1
     log:
         f"{RESULTS}/logs/porous/figure_morphology.log",
     conda:
@@ -31,6 +32,7 @@ rule figure_porous_samples:
                    caption="../report/porous_samples.rst", category="Porous"),
         pdf=f"{RESULTS}/porous/figures/stylegan2_samples.pdf",
         csv=f"{RESULTS}/porous/figures/stylegan2_samples.csv",
+    threads: 1
     log:
         f"{RESULTS}/logs/porous/figure_samples.log",
     conda:
@@ -54,6 +56,7 @@ rule figure_porous_comparison:
         labels=list(comparison_sets()),
         unit=config["porous"]["pixel_unit"],
         smooth_sigma=config["porous"]["morphology"]["smooth_sigma"],
+    threads: 1
     log:
         f"{RESULTS}/logs/porous/figure_comparison.log",
     conda:
@@ -77,6 +80,7 @@ rule figure_porous_translation:
         csv=f"{RESULTS}/porous/figures/translation.csv",
     params:
         unit=config["porous"]["pixel_unit"],
+    threads: 1
     log:
         f"{RESULTS}/logs/porous/figure_translation.log",
     conda:
@@ -97,6 +101,7 @@ rule figure_porous_training:
         csv=f"{RESULTS}/porous/figures/training.csv",
     params:
         ada_target=config["porous"]["stylegan2"]["ada_target"],
+    threads: 1
     log:
         f"{RESULTS}/logs/porous/figure_training.log",
     conda:

@@ -11,6 +11,7 @@ rule train_stylegan2:
         stylegan2=training_params("stylegan2"),
     resources:
         gpu=porous_gpus("stylegan2"),
+    threads: 1
     log:
         f"{RESULTS}/logs/porous/train_stylegan2.log",
     benchmark:
@@ -30,6 +31,7 @@ rule sample_stylegan2:
         table=f"{RESULTS}/porous/synthetic/stylegan2/table.csv",
     params:
         sample=config["porous"]["sample"],
+    threads: 1
     log:
         f"{RESULTS}/logs/porous/sample_stylegan2.log",
     benchmark:
@@ -50,6 +52,7 @@ rule stylegan2_panels:
     params:
         seed=config["porous"]["sample"]["seed"],
         morphology=config["porous"]["morphology"],
+    threads: 1
     log:
         f"{RESULTS}/logs/porous/stylegan2_panels.log",
     conda:
@@ -69,6 +72,7 @@ rule train_cyclegan:
         cyclegan=lambda wc: training_params("cyclegan"),
     resources:
         gpu=lambda wc: porous_gpus("cyclegan"),
+    threads: 1
     log:
         f"{RESULTS}/logs/porous/train_cyclegan.log",
     benchmark:
@@ -89,6 +93,7 @@ rule translate_microct:
         table=f"{RESULTS}/porous/synthetic/cyclegan/table.csv",
     params:
         batch_size=config["porous"]["translate"]["batch_size"],
+    threads: 1
     log:
         f"{RESULTS}/logs/porous/translate_microct.log",
     benchmark:

@@ -12,6 +12,7 @@ rule simulate_polysilicon:
         sheet=f"{POLY}/raw/samples.tsv",
     params:
         simulate=config["polysilicon"]["simulate"],
+    threads: 1
     log:
         f"{RESULTS}/logs/polysilicon/simulate.log",
     benchmark:
@@ -34,6 +35,7 @@ rule train_polysilicon:
         family=lambda wc: POLY_MODELS[wc.model],
         classes=config["polysilicon"]["classes"],
         train=lambda wc: config["polysilicon"][wc.model],
+    threads: 1
     log:
         f"{RESULTS}/logs/polysilicon/train_{{model}}.log",
     benchmark:
@@ -54,6 +56,7 @@ rule train_polysilicon_evaluator:
     params:
         classes=config["polysilicon"]["classes"],
         train=config["polysilicon"]["evaluator"],
+    threads: 1
     log:
         f"{RESULTS}/logs/polysilicon/train_evaluator.log",
     benchmark:
@@ -76,6 +79,7 @@ rule sample_polysilicon:
     params:
         family=lambda wc: POLY_MODELS[wc.model],
         sample=config["polysilicon"]["sample"],
+    threads: 1
     log:
         f"{RESULTS}/logs/polysilicon/sample_{{model}}.log",
     conda:
@@ -95,6 +99,7 @@ rule evaluate_polysilicon:
         summary=f"{POLY}/evaluation/summary.csv",
     params:
         names=["cVAE", "cGAN"],
+    threads: 1
     log:
         f"{RESULTS}/logs/polysilicon/evaluate.log",
     conda:
@@ -113,6 +118,7 @@ rule traverse_polysilicon_vae:
         summary=f"{POLY}/traversal/summary.csv",
     params:
         traversal=config["polysilicon"]["traversal"],
+    threads: 1
     log:
         f"{RESULTS}/logs/polysilicon/traversal.log",
     conda:
@@ -143,6 +149,7 @@ rule figures_polysilicon:
         names=["cVAE", "cGAN"],
         classes=config["polysilicon"]["classes"],
         span=config["polysilicon"]["traversal"]["span"],
+    threads: 1
     log:
         f"{RESULTS}/logs/polysilicon/figures.log",
     conda:

@@ -14,6 +14,7 @@ rule simulate_segmentation:
         sheet=f"{SEG}/raw/samples.tsv",
     params:
         simulate=config["segmentation"]["simulate"],
+    threads: 1
     log:
         f"{RESULTS}/logs/segmentation/simulate.log",
     conda:
@@ -32,6 +33,7 @@ rule train_vqvae:
         classes=config["segmentation"]["classes"],
         split=config["segmentation"]["split"],
         train=config["segmentation"]["vqvae"],
+    threads: 1
     log:
         f"{RESULTS}/logs/segmentation/train_vqvae.log",
     benchmark:
@@ -52,6 +54,7 @@ rule train_pixelcnn:
     params:
         split=config["segmentation"]["split"],
         train=config["segmentation"]["pixelcnn"],
+    threads: 1
     log:
         f"{RESULTS}/logs/segmentation/train_pixelcnn.log",
     benchmark:
@@ -72,6 +75,7 @@ rule sample_segmentation_pairs:
         table=f"{SEG}/synthetic/table.csv",
     params:
         sample=config["segmentation"]["sample"],
+    threads: 1
     log:
         f"{RESULTS}/logs/segmentation/sample.log",
     benchmark:
@@ -98,6 +102,7 @@ rule train_segmenter_mix:
         split=config["segmentation"]["split"],
         score=config["segmentation"]["score"],
         train=config["segmentation"]["unet"],
+    threads: 1
     log:
         f"{RESULTS}/logs/segmentation/unet_{{mix}}.log",
     benchmark:
@@ -122,6 +127,7 @@ rule evaluate_segmentation:
     params:
         classes=config["segmentation"]["classes"],
         split=config["segmentation"]["split"],
+    threads: 1
     log:
         f"{RESULTS}/logs/segmentation/evaluate.log",
     conda:
@@ -149,6 +155,7 @@ rule figures_segmentation:
     params:
         classes=config["segmentation"]["classes"],
         split=config["segmentation"]["split"],
+    threads: 1
     log:
         f"{RESULTS}/logs/segmentation/figures.log",
     conda:

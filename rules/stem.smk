@@ -10,6 +10,7 @@ rule simulate_stem:
         sheet=f"{STEM}/raw/samples.tsv",
     params:
         simulate=config["stem"]["simulate"],
+    threads: 1
     log:
         f"{RESULTS}/logs/stem/simulate.log",
     benchmark:
@@ -31,6 +32,7 @@ rule ingest_stem:
         pixel_size=config["stem"]["pixel_size"],
         default_unit=config["stem"]["pixel_unit"],
         require_points=lambda wc: wc.domain != "exp",
+    threads: 1
     log:
         f"{RESULTS}/logs/stem/ingest_{{domain}}.log",
     benchmark:
@@ -48,6 +50,7 @@ rule noisy_stem:
         images=f"{STEM}/trainsets/noisy/images.npy",
     params:
         noisy=config["stem"]["noisy"],
+    threads: 1
     log:
         f"{RESULTS}/logs/stem/noisy.log",
     conda:
@@ -67,6 +70,7 @@ rule tile_stem:
         domain="sim|exp",
     params:
         tiling={k: v for k, v in config["stem"]["tile"].items() if k != "paired"},
+    threads: 1
     log:
         f"{RESULTS}/logs/stem/tile_{{domain}}.log",
     conda:
@@ -84,6 +88,7 @@ rule train_stem_cyclegan:
         log=f"{STEM}/cyclegan/training.csv",
     params:
         train=config["stem"]["cyclegan"],
+    threads: 1
     log:
         f"{RESULTS}/logs/stem/train_cyclegan.log",
     benchmark:
@@ -104,6 +109,7 @@ rule translate_stem:
         input_noise=config["stem"]["cyclegan"]["input_noise"],
         translate=config["stem"]["translate"],
         device=config["stem"]["cyclegan"]["device"],
+    threads: 1
     log:
         f"{RESULTS}/logs/stem/translate.log",
     benchmark:
@@ -126,6 +132,7 @@ rule train_vacancy_detector:
         trainset="noiseless|noisy|cyclegan",
     params:
         train=config["stem"]["detector"],
+    threads: 1
     log:
         f"{RESULTS}/logs/stem/train_detector_{{trainset}}.log",
     benchmark:
@@ -147,6 +154,7 @@ rule detect_vacancies:
     params:
         detect=config["stem"]["detect"],
         device=config["stem"]["detector"]["device"],
+    threads: 1
     log:
         f"{RESULTS}/logs/stem/detect_{{trainset}}.log",
     benchmark:
@@ -168,6 +176,7 @@ rule score_vacancies:
         per_image=f"{STEM}/evaluation/per_image.csv",
     params:
         score=config["stem"]["score"],
+    threads: 1
     log:
         f"{RESULTS}/logs/stem/score.log",
     conda:
@@ -202,6 +211,7 @@ rule figures_stem:
         training=f"{STEM}/figures/training.png",
     params:
         score=config["stem"]["score"],
+    threads: 1
     log:
         f"{RESULTS}/logs/stem/figures.log",
     conda:

@@ -12,6 +12,7 @@ rule tile:
         table=f"{RESULTS}/{{study}}/tiles/{{domain}}/table.csv",
     params:
         tiling=lambda wc: {k: v for k, v in tiling(wc.study, wc.domain).items() if k != "paired"},
+    threads: 1
     log:
         f"{RESULTS}/logs/{{study}}/tile_{{domain}}.log",
     benchmark:
@@ -30,6 +31,7 @@ rule tile_paired:
     output:
         tiles=f"{RESULTS}/{{study}}/tiles/{{domain}}/paired.npy",
         table=f"{RESULTS}/{{study}}/tiles/{{domain}}/paired.csv",
+    threads: 1
     log:
         f"{RESULTS}/logs/{{study}}/tile_paired_{{domain}}.log",
     conda:

@@ -104,6 +104,7 @@ def test_a_cyclegan_hyperparameter_reruns_only_the_cyclegan_branch(finished_run)
         "compare_porous_morphology": 1,
         "figure_porous_comparison": 1,
         "figure_porous_training": 1,
+        "headline": 1,
         "all": 1,
     }
 
@@ -135,6 +136,7 @@ def test_a_gan_hyperparameter_reruns_only_the_gan_branch(finished_run):
         "sample_polysilicon": 1,
         "evaluate_polysilicon": 1,
         "figures_polysilicon": 1,
+        "headline": 1,
         "all": 1,
     }
 
@@ -188,6 +190,7 @@ def test_a_new_mix_trains_only_that_mix(finished_run):
         "train_segmenter_mix": 1,
         "evaluate_segmentation": 1,
         "figures_segmentation": 1,
+        "headline": 1,
         "all": 1,
     }
 
@@ -202,8 +205,54 @@ def test_a_detector_hyperparameter_reruns_only_the_detectors(finished_run):
         "detect_vacancies": 3,
         "score_vacancies": 1,
         "figures_stem": 1,
+        "headline": 1,
         "all": 1,
     }
+
+
+@pytest.mark.e2e
+def test_headline_table_covers_every_study_and_computes_met(finished_run):
+    summary = finished_run / "results/summary"
+    table = pd.read_csv(summary / "headline.csv")
+    assert list(table.columns) == [
+        "study", "quantity", "value", "ci_low", "ci_high", "n_seeds", "target", "met"
+    ]  # fmt: skip
+    assert set(table.study) == {"porous", "stem", "polysilicon", "segmentation"}
+    assert table.value.notna().all() and (table.n_seeds >= 1).all()
+    with_target = table[table.target.notna()]
+    assert with_target.met.notna().all() and table[table.target.isna()].met.isna().all()
+    assert len((summary / "headline.md").read_text().splitlines()) == len(table) + 2
+
+
+@pytest.mark.e2e
+def test_a_forced_rerun_reproduces_a_gan_and_the_detectors_bit_for_bit(finished_run, tmp_path):
+    """Each stage runs with its rule's threads, so a rerun next to other jobs (here the three
+    detectors and the CycleGAN, two at a time on 2 cores) gives the same weights."""
+    import shutil
+
+    import torch
+
+    run = tmp_path / "rerun"  # a copy: the tests after this one expect an untouched run
+    shutil.copytree(finished_run, run, symlinks=True)
+    res = run / "results"
+    models = [res / "porous/cyclegan/model.pt"] + [
+        res / f"stem/detector/{name}/model.pt" for name in ("noiseless", "noisy", "cyclegan")
+    ]
+    before = [(m.stat().st_mtime_ns, torch.load(m, weights_only=False)) for m in models]
+    rules = ["train_cyclegan", "train_vacancy_detector"]
+    result = snakemake(run, TINY, "--forcerun", *rules, "--until", *rules)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for path, (mtime, old) in zip(models, before):
+        new = torch.load(path, weights_only=False)
+        assert path.stat().st_mtime_ns > mtime  # really trained again
+        tensors = [k for k, v in old.items() if isinstance(v, dict) and k != "summary"]
+        assert tensors, path
+        for key in tensors:
+            for name, value in old[key].items():
+                if isinstance(value, torch.Tensor):
+                    assert torch.equal(value, new[key][name]), f"{path}: {key}.{name}"
+    provenance = (res / "porous/cyclegan/model.pt.provenance.json").read_text()
+    assert '"threads": 1' in provenance
 
 
 @pytest.mark.e2e
@@ -230,6 +279,7 @@ def test_nothing_reruns_without_change_and_tiling_change_skips_simulation(finish
         "compare_porous_morphology": 1,
         "figure_porous_comparison": 1,
         "figure_porous_training": 1,
+        "headline": 1,
         "all": 1,
     }
     raw = finished_run / "results/porous/raw/samples.tsv"

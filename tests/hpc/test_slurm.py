@@ -34,6 +34,18 @@ TEST_OVERRIDES = [
         for rule in ("train_stylegan2", "sample_stylegan2", "train_cyclegan", "translate_microct")
         for key in ("gpu=0", "mem_mb=1000", "cpus_per_task=1", "runtime=10")
     ],
+    # one thread per job, as locally (the profile's set-threads sizes a real cluster's jobs)
+    "--set-threads",
+    *[
+        f"{rule}=1"
+        for rule in (
+            "morphology",
+            "train_stylegan2",
+            "sample_stylegan2",
+            "train_cyclegan",
+            "translate_microct",
+        )
+    ],
     "--latency-wait",
     "5",
 ]

@@ -1,0 +1,359 @@
+"""The study's headline numbers in one generated table: one row per target of the four studies.
+
+Every row has the value (the mean over the seeds it was measured on), its 95 % interval over
+seeds (Student t; empty with fewer than two seeds), the number of seeds, the target as text
+(``>= 0.9``, ``<= 0.02``, ``in [0.8, 1.2]``) and whether it is met, computed here: with three
+or more seeds only when the interval's bound on the target's side meets it, otherwise by the
+value. Rows without a target (reported numbers such as a KS statistic) leave ``met`` empty.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..io import atomic_path, save_table
+
+COLUMNS = ["study", "quantity", "value", "ci_low", "ci_high", "n_seeds", "target", "met"]
+
+
+def interval(
+    values: list[float] | np.ndarray, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """(mean, low, high) of ``values`` over seeds: the Student-t interval of the mean; the
+    bounds are NaN for fewer than two values."""
+    from scipy import stats
+
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(v.mean())
+    if len(v) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return mean, mean - half, mean + half
+
+
+def target_met(target: str, value: float, low: float, high: float, n_seeds: int) -> bool | None:
+    """Whether ``value`` meets ``target`` (``>= x``, ``<= x``, ``in [a, b]``); with three or more
+    seeds the interval must: its low bound for ``>=``, its high bound for ``<=``, both for a
+    range. ``None`` for an empty target."""
+    if not target:
+        return None
+    use_interval = n_seeds >= 3 and np.isfinite(low) and np.isfinite(high)
+    lo, hi = (low, high) if use_interval else (value, value)
+    number = r"(-?[0-9.]+(?:e-?\d+)?)"
+    if m := re.fullmatch(rf">=\s*{number}", target.strip()):
+        return bool(lo >= float(m.group(1)))
+    if m := re.fullmatch(rf"<=\s*{number}", target.strip()):
+        return bool(hi <= float(m.group(1)))
+    if m := re.fullmatch(rf"in \[\s*{number}\s*,\s*{number}\s*\]", target.strip()):
+        return bool(lo >= float(m.group(1)) and hi <= float(m.group(2)))
+    raise InputError(f"headline target {target!r}: use '>= x', '<= x' or 'in [a, b]'")
+
+
+def row(
+    study: str,
+    quantity: str,
+    values: list[float] | float,
+    target: str = "",
+    ci: tuple[float, float] | None = None,
+    n_seeds: int | None = None,
+) -> dict[str, Any]:
+    """One headline row from per-seed ``values``, or from one value with its interval ``ci``
+    over ``n_seeds`` (a difference of two mixes)."""
+    values = np.atleast_1d(np.asarray(values, float))
+    mean, low, high = interval(values)
+    if ci is not None:
+        low, high = ci
+    n = int(np.isfinite(values).sum()) if n_seeds is None else n_seeds
+    return {
+        "study": study,
+        "quantity": quantity,
+        "value": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "n_seeds": n,
+        "target": target,
+        "met": target_met(target, mean, low, high, n),
+    }
+
+
+def difference(a: list[float], b: list[float]) -> tuple[float, tuple[float, float], int]:
+    """mean(a) − mean(b) with a Welch 95 % interval (NaN with fewer than two values each)."""
+    from scipy import stats
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    diff = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return diff, (float("nan"), float("nan")), min(len(a), len(b))
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = np.sqrt(va + vb)
+    dof = se**4 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else len(a) + len(b) - 2
+    half = float(stats.t.ppf(0.975, dof) * se)
+    return diff, (diff - half, diff + half), min(len(a), len(b))
+
+
+def _frames(paths: list[str | os.PathLike], **kw: Any) -> list[pd.DataFrame]:
+    return [pd.read_csv(p, **kw) for p in paths]
+
+
+def porous_rows(
+    distances: list[str | os.PathLike],
+    translation: list[str | os.PathLike],
+    compare: dict[str, float],
+    targets: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """StyleGAN2 vs real SEM tiles (porosity, KS statistics, λ, diversity) and the CycleGAN's
+    translation against the true slice (porosity r; MAE, λ and S2 errors minus bicubic's)."""
+    dist = [f.set_index(["dataset", "descriptor"]) for f in _frames(distances)]
+    synth = "StyleGAN2-ADA"
+
+    def of(descriptor: str, column: str) -> list[float]:
+        return [float(f.loc[(synth, descriptor), column]) for f in dist]
+
+    tol = compare["lambda_tolerance"]
+    rows = [
+        row(
+            "porous",
+            "StyleGAN2 mean porosity − real, absolute",
+            np.abs(of("porosity", "mean_difference")),
+            f"<= {compare['porosity_tolerance']}",
+        )
+    ]
+    for descriptor, name in (
+        ("porosity", "φ"),
+        ("specific_surface_area", "specific surface area"),
+        ("correlation_length", "λ"),
+    ):
+        rows.append(
+            row("porous", f"StyleGAN2 KS statistic of {name}", of(descriptor, "ks_statistic"))
+        )
+    rows.append(
+        row(
+            "porous",
+            "StyleGAN2 mean λ / real",
+            of("correlation_length", "mean_ratio"),
+            f"in [{1 - tol:g}, {1 + tol:g}]",
+        )
+    )
+    rows.append(
+        row(
+            "porous",
+            "StyleGAN2 tile diversity / real",
+            of("diversity", "mean_ratio"),
+            f">= {compare['diversity_ratio']}",
+        )
+    )
+    trans = [f.set_index("method") for f in _frames(translation)]
+    if trans:
+        rows.append(
+            row(
+                "porous",
+                "CycleGAN porosity Pearson r vs true slice",
+                [float(f.loc["cyclegan", "porosity_pearson_r"]) for f in trans],
+                f">= {targets['porosity_pearson_r']}",
+            )
+        )
+        for column, name in (
+            ("porosity_mae", "porosity MAE"),
+            ("lambda_mean_rel_error", "λ relative error"),
+            ("s2_rmse", "S2 RMSE"),
+        ):
+            rows.append(
+                row(
+                    "porous",
+                    f"CycleGAN {name} minus bicubic's",
+                    [float(f.loc["cyclegan", column] - f.loc["bicubic", column]) for f in trans],
+                    "<= 0",
+                )
+            )
+    return rows
+
+
+def stem_rows(table1: list[str | os.PathLike], targets: dict[str, Any]) -> list[dict[str, Any]]:
+    """F1 on experimental images per training set, and the CycleGAN − noiseless gap."""
+    tables = [f.set_index("training_set") for f in _frames(table1)]
+    rows = []
+    for name in tables[0].index:
+        target = f">= {targets['stem_f1_cyclegan']}" if name == "cyclegan" else ""
+        rows.append(
+            row(
+                "stem",
+                f"F1 on experiment, trained on {name}",
+                [float(f.loc[name, "f1"]) for f in tables],
+                target,
+            )
+        )
+    if {"cyclegan", "noiseless"} <= set(tables[0].index):
+        rows.append(
+            row(
+                "stem",
+                "F1 gap: CycleGAN − noiseless",
+                [float(f.loc["cyclegan", "f1"] - f.loc["noiseless", "f1"]) for f in tables],
+                f">= {targets['stem_f1_gap']}",
+            )
+        )
+    return rows
+
+
+def polysilicon_rows(
+    judge: list[str | os.PathLike], evaluation: list[str | os.PathLike], targets: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The CNN judge's held-out accuracy; per generator the judged class accuracy, the physics
+    E11 error in real within-class σ, and the grain count relative to the real images'."""
+    rows = [
+        row(
+            "polysilicon",
+            "CNN judge held-out class accuracy",
+            [float(f["accuracy"].iloc[0]) for f in _frames(judge)],
+            f">= {targets['judge_accuracy']}",
+        )
+    ]
+    evals = [f.set_index("set") for f in _frames(evaluation)]
+    tol = targets["grain_count_tolerance"]
+    for name in [s for s in evals[0].index if s != "real"]:
+        acc, mae = targets["generator_accuracy"], targets["generator_e11_mae_sigma"]
+        rows.append(
+            row(
+                "polysilicon",
+                f"{name} class accuracy (CNN judge)",
+                [float(f.loc[name, "cnn_class_accuracy"]) for f in evals],
+                f">= {acc[name]}" if name in acc else "",
+            )
+        )
+        rows.append(
+            row(
+                "polysilicon",
+                f"{name} physics E11 MAE / real σ",
+                [float(f.loc[name, "physics_mae_over_real_std"]) for f in evals],
+                f"<= {mae[name]}" if name in mae else "",
+            )
+        )
+        rows.append(
+            row(
+                "polysilicon",
+                f"{name} grains per image / real",
+                [float(f.loc[name, "mean_grains"] / f.loc["real", "mean_grains"]) for f in evals],
+                f"in [{1 - tol:g}, {1 + tol:g}]",
+            )
+        )
+    return rows
+
+
+def segmentation_rows(
+    checks: list[str | os.PathLike], runs: list[str | os.PathLike], targets: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """VQ-VAE reconstruction and pair agreement (targets from the generator checks), and the
+    customised mIoU of the best fewest-real + synthetic mix and of synthetic only, each minus
+    the most-real real-only mix's, over the U-Net seeds."""
+    rows = []
+    frames = [f.set_index("check") for f in _frames(checks)]
+    for check, name in (
+        ("vqvae_reconstruction_mask_miou", "VQ-VAE reconstruction mask mIoU"),
+        ("generated_mask_image_agreement_miou", "generated mask vs image agreement (mIoU)"),
+    ):
+        target = frames[0].loc[check, "target"]
+        rows.append(
+            row(
+                "segmentation",
+                name,
+                [float(f.loc[check, "value"]) for f in frames],
+                f">= {target:g}" if pd.notna(target) else "",
+            )
+        )
+    all_runs = pd.concat(_frames(runs), ignore_index=True)
+    per_mix = {m: g["miou_present"].to_numpy() for m, g in all_runs.groupby("mix", sort=False)}
+    kind = all_runs.groupby("mix", sort=False)[["real", "synthetic_images"]].first()
+    real_only = kind[(kind.synthetic_images == 0) & (kind.real > 0)]
+    if real_only.empty:
+        return rows
+    most = real_only["real"].idxmax()
+    fewest = kind[kind.real > 0]["real"].min()
+    mixed = kind[(kind.real == fewest) & (kind.synthetic_images > 0)]
+    if len(mixed):
+        best = max(mixed.index, key=lambda m: per_mix[m].mean())
+        diff, ci, n = difference(per_mix[best], per_mix[most])
+        rows.append(
+            row(
+                "segmentation",
+                f"customised mIoU: best {fewest}-real + synthetic ({best}) − {most}",
+                [diff],
+                ">= 0",
+                ci,
+                n,
+            )
+        )
+    synthetic = kind[kind.real == 0]
+    if len(synthetic):
+        only = synthetic.index[0]
+        diff, ci, n = difference(per_mix[only], per_mix[most])
+        rows.append(
+            row(
+                "segmentation",
+                f"customised mIoU: synthetic only − {most}",
+                [diff],
+                f">= {-targets['synthetic_only_gap']}",
+                ci,
+                n,
+            )
+        )
+    return rows
+
+
+def headline_table(
+    inputs: dict[str, list[str]],
+    csv_out: str | os.PathLike,
+    md_out: str | os.PathLike,
+    *,
+    compare: dict[str, float],
+    targets: dict[str, Any],
+) -> pd.DataFrame:
+    """Write ``results/summary/headline.{csv,md}`` from the studies' tables (``inputs``: lists of
+    per-seed files under ``distances``, ``translation``, ``table1``, ``judge``,
+    ``evaluation``, ``checks``, ``runs``; a study whose files are absent is left out)."""
+
+    def get(key: str) -> list[str]:
+        return list(inputs.get(key, []))
+
+    rows: list[dict[str, Any]] = []
+    if get("distances"):
+        rows += porous_rows(get("distances"), get("translation"), compare, targets)
+    if get("table1"):
+        rows += stem_rows(get("table1"), targets)
+    if get("evaluation"):
+        rows += polysilicon_rows(get("judge"), get("evaluation"), targets)
+    if get("runs"):
+        rows += segmentation_rows(get("checks"), get("runs"), targets)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table["met"] = table["met"].astype(object)
+    save_table(csv_out, table)
+    with atomic_path(md_out, suffix=".md") as tmp:
+        tmp.write_text(headline_markdown(table))
+    return table
+
+
+def headline_markdown(table: pd.DataFrame) -> str:
+    """The headline table as Markdown: value and interval to 3 significant digits."""
+
+    def fmt(v: float) -> str:
+        return "" if not np.isfinite(v) else f"{v:.3g}"
+
+    lines = [
+        "| study | quantity | value | 95 % interval | seeds | target | met |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in table.itertuples():
+        ci = f"[{fmt(r.ci_low)}, {fmt(r.ci_high)}]" if np.isfinite(r.ci_low) else ""
+        met = {True: "yes", False: "**no**"}.get(r.met, "")
+        lines.append(
+            f"| {r.study} | {r.quantity} | {fmt(r.value)} | {ci} | {r.n_seeds} | "
+            f"{r.target} | {met} |"
+        )
+    return "\n".join(lines) + "\n"

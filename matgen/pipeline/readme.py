@@ -1,0 +1,83 @@
+"""Keep the README's results generated: the headline table and figure thumbnails of a run.
+
+``make readme`` calls :func:`update_readme` after ``make study``: the blocks between
+``<!-- headline:start -->`` / ``<!-- headline:end -->`` and ``<!-- thumbnails:start -->`` /
+``<!-- thumbnails:end -->`` are replaced, so no number in the README is typed by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from ..errors import InputError
+from ..io import atomic_path
+
+# (figure PNG under results/, caption) of the thumbnails, one per study and kind of result
+THUMBNAILS = [
+    ("porous/figures/stylegan2_samples.png", "porous: real vs StyleGAN2 tiles"),
+    ("porous/figures/translation.png", "porous: micro-CT → SEM vs the truth"),
+    ("stem/figures/table1.png", "STEM: F1 per training set"),
+    ("polysilicon/figures/samples.png", "polysilicon: real vs generated grains"),
+    ("segmentation/figures/pairs.png", "segmentation: generated image/mask pairs"),
+]
+
+
+def _replace_block(text: str, name: str, body: str, path: Path) -> str:
+    pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
+    if not pattern.search(text):
+        raise InputError(f"{path}: no <!-- {name}:start --> ... <!-- {name}:end --> block")
+    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+
+
+def update_readme(
+    results: str | os.PathLike,
+    readme: str | os.PathLike,
+    image_dir: str | os.PathLike,
+    width: int = 320,
+) -> None:
+    """Copy ``results/summary/headline.md`` into ``readme`` with the commit it came from, and
+    ``width``-px thumbnails of the study's key figures into ``image_dir`` (linked from it)."""
+    from PIL import Image
+
+    results, readme, image_dir = Path(results), Path(readme), Path(image_dir)
+    headline = results / "summary/headline.md"
+    if not headline.is_file():
+        raise InputError(f"{headline}: not found; run `make study` first")
+    commit = (
+        subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=readme.parent,
+        ).stdout.strip()
+        or "unknown"
+    )
+    text = _replace_block(
+        readme.read_text(),
+        "headline",
+        f"From `make study` (one seed, embedded default) at commit "
+        f"`{commit}`:\n\n{headline.read_text()}",
+        readme,
+    )
+    image_dir.mkdir(parents=True, exist_ok=True)
+    cells = []
+    for rel, caption in THUMBNAILS:
+        source = results / rel
+        if not source.is_file():
+            continue
+        image = Image.open(source).convert("RGB")
+        image.thumbnail((width, width * 4))
+        target = image_dir / source.name.replace(".png", f"_{Path(rel).parts[0]}.png")
+        with atomic_path(target, suffix=".png") as tmp:
+            image.save(tmp, format="PNG", optimize=True)
+        link = os.path.relpath(target, readme.parent)
+        cells.append(
+            f'<a href="{link}"><img src="{link}" width="{width}" '
+            f'title="{caption}" alt="{caption}"></a>'
+        )
+    text = _replace_block(text, "thumbnails", "\n".join(cells) + "\n", readme)
+    with atomic_path(readme, suffix=".md") as tmp:
+        tmp.write_text(text)

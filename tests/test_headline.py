@@ -1,0 +1,169 @@
+"""The headline table: intervals over seeds, targets met by the right bound, rows per study."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matgen.errors import InputError
+from matgen.pipeline.headline import difference, headline_table, interval, target_met
+
+TARGETS = {
+    "porosity_pearson_r": 0.9,
+    "stem_f1_cyclegan": 0.8,
+    "stem_f1_gap": 0.3,
+    "judge_accuracy": 0.9,
+    "generator_accuracy": {"cGAN": 0.9},
+    "generator_e11_mae_sigma": {"cGAN": 1.0},
+    "grain_count_tolerance": 0.2,
+    "synthetic_only_gap": 0.05,
+}
+
+
+def test_interval_is_the_student_t_interval_of_the_mean():
+    mean, low, high = interval([1.0, 2.0, 3.0])
+    # t(0.975, 2) = 4.3027, sd 1, n 3: half width 4.3027 / sqrt(3) = 2.4842
+    assert mean == 2.0 and low == pytest.approx(2 - 2.4842, abs=1e-4)
+    assert high == pytest.approx(2 + 2.4842, abs=1e-4)
+    assert np.isnan(interval([5.0])[1])
+
+
+def test_a_target_counts_as_met_by_the_bound_on_its_side_with_three_seeds():
+    assert target_met(">= 0.8", 0.85, 0.75, 0.95, n_seeds=3) is False  # low bound below
+    assert target_met(">= 0.8", 0.85, 0.75, 0.95, n_seeds=1) is True  # one seed: the value
+    assert target_met("<= 0.02", 0.01, 0.0, 0.03, n_seeds=5) is False
+    assert target_met("in [0.8, 1.2]", 1.0, 0.85, 1.1, n_seeds=3) is True
+    assert target_met("in [0.8, 1.2]", 1.0, 0.7, 1.1, n_seeds=3) is False
+    assert target_met("", 1.0, 0.0, 2.0, n_seeds=3) is None
+    with pytest.raises(InputError, match="headline target"):
+        target_met("about 3", 1.0, 0.0, 2.0, 1)
+
+
+def test_difference_has_a_welch_interval():
+    diff, (low, high), n = difference([0.80, 0.82, 0.84], [0.70, 0.71, 0.72])
+    assert diff == pytest.approx(0.11) and n == 3 and low < 0.11 < high
+    assert low > 0  # clearly apart
+
+
+def _write(path, rows):
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return str(path)
+
+
+def test_headline_rows_from_the_studies_tables(tmp_path):
+    stem = _write(
+        tmp_path / "t1.csv",
+        [{"training_set": "noiseless", "f1": 0.1}, {"training_set": "cyclegan", "f1": 0.9}],
+    )
+    judge = _write(tmp_path / "judge.csv", [{"accuracy": 0.95}])
+    evaluation = _write(
+        tmp_path / "eval.csv",
+        [
+            {
+                "set": "real",
+                "cnn_class_accuracy": 0.95,
+                "physics_mae_over_real_std": 0.05,
+                "mean_grains": 40.0,
+            },
+            {
+                "set": "cGAN",
+                "cnn_class_accuracy": 0.92,
+                "physics_mae_over_real_std": 1.3,
+                "mean_grains": 30.0,
+            },
+        ],
+    )
+    checks = _write(
+        tmp_path / "checks.csv",
+        [
+            {"check": "vqvae_reconstruction_mask_miou", "value": 0.95, "target": 0.9},
+            {"check": "generated_mask_image_agreement_miou", "value": 0.6, "target": 0.7},
+        ],
+    )
+    runs = _write(
+        tmp_path / "runs.csv",
+        [
+            *(
+                {"mix": "real8", "seed": s, "real": 8, "synthetic_images": 0, "miou_present": v}
+                for s, v in enumerate([0.80, 0.81, 0.82])
+            ),
+            *(
+                {"mix": "real2", "seed": s, "real": 2, "synthetic_images": 0, "miou_present": v}
+                for s, v in enumerate([0.70, 0.71, 0.72])
+            ),
+            *(
+                {
+                    "mix": "real2_syn5x",
+                    "seed": s,
+                    "real": 2,
+                    "synthetic_images": 10,
+                    "miou_present": v,
+                }
+                for s, v in enumerate([0.83, 0.84, 0.85])
+            ),
+            *(
+                {
+                    "mix": "synthetic_only",
+                    "seed": s,
+                    "real": 0,
+                    "synthetic_images": 80,
+                    "miou_present": v,
+                }
+                for s, v in enumerate([0.60, 0.61, 0.62])
+            ),
+        ],
+    )
+    table = headline_table(
+        {
+            "table1": [stem],
+            "judge": [judge],
+            "evaluation": [evaluation],
+            "checks": [checks],
+            "runs": [runs],
+        },
+        tmp_path / "h.csv",
+        tmp_path / "h.md",
+        compare={},
+        targets=TARGETS,
+    )
+    by = table.set_index("quantity")
+    assert by.loc["F1 gap: CycleGAN − noiseless", "value"] == pytest.approx(0.8)
+    assert by.loc["F1 gap: CycleGAN − noiseless", "met"] is True
+    assert by.loc["cGAN physics E11 MAE / real σ", "met"] is False  # 1.3 > 1.0
+    assert by.loc["cGAN grains per image / real", "value"] == pytest.approx(0.75)
+    assert by.loc["cGAN grains per image / real", "target"] == "in [0.8, 1.2]"
+    assert by.loc["generated mask vs image agreement (mIoU)", "met"] is False
+    best = by.loc["customised mIoU: best 2-real + synthetic (real2_syn5x) − real8"]
+    assert best["value"] == pytest.approx(0.03) and best["n_seeds"] == 3
+    assert best["ci_low"] > 0 and best["met"] is True
+    only = by.loc["customised mIoU: synthetic only − real8"]
+    assert only["value"] == pytest.approx(-0.2) and only["met"] is False
+    md = (tmp_path / "h.md").read_text().splitlines()
+    assert len(md) == len(table) + 2 and all(line.count("|") == 8 for line in md)
+    assert pd.read_csv(tmp_path / "h.csv").shape == table.shape
+
+
+def test_readme_blocks_are_replaced_by_the_run_s_table_and_thumbnails(tmp_path):
+    from PIL import Image
+
+    from matgen.pipeline.readme import update_readme
+
+    results = tmp_path / "results"
+    (results / "summary").mkdir(parents=True)
+    (results / "summary/headline.md").write_text("| a | b |\n| --- | --- |\n| 1 | 2 |\n")
+    (results / "stem/figures").mkdir(parents=True)
+    Image.new("RGB", (1000, 500), "white").save(results / "stem/figures/table1.png")
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "intro\n<!-- thumbnails:start -->\nold\n<!-- thumbnails:end -->\n"
+        "<!-- headline:start -->\nstale | 9 |\n<!-- headline:end -->\nend\n"
+    )
+    update_readme(results, readme, tmp_path / "docs/img", width=200)
+    text = readme.read_text()
+    assert "stale" not in text and "old" not in text and "| 1 | 2 |" in text
+    assert text.startswith("intro\n") and text.endswith("end\n")
+    thumb = tmp_path / "docs/img/table1_stem.png"
+    assert Image.open(thumb).size == (200, 100)
+    assert 'src="docs/img/table1_stem.png"' in text
+    readme.write_text("no blocks\n")
+    with pytest.raises(InputError, match="no <!-- headline:start -->"):
+        update_readme(results, readme, tmp_path / "docs/img")
