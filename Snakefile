@@ -10,6 +10,9 @@ from matgen.errors import InputError
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 try:
     validate_config(config, workflow.source_path("config/schema.yaml"), source="config")
 except InputError as exc:
