@@ -74,16 +74,14 @@ def train_vae(
         width=width,
     )
     model = ConditionalVAE(**cfg).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = TrainingRun(
+    opt, run = TrainingRun.with_adam(
         model_out,
         log_out,
-        total=epochs,
-        model_config=cfg,
-        modules={"model": model},
-        states={"optimizer": opt},
+        model,
+        cfg,
+        lr=lr,
+        epochs=epochs,
         device=dev,
-        unit="epoch",
         desc="cVAE",
         show_progress=show_progress,
     )
@@ -267,16 +265,14 @@ def train_evaluator(
     seed_everything(seed)
     cfg = dict(n_classes=len(classes), img_channels=int(data.images.shape[1]), width=width)
     model = MicrostructureCNN(**cfg).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = TrainingRun(
+    opt, run = TrainingRun.with_adam(
         model_out,
         log_out,
-        total=epochs,
-        model_config=cfg,
-        modules={"model": model},
-        states={"optimizer": opt},
+        model,
+        cfg,
+        lr=lr,
+        epochs=epochs,
         device=dev,
-        unit="epoch",
         desc="CNN judge",
         show_progress=show_progress,
     )

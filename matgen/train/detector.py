@@ -70,16 +70,14 @@ def train_vacancy_detector(
     seed_everything(seed)
     cfg = dict(in_ch=1, out_ch=1, width=width, depth=depth, residual=True)
     model = UNet(**cfg).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = TrainingRun(
+    opt, run = TrainingRun.with_adam(
         model_out,
         log_out,
-        total=epochs,
-        model_config=cfg,
-        modules={"model": model},
-        states={"optimizer": opt},
+        model,
+        cfg,
+        lr=lr,
+        epochs=epochs,
         device=dev,
-        unit="epoch",
         desc="detector",
         show_progress=show_progress,
     )

@@ -147,6 +147,39 @@ class TrainingRun:
         self.last_good = self.start if self.resumed is not None else None
         self.started = time.time()
 
+    @classmethod
+    def with_adam(
+        cls,
+        model_out: str | os.PathLike,
+        log_out: str | os.PathLike,
+        model: "torch.nn.Module",
+        model_config: dict[str, Any],
+        *,
+        lr: float,
+        epochs: int,
+        device: Any,
+        desc: str,
+        show_progress: bool = True,
+    ) -> tuple["torch.optim.Adam", TrainingRun]:
+        """The common case: one module (``model``) trained by Adam, counted in epochs; returns
+        the optimiser and the run (restored from its resume checkpoint where there is one)."""
+        import torch
+
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        run = cls(
+            model_out,
+            log_out,
+            total=epochs,
+            model_config=model_config,
+            modules={"model": model},
+            states={"optimizer": opt},
+            device=device,
+            unit="epoch",
+            desc=desc,
+            show_progress=show_progress,
+        )
+        return opt, run
+
     def steps(self) -> Iterator[int]:
         """The step indices still to run, with a progress bar on the main process."""
         steps: Iterable[int] = range(self.start, self.total)

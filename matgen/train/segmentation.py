@@ -93,16 +93,14 @@ def train_vqvae(
         decay=decay,
     )
     model = VQVAE(**cfg).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = TrainingRun(
+    opt, run = TrainingRun.with_adam(
         model_out,
         log_out,
-        total=epochs,
-        model_config=cfg,
-        modules={"model": model},
-        states={"optimizer": opt},
+        model,
+        cfg,
+        lr=lr,
+        epochs=epochs,
         device=dev,
-        unit="epoch",
         desc="VQ-VAE",
         show_progress=show_progress,
     )
@@ -171,16 +169,14 @@ def train_pixelcnn(
     seed_everything(seed)
     cfg = dict(n_codes=n_codes, dim=dim, n_layers=n_layers, kernel=kernel)
     model = GatedPixelCNN(**cfg).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    run = TrainingRun(
+    opt, run = TrainingRun.with_adam(
         model_out,
         log_out,
-        total=epochs,
-        model_config=cfg,
-        modules={"model": model},
-        states={"optimizer": opt},
+        model,
+        cfg,
+        lr=lr,
+        epochs=epochs,
         device=dev,
-        unit="epoch",
         desc="PixelCNN",
         show_progress=show_progress,
     )
