@@ -116,3 +116,15 @@ def test_translating_a_domain_needs_the_cyclegan_settings():
         validate_config(config, SCHEMA)
     config["porous"]["translate"]["domain"] = ""
     validate_config(config, SCHEMA)
+
+
+def test_public_metrics_document_parameters_and_returns():
+    """scikit-image style: every public metric says what goes in and comes out (shapes, units)."""
+    missing = []
+    for path in (PACKAGE / "metrics").glob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                doc = ast.get_docstring(node) or ""
+                if "Parameters\n----------" not in doc or "Returns\n-------" not in doc:
+                    missing.append(f"{path.name}:{node.name}")
+    assert missing == []

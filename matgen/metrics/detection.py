@@ -29,10 +29,23 @@ class Matches:
 def find_peaks(
     probability: np.ndarray, threshold: float = 0.5, min_distance: int = 3
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Local maxima of a (H, W) map above ``threshold``, at least ``min_distance`` px apart.
+    """Local maxima of a probability map above ``threshold``, at least ``min_distance`` apart.
 
-    Returns (xy, scores): (N, 2) float pixel coordinates (x = column, y = row) and the map
-    value at each peak, strongest first. A flat map (no structure) has no peaks.
+    Parameters
+    ----------
+    probability : ndarray, shape (H, W)
+        Per-pixel probability (or any score) map.
+    threshold : float
+        Smallest value a peak may have.
+    min_distance : int
+        Smallest distance between two peaks, in pixels.
+
+    Returns
+    -------
+    xy : ndarray of float, shape (N, 2)
+        Peak positions in pixels (x = column, y = row), strongest first.
+    scores : ndarray, shape (N,)
+        The map's value at each peak. A flat map (no structure) has no peaks.
     """
     from skimage.feature import peak_local_max
 
@@ -50,9 +63,22 @@ def find_peaks(
 
 
 def inside(xy: np.ndarray, shape: tuple[int, int], border: float) -> np.ndarray:
-    """Mask of points at least ``border`` (same unit as ``xy``, pixels) from every image edge.
+    """Which points lie at least ``border`` from every image edge.
 
     Applied to predictions and ground truth alike, so the edge band counts on neither side.
+
+    Parameters
+    ----------
+    xy : ndarray, shape (N, 2)
+        Points (x, y) in pixels.
+    shape : (int, int)
+        Image height and width in pixels.
+    border : float
+        Width of the excluded band, in pixels.
+
+    Returns
+    -------
+    ndarray of bool, shape (N,)
     """
     xy = np.asarray(xy, float).reshape(-1, 2)
     h, w = shape
@@ -67,8 +93,21 @@ def inside(xy: np.ndarray, shape: tuple[int, int], border: float) -> np.ndarray:
 def match_points(pred_xy: np.ndarray, true_xy: np.ndarray, tolerance: float) -> Matches:
     """Optimal one-to-one matching of predictions to true points closer than ``tolerance``.
 
+    The Hungarian algorithm on the distance matrix, pairs farther than ``tolerance`` forbidden.
     A prediction is a true positive when it is matched; unmatched predictions are false
     positives and unmatched true points false negatives.
+
+    Parameters
+    ----------
+    pred_xy, true_xy : ndarray, shape (N, 2) and (M, 2)
+        Points in one unit (pixels or Å).
+    tolerance : float
+        Largest matching distance, in the same unit.
+
+    Returns
+    -------
+    Matches
+        ``tp``, ``fp``, ``fn`` counts and the matched index ``pairs`` (K, 2).
     """
     pred = np.asarray(pred_xy, float).reshape(-1, 2)
     true = np.asarray(true_xy, float).reshape(-1, 2)
@@ -89,6 +128,15 @@ def precision_recall_f1(matches: Matches | tuple[int, int, int]) -> tuple[float,
 
     Conventions for empty sets: no predictions → precision 1; nothing to find → recall 1; so an
     image with no vacancies and no detections scores (1, 1, 1).
+
+    Parameters
+    ----------
+    matches : Matches or (tp, fp, fn)
+        Counts of true positives, false positives and false negatives.
+
+    Returns
+    -------
+    (precision, recall, f1) : tuple of float, each in [0, 1]
     """
     tp, fp, fn = (matches.tp, matches.fp, matches.fn) if isinstance(matches, Matches) else matches
     precision = tp / (tp + fp) if tp + fp else 1.0
@@ -102,9 +150,24 @@ def bootstrap_scores(
 ) -> dict[str, tuple[float, float, float]]:
     """Precision, recall and F1 pooled over images with bootstrap intervals over images.
 
-    ``counts`` is (n_images, 3): tp, fp, fn per image. Images are resampled with replacement
-    ``n_boot`` times and the scores recomputed from the pooled counts; returns
-    {"precision": (value, low, high), "recall": ..., "f1": ...} with percentile intervals.
+    Images are resampled with replacement ``n_boot`` times and the scores recomputed from the
+    pooled counts; the intervals are percentile intervals.
+
+    Parameters
+    ----------
+    counts : ndarray of int, shape (n_images, 3)
+        tp, fp, fn per image.
+    n_boot : int
+        Bootstrap resamples.
+    confidence : float
+        Coverage of the intervals (0.95: the 2.5th and 97.5th percentiles).
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    dict
+        ``{"precision": (value, low, high), "recall": ..., "f1": ...}``, all in [0, 1].
     """
     counts = np.asarray(counts, float).reshape(-1, 3)
     if len(counts) == 0:
@@ -133,9 +196,23 @@ def precision_recall_curve(
 ) -> np.ndarray:
     """Pooled precision, recall and F1 over images for each score threshold.
 
-    ``predictions`` holds one (xy, scores) pair per image (peaks found at the lowest
-    threshold), ``truths`` the true points of each image. Returns (T, 6): threshold, precision,
-    recall, f1, tp, fp (fn follows from the number of true points).
+    Parameters
+    ----------
+    predictions : list of (xy, scores)
+        One pair per image: peaks found at the lowest threshold, (N, 2) positions and (N,)
+        scores.
+    truths : list of ndarray, each (M, 2)
+        The true points of each image, in the unit of the predictions.
+    tolerance : float
+        Largest matching distance (see :func:`match_points`).
+    thresholds : ndarray, shape (T,)
+        Score thresholds.
+
+    Returns
+    -------
+    ndarray, shape (T, 6)
+        threshold, precision, recall, f1, tp, fp per threshold (fn follows from the number of
+        true points).
     """
     rows = []
     for t in np.asarray(thresholds, float):

@@ -9,9 +9,18 @@ from scipy import stats
 def distribution_distances(real: np.ndarray, synthetic: np.ndarray) -> dict[str, float]:
     """Two-sample comparison of one scalar descriptor (e.g. per-tile porosity).
 
-    Returns the Kolmogorov–Smirnov statistic D (max |ΔCDF|, unitless, 0 = identical) and its
-    p-value, the 1-Wasserstein distance (earth mover's distance, in the descriptor's unit), the
-    difference of means (synthetic − real) and the ratio of means. NaNs are dropped.
+    Parameters
+    ----------
+    real, synthetic : ndarray, shape (N,) and (M,)
+        The descriptor per tile of each set, in one unit; NaNs are dropped.
+
+    Returns
+    -------
+    dict
+        ``ks_statistic`` (Kolmogorov–Smirnov D = max |ΔCDF|, unitless, 0 = identical) and
+        ``ks_pvalue``, ``wasserstein`` (1-Wasserstein, earth mover's distance, in the
+        descriptor's unit), ``mean_real``, ``mean_synthetic``, ``mean_difference`` (synthetic −
+        real, in its unit) and ``mean_ratio`` (synthetic / real).
     """
     a = np.asarray(real, float)
     b = np.asarray(synthetic, float)
@@ -35,10 +44,25 @@ def pairwise_diversity(
 ) -> float:
     """Mean Euclidean distance between pairs of images, per pixel (RMS difference).
 
-    ``images`` (N, H, W) or (N, C, H, W) in [0, 1]. Images are first average-pooled by ``pool``
-    so pixel noise counts less than structure. A mode-collapsed generator scores far below a
-    real set; compare a synthetic set with the real one by the ratio of the two. Uses all pairs
-    or ``max_pairs`` random ones (seeded).
+    Images are first average-pooled by ``pool`` so pixel noise counts less than structure. A
+    mode-collapsed generator scores far below a real set; compare a synthetic set with the real
+    one by the ratio of the two.
+
+    Parameters
+    ----------
+    images : ndarray, shape (N, H, W) or (N, C, H, W)
+        Grey levels in [0, 1].
+    max_pairs : int
+        All pairs when there are fewer, else this many random ones (seeded).
+    pool : int
+        Side of the average-pooling window, in pixels.
+    seed : int
+        Seed of the pair draw.
+
+    Returns
+    -------
+    float
+        RMS grey-level difference per pixel, in grey-level units.
     """
     x = np.asarray(images, np.float32)
     if x.ndim == 3:
@@ -57,9 +81,22 @@ def pairwise_diversity(
 
 
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets (N, F) — the FID formula,
-    ‖μa − μb‖² + Tr(Σa + Σb − 2 (Σa Σb)^½), here on features of our own CNN judge rather than
-    a downloaded Inception network, so values compare sets within this study only."""
+    """Fréchet distance between Gaussians fitted to two feature sets.
+
+    The FID formula, ‖μa − μb‖² + Tr(Σa + Σb − 2 (Σa Σb)^½), here on features of our own CNN
+    judge rather than a downloaded Inception network, so values compare sets within this study
+    only.
+
+    Parameters
+    ----------
+    features_a, features_b : ndarray, shape (N, F) and (M, F)
+        Feature vectors of the two sets.
+
+    Returns
+    -------
+    float
+        The distance, in squared feature units (0 for identical Gaussians).
+    """
     from scipy import linalg
 
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)

@@ -44,7 +44,7 @@ def porosity(image: np.ndarray) -> float | np.ndarray:
 
 
 def specific_surface_area(image: np.ndarray, pixel_size: float = 1.0) -> float | np.ndarray:
-    """Interface length per unit area, L_A, in 1/(unit of ``pixel_size``).
+    """Interface length per unit area, L_A, of the ``True`` phase.
 
     Estimator: stereology's intercept count (Crofton formula), L_A = (pi/2) P_L, where P_L is the
     number of phase changes per unit length of test line. P_L is averaged over four line
@@ -52,6 +52,18 @@ def specific_surface_area(image: np.ndarray, pixel_size: float = 1.0) -> float |
     the estimate nearly isotropic on a pixel grid; for a disk of radius R it returns 2 pi R / A.
     Only pairs of pixels inside the image count, so the image border is not an interface.
     For an isotropic 3-D structure the surface per volume is S_V = (4/pi) L_A.
+
+    Parameters
+    ----------
+    image : ndarray of bool, shape (H, W) or (..., H, W)
+        True = pore (the phase measured).
+    pixel_size : float
+        Side of a pixel, in the length unit wanted (e.g. µm).
+
+    Returns
+    -------
+    float or ndarray of shape ``image.shape[:-2]``
+        L_A in 1 / (unit of ``pixel_size``).
     """
     im = _as_binary(image)
     counts_per_length = []
@@ -77,8 +89,21 @@ def two_point_correlation_map(
     S2(d) is the probability that x and x + d both lie in the ``True`` phase. Non-periodic
     images are zero-padded (by ``r_max``, enough for every lag kept) and each lag is divided by
     the number of pixel pairs that fit inside the image, (H - |dy|)(W - |dx|), an unbiased
-    estimate. Periodic images wrap around. Returns (..., 2 r_max + 1, 2 r_max + 1) float64,
-    centred on d = 0.
+    estimate. Periodic images wrap around.
+
+    Parameters
+    ----------
+    image : ndarray of bool, shape (H, W) or (..., H, W)
+        True = pore.
+    periodic : bool
+        Treat the image as periodic (wrap-around) instead of zero-padding.
+    r_max : int, optional
+        Largest lag in pixels, below min(H, W); default min(H, W) // 2.
+
+    Returns
+    -------
+    ndarray of float64, shape (..., 2 r_max + 1, 2 r_max + 1)
+        S2 (dimensionless) centred on d = 0; entry [r_max + dy, r_max + dx] is lag (dy, dx).
     """
     im = _as_binary(image)
     h, w = im.shape[-2:]
@@ -103,11 +128,25 @@ def two_point_correlation_map(
 def radial_average(
     s2_map: np.ndarray, bins: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Average a centred lag map (..., 2R+1, 2R+1) over rings of lag length.
+    """Average a centred lag map over rings of lag length.
 
     Default bins hold the lattice vectors with k - 1/2 <= |d| < k + 1/2 for k = 0..R, reported at
     r = k. Explicit ``bins`` are edges [b_i, b_i+1), reported at their centres (as PoreSpy does).
     Every lattice vector in a ring counts once.
+
+    Parameters
+    ----------
+    s2_map : ndarray, shape (..., 2R + 1, 2R + 1)
+        A map centred on lag 0, as from :func:`two_point_correlation_map`.
+    bins : ndarray, optional
+        Ring edges in pixels.
+
+    Returns
+    -------
+    r : ndarray, shape (B,)
+        Ring radii in pixels.
+    s2 : ndarray, shape (..., B)
+        The map's mean over each ring (NaN for an empty ring).
     """
     size = s2_map.shape[-1]
     radius = size // 2
@@ -165,12 +204,27 @@ def two_point_correlation(
 def correlation_length(
     r: np.ndarray, s2: np.ndarray, porosity: float | np.ndarray, cutoff: float = 0.05
 ) -> float | np.ndarray:
-    """Correlation length lambda (in the unit of ``r``) of exp(-r / lambda) fitted to S2.
+    """Correlation length lambda of exp(-r / lambda) fitted to S2.
 
     The normalised autocovariance f(r) = (S2(r) - phi^2) / (phi - phi^2) starts at 1; lambda
     minimises the squared error of exp(-r / lambda) against f over the leading run of lags where
-    f > ``cutoff`` (the tail is noise-dominated and would bias the fit). Returns NaN for an
-    image with a single phase (phi = 0 or 1). Works on a batch of curves (..., R).
+    f > ``cutoff`` (the tail is noise-dominated and would bias the fit).
+
+    Parameters
+    ----------
+    r : ndarray, shape (R,)
+        Lags, in pixels or a length unit.
+    s2 : ndarray, shape (R,) or (..., R)
+        S2 at each lag, one curve or a batch.
+    porosity : float or ndarray of shape ``s2.shape[:-1]``
+        phi of each curve's image.
+    cutoff : float
+        Lags after f first drops to ``cutoff`` are left out of the fit.
+
+    Returns
+    -------
+    float or ndarray of shape ``s2.shape[:-1]``
+        lambda in the unit of ``r``; NaN for an image with a single phase (phi = 0 or 1).
     """
     r = np.asarray(r, dtype=np.float64)
     s2 = np.asarray(s2, dtype=np.float64)
@@ -182,7 +236,21 @@ def correlation_length(
 
 
 def normalised_autocovariance(s2: np.ndarray, porosity: float | np.ndarray) -> np.ndarray:
-    """f(r) = (S2(r) - phi^2) / (phi - phi^2): 1 at r = 0, -> 0 for uncorrelated points."""
+    """Normalised autocovariance of the ``True`` phase from its S2.
+
+    Parameters
+    ----------
+    s2 : ndarray, shape (..., R)
+        Two-point correlation curves.
+    porosity : float or ndarray of shape ``s2.shape[:-1]``
+        phi of each curve's image.
+
+    Returns
+    -------
+    ndarray, shape (..., R)
+        f(r) = (S2(r) - phi^2) / (phi - phi^2): 1 at r = 0, tends to 0 for uncorrelated points;
+        dimensionless.
+    """
     phi = np.asarray(porosity, dtype=np.float64)[..., None]
     with np.errstate(invalid="ignore", divide="ignore"):
         return (np.asarray(s2) - phi**2) / (phi - phi**2)

@@ -54,8 +54,22 @@ def _intersections_unions(
 def iou_per_class(
     pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None = None
 ) -> np.ndarray:
-    """IoU of each class, shape (num_classes,) — or (N, num_classes) for a batch; NaN where the
-    class is in neither map."""
+    """Intersection over union of each class.
+
+    Parameters
+    ----------
+    pred, target : ndarray of int, shape (H, W) or (N, H, W)
+        Label maps of equal shape, values in 0..num_classes-1.
+    num_classes : int
+        Number of classes.
+    ignore_index : int, optional
+        Target label of unlabelled pixels, left out of both maps.
+
+    Returns
+    -------
+    ndarray, shape (num_classes,) or (N, num_classes)
+        IoU in [0, 1]; NaN where a class is in neither map.
+    """
     pred, target = _check(pred, target, num_classes)
     single = pred.ndim == 2
     inter, union, _ = _intersections_unions(
@@ -72,7 +86,23 @@ def iou_per_class(
 def miou(
     pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None = None
 ) -> float:
-    """Mean IoU over the classes present in prediction ∪ target (mean over images for a batch)."""
+    """Mean IoU over the classes present in prediction ∪ target.
+
+    Parameters
+    ----------
+    pred, target : ndarray of int, shape (H, W) or (N, H, W)
+        Label maps of equal shape.
+    num_classes : int
+        Number of classes.
+    ignore_index : int, optional
+        Target label of unlabelled pixels, left out of both maps.
+
+    Returns
+    -------
+    float
+        In [0, 1]; the mean over images for a batch. A class predicted where the target has
+        none counts with IoU 0.
+    """
     iou = np.atleast_2d(iou_per_class(pred, target, num_classes, ignore_index))
     with np.errstate(invalid="ignore"):
         per_image = np.array([np.nanmean(row) if np.isfinite(row).any() else np.nan for row in iou])
@@ -82,7 +112,24 @@ def miou(
 def miou_present_classes(
     pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None = None
 ) -> float:
-    """Mean IoU over the classes present in the target only (mean over images for a batch)."""
+    """Mean IoU over the classes present in the target only (the customised mIoU).
+
+    A few stray pixels of a class the ground truth lacks do not sink the score.
+
+    Parameters
+    ----------
+    pred, target : ndarray of int, shape (H, W) or (N, H, W)
+        Label maps of equal shape.
+    num_classes : int
+        Number of classes.
+    ignore_index : int, optional
+        Target label of unlabelled pixels, left out of both maps.
+
+    Returns
+    -------
+    float
+        In [0, 1]; the mean over images for a batch.
+    """
     pred, target = _check(pred, target, num_classes)
     single = pred.ndim == 2
     inter, union, present = _intersections_unions(
