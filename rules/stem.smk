@@ -174,6 +174,7 @@ rule score_vacancies:
         scores=f"{STEM}/evaluation/table1.csv",
         curve=f"{STEM}/evaluation/pr_curve.csv",
         per_image=f"{STEM}/evaluation/per_image.csv",
+        points=f"{STEM}/evaluation/points.csv",
     params:
         score=config["stem"]["score"],
     threads: 1
@@ -195,9 +196,7 @@ rule figures_stem:
         noisy=f"{STEM}/trainsets/noisy/images.npy",
         exp=stem_images("exp_test")["images"],
         exp_table=stem_images("exp_test")["table"],
-        exp_points=stem_images("exp_test")["points"],
-        detections=f"{STEM}/detections/cyclegan.csv",
-        noiseless_detections=f"{STEM}/detections/noiseless.csv",
+        points=rules.score_vacancies.output.points,
         cyclegan_log=f"{STEM}/cyclegan/training.csv",
         **{f"log_{t}": f"{STEM}/detector/{t}/training.csv"
            for t in ("noiseless", "noisy", "cyclegan")},
@@ -209,8 +208,6 @@ rule figures_stem:
         pr_curve=report(f"{STEM}/figures/pr_curve.png", caption="../report/stem_pr_curve.rst",
                         category="STEM"),
         training=f"{STEM}/figures/training.png",
-    params:
-        score=config["stem"]["score"],
     threads: 1
     log:
         f"{RESULTS}/logs/stem/figures.log",

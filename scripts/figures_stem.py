@@ -7,5 +7,4 @@ run_stage(
     stem_figures,
     inputs=dict(sm.input.items()),
     outputs=dict(sm.output.items()),
-    score=sm.params.score,
 )

@@ -11,5 +11,6 @@ run_stage(
     scores_out=sm.output.scores,
     curve_out=sm.output.curve,
     per_image_out=sm.output.per_image,
+    points_out=sm.output.points,
     **sm.params.score,
 )

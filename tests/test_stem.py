@@ -432,12 +432,18 @@ def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tm
         tmp_path / "s.csv",
         tmp_path / "c.csv",
         tmp_path / "pi.csv",
+        tmp_path / "points.csv",
         threshold=0.5,
         tolerance_angstrom=0.4,
         border_angstrom=0.0,
         n_boot=200,
     )
     assert scores["f1"].item() > 0.8
+    # every scored point with its status, consistent with the counts of Table 1
+    status = pd.read_csv(tmp_path / "points.csv").status.value_counts()
+    assert [status.get(s, 0) for s in ("tp", "fp", "fn")] == [
+        scores[s].item() for s in ("tp", "fp", "fn")
+    ]
     assert scores["f1_low"].item() <= scores["f1"].item() <= scores["f1_high"].item()
     model, px = load_vacancy_detector(tmp_path / "d.pt")
     assert px == 0.2

@@ -9,8 +9,6 @@ import numpy as np
 import pandas as pd
 
 from ..data.ingest import load_stack
-from ..data.points import load_points
-from ..metrics.detection import inside, match_points
 from . import draw_table, plt, save_figure, show_image, use_style
 
 SET_LABELS = {
@@ -79,22 +77,25 @@ def _log_amplitude(image: np.ndarray) -> np.ndarray:
     return (a - a.min()) / (np.ptp(a) + 1e-12)
 
 
-def _draw_matches(
-    ax: "plt.Axes", image: np.ndarray, pred: np.ndarray, true: np.ndarray, tol: float, title: str
-) -> tuple[int, int, int]:
-    m = match_points(pred, true, tol)
+def _draw_points(ax: "plt.Axes", image: np.ndarray, points: pd.DataFrame, title: str) -> None:
+    """An image with its scored points: TP green circles, FP red squares, FN yellow diamonds."""
     show_image(ax, image, title)
-    tp_pred = set(m.pairs[:, 0]) if len(m.pairs) else set()
-    tp_true = set(m.pairs[:, 1]) if len(m.pairs) else set()
-    fp = np.array([p for i, p in enumerate(pred) if i not in tp_pred]).reshape(-1, 2)
-    fn = np.array([p for i, p in enumerate(true) if i not in tp_true]).reshape(-1, 2)
-    tp = pred[sorted(tp_pred)] if tp_pred else np.empty((0, 2))
     kw = dict(s=40, facecolors="none", linewidths=1.2)
-    ax.scatter(tp[:, 0], tp[:, 1], edgecolors="#00c853", label=f"TP {m.tp}", **kw)
-    ax.scatter(fp[:, 0], fp[:, 1], edgecolors="#ff1744", marker="s", label=f"FP {m.fp}", **kw)
-    ax.scatter(fn[:, 0], fn[:, 1], edgecolors="#ffd600", marker="D", label=f"FN {m.fn}", **kw)
+    for status, colour, marker in (
+        ("tp", "#00c853", "o"),
+        ("fp", "#ff1744", "s"),
+        ("fn", "#ffd600", "D"),
+    ):
+        xy = points[points.status == status]
+        ax.scatter(
+            xy.x_px,
+            xy.y_px,
+            edgecolors=colour,
+            marker=marker,
+            label=f"{status.upper()} {len(xy)}",
+            **kw,
+        )
     ax.legend(fontsize=7, loc="lower right", framealpha=0.8)
-    return m.tp, m.fp, m.fn
 
 
 def examples_figure(
@@ -103,18 +104,16 @@ def examples_figure(
     cyclegan: str | os.PathLike,
     exp: str | os.PathLike,
     exp_table: str | os.PathLike,
-    exp_points: str | os.PathLike,
-    detections: dict[str, str | os.PathLike],
+    points: str | os.PathLike,
     png_out: str | os.PathLike,
     *,
-    threshold: float,
-    tolerance_angstrom: float,
-    border_angstrom: float,
+    sets: tuple[str, ...] = ("noiseless", "cyclegan"),
     crop: int = 128,
 ) -> None:
     """Row 1: a simulated image, its noisy version, its CycleGAN translation and an experimental
-    image (crops); row 2: their Fourier log-amplitudes (whole images); row 3: detections on an
-    experimental image by the detectors of ``detections`` (TP green, FP red, FN yellow)."""
+    image (crops); row 2: their Fourier log-amplitudes (whole images); row 3: the scored points
+    (``points``, from the scoring stage: TP green, FP red, FN yellow) of the detectors trained
+    on ``sets``, on the experimental image with the most vacancies."""
     use_style()
     table = pd.read_csv(exp_table)
     px = float(table["pixel_size"].iloc[0])
@@ -136,24 +135,16 @@ def examples_figure(
         ax.set_yticks([])
         ax.set_title(f"|FFT| (log) of {name}", fontsize=9)
     exp_images = load_stack(exp)
-    truths = load_points(exp_points, len(exp_images))
-    shape = exp_images.shape[-2:]
-    border = border_angstrom / px
+    scored = pd.read_csv(points)
+    true_per_image = scored[(scored.training_set == sets[-1]) & (scored.status != "fp")]
     # the experimental image with most vacancies shows the contrast between detectors best
-    k = int(np.argmax([len(t) for t in truths]))
-    true = truths[k][inside(truths[k], shape, border)]
-    for j, (name, path) in enumerate(detections.items()):
-        pred = pd.read_csv(path)
-        pred = pred[(pred["image"] == k) & (pred["score"] >= threshold)]
-        xy = pred[["x_px", "y_px"]].to_numpy(float)
-        xy = xy[inside(xy, shape, border)]
+    k = int(true_per_image.image.value_counts().idxmax()) if len(true_per_image) else 0
+    for j, name in enumerate(sets):
         ax = fig.add_subplot(grid[2, 2 * j : 2 * j + 2])
-        _draw_matches(
+        _draw_points(
             ax,
             np.asarray(exp_images[k, 0], np.float32),
-            xy,
-            true,
-            tolerance_angstrom / px,
+            scored[(scored.training_set == name) & (scored.image == k)],
             f"experimental image {k}: detector trained on {SET_LABELS.get(name, name)}",
         )
     fig.tight_layout()
@@ -226,7 +217,7 @@ def stem_training_figure(
     save_figure(fig, png_out)
 
 
-def stem_figures(inputs: dict[str, str], outputs: dict[str, str], score: dict) -> None:
+def stem_figures(inputs: dict[str, str], outputs: dict[str, str]) -> None:
     """All figures of the STEM study from the rule's named inputs and outputs."""
     table1_figure(inputs["scores"], outputs["table"])
     examples_figure(
@@ -235,12 +226,8 @@ def stem_figures(inputs: dict[str, str], outputs: dict[str, str], score: dict) -
         inputs["cyclegan"],
         inputs["exp"],
         inputs["exp_table"],
-        inputs["exp_points"],
-        {"noiseless": inputs["noiseless_detections"], "cyclegan": inputs["detections"]},
+        inputs["points"],
         outputs["examples"],
-        threshold=score.get("threshold", 0.5),
-        tolerance_angstrom=score.get("tolerance_angstrom", 1.0),
-        border_angstrom=score.get("border_angstrom", 2.0),
     )
     pr_curve_figure(inputs["curve"], inputs["scores"], outputs["pr_curve"])
     stem_training_figure(

@@ -195,6 +195,7 @@ def score_detections(
     scores_out: str | os.PathLike,
     curve_out: str | os.PathLike,
     per_image_out: str | os.PathLike,
+    points_out: str | os.PathLike | None = None,
     *,
     threshold: float = 0.5,
     tolerance_angstrom: float = 1.0,
@@ -207,7 +208,9 @@ def score_detections(
     ``predictions`` maps a training-set name to its candidate table (from
     :func:`detect_in_stack`); those at ``threshold`` or above count. A prediction matches a true
     vacancy within ``tolerance_angstrom``; points closer than ``border_angstrom`` to an edge are
-    dropped from both sides. Also writes the PR curve over the threshold and per-image counts.
+    dropped from both sides. Also writes the PR curve over the threshold, per-image counts and
+    (``points_out``) every scored point with its status: ``tp`` (a matched prediction), ``fp``
+    or ``fn`` (a missed true vacancy), in pixels.
     """
     table = pd.read_csv(table_path)
     n = len(table)
@@ -217,7 +220,7 @@ def score_detections(
     shape = (int(table["height"].iloc[0]), int(table["width"].iloc[0]))
     border, tol = border_angstrom / px, tolerance_angstrom / px
     truths = [t[inside(t, shape, border)] for t in load_points(truth_points, n)]
-    results, curves, per_image = [], [], []
+    results, curves, per_image, points = [], [], [], []
     thresholds = np.round(np.linspace(0.05, 0.95, 19), 3)
     for name, path in predictions.items():
         pred = pd.read_csv(path)
@@ -229,8 +232,10 @@ def score_detections(
             cands.append((xy[keep], rows["score"].to_numpy(float)[keep]))
         counts = []
         for i, ((xy, score), true) in enumerate(zip(cands, truths)):
-            m = match_points(xy[score >= threshold], true, tol)
+            kept = xy[score >= threshold]
+            m = match_points(kept, true, tol)
             counts.append((m.tp, m.fp, m.fn))
+            points += _point_status(name, i, kept, true, m)
             per_image.append(dict(training_set=name, image=i, tp=m.tp, fp=m.fp, fn=m.fn))
         ci = bootstrap_scores(np.array(counts), n_boot=n_boot, seed=seed)
         tp, fp, fn = np.sum(counts, axis=0)
@@ -264,7 +269,36 @@ def score_detections(
     save_table(scores_out, scores)
     save_table(curve_out, pd.concat(curves, ignore_index=True))
     save_table(per_image_out, pd.DataFrame(per_image))
+    if points_out is not None:
+        save_table(
+            points_out,
+            pd.DataFrame(points, columns=["training_set", "image", "x_px", "y_px", "status"]),
+        )
     return scores
+
+
+def _point_status(
+    name: str, image: int, pred: np.ndarray, true: np.ndarray, matches: Any
+) -> list[dict[str, Any]]:
+    """One row per prediction (tp or fp) and per missed true point (fn) of one image."""
+    matched_pred = set(matches.pairs[:, 0].tolist()) if len(matches.pairs) else set()
+    matched_true = set(matches.pairs[:, 1].tolist()) if len(matches.pairs) else set()
+    rows = [
+        dict(
+            training_set=name,
+            image=image,
+            x_px=float(x),
+            y_px=float(y),
+            status="tp" if i in matched_pred else "fp",
+        )
+        for i, (x, y) in enumerate(pred)
+    ]
+    rows += [
+        dict(training_set=name, image=image, x_px=float(x), y_px=float(y), status="fn")
+        for i, (x, y) in enumerate(true)
+        if i not in matched_true
+    ]
+    return rows
 
 
 def detect_vacancies_in_files(
