@@ -7,6 +7,7 @@ rule morphology:
     output:
         table=f"{RESULTS}/porous/morphology/{{tileset}}.csv",
         curves=f"{RESULTS}/porous/morphology/{{tileset}}_s2.npz",
+        summary=f"{RESULTS}/porous/morphology/{{tileset}}_summary.csv",
     params:
         morphology=config["porous"]["morphology"],
     threads: 1

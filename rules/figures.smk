@@ -5,7 +5,7 @@ rule figure_porous_morphology:
     input:
         table=f"{RESULTS}/porous/morphology/sem.csv",
         curves=f"{RESULTS}/porous/morphology/sem_s2.npz",
-        tiles=f"{RESULTS}/porous/tiles/sem/tiles.npy",
+        summary=f"{RESULTS}/porous/morphology/sem_summary.csv",
     output:
         png=report(f"{RESULTS}/porous/figures/morphology.png",
                    caption="../report/porous_morphology.rst", category="Porous"),
@@ -13,7 +13,6 @@ rule figure_porous_morphology:
         csv=f"{RESULTS}/porous/figures/morphology.csv",
     params:
         unit=config["porous"]["pixel_unit"],
-        smooth_sigma=config["porous"]["morphology"]["smooth_sigma"],
     threads: 1
     log:
         f"{RESULTS}/logs/porous/figure_morphology.log",
@@ -45,7 +44,9 @@ rule figure_porous_comparison:
     input:
         tables=[f"{RESULTS}/porous/morphology/{s}.csv" for s in comparison_sets().values()],
         curves=[f"{RESULTS}/porous/morphology/{s}_s2.npz" for s in comparison_sets().values()],
-        tiles=[tileset_paths(s)["tiles"] for s in comparison_sets().values()],
+        summaries=[
+            f"{RESULTS}/porous/morphology/{s}_summary.csv" for s in comparison_sets().values()
+        ],
         distances=rules.compare_porous_morphology.output.distances,
     output:
         png=report(f"{RESULTS}/porous/figures/comparison.png",
@@ -55,7 +56,6 @@ rule figure_porous_comparison:
     params:
         labels=list(comparison_sets()),
         unit=config["porous"]["pixel_unit"],
-        smooth_sigma=config["porous"]["morphology"]["smooth_sigma"],
     threads: 1
     log:
         f"{RESULTS}/logs/porous/figure_comparison.log",

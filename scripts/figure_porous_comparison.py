@@ -4,8 +4,8 @@ from matgen.workflow import run_stage
 sm = snakemake  # noqa: F821
 labels = sm.params.labels
 datasets = {
-    label: {"table": t, "curves": c, "tiles": i}
-    for label, t, c, i in zip(labels, sm.input.tables, sm.input.curves, sm.input.tiles)
+    label: {"table": t, "curves": c, "summary": s}
+    for label, t, c, s in zip(labels, sm.input.tables, sm.input.curves, sm.input.summaries)
 }
 run_stage(
     sm,
@@ -16,5 +16,4 @@ run_stage(
     png_out=sm.output.png,
     csv_out=sm.output.csv,
     unit=sm.params.unit,
-    smooth_sigma=sm.params.smooth_sigma,
 )

@@ -5,9 +5,10 @@ sm = snakemake  # noqa: F821
 run_stage(
     sm,
     morphology_figure,
-    datasets={"SEM": {"table": sm.input.table, "curves": sm.input.curves, "tiles": sm.input.tiles}},
+    datasets={
+        "SEM": {"table": sm.input.table, "curves": sm.input.curves, "summary": sm.input.summary}
+    },
     png_out=sm.output.png,
     csv_out=sm.output.csv,
     unit=sm.params.unit,
-    smooth_sigma=sm.params.smooth_sigma,
 )

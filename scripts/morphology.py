@@ -10,6 +10,7 @@ run_stage(
     tile_table_path=sm.input.table,
     table_out=sm.output.table,
     curves_out=sm.output.curves,
+    summary_out=sm.output.summary,
     threshold=p["threshold"],
     smooth_sigma=p["smooth_sigma"],
     r_max=p["r_max"] or None,

@@ -85,13 +85,25 @@ def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):
     np.save(tmp_path / "ct.npy", ct)
     meta.to_csv(tmp_path / "truth_table.csv", index=False)
     meta.assign(pixel_size=1.0).to_csv(tmp_path / "ct_table.csv", index=False)
-    morphology_of_tiles(
+    table = morphology_of_tiles(
         tmp_path / "truth.npy",
         tmp_path / "truth_table.csv",
         tmp_path / "m.csv",
         tmp_path / "m.npz",
+        tmp_path / "m_summary.csv",
         threshold=0.5,
         smooth_sigma=0,
+        n_examples=3,
+    )
+    # what the figures draw comes from the stage: summary, autocovariance, example pores
+    stats = pd.read_csv(tmp_path / "m_summary.csv").set_index("descriptor")
+    assert stats.loc["porosity", "mean"] == pytest.approx(table.porosity.mean())
+    assert stats.loc["porosity", "n"] == 6
+    curves = np.load(tmp_path / "m.npz")
+    assert np.allclose(curves["autocovariance"][:, 0], 1.0)  # f(0) = 1 for every tile
+    assert list(curves["example_tiles"]) == [0, 2, 5]
+    assert curves["example_pores"].mean(axis=(1, 2)) == pytest.approx(
+        table.porosity.to_numpy()[[0, 2, 5]]
     )
     summary = translation_error(
         tmp_path / "m.csv",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from ..data.threshold import binarise_pores
 from ..io import save_npz, save_table
 from ..metrics.morphology import (
     correlation_length,
+    normalised_autocovariance,
     porosity,
     specific_surface_area,
     two_point_correlation,
@@ -51,15 +53,20 @@ def morphology_of_tiles(
     tile_table_path: str | os.PathLike,
     table_out: str | os.PathLike,
     curves_out: str | os.PathLike,
+    summary_out: str | os.PathLike | None = None,
     *,
     threshold: str | float = "otsu",
     smooth_sigma: float = 1.0,
     r_max: int | None = None,
+    n_examples: int = 4,
 ) -> pd.DataFrame:
     """Segment the pores of every tile and measure them; see :func:`describe_morphology`.
 
-    Writes a CSV (one row per tile: tile, sample, y, x, the descriptors, the threshold used) and
-    an NPZ with ``r`` (px), ``r_unit`` (same unit as the pixel size), ``s2`` (N, R).
+    Writes a CSV (one row per tile: tile, sample, the descriptors, the threshold used); an NPZ
+    with ``r`` (px), ``r_unit`` (same unit as the pixel size), ``s2`` (N, R), the normalised
+    autocovariance ``autocovariance`` (N, R) and its mean over tiles, and ``n_examples`` evenly
+    spaced ``example_tiles`` with their grey ``example_images`` and ``example_pores``; and
+    (``summary_out``) the descriptors' summary, :func:`morphology_summary`.
     """
     tiles = load_stack(tiles_path)
     meta = pd.read_csv(tile_table_path)
@@ -73,6 +80,11 @@ def morphology_of_tiles(
     table.insert(1, "sample", meta["sample"].to_numpy())
     table["threshold"] = level
     table["pixel_size"] = pixel_size
+    autocovariance = normalised_autocovariance(s2, table["porosity"].to_numpy())
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a lag where every tile is NaN
+        mean_autocovariance = np.nanmean(autocovariance, axis=0)
+    examples = np.linspace(0, len(tiles) - 1, min(n_examples, len(tiles))).astype(int)
     save_npz(
         curves_out,
         r=r,
@@ -80,6 +92,51 @@ def morphology_of_tiles(
         s2=s2,
         porosity=table["porosity"].to_numpy(),
         correlation_length_px=table["correlation_length_px"].to_numpy(),
+        autocovariance=autocovariance,
+        mean_autocovariance=mean_autocovariance,
+        example_tiles=examples,
+        example_images=np.asarray(tiles[examples, 0], np.float32),
+        example_pores=pores[examples],
     )
     save_table(table_out, table)
+    if summary_out is not None:
+        save_table(summary_out, morphology_summary(table, r * pixel_size, mean_autocovariance))
     return table
+
+
+def morphology_summary(
+    table: pd.DataFrame, r: np.ndarray, mean_autocovariance: np.ndarray
+) -> pd.DataFrame:
+    """Per descriptor (porosity, specific surface area, correlation length) of a tile set: n,
+    mean, standard deviation, quartiles; and the mean normalised S2 at the mean λ
+    (``s2_normalised_at_lambda``, e⁻¹ ≈ 0.37 for an exactly exponential correlation).
+
+    ``r`` and the λ column share a length unit; the quantities keep the table's units.
+    """
+    rows = []
+    for column in ("porosity", "specific_surface_area", "correlation_length"):
+        v = table[column].dropna().to_numpy()
+        rows.append(
+            {
+                "descriptor": column,
+                "n": len(v),
+                "mean": v.mean(),
+                "std": v.std(ddof=1) if len(v) > 1 else 0.0,
+                "q25": np.quantile(v, 0.25),
+                "median": np.median(v),
+                "q75": np.quantile(v, 0.75),
+            }
+        )
+    lam = float(np.nanmean(table["correlation_length"]))
+    rows.append(
+        {
+            "descriptor": "s2_normalised_at_lambda",
+            "n": len(table),
+            "mean": float(np.interp(lam, r, mean_autocovariance)),
+            "std": np.nan,
+            "q25": np.nan,
+            "median": np.nan,
+            "q75": np.nan,
+        }
+    )
+    return pd.DataFrame(rows)
