@@ -162,7 +162,7 @@ def test_readme_blocks_are_replaced_by_the_run_s_table_and_thumbnails(tmp_path):
     assert "stale" not in text and "old" not in text and "| 1 | 2 |" in text
     assert text.startswith("intro\n") and text.endswith("end\n")
     thumb = tmp_path / "docs/img/table1_stem.png"
-    assert Image.open(thumb).size == (200, 100)
+    assert Image.open(thumb).size == (400, 200)  # twice the width it is shown at
     assert 'src="docs/img/table1_stem.png"' in text
     readme.write_text("no blocks\n")
     with pytest.raises(InputError, match="no <!-- headline:start -->"):

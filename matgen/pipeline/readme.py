@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -32,13 +33,26 @@ def _replace_block(text: str, name: str, body: str, path: Path) -> str:
     return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
 
 
+def _commit_of(provenance: Path, repo: Path) -> str:
+    """The git commit a result came from: its provenance JSON's, else the checkout's HEAD."""
+    if provenance.is_file():
+        commit = json.loads(provenance.read_text()).get("git_commit")
+        if commit:
+            return str(commit)[:12]
+    head = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, cwd=repo
+    )
+    return head.stdout.strip() or "unknown"
+
+
 def update_readme(
     results: str | os.PathLike,
     readme: str | os.PathLike,
     image_dir: str | os.PathLike,
     width: int = 320,
 ) -> None:
-    """Copy ``results/summary/headline.md`` into ``readme`` with the commit it came from, and
+    """Copy ``results/summary/headline.md`` into ``readme`` with the commit it came from (from
+    its provenance JSON), and
     ``width``-px thumbnails of the study's key figures into ``image_dir`` (linked from it)."""
     from PIL import Image
 
@@ -46,15 +60,7 @@ def update_readme(
     headline = results / "summary/headline.md"
     if not headline.is_file():
         raise InputError(f"{headline}: not found; run `make study` first")
-    commit = (
-        subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=readme.parent,
-        ).stdout.strip()
-        or "unknown"
-    )
+    commit = _commit_of(results / "summary/headline.csv.provenance.json", readme.parent)
     text = _replace_block(
         readme.read_text(),
         "headline",
@@ -69,7 +75,7 @@ def update_readme(
         if not source.is_file():
             continue
         image = Image.open(source).convert("RGB")
-        image.thumbnail((width, width * 4))
+        image.thumbnail((2 * width, 8 * width))  # shown at ``width``; sharp when opened
         target = image_dir / source.name.replace(".png", f"_{Path(rel).parts[0]}.png")
         with atomic_path(target, suffix=".png") as tmp:
             image.save(tmp, format="PNG", optimize=True)
