@@ -103,18 +103,57 @@ def test_schema_fills_every_default_and_the_embedded_config_validates():
     assert filled["porous"]["cyclegan"]["pool_size"] == 50
 
 
-def test_schema_defaults_agree_with_the_trainers_signatures():
-    """Library functions keep keyword defaults for notebook users; they must be the schema's."""
+def test_schema_defaults_agree_with_the_functions_signatures():
+    """Library functions keep keyword defaults for notebook users; they must be the schema's,
+    for every config section that feeds a function."""
+    from matgen.data.ingest import ingest_domain
+    from matgen.pipeline import polysilicon, porous, segmentation, stem
+    from matgen.synth.polysilicon import simulate_polysilicon
+    from matgen.synth.segmentation import simulate_segmentation
+    from matgen.synth.stem import simulate_stem
+    from matgen.train.conditional import train_cgan, train_evaluator, train_vae
     from matgen.train.cyclegan import train_cyclegan
+    from matgen.train.detector import train_vacancy_detector
+    from matgen.train.segmentation import train_pixelcnn, train_segmenter, train_vqvae
     from matgen.train.stylegan2 import train_stylegan2
 
-    schema = yaml.safe_load(SCHEMA.read_text())
-    porous = schema["properties"]["porous"]["properties"]
-    for section, function in (("stylegan2", train_stylegan2), ("cyclegan", train_cyclegan)):
-        signature = inspect.signature(function).parameters
-        for key, sub in porous[section]["properties"].items():
-            if "default" in sub and key in signature and key != "augmentations":
-                assert sub["default"] == signature[key].default, f"{section}.{key}"
+    sections = {
+        ("porous", "stylegan2"): [train_stylegan2], ("porous", "sample"): [porous.sample_stylegan2],
+        ("porous", "translate"): [porous.translate_microct],
+        ("porous", "cyclegan"): [train_cyclegan],
+        ("porous", "compare"): [porous.compare_morphology],
+        ("polysilicon", "ingest"): [ingest_domain],
+        ("polysilicon", "simulate"): [simulate_polysilicon],
+        ("polysilicon", "vae"): [train_vae], ("polysilicon", "gan"): [train_cgan],
+        ("polysilicon", "evaluator"): [train_evaluator],
+        ("polysilicon", "traversal"): [polysilicon.latent_traversal],
+        ("stem", "simulate"): [simulate_stem], ("stem", "cyclegan"): [train_cyclegan],
+        ("stem", "translate"): [stem.translate_simulation],
+        ("stem", "detector"): [train_vacancy_detector], ("stem", "detect"): [stem.detect_in_stack],
+        ("stem", "score"): [stem.score_detections],
+        ("segmentation", "simulate"): [simulate_segmentation],
+        ("segmentation", "vqvae"): [segmentation.fit_vqvae, train_vqvae],
+        ("segmentation", "pixelcnn"): [segmentation.fit_pixelcnn, train_pixelcnn],
+        ("segmentation", "sample"): [segmentation.sample_pairs],
+        ("segmentation", "unet"): [segmentation.train_mix, train_segmenter],
+    }  # fmt: skip
+    schema = yaml.safe_load(SCHEMA.read_text())["properties"]
+    checked, differ = 0, []
+    for (study, section), functions in sections.items():
+        props = schema[study]["properties"][section]["properties"]
+        defaults = {}
+        for function in reversed(functions):  # the stage's own default wins
+            defaults.update({k: v.default for k, v in inspect.signature(function).parameters.items()
+                             if v.default is not inspect.Parameter.empty})  # fmt: skip
+        for key, sub in props.items():
+            if "default" in sub and key in defaults and defaults[key] is not None:
+                checked += 1
+                wanted = defaults[key]
+                wanted = list(wanted) if isinstance(wanted, tuple) else wanted
+                if sub["default"] != wanted:
+                    differ.append(f"{study}.{section}.{key}: schema {sub['default']!r}, "
+                                  f"function {wanted!r}")  # fmt: skip
+    assert differ == [] and checked > 100
 
 
 def test_translating_a_domain_needs_the_cyclegan_settings():
