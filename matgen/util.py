@@ -70,20 +70,23 @@ def progress(
 
 @contextlib.contextmanager
 def limited_threads(threads: int) -> Iterator[None]:
-    """Run the block with ``threads`` threads in torch (intra- and inter-op) and in the
-    BLAS / OpenMP pools NumPy and SciPy use; child processes inherit ``OMP_NUM_THREADS``.
+    """Run the block with ``threads`` threads in torch and in the BLAS / OpenMP pools NumPy and
+    SciPy use; child processes inherit ``OMP_NUM_THREADS``.
 
     A rule's ``threads:`` is what Snakemake books on the machine; using more oversubscribes the
     cores, and a thread count that follows whatever else is running makes results depend on it
-    (reductions split over threads add up in another order).
+    (reductions split over threads add up in another order). torch is only touched when the
+    stage has imported it already: a torch imported inside the block takes its intra-op thread
+    count from ``OMP_NUM_THREADS``, and stages without torch do not pay its 2-3 s import.
     """
-    import torch
     from threadpoolctl import threadpool_limits
 
     threads = max(1, int(threads))
-    torch.set_num_threads(threads)
-    with contextlib.suppress(RuntimeError):  # settable once per process, before parallel work
-        torch.set_num_interop_threads(threads)
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        torch.set_num_threads(threads)
+        with contextlib.suppress(RuntimeError):  # settable once per process, before parallel work
+            torch.set_num_interop_threads(threads)
     previous = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
