@@ -20,9 +20,7 @@ def load_vqvae(path: str | os.PathLike, device: str = "cpu") -> "torch.nn.Module
     from ..models.vqvae import VQVAE
 
     payload = read_model_checkpoint(path, "vqvae", device)
-    model = VQVAE(**payload["model_config"])
-    model.load_state_dict(payload["model"])
-    return model.to(device).eval().requires_grad_(False)
+    return load_trained_weights(VQVAE(**payload["model_config"]), payload["model"], path, device)
 
 
 def encode_codes(
@@ -47,8 +45,7 @@ def load_pixelcnn(path: str | os.PathLike, device: str = "cpu") -> tuple["torch.
 
     payload = read_model_checkpoint(path, "pixelcnn", device)
     model = GatedPixelCNN(**payload["model_config"])
-    model.load_state_dict(payload["model"])
-    return model.to(device).eval().requires_grad_(False), int(payload["window"])
+    return load_trained_weights(model, payload["model"], path, device), int(payload["window"])
 
 
 def segment(model: "torch.nn.Module", images: np.ndarray, batch_size: int = 8) -> np.ndarray:
