@@ -20,6 +20,9 @@ from ..metrics.morphology import (
 )
 from ..util import progress
 
+# the scalar descriptors of a tile, in the order tables and figures list them
+DESCRIPTORS = ("porosity", "specific_surface_area", "correlation_length")
+
 
 def describe_morphology(
     pores: np.ndarray, pixel_size: float, r_max: int, batch: int = 64, show_progress: bool = True
@@ -114,7 +117,7 @@ def morphology_summary(
     ``r`` and the λ column share a length unit; the quantities keep the table's units.
     """
     rows = []
-    for column in ("porosity", "specific_surface_area", "correlation_length"):
+    for column in DESCRIPTORS:
         v = table[column].dropna().to_numpy()
         rows.append(
             {

@@ -16,12 +16,10 @@ from ..io import atomic_path, save_npy, save_table
 from ..metrics.distributions import distribution_distances, pairwise_diversity
 from ..metrics.morphology import normalised_autocovariance
 from ..util import select_device
-from .morphology import describe_morphology
+from .morphology import DESCRIPTORS, describe_morphology
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
     import torch
-
-DESCRIPTORS = ("porosity", "specific_surface_area", "correlation_length")
 
 
 def _write_stack(
