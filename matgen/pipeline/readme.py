@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 from ..errors import InputError
 from ..io import atomic_path
+from ..provenance import git_commit
 
 # (figure PNG under results/, caption) of the thumbnails, one per study and kind of result
 THUMBNAILS = [
@@ -39,10 +39,7 @@ def _commit_of(provenance: Path, repo: Path) -> str:
         commit = json.loads(provenance.read_text()).get("git_commit")
         if commit:
             return str(commit)[:12]
-    head = subprocess.run(
-        ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, cwd=repo
-    )
-    return head.stdout.strip() or "unknown"
+    return git_commit(repo)[:12]
 
 
 def update_readme(
