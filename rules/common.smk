@@ -8,6 +8,7 @@ wildcard_constraints:
     study="[a-z]+",
     domain="[a-z_]+",
     tileset="[a-z_0-9]+",
+    translator="cyclegan|cyclegan_real_only",
 
 
 def sample_sheet(study):
@@ -50,8 +51,8 @@ def tileset_files(wildcards):
 
 def tileset_paths(name):
     """Tile stack + table of a porous tile set: a tiled domain, the paired truth of one
-    (`<domain>_paired`), or a synthetic set (`stylegan2`, `cyclegan`)."""
-    if name in ("stylegan2", "cyclegan"):
+    (`<domain>_paired`), or a synthetic set (`stylegan2`, `cyclegan`, `cyclegan_real_only`)."""
+    if name in ("stylegan2", "cyclegan", "cyclegan_real_only"):
         base = f"{RESULTS}/porous/synthetic/{name}"
         return {"tiles": f"{base}/tiles.npy", "table": f"{base}/table.csv"}
     if name.endswith("_paired") and name[: -len("_paired")] in config["porous"]["tile"]:
@@ -59,6 +60,23 @@ def tileset_paths(name):
         return {"tiles": f"{base}/paired.npy", "table": f"{base}/paired.csv"}
     base = f"{RESULTS}/porous/tiles/{name}"
     return {"tiles": f"{base}/tiles.npy", "table": f"{base}/table.csv"}
+
+
+def translators():
+    """The porous CycleGANs: `cyclegan` (against real + StyleGAN2 SEM tiles) and, for the
+    ablation, `cyclegan_real_only` (against the real SEM tiles alone) first."""
+    if not translate_domain():
+        return []
+    ablation = config["porous"]["translate"]["real_only_ablation"]
+    return (["cyclegan_real_only"] if ablation else []) + ["cyclegan"]
+
+
+def cyclegan_targets(wildcards):
+    """The SEM tile stacks a porous CycleGAN translates towards."""
+    real = f"{RESULTS}/porous/tiles/sem/tiles.npy"
+    if wildcards.translator == "cyclegan_real_only":
+        return [real]
+    return [real, f"{RESULTS}/porous/synthetic/stylegan2/tiles.npy"]
 
 
 def porous_gpus(model):

@@ -23,8 +23,10 @@ rule morphology:
 
 rule translation_error:
     input:
-        translated=f"{RESULTS}/porous/morphology/cyclegan.csv",
-        translated_curves=f"{RESULTS}/porous/morphology/cyclegan_s2.npz",
+        translated=lambda wc: [f"{RESULTS}/porous/morphology/{t}.csv" for t in translators()],
+        translated_curves=lambda wc: [
+            f"{RESULTS}/porous/morphology/{t}_s2.npz" for t in translators()
+        ],
         truth=lambda wc: f"{RESULTS}/porous/morphology/{translate_domain()}_paired.csv",
         truth_curves=lambda wc: f"{RESULTS}/porous/morphology/{translate_domain()}_paired_s2.npz",
         microct=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/tiles.npy",
@@ -34,6 +36,7 @@ rule translation_error:
         summary=f"{RESULTS}/porous/translation/summary.csv",
         bicubic=f"{RESULTS}/porous/translation/bicubic.npy",
     params:
+        methods=translators(),
         morphology=config["porous"]["morphology"],
     threads: 1
     log:

@@ -69,7 +69,7 @@ rule figure_porous_translation:
     input:
         microct=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/tiles.npy",
         bicubic=rules.translation_error.output.bicubic,
-        translated=rules.translate_microct.output.tiles,
+        translated=lambda wc: [f"{RESULTS}/porous/synthetic/{t}/tiles.npy" for t in translators()],
         truth=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/paired.npy",
         per_tile=rules.translation_error.output.per_tile,
         summary=rules.translation_error.output.summary,
@@ -79,6 +79,7 @@ rule figure_porous_translation:
         pdf=f"{RESULTS}/porous/figures/translation.pdf",
         csv=f"{RESULTS}/porous/figures/translation.csv",
     params:
+        methods=translators(),
         unit=config["porous"]["pixel_unit"],
     threads: 1
     log:
@@ -92,8 +93,7 @@ rule figure_porous_translation:
 rule figure_porous_training:
     input:
         unpack(lambda wc: {"stylegan2": rules.train_stylegan2.output.log,
-                           **({"cyclegan": rules.train_cyclegan.output.log}
-                              if translate_domain() else {})}),
+                           **{t: f"{RESULTS}/porous/{t}/training.csv" for t in translators()}}),
     output:
         png=report(f"{RESULTS}/porous/figures/training.png",
                    caption="../report/porous_training.rst", category="Porous"),

@@ -64,19 +64,19 @@ rule stylegan2_panels:
 rule train_cyclegan:
     input:
         low=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/tiles.npy",
-        high=rules.sample_stylegan2.output.tiles,
+        high=cyclegan_targets,
     output:
-        model=f"{RESULTS}/porous/cyclegan/model.pt",
-        log=f"{RESULTS}/porous/cyclegan/training.csv",
+        model=f"{RESULTS}/porous/{{translator}}/model.pt",
+        log=f"{RESULTS}/porous/{{translator}}/training.csv",
     params:
         cyclegan=lambda wc: training_params("cyclegan"),
     resources:
         gpu=lambda wc: porous_gpus("cyclegan"),
     threads: 1
     log:
-        f"{RESULTS}/logs/porous/train_cyclegan.log",
+        f"{RESULTS}/logs/porous/train_{{translator}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/porous/train_cyclegan.tsv"
+        f"{RESULTS}/benchmarks/porous/train_{{translator}}.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -89,15 +89,15 @@ rule translate_microct:
         tiles=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/tiles.npy",
         table=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/table.csv",
     output:
-        tiles=f"{RESULTS}/porous/synthetic/cyclegan/tiles.npy",
-        table=f"{RESULTS}/porous/synthetic/cyclegan/table.csv",
+        tiles=f"{RESULTS}/porous/synthetic/{{translator}}/tiles.npy",
+        table=f"{RESULTS}/porous/synthetic/{{translator}}/table.csv",
     params:
         batch_size=config["porous"]["translate"]["batch_size"],
     threads: 1
     log:
-        f"{RESULTS}/logs/porous/translate_microct.log",
+        f"{RESULTS}/logs/porous/translate_microct_{{translator}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/porous/translate_microct.tsv"
+        f"{RESULTS}/benchmarks/porous/translate_microct_{{translator}}.tsv"
     conda:
         "../envs/matgen.yaml"
     script:

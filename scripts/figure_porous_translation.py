@@ -7,7 +7,7 @@ run_stage(
     translation_figure,
     microct_tiles=sm.input.microct,
     bicubic_tiles=sm.input.bicubic,
-    translated_tiles=sm.input.translated,
+    translated_tiles=dict(zip(sm.params.methods, sm.input.translated)),
     truth_tiles=sm.input.truth,
     per_tile=sm.input.per_tile,
     summary=sm.input.summary,

@@ -6,8 +6,8 @@ m = sm.params.morphology
 run_stage(
     sm,
     translation_error,
-    translated_table=sm.input.translated,
-    translated_curves=sm.input.translated_curves,
+    translated_tables=dict(zip(sm.params.methods, sm.input.translated)),
+    translated_curves=dict(zip(sm.params.methods, sm.input.translated_curves)),
     truth_table=sm.input.truth,
     truth_curves=sm.input.truth_curves,
     microct_tiles=sm.input.microct,

@@ -98,7 +98,11 @@ def test_schema_fills_every_default_and_the_embedded_config_validates():
     config["porous"]["cyclegan"]["lr"] = 1e-3
     del config["porous"]["cyclegan"]["pool_size"]
     filled = validate_config(config, SCHEMA)
-    assert filled["porous"]["translate"] == {"domain": "", "batch_size": 64}
+    assert filled["porous"]["translate"] == {
+        "domain": "",
+        "batch_size": 64,
+        "real_only_ablation": False,
+    }
     assert filled["porous"]["cyclegan"]["lr"] == 1e-3
     assert filled["porous"]["cyclegan"]["pool_size"] == 50
 

@@ -12,7 +12,7 @@ from matgen.errors import InputError
 from matgen.inference.cyclegan import load_cyclegan_generator, translate
 from matgen.models.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerator, patch_layers_for
 from matgen.train.cyclegan import train_cyclegan
-from matgen.train.losses import lsgan_loss
+from matgen.train.losses import forward_model_loss, lsgan_loss, observe_low_resolution
 
 TINY = dict(
     batch_size=2,
@@ -132,3 +132,65 @@ def test_bad_inputs(domains, tmp_path):
     torch.save({"model_config": {}, "family": "stylegan2"}, tmp_path / "s.pt")
     with pytest.raises(InputError, match="not a cyclegan model checkpoint"):
         load_cyclegan_generator(tmp_path / "s.pt")
+
+
+def test_low_resolution_observation_is_blurred_block_means():
+    rng = np.random.default_rng(1)
+    high = torch.from_numpy(rng.random((2, 1, 32, 32), dtype=np.float32))
+    blocks = high.reshape(2, 1, 8, 4, 8, 4).mean((3, 5))
+    assert torch.allclose(observe_low_resolution(high, 4, 0.0), blocks, atol=1e-6)
+    blurred = observe_low_resolution(high, 4, 0.7)
+    assert blurred.shape == (2, 1, 8, 8)
+    # a point-spread blur keeps the grey level, and smooths: less variance than the blocks
+    assert float(blurred.mean()) == pytest.approx(float(high.mean()), abs=5e-3)
+    assert float(blurred.var()) < float(blocks.var())
+    flat = torch.full((1, 1, 16, 16), 0.3)
+    assert torch.allclose(observe_low_resolution(flat, 4, 1.0), torch.full((1, 1, 4, 4), 0.3))
+
+
+def test_forward_model_loss_accepts_other_grey_levels_but_not_other_structure():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(2)
+    field = ndimage.gaussian_filter(rng.standard_normal((4, 1, 32, 32)), (0, 0, 3, 3))
+    high = torch.from_numpy((field > np.quantile(field, 0.75)).astype(np.float32))
+    low = 0.2 + 0.6 * observe_low_resolution(1 - high, 4, 0.7)  # attenuation of the solid
+    # the translation shows pores dark on another grey scale: same structure, loss ~ 0
+    sem_like = 0.6 - 0.5 * high
+    assert float(forward_model_loss(sem_like, low, 4, 0.7)) < 1e-3
+    shuffled = sem_like[[1, 2, 3, 0]]  # other tiles' structure
+    assert float(forward_model_loss(shuffled, low, 4, 0.7)) > 0.02
+    inverted = 1 - sem_like  # pores bright: no positive gain fits it
+    assert float(forward_model_loss(inverted, low, 4, 0.7)) > 0.02
+
+
+def test_forward_model_loss_ties_the_translation_to_its_input(tmp_path):
+    from scipy import ndimage
+
+    # pores of a smooth field, seen by a blurring, 4x coarser instrument
+    rng = np.random.default_rng(4)
+    field = ndimage.gaussian_filter(rng.standard_normal((24, 1, 32, 32)), (0, 0, 2, 2))
+    pores = (field > np.quantile(field, 0.8)).astype(np.float32)
+    high = np.clip(0.6 - 0.45 * pores + 0.03 * rng.standard_normal(pores.shape), 0, 1)
+    ct = 0.2 + 0.6 * observe_low_resolution(torch.from_numpy(1 - pores), 4, 0.7).numpy()
+    low, high_path = tmp_path / "low.npy", tmp_path / "high.npy"
+    np.save(low, ct[:12].astype(np.float16))
+    np.save(high_path, high[12:].astype(np.float16))
+    kw = dict(seed=3, steps=40, lr=2e-3, checkpoint_every=100, **TINY)
+    agreement = {}
+    for weight in (0.0, 100.0):
+        out = tmp_path / f"f{weight}.pt"
+        train_cyclegan(
+            low, high_path, out, tmp_path / f"f{weight}.csv", lambda_forward=weight, **kw
+        )
+        x = np.load(low).astype(np.float32)
+        y = translate(load_cyclegan_generator(out, "G_LH"), x)
+        seen = observe_low_resolution(torch.from_numpy(y), 4, 0.7).numpy()
+        agreement[weight] = np.corrcoef(seen.ravel(), x.ravel())[0, 1]
+    log = pd.read_csv(tmp_path / "f100.0.csv")
+    assert log.forward.iloc[-3:].mean() < log.forward.iloc[:3].mean()
+    # without it the translation's coarse view is unrelated to (here anti-correlated with) x
+    assert agreement[100.0] > 0.4 and agreement[100.0] > agreement[0.0] + 0.5
+    with pytest.raises(InputError, match="forward_factor 2 but the tiles differ by a factor 4"):
+        kw = dict(lambda_forward=1, forward_factor=2, **TINY)
+        train_cyclegan(low, high_path, tmp_path / "x.pt", tmp_path / "x.csv", **kw)

@@ -106,8 +106,8 @@ def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):
         table.porosity.to_numpy()[[0, 2, 5]]
     )
     summary = translation_error(
-        tmp_path / "m.csv",
-        tmp_path / "m.npz",
+        {"cyclegan_real_only": tmp_path / "m.csv", "cyclegan": tmp_path / "m.csv"},
+        {"cyclegan_real_only": tmp_path / "m.npz", "cyclegan": tmp_path / "m.npz"},
         tmp_path / "m.csv",
         tmp_path / "m.npz",
         tmp_path / "ct.npy",
@@ -121,7 +121,8 @@ def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):
     assert row.porosity_mae == 0 and row.s2_rmse == 0 and row.porosity_pearson_r == pytest.approx(1)
     bicubic = summary.set_index("method").loc["bicubic"]
     assert bicubic.n == 6 and bicubic.porosity_mae > 0  # blurred input loses the fine pores
-    assert len(pd.read_csv(tmp_path / "per_tile.csv")) == 12
+    assert list(summary.method) == ["cyclegan_real_only", "cyclegan", "bicubic"]
+    assert len(pd.read_csv(tmp_path / "per_tile.csv")) == 18
 
 
 def test_sampled_tiles_are_regenerated_from_their_seed_in_the_table(tmp_path):

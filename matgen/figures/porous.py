@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -183,7 +184,7 @@ def porous_comparison_figure(
 def translation_figure(
     microct_tiles: str | os.PathLike,
     bicubic_tiles: str | os.PathLike,
-    translated_tiles: str | os.PathLike,
+    translated_tiles: Mapping[str, str | os.PathLike],
     truth_tiles: str | os.PathLike,
     per_tile: str | os.PathLike,
     summary: str | os.PathLike,
@@ -194,7 +195,8 @@ def translation_figure(
 ) -> pd.DataFrame:
     """Micro-CT → SEM translation scored against the true high-resolution slice.
 
-    Top: for ``n_examples`` tiles, the micro-CT input, bicubic upsampling, CycleGAN G_LH and the
+    Top: for ``n_examples`` tiles, the micro-CT input, bicubic upsampling, each CycleGAN's G_LH
+    (``translated_tiles``: method → tiles, e.g. ``cyclegan_real_only``, ``cyclegan``) and the
     truth. Bottom: porosity and λ of each method against the truth (identity line dashed) and
     the distribution of the per-tile S2 error. Everything comes from the files of
     :func:`matgen.pipeline.porous.translation_error`; the CSV beside is its per-method summary.
@@ -202,36 +204,38 @@ def translation_figure(
     use_style()
     unit = unit_label(unit)
     ct = np.load(microct_tiles, mmap_mode="r")
-    bicubic = np.load(bicubic_tiles, mmap_mode="r")
-    trans = np.load(translated_tiles, mmap_mode="r")
+    trans = {m: np.load(p, mmap_mode="r") for m, p in translated_tiles.items()}
     truth = np.load(truth_tiles, mmap_mode="r")
     errors = pd.read_csv(per_tile)
-    scale = trans.shape[-1] // ct.shape[-1]
+    scale = truth.shape[-1] // ct.shape[-1]
     picks = np.linspace(0, len(ct) - 1, n_examples).astype(int)
-    fig = plt.figure(figsize=(12, 9.5), constrained_layout=True)
-    grid = fig.add_gridspec(2, 1, height_ratios=[1.9, 1])
-    top = grid[0].subgridspec(4, n_examples)
-    names = ["micro-CT input", f"bicubic ×{scale}", "CycleGAN G_LH", "true SEM slice"]
+    methods = ["bicubic", *trans]
+    names = {"bicubic": f"bicubic ×{scale}", "cyclegan": "CycleGAN (real + StyleGAN2)",
+             "cyclegan_real_only": "CycleGAN (real SEM only)"}  # fmt: skip
+    rows = len(methods) + 2
+    fig = plt.figure(figsize=(12, 2.4 * rows + 3), constrained_layout=True)
+    grid = fig.add_gridspec(2, 1, height_ratios=[0.48 * rows, 1])
+    top = grid[0].subgridspec(rows, n_examples)
+    tiles = {"bicubic": np.load(bicubic_tiles, mmap_mode="r"), **trans}
     for j, t in enumerate(picks):
-        images = [
-            np.kron(np.asarray(ct[t, 0], np.float32), np.ones((scale, scale))),
-            np.asarray(bicubic[t, 0], np.float32),
-            np.asarray(trans[t, 0], np.float32),
-            np.asarray(truth[t, 0], np.float32),
-        ]
-        for i, image in enumerate(images):
+        tile_rows = errors[errors.tile == errors.tile.unique()[t]]
+        ax = fig.add_subplot(top[0, j])
+        show_image(ax, np.kron(np.asarray(ct[t, 0], np.float32), np.ones((scale, scale))),
+                   f"tile {t}")  # fmt: skip
+        if j == 0:
+            ax.set_ylabel("micro-CT input", fontsize=9)
+        for i, method in enumerate(methods, start=1):
+            row = tile_rows[tile_rows.method == method]
             ax = fig.add_subplot(top[i, j])
-            method = {1: "bicubic", 2: "cyclegan"}.get(i)
-            title = f"tile {t}" if i == 0 else ""
-            if method:
-                row = errors[(errors.method == method) & (errors.tile == errors.tile.unique()[t])]
-                title = f"φ={row.porosity.iloc[0]:.3f}" if len(row) else ""
-            elif i == 3:
-                row = errors[errors.tile == errors.tile.unique()[t]]
-                title = f"φ={row.porosity_truth.iloc[0]:.3f}" if len(row) else ""
-            show_image(ax, image, title)
+            title = f"φ={row.porosity.iloc[0]:.3f}" if len(row) else ""
+            show_image(ax, np.asarray(tiles[method][t, 0], np.float32), title)
             if j == 0:
-                ax.set_ylabel(names[i], fontsize=9)
+                ax.set_ylabel(names.get(method, method), fontsize=9)
+        ax = fig.add_subplot(top[rows - 1, j])
+        title = f"φ={tile_rows.porosity_truth.iloc[0]:.3f}" if len(tile_rows) else ""
+        show_image(ax, np.asarray(truth[t, 0], np.float32), title)
+        if j == 0:
+            ax.set_ylabel("true SEM slice", fontsize=9)
     bottom = grid[1].subgridspec(1, 3)
     for k, (column, label) in enumerate(
         (("porosity", "porosity φ"), ("correlation_length", f"λ ({unit})"))
@@ -267,10 +271,10 @@ def training_curves_figure(
 ) -> pd.DataFrame:
     """Training curves of the study's models from their CSV logs.
 
-    ``logs`` maps a model name (``stylegan2``, ``cyclegan``) to its log. StyleGAN2: D and G
-    losses, R1 and path-length penalties, ADA p and r_t (its configured ``ada_target``
-    dashed); CycleGAN: adversarial
-    and cycle losses. The CSV beside is all logs stacked (long format).
+    ``logs`` maps a model name (``stylegan2``, ``cyclegan``, ``cyclegan_real_only``) to its
+    log. StyleGAN2: D and G losses, R1 and path-length penalties, ADA p and r_t (its configured
+    ``ada_target`` dashed); each CycleGAN: adversarial, cycle and forward-model losses. The CSV
+    beside is all logs stacked (long format).
     """
     use_style()
     frames = {k: pd.read_csv(v) for k, v in logs.items()}
@@ -281,8 +285,10 @@ def training_curves_figure(
             ("stylegan2", "kimg", ["r1", "pl_penalty"], "regulariser"),
             ("stylegan2", "kimg", ["ada_p", "ada_rt"], "ADA p, r_t"),
         ]
-    if "cyclegan" in frames:
-        panels += [("cyclegan", "step", ["gan_h", "gan_l", "cycle"], "loss")]
+    for model in ("cyclegan_real_only", "cyclegan"):
+        if model in frames:
+            columns = [c for c in ("gan_h", "gan_l", "cycle", "forward") if c in frames[model]]
+            panels += [(model, "step", columns, "loss")]
     fig, axes = plt.subplots(
         1, len(panels), figsize=(4 * len(panels), 3.4), constrained_layout=True, squeeze=False
     )

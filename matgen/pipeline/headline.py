@@ -133,7 +133,12 @@ def porous_rows(
         ("correlation_length", "λ"),
     ):
         rows.append(
-            row("porous", f"StyleGAN2 KS statistic of {name}", of(descriptor, "ks_statistic"))
+            row(
+                "porous",
+                f"StyleGAN2 KS statistic of {name}",
+                of(descriptor, "ks_statistic"),
+                f"<= {targets['stylegan2_ks']}",
+            )
         )
     rows.append(
         row(
@@ -172,6 +177,24 @@ def porous_rows(
                     f"CycleGAN {name} minus bicubic's",
                     [float(f.loc["cyclegan", column] - f.loc["bicubic", column]) for f in trans],
                     "<= 0",
+                )
+            )
+    if trans and "cyclegan_real_only" in trans[0].index:
+        # the ablation: does training against StyleGAN2 tiles as well help? (no target)
+        for column, name in (
+            ("porosity_pearson_r", "porosity r"),
+            ("porosity_mae", "porosity MAE"),
+            ("lambda_mean_rel_error", "λ relative error"),
+            ("s2_rmse", "S2 RMSE"),
+        ):
+            rows.append(
+                row(
+                    "porous",
+                    f"CycleGAN {name}: real + StyleGAN2 minus real-only",
+                    [
+                        float(f.loc["cyclegan", column] - f.loc["cyclegan_real_only", column])
+                        for f in trans
+                    ],
                 )
             )
     return rows

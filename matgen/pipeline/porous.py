@@ -4,6 +4,7 @@ tiles, score the translation against the true high-resolution slices, compare mo
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -167,8 +168,8 @@ def upsample_bicubic(tiles: np.ndarray, scale: int) -> np.ndarray:
 
 
 def translation_error(
-    translated_table: str | os.PathLike,
-    translated_curves: str | os.PathLike,
+    translated_tables: Mapping[str, str | os.PathLike],
+    translated_curves: Mapping[str, str | os.PathLike],
     truth_table: str | os.PathLike,
     truth_curves: str | os.PathLike,
     microct_tiles: str | os.PathLike,
@@ -183,18 +184,24 @@ def translation_error(
     """Morphology error of translated micro-CT tiles against the true high-resolution slice
     behind each tile, with bicubic upsampling of the same micro-CT tiles as the baseline.
 
+    ``translated_tables`` / ``translated_curves``: per method (e.g. ``cyclegan_real_only``,
+    ``cyclegan``), the morphology table and S2 curves of its translated tiles; methods keep
+    that order, bicubic comes last.
+
     Per tile and method: porosity, specific surface area, λ of the method and of the truth,
     absolute porosity error, relative SSA and λ errors, RMS difference of the normalised S2
     curves. The summary has one row per method (mean absolute / relative errors, Pearson r of
     porosity against the truth). ``bicubic_out``: the bicubic tiles (.npy), for figures.
     """
-    trans = pd.read_csv(translated_table)
     truth = pd.read_csv(truth_table)
-    if len(trans) != len(truth):
-        raise InputError(
-            f"{truth_table}: {len(truth)} truth tiles for {len(trans)} translated ones"
-        )
-    tc, gc = np.load(translated_curves), np.load(truth_curves)
+    gc = np.load(truth_curves)
+    methods = []
+    for method, path in translated_tables.items():
+        table = pd.read_csv(path)
+        if len(table) != len(truth):
+            raise InputError(f"{path}: {len(table)} translated tiles for {len(truth)} truth tiles")
+        tc = np.load(translated_curves[method])
+        methods.append((method, table, normalised_autocovariance(tc["s2"], tc["porosity"])))
     ct = load_stack(microct_tiles)
     ratio = float(pd.read_csv(microct_table)["pixel_size"].iloc[0]) / float(
         truth["pixel_size"].iloc[0]
@@ -210,10 +217,8 @@ def translation_error(
     )
     g_f = normalised_autocovariance(gc["s2"], gc["porosity"])
     rows = []
-    for method, table, f in (
-        ("cyclegan", trans, normalised_autocovariance(tc["s2"], tc["porosity"])),
-        ("bicubic", bic, normalised_autocovariance(bic_s2, bic["porosity"].to_numpy())),
-    ):
+    methods.append(("bicubic", bic, normalised_autocovariance(bic_s2, bic["porosity"].to_numpy())))
+    for method, table, f in methods:
         for i in range(len(truth)):
             row = {"method": method, "tile": int(truth["tile"].iloc[i])}
             for d in DESCRIPTORS:

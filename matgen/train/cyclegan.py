@@ -5,7 +5,11 @@ G_LH maps L tiles (e.g. 16² or 64² micro-CT; or simulated STEM) to H tiles ``s
 generators; ``fourier=True`` adds a discriminator on the Fourier log-amplitude per domain
 (weighted ``lambda_fourier`` in the generator loss); ``input_noise`` adds N(0, σ²) noise (σ in
 the networks' [-1, 1] units) to every G_LH input, a noise source the deterministic simulation
-lacks.
+lacks. ``lambda_forward`` > 0 adds the low-resolution instrument's forward model as a loss on
+G_LH: G_LH(x), blurred by the point-spread function (Gaussian, ``psf_sigma`` low-resolution
+pixels) and averaged over ``scale`` x ``scale`` blocks, must give back x (L1 after a grey-level
+fit, :func:`matgen.train.losses.forward_model_loss`) — without it nothing ties the translation
+to this tile's structure but the cycle, which G_HL can satisfy by hiding it.
 Losses: least-squares GAN for both discriminators (PatchGAN, fed from a 50-image pool), cycle
 consistency L1 weighted ``lambda_cycle`` (10) both ways, and — only where both domains share a
 pixel size (scale 1) — the identity loss weighted ``lambda_identity`` × ``lambda_cycle``. Adam
@@ -21,7 +25,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +34,7 @@ import numpy as np
 from ..errors import InputError
 from ..util import seed_everything, select_device
 from .loop import TrainingRun
-from .losses import cycle_loss, identity_loss, lsgan_loss
+from .losses import cycle_loss, forward_model_loss, identity_loss, lsgan_loss
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
     import torch
@@ -82,6 +86,32 @@ def _d4_batch(
     return torch.from_numpy(np.ascontiguousarray(x)).to(dev)
 
 
+def _check_forward_factor(factor: int, scale: int, high_path: str) -> None:
+    if factor and factor != scale:
+        raise InputError(
+            f"{high_path}: forward_factor {factor} but the tiles differ by a factor {scale}"
+        )
+
+
+def _union_of_stacks(
+    paths: str | os.PathLike | Sequence[str | os.PathLike],
+) -> tuple[np.ndarray, str]:
+    """One or several tile stacks of one shape as one array, and their paths for messages."""
+    from ..data.ingest import load_stack
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    stacks = [load_stack(p) for p in paths]
+    for path, tiles in zip(paths[1:], stacks[1:]):
+        if tiles.shape[1:] != stacks[0].shape[1:]:
+            raise InputError(
+                f"{path}: tiles of shape {tiles.shape[1:]}, but {paths[0]} has "
+                f"{stacks[0].shape[1:]}"
+            )
+    union = stacks[0] if len(stacks) == 1 else np.concatenate(stacks)
+    return union, ", ".join(str(p) for p in paths)
+
+
 @dataclass
 class CycleGANStep:
     """One CycleGAN step: both generators against their discriminators (image PatchGANs, and
@@ -100,6 +130,9 @@ class CycleGANStep:
     lambda_fourier: float
     use_identity: bool
     use_amp: bool
+    lambda_forward: float = 0.0
+    forward_factor: int = 1
+    psf_sigma: float = 0.0
 
     def autocast(self) -> Any:
         import torch
@@ -157,8 +190,12 @@ class CycleGANStep:
                 identity = identity_loss(self.G_LH(real_h), real_h) + identity_loss(
                     self.G_HL(real_l), real_l
                 )
+            forward = torch.zeros((), device=self.dev)
+            if self.lambda_forward > 0:
+                forward = forward_model_loss(fake_h, real_l, self.forward_factor, self.psf_sigma)
             loss_g = (
-                gan_h
+                self.lambda_forward * forward
+                + gan_h
                 + gan_l
                 + self.lambda_fourier * fourier_gan
                 + self.lambda_cycle * cycle
@@ -184,12 +221,13 @@ class CycleGANStep:
             "cycle": cycle,
             "identity": identity,
             "fourier": fourier_gan,
+            "forward": forward,
         }
 
 
 def train_cyclegan(
     low_tiles_path: str | os.PathLike,
-    high_tiles_path: str | os.PathLike,
+    high_tiles_path: str | os.PathLike | Sequence[str | os.PathLike],
     model_out: str | os.PathLike,
     log_out: str | os.PathLike,
     *,
@@ -209,6 +247,9 @@ def train_cyclegan(
     fourier: bool = False,
     lambda_fourier: float = 1.0,
     input_noise: float = 0.0,
+    lambda_forward: float = 0.0,
+    psf_sigma: float = 0.7,
+    forward_factor: int = 0,
     checkpoint_every: int = 5000,
     log_every: int = 100,
     device: str = "auto",
@@ -218,18 +259,22 @@ def train_cyclegan(
 ) -> dict[str, Any]:
     """Train G_LH / G_HL on unpaired tile stacks (N, C, h, h) and (M, C, H, H), values in [0, 1].
 
-    ``H / h`` must be a power of two (the generators' scale). Discriminator depth is ``n_layers``
-    or less where a domain's tiles are too small for it. Writes ``model_out`` (.pt: model config,
-    the networks) and a CSV log (step, loss_g, loss_d, gan_h, gan_l, cycle, identity, fourier,
-    lr, sec_per_step).
+    ``high_tiles_path`` may name several stacks (e.g. real and StyleGAN2 SEM tiles): H is their
+    union. ``H / h`` must be a power of two (the generators' scale). Discriminator depth is
+    ``n_layers`` or less where a domain's tiles are too small for it. ``forward_factor``: the
+    scale the forward model assumes (0 = the tiles' ratio; otherwise it must equal it). Writes
+    ``model_out`` (.pt: model config, the networks) and a CSV log (step, loss_g, loss_d, gan_h,
+    gan_l, cycle, identity, fourier, forward, lr, sec_per_step).
     """
     import torch
 
     from ..data.ingest import load_stack
     from ..models.cyclegan import ImagePool, build_cyclegan, patch_layers_for
 
-    low, high = load_stack(low_tiles_path), load_stack(high_tiles_path)
+    low = load_stack(low_tiles_path)
+    high, high_tiles_path = _union_of_stacks(high_tiles_path)
     scale = _check_tiles(low, high, low_tiles_path, high_tiles_path, batch_size, generator)
+    _check_forward_factor(forward_factor if lambda_forward > 0 else 0, scale, high_tiles_path)
     cfg = dict(generator=generator, fourier=bool(fourier), in_ch=int(low.shape[1]),
                out_ch=int(high.shape[1]), ngf=ngf, n_blocks=n_blocks, scale=scale, ndf=ndf,
                # no deeper than the small tiles allow
@@ -241,23 +286,14 @@ def train_cyclegan(
     nets = {k: v.to(dev) for k, v in build_cyclegan(cfg).items()}
     generators = [*nets["G_LH"].parameters(), *nets["G_HL"].parameters()]
     critics = [p for k, d in nets.items() if not k.startswith("G_") for p in d.parameters()]
+    pools = {d: ImagePool(pool_size, random.Random(seed + i), dev) for i, d in enumerate("HL")}
     step_fn = CycleGANStep(
-        nets,
-        torch.optim.Adam(generators, lr=lr, betas=(0.5, 0.999)),
-        torch.optim.Adam(critics, lr=lr, betas=(0.5, 0.999)),
-        {
-            "H": ImagePool(pool_size, random.Random(seed), dev),
-            "L": ImagePool(pool_size, random.Random(seed + 1), dev),
-        },
-        dev,
-        bool(fourier),
-        input_noise,
-        lambda_cycle,
-        lambda_identity,
-        lambda_fourier,
+        nets, torch.optim.Adam(generators, lr=lr, betas=(0.5, 0.999)),
+        torch.optim.Adam(critics, lr=lr, betas=(0.5, 0.999)), pools, dev, bool(fourier),
+        input_noise, lambda_cycle, lambda_identity, lambda_fourier,
         scale == 1 and lambda_identity > 0 and cfg["in_ch"] == cfg["out_ch"],
-        amp and dev.type == "cuda",
-    )
+        amp and dev.type == "cuda", lambda_forward, scale, psf_sigma,
+    )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1)
     run = TrainingRun(
         model_out,

@@ -56,6 +56,42 @@ def identity_loss(mapped: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(mapped.float(), original)
 
 
+def observe_low_resolution(high: torch.Tensor, factor: int, psf_sigma: float) -> torch.Tensor:
+    """The low-resolution instrument's view of a high-resolution image (N, C, H, W): a Gaussian
+    point-spread blur of ``psf_sigma`` low-resolution pixels (``psf_sigma * factor`` high-
+    resolution ones; reflecting edges), then the mean over each ``factor`` x ``factor`` block
+    (a voxel integrates what falls in it); shape (N, C, H / factor, W / factor)."""
+    sigma = psf_sigma * factor
+    if sigma > 0:
+        radius = max(1, int(math.ceil(3 * sigma)))
+        x = torch.arange(-radius, radius + 1, device=high.device, dtype=high.dtype)
+        kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+        kernel = kernel / kernel.sum()
+        c = high.shape[1]
+        high = F.pad(high, (radius, radius, radius, radius), mode="reflect")
+        high = F.conv2d(high, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+        high = F.conv2d(high, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return F.avg_pool2d(high, factor) if factor > 1 else high
+
+
+def forward_model_loss(
+    translated: torch.Tensor, low: torch.Tensor, factor: int, psf_sigma: float
+) -> torch.Tensor:
+    """L1 between a low-resolution input and the low-resolution observation of its translation.
+
+    The two instruments map structure to grey levels differently (backscatter yield vs
+    attenuation), so the observation is first mapped onto ``low``'s grey scale by matching the
+    batch's mean and standard deviation: one gain and offset per batch, shared by all tiles so
+    that tiles with more pores must still come out darker than tiles with fewer. The gain is
+    positive by construction (inverted contrast costs, never fits) and, unlike a least-squares
+    fit that would clip at zero, keeps a gradient from an uncorrelated start.
+    """
+    observed = observe_low_resolution(translated.float(), factor, psf_sigma)
+    o = observed - observed.mean()
+    gain = low.std() / (o.std() + 1e-6)
+    return F.l1_loss(gain * o + low.mean(), low)
+
+
 # --- conditional GAN (polysilicon): hinge loss
 def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """D's hinge loss on scores of reals and fakes."""
