@@ -23,19 +23,31 @@ Bad input ends a command with one line (matgen: error: FILE: PROBLEM) and exit s
 
 def _morphology(args: argparse.Namespace) -> None:
     from .data.threshold import binarise_pores
-    from .io import read_image, save_table, to_unit_float
+    from .errors import InputError
+    from .io import read_volume, save_table, to_unit_float
+    from .microscopy import pixel_size_from_metadata
     from .pipeline.morphology import describe_morphology
     from .util import progress
 
-    images = [to_unit_float(read_image(path)) for path in args.images]  # all checked up front
+    images = [to_unit_float(read_volume(path)) for path in args.images]  # all checked up front
+    sizes = []
+    for path in args.images:
+        size = args.pixel_size or pixel_size_from_metadata(path, args.unit)
+        if size is None:
+            raise InputError(f"{path}: no --pixel-size given and the file records none")
+        sizes.append(size)
     rows = []
-    for path, image in progress(zip(args.images, images), desc="morphology", total=len(images)):
-        pores, level = binarise_pores(image, args.threshold, args.smooth_sigma)
+    work = zip(args.images, images, sizes)
+    for path, image, size in progress(work, desc="morphology", total=len(images)):
+        ndim = image.ndim  # a volume gets its 3-D descriptors (S_V, spherical S2)
+        pores, level = binarise_pores(image, args.threshold, args.smooth_sigma, ndim=ndim)
         r_max = args.r_max or min(image.shape) // 2
-        table, _, _ = describe_morphology(pores[None], args.pixel_size, r_max, show_progress=False)
-        rows.append(table.assign(image=str(path), threshold=level, pixel_size=args.pixel_size))
+        table, _, _ = describe_morphology(pores[None], size, r_max, show_progress=False, ndim=ndim)
+        rows.append(
+            table.assign(image=str(path), dimensions=ndim, threshold=level, pixel_size=size)
+        )
     table = pd.concat(rows, ignore_index=True)
-    table = table[["image"] + [c for c in table.columns if c != "image"]]
+    table = table[["image", "dimensions"] + [c for c in table if c not in ("image", "dimensions")]]
     save_table(args.out, table)
     print(f"wrote {args.out} ({len(table)} images)", file=sys.stderr)
 
@@ -157,9 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("morphology", help="porosity, specific surface area, S2, λ per image")
-    p.add_argument("images", nargs="+", type=Path)
-    p.add_argument("--pixel-size", type=float, required=True, help="length per pixel (e.g. µm)")
+    p = sub.add_parser(
+        "morphology", help="porosity, specific surface area, S2, λ per image or volume"
+    )
+    p.add_argument("images", nargs="+", type=Path, help="images or volumes (TIFF stack, 3-D NPY)")
+    p.add_argument(
+        "--pixel-size", type=float, default=0.0,
+        help="length per pixel in --unit (default: read from each file's metadata)",
+    )  # fmt: skip
+    p.add_argument("--unit", default="um", help="length unit of the results (default um)")
     p.add_argument("--threshold", default="otsu", help="'otsu' or a grey level in [0, 1]")
     p.add_argument("--smooth-sigma", type=float, default=1.0, help="Gaussian pre-smoothing, px")
     p.add_argument("--r-max", type=int, default=0, help="largest S2 lag, px (0: half the image)")

@@ -21,6 +21,8 @@ def ingest_options(study):
     """Ingestion checks of a study: its `ingest` slice plus its class names — image classes
     (a `class` column, polysilicon) or mask classes (label values, segmentation)."""
     options = dict(config[study]["ingest"])
+    if "pixel_unit" in config[study]:  # empty pixel sizes are read from the files in this unit
+        options["pixel_unit"] = config[study]["pixel_unit"]
     if "classes" in config[study]:
         key = "mask_classes" if study == "segmentation" else "classes"
         options[key] = config[study]["classes"]

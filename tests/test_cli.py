@@ -39,13 +39,14 @@ def test_morphology_command_on_a_disk_image(tmp_path):
 
 
 def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path):
-    np.save(tmp_path / "cube.npy", np.zeros((3, 4, 5)))
+    np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4, 5)))
     out = tmp_path / "m.csv"
     result = run("morphology", str(tmp_path / "cube.npy"), "--pixel-size", "1", "--out", str(out))
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     cube = tmp_path / "cube.npy"
-    assert last == f"matgen: error: {cube}: expected a 2-D grey-level image, got shape (3, 4, 5)"
+    expected = "expected a 2-D grey-level image or a 3-D volume, got shape (2, 3, 4, 5)"
+    assert last == f"matgen: error: {cube}: {expected}"
     assert not out.exists()
 
 

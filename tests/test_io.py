@@ -38,7 +38,8 @@ def test_rgb_png_becomes_luminance(tmp_path):
     [
         ("missing", "file not found"),
         ("truncated", "unreadable or truncated"),
-        ("3d", "expected a 2-D grey-level image"),
+        ("3d", "a volume (5 x 6 x 7), but a 2-D image is required here"),
+        ("4d", "expected a 2-D grey-level image or a 3-D volume, got shape (2, 5, 6, 7)"),
         ("nan", "NaN or inf"),
         ("suffix", "unsupported image format"),
     ],
@@ -48,9 +49,9 @@ def test_bad_images_fail_in_one_line_naming_the_file(tmp_path, rng, case, messag
     if case == "truncated":
         tifffile.imwrite(path, rng.integers(0, 255, (64, 64), dtype=np.uint8))
         path.write_bytes(path.read_bytes()[:200])
-    elif case == "3d":
+    elif case in ("3d", "4d"):
         path = tmp_path / "bad.npy"
-        np.save(path, np.zeros((5, 6, 7)))
+        np.save(path, np.zeros((2, 5, 6, 7) if case == "4d" else (5, 6, 7)))
     elif case == "nan":
         path = tmp_path / "bad.npy"
         np.save(path, np.array([[0.0, np.nan], [1.0, 2.0]]))

@@ -105,9 +105,10 @@ def ingest_point_domain(
     normalised to [0, 1] between its 1st and 99.5th percentiles; point coordinates are scaled
     with it. All images of a domain must come out the same shape. With ``require_points``
     every row needs a ``points`` file (possibly with no rows: an image without vacancies).
+    An empty pixel size is read from the file's metadata (e.g. a .dm4 through RosettaSciIO).
     Nothing is written unless every row is valid.
     """
-    sheet = read_sample_sheet(sample_sheet)
+    sheet = read_sample_sheet(sample_sheet, unit=default_unit)
     rows = sheet[sheet["domain"] == domain].reset_index(drop=True)
     if rows.empty:
         known = ", ".join(sorted(sheet["domain"].unique()))

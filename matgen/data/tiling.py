@@ -107,20 +107,32 @@ def tile_domain(
 
     Give exactly one of ``stride`` (grid with overlap ``size - stride``, see
     :func:`tile_positions`) and ``random_per_image`` (that many random non-overlapping tiles per
-    image, drawn from ``seed``; 0 means as many as fit). Masks, when given, are tiled alike.
+    image, drawn from ``seed``; 0 means as many as fit). Each image is tiled within its own
+    ``height`` x ``width`` (table columns, where a domain mixes sizes); the tile table records
+    the source image, position and, for a volume's slices, the slice. Masks, when given, are
+    tiled alike.
     """
     if (stride is None) == (random_per_image is None):
         raise InputError("tiling needs exactly one of 'stride' and 'random_per_image'")
     images = load_stack(images_path)
     table = pd.read_csv(table_path)
     n, _, height, width = images.shape
+    # each image's own size (a domain of mixed sizes is padded to the largest in the stack)
+    heights = table["height"].to_numpy() if "height" in table else np.full(n, height)
+    widths = table["width"].to_numpy() if "width" in table else np.full(n, width)
     rng = np.random.default_rng(seed)
     index, positions = [], []
-    for i in range(n):
-        if stride is not None:
-            pos = tile_positions(height, width, size, stride, edge)
-        else:
-            pos = random_tile_positions(height, width, size, random_per_image or None, rng)
+    for i, (height, width) in enumerate(zip(heights, widths)):
+        try:
+            if stride is not None:
+                pos = tile_positions(int(height), int(width), size, stride, edge)
+            else:
+                pos = random_tile_positions(
+                    int(height), int(width), size, random_per_image or None, rng
+                )
+        except InputError as exc:
+            source = table["path"].iloc[i] if "path" in table else f"image {i}"
+            raise InputError(f"{source}: {exc}") from None
         index.append(np.full(len(pos), i))
         positions.append(pos)
     index = np.concatenate(index)
@@ -129,7 +141,18 @@ def tile_domain(
     keep = [
         c
         for c in source.columns
-        if c not in ("path", "mask", "index", "row", "height", "width", "has_mask")
+        if c
+        not in (
+            "path",
+            "mask",
+            "index",
+            "row",
+            "height",
+            "width",
+            "has_mask",
+            "raw_shape",
+            "raw_dtype",
+        )
     ]
     tiles_table = pd.concat(
         [

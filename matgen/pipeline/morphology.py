@@ -25,25 +25,34 @@ DESCRIPTORS = ("porosity", "specific_surface_area", "correlation_length")
 
 
 def describe_morphology(
-    pores: np.ndarray, pixel_size: float, r_max: int, batch: int = 64, show_progress: bool = True
+    pores: np.ndarray,
+    pixel_size: float,
+    r_max: int,
+    batch: int = 64,
+    show_progress: bool = True,
+    ndim: int = 2,
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Descriptors of a batch of binary images (N, H, W), True = pore.
+    """Descriptors of a batch of binary images (N, H, W), or volumes (N, D, H, W) with
+    ``ndim=3``; True = pore.
 
-    Returns a table (porosity; specific_surface_area in 1/unit; correlation_length in unit and
-    pixels), the lags r (pixels) and S2 (N, R).
+    Returns a table (porosity; specific_surface_area in 1/unit: interface length per area in
+    2-D, surface per volume in 3-D; correlation_length in unit and pixels), the lags r (pixels)
+    and S2 (N, R).
     """
     curves = []
     starts = range(0, len(pores), batch)
     for start in progress(starts, desc="S2", total=len(starts)) if show_progress else starts:
-        r, s2 = two_point_correlation(pores[start : start + batch], r_max=r_max)
+        r, s2 = two_point_correlation(pores[start : start + batch], r_max=r_max, ndim=ndim)
         curves.append(s2)
     s2 = np.concatenate(curves)
-    phi = np.atleast_1d(porosity(pores))
+    phi = np.atleast_1d(porosity(pores, ndim=ndim))
     lam_px = np.atleast_1d(correlation_length(r, s2, phi))
     table = pd.DataFrame(
         {
             "porosity": phi,
-            "specific_surface_area": np.atleast_1d(specific_surface_area(pores, pixel_size)),
+            "specific_surface_area": np.atleast_1d(
+                specific_surface_area(pores, pixel_size, ndim=ndim)
+            ),
             "correlation_length": lam_px * pixel_size,
             "correlation_length_px": lam_px,
         }
