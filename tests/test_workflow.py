@@ -407,3 +407,47 @@ def test_a_killed_training_job_resumes_from_its_checkpoint_on_rerun(tmp_path):
     steps = pd.read_csv(tmp_path / "results/porous/stylegan2/training.csv").step
     assert list(steps) == list(range(2, 202, 2))  # nothing lost, nothing logged twice
     assert not resume.exists()
+
+
+@pytest.mark.e2e
+def test_a_users_folder_of_mixed_size_fei_tiffs_and_a_ct_stack_runs_the_porous_study(tmp_path):
+    """SEM TIFFs of two sizes with FEI metadata and a micro-CT TIFF stack (ImageJ tags), with
+    every pixel_size cell of the sheet left empty."""
+    import tifffile
+
+    from matgen.synth.porous import porous_volume, render_microct, render_sem
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = ["path\tdomain\tpixel_size\tsample"]
+    for name, (h, w) in (("a", (96, 96)), ("b", (80, 112))):
+        pores = porous_volume((1, h, w), 0.18, 3.0, 0.0, rng)[0]
+        sem = np.round(render_sem(pores, 0.03, rng) * 255).astype(np.uint8)
+        text = "[Scan]\nPixelWidth=2.5e-07\nPixelHeight=2.5e-07\n"  # 0.25 µm
+        tifffile.imwrite(data / f"{name}.tif", sem, extratags=[(34682, "s", 0, text, True)])
+        rows.append(f"{name}.tif\tsem\t\t{name}")
+    block = porous_volume((12, 96, 96), 0.18, 3.0, 0.0, rng)
+    stack = np.stack([render_microct(block[4 * k : 4 * k + 4], 4, 0.02, rng) for k in range(3)])
+    tifffile.imwrite(data / "ct.tif", np.round(stack * 65535).astype(np.uint16), imagej=True,
+                     resolution=(1.0, 1.0), metadata={"unit": "micron"})  # fmt: skip
+    rows.append("ct.tif\tmicroct\t\tct")
+    (data / "samples.tsv").write_text("\n".join(rows) + "\n")
+    config = {k: v for k, v in yaml.safe_load(yaml.safe_dump(TINY)).items()
+              if k not in ("polysilicon", "stem", "segmentation")}  # fmt: skip
+    config["porous"]["sample_sheet"] = str(data / "samples.tsv")
+    config["porous"]["ingest"] = {"mixed_sizes": True, "volume_axis": 0}
+    config["porous"]["tile"]["microct"] = {"size": 8, "random_per_image": 2, "seed": 2}
+    result = snakemake(tmp_path, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = tmp_path / "results/porous"
+    sem = pd.read_csv(results / "ingest/sem/table.csv")
+    assert list(sem.height) == [96, 80] and list(sem.width) == [96, 112]
+    assert list(sem.pixel_size) == pytest.approx([0.25, 0.25])  # from the FEI tags
+    tiles = pd.read_csv(results / "tiles/sem/table.csv")
+    assert list(tiles.groupby("image_index").size()) == [25, 24]  # 5 x 5 and 4 x 6 grids
+    ct = pd.read_csv(results / "tiles/microct/table.csv")
+    assert sorted(ct.slice_index.unique()) == [0, 1, 2] and len(ct) == 6
+    assert (ct.pixel_size == 1.0).all()  # from the ImageJ tags
+    assert np.load(results / "synthetic/cyclegan/tiles.npy").shape == (6, 1, 32, 32)
+    assert (results / "figures/comparison.png").is_file()
