@@ -53,6 +53,7 @@ rule compare_porous_morphology:
         tiles=[tileset_paths(s)["tiles"] for s in comparison_sets().values()],
     output:
         distances=f"{RESULTS}/porous/comparison/distances.csv",
+        spectra=f"{RESULTS}/porous/comparison/spectra.npz",
     params:
         labels=list(comparison_sets()),
         compare=config["porous"]["compare"],

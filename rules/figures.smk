@@ -48,6 +48,7 @@ rule figure_porous_comparison:
             f"{RESULTS}/porous/morphology/{s}_summary.csv" for s in comparison_sets().values()
         ],
         distances=rules.compare_porous_morphology.output.distances,
+        spectra=rules.compare_porous_morphology.output.spectra,
     output:
         png=report(f"{RESULTS}/porous/figures/comparison.png",
                    caption="../report/porous_comparison.rst", category="Porous"),

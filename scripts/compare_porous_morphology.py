@@ -8,6 +8,7 @@ run_stage(
     tables=dict(zip(sm.params.labels, sm.input.tables)),
     tiles=dict(zip(sm.params.labels, sm.input.tiles)),
     distances_out=sm.output.distances,
+    spectra_out=sm.output.spectra,
     real=sm.params.labels[0],
     **sm.params.compare,
 )

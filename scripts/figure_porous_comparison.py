@@ -16,4 +16,5 @@ run_stage(
     png_out=sm.output.png,
     csv_out=sm.output.csv,
     unit=sm.params.unit,
+    spectra=sm.input.spectra,
 )

@@ -64,14 +64,20 @@ def test_compare_morphology_reports_targets(tmp_path):
         "good": tmp_path / "good.npy",
         "collapsed": tmp_path / "collapsed.npy",
     }
-    out = compare_morphology(tables, tiles, tmp_path / "d.csv", "real")
+    out = compare_morphology(
+        tables, tiles, tmp_path / "d.csv", "real", spectra_out=tmp_path / "s.npz"
+    )
     met = out.set_index(["dataset", "descriptor"]).meets_target
     assert (
         met["good", "porosity"] and met["good", "correlation_length"] and met["good", "diversity"]
     )
     assert not met["collapsed", "porosity"] and not met["collapsed", "correlation_length"]
     assert not met["collapsed", "diversity"]
-    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 8
+    assert met["good", "power_spectrum"]  # white noise against white noise
+    spectra = np.load(tmp_path / "s.npz")
+    assert list(spectra["names"]) == ["real", "good", "collapsed"]
+    assert spectra["power"].shape == (3, 4) and spectra["frequency"][-1] == 0.5  # Nyquist
+    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 10
     with pytest.raises(InputError, match="no table for the real set"):
         compare_morphology(tables, tiles, tmp_path / "d.csv", "missing")
 
@@ -165,3 +171,25 @@ def test_sampled_tiles_are_regenerated_from_their_seed_in_the_table(tmp_path):
         sample_stylegan2(
             tmp_path / "g.pt", tmp_path / "real.csv", tmp_path / "t.npy", tmp_path / "t.csv", n=0
         )
+
+
+def test_power_spectra_tell_speckle_and_smoothing_from_the_real_texture():
+    from scipy import ndimage
+
+    from matgen.metrics.spectra import radial_power_spectrum, spectrum_log_ratio
+
+    rng = np.random.default_rng(5)
+    real = ndimage.gaussian_filter(rng.standard_normal((32, 32, 32)), (0, 2, 2))
+    same = ndimage.gaussian_filter(rng.standard_normal((32, 32, 32)), (0, 2, 2))
+    speckled = same + 0.05 * rng.standard_normal(same.shape)
+    smooth = ndimage.gaussian_filter(same, (0, 2, 2))
+    frequency, p_real = radial_power_spectrum(real, pixel_size=0.5)
+    assert len(frequency) == 16 and frequency[-1] == pytest.approx(1.0)  # Nyquist, 1/(2 px)
+    ratio = {k: spectrum_log_ratio(p_real, radial_power_spectrum(v)[1])
+             for k, v in (("same", same), ("speckled", speckled), ("smooth", smooth))}  # fmt: skip
+    assert np.abs(ratio["same"]).max() < 0.1
+    assert ratio["speckled"][-4:].min() > 1  # ten times the power near Nyquist
+    assert ratio["speckled"][:3].max() < 0.1  # and the coarse structure untouched
+    assert ratio["smooth"].min() < -2 and ratio["smooth"][0] > -0.5  # fine texture gone
+    # a flat image has no texture; spectra of a constant set are zero, not NaN
+    assert np.all(radial_power_spectrum(np.ones((2, 8, 8)))[1] == 0)

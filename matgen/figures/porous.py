@@ -25,6 +25,7 @@ def morphology_figure(
     unit: str = "µm",
     annotations: dict[str, str] | None = None,
     title: str = "Pore morphology per tile: distributions and two-point correlation",
+    spectra: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Distributions of porosity, specific surface area, λ and S2(r) per data set.
 
@@ -33,7 +34,9 @@ def morphology_figure(
     tiles with their pores) and ``summary`` (per-descriptor statistics). Top row: the example
     tiles of the first data set with their pore outlines. Then histograms of the three scalar
     descriptors (``annotations``, descriptor → text, printed above them) and the normalised
-    S2(r) with its mean and exp(−r/λ̄). The CSV beside is the data sets' summaries, stacked.
+    S2(r) with its mean and exp(−r/λ̄); with ``spectra`` (NPZ of the comparison stage), the
+    radially averaged power spectra of the sets. The CSV beside is the data sets' summaries,
+    stacked.
     """
     use_style()
     unit = unit_label(unit)
@@ -41,10 +44,11 @@ def morphology_figure(
     curves = {k: np.load(v["curves"]) for k, v in datasets.items()}
     first = next(iter(datasets))
     examples = curves[first]
-    fig = plt.figure(figsize=(13, 8.2), constrained_layout=True)
+    panels = 5 if spectra is not None else 4
+    fig = plt.figure(figsize=(3.3 * panels, 8.2), constrained_layout=True)
     grid = fig.add_gridspec(2, 1, height_ratios=[1, 1.5])
     top = grid[0].subgridspec(1, max(1, len(examples["example_tiles"])))
-    bottom = grid[1].subgridspec(1, 4)
+    bottom = grid[1].subgridspec(1, panels)
     for j, t in enumerate(examples["example_tiles"]):
         ax = fig.add_subplot(top[0, j])
         show_image(ax, examples["example_images"][j])
@@ -83,6 +87,11 @@ def morphology_figure(
     ax.set_xlabel(f"r ({unit})")
     ax.set_ylabel("(S2(r) − φ²) / (φ − φ²)")
     ax.legend(fontsize=8)
+    if spectra is not None:
+        ax = fig.add_subplot(bottom[0, 4])
+        _spectra_panel(ax, np.load(spectra))
+        if annotations and "spectra" in annotations:
+            ax.set_title(annotations["spectra"], fontsize=7.5, family="monospace", loc="left")
     fig.suptitle(title)
     table = pd.concat(
         [pd.read_csv(v["summary"]).assign(dataset=k) for k, v in datasets.items()],
@@ -150,6 +159,18 @@ def stylegan2_samples_figure(
     return records
 
 
+def _spectra_panel(ax: plt.Axes, spectra: Mapping[str, np.ndarray]) -> None:
+    """Radially averaged power spectra, log-log: speckle and checkerboard lift the high
+    frequencies, over-smooth samples drop them."""
+    frequency = spectra["frequency"]
+    for k, (name, power) in enumerate(zip(spectra["names"], spectra["power"])):
+        ax.loglog(frequency, power, color=f"C{k}", lw=1.5, label=str(name))
+    ax.set_xlabel("spatial frequency (cycles / px)")
+    ax.set_ylabel("power (radial mean)")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())  # log minor labels collide
+    ax.legend(fontsize=8)
+
+
 def porous_comparison_figure(
     datasets: dict[str, dict[str, str | os.PathLike]],
     real: str,
@@ -157,10 +178,12 @@ def porous_comparison_figure(
     png_out: str | os.PathLike,
     csv_out: str | os.PathLike,
     unit: str = "µm",
+    spectra: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Porosity, specific surface area, λ and S2(r): real vs every synthetic set (histograms with
-    the KS statistic and Wasserstein distance of each synthetic set, read from ``distances``,
-    the table of :func:`matgen.pipeline.porous.compare_morphology`)."""
+    """Porosity, specific surface area, λ, S2(r) and power spectra: real vs every synthetic set
+    (histograms with the KS statistic and Wasserstein distance of each synthetic set, and the
+    spectra's largest |log10 ratio|, read from ``distances``, the table of
+    :func:`matgen.pipeline.porous.compare_morphology`; spectra from its NPZ)."""
     table = pd.read_csv(distances)
     notes = {}
     for d in DESCRIPTORS:
@@ -170,11 +193,19 @@ def porous_comparison_figure(
             f"{r.dataset:<{width}} KS {r.ks_statistic:.2f} W {r.wasserstein:.3g}" for r in rows
         ]
         notes[d] = "\n".join(lines)
+    rows = table[table.descriptor == "power_spectrum"]
+    if spectra is not None and len(rows):
+        width = max(len(r.dataset) for r in rows.itertuples())
+        notes["spectra"] = "\n".join(
+            f"{r.dataset:<{width}} max|Δlog10 P| {r.max_abs_log_ratio:.2f}"
+            for r in rows.itertuples()
+        )
     return morphology_figure(
         datasets,
         png_out,
         csv_out,
         unit=unit,
+        spectra=spectra,
         annotations=notes,
         title=f"Morphology: {real} vs synthetic (KS statistic, Wasserstein "
         f"distance W in the descriptor's unit)",

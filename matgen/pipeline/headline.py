@@ -148,6 +148,15 @@ def porous_rows(
             f"in [{1 - tol:g}, {1 + tol:g}]",
         )
     )
+    if any("power_spectrum" in f.index.get_level_values("descriptor") for f in dist):
+        rows.append(
+            row(
+                "porous",
+                "StyleGAN2 power spectrum: largest log10 ratio to real, absolute",
+                of("power_spectrum", "max_abs_log_ratio"),
+                f"<= {compare['spectrum_tolerance']}",
+            )
+        )
     rows.append(
         row(
             "porous",

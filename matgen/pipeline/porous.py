@@ -13,9 +13,10 @@ import pandas as pd
 from ..data.ingest import load_stack
 from ..data.threshold import binarise_pores
 from ..errors import InputError
-from ..io import atomic_path, save_npy, save_table
+from ..io import atomic_path, save_npy, save_npz, save_table
 from ..metrics.distributions import distribution_distances, pairwise_diversity
 from ..metrics.morphology import normalised_autocovariance
+from ..metrics.spectra import radial_power_spectrum, spectrum_log_ratio
 from ..util import select_device
 from .morphology import DESCRIPTORS, describe_morphology
 
@@ -259,19 +260,27 @@ def compare_morphology(
     porosity_tolerance: float = 0.02,
     lambda_tolerance: float = 0.2,
     diversity_ratio: float = 0.8,
+    spectrum_tolerance: float = 0.2,
     seed: int = 0,
+    spectra_out: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """KS statistic, Wasserstein distance and mean differences of each descriptor between the
-    ``real`` set and every other set, plus tile diversity ratios and the study's targets
-    (porosity mean within ``porosity_tolerance``, λ mean within ``lambda_tolerance`` relative,
-    diversity ≥ ``diversity_ratio`` of the real set's) as pass/fail columns."""
+    ``real`` set and every other set, plus tile diversity ratios, the largest |log10| ratio of
+    radially averaged power spectra over all frequencies (speckle, checkerboard and missing
+    noise show there) and the study's targets (porosity mean within ``porosity_tolerance``, λ
+    mean within ``lambda_tolerance`` relative, diversity ≥ ``diversity_ratio`` of the real
+    set's, spectra within ``spectrum_tolerance`` decades) as pass/fail columns. ``spectra_out``
+    (NPZ): the frequencies (cycles per pixel), each set's spectrum and the set names."""
     frames = {k: pd.read_csv(v) for k, v in tables.items()}
     if real not in frames:
         raise InputError(f"compare_morphology: no table for the real set {real!r}")
-    diversity = {
-        k: pairwise_diversity(np.asarray(load_stack(v)[:2000], np.float32), seed=seed)
-        for k, v in tiles.items()
-    }
+    stacks = {k: np.asarray(load_stack(v)[:2000], np.float32) for k, v in tiles.items()}
+    diversity = {k: pairwise_diversity(v, seed=seed) for k, v in stacks.items()}
+    sizes = {v.shape[-1] for v in stacks.values()}
+    spectra = {k: radial_power_spectrum(v)[1] for k, v in stacks.items()} if len(sizes) == 1 else {}
+    if spectra_out is not None and spectra:
+        save_npz(spectra_out, frequency=radial_power_spectrum(stacks[real][:1])[0],
+                 names=np.array(list(spectra)), power=np.stack(list(spectra.values())))  # fmt: skip
     rows = []
     for name, frame in frames.items():
         if name == real:
@@ -290,17 +299,25 @@ def compare_morphology(
                 "mean_ratio": diversity[name] / diversity[real],
             }
         )
+        if spectra:
+            ratio = spectrum_log_ratio(spectra[real], spectra[name])
+            rows.append({"dataset": name, "reference": real, "descriptor": "power_spectrum",
+                         "max_abs_log_ratio": float(np.abs(ratio).max()),
+                         "worst_frequency": float((np.argmax(np.abs(ratio)) + 1)
+                                                  / stacks[real].shape[-1])})  # fmt: skip
     out = pd.DataFrame(rows)
     target = {
         "porosity": lambda r: abs(r.mean_difference) <= porosity_tolerance,
         "correlation_length": lambda r: abs(r.mean_ratio - 1) <= lambda_tolerance,
         "diversity": lambda r: r.mean_ratio >= diversity_ratio,
+        "power_spectrum": lambda r: r.max_abs_log_ratio <= spectrum_tolerance,
     }
     out["target"] = [
         {
             "porosity": f"|Δmean| ≤ {porosity_tolerance}",
             "correlation_length": f"|ratio − 1| ≤ {lambda_tolerance}",
             "diversity": f"ratio ≥ {diversity_ratio}",
+            "power_spectrum": f"max |log10 ratio| ≤ {spectrum_tolerance}",
         }.get(d, "")
         for d in out["descriptor"]
     ]

@@ -26,7 +26,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import InputError
 from ..util import seed_everything, select_device
 from .loop import TrainingRun
-from .losses import cycle_loss, forward_model_loss, identity_loss, lsgan_loss
+from .losses import GreyLevelMap, cycle_loss, forward_model_loss, identity_loss, lsgan_loss
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
     import torch
@@ -133,6 +133,7 @@ class CycleGANStep:
     lambda_forward: float = 0.0
     forward_factor: int = 1
     psf_sigma: float = 0.0
+    grey_map: GreyLevelMap = field(default_factory=GreyLevelMap)
 
     def autocast(self) -> Any:
         import torch
@@ -192,7 +193,9 @@ class CycleGANStep:
                 )
             forward = torch.zeros((), device=self.dev)
             if self.lambda_forward > 0:
-                forward = forward_model_loss(fake_h, real_l, self.forward_factor, self.psf_sigma)
+                forward = forward_model_loss(
+                    fake_h, real_l, self.forward_factor, self.psf_sigma, self.grey_map
+                )
             loss_g = (
                 self.lambda_forward * forward
                 + gan_h
@@ -306,6 +309,7 @@ def train_cyclegan(
             "opt_d": step_fn.opt_d,
             "pool_H": step_fn.pools["H"],
             "pool_L": step_fn.pools["L"],
+            "grey_map": step_fn.grey_map,
         },
         device=dev,
         log_every=log_every,
