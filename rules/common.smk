@@ -8,6 +8,7 @@ wildcard_constraints:
     study="[a-z]+",
     domain="[a-z_]+",
     tileset="[a-z_0-9]+",
+    n_real="[0-9]+",
     translator="cyclegan|cyclegan_real_only",
 
 
@@ -142,6 +143,36 @@ def seg_real_only_mix():
     mixes = config["segmentation"]["mixes"]
     plain = [m for m, v in mixes.items() if not v["synthetic_images"]]
     return max(plain, key=lambda m: mixes[m]["real"]) if plain else ""
+
+
+def seg_generators():
+    """Mix -> real images its generator is trained on (mixes with synthetic pairs only)."""
+    from matgen.pipeline.mixes import generator_real_counts
+
+    return generator_real_counts(config["segmentation"]["mixes"])
+
+
+def seg_pairs_per_generator():
+    from matgen.pipeline.mixes import pairs_per_generator
+
+    return pairs_per_generator(config["segmentation"]["mixes"], config["segmentation"]["sample"]["n"])
+
+
+def seg_synthetic(n_real):
+    """The pairs sampled by the generator of ``n_real`` real images."""
+    base = f"{RESULTS}/segmentation/generators/real{n_real}/synthetic"
+    return {"synthetic_images": f"{base}/images.npy", "synthetic_masks": f"{base}/masks.npy"}
+
+
+def mix_synthetic(wildcards):
+    """The synthetic pairs of a mix's generator (none for a real-only mix)."""
+    count = seg_generators().get(wildcards.mix)
+    return seg_synthetic(count) if count else {}
+
+
+def seg_main_generator():
+    """The generator the checks and figures show: the one that saw the most real images."""
+    return max(seg_generators().values(), default=0)
 
 
 def headline_inputs(wildcards):

@@ -5,8 +5,9 @@ SEG = f"{RESULTS}/segmentation"
 SEG_REAL = {"images": f"{SEG}/ingest/micrograph/images.npy",
             "masks": f"{SEG}/ingest/micrograph/masks.npy",
             "table": f"{SEG}/ingest/micrograph/table.csv"}
-SEG_SYNTHETIC = {"synthetic_images": f"{SEG}/synthetic/images.npy",
-                 "synthetic_masks": f"{SEG}/synthetic/masks.npy"}
+# one generator per real-image count: a mix of N real images uses pairs of a generator that
+# saw those N images only (matgen.pipeline.mixes)
+GEN = f"{SEG}/generators/real{{n_real}}"
 
 
 rule simulate_segmentation:
@@ -27,17 +28,18 @@ rule train_vqvae:
     input:
         **SEG_REAL,
     output:
-        model=f"{SEG}/vqvae/model.pt",
-        log=f"{SEG}/vqvae/training.csv",
+        model=f"{GEN}/vqvae/model.pt",
+        log=f"{GEN}/vqvae/training.csv",
     params:
+        n_real=lambda wc: int(wc.n_real),
         classes=config["segmentation"]["classes"],
         split=config["segmentation"]["split"],
         train=config["segmentation"]["vqvae"],
     threads: 1
     log:
-        f"{RESULTS}/logs/segmentation/train_vqvae.log",
+        f"{RESULTS}/logs/segmentation/train_vqvae_real{{n_real}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/segmentation/train_vqvae.tsv"
+        f"{RESULTS}/benchmarks/segmentation/train_vqvae_real{{n_real}}.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -46,19 +48,20 @@ rule train_vqvae:
 
 rule train_pixelcnn:
     input:
-        vqvae=f"{SEG}/vqvae/model.pt",
+        vqvae=f"{GEN}/vqvae/model.pt",
         **SEG_REAL,
     output:
-        model=f"{SEG}/pixelcnn/model.pt",
-        log=f"{SEG}/pixelcnn/training.csv",
+        model=f"{GEN}/pixelcnn/model.pt",
+        log=f"{GEN}/pixelcnn/training.csv",
     params:
+        n_real=lambda wc: int(wc.n_real),
         split=config["segmentation"]["split"],
         train=config["segmentation"]["pixelcnn"],
     threads: 1
     log:
-        f"{RESULTS}/logs/segmentation/train_pixelcnn.log",
+        f"{RESULTS}/logs/segmentation/train_pixelcnn_real{{n_real}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/segmentation/train_pixelcnn.tsv"
+        f"{RESULTS}/benchmarks/segmentation/train_pixelcnn_real{{n_real}}.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -67,19 +70,20 @@ rule train_pixelcnn:
 
 rule sample_segmentation_pairs:
     input:
-        vqvae=f"{SEG}/vqvae/model.pt",
-        pixelcnn=f"{SEG}/pixelcnn/model.pt",
+        vqvae=f"{GEN}/vqvae/model.pt",
+        pixelcnn=f"{GEN}/pixelcnn/model.pt",
     output:
-        images=SEG_SYNTHETIC["synthetic_images"],
-        masks=SEG_SYNTHETIC["synthetic_masks"],
-        table=f"{SEG}/synthetic/table.csv",
+        images=f"{GEN}/synthetic/images.npy",
+        masks=f"{GEN}/synthetic/masks.npy",
+        table=f"{GEN}/synthetic/table.csv",
     params:
-        sample=config["segmentation"]["sample"],
+        sample=lambda wc: {**config["segmentation"]["sample"],
+                           "n": seg_pairs_per_generator()[int(wc.n_real)]},
     threads: 1
     log:
-        f"{RESULTS}/logs/segmentation/sample.log",
+        f"{RESULTS}/logs/segmentation/sample_real{{n_real}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/segmentation/sample.tsv"
+        f"{RESULTS}/benchmarks/segmentation/sample_real{{n_real}}.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -88,8 +92,8 @@ rule sample_segmentation_pairs:
 
 rule train_segmenter_mix:
     input:
+        unpack(mix_synthetic),
         **SEG_REAL,
-        **SEG_SYNTHETIC,
     output:
         scores=f"{SEG}/unet/{{mix}}/scores.csv",
         model=f"{SEG}/unet/{{mix}}/model.pt",
@@ -97,6 +101,7 @@ rule train_segmenter_mix:
         mix="[a-z0-9_]+",
     params:
         mix=lambda wc: config["segmentation"]["mixes"][wc.mix],
+        generator_real=lambda wc: seg_generators().get(wc.mix, 0),
         seeds=config["segmentation"]["seeds"],
         classes=config["segmentation"]["classes"],
         split=config["segmentation"]["split"],
@@ -116,10 +121,10 @@ rule train_segmenter_mix:
 rule evaluate_segmentation:
     input:
         scores=expand(f"{SEG}/unet/{{mix}}/scores.csv", mix=list(config["segmentation"]["mixes"])),
-        vqvae=f"{SEG}/vqvae/model.pt",
+        vqvae=f"{SEG}/generators/real{seg_main_generator()}/vqvae/model.pt",
         real_segmenter=f"{SEG}/unet/{seg_real_only_mix()}/model.pt",
         **SEG_REAL,
-        **SEG_SYNTHETIC,
+        **seg_synthetic(seg_main_generator()),
     output:
         runs=f"{SEG}/evaluation/runs.csv",
         summary=f"{SEG}/evaluation/summary.csv",
@@ -142,9 +147,9 @@ rule figures_segmentation:
         runs=f"{SEG}/evaluation/runs.csv",
         checks=f"{SEG}/evaluation/generator_checks.csv",
         **SEG_REAL,
-        **SEG_SYNTHETIC,
-        vqvae_log=f"{SEG}/vqvae/training.csv",
-        pixelcnn_log=f"{SEG}/pixelcnn/training.csv",
+        **seg_synthetic(seg_main_generator()),
+        vqvae_log=f"{SEG}/generators/real{seg_main_generator()}/vqvae/training.csv",
+        pixelcnn_log=f"{SEG}/generators/real{seg_main_generator()}/pixelcnn/training.csv",
     output:
         pairs=report(f"{SEG}/figures/pairs.png", caption="../report/segmentation_pairs.rst",
                      category="Segmentation"),

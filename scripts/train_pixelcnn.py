@@ -12,5 +12,6 @@ run_stage(
     model_out=sm.output.model,
     log_out=sm.output.log,
     split=sm.params.split,
+    n_real=sm.params.n_real,
     **sm.params.train,
 )

@@ -12,5 +12,6 @@ run_stage(
     log_out=sm.output.log,
     classes=sm.params.classes,
     split=sm.params.split,
+    n_real=sm.params.n_real,
     **sm.params.train,
 )

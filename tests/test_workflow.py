@@ -177,8 +177,18 @@ def test_segmentation_chain_scores_every_mix_on_held_out_real_images(finished_ru
     assert summary.loc["real1_syn2x", "beats_real_only_at_fewest_real"] in (True, False)
     checks = pd.read_csv(res / "evaluation/generator_checks.csv").set_index("check")
     assert 0 <= checks.loc["vqvae_reconstruction_mask_miou", "value"] <= 1
-    pairs = np.load(res / "synthetic/masks.npy")
+    # one generator per real-image count, each sampling what its mixes need
+    pairs = np.load(res / "generators/real3/synthetic/masks.npy")
     assert pairs.shape == (12, 16, 16) and pairs.max() < 3
+    assert np.load(res / "generators/real1/synthetic/masks.npy").shape == (8, 16, 16)
+    # honest label counts: no mix's generator saw more real images than the mix itself
+    assert summary.generator_real.to_dict() == {
+        "real3": 0,
+        "real3_syn1x": 3,
+        "real1": 0,
+        "real1_syn2x": 1,
+        "synthetic_only": 3,
+    }
 
 
 @pytest.mark.e2e

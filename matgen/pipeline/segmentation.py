@@ -71,6 +71,19 @@ def load_real(
     }
 
 
+def _first_real(real: dict[str, np.ndarray], n_real: int) -> dict[str, np.ndarray]:
+    """The split with only the first ``n_real`` training pairs (0: all of them)."""
+    if n_real > len(real["train_images"]):
+        raise InputError(
+            f"a generator of {n_real} real images asked for, the training split has "
+            f"{len(real['train_images'])}"
+        )
+    if n_real <= 0:
+        return real
+    return {**real, "train_images": real["train_images"][:n_real],
+            "train_masks": real["train_masks"][:n_real]}  # fmt: skip
+
+
 def fit_vqvae(
     images_path: str | os.PathLike,
     masks_path: str | os.PathLike,
@@ -80,10 +93,12 @@ def fit_vqvae(
     *,
     classes: list[str],
     split: dict[str, int],
+    n_real: int = 0,
     **train: Any,
 ) -> dict[str, Any]:
-    """Train the VQ-VAE on the real training images and their annotated masks."""
-    real = load_real(images_path, masks_path, table_path, split)
+    """Train the VQ-VAE on the first ``n_real`` real training images (0: all) and their
+    annotated masks — the images the mixes of ``n_real`` real images use, no others."""
+    real = _first_real(load_real(images_path, masks_path, table_path, split), n_real)
     return train_vqvae(
         real["train_images"],
         real["train_masks"],
@@ -103,10 +118,12 @@ def fit_pixelcnn(
     log_out: str | os.PathLike,
     *,
     split: dict[str, int],
+    n_real: int = 0,
     **train: Any,
 ) -> dict[str, Any]:
-    """Encode the real training pairs with the VQ-VAE and fit the PixelCNN prior to the codes."""
-    real = load_real(images_path, masks_path, table_path, split)
+    """Encode the first ``n_real`` real training pairs (0: all) with the VQ-VAE and fit the
+    PixelCNN prior to the codes."""
+    real = _first_real(load_real(images_path, masks_path, table_path, split), n_real)
     vqvae = load_vqvae(vqvae_path, str(select_device(train.get("device", "auto"))))
     codes = encode_codes(vqvae, real["train_images"], real["train_masks"])
     return train_pixelcnn(codes, model_out, log_out, n_codes=vqvae.quantizer.n_codes, **train)
@@ -192,13 +209,14 @@ def train_mix(
     images_path: str | os.PathLike,
     masks_path: str | os.PathLike,
     table_path: str | os.PathLike,
-    synthetic_images: str | os.PathLike,
-    synthetic_masks: str | os.PathLike,
+    synthetic_images: str | os.PathLike | None,
+    synthetic_masks: str | os.PathLike | None,
     scores_out: str | os.PathLike,
     model_out: str | os.PathLike,
     *,
     mix_name: str,
     mix: dict[str, int],
+    generator_real: int = 0,
     seeds: list[int],
     classes: list[str],
     split: dict[str, int],
@@ -206,8 +224,10 @@ def train_mix(
     **train: Any,
 ) -> pd.DataFrame:
     """Train one U-Net per seed on a real/synthetic mix; score each on the held-out real images
-    (exact masks), per field of view of ``score["field_of_view"]`` px. Writes one row per seed
-    and the first seed's model (family ``segmenter``)."""
+    (exact masks), per field of view of ``score["field_of_view"]`` px. ``generator_real``: how
+    many real images the generator of the synthetic pairs saw (a column of the table; it may
+    not exceed the mix's own real count). Writes one row per seed and the first seed's model
+    (family ``segmenter``)."""
     field_of_view = int((score or {}).get("field_of_view", 0))
     real = load_real(images_path, masks_path, table_path, split)
     n_real, n_syn_images = int(mix.get("real", 0)), float(mix.get("synthetic_images", 0))
@@ -218,9 +238,17 @@ def train_mix(
         )
     if n_real == 0 and n_syn_images == 0:
         raise InputError(f"mix {mix_name}: no real and no synthetic images")
+    if n_real and n_syn_images and generator_real > n_real:
+        raise InputError(
+            f"mix {mix_name}: its generator saw {generator_real} real images, more than the "
+            f"mix's {n_real}"
+        )
     h, w = real["train_images"].shape[-2:]
-    syn_x = np.asarray(load_stack(synthetic_images), np.float32)
-    syn_m = np.load(synthetic_masks).astype(np.int64)
+    if synthetic_images is None or not n_syn_images:
+        syn_x, syn_m = np.zeros((0, 1, h, w), np.float32), np.zeros((0, h, w), np.int64)
+    else:
+        syn_x = np.asarray(load_stack(synthetic_images), np.float32)
+        syn_m = np.load(synthetic_masks).astype(np.int64)
     need = math.ceil(n_syn_images * h * w / (syn_x.shape[-2] * syn_x.shape[-1]))
     if need > len(syn_x):
         raise InputError(
@@ -244,6 +272,7 @@ def train_mix(
                 seed=seed,
                 real=n_real,
                 synthetic_images=n_syn_images,
+                generator_real=int(generator_real) if n_syn_images else 0,
                 synthetic_share=share,
                 final_loss=losses[-1],
                 field_of_view=field_of_view,
@@ -350,7 +379,17 @@ def summarise_mixes(
     metrics = ["miou", "miou_present"]
     g = runs.groupby("mix", sort=False)
     summary = g[
-        [c for c in ("real", "synthetic_images", "synthetic_share", "field_of_view") if c in runs]
+        [
+            c
+            for c in (
+                "real",
+                "synthetic_images",
+                "generator_real",
+                "synthetic_share",
+                "field_of_view",
+            )
+            if c in runs
+        ]
     ].first()
     for mcol in metrics:
         summary[f"{mcol}_mean"] = g[mcol].mean()

@@ -86,7 +86,8 @@ class GreyLevelMap:
 
     def __call__(self, observed: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
         """``observed`` mapped onto ``low``'s grey scale (differentiable in ``observed``)."""
-        batch = [float(v) for v in (observed.mean(), observed.std(), low.mean(), low.std())]
+        with torch.no_grad():
+            batch = [float(v) for v in (observed.mean(), observed.std(), low.mean(), low.std())]
         if self.stats is None:
             self.stats = batch
         else:
