@@ -141,7 +141,7 @@ def stem_trainset(name):
 def seg_real_only_mix():
     """The mix with the most real images and no synthetic ones: the generator checks use it."""
     mixes = config["segmentation"]["mixes"]
-    plain = [m for m, v in mixes.items() if not v["synthetic_images"]]
+    plain = [m for m, v in mixes.items() if not v["synthetic_images"] and not v["exact_masks"]]
     return max(plain, key=lambda m: mixes[m]["real"]) if plain else ""
 
 

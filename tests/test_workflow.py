@@ -188,7 +188,9 @@ def test_segmentation_chain_scores_every_mix_on_held_out_real_images(finished_ru
         "real1": 0,
         "real1_syn2x": 1,
         "synthetic_only": 3,
+        "ceiling": 0,
     }
+    assert summary.exact_masks["ceiling"] and not summary.exact_masks["real3"]
 
 
 @pytest.mark.e2e

@@ -302,11 +302,21 @@ def segmentation_rows(
         )
     all_runs = pd.concat(_frames(runs), ignore_index=True)
     per_mix = {m: g["miou_present"].to_numpy() for m, g in all_runs.groupby("mix", sort=False)}
-    kind = all_runs.groupby("mix", sort=False)[["real", "synthetic_images"]].first()
+    if "exact_masks" not in all_runs:
+        all_runs["exact_masks"] = False
+    kind = all_runs.groupby("mix", sort=False)[["real", "synthetic_images", "exact_masks"]].first()
+    ceiling = kind[kind.exact_masks.astype(bool)]
+    kind = kind[~kind.exact_masks.astype(bool)]
     real_only = kind[(kind.synthetic_images == 0) & (kind.real > 0)]
     if real_only.empty:
         return rows
     most = real_only["real"].idxmax()
+    for name in ceiling.index:  # how far the annotated-label rows are from what a U-Net reaches
+        label = f"{int(ceiling.loc[name, 'real'])} real, exact masks"
+        rows.append(row("segmentation", f"customised mIoU: ceiling ({name}, {label})",
+                        per_mix[name]))  # fmt: skip
+        diff, ci, n = difference(per_mix[most], per_mix[name])
+        rows.append(row("segmentation", f"customised mIoU: {most} − ceiling", [diff], "", ci, n))
     fewest = kind[kind.real > 0]["real"].min()
     mixed = kind[(kind.real == fewest) & (kind.synthetic_images > 0)]
     if len(mixed):

@@ -18,10 +18,12 @@ def generator_real_counts(mixes: dict[str, dict[str, Any]]) -> dict[str, int]:
     """For every mix with synthetic images, how many real images its generator is trained on.
 
     A mix's own ``generator_real`` where given, else its ``real`` count; a synthetic-only mix
-    (``real`` 0) gets the largest real count of any mix. A mix with real images whose
-    generator would see more of them than the mix itself raises :class:`InputError`.
+    (``real`` 0) gets the largest real count of the mixes that use synthetic pairs. A mix with
+    real images whose generator would see more of them than the mix itself raises
+    :class:`InputError`.
     """
-    largest = max((int(m.get("real", 0)) for m in mixes.values()), default=0)
+    mixed = [int(m.get("real", 0)) for m in mixes.values() if float(m.get("synthetic_images", 0))]
+    largest = max(mixed, default=0)
     counts = {}
     for name, mix in mixes.items():
         if not float(mix.get("synthetic_images", 0)):

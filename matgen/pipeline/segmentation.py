@@ -43,9 +43,9 @@ def load_real(
     table_path: str | os.PathLike,
     split: dict[str, int],
 ) -> dict[str, np.ndarray]:
-    """Real images split into train/test: images (N, 1, H, W), annotated masks (training) and,
-    for the test part, exact masks (``label_exact_mask`` column; the annotated mask where a row
-    has none)."""
+    """Real images split into train/test: images (N, 1, H, W), annotated masks (training) and
+    exact masks (``label_exact_mask`` column; the annotated mask where a row has none): the test
+    part's for scoring, the training part's for a ceiling mix that may use perfect labels."""
     images = np.asarray(load_stack(images_path), np.float32)
     masks = np.load(masks_path)
     table = pd.read_csv(table_path, keep_default_na=False)
@@ -56,16 +56,19 @@ def load_real(
             f"some for training and some for testing, got {n_test}"
         )
     train, test = held_out_split(len(images), n_test / len(images), int(split["seed"]))
-    exact = []
-    for i in test:
-        path = str(table.get("label_exact_mask", pd.Series([""] * len(table)))[i])
-        exact.append(read_image(path).astype(np.uint8) if path else masks[i])
+    exact_paths = table.get("label_exact_mask", pd.Series([""] * len(table))).astype(str)
+
+    def exact(index: np.ndarray) -> np.ndarray:
+        return np.stack([read_image(exact_paths[i]).astype(np.uint8) if exact_paths[i]
+                         else masks[i] for i in index])  # fmt: skip
+
     return {
         "train_images": images[train],
         "train_masks": masks[train],
+        "train_exact": exact(train),
         "test_images": images[test],
         "test_masks": masks[test],
-        "test_exact": np.stack(exact),
+        "test_exact": exact(test),
         "train_index": train,
         "test_index": test,
     }
@@ -231,6 +234,9 @@ def train_mix(
     field_of_view = int((score or {}).get("field_of_view", 0))
     real = load_real(images_path, masks_path, table_path, split)
     n_real, n_syn_images = int(mix.get("real", 0)), float(mix.get("synthetic_images", 0))
+    # a ceiling mix: many real images with perfect labels, what the U-Net can reach
+    exact = bool(mix.get("exact_masks", False))
+    train_masks = real["train_exact"] if exact else real["train_masks"]
     if n_real > len(real["train_images"]):
         raise InputError(
             f"mix {mix_name}: {n_real} real images asked for, the training split "
@@ -258,7 +264,7 @@ def train_mix(
     rows = []
     for seed in seeds:
         model, losses = train_segmenter(
-            (real["train_images"][:n_real], real["train_masks"][:n_real].astype(np.int64)),
+            (real["train_images"][:n_real], train_masks[:n_real].astype(np.int64)),
             (syn_x[:need], syn_m[:need]),
             share,
             n_classes=len(classes),
@@ -273,6 +279,7 @@ def train_mix(
                 real=n_real,
                 synthetic_images=n_syn_images,
                 generator_real=int(generator_real) if n_syn_images else 0,
+                exact_masks=exact,
                 synthetic_share=share,
                 final_loss=losses[-1],
                 field_of_view=field_of_view,
@@ -385,6 +392,7 @@ def summarise_mixes(
                 "real",
                 "synthetic_images",
                 "generator_real",
+                "exact_masks",
                 "synthetic_share",
                 "field_of_view",
             )
@@ -396,7 +404,8 @@ def summarise_mixes(
         summary[f"{mcol}_std"] = g[mcol].std(ddof=1).fillna(0.0)
     summary["n_seeds"] = g.size()
     summary = summary.reset_index()
-    with_real = summary[summary["real"] > 0]
+    annotated = ~summary["exact_masks"].astype(bool) if "exact_masks" in summary else True
+    with_real = summary[(summary["real"] > 0) & annotated]
     if len(with_real):
         fewest = with_real["real"].min()
         group = with_real[with_real["real"] == fewest]
