@@ -162,6 +162,14 @@ def test_forward_model_loss_accepts_other_grey_levels_but_not_other_structure():
     assert float(forward_model_loss(shuffled, low, 4, 0.7)) > 0.02
     inverted = 1 - sem_like  # pores bright: no positive gain fits it
     assert float(forward_model_loss(inverted, low, 4, 0.7)) > 0.02
+    # texture inside the solid changes grey levels, not phases: a soft segmentation at the
+    # pore level sees through it
+    textured = sem_like + 0.2 * (1 - high) * torch.rand(
+        high.shape, generator=torch.Generator().manual_seed(0)
+    )
+    grey = float(forward_model_loss(textured, low, 4, 0.7))
+    phase = float(forward_model_loss(textured, low, 4, 0.7, pore_level=0.35, softness=0.02))
+    assert phase < 1e-3 < grey
 
 
 def test_forward_model_loss_ties_the_translation_to_its_input(tmp_path):

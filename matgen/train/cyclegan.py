@@ -26,7 +26,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import InputError
 from ..util import seed_everything, select_device
 from .loop import TrainingRun
-from .losses import GreyLevelMap, cycle_loss, forward_model_loss, identity_loss, lsgan_loss
+from .losses import cycle_loss, forward_model_loss, identity_loss, lsgan_loss
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
     import torch
@@ -86,6 +86,15 @@ def _d4_batch(
     return torch.from_numpy(np.ascontiguousarray(x)).to(dev)
 
 
+def _pore_level(high: np.ndarray) -> float:
+    """The Otsu grey level between pores and solid of the target tiles, in the networks'
+    [-1, 1] units (what the forward model's soft segmentation cuts at)."""
+    from skimage.filters import threshold_otsu
+
+    sample = np.asarray(high[:: max(1, len(high) // 256)], np.float32)
+    return float(threshold_otsu(sample)) * 2 - 1
+
+
 def _check_forward_factor(factor: int, scale: int, high_path: str) -> None:
     if factor and factor != scale:
         raise InputError(
@@ -133,7 +142,7 @@ class CycleGANStep:
     lambda_forward: float = 0.0
     forward_factor: int = 1
     psf_sigma: float = 0.0
-    grey_map: GreyLevelMap = field(default_factory=GreyLevelMap)
+    pore_level: float | None = None
 
     def autocast(self) -> Any:
         import torch
@@ -194,7 +203,7 @@ class CycleGANStep:
             forward = torch.zeros((), device=self.dev)
             if self.lambda_forward > 0:
                 forward = forward_model_loss(
-                    fake_h, real_l, self.forward_factor, self.psf_sigma, self.grey_map
+                    fake_h, real_l, self.forward_factor, self.psf_sigma, self.pore_level
                 )
             loss_g = (
                 self.lambda_forward * forward
@@ -253,6 +262,7 @@ def train_cyclegan(
     lambda_forward: float = 0.0,
     psf_sigma: float = 0.7,
     forward_factor: int = 0,
+    forward_phase: bool = False,
     checkpoint_every: int = 5000,
     log_every: int = 100,
     device: str = "auto",
@@ -265,7 +275,9 @@ def train_cyclegan(
     ``high_tiles_path`` may name several stacks (e.g. real and StyleGAN2 SEM tiles): H is their
     union. ``H / h`` must be a power of two (the generators' scale). Discriminator depth is
     ``n_layers`` or less where a domain's tiles are too small for it. ``forward_factor``: the
-    scale the forward model assumes (0 = the tiles' ratio; otherwise it must equal it). Writes
+    scale the forward model assumes (0 = the tiles' ratio; otherwise it must equal it);
+    ``forward_phase``: the forward model sees G_LH's output segmented softly at the target
+    tiles' Otsu level (solid fractions), not its grey levels. Writes
     ``model_out`` (.pt: model config, the networks) and a CSV log (step, loss_g, loss_d, gan_h,
     gan_l, cycle, identity, fourier, forward, lr, sec_per_step).
     """
@@ -296,6 +308,7 @@ def train_cyclegan(
         input_noise, lambda_cycle, lambda_identity, lambda_fourier,
         scale == 1 and lambda_identity > 0 and cfg["in_ch"] == cfg["out_ch"],
         amp and dev.type == "cuda", lambda_forward, scale, psf_sigma,
+        _pore_level(high) if forward_phase else None,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1)
     run = TrainingRun(
@@ -309,7 +322,6 @@ def train_cyclegan(
             "opt_d": step_fn.opt_d,
             "pool_H": step_fn.pools["H"],
             "pool_L": step_fn.pools["L"],
-            "grey_map": step_fn.grey_map,
         },
         device=dev,
         log_every=log_every,

@@ -74,55 +74,32 @@ def observe_low_resolution(high: torch.Tensor, factor: int, psf_sigma: float) ->
     return F.avg_pool2d(high, factor) if factor > 1 else high
 
 
-class GreyLevelMap:
-    """The affine map from the translation's grey levels, as the low-resolution instrument
-    sees them, to that instrument's own: one gain and offset for the whole data set (the two
-    instruments are the same for every tile), estimated as running means (momentum
-    ``momentum``) of the batches' means and standard deviations on both sides."""
-
-    def __init__(self, momentum: float = 0.99) -> None:
-        self.momentum = momentum
-        self.stats: list[float] | None = None  # mean, std of the observation; mean, std of x
-
-    def __call__(self, observed: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
-        """``observed`` mapped onto ``low``'s grey scale (differentiable in ``observed``)."""
-        with torch.no_grad():
-            batch = [float(v) for v in (observed.mean(), observed.std(), low.mean(), low.std())]
-        if self.stats is None:
-            self.stats = batch
-        else:
-            m = self.momentum
-            self.stats = [m * s + (1 - m) * b for s, b in zip(self.stats, batch)]
-        mean_o, std_o, mean_t, std_t = self.stats
-        return (observed - mean_o) * (std_t / (std_o + 1e-6)) + mean_t
-
-    def state_dict(self) -> dict:
-        return {"momentum": self.momentum, "stats": self.stats}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.momentum, self.stats = state["momentum"], state["stats"]
-
-
 def forward_model_loss(
     translated: torch.Tensor,
     low: torch.Tensor,
     factor: int,
     psf_sigma: float,
-    grey_map: GreyLevelMap | None = None,
+    pore_level: float | None = None,
+    softness: float = 0.05,
 ) -> torch.Tensor:
     """L1 between a low-resolution input and the low-resolution observation of its translation.
 
     The two instruments map structure to grey levels differently (backscatter yield vs
-    attenuation), so the observation is first mapped onto ``low``'s grey scale by matching
-    mean and standard deviation: with ``grey_map``, the data set's running statistics, so that
-    a tile with more pores must come out darker than one with fewer wherever they fall in
-    training; without it, this batch's. The gain is positive by construction (inverted
-    contrast costs, never fits) and, unlike a least-squares fit that would clip at zero, keeps
-    a gradient from an uncorrelated start.
+    attenuation), so the observation is first mapped onto ``low``'s grey scale by matching the
+    batch's mean and standard deviation: one gain and offset per batch, shared by its tiles so
+    that a tile with more pores must come out darker than one with fewer. The gain is positive
+    by construction (inverted contrast costs, never fits) and, unlike a least-squares fit that
+    would clip at zero, keeps a gradient from an uncorrelated start.
+
+    With ``pore_level`` (a grey level of the translation's units) the translation is first
+    segmented softly — solid where brighter than ``pore_level``, a logistic step ``softness``
+    wide — so the instrument sees solid fractions: what a thresholded porosity of the
+    translation measures is then what the low-resolution image says, texture aside.
     """
-    observed = observe_low_resolution(translated.float(), factor, psf_sigma)
-    if grey_map is not None:
-        return F.l1_loss(grey_map(observed, low), low)
+    translated = translated.float()
+    if pore_level is not None:
+        translated = torch.sigmoid((translated - pore_level) / softness)
+    observed = observe_low_resolution(translated, factor, psf_sigma)
     o = observed - observed.mean()
     gain = low.std() / (o.std() + 1e-6)
     return F.l1_loss(gain * o + low.mean(), low)
