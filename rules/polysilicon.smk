@@ -97,6 +97,7 @@ rule evaluate_polysilicon:
     output:
         per_sample=f"{POLY}/evaluation/per_sample.csv",
         summary=f"{POLY}/evaluation/summary.csv",
+        per_class=f"{POLY}/evaluation/grains_per_class.csv",
     params:
         names=["cVAE", "cGAN"],
     threads: 1

@@ -15,4 +15,5 @@ run_stage(
     real_table=sm.input.table,
     per_sample_out=sm.output.per_sample,
     summary_out=sm.output.summary,
+    per_class_out=sm.output.per_class,
 )

@@ -405,3 +405,24 @@ def test_cgan_discriminator_augmentation_is_seeded_and_checked(dataset, tmp_path
             **{**kw, "augment_p": 0.5, "augment_ops": ["rot45"]},
         )
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_grains_per_class_compares_each_class_with_the_real_images_of_that_class():
+    from matgen.pipeline.polysilicon import grains_per_class
+
+    per_sample = pd.DataFrame(
+        {
+            "set": ["real"] * 4 + ["cGAN"] * 4,
+            "index": [0, 1, 2, 3] * 2,
+            "class": ["2um", "2um", "10um", "10um"] * 2,
+            "grains": [10, 12, 40, 44, 11, 11, 20, 22],
+            "mean_grain_area": [100.0, 80.0, 25.0, 23.0, 90.0, 90.0, 48.0, 48.0],
+        }
+    )
+    table = grains_per_class(per_sample).set_index(["set", "class"])
+    assert table.loc[("cGAN", "2um"), "grains_ratio"] == pytest.approx(1.0)
+    assert table.loc[("cGAN", "10um"), "grains_ratio"] == pytest.approx(0.5)
+    assert table.loc[("cGAN", "10um"), "area_ratio"] == pytest.approx(2.0)
+    assert table.loc[("cGAN", "2um"), "within_20_percent"]
+    assert not table.loc[("cGAN", "10um"), "within_20_percent"]
+    assert table.loc[("real", "10um"), "n"] == 2

@@ -276,6 +276,16 @@ def polysilicon_rows(
                 f"in [{1 - tol:g}, {1 + tol:g}]",
             )
         )
+        for column, what in (("grains_ratio", "grain count"), ("area_ratio", "mean grain area")):
+            if f"{column}_worst_class" in evals[0]:
+                rows.append(
+                    row(
+                        "polysilicon",
+                        f"{name} {what} / real, worst class",
+                        [float(f.loc[name, f"{column}_worst_class"]) for f in evals],
+                        f"in [{1 - tol:g}, {1 + tol:g}]",
+                    )
+                )
     return rows
 
 

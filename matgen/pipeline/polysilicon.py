@@ -102,6 +102,7 @@ def evaluate_samples(
     per_sample_out: str | os.PathLike,
     summary_out: str | os.PathLike,
     device: str = "auto",
+    per_class_out: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Judge each synthetic set (name → {images, table}) against its conditions.
 
@@ -110,7 +111,9 @@ def evaluate_samples(
     (grey level → orientation → Voigt/Reuss/Hill) MAE against the condition, grain counts, and
     the Fréchet distance between CNN features of the real set and of the samples. The real set
     itself is scored the same way as a reference row (CNN on real images, physics from real
-    images).
+    images). ``per_class_out``: per set and class, the mean grain count and mean grain area
+    (matgen's own grain segmentation) and their ratios to the real images' of that class; the
+    summary carries each set's worst class ratio of both (furthest from 1).
     """
     model, cond = load_conditional(evaluator, "cnn", str(select_device(device)))
     real = load_labelled(real_images, real_table, list(cond.classes))
@@ -134,6 +137,8 @@ def evaluate_samples(
             ]
         )
         grains = np.array([grain_count(im[0]) for im in images])
+        # grain area: the non-boundary pixels shared among the grains (px)
+        areas = np.array([(im[0] > 0.125).sum() / max(g, 1) for im, g in zip(images, grains)])
         rows.append(
             pd.DataFrame(
                 {
@@ -145,6 +150,7 @@ def evaluate_samples(
                     "e11_cnn": judged["target"],
                     "e11_physics": physics,
                     "grains": grains,
+                    "mean_grain_area": areas,
                 }
             )
         )
@@ -168,9 +174,34 @@ def evaluate_samples(
     per_sample = pd.concat(rows, ignore_index=True)
     out = pd.DataFrame(summary)
     out["physics_mae_over_real_std"] = out["physics_e11_mae"] / out["real_e11_std"]
+    per_class = grains_per_class(per_sample)
+    for column in ("grains_ratio", "area_ratio"):
+        worst = per_class.assign(off=np.abs(np.log(per_class[column]))).sort_values("off")
+        worst = worst.groupby("set").last()[column]
+        out[f"{column}_worst_class"] = out["set"].map(worst)
+    if per_class_out is not None:
+        save_table(per_class_out, per_class)
     save_table(per_sample_out, per_sample)
     save_table(summary_out, out)
     return out
+
+
+def grains_per_class(per_sample: pd.DataFrame) -> pd.DataFrame:
+    """Mean grain count and grain area (px) per set and class, with their ratios to the real
+    images' of the class and whether both lie within ±20 %."""
+    table = (
+        per_sample.groupby(["set", "class"], sort=False)
+        .agg(n=("index", "size"), mean_grains=("grains", "mean"),
+             mean_grain_area=("mean_grain_area", "mean"))
+        .reset_index()
+    )  # fmt: skip
+    real = table[table["set"] == "real"].set_index("class")
+    table["grains_ratio"] = table["mean_grains"] / table["class"].map(real["mean_grains"])
+    table["area_ratio"] = table["mean_grain_area"] / table["class"].map(real["mean_grain_area"])
+    table["within_20_percent"] = (np.abs(table["grains_ratio"] - 1) <= 0.2) & (
+        np.abs(table["area_ratio"] - 1) <= 0.2
+    )
+    return table
 
 
 PROPERTIES = ("grains", "mean_grain_area", "grey_std", "e11_physics")
