@@ -323,7 +323,7 @@ def segmentation_rows(
     most = real_only["real"].idxmax()
     for name in ceiling.index:  # how far the annotated-label rows are from what a U-Net reaches
         label = f"{int(ceiling.loc[name, 'real'])} real, exact masks"
-        rows.append(row("segmentation", f"customised mIoU: ceiling ({name}, {label})",
+        rows.append(row("segmentation", f"customised mIoU: {name} ({label})",
                         per_mix[name]))  # fmt: skip
         diff, ci, n = difference(per_mix[most], per_mix[name])
         rows.append(row("segmentation", f"customised mIoU: {most} − ceiling", [diff], "", ci, n))
