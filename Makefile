@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 CORES  ?= 2
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv study test lint bench clean dryrun report readme install-profile
+.PHONY: venv study seeds test lint bench clean dryrun report readme install-profile
 
 venv: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml
 
 study: venv
 	$(VENV)/bin/snakemake --profile profiles/local --cores $(CORES)
+
+# Every model on each seed of config/seeds.yaml, side by side; headline over seeds in results/seeds/.
+seeds: venv
+	$(VENV)/bin/snakemake --profile profiles/local --cores $(CORES) all_seeds --configfile config/seeds.yaml
 
 dryrun: venv
 	$(VENV)/bin/snakemake --profile profiles/local -n

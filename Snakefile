@@ -20,31 +20,37 @@ except InputError as exc:
 
 
 include: "rules/common.smk"
-include: "rules/simulate.smk"
-include: "rules/ingest.smk"
-include: "rules/tile.smk"
-include: "rules/generate.smk"
-include: "rules/evaluate.smk"
-include: "rules/figures.smk"
-include: "rules/summary.smk"
 
 
-# An optional study is configured or not: its rules exist only when its config slice does.
-if "polysilicon" in config:
+# `make seeds` (config/seeds.yaml): this workflow once per training seed, as modules of one DAG
+if "seeds" in config:
 
-    include: "rules/polysilicon.smk"
-
-
-if "stem" in config:
-
-    include: "rules/stem.smk"
+    include: "rules/seeds.smk"
 
 
-if "segmentation" in config:
+else:
 
-    include: "rules/segmentation.smk"
+    include: "rules/simulate.smk"
+    include: "rules/ingest.smk"
+    include: "rules/tile.smk"
+    include: "rules/generate.smk"
+    include: "rules/evaluate.smk"
+    include: "rules/figures.smk"
+    include: "rules/summary.smk"
 
+    # An optional study is configured or not: its rules exist only when its config slice does.
+    if "polysilicon" in config:
 
-rule all:
-    input:
-        all_targets(),
+        include: "rules/polysilicon.smk"
+
+    if "stem" in config:
+
+        include: "rules/stem.smk"
+
+    if "segmentation" in config:
+
+        include: "rules/segmentation.smk"
+
+    rule all:
+        input:
+            all_targets(),

@@ -95,3 +95,34 @@ def _check_cross_references(config: dict[str, Any], source: str) -> None:
             raise InputError(
                 f"{source}: key porous.tile.sem.size: StyleGAN2 needs a power of two, got {size}"
             )
+
+
+# The seeds of the models each study trains (generators and downstream nets); data, tiling and
+# splits keep theirs, so every training seed sees the same data.
+MODEL_SEEDS = {
+    "porous": ("stylegan2", "cyclegan"),
+    "polysilicon": ("vae", "gan", "evaluator"),
+    "stem": ("cyclegan", "translate", "detector"),
+    "segmentation": ("vqvae", "pixelcnn", "sample"),
+}
+SEED_STRIDE = 1000  # offset k moves every model seed by k * SEED_STRIDE
+
+
+def config_for_seed(config: dict[str, Any], offset: int, results: str) -> dict[str, Any]:
+    """The study's config for training-seed ``offset``, writing under ``results``: every model
+    seed (and the segmentation U-Nets' seed list) moved by ``offset * SEED_STRIDE``; offset 0
+    is the config itself, so its results are those of a plain run."""
+    import copy
+
+    out = copy.deepcopy(config)
+    out.pop("seeds", None)
+    out["results"] = results
+    shift = int(offset) * SEED_STRIDE
+    for study, sections in MODEL_SEEDS.items():
+        for section in sections:
+            node = out.get(study, {}).get(section)
+            if isinstance(node, dict) and "seed" in node:
+                node["seed"] = int(node["seed"]) + shift
+    if "segmentation" in out and "seeds" in out["segmentation"]:
+        out["segmentation"]["seeds"] = [int(s) + shift for s in out["segmentation"]["seeds"]]
+    return out

@@ -176,17 +176,27 @@ def seg_main_generator():
 
 
 def headline_inputs(wildcards):
-    """Per-seed tables the headline table is computed from, for the studies configured."""
+    """The tables the headline table is computed from, for the studies configured."""
+    return headline_inputs_for([RESULTS])
+
+
+def headline_inputs_for(results_dirs):
+    """Per-seed tables of the headline table: one file per results directory (one per seed)."""
     inputs = {
-        "distances": [f"{RESULTS}/porous/comparison/distances.csv"],
-        "translation": [f"{RESULTS}/porous/translation/summary.csv"] if has_truth() else [],
+        "distances": [f"{r}/porous/comparison/distances.csv" for r in results_dirs],
+        "translation": (
+            [f"{r}/porous/translation/summary.csv" for r in results_dirs] if has_truth() else []
+        ),
     }
-    if "stem" in config:
-        inputs["table1"] = [f"{RESULTS}/stem/evaluation/table1.csv"]
-    if "polysilicon" in config:
-        inputs["judge"] = [f"{RESULTS}/polysilicon/evaluator/held_out.csv"]
-        inputs["evaluation"] = [f"{RESULTS}/polysilicon/evaluation/summary.csv"]
-    if "segmentation" in config:
-        inputs["checks"] = [f"{RESULTS}/segmentation/evaluation/generator_checks.csv"]
-        inputs["runs"] = [f"{RESULTS}/segmentation/evaluation/runs.csv"]
+    tables = {
+        "stem": {"table1": "stem/evaluation/table1.csv"},
+        "polysilicon": {"judge": "polysilicon/evaluator/held_out.csv",
+                        "evaluation": "polysilicon/evaluation/summary.csv"},
+        "segmentation": {"checks": "segmentation/evaluation/generator_checks.csv",
+                         "runs": "segmentation/evaluation/runs.csv"},
+    }
+    for study, files in tables.items():
+        if study in config:
+            for key, path in files.items():
+                inputs[key] = [f"{r}/{path}" for r in results_dirs]
     return inputs

@@ -167,3 +167,29 @@ def test_readme_blocks_are_replaced_by_the_run_s_table_and_thumbnails(tmp_path):
     readme.write_text("no blocks\n")
     with pytest.raises(InputError, match="no <!-- headline:start -->"):
         update_readme(results, readme, tmp_path / "docs/img")
+
+
+def test_config_for_seed_moves_every_model_seed_and_keeps_the_data():
+    import copy
+
+    import yaml
+
+    from matgen.config import SEED_STRIDE, config_for_seed
+    from helpers import TINY
+
+    base = copy.deepcopy(TINY)
+    base["seeds"] = {"offsets": [0, 2], "results": "results/seeds"}
+    same = config_for_seed(base, 0, "results/seeds/seed0")
+    assert "seeds" not in same and same["results"] == "results/seeds/seed0"
+    assert {k: v for k, v in same.items() if k != "results"} == {
+        k: v for k, v in TINY.items() if k != "results"
+    }  # offset 0 is the plain run
+    moved = config_for_seed(base, 2, "results/seeds/seed2")
+    shift = 2 * SEED_STRIDE
+    assert moved["porous"]["stylegan2"]["seed"] == TINY["porous"]["stylegan2"]["seed"] + shift
+    assert moved["stem"]["detector"]["seed"] == TINY["stem"]["detector"]["seed"] + shift
+    assert moved["segmentation"]["seeds"] == [s + shift for s in TINY["segmentation"]["seeds"]]
+    # the data, its tiling and the held-out split stay: every seed sees the same images
+    for study, section in (("porous", "simulate"), ("porous", "tile"), ("segmentation", "split")):
+        assert moved[study][section] == TINY[study][section]
+    assert yaml.safe_load(yaml.safe_dump(moved)) == moved

@@ -463,3 +463,24 @@ def test_a_users_folder_of_mixed_size_fei_tiffs_and_a_ct_stack_runs_the_porous_s
     assert (ct.pixel_size == 1.0).all()  # from the ImageJ tags
     assert np.load(results / "synthetic/cyclegan/tiles.npy").shape == (6, 1, 32, 32)
     assert (results / "figures/comparison.png").is_file()
+
+
+@pytest.mark.e2e
+def test_seeds_run_every_model_once_per_seed_side_by_side_in_one_dag(tmp_path):
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    config["seeds"] = {"offsets": [0, 1, 2], "results": "results/seeds"}
+    result = snakemake(tmp_path, config, "all_seeds", "-n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = planned_jobs(result)
+    for model in (
+        "train_stylegan2",
+        "train_cyclegan",
+        "train_vacancy_detector",
+        "train_vqvae",
+        "train_polysilicon",
+        "train_segmenter_mix",
+    ):
+        counts = [jobs.get(f"seed{k}_{model}", 0) for k in range(3)]
+        assert counts[0] > 0 and counts == [counts[0]] * 3, (model, counts)
+    assert jobs["headline_seeds"] == 1 and jobs["all_seeds"] == 1
+    assert "results/seeds/seed2/porous/stylegan2/model.pt" in result.stdout
