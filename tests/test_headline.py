@@ -173,9 +173,9 @@ def test_config_for_seed_moves_every_model_seed_and_keeps_the_data():
     import copy
 
     import yaml
+    from helpers import TINY
 
     from matgen.config import SEED_STRIDE, config_for_seed
-    from helpers import TINY
 
     base = copy.deepcopy(TINY)
     base["seeds"] = {"offsets": [0, 2], "results": "results/seeds"}
