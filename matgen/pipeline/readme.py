@@ -48,21 +48,25 @@ def update_readme(
     image_dir: str | os.PathLike,
     width: int = 320,
 ) -> None:
-    """Copy ``results/summary/headline.md`` into ``readme`` with the commit it came from (from
-    its provenance JSON), and
-    ``width``-px thumbnails of the study's key figures into ``image_dir`` (linked from it)."""
+    """Copy the headline table into ``readme`` with the commit it came from (from its
+    provenance JSON) — ``results/seeds/summary/headline.md`` of ``make seeds`` where it exists,
+    else ``results/summary/headline.md`` of ``make study`` — and ``width``-px thumbnails of the
+    study's key figures into ``image_dir`` (linked from it)."""
     from PIL import Image
 
     results, readme, image_dir = Path(results), Path(readme), Path(image_dir)
-    headline = results / "summary/headline.md"
+    summary, source = results / "seeds/summary", "`make seeds` (every model on each seed of "
+    source += "config/seeds.yaml, embedded default; intervals over seeds)"
+    if not (summary / "headline.md").is_file():
+        summary, source = results / "summary", "`make study` (one seed, embedded default)"
+    headline = summary / "headline.md"
     if not headline.is_file():
-        raise InputError(f"{headline}: not found; run `make study` first")
-    commit = _commit_of(results / "summary/headline.csv.provenance.json", readme.parent)
+        raise InputError(f"{headline}: not found; run `make study` or `make seeds` first")
+    commit = _commit_of(summary / "headline.csv.provenance.json", readme.parent)
     text = _replace_block(
         readme.read_text(),
         "headline",
-        f"From `make study` (one seed, embedded default) at commit "
-        f"`{commit}`:\n\n{headline.read_text()}",
+        f"From {source} at commit `{commit}`:\n\n{headline.read_text()}",
         readme,
     )
     image_dir.mkdir(parents=True, exist_ok=True)
