@@ -119,7 +119,7 @@ def all_targets():
                     for name in ("pairs", "miou", "runs_table")]
     if "stem" in config:
         targets += [f"{RESULTS}/stem/figures/{name}.png"
-                    for name in ("table1", "examples", "pr_curve", "training")]
+                    for name in ("table1", "examples", "pr_curve", "training", "robustness")]
     return targets
 
 
@@ -189,7 +189,8 @@ def headline_inputs_for(results_dirs):
         ),
     }
     tables = {
-        "stem": {"table1": "stem/evaluation/table1.csv"},
+        "stem": {"table1": "stem/evaluation/table1.csv",
+                 "robustness": "stem/evaluation/robustness.csv"},
         "polysilicon": {"judge": "polysilicon/evaluator/held_out.csv",
                         "evaluation": "polysilicon/evaluation/summary.csv"},
         "segmentation": {"checks": "segmentation/evaluation/generator_checks.csv",

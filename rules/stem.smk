@@ -186,6 +186,48 @@ rule score_vacancies:
         "../scripts/score_vacancies.py"
 
 
+rule stem_robustness:
+    input:
+        **{t: f"{STEM}/detector/{t}/model.pt" for t in ("noiseless", "noisy", "cyclegan")},
+    output:
+        table=f"{STEM}/evaluation/robustness.csv",
+    params:
+        names=["noiseless", "noisy", "cyclegan"],
+        simulate=config["stem"]["simulate"],
+        robustness=config["stem"]["robustness"],
+        detect=config["stem"]["detect"],
+        score=config["stem"]["score"],
+        pixel_size=config["stem"]["pixel_size"],
+        device=config["stem"]["detector"]["device"],
+    threads: 1
+    log:
+        f"{RESULTS}/logs/stem/robustness.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/stem/robustness.tsv"
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/stem_robustness.py"
+
+
+rule figure_stem_robustness:
+    input:
+        table=rules.stem_robustness.output.table,
+    output:
+        png=report(f"{STEM}/figures/robustness.png", caption="../report/stem_robustness.rst",
+                   category="STEM"),
+        pdf=f"{STEM}/figures/robustness.pdf",
+    params:
+        target=config["headline"]["stem_robust_f1"],
+    threads: 1
+    log:
+        f"{RESULTS}/logs/stem/figure_robustness.log",
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/figure_stem_robustness.py"
+
+
 rule figures_stem:
     input:
         scores=f"{STEM}/evaluation/table1.csv",

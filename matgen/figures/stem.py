@@ -217,6 +217,44 @@ def stem_training_figure(
     save_figure(fig, png_out)
 
 
+ROBUSTNESS_LABELS = {
+    "dose": "dose (counts / px)",
+    "source_blur": "source size (Å FWHM)",
+    "row_jitter": "row jitter (px rms)",
+    "background": "background (rms / signal)",
+    "contamination": "contamination (coverage)",
+}
+
+
+def robustness_figure(
+    table: str | os.PathLike, png_out: str | os.PathLike, target: float = 0.7
+) -> pd.DataFrame:
+    """F1 (solid) and recall (dashed) of each detector against each experimental condition,
+    one panel per condition, from the robustness stage's table; the study's own setting is
+    the dotted vertical line, the F1 target the grey horizontal one."""
+    use_style()
+    frame = pd.read_csv(table)
+    conditions = list(dict.fromkeys(frame["condition"]))
+    fig, axes = plt.subplots(1, len(conditions), figsize=(3.6 * len(conditions), 3.6),
+                             constrained_layout=True, squeeze=False)  # fmt: skip
+    for ax, condition in zip(axes[0], conditions):
+        part = frame[frame["condition"] == condition].sort_values("value")
+        for k, (name, g) in enumerate(part.groupby("training_set", sort=False)):
+            ax.plot(g["value"], g["f1"], "o-", color=f"C{k}", label=f"{name} F1")
+            ax.plot(g["value"], g["recall"], "--", color=f"C{k}", alpha=0.7, lw=1)
+        default = part[part["default"]]["value"]
+        if len(default):
+            ax.axvline(float(default.iloc[0]), color="0.3", ls=":", lw=1)
+        ax.axhline(target, color="0.6", lw=1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(ROBUSTNESS_LABELS.get(condition, condition))
+        ax.set_ylabel("F1 (solid), recall (dashed)")
+    axes[0][0].legend(fontsize=8, loc="lower left")
+    fig.suptitle("Vacancy detection as the microscope's day changes (one condition at a time)")
+    save_figure(fig, png_out)
+    return frame
+
+
 def stem_figures(inputs: dict[str, str], outputs: dict[str, str]) -> None:
     """All figures of the STEM study from the rule's named inputs and outputs."""
     table1_figure(inputs["scores"], outputs["table"])
