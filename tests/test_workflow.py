@@ -144,8 +144,11 @@ def test_a_gan_hyperparameter_reruns_only_the_gan_branch(finished_run):
 @pytest.mark.e2e
 def test_stem_chain_scores_three_training_sets_on_experiment(finished_run):
     res = finished_run / "results/stem"
-    for name in ("table1", "examples", "pr_curve", "training"):
+    for name in ("table1", "examples", "pr_curve", "training", "robustness"):
         assert (res / "figures" / f"{name}.png").stat().st_size > 0
+    sweep = pd.read_csv(res / "evaluation/robustness.csv")  # the schema's default sweep
+    assert set(sweep.condition) == {"dose", "source_blur", "row_jitter"}
+    assert len(sweep) == 7 * 3 and sweep.groupby("condition").default.sum().eq(3).all()
     scores = pd.read_csv(res / "evaluation/table1.csv").set_index("training_set")
     assert list(scores.index) == ["noiseless", "noisy", "cyclegan"]
     for metric in ("precision", "recall", "f1"):
