@@ -134,7 +134,21 @@ def stem_trainset(name):
     """Images of a detector training set; all carry the simulation's labels."""
     if name == "noiseless":
         return stem_images("sim")["images"]
+    name = name.removesuffix("_augmented")  # the CycleGAN output, augmented while training
     return f"{RESULTS}/stem/trainsets/{name}/images.npy"
+
+
+def stem_training_sets():
+    """The paper's three training sets, and the CycleGAN output with microscope augmentation
+    where `stem.augment` is configured."""
+    return ["noiseless", "noisy", "cyclegan"] + (
+        ["cyclegan_augmented"] if "augment" in config["stem"] else []
+    )
+
+
+def stem_augment(trainset):
+    """The microscope augmentation of a training set (None: none)."""
+    return config["stem"]["augment"] if trainset.endswith("_augmented") else None
 
 
 # --- segmentation study

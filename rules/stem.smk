@@ -129,9 +129,10 @@ rule train_vacancy_detector:
         model=f"{STEM}/detector/{{trainset}}/model.pt",
         log=f"{STEM}/detector/{{trainset}}/training.csv",
     wildcard_constraints:
-        trainset="noiseless|noisy|cyclegan",
+        trainset="noiseless|noisy|cyclegan|cyclegan_augmented",
     params:
         train=config["stem"]["detector"],
+        augment=lambda wc: stem_augment(wc.trainset),
     threads: 1
     log:
         f"{RESULTS}/logs/stem/train_detector_{{trainset}}.log",
@@ -150,7 +151,7 @@ rule detect_vacancies:
     output:
         points=f"{STEM}/detections/{{trainset}}.csv",
     wildcard_constraints:
-        trainset="noiseless|noisy|cyclegan",
+        trainset="noiseless|noisy|cyclegan|cyclegan_augmented",
     params:
         detect=config["stem"]["detect"],
         device=config["stem"]["detector"]["device"],
@@ -167,7 +168,7 @@ rule detect_vacancies:
 
 rule score_vacancies:
     input:
-        **{t: f"{STEM}/detections/{t}.csv" for t in ("noiseless", "noisy", "cyclegan")},
+        **{t: f"{STEM}/detections/{t}.csv" for t in stem_training_sets()},
         truth=stem_images("exp_test")["points"],
         table=stem_images("exp_test")["table"],
     output:
@@ -176,6 +177,7 @@ rule score_vacancies:
         per_image=f"{STEM}/evaluation/per_image.csv",
         points=f"{STEM}/evaluation/points.csv",
     params:
+        names=stem_training_sets(),
         score=config["stem"]["score"],
     threads: 1
     log:
@@ -188,11 +190,11 @@ rule score_vacancies:
 
 rule stem_robustness:
     input:
-        **{t: f"{STEM}/detector/{t}/model.pt" for t in ("noiseless", "noisy", "cyclegan")},
+        **{t: f"{STEM}/detector/{t}/model.pt" for t in stem_training_sets()},
     output:
         table=f"{STEM}/evaluation/robustness.csv",
     params:
-        names=["noiseless", "noisy", "cyclegan"],
+        names=stem_training_sets(),
         simulate=config["stem"]["simulate"],
         robustness=config["stem"]["robustness"],
         detect=config["stem"]["detect"],
@@ -240,8 +242,7 @@ rule figures_stem:
         exp_table=stem_images("exp_test")["table"],
         points=rules.score_vacancies.output.points,
         cyclegan_log=f"{STEM}/cyclegan/training.csv",
-        **{f"log_{t}": f"{STEM}/detector/{t}/training.csv"
-           for t in ("noiseless", "noisy", "cyclegan")},
+        **{f"log_{t}": f"{STEM}/detector/{t}/training.csv" for t in stem_training_sets()},
     output:
         table=report(f"{STEM}/figures/table1.png", caption="../report/stem_table1.rst",
                      category="STEM"),

@@ -1,11 +1,11 @@
-from matgen.pipeline.stem import TRAINING_SETS, score_detections
+from matgen.pipeline.stem import score_detections
 from matgen.workflow import run_stage
 
 sm = snakemake  # noqa: F821
 run_stage(
     sm,
     score_detections,
-    predictions={t: sm.input[t] for t in TRAINING_SETS},
+    predictions={t: sm.input[t] for t in sm.params.names},
     truth_points=sm.input.truth,
     table_path=sm.input.table,
     scores_out=sm.output.scores,

@@ -10,5 +10,6 @@ run_stage(
     points_path=sm.input.points,
     model_out=sm.output.model,
     log_out=sm.output.log,
+    augment=sm.params.augment,
     **sm.params.train,
 )

@@ -97,3 +97,23 @@ def test_worst_f1_takes_only_the_target_range():
         training_set="cyclegan"
     )
     assert robust_worst_f1(sweep, "cyclegan") == pytest.approx(0.72)
+
+
+def test_microscope_augmentation_draws_another_day_and_keeps_the_labels_valid():
+    from matgen.data.augment import microscope_augment
+
+    images, truths = simulate_condition(condition_settings(SIMULATE, "dose", 4.0)[0], 1, 2)
+    clean = images[0]
+    rng = np.random.default_rng(0)
+    days = [microscope_augment(clean, rng) for _ in range(6)]
+    assert all(d.shape == clean.shape and d.dtype == np.float32 for d in days)
+    assert all(0 <= d.min() and d.max() <= 1 for d in days)
+    assert len({round(float(np.std(d - clean)), 4) for d in days}) == 6  # each day its own
+    # no change asked for, beyond a dose far above the image's own: the image itself
+    same = microscope_augment(clean, rng, counts=(1e7, 1e7), blur_px=(0, 0), jitter_px=(0, 0),
+                              background=(0, 0))  # fmt: skip
+    assert np.abs(same - clean).max() < 0.02
+    # a lower dose is noisier
+    low = microscope_augment(clean, np.random.default_rng(1), counts=(2, 2), blur_px=(0, 0),
+                             jitter_px=(0, 0), background=(0, 0))  # fmt: skip
+    assert np.std(low - clean) > 5 * np.std(same - clean)

@@ -95,10 +95,10 @@ def test_a_cyclegan_hyperparameter_reruns_only_the_cyclegan_branch(finished_run)
     changed = yaml.safe_load(yaml.safe_dump(TINY))
     changed["porous"]["cyclegan"]["lambda_cycle"] = 5.0
     jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
-    assert jobs == {
-        "train_cyclegan": 1,
-        "translate_microct": 1,
-        "morphology": 1,
+    assert jobs == {  # both CycleGANs: real + StyleGAN2, and the real-only ablation
+        "train_cyclegan": 2,
+        "translate_microct": 2,
+        "morphology": 2,
         "translation_error": 1,
         "figure_porous_translation": 1,
         "compare_porous_morphology": 1,
@@ -148,9 +148,9 @@ def test_stem_chain_scores_three_training_sets_on_experiment(finished_run):
         assert (res / "figures" / f"{name}.png").stat().st_size > 0
     sweep = pd.read_csv(res / "evaluation/robustness.csv")  # the schema's default sweep
     assert set(sweep.condition) == {"dose", "source_blur", "row_jitter"}
-    assert len(sweep) == 7 * 3 and sweep.groupby("condition").default.sum().eq(3).all()
+    assert len(sweep) == 7 * 4 and sweep.groupby("condition").default.sum().eq(4).all()
     scores = pd.read_csv(res / "evaluation/table1.csv").set_index("training_set")
-    assert list(scores.index) == ["noiseless", "noisy", "cyclegan"]
+    assert list(scores.index) == ["noiseless", "noisy", "cyclegan", "cyclegan_augmented"]
     for metric in ("precision", "recall", "f1"):
         assert (
             (scores[f"{metric}_low"] <= scores[metric])
@@ -160,7 +160,7 @@ def test_stem_chain_scores_three_training_sets_on_experiment(finished_run):
     assert (scores["tp"] + scores["fn"]).nunique() == 1  # same labelled vacancies for every set
     assert 0 < (scores["tp"] + scores["fn"]).iloc[0] <= len(truth)  # edge band dropped
     curve = pd.read_csv(res / "evaluation/pr_curve.csv")
-    assert len(curve) == 3 * 19 and curve["recall"].between(0, 1).all()
+    assert len(curve) == 4 * 19 and curve["recall"].between(0, 1).all()
     # the CycleGAN domain's labels never enter the workflow
     assert (res / "ingest/exp/points.csv").read_text().count("\n") == 1
 
@@ -216,9 +216,11 @@ def test_a_detector_hyperparameter_reruns_only_the_detectors(finished_run):
     changed["stem"]["detector"]["pos_weight"] = 10.0
     jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
     assert jobs == {
-        "train_vacancy_detector": 3,
-        "detect_vacancies": 3,
+        "train_vacancy_detector": 4,
+        "detect_vacancies": 4,
         "score_vacancies": 1,
+        "stem_robustness": 1,
+        "figure_stem_robustness": 1,
         "figures_stem": 1,
         "headline": 1,
         "all": 1,
@@ -251,7 +253,8 @@ def test_a_forced_rerun_reproduces_a_gan_and_the_detectors_bit_for_bit(finished_
     shutil.copytree(finished_run, run, symlinks=True)
     res = run / "results"
     models = [res / "porous/cyclegan/model.pt"] + [
-        res / f"stem/detector/{name}/model.pt" for name in ("noiseless", "noisy", "cyclegan")
+        res / f"stem/detector/{name}/model.pt"
+        for name in ("noiseless", "noisy", "cyclegan", "cyclegan_augmented")
     ]
     before = [(m.stat().st_mtime_ns, torch.load(m, weights_only=False)) for m in models]
     rules = ["train_cyclegan", "train_vacancy_detector"]
@@ -364,11 +367,12 @@ def test_paper_config_validates_and_its_dag_builds(tmp_path):
     paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     jobs = planned_jobs(snakemake(tmp_path, paper, "-n"))
     assert jobs["simulate_porous"] == 1 and jobs["ingest"] == 5 and jobs["tile"] == 2
-    assert jobs["train_stylegan2"] == 1 and jobs["train_cyclegan"] == 1 and jobs["morphology"] == 4
+    assert jobs["train_stylegan2"] == 1 and jobs["train_cyclegan"] == 2 and jobs["morphology"] == 5
     assert jobs["train_polysilicon"] == 2 and jobs["train_polysilicon_evaluator"] == 1
     assert jobs["ingest_stem"] == 3 and jobs["train_stem_cyclegan"] == 1
-    assert jobs["train_vacancy_detector"] == 3 and jobs["detect_vacancies"] == 3
-    assert jobs["train_vqvae"] == 1 and jobs["train_pixelcnn"] == 1
+    assert jobs["train_vacancy_detector"] == 4 and jobs["detect_vacancies"] == 4
+    assert jobs["stem_robustness"] == 1
+    assert jobs["train_vqvae"] == 2 and jobs["train_pixelcnn"] == 2  # 32 and 8 real images
     assert jobs["train_segmenter_mix"] == len(paper["segmentation"]["mixes"])
     assert not (tmp_path / "results").exists()
 

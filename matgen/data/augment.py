@@ -39,3 +39,38 @@ def random_d4(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Apply an independent random D4 element to each item of a batch (N, ..., H, W)."""
     ks = rng.integers(0, D4_SIZE, size=len(batch))
     return np.stack([d4_transform(item, int(k)) for item, k in zip(batch, ks)])
+
+
+def microscope_augment(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    counts: tuple[float, float] = (5.0, 40.0),
+    blur_px: tuple[float, float] = (0.0, 1.5),
+    jitter_px: tuple[float, float] = (0.0, 1.5),
+    background: tuple[float, float] = (0.0, 0.3),
+) -> np.ndarray:
+    """Another day at the microscope for one STEM crop (H, W) in [0, 1]: a source-size blur
+    (Gaussian, σ drawn from ``blur_px``), scan rows that jitter (AR(1) offsets, rms from
+    ``jitter_px``), a smooth background with a slope (rms from ``background``, relative to the
+    crop's mean) and shot noise at a dose drawn log-uniformly from ``counts`` (mean counts per
+    pixel), then the 1st-99.5th percentile normalisation ingest applies. Vacancy positions do not
+    move (the jitter is sub-pixel), so the labels stay valid.
+    """
+    from scipy import ndimage
+
+    from ..data.points import normalise_percentile
+    from ..synth.stem import ar1_series, scan_row_jitter
+
+    x = np.asarray(image, np.float64)
+    h, w = x.shape
+    x = ndimage.gaussian_filter(x, rng.uniform(*blur_px))
+    x = scan_row_jitter(x, ar1_series(h, rng.uniform(*jitter_px), 0.5, rng))
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    slope = rng.standard_normal(2) @ np.stack([yy.ravel() - 0.5, xx.ravel() - 0.5])
+    field = slope.reshape(h, w) + ndimage.zoom(rng.standard_normal((3, 3)), (h / 3, w / 3),
+                                               order=3)[:h, :w]  # fmt: skip
+    x = x + rng.uniform(*background) * x.mean() * field / (field.std() + 1e-12)
+    dose = float(np.exp(rng.uniform(*np.log(counts))))
+    x = rng.poisson(np.clip(x, 0, None) * dose) / dose
+    return normalise_percentile(x).astype(np.float32)

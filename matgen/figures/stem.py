@@ -270,6 +270,6 @@ def stem_figures(inputs: dict[str, str], outputs: dict[str, str]) -> None:
     pr_curve_figure(inputs["curve"], inputs["scores"], outputs["pr_curve"])
     stem_training_figure(
         inputs["cyclegan_log"],
-        {t: inputs[f"log_{t}"] for t in ("noiseless", "noisy", "cyclegan")},
+        {k.removeprefix("log_"): v for k, v in inputs.items() if k.startswith("log_")},
         outputs["training"],
     )

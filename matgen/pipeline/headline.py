@@ -239,12 +239,13 @@ def stem_rows(
             )
         )
     sweeps = _frames(robustness or [])
-    if sweeps:
+    for name in (n for n in (sweeps[0]["training_set"].unique() if sweeps else [])
+                 if n.startswith("cyclegan")):  # fmt: skip
         rows.append(
             row(
                 "stem",
-                "robustness: worst F1 (CycleGAN-trained) at ≥ 1/3 dose, ≤ 2× blur, ≤ 1 px jitter",
-                [robust_worst_f1(f, "cyclegan") for f in sweeps],
+                f"robustness: worst F1 ({name}) at ≥ 1/3 dose, ≤ 2× blur, ≤ 1 px jitter",
+                [robust_worst_f1(f, name) for f in sweeps],
                 f">= {targets['stem_robust_f1']}",
             )
         )

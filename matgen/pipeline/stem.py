@@ -36,8 +36,6 @@ from ..util import progress, select_device
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
     import torch
 
-TRAINING_SETS = ("noiseless", "noisy", "cyclegan")  # the paper's (a), (b), (c)
-
 
 def add_shot_noise(
     images_path: str | os.PathLike,

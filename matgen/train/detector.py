@@ -23,6 +23,18 @@ from ..util import seed_everything, select_device
 from .loop import TrainingRun
 
 
+def _augmented(batch: np.ndarray, rng: np.random.Generator, augment: dict[str, Any]) -> np.ndarray:
+    """The crops (B, 1, h, w), a share ``augment["p"]`` of them through
+    :func:`microscope_augment` with the ranges in ``augment``."""
+    from ..data.augment import microscope_augment
+
+    ranges = {k: tuple(v) for k, v in augment.items() if k != "p"}
+    out = batch.copy()
+    for b in np.flatnonzero(rng.random(len(batch)) < float(augment.get("p", 1.0))):
+        out[b, 0] = microscope_augment(batch[b, 0], rng, **ranges)
+    return out
+
+
 def train_vacancy_detector(
     images_path: str | os.PathLike,
     table_path: str | os.PathLike,
@@ -42,8 +54,13 @@ def train_vacancy_detector(
     pos_weight: float = 20.0,
     device: str = "auto",
     show_progress: bool = True,
+    augment: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit a res-U-Net to images (N, 1, H, W) in [0, 1] and their vacancy points.
+
+    ``augment`` (ranges of :func:`matgen.data.augment.microscope_augment`, plus ``p``, the
+    share of crops augmented): each such crop gets another day at the microscope — dose, blur,
+    row jitter, background — on top of what the training images hold.
 
     Writes ``model_out`` (family ``vacancy_detector``: model config, weights, the training pixel
     size in Å, ``sigma_px`` and ``pos_weight``) and a CSV log of loss per epoch (cosine
@@ -101,6 +118,8 @@ def train_vacancy_detector(
                     for i, y, x0, k in zip(idx, ys, xs, ks)
                 ]
             )
+            if augment:
+                x = _augmented(x, rng, augment)
             t = np.stack(
                 [
                     d4_transform(targets[i, :, y : y + crop, x0 : x0 + crop], int(k))
