@@ -457,6 +457,7 @@ def test_a_users_folder_of_mixed_size_fei_tiffs_and_a_ct_stack_runs_the_porous_s
     config["porous"]["sample_sheet"] = str(data / "samples.tsv")
     config["porous"]["ingest"] = {"mixed_sizes": True, "volume_axis": 0}
     config["porous"]["tile"]["microct"] = {"size": 8, "random_per_image": 2, "seed": 2}
+    config["porous"]["translate"]["real_only_ablation"] = False  # one CycleGAN is enough here
     result = snakemake(tmp_path, config)
     assert result.returncode == 0, result.stderr[-3000:]
     results = tmp_path / "results/porous"
