@@ -51,6 +51,7 @@ bench: venv
 	$(PY) benchmarks/porous_gan.py
 	$(PY) benchmarks/stem.py
 	$(PY) benchmarks/polysilicon.py
+	$(PY) benchmarks/segmentation.py
 
 # So that the literal `snakemake --profile slurm` finds the cluster profile.
 install-profile:

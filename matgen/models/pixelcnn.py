@@ -41,19 +41,27 @@ class GatedLayer(nn.Module):
         self.register_buffer("h_mask", h_mask)
         self.residual = not first
 
-    def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        height, width = v.shape[-2:]
-        v_pre = F.conv2d(
+    def vertical_pre(self, v: torch.Tensor) -> torch.Tensor:
+        """The vertical stack's pre-activation: row i sees rows i−half .. i of ``v``."""
+        return F.conv2d(
             v,
             self.vertical.weight * self.v_mask,
             self.vertical.bias,
             padding=(self.half, self.half),
-        )[:, :, :height]
+        )[:, :, : v.shape[-2]]
+
+    def horizontal_stack(self, h: torch.Tensor, v_pre: torch.Tensor) -> torch.Tensor:
+        """The horizontal stack's output from ``h`` and the same rows of ``v_pre``; row-local
+        (a 1 x (half + 1) convolution and 1 x 1 ones), so one row can be run alone."""
         h_pre = F.conv2d(
             h, self.horizontal.weight * self.h_mask, self.horizontal.bias, padding=(0, self.half)
-        )[:, :, :, :width]
+        )[:, :, :, : h.shape[-1]]
         h_new = self.h_out(_gate(h_pre + self.v_to_h(v_pre)))
-        return _gate(v_pre), (h + h_new if self.residual else h_new)
+        return h + h_new if self.residual else h_new
+
+    def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v_pre = self.vertical_pre(v)
+        return _gate(v_pre), self.horizontal_stack(h, v_pre)
 
 
 class GatedPixelCNN(nn.Module):
@@ -86,15 +94,27 @@ class GatedPixelCNN(nn.Module):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """``n`` code maps, drawn position by position (one batched forward pass per position)."""
+        """``n`` code maps, drawn position by position in raster order.
+
+        The vertical stack at row i depends on the rows above only, so it runs once per row
+        (its pre-activations at row i kept for every layer); the horizontal stack is row-local,
+        so each position then runs it on that one row: a row's worth of work per position
+        instead of a whole map's.
+        """
         dev = self.embed.weight.device
         codes = torch.zeros(n, *shape, dtype=torch.long, device=dev)
         for i in range(shape[0]):
+            v, v_rows = self.embed(codes[:, : i + 1]).permute(0, 3, 1, 2), []
+            for layer in self.layers:
+                v_pre = layer.vertical_pre(v)
+                v_rows.append(v_pre[:, :, i : i + 1])
+                v = _gate(v_pre)
             for j in range(shape[1]):
-                # rows below i cannot influence position (i, j) (causal stacks): skip them
-                logits = self(codes[:, : i + 1])[:, :, i, j] / temperature
+                h = self.embed(codes[:, i : i + 1]).permute(0, 3, 1, 2)
+                for layer, v_pre in zip(self.layers, v_rows):
+                    h = layer.horizontal_stack(h, v_pre)
+                logits = self.head(h[:, :, :, j : j + 1])[:, :, 0, 0] / temperature
                 probs = torch.softmax(logits.float(), 1)
-                codes[:, i, j] = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0].to(
-                    dev
-                )
+                draw = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0]
+                codes[:, i, j] = draw.to(dev)
         return codes
