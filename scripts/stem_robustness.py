@@ -12,7 +12,7 @@ run_stage(
     sweep=sm.params.robustness["sweep"],
     n_images=sm.params.robustness["n_images"],
     seed=sm.params.robustness["seed"],
-    detect=sm.params.detect,
+    detect={**sm.params.detect, "tta": sm.params.robustness["tta"]},
     threshold=score["threshold"],
     tolerance_angstrom=score["tolerance_angstrom"],
     border_angstrom=score["border_angstrom"],
