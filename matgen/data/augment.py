@@ -46,16 +46,17 @@ def microscope_augment(
     rng: np.random.Generator,
     *,
     counts: tuple[float, float] = (5.0, 40.0),
-    blur_px: tuple[float, float] = (0.0, 1.5),
-    jitter_px: tuple[float, float] = (0.0, 1.5),
+    blur_px: tuple[float, float] = (0.0, 2.5),
+    jitter_px: tuple[float, float] = (0.0, 1.0),
     background: tuple[float, float] = (0.0, 0.3),
 ) -> np.ndarray:
     """Another day at the microscope for one STEM crop (H, W) in [0, 1]: a source-size blur
     (Gaussian, σ drawn from ``blur_px``), scan rows that jitter (AR(1) offsets, rms from
     ``jitter_px``), a smooth background with a slope (rms from ``background``, relative to the
     crop's mean) and shot noise at a dose drawn log-uniformly from ``counts`` (mean counts per
-    pixel), then the 1st-99.5th percentile normalisation ingest applies. Vacancy positions do not
-    move (the jitter is sub-pixel), so the labels stay valid.
+    pixel: the crop's mean grey level is that many counts), then the 1st-99.5th percentile
+    normalisation ingest applies. Labels are not moved: the experiment's own row jitter does
+    not move them either.
     """
     from scipy import ndimage
 
@@ -72,5 +73,6 @@ def microscope_augment(
                                                order=3)[:h, :w]  # fmt: skip
     x = x + rng.uniform(*background) * x.mean() * field / (field.std() + 1e-12)
     dose = float(np.exp(rng.uniform(*np.log(counts))))
-    x = rng.poisson(np.clip(x, 0, None) * dose) / dose
+    mean = max(float(x.mean()), 1e-6)  # the crop's mean grey level is `dose` counts
+    x = rng.poisson(np.clip(x, 0, None) / mean * dose) * mean / dose
     return normalise_percentile(x).astype(np.float32)
