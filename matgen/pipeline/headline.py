@@ -370,6 +370,12 @@ def segmentation_rows(
                 n,
             )
         )
+        plain = real_only[real_only["real"] == fewest]
+        if len(plain):  # what the synthetic pairs add at the fewest labels
+            base = plain.index[0]
+            diff, ci, n = difference(per_mix[best], per_mix[base])
+            rows.append(row("segmentation", f"customised mIoU: {best} − {base}", [diff], ">= 0",
+                            ci, n))  # fmt: skip
     synthetic = kind[kind.real == 0]
     if len(synthetic):
         only = synthetic.index[0]
