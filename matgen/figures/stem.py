@@ -249,7 +249,8 @@ def robustness_figure(
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel(ROBUSTNESS_LABELS.get(condition, condition))
         ax.set_ylabel("F1 (solid), recall (dashed)")
-    axes[0][0].legend(fontsize=8, loc="lower left")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9)
     fig.suptitle("Vacancy detection as the microscope's day changes (one condition at a time)")
     save_figure(fig, png_out)
     return frame

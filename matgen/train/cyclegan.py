@@ -275,11 +275,10 @@ def train_cyclegan(
     ``high_tiles_path`` may name several stacks (e.g. real and StyleGAN2 SEM tiles): H is their
     union. ``H / h`` must be a power of two (the generators' scale). Discriminator depth is
     ``n_layers`` or less where a domain's tiles are too small for it. ``forward_factor``: the
-    scale the forward model assumes (0 = the tiles' ratio; otherwise it must equal it);
-    ``forward_phase``: the forward model sees G_LH's output segmented softly at the target
-    tiles' Otsu level (solid fractions), not its grey levels. Writes
-    ``model_out`` (.pt: model config, the networks) and a CSV log (step, loss_g, loss_d, gan_h,
-    gan_l, cycle, identity, fourier, forward, lr, sec_per_step).
+    scale the forward model assumes (0 = the tiles' ratio, else equal to it); ``forward_phase``:
+    it sees G_LH's output softly segmented at the target tiles' Otsu level, not grey levels.
+    Writes ``model_out`` (.pt: model config, the networks) and a CSV log (step, loss_g, loss_d,
+    gan_h, gan_l, cycle, identity, fourier, forward, lr, sec_per_step).
     """
     import torch
 
