@@ -79,7 +79,7 @@ def _tiff_pixel_size(path: Path) -> tuple[float, str] | None:
             x_resolution = x_resolution.value if x_resolution is not None else None
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: unreadable TIFF ({reason})") from None
+        raise InputError(f"{path}: unreadable or truncated image ({reason})") from None
     if fei:  # FEI / Thermo: metres
         for section in ("Scan", "EScan", "Image"):
             width = (fei.get(section) or {}).get("PixelWidth")

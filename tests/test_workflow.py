@@ -80,9 +80,12 @@ def test_generative_chain_samples_translates_and_compares(finished_run):
         "specific_surface_area",
         "correlation_length",
         "diversity",
+        "power_spectrum",
     }
+    assert np.load(res / "comparison/spectra.npz")["power"].shape == (3, 16)
     summary = pd.read_csv(res / "translation/summary.csv")
-    assert list(summary.method) == ["cyclegan", "bicubic"] and (summary.n == 8).all()
+    assert list(summary.method) == ["cyclegan_real_only", "cyclegan", "bicubic"]
+    assert (summary.n == 8).all()
     log = pd.read_csv(res / "stylegan2/training.csv")
     assert list(log.step) == [2, 4, 6] and "ada_p" in log
     assert not (res / "stylegan2/model.resume.pt").exists()
@@ -284,14 +287,14 @@ def test_nothing_reruns_without_change_and_tiling_change_skips_simulation(finish
     # new SEM tiles: everything trained on them reruns; micro-CT tiling and simulation do not
     assert jobs == {
         "tile": 1,
-        "morphology": 3,
+        "morphology": 4,
         "figure_porous_morphology": 1,
         "train_stylegan2": 1,
         "sample_stylegan2": 1,
         "stylegan2_panels": 1,
         "figure_porous_samples": 1,
-        "train_cyclegan": 1,
-        "translate_microct": 1,
+        "train_cyclegan": 2,
+        "translate_microct": 2,
         "translation_error": 1,
         "figure_porous_translation": 1,
         "compare_porous_morphology": 1,
