@@ -104,6 +104,14 @@ def _frames(paths: list[str | os.PathLike], **kw: Any) -> list[pd.DataFrame]:
     return [pd.read_csv(p, **kw) for p in paths]
 
 
+# errors of a translation against the true slice (translation/summary.csv column, name)
+TRANSLATION_ERRORS = (
+    ("porosity_mae", "porosity MAE"),
+    ("lambda_mean_rel_error", "λ relative error"),
+    ("s2_rmse", "S2 RMSE"),
+)
+
+
 def porous_rows(
     distances: list[str | os.PathLike],
     translation: list[str | os.PathLike],
@@ -175,11 +183,7 @@ def porous_rows(
                 f">= {targets['porosity_pearson_r']}",
             )
         )
-        for column, name in (
-            ("porosity_mae", "porosity MAE"),
-            ("lambda_mean_rel_error", "λ relative error"),
-            ("s2_rmse", "S2 RMSE"),
-        ):
+        for column, name in TRANSLATION_ERRORS:
             rows.append(
                 row(
                     "porous",
@@ -190,12 +194,7 @@ def porous_rows(
             )
     if trans and "cyclegan_real_only" in trans[0].index:
         # the ablation: does training against StyleGAN2 tiles as well help? (no target)
-        for column, name in (
-            ("porosity_pearson_r", "porosity r"),
-            ("porosity_mae", "porosity MAE"),
-            ("lambda_mean_rel_error", "λ relative error"),
-            ("s2_rmse", "S2 RMSE"),
-        ):
+        for column, name in (("porosity_pearson_r", "porosity r"), *TRANSLATION_ERRORS):
             rows.append(
                 row(
                     "porous",

@@ -137,8 +137,7 @@ def evaluate_samples(
             ]
         )
         grains = np.array([grain_count(im[0]) for im in images])
-        # grain area: the non-boundary pixels shared among the grains (px)
-        areas = np.array([(im[0] > 0.125).sum() / max(g, 1) for im, g in zip(images, grains)])
+        areas = np.array([mean_grain_area(im[0], g) for im, g in zip(images, grains)])
         rows.append(
             pd.DataFrame(
                 {
@@ -207,6 +206,11 @@ def grains_per_class(per_sample: pd.DataFrame) -> pd.DataFrame:
 PROPERTIES = ("grains", "mean_grain_area", "grey_std", "e11_physics")
 
 
+def mean_grain_area(image: np.ndarray, grains: int, boundary_threshold: float = 0.125) -> float:
+    """The non-boundary pixels shared among ``grains`` grains (px per grain)."""
+    return float((image > boundary_threshold).sum() / max(grains, 1))
+
+
 def describe_microstructure(
     image: np.ndarray, boundary_threshold: float = 0.125
 ) -> dict[str, float]:
@@ -215,7 +219,7 @@ def describe_microstructure(
     grains = grain_count(image, boundary_threshold)
     return {
         "grains": grains,
-        "mean_grain_area": float(inside.sum() / max(grains, 1)),
+        "mean_grain_area": mean_grain_area(image, grains, boundary_threshold),
         "grey_std": float(image[inside].std()) if inside.any() else float("nan"),
         "e11_physics": e11_of_image(image, boundary_threshold)["hill"],
     }

@@ -277,10 +277,11 @@ def compare_morphology(
     stacks = {k: np.asarray(load_stack(v)[:2000], np.float32) for k, v in tiles.items()}
     diversity = {k: pairwise_diversity(v, seed=seed) for k, v in stacks.items()}
     sizes = {v.shape[-1] for v in stacks.values()}
-    spectra = {k: radial_power_spectrum(v)[1] for k, v in stacks.items()} if len(sizes) == 1 else {}
+    measured = {k: radial_power_spectrum(v) for k, v in stacks.items()} if len(sizes) == 1 else {}
+    spectra = {k: power for k, (_, power) in measured.items()}
     if spectra_out is not None and spectra:
-        save_npz(spectra_out, frequency=radial_power_spectrum(stacks[real][:1])[0],
-                 names=np.array(list(spectra)), power=np.stack(list(spectra.values())))  # fmt: skip
+        save_npz(spectra_out, frequency=measured[real][0], names=np.array(list(spectra)),
+                 power=np.stack(list(spectra.values())))  # fmt: skip
     rows = []
     for name, frame in frames.items():
         if name == real:

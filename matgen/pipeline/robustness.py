@@ -119,6 +119,8 @@ def robustness_sweep(
         if abs(model_px - px) > 1e-6 * px:
             raise InputError(f"{detectors[name]}: trained at {model_px} Å/px, images at {px}")
     levels = [(c, float(f)) for c, factors in sweep.items() for f in factors]
+    distance = max(1, round(detect.get("min_distance_angstrom", 1.0) / px))
+    lowest = max(threshold, detect.get("min_threshold", 0.05))
     rows = []
     for condition, factor in progress(levels, "conditions", len(levels)):
         settings, value = condition_settings(simulate, condition, factor)
@@ -132,9 +134,7 @@ def robustness_sweep(
                     model, image, tile=detect.get("tile", 128), overlap=detect.get("overlap", 32),
                     tta=detect.get("tta", True),
                 )  # fmt: skip
-                distance = max(1, round(detect.get("min_distance_angstrom", 1.0) / px))
-                xy, score = find_peaks(prob, max(threshold, detect.get("min_threshold", 0.05)),
-                                       distance)  # fmt: skip
+                xy, _ = find_peaks(prob, lowest, distance)
                 xy = xy[inside(xy, shape, border_angstrom / px)]
                 m = match_points(xy, true, tolerance_angstrom / px)
                 tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
