@@ -2,6 +2,10 @@
 from pathlib import Path
 
 RESULTS = config["results"]
+# Scheduling: with few cores the longest chains must start first or one core idles at the end
+# (STEM CycleGAN -> four detectors -> robustness is the longest; then the two polysilicon
+# generators, then StyleGAN2 and the porous CycleGANs). Higher runs earlier among ready jobs.
+PRIORITY = {"stem": 30, "polysilicon": 20, "porous": 10}
 
 
 wildcard_constraints:

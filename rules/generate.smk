@@ -11,6 +11,7 @@ rule train_stylegan2:
         stylegan2=training_params("stylegan2"),
     resources:
         gpu=porous_gpus("stylegan2"),
+    priority: PRIORITY["porous"]
     threads: 1
     log:
         f"{RESULTS}/logs/porous/train_stylegan2.log",
@@ -72,6 +73,7 @@ rule train_cyclegan:
         cyclegan=lambda wc: training_params("cyclegan"),
     resources:
         gpu=lambda wc: porous_gpus("cyclegan"),
+    priority: PRIORITY["porous"]
     threads: 1
     log:
         f"{RESULTS}/logs/porous/train_{{translator}}.log",

@@ -12,6 +12,7 @@ rule ingest:
         study="porous|polysilicon|segmentation",  # stem has its own (point labels): ingest_stem
     params:
         ingest=lambda wc: ingest_options(wc.study),
+    priority: PRIORITY["porous"]
     threads: 1
     log:
         f"{RESULTS}/logs/{{study}}/ingest_{{domain}}.log",

@@ -12,6 +12,7 @@ rule simulate_polysilicon:
         sheet=f"{POLY}/raw/samples.tsv",
     params:
         simulate=config["polysilicon"]["simulate"],
+    priority: PRIORITY["polysilicon"]
     threads: 1
     log:
         f"{RESULTS}/logs/polysilicon/simulate.log",
@@ -35,6 +36,7 @@ rule train_polysilicon:
         family=lambda wc: POLY_MODELS[wc.model],
         classes=config["polysilicon"]["classes"],
         train=lambda wc: config["polysilicon"][wc.model],
+    priority: PRIORITY["polysilicon"]
     threads: 1
     log:
         f"{RESULTS}/logs/polysilicon/train_{{model}}.log",

@@ -6,6 +6,7 @@ rule simulate_porous:
         sheet=f"{RESULTS}/porous/raw/samples.tsv",
     params:
         simulate=config["porous"]["simulate"],
+    priority: PRIORITY["porous"]
     threads: 1
     log:
         f"{RESULTS}/logs/porous/simulate.log",

@@ -10,6 +10,7 @@ rule simulate_stem:
         sheet=f"{STEM}/raw/samples.tsv",
     params:
         simulate=config["stem"]["simulate"],
+    priority: PRIORITY["stem"]
     threads: 1
     log:
         f"{RESULTS}/logs/stem/simulate.log",
@@ -32,6 +33,7 @@ rule ingest_stem:
         pixel_size=config["stem"]["pixel_size"],
         default_unit=config["stem"]["pixel_unit"],
         require_points=lambda wc: wc.domain != "exp",
+    priority: PRIORITY["stem"]
     threads: 1
     log:
         f"{RESULTS}/logs/stem/ingest_{{domain}}.log",
@@ -70,6 +72,7 @@ rule tile_stem:
         domain="sim|exp",
     params:
         tiling={k: v for k, v in config["stem"]["tile"].items() if k != "paired"},
+    priority: PRIORITY["stem"]
     threads: 1
     log:
         f"{RESULTS}/logs/stem/tile_{{domain}}.log",
@@ -88,6 +91,7 @@ rule train_stem_cyclegan:
         log=f"{STEM}/cyclegan/training.csv",
     params:
         train=config["stem"]["cyclegan"],
+    priority: PRIORITY["stem"]
     threads: 1
     log:
         f"{RESULTS}/logs/stem/train_cyclegan.log",
@@ -109,6 +113,7 @@ rule translate_stem:
         input_noise=config["stem"]["cyclegan"]["input_noise"],
         translate=config["stem"]["translate"],
         device=config["stem"]["cyclegan"]["device"],
+    priority: PRIORITY["stem"]
     threads: 1
     log:
         f"{RESULTS}/logs/stem/translate.log",
@@ -133,6 +138,7 @@ rule train_vacancy_detector:
     params:
         train=config["stem"]["detector"],
         augment=lambda wc: stem_augment(wc.trainset),
+    priority: PRIORITY["stem"]
     threads: 1
     log:
         f"{RESULTS}/logs/stem/train_detector_{{trainset}}.log",

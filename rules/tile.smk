@@ -12,6 +12,7 @@ rule tile:
         table=f"{RESULTS}/{{study}}/tiles/{{domain}}/table.csv",
     params:
         tiling=lambda wc: {k: v for k, v in tiling(wc.study, wc.domain).items() if k != "paired"},
+    priority: PRIORITY["porous"]
     threads: 1
     log:
         f"{RESULTS}/logs/{{study}}/tile_{{domain}}.log",
@@ -31,6 +32,7 @@ rule tile_paired:
     output:
         tiles=f"{RESULTS}/{{study}}/tiles/{{domain}}/paired.npy",
         table=f"{RESULTS}/{{study}}/tiles/{{domain}}/paired.csv",
+    priority: PRIORITY["porous"]
     threads: 1
     log:
         f"{RESULTS}/logs/{{study}}/tile_paired_{{domain}}.log",
