@@ -226,7 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.5, help="probability of a detection")
     p.add_argument("--no-tta", action="store_true", help="skip the 8-fold D4 test-time average")
     p.add_argument("--device", default="auto")
-    p.add_argument("--out", type=Path, required=True, help="points.csv to write")
+    p.add_argument(
+        "--out", type=Path, required=True,
+        help="points.csv to write: image, x_px, y_px, x_angstrom, y_angstrom, score, type",
+    )  # fmt: skip
     p.set_defaults(func=_detect_vacancies)
 
     p = sub.add_parser("segment", help="label maps of micrographs from a trained U-Net")

@@ -106,6 +106,39 @@ def test_vacancy_labels_sit_on_se_columns_and_match_the_probability():
     assert d == pytest.approx(np.full(se.sum(), stem.BOND_PROJECTED), abs=1e-6)
 
 
+def test_vacancy_types_are_labelled_where_the_atoms_are_missing():
+    rng = np.random.default_rng(5)
+    cols = stem.wse2_columns(
+        80, 80, rng, vacancy_probability=0.03, double_se_probability=0.05,
+        w_vacancy_probability=0.05,
+    )  # fmt: skip
+    w_site = np.isin(cols.kind, ["W", "empty_W"])
+    t = cols.vacancy_type
+    assert set(t[w_site]) == {"", "V_W"} and set(t[~w_site]) == {"", "V_Se", "V_Se2"}
+    # the label says what scatters: nothing at V_W and V_Se2, one Se at V_Se
+    assert (cols.weight[t == "V_W"] == 0).all() and (cols.weight[t == "V_Se2"] == 0).all()
+    assert np.allclose(cols.weight[t == "V_Se"], stem.Z_SE**stem.Z_EXPONENT)
+    assert (cols.missing[t == "V_Se2"] == 2).all() and (cols.missing[t == "V_W"] == 0).all()
+    # V_Se2 per Se column: the extra draw plus two independent single vacancies
+    assert (t[~w_site] == "V_Se2").mean() == pytest.approx(0.05 + 0.03**2, abs=0.02)
+    assert (t[w_site] == "V_W").mean() == pytest.approx(0.05, abs=0.02)
+    assert len(cols.vacancies) == (t != "").sum()
+    # without the new probabilities the structures are the single-vacancy ones of before
+    a = stem.wse2_columns(30, 30, np.random.default_rng(6), vacancy_probability=0.05)
+    b = stem.wse2_columns(30, 30, np.random.default_rng(6), vacancy_probability=0.05,
+                          double_se_probability=0.0, w_vacancy_probability=0.0)  # fmt: skip
+    assert np.array_equal(a.missing, b.missing) and not (a.vacancy_type == "V_W").any()
+    # and the image: a V_W site is far darker than a W column, a V_Se2 site than a V_Se one
+    image, vac, _ = stem.simulate_image(
+        192, 0.1, np.random.default_rng(7), **{**OPTICS, "vacancy_probability": 0.05},
+        double_se_probability=0.1, w_vacancy_probability=0.1,
+    )  # fmt: skip
+    assert set(vac["type"]) == {"V_Se", "V_Se2", "V_W"}
+    at = {k: image[np.round(g.y_px).astype(int), np.round(g.x_px).astype(int)].mean()
+          for k, g in vac.groupby("type")}  # fmt: skip
+    assert at["V_Se2"] < 0.7 * at["V_Se"] and at["V_W"] < 0.5 * image.max()
+
+
 def test_experimental_degradations_are_what_the_config_says():
     """The degradations are pinned: physically plausible magnitudes, realised as configured."""
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["stem"]["simulate"]
@@ -192,6 +225,16 @@ def _ingest(sheet, tmp_path, **kw):
         pixel_size=0.2,
         **kw,
     )
+
+
+def test_ingest_carries_point_types_and_rejects_an_empty_one(tmp_path):
+    pts = pd.DataFrame({"x_px": [3.0, 9.0], "y_px": [3.0, 5.0], "type": ["V_Se", "V_W"]})
+    _ingest(_sheet(tmp_path, np.random.default_rng(0).random((32, 32)), pts), tmp_path)
+    assert list(pd.read_csv(tmp_path / "p.csv")["type"]) == ["V_Se", "V_W"]
+    _ingest(_sheet(tmp_path, np.ones((32, 32)), pts.drop(columns="type")), tmp_path)
+    assert list(pd.read_csv(tmp_path / "p.csv")["type"]) == ["vacancy", "vacancy"]
+    with pytest.raises(InputError, match="pts.csv: row 3: empty type"):
+        _ingest(_sheet(tmp_path, np.ones((32, 32)), pts.assign(type=["V_Se", ""])), tmp_path)
 
 
 def test_ingest_rejects_labels_outside_the_image(tmp_path):
@@ -445,8 +488,8 @@ def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tm
         scores[s].item() for s in ("tp", "fp", "fn")
     ]
     assert scores["f1_low"].item() <= scores["f1"].item() <= scores["f1_high"].item()
-    model, px = load_vacancy_detector(tmp_path / "d.pt")
-    assert px == 0.2
+    model, px, types = load_vacancy_detector(tmp_path / "d.pt")
+    assert px == 0.2 and types == ["vacancy"]  # labels without a type column: one channel
     # the loaded head reports odds divided by pos_weight (20, the default used here)
     raw = torch.load(tmp_path / "d.pt", weights_only=False)
     assert raw["pos_weight"] == 20.0
@@ -461,6 +504,72 @@ def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tm
     assert np.corrcoef(whole.ravel(), tiled.ravel())[0, 1] > 0.95
 
 
+def _typed_spots(rng, n_images=4, size=64, n_points=8):
+    """Bright and dark Gaussian spots (two 'vacancy types') on a noisy grey background."""
+    images, points = [], []
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(n_images):
+        xy = rng.uniform(6, size - 6, (n_points, 2))
+        kind = np.array(["bright", "dark"])[np.arange(n_points) % 2]
+        im = 0.5 + 0.04 * rng.standard_normal((size, size))
+        for (x, y), k in zip(xy, kind):
+            im += (0.4 if k == "bright" else -0.4) * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 4.5)
+        images.append(np.clip(im, 0, 1))
+        points.append(pd.DataFrame({"image": i, "x_px": xy[:, 0], "y_px": xy[:, 1], "type": kind}))
+    return np.stack(images)[:, None].astype(np.float32), pd.concat(points, ignore_index=True)
+
+
+def test_typed_detector_tells_vacancy_types_apart_and_table1_scores_each(tmp_path):
+    import torch
+
+    from matgen.inference.detector import load_vacancy_detector
+    from matgen.pipeline.stem import detect_in_stack, score_detections
+    from matgen.train.detector import train_vacancy_detector
+
+    images, points = _typed_spots(np.random.default_rng(0))
+    np.save(tmp_path / "i.npy", images)
+    table = pd.DataFrame({"index": range(4), "pixel_size": 0.2, "height": 64, "width": 64})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    points.to_csv(tmp_path / "p.csv", index=False)
+    torch.set_num_threads(2)
+    summary = train_vacancy_detector(
+        tmp_path / "i.npy", tmp_path / "t.csv", tmp_path / "p.csv", tmp_path / "d.pt",
+        tmp_path / "d.csv", seed=1, epochs=8, steps_per_epoch=10, batch_size=4, crop=32,
+        width=8, depth=2, lr=3e-3, device="cpu", show_progress=False,
+    )  # fmt: skip
+    assert summary["n_per_type"] == {"bright": 16, "dark": 16}
+    detector = load_vacancy_detector(tmp_path / "d.pt")
+    assert detector.types == ["bright", "dark"] and detector.model.head.out_channels == 2
+    test_images, test_points = _typed_spots(np.random.default_rng(1), n_images=3)
+    np.save(tmp_path / "ti.npy", test_images)
+    table.iloc[:3].to_csv(tmp_path / "tt.csv", index=False)
+    test_points.to_csv(tmp_path / "tp.csv", index=False)
+    pred = detect_in_stack(tmp_path / "d.pt", tmp_path / "ti.npy", tmp_path / "tt.csv",
+                           tmp_path / "pred.csv", tile=32, overlap=8, device="cpu")  # fmt: skip
+    assert set(pred["type"]) <= {"bright", "dark"}
+    scores = score_detections(
+        {"spots": tmp_path / "pred.csv"}, tmp_path / "tp.csv", tmp_path / "tt.csv",
+        tmp_path / "s.csv", tmp_path / "c.csv", tmp_path / "pi.csv", tmp_path / "points.csv",
+        threshold=0.5, tolerance_angstrom=0.4, border_angstrom=0.0, n_boot=200,
+    )  # fmt: skip
+    row = scores.iloc[0]
+    assert row["n_bright"] == row["n_dark"] == 12
+    assert row["f1_bright"] > 0.8 and row["f1_dark"] > 0.8 and row["type_accuracy"] > 0.9
+    assert row["f1_dark_low"] <= row["f1_dark"] <= row["f1_dark_high"]
+    # typed matching can only lose matches: each type's tp sum to at most the any-type tp
+    tp_typed = sum(round(row[f"recall_{k}"] * row[f"n_{k}"]) for k in ("bright", "dark"))
+    assert tp_typed <= row["tp"]
+    # an untyped detector on typed labels gets no per-type columns (not a fake type score)
+    untyped = pred.drop(columns="type")
+    untyped.to_csv(tmp_path / "u.csv", index=False)
+    plain = score_detections(
+        {"u": tmp_path / "u.csv"}, tmp_path / "tp.csv", tmp_path / "tt.csv", tmp_path / "s2.csv",
+        tmp_path / "c2.csv", tmp_path / "pi2.csv", n_boot=50, tolerance_angstrom=0.4,
+        border_angstrom=0.0,
+    )  # fmt: skip
+    assert "f1_dark" not in plain.columns and plain["f1"].item() == row["f1"]
+
+
 def test_detect_vacancies_resamples_user_images_and_maps_points_back(tmp_path):
     import torch
 
@@ -469,7 +578,7 @@ def test_detect_vacancies_resamples_user_images_and_maps_points_back(tmp_path):
     from matgen.pipeline.stem import detect_vacancies_in_files
 
     torch.manual_seed(0)
-    cfg = dict(in_ch=1, out_ch=1, width=4, depth=2, residual=True)
+    cfg = dict(in_ch=1, out_ch=3, width=4, depth=2, residual=True)
     net = UNet(**cfg)
     save_checkpoint(
         tmp_path / "d.pt",
@@ -479,6 +588,7 @@ def test_detect_vacancies_resamples_user_images_and_maps_points_back(tmp_path):
         family="vacancy_detector",
         model=net.state_dict(),
         pixel_size=0.2,
+        types=["V_Se", "V_Se2", "V_W"],
         sigma_px=1.5,
     )
     np.save(tmp_path / "a.npy", np.random.default_rng(0).random((40, 40)))
@@ -491,7 +601,8 @@ def test_detect_vacancies_resamples_user_images_and_maps_points_back(tmp_path):
         tile=32,
         device="cpu",
     )
-    assert list(out.columns) == ["image", "x_px", "y_px", "x_angstrom", "y_angstrom", "score"]
+    columns = ["image", "x_px", "y_px", "x_angstrom", "y_angstrom", "score", "type"]
+    assert list(out.columns) == columns and set(out["type"]) <= {"V_Se", "V_Se2", "V_W"}
     # coordinates are in the input image's own 0.1 Å pixels
     assert out["x_px"].max() <= 40 and np.allclose(out["x_angstrom"], out["x_px"] * 0.1)
     with pytest.raises(InputError, match="cannot be an atom-resolved image"):

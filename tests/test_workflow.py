@@ -164,6 +164,14 @@ def test_stem_chain_scores_three_training_sets_on_experiment(finished_run):
     assert 0 < (scores["tp"] + scores["fn"]).iloc[0] <= len(truth)  # edge band dropped
     curve = pd.read_csv(res / "evaluation/pr_curve.csv")
     assert len(curve) == 4 * 19 and curve["recall"].between(0, 1).all()
+    # vacancy types from the simulator's labels through detection to Table 1's per-type columns
+    kinds = set(truth["type"])
+    assert kinds and kinds <= {"V_Se", "V_Se2", "V_W"}
+    detected = pd.read_csv(res / "detections/cyclegan.csv")
+    assert set(detected["type"]) <= set(pd.read_csv(res / "ingest/sim/points.csv")["type"])
+    for kind in {c[2:] for c in scores.columns if c.startswith("n_V_")}:
+        assert scores[f"f1_{kind}"].between(0, 1).all() and scores[f"n_{kind}"].gt(0).all()
+    assert scores["type_accuracy"].dropna().between(0, 1).all()
     # the CycleGAN domain's labels never enter the workflow
     assert (res / "ingest/exp/points.csv").read_text().count("\n") == 1
 

@@ -2,7 +2,8 @@
 
 Ingestion output: ``images.npy`` (N, 1, H, W) float32 in [0, 1] at one pixel size (Å/px) for the
 whole study, a table (one row per image) and ``points.csv`` (image, x_px, y_px, x_angstrom,
-y_angstrom) — coordinates in a table, never only in masks.
+y_angstrom, type) — coordinates in a table, never only in masks. ``type`` is the point's label
+from the source table's ``type`` column (e.g. V_Se, V_Se2, V_W), or ``vacancy`` where it has none.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ ANGSTROM_PER_UNIT = {"angstrom": 1.0, "a": 1.0, "å": 1.0, "nm": 10.0, "pm": 0.0
 # atom-resolved images must sample the 1.9 Å W–Se column spacing well above Nyquist
 MAX_PIXEL_SIZE = 0.6
 MIN_PIXEL_SIZE = 0.005
-POINT_COLUMNS = ["image", "x_px", "y_px", "x_angstrom", "y_angstrom"]
+POINT_COLUMNS = ["image", "x_px", "y_px", "x_angstrom", "y_angstrom", "type"]
+UNTYPED = "vacancy"  # the type of a point whose table says none
 
 
 def normalise_percentile(image: np.ndarray, low: float = 1.0, high: float = 99.5) -> np.ndarray:
@@ -54,13 +56,16 @@ def pixel_size_angstrom(value: float, unit: str, where: str) -> float:
     return size
 
 
-def read_points(path: str, shape: tuple[int, int], pixel_size: float) -> np.ndarray:
+def read_points(
+    path: str, shape: tuple[int, int], pixel_size: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(N, 2) point coordinates (x, y) in pixels from a CSV with x_px, y_px or x_angstrom,
-    y_angstrom columns; every point must lie inside the ``shape`` image."""
+    y_angstrom columns, and their (N,) types (the optional ``type`` column, else
+    :data:`UNTYPED`); every point must lie inside the ``shape`` image."""
     try:
         table = pd.read_csv(path)
     except pd.errors.EmptyDataError:
-        return np.empty((0, 2))
+        return np.empty((0, 2)), np.empty(0, dtype=object)
     except Exception as exc:
         raise InputError(f"{path}: unreadable point table ({str(exc).splitlines()[0]})") from None
     if {"x_px", "y_px"} <= set(table.columns):
@@ -85,7 +90,12 @@ def read_points(path: str, shape: tuple[int, int], pixel_size: float) -> np.ndar
             f"{path}: row {i + 2}: point ({xy[i, 0]:.1f}, {xy[i, 1]:.1f}) px lies "
             f"outside the {w} x {h} px image"
         )
-    return xy
+    if "type" not in table.columns:
+        return xy, np.full(len(xy), UNTYPED, dtype=object)
+    types = table["type"].fillna("").astype(str).str.strip()
+    if (types == "").any():
+        raise InputError(f"{path}: row {int(np.flatnonzero(types == '')[0]) + 2}: empty type")
+    return xy, types.to_numpy(dtype=object)
 
 
 def ingest_point_domain(
@@ -133,8 +143,11 @@ def ingest_point_domain(
         if require_points and not point_file:
             raise InputError(f"{where}: no points file; domain {domain!r} needs point labels")
         if point_file:
-            xy = read_points(point_file, raw.shape, size) * factor
-            points.append(pd.DataFrame({"image": i, "x_px": xy[:, 0], "y_px": xy[:, 1]}))
+            xy, types = read_points(point_file, raw.shape, size)
+            xy = xy * factor
+            points.append(
+                pd.DataFrame({"image": i, "x_px": xy[:, 0], "y_px": xy[:, 1], "type": types})
+            )
     table = rows.drop(columns=["domain"]).assign(
         domain=domain,
         index=np.arange(len(rows)),
@@ -147,7 +160,7 @@ def ingest_point_domain(
     pts = (
         pd.concat(points, ignore_index=True)
         if points
-        else pd.DataFrame({"image": [], "x_px": [], "y_px": []})
+        else pd.DataFrame({"image": [], "x_px": [], "y_px": [], "type": []})
     )
     pts["x_angstrom"], pts["y_angstrom"] = pts["x_px"] * pixel_size, pts["y_px"] * pixel_size
     pts["image"] = pts["image"].astype(int)
@@ -168,6 +181,16 @@ def load_points(points_path: str | os.PathLike, n_images: int) -> list[np.ndarra
         raise InputError(f"{points_path}: missing column {missing[0]!r}")
     groups = {int(k): g[["x_px", "y_px"]].to_numpy(float) for k, g in table.groupby("image")}
     return [groups.get(i, np.empty((0, 2))) for i in range(n_images)]
+
+
+def load_point_types(points_path: str | os.PathLike, n_images: int) -> list[np.ndarray]:
+    """Per-image (N_i,) point types from a points table, in the order of :func:`load_points`
+    (:data:`UNTYPED` for a table written before types existed)."""
+    table = pd.read_csv(points_path)
+    if "type" not in table.columns:
+        table["type"] = UNTYPED
+    groups = {int(k): g["type"].astype(str).to_numpy(object) for k, g in table.groupby("image")}
+    return [groups.get(i, np.empty(0, dtype=object)) for i in range(n_images)]
 
 
 def point_heatmap(xy: np.ndarray, shape: tuple[int, int], sigma: float) -> np.ndarray:

@@ -15,14 +15,45 @@ SET_LABELS = {
     "noiseless": "(a) noiseless sim",
     "noisy": "(b) noisy sim",
     "cyclegan": "(c) CycleGAN sim→exp",
+    "cyclegan_augmented": "(d) CycleGAN + days",
 }
 
 
+def vacancy_types_scored(scores: pd.DataFrame) -> list[str]:
+    """The vacancy types with per-type columns in Table 1 (``f1_<type>`` with its interval)."""
+    columns = set(scores.columns)
+    return sorted(c[2:] for c in columns if c.startswith("n_") and f"f1_{c[2:]}" in columns)
+
+
+def _type_bars(ax: "plt.Axes", scores: pd.DataFrame, types: list[str]) -> None:
+    """F1 per vacancy type and training set, with 95 % bootstrap intervals."""
+    width = 0.8 / len(scores)
+    for i, row in enumerate(scores.itertuples(index=False)):
+        r = row._asdict()
+        x = np.arange(len(types)) + (i - (len(scores) - 1) / 2) * width
+        values = np.array([r[f"f1_{t}"] for t in types], float)
+        err = [values - [r[f"f1_{t}_low"] for t in types],
+               np.array([r[f"f1_{t}_high"] for t in types]) - values]  # fmt: skip
+        ax.bar(x, np.nan_to_num(values), width, yerr=np.nan_to_num(err), capsize=3)
+    n = scores.iloc[0]
+    ax.set_xticks(np.arange(len(types)), [f"{t}\n({int(n[f'n_{t}'])} true)" for t in types])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("F1, right position and type")
+    ax.set_title("per vacancy type", fontsize=9)
+
+
 def table1_figure(scores_path: str | os.PathLike, png_out: str | os.PathLike) -> pd.DataFrame:
-    """Bar chart of precision / recall / F1 with 95 % bootstrap intervals, beside the table."""
+    """Bar chart of precision / recall / F1 with 95 % bootstrap intervals, F1 per vacancy type
+    (where the labels have types), beside the table."""
     use_style()
     scores = pd.read_csv(scores_path)
-    fig, (ax, tab) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1, 1.3]})
+    types = vacancy_types_scored(scores)
+    ratios = [1, 0.8, 1.4] if types else [1, 1.3]
+    fig, axes = plt.subplots(1, len(ratios), figsize=(5 * sum(ratios) + 1, 3.6),
+                             gridspec_kw={"width_ratios": ratios})  # fmt: skip
+    ax, tab = axes[0], axes[-1]
+    if types:
+        _type_bars(axes[1], scores, types)
     metrics = ("precision", "recall", "f1")
     width = 0.8 / len(scores)
     for i, row in enumerate(scores.itertuples(index=False)):
@@ -41,7 +72,8 @@ def table1_figure(scores_path: str | os.PathLike, png_out: str | os.PathLike) ->
     ax.set_xticks(np.arange(len(metrics)), ["precision", "recall", "F1"])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("on experimental images")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
+    ax.set_title("any vacancy type", fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
     cells = [
         [SET_LABELS.get(r.training_set, r.training_set)]
         + [
@@ -49,16 +81,18 @@ def table1_figure(scores_path: str | os.PathLike, png_out: str | os.PathLike) ->
             for m in metrics
         ]
         + [f"{r.tp} / {r.fp} / {r.fn}"]
+        + (
+            [f"{r.type_accuracy:.3f}" if np.isfinite(r.type_accuracy) else "–"]
+            if types
+            else []
+        )
         for r in scores.itertuples()
     ]
-    draw_table(
-        tab,
-        cells,
-        ["training set", "precision", "recall", "F1", "TP / FP / FN"],
-        row_scale=3.0,
-        header_scale=1.0,
-        col_widths=[0.3, 0.17, 0.17, 0.17, 0.19],
-    )
+    header = ["training set", "precision", "recall", "F1", "TP / FP / FN"]
+    widths = [0.3, 0.17, 0.17, 0.17, 0.19]
+    if types:  # share of the matched vacancies given their true type
+        header, widths = header + ["type\naccuracy"], [0.3, 0.14, 0.14, 0.14, 0.16, 0.12]
+    draw_table(tab, cells, header, row_scale=3.0, header_scale=1.0, col_widths=widths)
     first = scores.iloc[0]
     fig.suptitle(
         f"Table 1 — vacancy detection on {int(first.n_images)} experimental images "

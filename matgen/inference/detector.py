@@ -1,20 +1,28 @@
-"""STEM vacancy detector: load a trained res-U-Net with its pixel size."""
+"""STEM vacancy detector: load a trained res-U-Net with its pixel size and vacancy types."""
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..checkpoint import load_trained_weights, read_model_checkpoint
+from ..data.points import UNTYPED
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
     import torch
 
 
-def load_vacancy_detector(
-    path: str | os.PathLike, device: str = "cpu"
-) -> tuple["torch.nn.Module", float]:
-    """The detector of a checkpoint in eval mode and the pixel size (Å) it was trained at.
+class VacancyDetector(NamedTuple):
+    """A trained detector: the network (one output channel per type), the pixel size (Å) it
+    was trained at and the vacancy type of each channel."""
+
+    model: "torch.nn.Module"
+    pixel_size: float
+    types: list[str]
+
+
+def load_vacancy_detector(path: str | os.PathLike, device: str = "cpu") -> VacancyDetector:
+    """The detector of a checkpoint in eval mode, its pixel size (Å) and vacancy types.
 
     Training up-weights the positive pixels by ``pos_weight``, which multiplies the odds that
     the sigmoid reports by that factor; the output bias is shifted by −log(pos_weight) here, so
@@ -31,4 +39,5 @@ def load_vacancy_detector(
     model = load_trained_weights(UNet(**payload["model_config"]), payload["model"], path, device)
     with torch.no_grad():
         model.head.bias -= math.log(float(payload.get("pos_weight", 1.0)))
-    return model, float(payload["pixel_size"])
+    types = [str(t) for t in payload.get("types", [UNTYPED])]  # one untyped channel before types
+    return VacancyDetector(model, float(payload["pixel_size"]), types)

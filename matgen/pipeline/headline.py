@@ -237,6 +237,16 @@ def stem_rows(
                 f">= {targets['stem_f1_gap']}",
             )
         )
+    columns = set(tables[0].columns)  # per-type columns: n_<type> beside f1_<type>
+    types = sorted(c[2:] for c in columns if c.startswith("n_") and f"f1_{c[2:]}" in columns)
+    for name in (n for n in tables[0].index if n.startswith("cyclegan") and types):
+        for kind in types:  # beyond the paper: which defect it is, no target set
+            rows.append(row("stem", f"F1 for {kind} (right place and type), trained on {name}",
+                            [float(f.loc[name, f"f1_{kind}"]) for f in tables], ""))  # fmt: skip
+        accuracy = [float(f.loc[name, "type_accuracy"]) for f in tables]
+        if np.isfinite(accuracy).all():  # undefined where nothing was matched
+            rows.append(row("stem", f"vacancy type accuracy of matched detections, {name}",
+                            accuracy, ""))  # fmt: skip
     sweeps = _frames(robustness or [])
     for name in (n for n in (sweeps[0]["training_set"].unique() if sweeps else [])
                  if n.startswith("cyclegan")):  # fmt: skip

@@ -66,6 +66,8 @@ def simulate_condition(
         aperture_mrad=settings.get("aperture_mrad", 25.0),
         source_fwhm=settings.get("source_fwhm", 0.6),
         vacancy_probability=settings["vacancy_probability"],
+        double_se_probability=settings.get("double_se_probability", 0.0),
+        w_vacancy_probability=settings.get("w_vacancy_probability", 0.0),
         defocus=tuple(exp.pop("defocus", settings.get("defocus", (-20.0, 20.0)))),
         cs_um=tuple(exp.pop("cs_um", settings.get("cs_um", (0.0, 10.0)))),
     )
@@ -115,9 +117,11 @@ def robustness_sweep(
     if pixel_size is not None:
         simulate = {**simulate, "pixel_size": float(pixel_size)}
     px = float(simulate["pixel_size"])
-    for name, (_, model_px) in models.items():
-        if abs(model_px - px) > 1e-6 * px:
-            raise InputError(f"{detectors[name]}: trained at {model_px} Å/px, images at {px}")
+    for name, detector in models.items():
+        if abs(detector.pixel_size - px) > 1e-6 * px:
+            raise InputError(
+                f"{detectors[name]}: trained at {detector.pixel_size} Å/px, images at {px}"
+            )
     levels = [(c, float(f)) for c, factors in sweep.items() for f in factors]
     distance = max(1, round(detect.get("min_distance_angstrom", 1.0) / px))
     lowest = max(threshold, detect.get("min_threshold", 0.05))
@@ -127,7 +131,7 @@ def robustness_sweep(
         images, truths = simulate_condition(settings, n_images, seed)
         shape = images[0].shape
         truths = [t[inside(t, shape, border_angstrom / px)] for t in truths]
-        for name, (model, _) in models.items():
+        for name, (model, _, _) in models.items():
             tp = fp = fn = 0
             for image, true in zip(images, truths):
                 prob = vacancy_probability(

@@ -3,8 +3,9 @@
 Training sets for the detector, all with the simulation's vacancy labels: (a) the noiseless
 simulation, (b) the same with Poisson dose noise (:func:`add_shot_noise`), (c) the simulation
 translated to the experimental domain by the CycleGAN (:func:`translate_simulation`). Detection
-runs over overlapping tiles with D4 test-time augmentation (:func:`vacancy_probability`); peaks
-above a threshold are matched to the true vacancies within a tolerance in Å
+runs over overlapping tiles with D4 test-time augmentation (:func:`vacancy_type_probability`);
+peaks of the any-type probability above a threshold are typed by their most probable channel and
+matched to the true vacancies within a tolerance in Å, for all types together and per type
 (:func:`score_detections`).
 """
 
@@ -20,7 +21,7 @@ from scipy import ndimage
 
 from ..data.augment import D4_SIZE, d4_inverse, d4_transform
 from ..data.ingest import load_stack
-from ..data.points import load_points, normalise_percentile
+from ..data.points import UNTYPED, load_point_types, load_points, normalise_percentile
 from ..data.tiling import tile_positions
 from ..errors import InputError
 from ..io import read_image, save_npy, save_table
@@ -92,7 +93,34 @@ def vacancy_probability(
     tta: bool = True,
     batch_size: int = 8,
 ) -> np.ndarray:
-    """Per-pixel vacancy probability of a (H, W) image in [0, 1].
+    """Per-pixel probability (H, W) in [0, 1] of a vacancy of any type: :func:`any_vacancy` of
+    the per-type probabilities of :func:`vacancy_type_probability`."""
+    per_type = vacancy_type_probability(
+        model, image, tile=tile, overlap=overlap, tta=tta, batch_size=batch_size
+    )
+    return any_vacancy(per_type)
+
+
+def any_vacancy(per_type: np.ndarray) -> np.ndarray:
+    """Probability of a vacancy of any type from per-type maps (C, H, W): 1 − Π(1 − p_c).
+
+    The channels are trained one against the rest, so each is a calibrated marginal; for the
+    small, mutually exclusive probabilities away from a peak this is their sum, and unlike a
+    clipped sum it never flattens a peak into a plateau where two channels both fire."""
+    return 1.0 - np.prod(1.0 - per_type, axis=0)
+
+
+def vacancy_type_probability(
+    model: "torch.nn.Module",
+    image: np.ndarray,
+    *,
+    tile: int = 128,
+    overlap: int = 32,
+    tta: bool = True,
+    batch_size: int = 8,
+) -> np.ndarray:
+    """Per-pixel probability (C, H, W) in [0, 1] of a vacancy of each of the detector's C
+    types in a (H, W) image.
 
     Overlapping ``tile``² windows (stride ``tile - overlap``, last row/column flush with the
     border) are blended with a tapered weight; with ``tta`` each window is predicted in all 8
@@ -110,7 +138,7 @@ def vacancy_probability(
     h, w = padded.shape
     positions = tile_positions(h, w, tile, max(1, tile - overlap), edge="shift")
     weight = _taper(tile)
-    total = np.zeros((h, w), np.float32)
+    total = np.zeros((model.head.out_channels, h, w), np.float32)
     norm = np.zeros((h, w), np.float32)
     ks = range(D4_SIZE) if tta else [0]
     with torch.no_grad():
@@ -121,18 +149,30 @@ def vacancy_probability(
                     np.float32
                 )
             ).to(dev)
-            prob = torch.zeros_like(x)
+            prob = 0
             for k in ks:
                 with torch.autocast(
                     device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"
                 ):
                     logits = model(d4_transform(x, k))
                 prob += d4_transform(torch.sigmoid(logits.float()), d4_inverse(k))
-            prob = (prob / len(ks))[:, 0].cpu().numpy()
+            prob = (prob / len(ks)).cpu().numpy()
             for (y, x0), p in zip(pos, prob):
-                total[y : y + tile, x0 : x0 + tile] += p * weight
+                total[:, y : y + tile, x0 : x0 + tile] += p * weight
                 norm[y : y + tile, x0 : x0 + tile] += weight
-    return (total / norm)[:h0, :w0]
+    return (total / norm)[:, :h0, :w0]
+
+
+def typed_peaks(
+    per_type: np.ndarray, types: list[str], threshold: float, min_distance: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vacancies in per-type probability maps (C, H, W): peaks (x, y) of the any-type
+    probability (:func:`any_vacancy`) at ``threshold`` or above, at least ``min_distance``
+    px apart, strongest first; their scores; and the type of each, its most probable channel."""
+    xy, score = find_peaks(any_vacancy(per_type), threshold, min_distance)
+    ij = np.round(xy).astype(int)
+    channel = per_type[:, ij[:, 1], ij[:, 0]].argmax(0) if len(xy) else np.empty(0, int)
+    return xy, score, np.asarray(types, dtype=object)[channel]
 
 
 def detect_in_stack(
@@ -148,12 +188,12 @@ def detect_in_stack(
     tta: bool = True,
     device: str = "auto",
 ) -> pd.DataFrame:
-    """Candidate vacancies (peaks above ``min_threshold``, with scores) in every image of an
-    ingested stack; thresholds above that are applied when scoring."""
+    """Candidate vacancies (peaks above ``min_threshold``, with scores and types) in every
+    image of an ingested stack; thresholds above that are applied when scoring."""
     from ..inference.detector import load_vacancy_detector
 
     dev = select_device(device)
-    model, model_px = load_vacancy_detector(checkpoint, str(dev))
+    model, model_px, types = load_vacancy_detector(checkpoint, str(dev))
     images = load_stack(images_path)
     px = float(pd.read_csv(table_path)["pixel_size"].iloc[0])
     if abs(px - model_px) > 1e-6 * model_px:
@@ -164,10 +204,10 @@ def detect_in_stack(
     min_distance = max(1, int(round(min_distance_angstrom / px)))
     rows = []
     for i in progress(range(len(images)), "detecting", len(images)):
-        prob = vacancy_probability(
+        per_type = vacancy_type_probability(
             model, np.asarray(images[i, 0], np.float32), tile=tile, overlap=overlap, tta=tta
         )
-        xy, score = find_peaks(prob, min_threshold, min_distance)
+        xy, score, kind = typed_peaks(per_type, types, min_threshold, min_distance)
         rows.append(
             pd.DataFrame(
                 {
@@ -177,6 +217,7 @@ def detect_in_stack(
                     "x_angstrom": xy[:, 0] * px,
                     "y_angstrom": xy[:, 1] * px,
                     "score": score,
+                    "type": kind,
                 }
             )
         )
@@ -201,7 +242,11 @@ def score_detections(
     n_boot: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Table 1: precision, recall and F1 (95 % bootstrap intervals over images) per training set.
+    """Table 1: precision, recall and F1 (95 % bootstrap intervals over images) per training set,
+    for vacancies of any type and (columns ``precision_<type>``, ``recall_<type>``, ``f1_<type>``
+    with ``f1_<type>_low/high``, ``n_<type>`` true ones) per type of the true labels, where a
+    prediction must also have the right type; ``type_accuracy``: the share of matched
+    vacancies given their true type.
 
     ``predictions`` maps a training-set name to its candidate table (from
     :func:`detect_in_stack`); those at ``threshold`` or above count. A prediction matches a true
@@ -217,23 +262,31 @@ def score_detections(
     px = float(table["pixel_size"].iloc[0])
     shape = (int(table["height"].iloc[0]), int(table["width"].iloc[0]))
     border, tol = border_angstrom / px, tolerance_angstrom / px
-    truths = [t[inside(t, shape, border)] for t in load_points(truth_points, n)]
+    truths, true_types = [], []
+    for xy, kind in zip(load_points(truth_points, n), load_point_types(truth_points, n)):
+        keep = inside(xy, shape, border)
+        truths.append(xy[keep])
+        true_types.append(kind[keep])
     results, curves, per_image, points = [], [], [], []
     thresholds = np.round(np.linspace(0.05, 0.95, 19), 3)
     for name, path in predictions.items():
         pred = pd.read_csv(path)
-        cands = []
+        if "type" not in pred.columns:
+            pred["type"] = UNTYPED
+        cands, kinds = [], []
         for i in range(n):
             rows = pred[pred["image"] == i]
             xy = rows[["x_px", "y_px"]].to_numpy(float)
             keep = inside(xy, shape, border)
             cands.append((xy[keep], rows["score"].to_numpy(float)[keep]))
-        counts = []
+            kinds.append(rows["type"].astype(str).to_numpy(object)[keep])
+        counts, kept_types = [], []
         for i, ((xy, score), true) in enumerate(zip(cands, truths)):
             kept = xy[score >= threshold]
+            kept_types.append(kinds[i][score >= threshold])
             m = match_points(kept, true, tol)
             counts.append((m.tp, m.fp, m.fn))
-            points += _point_status(name, i, kept, true, m)
+            points += _point_status(name, i, kept, true, m, kept_types[i], true_types[i])
             per_image.append(dict(training_set=name, image=i, tp=m.tp, fp=m.fp, fn=m.fn))
         ci = bootstrap_scores(np.array(counts), n_boot=n_boot, seed=seed)
         tp, fp, fn = np.sum(counts, axis=0)
@@ -255,6 +308,15 @@ def score_detections(
                 n_images=n,
                 threshold=threshold,
                 tolerance_angstrom=tolerance_angstrom,
+                **_per_type_scores(
+                    [xy[score >= threshold] for xy, score in cands],
+                    kept_types,
+                    truths,
+                    true_types,
+                    tol,
+                    n_boot=n_boot,
+                    seed=seed,
+                ),  # fmt: skip
             )
         )
         curve = precision_recall_curve(cands, truths, tol, thresholds)
@@ -268,34 +330,72 @@ def score_detections(
     save_table(curve_out, pd.concat(curves, ignore_index=True))
     save_table(per_image_out, pd.DataFrame(per_image))
     if points_out is not None:
-        save_table(
-            points_out,
-            pd.DataFrame(points, columns=["training_set", "image", "x_px", "y_px", "status"]),
-        )
+        columns = ["training_set", "image", "x_px", "y_px", "status", "type"]
+        save_table(points_out, pd.DataFrame(points, columns=columns))
     return scores
 
 
+def _per_type_scores(
+    pred: list[np.ndarray],
+    pred_types: list[np.ndarray],
+    truths: list[np.ndarray],
+    true_types: list[np.ndarray],
+    tolerance: float,
+    *,
+    n_boot: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Table 1's per-type columns for one training set (see :func:`score_detections`); none
+    when the detector's types are not the labels' (e.g. an untyped detector)."""
+    types = sorted(set(np.concatenate(true_types).tolist())) if true_types else []
+    predicted = set(np.concatenate(pred_types).tolist()) if pred_types else set()
+    if not types or not predicted <= set(types):
+        return {}
+    out: dict[str, Any] = {}
+    for kind in types:
+        counts = []
+        for xy, pk, true, tk in zip(pred, pred_types, truths, true_types):
+            m = match_points(xy[pk == kind], true[tk == kind], tolerance)
+            counts.append((m.tp, m.fp, m.fn))
+        ci = bootstrap_scores(np.array(counts), n_boot=n_boot, seed=seed)
+        out.update({f"precision_{kind}": ci["precision"][0], f"recall_{kind}": ci["recall"][0],
+                    f"f1_{kind}": ci["f1"][0], f"f1_{kind}_low": ci["f1"][1],
+                    f"f1_{kind}_high": ci["f1"][2],
+                    f"n_{kind}": int(sum((tk == kind).sum() for tk in true_types))})  # fmt: skip
+    right = matched = 0
+    for xy, pk, true, tk in zip(pred, pred_types, truths, true_types):
+        pairs = match_points(xy, true, tolerance).pairs
+        if len(pairs):
+            matched += len(pairs)
+            right += int((pk[pairs[:, 0]] == tk[pairs[:, 1]]).sum())
+    out["type_accuracy"] = right / matched if matched else float("nan")
+    return out
+
+
 def _point_status(
-    name: str, image: int, pred: np.ndarray, true: np.ndarray, matches: Any
+    name: str,
+    image: int,
+    pred: np.ndarray,
+    true: np.ndarray,
+    matches: Any,
+    pred_types: np.ndarray,
+    true_types: np.ndarray,
 ) -> list[dict[str, Any]]:
-    """One row per prediction (tp or fp) and per missed true point (fn) of one image."""
+    """One row per prediction (tp or fp, with its predicted type) and per missed true point
+    (fn, with its true type) of one image."""
     matched_pred = set(matches.pairs[:, 0].tolist()) if len(matches.pairs) else set()
     matched_true = set(matches.pairs[:, 1].tolist()) if len(matches.pairs) else set()
     rows = [
-        dict(
-            training_set=name,
-            image=image,
-            x_px=float(x),
-            y_px=float(y),
-            status="tp" if i in matched_pred else "fp",
-        )
+        dict(training_set=name, image=image, x_px=float(x), y_px=float(y),
+             status="tp" if i in matched_pred else "fp", type=str(pred_types[i]))
         for i, (x, y) in enumerate(pred)
-    ]
+    ]  # fmt: skip
     rows += [
-        dict(training_set=name, image=image, x_px=float(x), y_px=float(y), status="fn")
+        dict(training_set=name, image=image, x_px=float(x), y_px=float(y), status="fn",
+             type=str(true_types[i]))
         for i, (x, y) in enumerate(true)
         if i not in matched_true
-    ]
+    ]  # fmt: skip
     return rows
 
 
@@ -314,22 +414,23 @@ def detect_vacancies_in_files(
     """Vacancies in a user's own images (any sampling): each is resampled to the detector's
     training pixel size, normalised, searched, and the points mapped back to its own pixels.
 
-    ``pixel_size`` in Å/px. Writes ``out``: image, x_px, y_px, x_angstrom, y_angstrom, score.
+    ``pixel_size`` in Å/px. Writes ``out``: image, x_px, y_px, x_angstrom, y_angstrom, score,
+    type (the detector's most probable vacancy type at the point).
     """
     from ..data.points import pixel_size_angstrom
     from ..inference.detector import load_vacancy_detector
 
     pixel_size = pixel_size_angstrom(pixel_size, "angstrom", "--pixel-size")
     dev = select_device(device)
-    model, model_px = load_vacancy_detector(checkpoint, str(dev))
+    model, model_px, types = load_vacancy_detector(checkpoint, str(dev))
     factor = pixel_size / model_px
     rows = []
     for path in progress(list(images), "detecting", len(images)):
         raw = read_image(path).astype(np.float64)
         image = ndimage.zoom(raw, factor, order=3) if abs(factor - 1) > 1e-6 else raw
-        prob = vacancy_probability(model, normalise_percentile(image), tile=tile, tta=tta)
-        xy, score = find_peaks(
-            prob, threshold, max(1, int(round(min_distance_angstrom / model_px)))
+        per_type = vacancy_type_probability(model, normalise_percentile(image), tile=tile, tta=tta)
+        xy, score, kind = typed_peaks(
+            per_type, types, threshold, max(1, int(round(min_distance_angstrom / model_px)))
         )
         xy = xy / factor  # back to the input image's pixels
         rows.append(
@@ -341,6 +442,7 @@ def detect_vacancies_in_files(
                     "x_angstrom": xy[:, 0] * pixel_size,
                     "y_angstrom": xy[:, 1] * pixel_size,
                     "score": score,
+                    "type": kind,
                 }
             )
         )

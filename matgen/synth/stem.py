@@ -2,7 +2,8 @@
 
 Imaging model (incoherent, e.g. Kirkland, *Advanced Computing in Electron Microscopy*, ch. 5):
 the image is the projected object — one delta per atom column weighted by Σ Z^1.7 (W: 74, Se: 34;
-a Se₂ column with one vacancy is a Se₁ column) — convolved with the probe intensity |ψ(r)|², where
+a Se₂ column with one vacancy is a Se₁ column, with both Se missing an empty site, and a W
+vacancy leaves its site empty) — convolved with the probe intensity |ψ(r)|², where
 ψ is the inverse Fourier transform of the objective aperture times exp(−iχ(k)),
 χ(k) = πλk²(½·Cs·λ²k² − Δf) (Δf > 0 underfocus), a Gaussian source-size blur and a small
 thermal (Debye–Waller) blur. Dose noise is Poisson.
@@ -32,6 +33,8 @@ LATTICE_A = 3.28  # Å, in-plane lattice constant of 2H-WSe₂
 Z_W, Z_SE = 74, 34
 Z_EXPONENT = 1.7  # ADF intensity per atom ∝ Z^1.7 (Rutherford-like, screened)
 BOND_PROJECTED = LATTICE_A / np.sqrt(3)  # W–Se₂ column distance in projection, 1.894 Å
+# point-defect labels (Kröger–Vink style): one Se of a column missing, both, a W atom missing
+VACANCY_TYPES = ("V_Se", "V_Se2", "V_W")
 
 
 def electron_wavelength(kv: float) -> float:
@@ -113,18 +116,20 @@ def transfer_function(
 
 @dataclass
 class Columns:
-    """Projected atom columns: positions (x, y) in Å, kind ('W', 'Se2', 'Se1', 'empty'),
-    the number of Se atoms missing (0 for W), and the scattering weight Σ Z^1.7."""
+    """Projected atom columns: positions (x, y) in Å, kind ('W', 'Se2', 'Se1', 'empty' Se
+    site, 'empty_W' site), the number of Se atoms missing (0 on W sites), the scattering weight
+    Σ Z^1.7 and the vacancy type of :data:`VACANCY_TYPES` ('' for an intact column)."""
 
     xy: np.ndarray
     kind: np.ndarray
     missing: np.ndarray
     weight: np.ndarray
+    vacancy_type: np.ndarray
 
     @property
     def vacancies(self) -> np.ndarray:
-        """(V, 2) positions of the Se columns with at least one vacancy."""
-        return self.xy[self.missing > 0]
+        """(V, 2) positions of the columns with a vacancy of any type."""
+        return self.xy[self.vacancy_type != ""]
 
 
 def wse2_columns(
@@ -133,6 +138,8 @@ def wse2_columns(
     rng: np.random.Generator,
     *,
     vacancy_probability: float = 0.03,
+    double_se_probability: float = 0.0,
+    w_vacancy_probability: float = 0.0,
     rotation_deg: float | None = None,
     margin: float = 0.0,
 ) -> Columns:
@@ -140,7 +147,10 @@ def wse2_columns(
     [−margin, height + margin] Å, at a random in-plane rotation (unless given) and origin.
 
     Each of the two Se atoms of a Se₂ column is missing independently with
-    ``vacancy_probability``, giving Se₁ columns (and, rarely, empty ones).
+    ``vacancy_probability``, giving Se₁ columns (and, rarely, empty ones); on top of that a Se
+    column loses both atoms with ``double_se_probability`` and a W column its atom with
+    ``w_vacancy_probability`` (both per column; rarer than single Se vacancies in real WSe₂,
+    set high enough in the embedded default that each type can be scored).
     """
     theta = np.deg2rad(rng.uniform(0, 60) if rotation_deg is None else rotation_deg)
     a1 = LATTICE_A * np.array([np.cos(theta), np.sin(theta)])
@@ -175,14 +185,23 @@ def wse2_columns(
 
     w, se = w[inside(w)], se[inside(se)]
     missing_se = (rng.random((len(se), 2)) < vacancy_probability).sum(1)
+    # further draws only when asked for, so that the single-vacancy structures stay the same
+    if double_se_probability > 0:
+        missing_se[rng.random(len(se)) < double_se_probability] = 2
+    w_vacant = np.zeros(len(w), bool)
+    if w_vacancy_probability > 0:
+        w_vacant = rng.random(len(w)) < w_vacancy_probability
     n_se = 2 - missing_se
     xy = np.concatenate([w, se])
-    kind = np.concatenate([np.full(len(w), "W"), np.array(["empty", "Se1", "Se2"])[n_se]]).astype(
-        object
-    )
+    kind = np.concatenate(
+        [np.where(w_vacant, "empty_W", "W"), np.array(["empty", "Se1", "Se2"])[n_se]]
+    ).astype(object)
     missing = np.concatenate([np.zeros(len(w), int), missing_se])
-    weight = np.concatenate([np.full(len(w), Z_W**Z_EXPONENT), n_se * Z_SE**Z_EXPONENT])
-    return Columns(xy, kind, missing, weight.astype(float))
+    weight = np.concatenate([(~w_vacant) * Z_W**Z_EXPONENT, n_se * Z_SE**Z_EXPONENT])
+    vacancy_type = np.concatenate(
+        [np.where(w_vacant, "V_W", ""), np.array(["V_Se2", "V_Se", ""])[n_se]]
+    ).astype(object)
+    return Columns(xy, kind, missing, weight.astype(float), vacancy_type)
 
 
 def render_columns(
@@ -262,10 +281,15 @@ def simulate_image(
     defocus: tuple[float, float],
     cs_um: tuple[float, float],
     source_fwhm: float,
+    double_se_probability: float = 0.0,
+    w_vacancy_probability: float = 0.0,
     counts_per_pixel: float | None = None,
     degrade: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame, dict[str, float]]:
     """One ``size``² ADF-STEM image of WSe₂ with its vacancy table and imaging parameters.
+
+    The table has one row per vacancy: position (px and Å), ``type`` (:data:`VACANCY_TYPES`)
+    and ``missing_se`` (Se atoms missing; 0 for a W vacancy).
 
     Without ``counts_per_pixel`` the image is the noiseless expected intensity scaled to a mean
     of 1; with it, Poisson counts of that mean. ``degrade`` (the experimental set) takes
@@ -283,6 +307,8 @@ def simulate_image(
         extent,
         rng,
         vacancy_probability=vacancy_probability,
+        double_se_probability=double_se_probability,
+        w_vacancy_probability=w_vacancy_probability,
         margin=margin + abs(degrade.get("shear", 0.0)) * extent,
     )
     xy = cols.xy.copy()
@@ -324,9 +350,11 @@ def simulate_image(
             image = image + correlated_noise(
                 image.shape, degrade["readout_rms"], degrade.get("readout_length_px", 0.0), rng
             )
-    vac = xy[cols.missing > 0] / pixel_size
+    vacant = cols.vacancy_type != ""
+    vac = xy[vacant] / pixel_size
     keep = (vac[:, 0] >= 0) & (vac[:, 0] <= size - 1) & (vac[:, 1] >= 0) & (vac[:, 1] <= size - 1)
-    missing = cols.missing[cols.missing > 0][keep]
+    missing = cols.missing[vacant][keep]
+    types = cols.vacancy_type[vacant][keep].astype(str)
     vac = vac[keep]
     table = pd.DataFrame(
         {
@@ -334,6 +362,7 @@ def simulate_image(
             "y_px": vac[:, 1],
             "x_angstrom": vac[:, 0] * pixel_size,
             "y_angstrom": vac[:, 1] * pixel_size,
+            "type": types,
             "missing_se": missing,
         }
     )
@@ -350,6 +379,8 @@ def simulate_stem(
     size: int,
     pixel_size: float,
     vacancy_probability: float,
+    double_se_probability: float = 0.0,
+    w_vacancy_probability: float = 0.0,
     kv: float = 80.0,
     aperture_mrad: float = 25.0,
     defocus: tuple[float, float] = (-20.0, 20.0),
@@ -372,6 +403,8 @@ def simulate_stem(
         aperture_mrad=aperture_mrad,
         source_fwhm=source_fwhm,
         vacancy_probability=vacancy_probability,
+        double_se_probability=double_se_probability,
+        w_vacancy_probability=w_vacancy_probability,
     )
     exp = dict(exp)
     exp_optics = dict(

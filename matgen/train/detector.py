@@ -1,7 +1,9 @@
 """Train the fully convolutional vacancy detector (res-U-Net → per-pixel vacancy probability).
 
-The target is a unit-height Gaussian (``sigma_px``) at each labelled vacancy; the loss is
-binary cross-entropy with the rare positive pixels up-weighted (``pos_weight``). Each epoch draws
+One output channel per vacancy type of the labels (V_Se, V_Se2, V_W in the embedded data; one
+channel where the labels have no types). The target of a channel is a unit-height Gaussian
+(``sigma_px``) at each labelled vacancy of its type; the loss is binary cross-entropy with the
+rare positive pixels up-weighted (``pos_weight``). Each epoch draws
 ``steps_per_epoch`` batches of random ``crop``² windows with random D4 transforms from the
 training images, so the net never sees a fixed tiling. Seeded and resumable per epoch.
 """
@@ -17,7 +19,7 @@ import pandas as pd
 
 from ..data.augment import d4_transform
 from ..data.ingest import load_stack
-from ..data.points import load_points, point_heatmap
+from ..data.points import load_point_types, load_points, point_heatmap
 from ..errors import InputError
 from ..util import seed_everything, select_device
 from .loop import TrainingRun
@@ -63,8 +65,8 @@ def train_vacancy_detector(
     row jitter, background — on top of what the training images hold.
 
     Writes ``model_out`` (family ``vacancy_detector``: model config, weights, the training pixel
-    size in Å, ``sigma_px`` and ``pos_weight``) and a CSV log of loss per epoch (cosine
-    learning-rate decay).
+    size in Å, the vacancy ``types`` of its output channels, ``sigma_px`` and ``pos_weight``)
+    and a CSV log of loss per epoch (cosine learning-rate decay).
     """
     import torch
     import torch.nn.functional as F
@@ -82,10 +84,17 @@ def train_vacancy_detector(
         )
     if sum(len(p) for p in points) == 0:
         raise InputError(f"{points_path}: no vacancy labels to learn from")
-    targets = np.stack([point_heatmap(p, (h, w), sigma_px) for p in points])[:, None]
+    point_types = load_point_types(points_path, len(images))
+    types = sorted(set(np.concatenate(point_types).tolist()))
+    targets = np.stack(
+        [
+            np.stack([point_heatmap(p[t == kind], (h, w), sigma_px) for kind in types])
+            for p, t in zip(points, point_types)
+        ]
+    )
     dev = select_device(device)
     seed_everything(seed)
-    cfg = dict(in_ch=1, out_ch=1, width=width, depth=depth, residual=True)
+    cfg = dict(in_ch=1, out_ch=len(types), width=width, depth=depth, residual=True)
     model = UNet(**cfg).to(dev)
     opt, run = TrainingRun.with_adam(
         model_out,
@@ -139,10 +148,12 @@ def train_vacancy_detector(
         "seconds": time.time() - run.started,
         "n_images": len(images),
         "n_vacancies": int(sum(len(p) for p in points)),
+        "n_per_type": {k: int(sum((t == k).sum() for t in point_types)) for k in types},
     }
     run.finish(
         "vacancy_detector",
         pixel_size=float(table["pixel_size"].iloc[0]),
+        types=types,
         sigma_px=sigma_px,
         pos_weight=float(pos_weight),
         summary=summary,
