@@ -45,8 +45,8 @@ def microscope_augment(
     image: np.ndarray,
     rng: np.random.Generator,
     *,
-    counts: tuple[float, float] = (5.0, 40.0),
-    blur_px: tuple[float, float] = (0.0, 2.5),
+    counts: tuple[float, float] = (3.0, 40.0),
+    blur_px: tuple[float, float] = (0.0, 3.0),
     jitter_px: tuple[float, float] = (0.0, 1.0),
     background: tuple[float, float] = (0.0, 0.3),
 ) -> np.ndarray:

@@ -37,6 +37,19 @@ def _augmented(batch: np.ndarray, rng: np.random.Generator, augment: dict[str, A
     return out
 
 
+def _type_targets(
+    points: list[np.ndarray], point_types: list[np.ndarray], shape: tuple[int, int], sigma: float
+) -> tuple[np.ndarray, list[str]]:
+    """Targets (N, C, H, W): one Gaussian heatmap per vacancy type present in the labels, and
+    those C types in sorted order (the detector's output channels)."""
+    types = sorted(set(np.concatenate(point_types).tolist()))
+    targets = [
+        np.stack([point_heatmap(p[t == kind], shape, sigma) for kind in types])
+        for p, t in zip(points, point_types)
+    ]
+    return np.stack(targets), types
+
+
 def train_vacancy_detector(
     images_path: str | os.PathLike,
     table_path: str | os.PathLike,
@@ -85,13 +98,7 @@ def train_vacancy_detector(
     if sum(len(p) for p in points) == 0:
         raise InputError(f"{points_path}: no vacancy labels to learn from")
     point_types = load_point_types(points_path, len(images))
-    types = sorted(set(np.concatenate(point_types).tolist()))
-    targets = np.stack(
-        [
-            np.stack([point_heatmap(p[t == kind], (h, w), sigma_px) for kind in types])
-            for p, t in zip(points, point_types)
-        ]
-    )
+    targets, types = _type_targets(points, point_types, (h, w), sigma_px)
     dev = select_device(device)
     seed_everything(seed)
     cfg = dict(in_ch=1, out_ch=len(types), width=width, depth=depth, residual=True)
