@@ -539,7 +539,8 @@ def test_typed_detector_tells_vacancy_types_apart_and_table1_scores_each(tmp_pat
     )  # fmt: skip
     assert summary["n_per_type"] == {"bright": 16, "dark": 16}
     detector = load_vacancy_detector(tmp_path / "d.pt")
-    assert detector.types == ["bright", "dark"] and detector.model.head.out_channels == 2
+    # one heatmap channel for every vacancy, two type channels
+    assert detector.types == ["bright", "dark"] and detector.model.head.out_channels == 3
     test_images, test_points = _typed_spots(np.random.default_rng(1), n_images=3)
     np.save(tmp_path / "ti.npy", test_images)
     table.iloc[:3].to_csv(tmp_path / "tt.csv", index=False)
@@ -578,7 +579,7 @@ def test_detect_vacancies_resamples_user_images_and_maps_points_back(tmp_path):
     from matgen.pipeline.stem import detect_vacancies_in_files
 
     torch.manual_seed(0)
-    cfg = dict(in_ch=1, out_ch=3, width=4, depth=2, residual=True)
+    cfg = dict(in_ch=1, out_ch=4, width=4, depth=2, residual=True)  # heatmap + 3 types
     net = UNet(**cfg)
     save_checkpoint(
         tmp_path / "d.pt",

@@ -81,11 +81,7 @@ def table1_figure(scores_path: str | os.PathLike, png_out: str | os.PathLike) ->
             for m in metrics
         ]
         + [f"{r.tp} / {r.fp} / {r.fn}"]
-        + (
-            [f"{r.type_accuracy:.3f}" if np.isfinite(r.type_accuracy) else "–"]
-            if types
-            else []
-        )
+        + ([f"{r.type_accuracy:.3f}" if np.isfinite(r.type_accuracy) else "–"] if types else [])
         for r in scores.itertuples()
     ]
     header = ["training set", "precision", "recall", "F1", "TP / FP / FN"]

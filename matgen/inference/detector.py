@@ -13,8 +13,9 @@ if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
 
 
 class VacancyDetector(NamedTuple):
-    """A trained detector: the network (one output channel per type), the pixel size (Å) it
-    was trained at and the vacancy type of each channel."""
+    """A trained detector: the network (channel 0 the vacancy heatmap; with several types one
+    more channel per type, logits of the type), the pixel size (Å) it was trained at and the
+    vacancy types (one, untyped, for labels without types)."""
 
     model: "torch.nn.Module"
     pixel_size: float
@@ -27,7 +28,8 @@ def load_vacancy_detector(path: str | os.PathLike, device: str = "cpu") -> Vacan
     Training up-weights the positive pixels by ``pos_weight``, which multiplies the odds that
     the sigmoid reports by that factor; the output bias is shifted by −log(pos_weight) here, so
     that sigmoid(logits) is the vacancy probability under the true class balance and a threshold
-    of 0.5 means "more likely a vacancy than not" whatever ``pos_weight`` was.
+    of 0.5 means "more likely a vacancy than not" whatever ``pos_weight`` was (the heatmap
+    channel only: the type channels are a softmax, unweighted by it).
     """
     import math
 
@@ -38,6 +40,6 @@ def load_vacancy_detector(path: str | os.PathLike, device: str = "cpu") -> Vacan
     payload = read_model_checkpoint(path, "vacancy_detector", device)
     model = load_trained_weights(UNet(**payload["model_config"]), payload["model"], path, device)
     with torch.no_grad():
-        model.head.bias -= math.log(float(payload.get("pos_weight", 1.0)))
-    types = [str(t) for t in payload.get("types", [UNTYPED])]  # one untyped channel before types
+        model.head.bias[0] -= math.log(float(payload.get("pos_weight", 1.0)))
+    types = [str(t) for t in payload.get("types", [UNTYPED])]  # untyped before types existed
     return VacancyDetector(model, float(payload["pixel_size"]), types)

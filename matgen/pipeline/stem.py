@@ -3,7 +3,7 @@
 Training sets for the detector, all with the simulation's vacancy labels: (a) the noiseless
 simulation, (b) the same with Poisson dose noise (:func:`add_shot_noise`), (c) the simulation
 translated to the experimental domain by the CycleGAN (:func:`translate_simulation`). Detection
-runs over overlapping tiles with D4 test-time augmentation (:func:`vacancy_type_probability`);
+runs over overlapping tiles with D4 test-time augmentation (:func:`vacancy_maps`);
 peaks of the any-type probability above a threshold are typed by their most probable channel and
 matched to the true vacancies within a tolerance in Å, for all types together and per type
 (:func:`score_detections`).
@@ -93,24 +93,12 @@ def vacancy_probability(
     tta: bool = True,
     batch_size: int = 8,
 ) -> np.ndarray:
-    """Per-pixel probability (H, W) in [0, 1] of a vacancy of any type: :func:`any_vacancy` of
-    the per-type probabilities of :func:`vacancy_type_probability`."""
-    per_type = vacancy_type_probability(
-        model, image, tile=tile, overlap=overlap, tta=tta, batch_size=batch_size
-    )
-    return any_vacancy(per_type)
+    """Per-pixel probability (H, W) in [0, 1] of a vacancy (of any type): the first map of
+    :func:`vacancy_maps`."""
+    return vacancy_maps(model, image, tile=tile, overlap=overlap, tta=tta, batch_size=batch_size)[0]
 
 
-def any_vacancy(per_type: np.ndarray) -> np.ndarray:
-    """Probability of a vacancy of any type from per-type maps (C, H, W): 1 − Π(1 − p_c).
-
-    The channels are trained one against the rest, so each is a calibrated marginal; for the
-    small, mutually exclusive probabilities away from a peak this is their sum, and unlike a
-    clipped sum it never flattens a peak into a plateau where two channels both fire."""
-    return 1.0 - np.prod(1.0 - per_type, axis=0)
-
-
-def vacancy_type_probability(
+def vacancy_maps(
     model: "torch.nn.Module",
     image: np.ndarray,
     *,
@@ -119,8 +107,9 @@ def vacancy_type_probability(
     tta: bool = True,
     batch_size: int = 8,
 ) -> np.ndarray:
-    """Per-pixel probability (C, H, W) in [0, 1] of a vacancy of each of the detector's C
-    types in a (H, W) image.
+    """Maps (1 + C, H, W) of a (H, W) image: the probability of a vacancy (sigmoid of the
+    heatmap channel) and, for a detector of C > 1 types, the probability of each type given a
+    vacancy there (softmax of the type channels).
 
     Overlapping ``tile``² windows (stride ``tile - overlap``, last row/column flush with the
     border) are blended with a tapered weight; with ``tta`` each window is predicted in all 8
@@ -154,8 +143,9 @@ def vacancy_type_probability(
                 with torch.autocast(
                     device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"
                 ):
-                    logits = model(d4_transform(x, k))
-                prob += d4_transform(torch.sigmoid(logits.float()), d4_inverse(k))
+                    logits = model(d4_transform(x, k)).float()
+                maps = torch.cat([torch.sigmoid(logits[:, :1]), logits[:, 1:].softmax(1)], 1)
+                prob += d4_transform(maps, d4_inverse(k))
             prob = (prob / len(ks)).cpu().numpy()
             for (y, x0), p in zip(pos, prob):
                 total[:, y : y + tile, x0 : x0 + tile] += p * weight
@@ -164,14 +154,16 @@ def vacancy_type_probability(
 
 
 def typed_peaks(
-    per_type: np.ndarray, types: list[str], threshold: float, min_distance: int
+    maps: np.ndarray, types: list[str], threshold: float, min_distance: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Vacancies in per-type probability maps (C, H, W): peaks (x, y) of the any-type
-    probability (:func:`any_vacancy`) at ``threshold`` or above, at least ``min_distance``
-    px apart, strongest first; their scores; and the type of each, its most probable channel."""
-    xy, score = find_peaks(any_vacancy(per_type), threshold, min_distance)
+    """Vacancies in the maps of :func:`vacancy_maps`: peaks (x, y) of the vacancy probability
+    at ``threshold`` or above, at least ``min_distance`` px apart, strongest first; their
+    scores; and the type of each, the most probable one at the peak."""
+    xy, score = find_peaks(maps[0], threshold, min_distance)
+    if len(types) == 1:
+        return xy, score, np.full(len(xy), types[0], dtype=object)
     ij = np.round(xy).astype(int)
-    channel = per_type[:, ij[:, 1], ij[:, 0]].argmax(0) if len(xy) else np.empty(0, int)
+    channel = maps[1:, ij[:, 1], ij[:, 0]].argmax(0) if len(xy) else np.empty(0, int)
     return xy, score, np.asarray(types, dtype=object)[channel]
 
 
@@ -204,10 +196,10 @@ def detect_in_stack(
     min_distance = max(1, int(round(min_distance_angstrom / px)))
     rows = []
     for i in progress(range(len(images)), "detecting", len(images)):
-        per_type = vacancy_type_probability(
+        maps = vacancy_maps(
             model, np.asarray(images[i, 0], np.float32), tile=tile, overlap=overlap, tta=tta
         )
-        xy, score, kind = typed_peaks(per_type, types, min_threshold, min_distance)
+        xy, score, kind = typed_peaks(maps, types, min_threshold, min_distance)
         rows.append(
             pd.DataFrame(
                 {
@@ -428,9 +420,9 @@ def detect_vacancies_in_files(
     for path in progress(list(images), "detecting", len(images)):
         raw = read_image(path).astype(np.float64)
         image = ndimage.zoom(raw, factor, order=3) if abs(factor - 1) > 1e-6 else raw
-        per_type = vacancy_type_probability(model, normalise_percentile(image), tile=tile, tta=tta)
+        maps = vacancy_maps(model, normalise_percentile(image), tile=tile, tta=tta)
         xy, score, kind = typed_peaks(
-            per_type, types, threshold, max(1, int(round(min_distance_angstrom / model_px)))
+            maps, types, threshold, max(1, int(round(min_distance_angstrom / model_px)))
         )
         xy = xy / factor  # back to the input image's pixels
         rows.append(

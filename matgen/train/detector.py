@@ -1,9 +1,12 @@
 """Train the fully convolutional vacancy detector (res-U-Net → per-pixel vacancy probability).
 
-One output channel per vacancy type of the labels (V_Se, V_Se2, V_W in the embedded data; one
-channel where the labels have no types). The target of a channel is a unit-height Gaussian
-(``sigma_px``) at each labelled vacancy of its type; the loss is binary cross-entropy with the
-rare positive pixels up-weighted (``pos_weight``). Each epoch draws
+Output channel 0 is the vacancy heatmap: its target a unit-height Gaussian (``sigma_px``) at
+each labelled vacancy, whatever its type; the loss binary cross-entropy with the rare positive
+pixels up-weighted (``pos_weight``). Where the labels have several types (V_Se, V_Se2, V_W in
+the embedded data) C more channels classify the type, trained by cross-entropy only on the
+pixels next to a vacancy, rare types weighted up by their inverse frequency: detection stays
+one task on all vacancies, and the type is a second question asked where there is one. Each
+epoch draws
 ``steps_per_epoch`` batches of random ``crop``² windows with random D4 transforms from the
 training images, so the net never sees a fixed tiling. Seeded and resumable per epoch.
 """
@@ -23,6 +26,7 @@ from ..data.points import load_point_types, load_points, point_heatmap
 from ..errors import InputError
 from ..util import seed_everything, select_device
 from .loop import TrainingRun
+from .losses import vacancy_detection_loss
 
 
 def _augmented(batch: np.ndarray, rng: np.random.Generator, augment: dict[str, Any]) -> np.ndarray:
@@ -37,16 +41,22 @@ def _augmented(batch: np.ndarray, rng: np.random.Generator, augment: dict[str, A
     return out
 
 
-def _type_targets(
+def _detector_targets(
     points: list[np.ndarray], point_types: list[np.ndarray], shape: tuple[int, int], sigma: float
 ) -> tuple[np.ndarray, list[str]]:
-    """Targets (N, C, H, W): one Gaussian heatmap per vacancy type present in the labels, and
-    those C types in sorted order (the detector's output channels)."""
+    """Targets (N, 1, H, W) — the vacancy heatmap — or, with several types in the labels,
+    (N, 2, H, W) with each pixel's type index (where a vacancy's Gaussian is ≥ ½, else −1) in
+    the second channel; and the types in sorted order (the type channels' order)."""
     types = sorted(set(np.concatenate(point_types).tolist()))
-    targets = [
-        np.stack([point_heatmap(p[t == kind], shape, sigma) for kind in types])
-        for p, t in zip(points, point_types)
-    ]
+    targets = []
+    for p, t in zip(points, point_types):
+        heat = point_heatmap(p, shape, sigma)
+        if len(types) > 1:
+            per_type = np.stack([point_heatmap(p[t == kind], shape, sigma) for kind in types])
+            index = np.where(per_type.max(0) >= 0.5, per_type.argmax(0), -1)
+            targets.append(np.stack([heat, index.astype(np.float32)]))
+        else:
+            targets.append(heat[None])
     return np.stack(targets), types
 
 
@@ -78,11 +88,10 @@ def train_vacancy_detector(
     row jitter, background — on top of what the training images hold.
 
     Writes ``model_out`` (family ``vacancy_detector``: model config, weights, the training pixel
-    size in Å, the vacancy ``types`` of its output channels, ``sigma_px`` and ``pos_weight``)
+    size in Å, the vacancy ``types`` of its type channels, ``sigma_px`` and ``pos_weight``)
     and a CSV log of loss per epoch (cosine learning-rate decay).
     """
     import torch
-    import torch.nn.functional as F
 
     from ..models.unet import UNet
 
@@ -98,10 +107,12 @@ def train_vacancy_detector(
     if sum(len(p) for p in points) == 0:
         raise InputError(f"{points_path}: no vacancy labels to learn from")
     point_types = load_point_types(points_path, len(images))
-    targets, types = _type_targets(points, point_types, (h, w), sigma_px)
+    targets, types = _detector_targets(points, point_types, (h, w), sigma_px)
+    counts = np.array([sum((t == k).sum() for t in point_types) for k in types], float)
     dev = select_device(device)
     seed_everything(seed)
-    cfg = dict(in_ch=1, out_ch=len(types), width=width, depth=depth, residual=True)
+    typed = len(types) > 1
+    cfg = dict(in_ch=1, out_ch=1 + len(types) * typed, width=width, depth=depth, residual=True)
     model = UNet(**cfg).to(dev)
     opt, run = TrainingRun.with_adam(
         model_out,
@@ -115,6 +126,11 @@ def train_vacancy_detector(
         show_progress=show_progress,
     )
     weight = torch.tensor(pos_weight, device=dev)
+    type_weight = (
+        torch.tensor(counts.sum() / (len(types) * counts), dtype=torch.float32, device=dev)
+        if typed
+        else None
+    )
     for epoch in run.steps():
         rng = np.random.default_rng([seed, epoch])  # a function of the epoch: resumable
         for group in opt.param_groups:
@@ -144,7 +160,7 @@ def train_vacancy_detector(
             )
             x = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
             t = torch.from_numpy(np.ascontiguousarray(t)).to(dev)
-            loss = F.binary_cross_entropy_with_logits(model(x), t, pos_weight=weight)
+            loss = vacancy_detection_loss(model(x), t, weight, type_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -155,7 +171,7 @@ def train_vacancy_detector(
         "seconds": time.time() - run.started,
         "n_images": len(images),
         "n_vacancies": int(sum(len(p) for p in points)),
-        "n_per_type": {k: int(sum((t == k).sum() for t in point_types)) for k in types},
+        "n_per_type": dict(zip(types, counts.astype(int).tolist())),
     }
     run.finish(
         "vacancy_detector",

@@ -140,3 +140,23 @@ def vqvae_loss(
     mse = F.mse_loss(recon, image)
     ce = F.cross_entropy(logits, mask.long(), ignore_index=ignore_index)
     return mse + ce + beta * commitment, mse, ce
+
+
+def vacancy_detection_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    pos_weight: torch.Tensor,
+    type_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Vacancy detector loss. Channel 0 of ``logits`` (B, 1 + C, H, W) is the any-type vacancy
+    heatmap: binary cross-entropy against ``target[:, :1]`` (Gaussians) with the rare positive
+    pixels up-weighted by ``pos_weight``. With C > 1 types, channels 1.. are type logits:
+    cross-entropy (class weights ``type_weight``) against the type index in ``target[:, 1]``,
+    only on the pixels next to a vacancy (index ≥ 0; −1 elsewhere)."""
+    loss = F.binary_cross_entropy_with_logits(logits[:, :1], target[:, :1], pos_weight=pos_weight)
+    if logits.shape[1] == 1:
+        return loss
+    index = target[:, 1].round().long()
+    if (index >= 0).any():
+        loss = loss + F.cross_entropy(logits[:, 1:], index, weight=type_weight, ignore_index=-1)
+    return loss
