@@ -152,11 +152,19 @@ def vacancy_detection_loss(
     heatmap: binary cross-entropy against ``target[:, :1]`` (Gaussians) with the rare positive
     pixels up-weighted by ``pos_weight``. With C > 1 types, channels 1.. are type logits:
     cross-entropy (class weights ``type_weight``) against the type index in ``target[:, 1]``,
-    only on the pixels next to a vacancy (index ≥ 0; −1 elsewhere)."""
-    loss = F.binary_cross_entropy_with_logits(logits[:, :1], target[:, :1], pos_weight=pos_weight)
+    only on the pixels next to a vacancy (index ≥ 0; −1 elsewhere); and next to a vacancy the
+    heatmap's positive weight is scaled by ``type_weight / type_weight.min()``, so that a rare
+    type counts in the heatmap as much as the commonest one."""
     if logits.shape[1] == 1:
-        return loss
-    index = target[:, 1].round().long()
+        return F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
+    index = target[:, 1:2].round().long()
+    weight = pos_weight * torch.ones_like(target[:, :1])
+    if type_weight is not None:
+        balance = type_weight / type_weight.min()
+        weight = torch.where(index >= 0, pos_weight * balance[index.clamp(min=0)], weight)
+    loss = F.binary_cross_entropy_with_logits(logits[:, :1], target[:, :1], pos_weight=weight)
     if (index >= 0).any():
-        loss = loss + F.cross_entropy(logits[:, 1:], index, weight=type_weight, ignore_index=-1)
+        loss = loss + F.cross_entropy(
+            logits[:, 1:], index[:, 0], weight=type_weight, ignore_index=-1
+        )
     return loss
