@@ -239,7 +239,7 @@ def stem_training_figure(
         d = pd.read_csv(path)
         bx.plot(d["step"], d["loss"], marker=".", label=SET_LABELS.get(name, name))
     bx.set_xlabel("epoch")
-    bx.set_ylabel("weighted BCE")
+    bx.set_ylabel("loss (heatmap BCE + type CE)")
     bx.set_yscale("log")
     bx.set_title("vacancy detector", fontsize=10)
     bx.legend(fontsize=8)
