@@ -114,23 +114,13 @@ def train_vacancy_detector(
     typed = len(types) > 1
     cfg = dict(in_ch=1, out_ch=1 + len(types) * typed, width=width, depth=depth, residual=True)
     model = UNet(**cfg).to(dev)
-    opt, run = TrainingRun.with_adam(
-        model_out,
-        log_out,
-        model,
-        cfg,
-        lr=lr,
-        epochs=epochs,
-        device=dev,
-        desc="detector",
-        show_progress=show_progress,
-    )
+    opt, run = TrainingRun.with_adam(model_out, log_out, model, cfg, lr=lr, epochs=epochs,
+                                     device=dev, desc="detector",
+                                     show_progress=show_progress)  # fmt: skip
     weight = torch.tensor(pos_weight, device=dev)
-    type_weight = (
-        torch.tensor(counts.sum() / (len(types) * counts), dtype=torch.float32, device=dev)
-        if typed
-        else None
-    )
+    # inverse type frequency: rare types count as much as the commonest in both losses
+    balance = counts.sum() / (len(types) * counts)
+    type_weight = torch.tensor(balance, dtype=torch.float32, device=dev) if typed else None
     for epoch in run.steps():
         rng = np.random.default_rng([seed, epoch])  # a function of the epoch: resumable
         for group in opt.param_groups:
