@@ -9,6 +9,7 @@ from the source table's ``type`` column (e.g. V_Se, V_Se2, V_W), or ``vacancy`` 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -170,8 +171,11 @@ def ingest_point_domain(
     return table
 
 
-def load_points(points_path: str | os.PathLike, n_images: int) -> list[np.ndarray]:
-    """Per-image (N_i, 2) pixel coordinates from a points table written by ingestion."""
+def load_points(
+    points_path: str | os.PathLike, n_images: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per-image (N_i, 2) pixel coordinates and (N_i,) types from a points table written by
+    ingestion (:data:`UNTYPED` for a table written before types existed)."""
     try:
         table = pd.read_csv(points_path)
     except FileNotFoundError:
@@ -179,18 +183,22 @@ def load_points(points_path: str | os.PathLike, n_images: int) -> list[np.ndarra
     missing = [c for c in ("image", "x_px", "y_px") if c not in table.columns]
     if missing:
         raise InputError(f"{points_path}: missing column {missing[0]!r}")
-    groups = {int(k): g[["x_px", "y_px"]].to_numpy(float) for k, g in table.groupby("image")}
-    return [groups.get(i, np.empty((0, 2))) for i in range(n_images)]
-
-
-def load_point_types(points_path: str | os.PathLike, n_images: int) -> list[np.ndarray]:
-    """Per-image (N_i,) point types from a points table, in the order of :func:`load_points`
-    (:data:`UNTYPED` for a table written before types existed)."""
-    table = pd.read_csv(points_path)
     if "type" not in table.columns:
         table["type"] = UNTYPED
-    groups = {int(k): g["type"].astype(str).to_numpy(object) for k, g in table.groupby("image")}
-    return [groups.get(i, np.empty(0, dtype=object)) for i in range(n_images)]
+    groups = {int(k): g for k, g in table.groupby("image")}
+    empty = table.iloc[:0]
+    per_image = [groups.get(i, empty) for i in range(n_images)]
+    return (
+        [g[["x_px", "y_px"]].to_numpy(float).reshape(-1, 2) for g in per_image],
+        [g["type"].astype(str).to_numpy(object) for g in per_image],
+    )
+
+
+def scored_vacancy_types(columns: Iterable[str]) -> list[str]:
+    """The vacancy types a scores table (Table 1) has per-type columns for: ``n_<type>``
+    beside ``f1_<type>``, sorted."""
+    names = set(columns)
+    return sorted(c[2:] for c in names if c.startswith("n_") and f"f1_{c[2:]}" in names)
 
 
 def point_heatmap(xy: np.ndarray, shape: tuple[int, int], sigma: float) -> np.ndarray:

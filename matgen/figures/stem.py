@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.ingest import load_stack
+from ..data.points import scored_vacancy_types
 from . import draw_table, plt, save_figure, show_image, use_style
 
 SET_LABELS = {
@@ -17,12 +18,6 @@ SET_LABELS = {
     "cyclegan": "(c) CycleGAN sim→exp",
     "cyclegan_augmented": "(d) CycleGAN + days",
 }
-
-
-def vacancy_types_scored(scores: pd.DataFrame) -> list[str]:
-    """The vacancy types with per-type columns in Table 1 (``f1_<type>`` with its interval)."""
-    columns = set(scores.columns)
-    return sorted(c[2:] for c in columns if c.startswith("n_") and f"f1_{c[2:]}" in columns)
 
 
 def _type_bars(ax: "plt.Axes", scores: pd.DataFrame, types: list[str]) -> None:
@@ -47,7 +42,7 @@ def table1_figure(scores_path: str | os.PathLike, png_out: str | os.PathLike) ->
     (where the labels have types), beside the table."""
     use_style()
     scores = pd.read_csv(scores_path)
-    types = vacancy_types_scored(scores)
+    types = scored_vacancy_types(scores.columns)
     ratios = [1, 0.8, 1.4] if types else [1, 1.3]
     fig, axes = plt.subplots(1, len(ratios), figsize=(5 * sum(ratios) + 1, 3.6),
                              gridspec_kw={"width_ratios": ratios})  # fmt: skip

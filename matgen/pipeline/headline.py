@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.points import scored_vacancy_types
 from ..errors import InputError
 from ..io import atomic_path, save_table
 
@@ -237,8 +238,7 @@ def stem_rows(
                 f">= {targets['stem_f1_gap']}",
             )
         )
-    columns = set(tables[0].columns)  # per-type columns: n_<type> beside f1_<type>
-    types = sorted(c[2:] for c in columns if c.startswith("n_") and f"f1_{c[2:]}" in columns)
+    types = scored_vacancy_types(tables[0].columns)
     for name in (n for n in tables[0].index if n.startswith("cyclegan") and types):
         for kind in types:  # beyond the paper: which defect it is, no target set
             rows.append(row("stem", f"F1 for {kind} (right place and type), trained on {name}",

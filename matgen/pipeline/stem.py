@@ -21,7 +21,7 @@ from scipy import ndimage
 
 from ..data.augment import D4_SIZE, d4_inverse, d4_transform
 from ..data.ingest import load_stack
-from ..data.points import UNTYPED, load_point_types, load_points, normalise_percentile
+from ..data.points import UNTYPED, load_points, normalise_percentile
 from ..data.tiling import tile_positions
 from ..errors import InputError
 from ..io import read_image, save_npy, save_table
@@ -255,7 +255,7 @@ def score_detections(
     shape = (int(table["height"].iloc[0]), int(table["width"].iloc[0]))
     border, tol = border_angstrom / px, tolerance_angstrom / px
     truths, true_types = [], []
-    for xy, kind in zip(load_points(truth_points, n), load_point_types(truth_points, n)):
+    for xy, kind in zip(*load_points(truth_points, n)):
         keep = inside(xy, shape, border)
         truths.append(xy[keep])
         true_types.append(kind[keep])
@@ -272,13 +272,13 @@ def score_detections(
             keep = inside(xy, shape, border)
             cands.append((xy[keep], rows["score"].to_numpy(float)[keep]))
             kinds.append(rows["type"].astype(str).to_numpy(object)[keep])
-        counts, kept_types = [], []
+        counts, kept, kept_types = [], [], []
         for i, ((xy, score), true) in enumerate(zip(cands, truths)):
-            kept = xy[score >= threshold]
+            kept.append(xy[score >= threshold])
             kept_types.append(kinds[i][score >= threshold])
-            m = match_points(kept, true, tol)
+            m = match_points(kept[i], true, tol)
             counts.append((m.tp, m.fp, m.fn))
-            points += _point_status(name, i, kept, true, m, kept_types[i], true_types[i])
+            points += _point_status(name, i, kept[i], true, m, kept_types[i], true_types[i])
             per_image.append(dict(training_set=name, image=i, tp=m.tp, fp=m.fp, fn=m.fn))
         ci = bootstrap_scores(np.array(counts), n_boot=n_boot, seed=seed)
         tp, fp, fn = np.sum(counts, axis=0)
@@ -301,7 +301,7 @@ def score_detections(
                 threshold=threshold,
                 tolerance_angstrom=tolerance_angstrom,
                 **_per_type_scores(
-                    [xy[score >= threshold] for xy, score in cands],
+                    kept,
                     kept_types,
                     truths,
                     true_types,

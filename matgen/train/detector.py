@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..data.augment import d4_transform
 from ..data.ingest import load_stack
-from ..data.points import load_point_types, load_points, point_heatmap
+from ..data.points import load_points, point_heatmap
 from ..errors import InputError
 from ..util import seed_everything, select_device
 from .loop import TrainingRun
@@ -50,13 +50,13 @@ def _detector_targets(
     types = sorted(set(np.concatenate(point_types).tolist()))
     targets = []
     for p, t in zip(points, point_types):
-        heat = point_heatmap(p, shape, sigma)
-        if len(types) > 1:
+        if len(types) > 1:  # the heatmap is the maximum of the per-type ones
             per_type = np.stack([point_heatmap(p[t == kind], shape, sigma) for kind in types])
-            index = np.where(per_type.max(0) >= 0.5, per_type.argmax(0), -1)
+            heat = per_type.max(0)
+            index = np.where(heat >= 0.5, per_type.argmax(0), -1)
             targets.append(np.stack([heat, index.astype(np.float32)]))
         else:
-            targets.append(heat[None])
+            targets.append(point_heatmap(p, shape, sigma)[None])
     return np.stack(targets), types
 
 
@@ -97,7 +97,7 @@ def train_vacancy_detector(
 
     images = np.asarray(load_stack(images_path), dtype=np.float32)
     table = pd.read_csv(table_path)
-    points = load_points(points_path, len(images))
+    points, point_types = load_points(points_path, len(images))
     h, w = images.shape[-2:]
     if crop % 2**depth or crop > min(h, w):
         raise InputError(
@@ -106,7 +106,6 @@ def train_vacancy_detector(
         )
     if sum(len(p) for p in points) == 0:
         raise InputError(f"{points_path}: no vacancy labels to learn from")
-    point_types = load_point_types(points_path, len(images))
     targets, types = _detector_targets(points, point_types, (h, w), sigma_px)
     counts = np.array([sum((t == k).sum() for t in point_types) for k in types], float)
     dev = select_device(device)
