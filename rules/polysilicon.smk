@@ -111,23 +111,26 @@ rule evaluate_polysilicon:
         "../scripts/evaluate_polysilicon.py"
 
 
-rule traverse_polysilicon_vae:
+rule traverse_polysilicon:
     input:
-        model=f"{POLY}/vae/model.pt",
+        model=f"{POLY}/{{model}}/model.pt",
         real_table=POLY_REAL["table"],
     output:
-        grid=f"{POLY}/traversal/grid.npy",
-        table=f"{POLY}/traversal/images.csv",
-        summary=f"{POLY}/traversal/summary.csv",
+        grid=f"{POLY}/traversal/{{model}}/grid.npy",
+        table=f"{POLY}/traversal/{{model}}/images.csv",
+        summary=f"{POLY}/traversal/{{model}}/summary.csv",
+    wildcard_constraints:
+        model="vae|gan",
     params:
+        family=lambda wc: POLY_MODELS[wc.model],
         traversal=config["polysilicon"]["traversal"],
     threads: 1
     log:
-        f"{RESULTS}/logs/polysilicon/traversal.log",
+        f"{RESULTS}/logs/polysilicon/traversal_{{model}}.log",
     conda:
         "../envs/matgen.yaml"
     script:
-        "../scripts/traverse_polysilicon_vae.py"
+        "../scripts/traverse_polysilicon.py"
 
 
 rule figures_polysilicon:
@@ -135,16 +138,18 @@ rule figures_polysilicon:
         **POLY_REAL,
         samples=expand(f"{POLY}/samples/{{model}}/images.npy", model=list(POLY_MODELS)),
         tables=expand(f"{POLY}/samples/{{model}}/table.csv", model=list(POLY_MODELS)),
-        grid=rules.traverse_polysilicon_vae.output.grid,
-        traversal=rules.traverse_polysilicon_vae.output.summary,
+        grids=expand(f"{POLY}/traversal/{{model}}/grid.npy", model=list(POLY_MODELS)),
+        traversals=expand(f"{POLY}/traversal/{{model}}/summary.csv", model=list(POLY_MODELS)),
         summary=rules.evaluate_polysilicon.output.summary,
         judge=rules.train_polysilicon_evaluator.output.metrics,
     output:
         samples=report(f"{POLY}/figures/samples.png", caption="../report/polysilicon_samples.rst",
                        category="Polysilicon"),
         samples_csv=f"{POLY}/figures/samples.csv",
-        traversal=report(f"{POLY}/figures/traversal.png",
-                         caption="../report/polysilicon_traversal.rst", category="Polysilicon"),
+        traversal_vae=report(f"{POLY}/figures/traversal_vae.png",
+                             caption="../report/polysilicon_traversal.rst", category="Polysilicon"),
+        traversal_gan=report(f"{POLY}/figures/traversal_gan.png",
+                             caption="../report/polysilicon_traversal.rst", category="Polysilicon"),
         comparison=report(f"{POLY}/figures/comparison.png",
                           caption="../report/polysilicon_comparison.rst", category="Polysilicon"),
         comparison_csv=f"{POLY}/figures/comparison.csv",

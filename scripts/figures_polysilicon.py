@@ -12,13 +12,13 @@ def figures():
     samples_figure(
         sm.input.images, sm.input.table, samples, sm.output.samples, sm.output.samples_csv
     )
-    traversal_figure(
-        sm.input.grid,
-        sm.input.traversal,
-        sm.params.classes,
-        sm.output.traversal,
-        span=sm.params.span,
-    )
+    for name, grid, summary, png in zip(
+        sm.params.names,
+        sm.input.grids,
+        sm.input.traversals,
+        [sm.output.traversal_vae, sm.output.traversal_gan],
+    ):
+        traversal_figure(grid, summary, sm.params.classes, png, span=sm.params.span, model=name)
     comparison_table_figure(
         sm.input.summary, sm.input.judge, sm.output.comparison, sm.output.comparison_csv
     )

@@ -11,12 +11,17 @@ from matgen.errors import InputError
 from matgen.io import save_image
 from matgen.metrics.distributions import frechet_distance
 from matgen.models.cnn import MicrostructureCNN
-from matgen.models.dcgan import ConditionalDiscriminator, ConditionalGenerator
-from matgen.models.vae import ConditionalVAE
+from matgen.models.dcgan import ConditionalDiscriminator
+from matgen.models.tessellation import (
+    TessellationGenerator,
+    TessellationVAE,
+    render_tessellation,
+)
 from matgen.pipeline.polysilicon import evaluate_samples, latent_traversal, sample_conditional
 from matgen.synth.polysilicon import (
     directional_modulus,
     e11_of_image,
+    grain_boundaries,
     grain_count,
     grey_to_psi,
     homogenised_e11,
@@ -29,6 +34,10 @@ from matgen.train.conditional import train_evaluator, train_vae
 from matgen.train.loop import TrainingRun
 
 CLASSES = ["2um", "3um", "5um", "10um"]
+# a seed decoder for 32-px test images: 8 x 8 cells of 4 px, nuclei looked for 3 cells away
+TINY_DECODER = dict(
+    latent_dim=3, local_channels=8, grid=8, seeds_per_cell=2, window=3, width=8, depth=2
+)
 
 
 def test_single_crystal_moduli_of_silicon():
@@ -153,10 +162,16 @@ def test_conditioning_and_stratified_split(dataset):
 
 def test_model_shapes():
     x, c = torch.rand(3, 1, 32, 32), torch.rand(3, 5)
-    logits, mu, logvar = ConditionalVAE(32, 1, 5, 4, 8)(x, c)
-    assert logits.shape == x.shape and mu.shape == logvar.shape == (3, 4)
-    G = ConditionalGenerator(32, 1, 5, 8, 8)
-    assert G(torch.randn(3, 8), c).shape == x.shape
+    vae = TessellationVAE(32, 1, 5, **TINY_DECODER)
+    recon, (mu_u, lv_u), (mu_z, lv_z) = vae(x, c)
+    assert recon.shape == x.shape and mu_u.shape == lv_u.shape == (3, 8, 8, 8)
+    assert mu_z.shape == lv_z.shape == (3, 3)
+    G = TessellationGenerator(32, 1, 5, **TINY_DECODER)
+    assert G.local_shape == (8, 8, 8)
+    fake = G(torch.randn(3, 3), torch.randn(3, 8, 8, 8), c)
+    assert fake.shape == x.shape and 0 <= fake.min() and fake.max() <= 1
+    with pytest.raises(ValueError, match="local_channels 4 < 4 × seeds_per_cell"):
+        TessellationGenerator(32, 1, 5, **{**TINY_DECODER, "local_channels": 4})
     assert ConditionalDiscriminator(32, 1, 5, 8)(x, c).shape == (3,)
 
     def convs(d):
@@ -177,6 +192,60 @@ def test_model_shapes():
     assert logits.shape == (3, 4) and pred.shape == (3,) and feats.shape[0] == 3
 
 
+def _nuclei(n_images: int, grid: int, seed: int, presence: float = 0.0) -> torch.Tensor:
+    """Random candidate nuclei (N, 2, 5, G, G): positions, presence and grey logits."""
+    g = torch.Generator().manual_seed(seed)
+    seeds = torch.randn(n_images, 2, 5, grid, grid, generator=g) * 1.7
+    seeds[:, :, 4] = presence
+    return seeds
+
+
+def test_renderer_draws_the_periodic_voronoi_tessellation_of_the_present_nuclei():
+    from scipy.spatial import cKDTree
+
+    seeds = _nuclei(1, 16, 0)
+    image = render_tessellation(seeds, 64, 4, torch.zeros(()), torch.tensor(0.05), 4.0)[0, 0]
+    s = seeds[0]
+    present = (s[:, 2] > 0).numpy()
+    corner = np.arange(16) * 4.0
+    ys = (corner[:, None] + torch.sigmoid(s[:, 0]).numpy() * 4)[present]
+    xs = (corner[None, :] + torch.sigmoid(s[:, 1]).numpy() * 4)[present]
+    yy, xx = np.mgrid[:64, :64] + 0.5
+    _, labels = cKDTree(np.stack([ys, xs], 1), boxsize=64).query(
+        np.stack([yy.ravel(), xx.ravel()], 1)
+    )
+    labels = labels.reshape(64, 64)
+    grey = torch.sigmoid(s[:, 3]).numpy()[present][labels]
+    truth = np.where(grain_boundaries(labels), 0.05, grey)
+    # every pixel, boundaries included: closed boundaries, one grey level per grain
+    assert np.abs(image.numpy() - truth).max() < 1e-6
+
+
+def test_presence_gradient_thins_out_nuclei_towards_a_coarse_microstructure():
+    # dense nuclei fitted to a 12-grain image: the presence estimate switches most of them off
+    # (a soft tessellation alone leaves the count where it started)
+    rng = np.random.default_rng(0)
+    labels = voronoi_grains(32, 12, rng)
+    target = torch.from_numpy(render_microstructure(labels, rng.uniform(0, 180, 12), 0.0, rng))
+    seeds = _nuclei(1, 8, 1, presence=1.0)
+    noise = seeds[:, :, 2].clone()
+    params = seeds.clone().requires_grad_()
+    opt = torch.optim.Adam([params], lr=0.2)
+    losses, counts = [], []
+    for _ in range(80):
+        live = torch.cat([params[:, :, :2], (params[:, :, 4] + noise)[:, :, None]], 2)
+        live = torch.cat([live, params[:, :, 3:]], 2)
+        image = render_tessellation(live, 32, 3, torch.zeros(()), torch.tensor(0.05), 4.0)
+        loss = (image[0, 0] - target.float()).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        counts.append(int((live[:, :, 2] > 0).sum()))
+    assert counts[0] > 80 and 6 <= counts[-1] <= 24  # of 128 candidates; the image has 12
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
+
+
 def test_frechet_distance():
     a = np.random.default_rng(0).normal(size=(4000, 3))
     assert frechet_distance(a, a) == pytest.approx(0, abs=1e-8)
@@ -189,8 +258,7 @@ def test_vae_learns_and_resumes_bit_identically(dataset, tmp_path, monkeypatch):
         seed=2,
         epochs=4,
         batch_size=8,
-        latent_dim=4,
-        width=8,
+        decoder=TINY_DECODER,
         device="cpu",
         show_progress=False,
     )
@@ -220,6 +288,38 @@ def test_vae_learns_and_resumes_bit_identically(dataset, tmp_path, monkeypatch):
         train_vae(*paths, tmp_path / "c.pt", tmp_path / "c.csv", **{**kw, "batch_size": 100})
 
 
+def test_vae_gan_trains_prior_draws_against_a_critic(dataset, tmp_path):
+    from matgen.inference.conditional import load_conditional
+
+    kw = dict(classes=CLASSES, seed=2, epochs=2, batch_size=8, decoder=TINY_DECODER)
+    kw.update(device="cpu", show_progress=False)
+    paths = (dataset / "images.npy", dataset / "table.csv")
+    train_vae(*paths, tmp_path / "p.pt", tmp_path / "p.csv", **kw)
+    critic = dict(width=8, projection=True, augment_p=0.5, augment_ops=["roll"])
+    train_vae(
+        *paths, tmp_path / "a.pt", tmp_path / "a.csv", adversarial=100.0, discriminator=critic, **kw
+    )
+    log = pd.read_csv(tmp_path / "a.csv")
+    assert {"loss_d", "loss_g"} <= set(log.columns) and np.isfinite(log.loss_d).all()
+    assert "loss_d" not in pd.read_csv(tmp_path / "p.csv").columns
+    plain, adv = (torch.load(tmp_path / f"{n}.pt", weights_only=False) for n in "pa")
+    assert "D" in adv and "D" not in plain
+    assert not torch.equal(
+        plain["model"]["decoder.head.weight"], adv["model"]["decoder.head.weight"]
+    )
+    model, _ = load_conditional(tmp_path / "a.pt", "cvae")  # the critic is not part of the model
+    assert model.latent_dim == 3
+    with pytest.raises(InputError, match=r"augment_p must be in \[0, 1\], got 2"):
+        train_vae(
+            *paths,
+            tmp_path / "x.pt",
+            tmp_path / "x.csv",
+            adversarial=1.0,
+            discriminator={"augment_p": 2},
+            **kw,
+        )
+
+
 def test_judge_samples_and_traversal(dataset, tmp_path):
     paths = (dataset / "images.npy", dataset / "table.csv")
     metrics = train_evaluator(
@@ -245,8 +345,7 @@ def test_judge_samples_and_traversal(dataset, tmp_path):
         seed=2,
         epochs=2,
         batch_size=8,
-        latent_dim=3,
-        width=8,
+        decoder=TINY_DECODER,
         device="cpu",
         show_progress=False,
     )
@@ -282,6 +381,7 @@ def test_judge_samples_and_traversal(dataset, tmp_path):
     assert summary.set_index("set").loc["cVAE"].frechet_distance > 0
     out = latent_traversal(
         tmp_path / "vae.pt",
+        "cvae",
         dataset / "table.csv",
         tmp_path / "g.npy",
         tmp_path / "t.csv",
@@ -307,10 +407,9 @@ def test_cgan_options_train_resume_config_and_load(dataset, tmp_path):
         seed=5,
         epochs=2,
         batch_size=8,
-        z_dim=8,
+        generator=TINY_DECODER,
         width=8,
         projection=True,
-        periodic=True,
         d_steps=2,
         betas=[0.5, 0.999],
         device="cpu",
@@ -321,51 +420,30 @@ def test_cgan_options_train_resume_config_and_load(dataset, tmp_path):
     log = pd.read_csv(tmp_path / "g.csv")
     assert list(log.step) == [1, 2] and np.isfinite(log[["loss_d", "loss_g"]]).all().all()
     G, cond = load_conditional(tmp_path / "g.pt", "cgan")
-    assert G.ups[0][1].padding_mode == "circular" and cond.classes == tuple(CLASSES)
+    assert G.latent_dim == 3 and G.local_shape == (8, 8, 8) and cond.classes == tuple(CLASSES)
+    c = torch.from_numpy(cond.encode([0, 1, 2, 3], [150.0] * 4))
     with torch.no_grad():
-        x = G(torch.randn(4, 8), torch.from_numpy(cond.encode([0, 1, 2, 3], [150.0] * 4)))
-    assert x.shape == (4, 1, 32, 32) and x.abs().max() <= 1
+        x = G(torch.randn(4, 3), torch.randn(4, 8, 8, 8), c)
+    assert x.shape == (4, 1, 32, 32) and 0 <= x.min() and x.max() <= 1
     with pytest.raises(InputError, match="d_steps must be at least 1"):
         train_cgan(*paths, tmp_path / "h.pt", tmp_path / "h.csv", **{**kw, "d_steps": 0})
     assert not (tmp_path / "h.csv").exists()
-    # the spatial generator trains, saves and loads the same way; z is a flat 8 x 8 x 2 map
-    train_cgan(
-        *paths,
-        tmp_path / "s.pt",
-        tmp_path / "s.csv",
-        **{**kw, "epochs": 1, "z_dim": 128, "latent_resolution": 8},
-    )
-    G, cond = load_conditional(tmp_path / "s.pt", "cgan")
-    assert G.z_dim == 128 and G.latent_resolution == 8
-    with torch.no_grad():
-        assert G(torch.randn(2, 128), torch.from_numpy(cond.encode([0, 3], [150.0] * 2))).shape == (
-            2,
-            1,
-            32,
-            32,
-        )
 
 
-def test_spatial_generator_is_shift_equivariant():
-    # periodic + fully convolutional: rolling the noise map by one cell rolls the image by
-    # resolution / latent_resolution pixels, so no position in the RVE is special (no frame)
-    G = ConditionalGenerator(
-        32, 1, 5, z_dim=2 * 8 * 8, width=8, periodic=True, latent_resolution=8
-    ).eval()
-    z, c = torch.randn(1, 2, 8, 8), torch.rand(1, 5)
+def test_generator_is_shift_equivariant():
+    # periodic trunk and renderer: rolling the local map by one cell rolls the grain map by a
+    # cell's 4 px, so no position in the RVE is special (no frame). The boundary convention
+    # (right / lower neighbour, not across the image edge) differs only on the wrapped edge
+    G = TessellationGenerator(32, 1, 5, **TINY_DECODER).eval()
+    z, local, c = torch.randn(1, 3), torch.randn(1, 8, 8, 8), torch.rand(1, 5)
     with torch.no_grad():
-        x = G(z.flatten(1), c)
-        shifted = G(torch.roll(z, (1, 3), (2, 3)).flatten(1), c)
-    assert torch.allclose(shifted, torch.roll(x, (4, 12), (2, 3)), atol=1e-5)
+        x = G(z, local, c)
+        shifted = G(z, torch.roll(local, (1, 3), (2, 3)), c)
+    keep = torch.ones(32, 32, dtype=torch.bool)
+    keep[[3, 31], :] = False
+    keep[:, [11, 31]] = False
+    assert torch.allclose(shifted[0, 0][keep], torch.roll(x, (4, 12), (2, 3))[0, 0][keep])
     assert not torch.allclose(shifted, x, atol=1e-3)
-    assert (
-        ConditionalGenerator(32, 1, 5, z_dim=128, latent_resolution=8).out[0].padding_mode
-        == "replicate"
-    )  # not periodic: still no zero border for G to draw a frame from
-    with pytest.raises(ValueError, match="not a multiple of latent_resolution"):
-        ConditionalGenerator(32, 1, 5, z_dim=100, latent_resolution=8)
-    with pytest.raises(ValueError, match="power-of-two multiple of 8"):
-        ConditionalGenerator(48, 1, 5, z_dim=128, latent_resolution=8)
 
 
 def test_cgan_discriminator_augmentation_is_seeded_and_checked(dataset, tmp_path):
@@ -376,9 +454,8 @@ def test_cgan_discriminator_augmentation_is_seeded_and_checked(dataset, tmp_path
         seed=3,
         epochs=1,
         batch_size=8,
-        z_dim=128,
+        generator=TINY_DECODER,
         width=8,
-        latent_resolution=8,
         projection=True,
         device="cpu",
         show_progress=False,

@@ -115,16 +115,17 @@ def test_a_cyclegan_hyperparameter_reruns_only_the_cyclegan_branch(finished_run)
 @pytest.mark.e2e
 def test_polysilicon_chain_judges_both_generators(finished_run):
     res = finished_run / "results/polysilicon"
-    for name in ("samples.png", "traversal.png", "comparison.png", "comparison.csv"):
-        assert (res / "figures" / name).stat().st_size > 0
+    for name in ("samples", "traversal_vae", "traversal_gan", "comparison"):
+        assert (res / "figures" / f"{name}.png").stat().st_size > 0
     summary = pd.read_csv(res / "evaluation/summary.csv").set_index("set")
     assert list(summary.index) == ["real", "cVAE", "cGAN"]
     assert summary.loc["real", "physics_e11_mae"] < 0.5  # physics reads real labels back
     assert summary.loc["cVAE", "n"] == summary.loc["cGAN", "n"] == 8
     samples = pd.read_csv(res / "samples/gan/table.csv")
     assert len(samples) == 8 and (res / "samples/gan" / samples.path[0]).exists()
-    traversal = pd.read_csv(res / "traversal/summary.csv")
-    assert list(traversal.latent) == [0, 1, 2, 3]
+    for model in ("vae", "gan"):  # both generators' global latents are traversed
+        traversal = pd.read_csv(res / f"traversal/{model}/summary.csv")
+        assert list(traversal.latent) == [0, 1]
     held = pd.read_csv(res / "evaluator/held_out.csv").iloc[0]
     assert held.n_held_out == 8 and 0 <= held.accuracy <= 1
 
@@ -137,6 +138,7 @@ def test_a_gan_hyperparameter_reruns_only_the_gan_branch(finished_run):
     assert jobs == {
         "train_polysilicon": 1,
         "sample_polysilicon": 1,
+        "traverse_polysilicon": 1,
         "evaluate_polysilicon": 1,
         "figures_polysilicon": 1,
         "headline": 1,
@@ -399,7 +401,7 @@ def test_html_report_builds_with_the_figure(finished_run):
         "comparison.png",
         "translation.png",
         "training.png",
-        "traversal.png",
+        "traversal_gan.png",
         "table1.png",
         "pr_curve.png",
         "pairs.png",

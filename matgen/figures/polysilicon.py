@@ -78,10 +78,12 @@ def traversal_figure(
     classes: list[str],
     png_out: str | os.PathLike,
     span: float = 3.0,
+    model: str = "cVAE",
 ) -> None:
-    """For each class, a grid of decoded images: rows = latent variables, columns = the sweep
-    from −span σ to +span σ; each row is labelled with the property it changes most (see the
-    summary CSV from :func:`~matgen.pipeline.polysilicon.latent_traversal`)."""
+    """For each class, a grid of decoded images: rows = global latent variables, columns = the
+    sweep from −span σ to +span σ; each row is labelled with the property it changes most and by
+    how much, in real within-class σ (see the summary CSV from
+    :func:`~matgen.pipeline.polysilicon.latent_traversal`)."""
     use_style()
     grid = np.load(grid_path)
     summary = pd.read_csv(summary_path)
@@ -109,14 +111,17 @@ def traversal_figure(
         ax.set_yticks([(res + gap) * j + res / 2 for j in range(dims)])
         if k == 0:
             ax.set_yticklabels(
-                [f"z{j}: {d.replace('_', ' ')}" for j, d in zip(summary.latent, summary.dominant)],
+                [
+                    f"z{j}: {d.replace('_', ' ')} {row[d + '_change']:.1f}σ"
+                    for j, d, (_, row) in zip(summary.latent, summary.dominant, summary.iterrows())
+                ],
                 fontsize=7,
             )
         else:
             ax.set_yticklabels([f"z{j}" for j in range(dims)], fontsize=7)
     fig.suptitle(
-        "cVAE latent traversals (others fixed at 0; E11 condition at the class median); "
-        "row label = property changing most"
+        f"{model} global latent traversals (others at 0, one local map; E11 condition at the "
+        "class median); row label = property changing most, range in real within-class σ"
     )
     save_figure(fig, png_out)
 

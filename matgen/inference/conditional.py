@@ -43,13 +43,12 @@ def load_conditional(
 ) -> tuple[Any, Conditioning]:
     """(model, conditioning) of a cvae / cgan (its generator) / cnn checkpoint, in eval mode."""
     from ..models.cnn import MicrostructureCNN
-    from ..models.dcgan import ConditionalGenerator
-    from ..models.vae import ConditionalVAE
+    from ..models.tessellation import TessellationGenerator, TessellationVAE
 
     payload = read_model_checkpoint(path, family, device)
     build = {
-        "cvae": (ConditionalVAE, "model"),
-        "cgan": (ConditionalGenerator, "G"),
+        "cvae": (TessellationVAE, "model"),
+        "cgan": (TessellationGenerator, "G"),
         "cnn": (MicrostructureCNN, "model"),
     }[family]
     model = load_trained_weights(

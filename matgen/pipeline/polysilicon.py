@@ -24,22 +24,30 @@ if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
     import torch
 
 
-def decode(model: "torch.nn.Module", family: str, z: np.ndarray, cond: np.ndarray) -> np.ndarray:
-    """Images in [0, 1] (N, C, R, R) from latents and condition vectors."""
+def decode(
+    model: "torch.nn.Module", z: np.ndarray, eps: np.ndarray, cond: np.ndarray
+) -> np.ndarray:
+    """Grain maps in [0, 1] (N, 1, R, R) from standard normal global latents (N, Z) and local
+    noise maps (N, L, G, G) and from condition vectors, by a cVAE's prior and decoder or a cGAN's
+    generator."""
     import torch
 
     dev = next(model.parameters()).device
+
+    def tensor(a: np.ndarray) -> "torch.Tensor":
+        return torch.from_numpy(np.asarray(a, np.float32)).to(dev)
+
     with torch.no_grad():
-        zt, ct = torch.from_numpy(z).float().to(dev), torch.from_numpy(cond).float().to(dev)
-        if family == "cvae":
-            x = torch.sigmoid(model.decode(zt, ct))
-        else:
-            x = (model(zt, ct) + 1) / 2
+        x = model.sample(tensor(z), tensor(eps), tensor(cond))
     return x.clamp(0, 1).cpu().numpy()
 
 
-def latent_dim(model: "torch.nn.Module", family: str) -> int:
-    return model.latent_dim if family == "cvae" else model.z_dim
+def draw_latents(
+    model: "torch.nn.Module", n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` standard normal global latents and local noise maps."""
+    z = rng.standard_normal((n, model.latent_dim)).astype(np.float32)
+    return z, rng.standard_normal((n, *model.local_shape)).astype(np.float32)
 
 
 def sample_conditional(
@@ -73,8 +81,8 @@ def sample_conditional(
                 f"{real_table_path}: no real images of class {name!r} to draw E11 from"
             )
         e11[class_index == k] = rng.choice(pool, int((class_index == k).sum()))
-    z = rng.standard_normal((n, latent_dim(model, family))).astype(np.float32)
-    images = decode(model, family, z, cond.encode(class_index, e11))
+    z, local = draw_latents(model, n, rng)
+    images = decode(model, z, local, cond.encode(class_index, e11))
     out_dir = Path(images_out).parent
     names = []
     for i, image in enumerate(images):
@@ -227,6 +235,7 @@ def describe_microstructure(
 
 def latent_traversal(
     checkpoint: str | os.PathLike,
+    family: str,
     real_table_path: str | os.PathLike,
     grid_out: str | os.PathLike,
     table_out: str | os.PathLike,
@@ -234,20 +243,24 @@ def latent_traversal(
     *,
     steps: int = 7,
     span: float = 3.0,
+    seed: int = 0,
     device: str = "auto",
 ) -> pd.DataFrame:
-    """Sweep each latent variable of the conditional VAE from −span to +span (σ units) with the
-    others at 0, for every class (E11 condition at the class median).
+    """Sweep each global latent variable of the cVAE or cGAN (``family`` ``cvae`` / ``cgan``)
+    from −span to +span (σ units) with the others at 0, for every class (E11 condition at the
+    class median). The local latent map (where nuclei may appear) is one draw (``seed``), the
+    same along every sweep, so a row shows what its variable alone changes.
 
     Writes the decoded images (classes, latents, steps, R, R) as .npy, a table with the measured
     properties of every image, and a per-variable summary: for each property the mean over
     classes of (max − min along the sweep) divided by the real set's within-class standard
     deviation of that property, and the property that changes most (``dominant``).
     """
-    model, cond = load_conditional(checkpoint, "cvae", str(select_device(device)))
+    model, cond = load_conditional(checkpoint, family, str(select_device(device)))
     real = pd.read_csv(real_table_path)
     values = np.linspace(-span, span, steps)
     dims = model.latent_dim
+    _, local = draw_latents(model, 1, np.random.default_rng(seed))
     grid = np.empty(
         (len(cond.classes), dims, steps, model.resolution, model.resolution), np.float32
     )
@@ -257,7 +270,8 @@ def latent_traversal(
         z = np.zeros((dims * steps, dims), np.float32)
         for j in range(dims):
             z[j * steps : (j + 1) * steps, j] = values
-        images = decode(model, "cvae", z, cond.encode(np.full(len(z), k), np.full(len(z), e11)))
+        c = cond.encode(np.full(len(z), k), np.full(len(z), e11))
+        images = decode(model, z, np.repeat(local, len(z), 0), c)
         grid[k] = images[:, 0].reshape(dims, steps, model.resolution, model.resolution)
         for j in range(dims):
             for s, v in enumerate(values):

@@ -38,6 +38,66 @@ def _check_batch(n: int, batch_size: int, path: Any) -> None:
         raise InputError(f"{path}: {n} images, fewer than one batch ({batch_size})")
 
 
+class _Critic:
+    """The conditional discriminator of the cGAN and of the cVAE's adversarial term: spectral
+    norm, hinge loss, ``width`` maps, optional projection head, DiffAugment with probability
+    ``augment_p`` on every image it sees (only label-keeping ``augment_ops``: translation,
+    cutout, ``roll`` on periodic RVEs; a rotation by 90° would swap E11 and E22, a colour change
+    the orientations)."""
+
+    def __init__(
+        self,
+        res: int,
+        channels: int,
+        cond_dim: int,
+        dev: Any,
+        *,
+        lr: float,
+        betas: tuple[float, float],
+        width: int,
+        projection: bool,
+        refine_scales: int | None,
+        augment_p: float,
+        augment_ops: tuple[str, ...],
+    ) -> None:
+        import torch
+
+        from ..data.ada import ALL_AUGMENTATIONS, check_augment_ops
+        from ..models.dcgan import ConditionalDiscriminator
+
+        if not 0.0 <= augment_p <= 1.0:
+            raise InputError(f"augment_p must be in [0, 1], got {augment_p}")
+        self.ops = check_augment_ops(augment_ops, ALL_AUGMENTATIONS, "augment_ops")
+        self.p = augment_p
+        D = ConditionalDiscriminator(res, channels, cond_dim, width, projection, refine_scales)
+        self.D = D.to(dev, memory_format=torch.channels_last)  # oneDNN's faster layout
+        self.opt = torch.optim.Adam(self.D.parameters(), lr=lr, betas=tuple(betas))
+        self.config = {"d_width": width, "d_projection": projection, "d_refine": refine_scales}
+
+    def score(self, x: Any, c: Any) -> Any:
+        from ..data.ada import augment
+
+        return self.D(augment(x, self.p, self.ops), c)
+
+    def step(self, real: Any, fake: Any, c: Any) -> float:
+        """One D update on reals and (detached) fakes in [-1, 1]; returns its loss."""
+        from .losses import hinge_d_loss
+
+        loss = hinge_d_loss(self.score(real, c), self.score(fake.detach(), c))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return float(loss.detach())
+
+    def generator_loss(self, fake: Any, c: Any) -> Any:
+        from .losses import hinge_g_loss
+
+        self.D.requires_grad_(False)  # G's step needs no gradients for D's weights
+        loss = hinge_g_loss(self.score(fake, c))
+        self.D.requires_grad_(True)
+        return loss
+
+
 def train_vae(
     images_path: str | os.PathLike,
     table_path: str | os.PathLike,
@@ -50,15 +110,25 @@ def train_vae(
     batch_size: int = 64,
     lr: float = 1e-3,
     beta: float = 1.0,
-    latent_dim: int = 8,
-    width: int = 32,
+    recon_sigma: float = 0.1,
+    decoder: dict[str, Any] | None = None,
+    adversarial: float = 0.0,
+    discriminator: dict[str, Any] | None = None,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
-    """Fit the conditional VAE (class + E11) to all real images; log recon/KL per epoch."""
+    """Fit the conditional VAE (class + E11; a local latent map that places the nuclei and a
+    global latent, :class:`~matgen.models.tessellation.TessellationVAE`, options in
+    ``decoder``) to all real images: Gaussian likelihood of std ``recon_sigma``, β-weighted KL.
+
+    ``adversarial`` > 0: a VAE-GAN (Larsen et al. 2016): the decoder's maps from prior draws, at
+    the real images' conditions, also face a conditional discriminator (options in
+    ``discriminator``, as the cGAN's D), with that weight on its hinge loss: the likelihood
+    teaches what an image of this class looks like only through the encoder's posterior, the
+    critic teaches it for the prior draws that sampling uses."""
     import torch
 
-    from ..models.vae import ConditionalVAE
+    from ..models.tessellation import TessellationVAE
     from .losses import vae_loss
 
     data = load_labelled(images_path, table_path, classes)
@@ -66,22 +136,25 @@ def train_vae(
     cond = conditioning_for(data, classes)
     dev = select_device(device)
     seed_everything(seed)
-    cfg = dict(
-        resolution=int(data.images.shape[-1]),
-        img_channels=int(data.images.shape[1]),
-        cond_dim=cond.dim,
-        latent_dim=latent_dim,
-        width=width,
-    )
-    model = ConditionalVAE(**cfg).to(dev)
-    opt, run = TrainingRun.with_adam(
+    res, ch = int(data.images.shape[-1]), int(data.images.shape[1])
+    cfg = dict(resolution=res, img_channels=ch, cond_dim=cond.dim, **(decoder or {}))
+    model = TessellationVAE(**cfg).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    modules, states = {"model": model}, {"opt": opt}
+    critic = None
+    if adversarial > 0:
+        critic = _Critic(res, ch, cond.dim, dev, **{**CRITIC_DEFAULTS, **(discriminator or {})})
+        modules["D"], states["opt_d"] = critic.D, critic.opt
+    run = TrainingRun(
         model_out,
         log_out,
-        model,
-        cfg,
-        lr=lr,
-        epochs=epochs,
+        total=epochs,
+        model_config=cfg,
+        modules=modules,
+        states=states,
         device=dev,
+        resume_config={**cfg, "adversarial": adversarial, **(critic.config if critic else {})},
+        unit="epoch",
         desc="cVAE",
         show_progress=show_progress,
     )
@@ -91,22 +164,41 @@ def train_vae(
     for epoch in run.steps():
         model.train()
         _cosine_lr(opt, lr, epoch, epochs)
-        sums = np.zeros(3)
+        sums = np.zeros(5)
         batches = _batches(len(x_all), batch_size, rng)
         for idx in batches:
             x, c = x_all[idx].to(dev), c_all[idx].to(dev)
-            logits, mu, logvar = model(x, c)
-            loss, recon, kl = vae_loss(logits, x, mu, logvar, beta)
+            recon, local, global_ = model(x, c)
+            loss, nll, kl = vae_loss(recon, x, [local, global_], beta, recon_sigma)
+            loss_d = loss_g = torch.zeros(())
+            if critic is not None:
+                z = torch.randn(len(idx), model.latent_dim, device=dev)
+                fake = model.sample(z, torch.randn(len(idx), *model.local_shape, device=dev), c)
+                loss_d = torch.tensor(critic.step(x * 2 - 1, fake * 2 - 1, c))
+                loss_g = critic.generator_loss(fake * 2 - 1, c)
+                loss = loss + adversarial * loss_g
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sums += [float(loss.detach()), float(recon.detach()), float(kl.detach())]
+            sums += [float(t.detach()) for t in (loss, nll, kl, loss_d, loss_g)]
         sums /= len(batches)
-        run.end_step(epoch + 1, dict(loss=sums[0], reconstruction=sums[1], kl=sums[2]))
+        names = ("loss", "reconstruction", "kl", "loss_d", "loss_g")[: 5 if critic else 3]
+        run.end_step(epoch + 1, dict(zip(names, sums)))
         rng = np.random.default_rng([seed, epoch + 1])
     summary = {"epochs": epochs, "seconds": time.time() - run.started}
     run.finish("cvae", conditioning=cond.to_dict(), summary=summary)
     return summary
+
+
+CRITIC_DEFAULTS = dict(
+    lr=2e-4,
+    betas=(0.0, 0.9),
+    width=32,
+    projection=False,
+    refine_scales=None,
+    augment_p=0.0,
+    augment_ops=("translate", "cutout"),
+)
 
 
 def train_cgan(
@@ -121,74 +213,59 @@ def train_cgan(
     batch_size: int = 64,
     lr_g: float = 2e-4,
     lr_d: float = 2e-4,
-    z_dim: int = 64,
+    generator: dict[str, Any] | None = None,
     width: int = 32,
     projection: bool = False,
     betas: tuple[float, float] = (0.0, 0.9),
     d_steps: int = 1,
-    periodic: bool = False,
-    latent_resolution: int = 0,
     d_refine_scales: int | None = None,
     augment_p: float = 0.0,
     augment_ops: tuple[str, ...] = ("translate", "cutout"),
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
-    """Fit the conditional GAN (spectral norm, hinge loss; ``projection``: projection
-    discriminator) to all real images; ``d_steps`` D updates (fresh batches) per G update;
-    ``periodic``: G pads circularly, for periodic microstructures; ``latent_resolution`` > 0:
-    a fully convolutional G from a z noise map of that size (z_dim = channels × size²).
-
-    ``augment_p`` > 0: every image D sees, real or generated, goes through the same random
-    differentiable ``augment_ops`` (DiffAugment, Zhao et al. 2020; :mod:`matgen.data.ada`), each
-    with that probability, so that D cannot memorise a few hundred images. Only operations that
-    keep the (class, E11) label of a grain map belong here: translation and cutout do, and so does
-    ``roll`` on periodic RVEs; rotation by 90° would swap E11 and E22, and a colour change would
-    change the orientations."""
+    """Fit the conditional GAN to all real images: G draws grain maps by placing nuclei
+    (:class:`~matgen.models.tessellation.TessellationGenerator`, options in ``generator``); D
+    (:class:`_Critic`) has ``width`` maps, a projection head with ``projection``, DiffAugment
+    with ``augment_p`` and ``augment_ops``; ``d_steps`` D updates (fresh batches) per G update.
+    """
     import torch
 
-    from ..data.ada import ALL_AUGMENTATIONS, augment, check_augment_ops
-    from ..models.dcgan import ConditionalDiscriminator, ConditionalGenerator
-    from .losses import hinge_d_loss, hinge_g_loss
+    from ..models.tessellation import TessellationGenerator
 
     if d_steps < 1:
         raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
-    if not 0.0 <= augment_p <= 1.0:
-        raise InputError(f"gan: augment_p must be in [0, 1], got {augment_p}")
-    ops = check_augment_ops(augment_ops, ALL_AUGMENTATIONS, "augment_ops")
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
     cond = conditioning_for(data, classes)
     dev = select_device(device)
     seed_everything(seed)
     res, ch = int(data.images.shape[-1]), int(data.images.shape[1])
-    cfg = dict(
-        resolution=res,
-        img_channels=ch,
-        cond_dim=cond.dim,
-        z_dim=z_dim,
+    cfg = dict(resolution=res, img_channels=ch, cond_dim=cond.dim, **(generator or {}))
+    G = TessellationGenerator(**cfg).to(dev)
+    critic = _Critic(
+        res,
+        ch,
+        cond.dim,
+        dev,
+        lr=lr_d,
+        betas=betas,
         width=width,
-        periodic=periodic,
-        latent_resolution=latent_resolution,
-    )
-    # channels-last: oneDNN's (and cuDNN's) faster layout for these few-channel convolutions,
-    # 15-20 % per step on one CPU thread
-    fmt = torch.channels_last
-    G = ConditionalGenerator(**cfg).to(dev, memory_format=fmt)
-    D = ConditionalDiscriminator(res, ch, cond.dim, width, projection, d_refine_scales).to(
-        dev, memory_format=fmt
+        projection=projection,
+        refine_scales=d_refine_scales,
+        augment_p=augment_p,
+        augment_ops=augment_ops,
     )
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
-    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(betas))
     run = TrainingRun(
         model_out,
         log_out,
         total=epochs,
         model_config=cfg,
-        modules={"G": G, "D": D},
-        states={"opt_g": opt_g, "opt_d": opt_d},
+        modules={"G": G, "D": critic.D},
+        states={"opt_g": opt_g, "opt_d": critic.opt},
         device=dev,
-        resume_config={**cfg, "d_projection": projection, "d_refine_scales": d_refine_scales},
+        resume_config={**cfg, **critic.config},
         unit="epoch",
         desc="cGAN",
         show_progress=show_progress,
@@ -200,28 +277,22 @@ def train_cgan(
         sums = np.zeros(2)
         batches = _batches(len(x_all), batch_size, rng)
         for b, idx in enumerate(batches):
-            x, c = x_all[idx].to(dev, memory_format=fmt), c_all[idx].to(dev)
+            x, c = x_all[idx].to(dev), c_all[idx].to(dev)
             update_g = (b + 1) % d_steps == 0
             # one G pass per step: D learns from it detached, G from it afterwards. G sees real
             # conditions, so the (class, E11) pairs it learns are the physical ones
-            z = torch.randn(len(idx), z_dim, device=dev)
+            z = torch.randn(len(idx), G.latent_dim, device=dev)
+            local = torch.randn(len(idx), *G.local_shape, device=dev)
             with torch.set_grad_enabled(update_g):
-                fake = G(z, c)
-            loss_d = hinge_d_loss(
-                D(augment(x, augment_p, ops), c), D(augment(fake.detach(), augment_p, ops), c)
-            )
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
+                fake = G(z, local, c) * 2 - 1
+            loss_d = critic.step(x, fake, c)
             if not update_g:
                 continue
-            D.requires_grad_(False)  # G's step needs no gradients for D's weights
-            loss_g = hinge_g_loss(D(augment(fake, augment_p, ops), c))
-            D.requires_grad_(True)
+            loss_g = critic.generator_loss(fake, c)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
-            sums += [float(loss_d.detach()), float(loss_g.detach())]
+            sums += [loss_d, float(loss_g.detach())]
         sums /= max(1, len(batches) // d_steps)
         run.end_step(epoch + 1, dict(loss_d=sums[0], loss_g=sums[1]))
         rng = np.random.default_rng([seed, epoch + 1])

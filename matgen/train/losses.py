@@ -118,13 +118,18 @@ def hinge_g_loss(fake: torch.Tensor) -> torch.Tensor:
 
 # --- VAE and VQ-VAE
 def vae_loss(
-    logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float = 1.0
+    recon: torch.Tensor,
+    x: torch.Tensor,
+    posteriors: list[tuple[torch.Tensor, torch.Tensor]],
+    beta: float = 1.0,
+    sigma: float = 0.1,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(total, reconstruction, KL) per image: Bernoulli log-likelihood summed over pixels plus
-    β · KL(q(z|x,c) ‖ N(0, I))."""
-    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
-    kl = -0.5 * torch.sum(1 + logvar - mu.square() - logvar.exp()) / len(x)
-    return recon + beta * kl, recon, kl
+    """(total, reconstruction, KL) per image: Gaussian negative log-likelihood (std ``sigma``, up
+    to a constant) of x given the reconstruction in [0, 1], summed over pixels, plus β · the KL
+    of every latent's posterior (mu, logvar) from N(0, I)."""
+    nll = (recon - x).square().sum() / (2 * sigma**2 * len(x))
+    kl = sum(-0.5 * torch.sum(1 + lv - mu.square() - lv.exp()) for mu, lv in posteriors) / len(x)
+    return nll + beta * kl, nll, kl
 
 
 def vqvae_loss(

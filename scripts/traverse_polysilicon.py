@@ -6,6 +6,7 @@ run_stage(
     sm,
     latent_traversal,
     checkpoint=sm.input.model,
+    family=sm.params.family,
     real_table_path=sm.input.real_table,
     grid_out=sm.output.grid,
     table_out=sm.output.table,
