@@ -428,6 +428,15 @@ def test_cgan_options_train_resume_config_and_load(dataset, tmp_path):
     with pytest.raises(InputError, match="d_steps must be at least 1"):
         train_cgan(*paths, tmp_path / "h.pt", tmp_path / "h.csv", **{**kw, "d_steps": 0})
     assert not (tmp_path / "h.csv").exists()
+    # with an EMA the saved G, the one sampling loads, is the average, not the trained weights
+    train_cgan(*paths, tmp_path / "e.pt", tmp_path / "e.csv", **{**kw, "ema_decay": 0.5})
+    saved = torch.load(tmp_path / "e.pt", weights_only=False)
+    trained, average = saved["G_train"], saved["G"]
+    key = "decoder.head.weight"
+    assert not torch.equal(trained[key], average[key])
+    assert torch.equal(
+        saved["G"][key], load_conditional(tmp_path / "e.pt", "cgan")[0].state_dict()[key]
+    )
 
 
 def test_generator_is_shift_equivariant():

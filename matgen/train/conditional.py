@@ -6,6 +6,7 @@ sampling and evaluation use the same class order and E11 standardisation.
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from typing import Any
@@ -17,7 +18,7 @@ from ..errors import InputError
 from ..inference.conditional import judge
 from ..metrics.regression import regression_scores
 from ..util import seed_everything, select_device
-from .loop import TrainingRun
+from .loop import TrainingRun, ema_update
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -221,6 +222,7 @@ def train_cgan(
     d_refine_scales: int | None = None,
     augment_p: float = 0.0,
     augment_ops: tuple[str, ...] = ("translate", "cutout"),
+    ema_decay: float = 0.0,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
@@ -228,7 +230,8 @@ def train_cgan(
     (:class:`~matgen.models.tessellation.TessellationGenerator`, options in ``generator``); D
     (:class:`_Critic`) has ``width`` maps, a projection head with ``projection``, DiffAugment
     with ``augment_p`` and ``augment_ops``; ``d_steps`` D updates (fresh batches) per G update.
-    """
+    ``ema_decay`` > 0: the saved G (what sampling uses) is the exponential moving average of
+    the trained one's weights (Karras et al. 2018), which averages out the last steps' swings."""
     import torch
 
     from ..models.tessellation import TessellationGenerator
@@ -243,6 +246,7 @@ def train_cgan(
     res, ch = int(data.images.shape[-1]), int(data.images.shape[1])
     cfg = dict(resolution=res, img_channels=ch, cond_dim=cond.dim, **(generator or {}))
     G = TessellationGenerator(**cfg).to(dev)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if ema_decay > 0 else G
     critic = _Critic(
         res,
         ch,
@@ -262,10 +266,10 @@ def train_cgan(
         log_out,
         total=epochs,
         model_config=cfg,
-        modules={"G": G, "D": critic.D},
+        modules={"G": G_ema, "D": critic.D, **({"G_train": G} if ema_decay > 0 else {})},
         states={"opt_g": opt_g, "opt_d": critic.opt},
         device=dev,
-        resume_config={**cfg, **critic.config},
+        resume_config={**cfg, **critic.config, "ema_decay": ema_decay},
         unit="epoch",
         desc="cGAN",
         show_progress=show_progress,
@@ -292,6 +296,8 @@ def train_cgan(
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
+            if ema_decay > 0:
+                ema_update(G_ema, G, ema_decay)
             sums += [loss_d, float(loss_g.detach())]
         sums /= max(1, len(batches) // d_steps)
         run.end_step(epoch + 1, dict(loss_d=sums[0], loss_g=sums[1]))
