@@ -29,6 +29,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .dcgan import _maps  # the condition as constant feature maps, as D takes it
+
 _FAR = 1e4  # px²: an absent nucleus loses to any present one in the window
 PARAMS = 5  # per candidate: y offset, x offset, presence, grey, presence probability (logits)
 # a cell's pixels choose among the 12 present candidates nearest its centre (a pixel of a 4-px
@@ -124,8 +126,9 @@ def render_tessellation(
         t = t.view(n, g, g, cell, cell).permute(0, 1, 3, 2, 4)
         return t.reshape(n, 1, resolution, resolution)
 
-    ids = pick(ids.expand(n, -1))
-    own, runner_up, new = to_image(ids, first), to_image(ids, second), to_image(ids, newcomer)
+    near_ids = pick(ids.expand(n, -1))  # (N, G, G, cell², near): which nucleus each one is
+    own, runner_up = to_image(near_ids, first), to_image(near_ids, second)
+    new = to_image(near_ids, newcomer)
     has_new = to_image(has_new)
     level = boundary_level.to(dt)
     hard = torch.where(_edges(own, own), level, to_image(grey_near, first))
@@ -173,10 +176,6 @@ def _candidate_ids(g: int, m: int, window: int, device: torch.device) -> torch.T
     slot = torch.arange(m, device=device).view(1, 1, m, 1, 1)
     ids = (rows * g + cols) * m + slot  # (G, G, m, k, k)
     return ids.reshape(1, g, g, m * k * k)
-
-
-def _maps(v: torch.Tensor, size: int) -> torch.Tensor:
-    return v[:, :, None, None].expand(-1, -1, size, size)
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -250,28 +249,25 @@ class SeedDecoder(nn.Module):
         )
 
 
-class TessellationGenerator(nn.Module):
-    """cGAN generator: (z (N, latent_dim), local noise (N, L, G, G), cond) → grain map in
-    [0, 1]. ``z`` is a global latent (traversable); the local noise map places the nuclei."""
+class _GrainMapModel(nn.Module):
+    """What the cGAN's G and the cVAE share: the seed decoder, the latent shapes, and drawing a
+    grain map from a global latent, a local map and the condition. Subclasses call
+    ``_init_decoder`` after any layers of their own (the order the weights are drawn in)."""
 
-    def __init__(
+    def _init_decoder(
         self,
-        resolution: int = 64,
-        img_channels: int = 1,
-        cond_dim: int = 5,
-        latent_dim: int = 4,
-        local_channels: int = 8,
-        grid: int = 16,
-        seeds_per_cell: int = 2,
-        window: int = 8,
-        width: int = 32,
-        depth: int = 3,
-        temperature: float = 4.0,
-        presence_gain: float = 2.0,
+        resolution: int,
+        cond_dim: int,
+        latent_dim: int,
+        local_channels: int,
+        grid: int,
+        seeds_per_cell: int,
+        window: int,
+        width: int,
+        depth: int,
+        temperature: float,
+        presence_gain: float,
     ) -> None:
-        super().__init__()
-        if img_channels != 1:
-            raise ValueError("a grain map has one channel")
         self.resolution, self.latent_dim, self.cond_dim = resolution, latent_dim, cond_dim
         self.local_shape = (local_channels, grid, grid)
         self.decoder = SeedDecoder(
@@ -291,18 +287,56 @@ class TessellationGenerator(nn.Module):
     def generate(self, z: torch.Tensor, local: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         return self.decoder(local, z, cond)
 
-    forward = generate
-
     def sample(self, z: torch.Tensor, eps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """A grain map from standard normal ``z`` and local noise ``eps`` (N, L, G, G)."""
+        """A grain map from prior draws: standard normal ``z`` (N, Z) and ``eps`` (N, L, G, G)."""
         return self.generate(z, eps, cond)
+
+
+class TessellationGenerator(_GrainMapModel):
+    """cGAN generator: (z (N, latent_dim), local noise (N, L, G, G), cond) → grain map in
+    [0, 1]. ``z`` is a global latent (traversable); the local noise map places the nuclei."""
+
+    def __init__(
+        self,
+        resolution: int = 64,
+        img_channels: int = 1,
+        cond_dim: int = 5,
+        latent_dim: int = 4,
+        local_channels: int = 8,
+        grid: int = 16,
+        seeds_per_cell: int = 2,
+        window: int = 8,
+        width: int = 32,
+        depth: int = 3,
+        temperature: float = 4.0,
+        presence_gain: float = 2.0,
+    ) -> None:
+        if img_channels != 1:
+            raise ValueError("a grain map has one channel")
+        super().__init__()
+        self._init_decoder(
+            resolution,
+            cond_dim,
+            latent_dim,
+            local_channels,
+            grid,
+            seeds_per_cell,
+            window,
+            width,
+            depth,
+            temperature,
+            presence_gain,
+        )
+
+    def forward(self, z: torch.Tensor, local: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.generate(z, local, cond)
 
 
 def _down(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2))
 
 
-class TessellationVAE(nn.Module):
+class TessellationVAE(_GrainMapModel):
     """Conditional VAE with a local latent map u (N, L, G, G) and a global latent z (N, Z);
     both with N(0, I) priors; q(u, z | x, c) from a convolutional encoder, p(x | u, z, c) the
     seed decoder and renderer. ``forward`` → (reconstruction in [0, 1], (mu, logvar) of u, of
@@ -323,18 +357,16 @@ class TessellationVAE(nn.Module):
         temperature: float = 4.0,
         presence_gain: float = 2.0,
     ) -> None:
-        super().__init__()
         n_local = (resolution // grid).bit_length() - 1
         if grid * 2**n_local != resolution or grid % 4:
             raise ValueError(f"resolution {resolution} / grid {grid} is not a power of two ≥ 1")
-        self.resolution, self.latent_dim, self.cond_dim = resolution, latent_dim, cond_dim
-        self.local_shape = (local_channels, grid, grid)
+        super().__init__()
         chans = [img_channels + cond_dim] + [width] * n_local
         self.to_grid = nn.Sequential(*[_down(a, b) for a, b in zip(chans[:-1], chans[1:])])
         self.local_stats = nn.Conv2d(width + cond_dim, 2 * local_channels, 3, 1, 1)
         self.to_global = nn.Sequential(_down(width, width), _down(width, width))
         self.global_stats = nn.Linear(width * (grid // 4) ** 2 + cond_dim, 2 * latent_dim)
-        self.decoder = SeedDecoder(
+        self._init_decoder(
             resolution,
             cond_dim,
             latent_dim,
@@ -356,13 +388,6 @@ class TessellationVAE(nn.Module):
         flat = torch.cat([self.to_global(h).flatten(1), cond], 1)
         mu_z, logvar_z = self.global_stats(flat).chunk(2, 1)
         return (mu_u, logvar_u.clamp(-12, 8)), (mu_z, logvar_z.clamp(-12, 8))
-
-    def generate(self, z: torch.Tensor, local: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return self.decoder(local, z, cond)
-
-    def sample(self, z: torch.Tensor, eps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """A grain map from prior draws ``z`` (N, Z) and ``eps`` (N, L, G, G)."""
-        return self.generate(z, eps, cond)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, ...]:
         (mu_u, lv_u), (mu_z, lv_z) = self.encode(x, cond)

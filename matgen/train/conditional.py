@@ -53,48 +53,44 @@ class _Critic:
         cond_dim: int,
         dev: Any,
         *,
-        lr: float,
-        betas: tuple[float, float],
-        width: int,
-        projection: bool,
-        refine_scales: int | None,
-        augment_p: float,
-        augment_ops: tuple[str, ...],
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.0, 0.9),
+        width: int = 32,
+        projection: bool = False,
+        refine_scales: int | None = None,
+        augment_p: float = 0.0,
+        augment_ops: tuple[str, ...] = ("translate", "cutout"),
     ) -> None:
         import torch
 
-        from ..data.ada import ALL_AUGMENTATIONS, check_augment_ops
+        from ..data.ada import ALL_AUGMENTATIONS, augment, check_augment_ops
         from ..models.dcgan import ConditionalDiscriminator
+        from .losses import hinge_d_loss, hinge_g_loss
 
         if not 0.0 <= augment_p <= 1.0:
             raise InputError(f"augment_p must be in [0, 1], got {augment_p}")
         self.ops = check_augment_ops(augment_ops, ALL_AUGMENTATIONS, "augment_ops")
         self.p = augment_p
+        self._augment, self._d_loss, self._g_loss = augment, hinge_d_loss, hinge_g_loss
         D = ConditionalDiscriminator(res, channels, cond_dim, width, projection, refine_scales)
         self.D = D.to(dev, memory_format=torch.channels_last)  # oneDNN's faster layout
         self.opt = torch.optim.Adam(self.D.parameters(), lr=lr, betas=tuple(betas))
         self.config = {"d_width": width, "d_projection": projection, "d_refine": refine_scales}
 
     def score(self, x: Any, c: Any) -> Any:
-        from ..data.ada import augment
-
-        return self.D(augment(x, self.p, self.ops), c)
+        return self.D(self._augment(x, self.p, self.ops), c)
 
     def step(self, real: Any, fake: Any, c: Any) -> float:
         """One D update on reals and (detached) fakes in [-1, 1]; returns its loss."""
-        from .losses import hinge_d_loss
-
-        loss = hinge_d_loss(self.score(real, c), self.score(fake.detach(), c))
+        loss = self._d_loss(self.score(real, c), self.score(fake.detach(), c))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         return float(loss.detach())
 
     def generator_loss(self, fake: Any, c: Any) -> Any:
-        from .losses import hinge_g_loss
-
         self.D.requires_grad_(False)  # G's step needs no gradients for D's weights
-        loss = hinge_g_loss(self.score(fake, c))
+        loss = self._g_loss(self.score(fake, c))
         self.D.requires_grad_(True)
         return loss
 
@@ -144,7 +140,7 @@ def train_vae(
     modules, states = {"model": model}, {"opt": opt}
     critic = None
     if adversarial > 0:
-        critic = _Critic(res, ch, cond.dim, dev, **{**CRITIC_DEFAULTS, **(discriminator or {})})
+        critic = _Critic(res, ch, cond.dim, dev, **(discriminator or {}))
         modules["D"], states["opt_d"] = critic.D, critic.opt
     run = TrainingRun(
         model_out,
@@ -171,17 +167,17 @@ def train_vae(
             x, c = x_all[idx].to(dev), c_all[idx].to(dev)
             recon, local, global_ = model(x, c)
             loss, nll, kl = vae_loss(recon, x, [local, global_], beta, recon_sigma)
-            loss_d = loss_g = torch.zeros(())
+            loss_d = loss_g = 0.0
             if critic is not None:
                 z = torch.randn(len(idx), model.latent_dim, device=dev)
                 fake = model.sample(z, torch.randn(len(idx), *model.local_shape, device=dev), c)
-                loss_d = torch.tensor(critic.step(x * 2 - 1, fake * 2 - 1, c))
-                loss_g = critic.generator_loss(fake * 2 - 1, c)
-                loss = loss + adversarial * loss_g
+                loss_d = critic.step(x * 2 - 1, fake * 2 - 1, c)
+                adv = critic.generator_loss(fake * 2 - 1, c)
+                loss, loss_g = loss + adversarial * adv, float(adv.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sums += [float(t.detach()) for t in (loss, nll, kl, loss_d, loss_g)]
+            sums += [float(t.detach()) for t in (loss, nll, kl)] + [loss_d, loss_g]
         sums /= len(batches)
         names = ("loss", "reconstruction", "kl", "loss_d", "loss_g")[: 5 if critic else 3]
         run.end_step(epoch + 1, dict(zip(names, sums)))
@@ -189,17 +185,6 @@ def train_vae(
     summary = {"epochs": epochs, "seconds": time.time() - run.started}
     run.finish("cvae", conditioning=cond.to_dict(), summary=summary)
     return summary
-
-
-CRITIC_DEFAULTS = dict(
-    lr=2e-4,
-    betas=(0.0, 0.9),
-    width=32,
-    projection=False,
-    refine_scales=None,
-    augment_p=0.0,
-    augment_ops=("translate", "cutout"),
-)
 
 
 def train_cgan(
