@@ -129,9 +129,11 @@ rule evaluate_segmentation:
         runs=f"{SEG}/evaluation/runs.csv",
         summary=f"{SEG}/evaluation/summary.csv",
         checks=f"{SEG}/evaluation/generator_checks.csv",
+        curves=f"{SEG}/evaluation/generator_curves.npz",
     params:
         classes=config["segmentation"]["classes"],
         split=config["segmentation"]["split"],
+        generator_real=seg_main_generator(),
     threads: 1
     log:
         f"{RESULTS}/logs/segmentation/evaluate.log",
@@ -146,6 +148,7 @@ rule figures_segmentation:
         summary=f"{SEG}/evaluation/summary.csv",
         runs=f"{SEG}/evaluation/runs.csv",
         checks=f"{SEG}/evaluation/generator_checks.csv",
+        curves=f"{SEG}/evaluation/generator_curves.npz",
         **SEG_REAL,
         **seg_synthetic(seg_main_generator()),
         vqvae_log=f"{SEG}/generators/real{seg_main_generator()}/vqvae/training.csv",

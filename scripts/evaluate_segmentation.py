@@ -9,4 +9,5 @@ run_stage(
     outputs=dict(sm.output.items()),
     classes=sm.params.classes,
     split=sm.params.split,
+    generator_real=sm.params.generator_real,
 )

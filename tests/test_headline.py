@@ -75,8 +75,15 @@ def test_headline_rows_from_the_studies_tables(tmp_path):
     checks = _write(
         tmp_path / "checks.csv",
         [
-            {"check": "vqvae_reconstruction_mask_miou", "value": 0.95, "target": 0.9},
-            {"check": "generated_mask_image_agreement_miou", "value": 0.6, "target": 0.7},
+            {"check": "vqvae_reconstruction_mask_miou", "value": 0.95, "target": ">= 0.9"},
+            {"check": "generated_mask_image_agreement_miou", "value": 0.6, "target": ">= 0.7"},
+            {"check": "power_spectrum_max_abs_log10_ratio", "value": 0.1, "target": "<= 0.2"},
+            {
+                "check": "pore_aspect_ratio_generated_over_real",
+                "value": 0.8,
+                "target": "in [0.9, 1.1]",
+            },
+            {"check": "pore_circularity_real", "value": 0.98, "target": ""},
         ],
     )
     runs = _write(
@@ -132,6 +139,10 @@ def test_headline_rows_from_the_studies_tables(tmp_path):
     assert by.loc["cGAN grains per image / real", "value"] == pytest.approx(0.75)
     assert by.loc["cGAN grains per image / real", "target"] == "in [0.8, 1.2]"
     assert by.loc["generated mask vs image agreement (mIoU)", "met"] is False
+    spectrum = "generated images: power spectrum, largest log10 ratio to real, absolute"
+    assert by.loc[spectrum, "target"] == "<= 0.2" and by.loc[spectrum, "met"] is True
+    assert by.loc["generated pores: mean aspect ratio / real", "met"] is False
+    assert "generated pores: KS statistic of equivalent diameter" not in by.index  # not in table
     best = by.loc["customised mIoU: best 2-real + synthetic (real2_syn5x) − real8"]
     assert best["value"] == pytest.approx(0.03) and best["n_seeds"] == 3
     assert best["ci_low"] > 0 and best["met"] is True

@@ -5,6 +5,7 @@ import pytest
 
 from matgen.metrics.morphology import (
     correlation_length,
+    particle_shapes,
     porosity,
     radial_average,
     specific_surface_area,
@@ -129,3 +130,24 @@ def test_correlation_length_of_single_phase_is_nan():
 def test_rejects_non_binary():
     with pytest.raises(ValueError, match="binary"):
         porosity(np.array([[0.5, 1.0], [0.0, 0.2]]))
+
+
+def test_particle_shapes_of_discs_ellipses_and_cut_particles():
+    yy, xx = np.mgrid[:64, :64]
+    image = np.zeros((64, 64), bool)
+    image[(yy - 16) ** 2 + (xx - 16) ** 2 <= 36] = True  # disc, radius 6
+    image[((yy - 44) / 3.0) ** 2 + ((xx - 40) / 9.0) ** 2 <= 1] = True  # ellipse 9 x 3
+    image[0:5, 50:56] = True  # cut by the border
+    image[30, 3] = True  # one pixel: below min_area
+    shapes = particle_shapes(image, pixel_size=0.5)
+    assert len(shapes["area"]) == 2
+    disc, ellipse = np.argsort(shapes["aspect_ratio"])[::-1]
+    assert shapes["aspect_ratio"][disc] == pytest.approx(1.0, abs=0.02)
+    assert shapes["aspect_ratio"][ellipse] == pytest.approx(1 / 3, abs=0.04)  # digitised
+    assert shapes["circularity"][disc] == pytest.approx(1.0, abs=0.1)
+    assert shapes["circularity"][ellipse] < 0.8 * shapes["circularity"][disc]
+    # areas in unit²: the disc's 113 px (pi 6², digitised) at 0.5 per px
+    assert shapes["area"][disc] == pytest.approx(0.25 * image[:24, :24].sum())
+    assert shapes["equivalent_diameter"][disc] == pytest.approx(6.0, rel=0.05)
+    batch = particle_shapes(np.stack([image, image]), exclude_border=False)
+    assert len(batch["area"]) == 6  # both images, the cut particle now counted

@@ -212,6 +212,7 @@ def test_generator_chain_and_mix_training(real, tmp_path):
         out / "m.npy",
         tmp_path / "u.pt",
         tmp_path / "c.csv",
+        tmp_path / "curves.npz",
         classes=CLASSES,
         split=SPLIT,
         device="cpu",
@@ -219,6 +220,9 @@ def test_generator_chain_and_mix_training(real, tmp_path):
     values = checks.set_index("check")["value"]
     assert 0 <= values["vqvae_reconstruction_mask_miou"] <= 1
     assert 0 <= values["generated_mask_image_agreement_miou"] <= 1
+    assert values["power_spectrum_max_abs_log10_ratio"] >= 0
+    with np.load(tmp_path / "curves.npz") as curves:
+        assert curves["real_power"].shape == curves["synthetic_power"].shape
 
 
 def test_summary_averages_seeds_and_answers_the_few_real_question(tmp_path):
@@ -318,3 +322,44 @@ def test_fields_of_view_part_the_two_mious_where_a_class_is_absent():
     assert per_field["miou_present"] == pytest.approx((1 + 15 / 16) / 2)
     with pytest.raises(InputError, match="field_of_view 16 px is larger"):
         fields_of_view(truth, 16)
+
+
+def _pairs(rng, n, noise, stretch=1.0):
+    """n 32-px grey images of two phases with one round (or stretched) pore each, and masks."""
+    yy, xx = np.mgrid[:32, :32]
+    images, masks = [], []
+    for _ in range(n):
+        m = np.zeros((32, 32), np.uint8)
+        cy, cx = rng.uniform(10, 22, 2)
+        m[((yy - cy) / stretch) ** 2 + ((xx - cx) * stretch) ** 2 <= 16] = 2
+        images.append(np.where(m == 2, 0.1, 0.6) + noise * rng.normal(size=m.shape))
+        masks.append(m)
+    return np.asarray(images, np.float32)[:, None], np.asarray(masks)
+
+
+def _blocks(x):
+    """Every 4 images (N, ..., 32, 32) as one 64-px image of 2 x 2 blocks."""
+    x = x.reshape(-1, 2, 2, *x.shape[1:])
+    return np.concatenate(np.concatenate(list(np.moveaxis(x, (1, 2), (0, 1))), -2), -1)
+
+
+def test_pair_realism_catches_missing_noise_and_elongated_pores():
+    rng = np.random.default_rng(0)
+    real_x, real_m = _pairs(rng, 256, 0.05)
+    real_x, real_m = _blocks(real_x), _blocks(real_m)  # 64-px real images, cut back to 32
+    same = seg.pair_realism(real_x, real_m, *_pairs(rng, 256, 0.05), pore_class=2)[0]
+    same = {r["check"]: r for r in same}
+    assert same["power_spectrum_max_abs_log10_ratio"]["value"] < 0.1
+    assert same["pore_aspect_ratio_generated_over_real"]["value"] == pytest.approx(1, abs=0.02)
+    assert same["pore_equivalent_diameter_ks"]["met"]
+    assert all(r["met"] for r in same.values() if r["target"])
+    smooth, curves = seg.pair_realism(real_x, real_m, *_pairs(rng, 256, 0.0), pore_class=2)
+    smooth = {r["check"]: r for r in smooth}
+    assert not smooth["power_spectrum_max_abs_log10_ratio"]["met"]  # no pixel noise:
+    assert curves["synthetic_power"][-1] < 0.7 * curves["real_power"][-1]  # less at Nyquist
+    long, curves = seg.pair_realism(real_x, real_m, *_pairs(rng, 256, 0.05, 2.0), pore_class=2)
+    long = {r["check"]: r for r in long}
+    assert long["pore_aspect_ratio_generated_over_real"]["value"] < 0.5  # 4:1 ellipses
+    assert not long["pore_aspect_ratio_generated_over_real"]["met"]
+    assert curves["generated_pore_aspect_ratio"].mean() < 0.5
+    assert curves["real_power"].shape == (16,)  # real images cut to the generated size

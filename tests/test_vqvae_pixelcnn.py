@@ -67,6 +67,41 @@ def test_vqvae_shapes_and_it_learns_image_and_mask_jointly():
         VQVAE(3, downsample=3)
 
 
+def test_nearest_decoder_learns_and_the_residual_noise_has_the_residual_spectrum():
+    torch.manual_seed(2)
+    model = VQVAE(3, width=16, n_res=1, embed_dim=8, n_codes=16, upsample="nearest", noise_size=16)
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
+    mask = torch.zeros(8, 16, 16, dtype=torch.long)
+    mask[:, :, 8:] = 1
+    mask[:, 4:8, 2:6] = 2
+    image = torch.tensor([0.5, 0.8, 0.1])[mask][:, None] + 0.05 * torch.randn(8, 1, 16, 16)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        recon, logits, commitment, _ = model(image, mask)
+        loss, _, _ = vqvae_loss(recon, logits, image, mask, commitment, image_weight=20)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    assert torch.equal(model.residual_noise((2, 1, 16, 16)), torch.zeros(2, 1, 16, 16))  # unfitted
+    std = model.fit_residual_noise(image, mask)
+    with torch.no_grad():
+        recon = model(image, mask)[0]
+    residual = image - recon
+    residual = residual - residual.mean((-2, -1), keepdim=True)
+    assert std == pytest.approx(float(residual.square().mean().sqrt()), rel=1e-4)  # Parseval
+    assert 0.03 < std < 0.1  # the pixel noise (0.05) plus what 16 codes miss
+    # drawn fields: that variance, and the residuals' spectrum frequency by frequency
+    noise = model.residual_noise((4000, 1, 16, 16), torch.Generator().manual_seed(0))
+    assert float(noise.std()) == pytest.approx(std, rel=0.03)
+    drawn = torch.fft.fft2(noise).abs().square().mean((0, 1)) / 256
+    assert torch.allclose(drawn, model.residual_power, rtol=0.15, atol=1e-4 * std**2 * 256)
+    with pytest.raises(ValueError, match="fitted on 16"):
+        model.fit_residual_noise(image[..., :8, :8], mask[..., :8, :8])
+    with pytest.raises(ValueError, match="upsample"):
+        VQVAE(3, upsample="bilinear")
+
+
 def test_pixelcnn_is_causal_in_raster_order():
     torch.manual_seed(2)
     net = GatedPixelCNN(n_codes=5, dim=8, n_layers=4, kernel=3)

@@ -34,25 +34,60 @@ def _show_mask(ax: "plt.Axes", mask: np.ndarray, title: str = "") -> None:
         ax.set_title(title, fontsize=8)
 
 
+def _realism_panels(axes: list["plt.Axes"], curves: Any, checks: pd.Series) -> None:
+    """Bottom row of the pairs figure: power spectra, pore aspect ratio and pore size, real
+    against generated, with the checks' values."""
+    f = curves["frequency"]
+    ax = axes[0]
+    ax.loglog(f, curves["real_power"], color="0.2", label="real crops")
+    ax.loglog(f, curves["synthetic_power"], color="C1", label="generated")
+    ax.set_xlabel("frequency (cycles / px)")
+    ax.set_ylabel("power")
+    ax.set_title(
+        "power spectrum, max |log10 ratio| "
+        f"{checks.get('power_spectrum_max_abs_log10_ratio', np.nan):.2f}",
+        fontsize=8,
+    )
+    ax.legend(fontsize=7, frameon=False)
+    aspect = checks.get("pore_aspect_ratio_generated_over_real", np.nan)
+    for ax, key, label, check in (
+        (axes[1], "aspect_ratio", "pore aspect ratio (minor / major axis)",
+         f"generated / real mean {aspect:.2f}"),
+        (axes[2], "equivalent_diameter", "pore equivalent diameter (px)",
+         f"KS {checks.get('pore_equivalent_diameter_ks', np.nan):.2f}"),
+    ):  # fmt: skip
+        real, gen = curves[f"real_pore_{key}"], curves[f"generated_pore_{key}"]
+        both = np.concatenate([real, gen])
+        bins = np.linspace(both.min(), both.max(), 16) if both.size else 10
+        ax.hist(real, bins, density=True, histtype="step", color="0.2", label="real")
+        ax.hist(gen, bins, density=True, histtype="step", color="C1", label="generated")
+        ax.set_xlabel(label)
+        ax.set_title(check, fontsize=8)
+        ax.legend(fontsize=7, frameon=False)
+
+
 def pairs_figure(
     real_images: str | os.PathLike,
     real_masks: str | os.PathLike,
     synthetic_images: str | os.PathLike,
     synthetic_masks: str | os.PathLike,
     checks_path: str | os.PathLike,
+    curves_path: str | os.PathLike,
     classes: list[str],
     png_out: str | os.PathLike,
     n: int = 6,
     crop: int = 64,
 ) -> None:
     """Rows: real images (crops of the tile size of the generated pairs), their annotated
-    masks, generated images, generated masks."""
+    masks, generated images, generated masks; below, the realism checks (spectra, pore shapes)."""
     use_style()
     ri, rm = load_stack(real_images), np.load(real_masks)
     si, sm = load_stack(synthetic_images), np.load(synthetic_masks)
     checks = pd.read_csv(checks_path).set_index("check")["value"]
     crop = min(crop, ri.shape[-1], si.shape[-1])
-    fig, axes = plt.subplots(4, n, figsize=(1.9 * n, 8.2))
+    fig = plt.figure(figsize=(1.9 * n, 10.8))
+    grid = fig.add_gridspec(5, n, height_ratios=[1, 1, 1, 1, 1.25])
+    axes = np.array([[fig.add_subplot(grid[i, j]) for j in range(n)] for i in range(4)])
     for j in range(n):
         k = j % len(ri)
         y = (j // len(ri)) * crop % max(1, ri.shape[-2] - crop + 1)
@@ -64,8 +99,13 @@ def pairs_figure(
         _show_mask(axes[1, j], rm[k, y : y + crop, :crop], "annotated mask" if j == 0 else "")
         show_image(axes[2, j], np.asarray(si[j, 0], np.float32), "generated" if j == 0 else "")
         _show_mask(axes[3, j], sm[j], "generated mask" if j == 0 else "")
+    third = max(1, n // 3)
+    bottom = [fig.add_subplot(grid[4, i * third : (i + 1) * third]) for i in range(3)]
+    with np.load(curves_path) as curves:
+        _realism_panels(bottom, curves, checks)
     handles = [plt.Rectangle((0, 0), 1, 1, color=CLASS_COLOURS[i]) for i in range(len(classes))]
-    fig.legend(handles, classes, loc="lower center", ncol=len(classes), fontsize=9, frameon=False)
+    fig.legend(handles, classes, loc="upper center", ncol=len(classes), fontsize=9,
+               frameon=False, bbox_to_anchor=(0.5, 0.965))  # fmt: skip
     fig.suptitle(
         "VQ-VAE + PixelCNN image/mask pairs — reconstruction mask mIoU "
         f"{checks.get('vqvae_reconstruction_mask_miou', np.nan):.3f} (target 0.9), "
@@ -73,7 +113,7 @@ def pairs_figure(
         f"{checks.get('generated_mask_image_agreement_miou', np.nan):.3f} (target 0.7)",
         fontsize=9,
     )
-    fig.tight_layout(rect=(0, 0.03, 1, 0.97))
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     save_figure(fig, png_out)
 
 
@@ -174,6 +214,7 @@ def segmentation_figures(
         inputs["synthetic_images"],
         inputs["synthetic_masks"],
         inputs["checks"],
+        inputs["curves"],
         classes,
         outputs["pairs"],
     )

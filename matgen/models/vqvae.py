@@ -6,6 +6,14 @@ consistent image + mask pair. The codebook is learnt by exponential moving avera
 encoder outputs assigned to each code (decay 0.99), with the commitment loss β‖z − sg(e)‖²
 (β 0.25) on the encoder, and codes unused for a while are restarted on random encoder outputs
 (dead-code restart), so the whole codebook stays in use.
+
+What a code map cannot carry — the detector noise and the texture finer than a code — the
+decoder averages away, so decoded images are too smooth. With ``noise_size`` the model keeps
+the power spectrum of its reconstruction residuals on the training crops (``fit_residual_noise``)
+and :meth:`VQVAE.residual_noise` draws a stationary Gaussian field with that spectrum, added to
+generated images so that their spectrum matches the real one at every frequency.
+``upsample="nearest"`` (nearest-neighbour doubling + 3×3 conv) avoids the checkerboard of
+strided transposed convolutions, whose 4-px period shows as a grid in generated images.
 """
 
 from __future__ import annotations
@@ -98,8 +106,12 @@ class VQVAE(nn.Module):
         n_codes: int = 256,
         downsample: int = 4,
         decay: float = 0.99,
+        upsample: str = "transpose",
+        noise_size: int = 0,
     ) -> None:
         super().__init__()
+        if upsample not in ("transpose", "nearest"):
+            raise ValueError(f"upsample must be 'transpose' or 'nearest', got {upsample!r}")
         steps = downsample.bit_length() - 1
         if 2**steps != downsample or steps < 1:
             raise ValueError(f"downsample {downsample} is not a power of two >= 2")
@@ -118,10 +130,16 @@ class VQVAE(nn.Module):
         dec += [ResBlock(width, width // 2) for _ in range(n_res)] + [nn.ReLU()]
         for i in range(steps):
             last = i == steps - 1
-            dec += [nn.ConvTranspose2d(width, cin if last else width, 4, 2, 1)]
+            cout = cin if last else width
+            if upsample == "nearest":
+                dec += [nn.Upsample(scale_factor=2.0), nn.Conv2d(width, cout, 3, padding=1)]
+            else:
+                dec += [nn.ConvTranspose2d(width, cout, 4, 2, 1)]
             if not last:
                 dec += [nn.ReLU()]
         self.decoder = nn.Sequential(*dec)
+        if noise_size:  # power spectrum (noise_size², grey level²) of the residuals
+            self.register_buffer("residual_power", torch.zeros(noise_size, noise_size))
 
     def encode(
         self, image: torch.Tensor, mask: torch.Tensor
@@ -137,6 +155,35 @@ class VQVAE(nn.Module):
 
     def decode_codes(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.decode(self.quantizer.lookup(codes))
+
+    @torch.no_grad()
+    def fit_residual_noise(self, image: torch.Tensor, mask: torch.Tensor) -> float:
+        """Set the residual spectrum from crops (N, C, s, s) with s = ``noise_size``: the mean
+        periodogram |FFT(x − recon)|² / s² over crops and channels; returns the residual
+        standard deviation (grey levels)."""
+        s = self.residual_power.shape[-1]
+        if image.shape[-2:] != (s, s):
+            raise ValueError(f"residual noise is fitted on {s}² crops, got {tuple(image.shape)}")
+        recon, _ = self.decode(self.encode(image, mask)[0])
+        residual = (image - recon).float()
+        residual = residual - residual.mean((-2, -1), keepdim=True)
+        power = torch.fft.fft2(residual).abs().square().mean((0, 1)) / (s * s)
+        self.residual_power.copy_(power)
+        return float(power.sum().sqrt() / s)
+
+    def residual_noise(
+        self, shape: tuple[int, ...], generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """A stationary Gaussian field (N, C, s, s) with the residuals' power spectrum: white
+        noise filtered by √power in Fourier space (zeros when no noise model was fitted)."""
+        dev = next(self.parameters()).device
+        if not hasattr(self, "residual_power"):
+            return torch.zeros(shape, device=dev)
+        s = self.residual_power.shape[-1]
+        if tuple(shape[-2:]) != (s, s):
+            raise ValueError(f"the residual noise model is {s}² px, images are {shape[-2:]}")
+        white = torch.randn(shape, generator=generator).to(dev)
+        return torch.fft.ifft2(torch.fft.fft2(white) * self.residual_power.sqrt()).real
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor):
         quantized, commitment, codes = self.encode(image, mask)

@@ -337,14 +337,20 @@ def segmentation_rows(
     for check, name in (
         ("vqvae_reconstruction_mask_miou", "VQ-VAE reconstruction mask mIoU"),
         ("generated_mask_image_agreement_miou", "generated mask vs image agreement (mIoU)"),
-    ):
+        ("power_spectrum_max_abs_log10_ratio",
+         "generated images: power spectrum, largest log10 ratio to real, absolute"),
+        ("pore_aspect_ratio_generated_over_real", "generated pores: mean aspect ratio / real"),
+        ("pore_equivalent_diameter_ks", "generated pores: KS statistic of equivalent diameter"),
+    ):  # fmt: skip
+        if check not in frames[0].index:  # tables written before the check existed
+            continue
         target = frames[0].loc[check, "target"]
         rows.append(
             row(
                 "segmentation",
                 name,
                 [float(f.loc[check, "value"]) for f in frames],
-                f">= {target:g}" if pd.notna(target) else "",
+                str(target) if pd.notna(target) else "",
             )
         )
     all_runs = pd.concat(_frames(runs), ignore_index=True)

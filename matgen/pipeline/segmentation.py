@@ -31,7 +31,7 @@ from ..inference.segmentation import (
     load_vqvae,
     segment,
 )
-from ..io import read_image, save_image, save_npy, save_table
+from ..io import read_image, save_image, save_npy, save_npz, save_table
 from ..metrics.segmentation import iou_per_class, miou, miou_present_classes
 from ..train.segmentation import train_pixelcnn, train_segmenter, train_vqvae
 from ..util import select_device
@@ -161,6 +161,7 @@ def sample_pairs(
         codes = prior.sample(k, (window, window), temperature, generator=gen)
         with torch.no_grad():
             image, logits = vqvae.decode_codes(codes)
+            image = image + vqvae.residual_noise(tuple(image.shape), generator=gen)
         images.append(image.clamp(0, 1).cpu().numpy())
         masks.append(logits.argmax(1).cpu().numpy().astype(np.uint8))
         rows += [dict(index=start + i, batch_seed=seed + b) for i in range(k)]
@@ -307,6 +308,67 @@ def train_mix(
     return table
 
 
+def pair_realism(
+    real_images: np.ndarray,
+    real_masks: np.ndarray,
+    synthetic_images: np.ndarray,
+    synthetic_masks: np.ndarray,
+    pore_class: int,
+    spectrum_tolerance: float = 0.2,
+    shape_ks: float = 0.2,
+    aspect_tolerance: float = 0.1,
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Do generated pairs look like the real ones they were learnt from? Checks (rows of
+    check, value, target, met) and the curves behind them (spectra, per-pore shapes).
+
+    Texture and noise: radially averaged power spectrum of the generated images against real
+    crops of the same size (non-overlapping, from the real images), largest |log10 ratio| over
+    all frequencies ≤ ``spectrum_tolerance`` decades (missing detector noise shows as too little
+    power at high frequency, a decoder grid as a peak at its period). Pore shape: mean aspect
+    ratio of the generated pores over the real ones within ``aspect_tolerance`` (elongated
+    pores score below 1), and the KS distance between their equivalent-diameter distributions
+    ≤ ``shape_ks``; pores touching a crop border are left out of both."""
+    from scipy.stats import ks_2samp
+
+    from ..metrics.morphology import particle_shapes
+    from ..metrics.spectra import radial_power_spectrum, spectrum_log_ratio
+
+    size = synthetic_images.shape[-1]
+    real_crops = fields_of_view(np.asarray(real_images, np.float64)[:, 0], size)
+    real_mask_crops = fields_of_view(np.asarray(real_masks), size)
+    frequency, real_power = radial_power_spectrum(real_crops)
+    _, syn_power = radial_power_spectrum(np.asarray(synthetic_images, np.float64))
+    worst = float(np.abs(spectrum_log_ratio(real_power, syn_power)).max())
+    real_pores = particle_shapes(real_mask_crops == pore_class)
+    syn_pores = particle_shapes(np.asarray(synthetic_masks) == pore_class)
+    enough = min(len(real_pores["area"]), len(syn_pores["area"])) >= 2
+    aspect = (syn_pores["aspect_ratio"].mean() / real_pores["aspect_ratio"].mean()
+              if enough else np.nan)  # fmt: skip
+    diameter_ks = (ks_2samp(real_pores["equivalent_diameter"],
+                            syn_pores["equivalent_diameter"]).statistic
+                   if enough else np.nan)  # fmt: skip
+    rows = [
+        dict(check="power_spectrum_max_abs_log10_ratio", value=worst,
+             target=f"<= {spectrum_tolerance:g}", met=worst <= spectrum_tolerance),
+        dict(check="pore_aspect_ratio_generated_over_real", value=aspect,
+             target=f"in [{1 - aspect_tolerance:g}, {1 + aspect_tolerance:g}]",
+             met=bool(abs(aspect - 1) <= aspect_tolerance)),
+        dict(check="pore_equivalent_diameter_ks", value=diameter_ks, target=f"<= {shape_ks:g}",
+             met=bool(diameter_ks <= shape_ks)),
+    ]  # fmt: skip
+    for name, pores in (("real", real_pores), ("generated", syn_pores)):
+        rows += [
+            dict(check=f"pore_{key}_{name}", value=float(pores[key].mean()) if enough else np.nan,
+                 target="", met=np.nan)
+            for key in ("aspect_ratio", "circularity", "equivalent_diameter")
+        ]  # fmt: skip
+    curves = dict(frequency=frequency, real_power=real_power, synthetic_power=syn_power)
+    curves.update({f"{name}_pore_{key}": pores[key]
+                   for name, pores in (("real", real_pores), ("generated", syn_pores))
+                   for key in ("aspect_ratio", "equivalent_diameter")})  # fmt: skip
+    return rows, curves
+
+
 def generator_checks(
     vqvae_path: str | os.PathLike,
     images_path: str | os.PathLike,
@@ -316,60 +378,50 @@ def generator_checks(
     synthetic_masks: str | os.PathLike,
     real_segmenter: str | os.PathLike,
     checks_out: str | os.PathLike,
+    curves_out: str | os.PathLike,
     *,
     classes: list[str],
     split: dict[str, int],
+    generator_real: int = 0,
     device: str = "auto",
 ) -> pd.DataFrame:
-    """The generator's targets: VQ-VAE reconstruction mask mIoU on held-out real pairs (≥ 0.9)
-    and agreement of generated masks with generated images — a U-Net trained on real data only
-    segments the generated images, scored against the generated masks (mIoU ≥ 0.7)."""
+    """The generator's targets: VQ-VAE reconstruction mask mIoU on held-out real pairs (≥ 0.9);
+    agreement of generated masks with generated images — a U-Net trained on real data only
+    segments the generated images, scored against the generated masks (mIoU ≥ 0.7); and the
+    realism of the pairs against the ``generator_real`` real training pairs the generator saw
+    (0: all; :func:`pair_realism`, curves to ``curves_out``). Pores are the last class."""
     import torch
 
     dev = select_device(device)
-    real = load_real(images_path, masks_path, table_path, split)
+    real = _first_real(load_real(images_path, masks_path, table_path, split), generator_real)
     vqvae = load_vqvae(vqvae_path, str(dev))
     x = torch.from_numpy(real["test_images"]).to(dev)
     m = real["test_masks"].astype(np.int64)
     with torch.no_grad():
         recon, logits, _, _ = vqvae(x, torch.from_numpy(np.where(m == 255, 0, m)).to(dev))
-    recon_mask = logits.argmax(1).cpu().numpy()
     k = len(classes)
-    recon_miou = float(miou(recon_mask, m, k))
+    recon_miou = float(miou(logits.argmax(1).cpu().numpy(), m, k))
     recon_mse = float(((recon.cpu().numpy() - real["test_images"]) ** 2).mean())
     model, _ = load_segmenter(real_segmenter, str(dev))
     syn_x = np.asarray(load_stack(synthetic_images), np.float32)
     syn_m = np.load(synthetic_masks)
     agree = float(miou(segment(model, syn_x), syn_m, k))
-    fractions = {
-        f"synthetic_fraction_{c}": float((syn_m == i).mean()) for i, c in enumerate(classes)
-    }
-    fractions.update(
-        {
-            f"real_fraction_{c}": float((real["train_masks"] == i).mean())
-            for i, c in enumerate(classes)
-        }
+    realism, curves = pair_realism(
+        real["train_images"], real["train_masks"], syn_x, syn_m, pore_class=k - 1
     )
-    checks = pd.DataFrame(
-        [
-            dict(
-                check="vqvae_reconstruction_mask_miou",
-                value=recon_miou,
-                target=0.9,
-                met=recon_miou >= 0.9,
-            ),
-            dict(
-                check="vqvae_reconstruction_image_mse", value=recon_mse, target=np.nan, met=np.nan
-            ),
-            dict(
-                check="generated_mask_image_agreement_miou",
-                value=agree,
-                target=0.7,
-                met=agree >= 0.7,
-            ),
-            *[dict(check=k_, value=v, target=np.nan, met=np.nan) for k_, v in fractions.items()],
-        ]
-    )
+    rows = [
+        dict(check="vqvae_reconstruction_mask_miou", value=recon_miou, target=">= 0.9",
+             met=recon_miou >= 0.9),
+        dict(check="vqvae_reconstruction_image_mse", value=recon_mse, target="", met=np.nan),
+        dict(check="generated_mask_image_agreement_miou", value=agree, target=">= 0.7",
+             met=agree >= 0.7),
+        *realism,
+    ]  # fmt: skip
+    for name, masks in (("synthetic", syn_m), ("real", real["train_masks"])):
+        rows += [dict(check=f"{name}_fraction_{c}", value=float((masks == i).mean()), target="",
+                      met=np.nan) for i, c in enumerate(classes)]  # fmt: skip
+    checks = pd.DataFrame(rows)
+    save_npz(curves_out, **curves)
     save_table(checks_out, checks)
     return checks
 
@@ -422,9 +474,15 @@ def summarise_mixes(
 
 
 def evaluate_segmentation(
-    inputs: dict[str, Any], outputs: dict[str, str], *, classes: list[str], split: dict[str, int]
+    inputs: dict[str, Any],
+    outputs: dict[str, str],
+    *,
+    classes: list[str],
+    split: dict[str, int],
+    generator_real: int = 0,
 ) -> pd.DataFrame:
-    """The evaluation stage: the runs table and per-mix summary, then the generator checks."""
+    """The evaluation stage: the runs table and per-mix summary, then the checks of the
+    generator of ``generator_real`` real images."""
     scores = inputs["scores"]
     summarise_mixes(
         [scores] if isinstance(scores, str) else list(scores), outputs["runs"], outputs["summary"]
@@ -438,6 +496,8 @@ def evaluate_segmentation(
         inputs["synthetic_masks"],
         inputs["real_segmenter"],
         outputs["checks"],
+        outputs["curves"],
         classes=classes,
         split=split,
+        generator_real=generator_real,
     )

@@ -140,11 +140,14 @@ def vqvae_loss(
     commitment: torch.Tensor,
     beta: float = 0.25,
     ignore_index: int = 255,
+    image_weight: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(total, image MSE, mask cross-entropy); unlabelled mask pixels are ignored."""
+    """(total, image MSE, mask cross-entropy); unlabelled mask pixels are ignored.
+    ``image_weight`` scales the MSE against the cross-entropy: grey levels in [0, 1] make the
+    MSE ~100× smaller than the cross-entropy, so at weight 1 the codes favour the mask."""
     mse = F.mse_loss(recon, image)
     ce = F.cross_entropy(logits, mask.long(), ignore_index=ignore_index)
-    return mse + ce + beta * commitment, mse, ce
+    return image_weight * mse + ce + beta * commitment, mse, ce
 
 
 def vacancy_detection_loss(

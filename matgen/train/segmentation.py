@@ -70,11 +70,16 @@ def train_vqvae(
     decay: float = 0.99,
     beta: float = 0.25,
     lr: float = 1e-3,
+    upsample: str = "transpose",
+    residual_noise: bool = False,
+    image_weight: float = 1.0,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Fit the VQ-VAE to image + annotated-mask crops; log MSE, mask CE, commitment, codebook
-    perplexity and the number of codes used per epoch."""
+    perplexity and the number of codes used per epoch. With ``residual_noise`` the model then
+    keeps the power spectrum of its residuals on 256 ``crop``² training crops (the noise added to
+    generated images; the summary gives its standard deviation)."""
     import torch
 
     from ..models.vqvae import VQVAE
@@ -91,6 +96,8 @@ def train_vqvae(
         n_codes=n_codes,
         downsample=downsample,
         decay=decay,
+        upsample=upsample,
+        noise_size=crop if residual_noise else 0,
     )
     model = VQVAE(**cfg).to(dev)
     opt, run = TrainingRun.with_adam(
@@ -113,7 +120,9 @@ def train_vqvae(
             x, m = random_crops(images, masks, batch_size, crop, rng)
             x, m = torch.from_numpy(x).to(dev), torch.from_numpy(m).to(dev)
             recon, logits, commitment, codes = model(x, m)
-            loss, mse, ce = vqvae_loss(recon, logits, x, m, commitment, beta, UNLABELLED)
+            loss, mse, ce = vqvae_loss(
+                recon, logits, x, m, commitment, beta, UNLABELLED, image_weight
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -133,6 +142,13 @@ def train_vqvae(
             ),
         )
     summary = {"epochs": epochs, "seconds": time.time() - run.started}
+    if residual_noise:
+        x, m = random_crops(images, masks, 256, crop, np.random.default_rng([seed, epochs]))
+        m = np.where(m == UNLABELLED, 0, m)
+        model.eval()
+        summary["residual_std"] = model.fit_residual_noise(
+            torch.from_numpy(x).to(dev), torch.from_numpy(m).to(dev)
+        )
     run.finish("vqvae", summary=summary)
     return summary
 
