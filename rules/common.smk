@@ -157,10 +157,12 @@ def stem_augment(trainset):
 
 # --- segmentation study
 def seg_real_only_mix():
-    """The mix with the most real images and no synthetic ones: the generator checks use it."""
+    """The U-Net that referees the generated pairs (segments the generated images, scored
+    against the generated masks): the most accurate one trained on real images only — with
+    exact masks where a mix has them (the ceiling), else the one with the most annotated."""
     mixes = config["segmentation"]["mixes"]
-    plain = [m for m, v in mixes.items() if not v["synthetic_images"] and not v["exact_masks"]]
-    return max(plain, key=lambda m: mixes[m]["real"]) if plain else ""
+    plain = [m for m, v in mixes.items() if not v["synthetic_images"] and v["real"]]
+    return max(plain, key=lambda m: (mixes[m]["exact_masks"], mixes[m]["real"]), default="")
 
 
 def seg_generators():

@@ -41,6 +41,7 @@ def _realism_panels(axes: list["plt.Axes"], curves: Any, checks: pd.Series) -> N
     ax = axes[0]
     ax.loglog(f, curves["real_power"], color="0.2", label="real crops")
     ax.loglog(f, curves["synthetic_power"], color="C1", label="generated")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())  # minor labels overlap on one decade
     ax.set_xlabel("frequency (cycles / px)")
     ax.set_ylabel("power")
     ax.set_title(
@@ -109,7 +110,7 @@ def pairs_figure(
     fig.suptitle(
         "VQ-VAE + PixelCNN image/mask pairs — reconstruction mask mIoU "
         f"{checks.get('vqvae_reconstruction_mask_miou', np.nan):.3f} (target 0.9), "
-        "generated masks vs a real-data U-Net on generated images mIoU "
+        "generated masks vs a real-image U-Net on generated images mIoU "
         f"{checks.get('generated_mask_image_agreement_miou', np.nan):.3f} (target 0.7)",
         fontsize=9,
     )
@@ -133,16 +134,18 @@ def miou_figure(summary_path: str | os.PathLike, png_out: str | os.PathLike) -> 
         ("miou", "miou_present"),
         ("mIoU (classes in prediction ∪ truth)", "customised mIoU (classes in truth only)"),
     ):
-        for real, group in summary.groupby("real"):
+        exact = summary.get("exact_masks", pd.Series(False, index=summary.index))
+        for (real, perfect), group in summary.groupby([summary["real"], exact.astype(bool)]):
             group = group.sort_values("synthetic_share")
             label = f"{real} real images" if real else "synthetic only"
             ax.errorbar(
                 group["synthetic_share"],
                 group[f"{metric}_mean"],
                 yerr=group[f"{metric}_std"],
-                marker="o",
+                marker="*" if perfect else "o",
+                markersize=10 if perfect else 6,
                 capsize=3,
-                label=label,
+                label=label + (", exact masks" if perfect else ""),
             )
         ax.set_xlabel("synthetic share of training pixels")
         ax.set_title(title, fontsize=10)

@@ -369,7 +369,7 @@ def segmentation_rows(
         rows.append(row("segmentation", f"customised mIoU: {name} ({label})",
                         per_mix[name]))  # fmt: skip
         diff, ci, n = difference(per_mix[most], per_mix[name])
-        rows.append(row("segmentation", f"customised mIoU: {most} − ceiling", [diff], "", ci, n))
+        rows.append(row("segmentation", f"customised mIoU: {most} − {name}", [diff], "", ci, n))
     fewest = kind[kind.real > 0]["real"].min()
     mixed = kind[(kind.real == fewest) & (kind.synthetic_images > 0)]
     if len(mixed):
