@@ -246,6 +246,36 @@ def test_presence_gradient_thins_out_nuclei_towards_a_coarse_microstructure():
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
 
 
+def test_grain_density_penalty_is_zero_in_the_real_spread_and_pulls_outliers_back():
+    from matgen.train.conditional import _GrainDensity
+
+    rng = np.random.default_rng(3)
+    real, classes = [], []
+    for k, n in enumerate((12, 40)):  # two classes: ~12 and ~40 grains per 32-px image
+        for _ in range(12):
+            labels = voronoi_grains(32, int(rng.poisson(n)), rng)
+            real.append(render_microstructure(labels, rng.uniform(0, 90, labels.max() + 1), 0, rng))
+            classes.append(k)
+    density = _GrainDensity(np.asarray(real)[:, None], np.asarray(classes), 2, tolerance=2.0)
+    assert float(density.mu[1] - density.mu[0]) == pytest.approx(np.log(40 / 12), abs=0.35)
+
+    def penalty(presence_logit: float, k: int):
+        seeds = _nuclei(6, 8, 1, presence_logit)  # 128 candidates per image
+        seeds[:, :, 2] = seeds[:, :, 4] + torch.randn(seeds[:, :, 2].shape) * 1.7
+        seeds.requires_grad_(True)
+        maps = render_tessellation(seeds, 32, 3, torch.zeros(()), torch.tensor(0.05), 4.0)
+        loss = density.penalty(maps, seeds, torch.full((6,), k))
+        loss.backward()
+        return float(loss.detach()), float(seeds.grad[:, :, 4].sum())
+
+    # ~40 of 128 candidates present: class-1 maps with about the real count pay (almost) nothing
+    typical = penalty(-0.85, 1)[0]
+    crowded, grad = penalty(-0.85, 0)  # the same maps as class 0 (~16 grains): too many
+    assert crowded > 10 * typical and grad > 0  # descent lowers the presence probabilities
+    sparse, grad = penalty(-4.0, 1)  # ~2 nuclei where class 1 has ~40
+    assert sparse > 100 * typical and grad < 0  # descent raises them
+
+
 def test_frechet_distance():
     a = np.random.default_rng(0).normal(size=(4000, 3))
     assert frechet_distance(a, a) == pytest.approx(0, abs=1e-8)

@@ -238,15 +238,19 @@ class SeedDecoder(nn.Module):
         out = self.head(h).view(len(h), m, PARAMS - 1, g, g) * self.gain
         return torch.cat([out + skip, out[:, :, 2:3]], 2)
 
-    def forward(self, local: torch.Tensor, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return render_tessellation(
-            self.seeds(local, z, cond),
+    def forward(
+        self, local: torch.Tensor, z: torch.Tensor, cond: torch.Tensor, return_seeds: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        seeds = self.seeds(local, z, cond)
+        image = render_tessellation(
+            seeds,
             self.resolution,
             self.window,
             self.log_elongation,
             torch.sigmoid(self.boundary_logit),
             self.temperature,
         )
+        return (image, seeds) if return_seeds else image
 
 
 class _GrainMapModel(nn.Module):
@@ -284,8 +288,11 @@ class _GrainMapModel(nn.Module):
             presence_gain,
         )
 
-    def generate(self, z: torch.Tensor, local: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return self.decoder(local, z, cond)
+    def generate(
+        self, z: torch.Tensor, local: torch.Tensor, cond: torch.Tensor, return_seeds: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The grain map; with ``return_seeds`` also the candidate nuclei (N, m, 5, G, G)."""
+        return self.decoder(local, z, cond, return_seeds)
 
     def sample(self, z: torch.Tensor, eps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """A grain map from prior draws: standard normal ``z`` (N, Z) and ``eps`` (N, L, G, G)."""
@@ -328,8 +335,16 @@ class TessellationGenerator(_GrainMapModel):
             presence_gain,
         )
 
-    def forward(self, z: torch.Tensor, local: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return self.generate(z, local, cond)
+    def forward(
+        self, z: torch.Tensor, local: torch.Tensor, cond: torch.Tensor, return_seeds: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        return self.generate(z, local, cond, return_seeds)
+
+
+def expected_nuclei(seeds: torch.Tensor) -> torch.Tensor:
+    """(N,) expected number of nuclei of each sample: the sum of the candidates' presence
+    probabilities (differentiable; the drawn count is the number of presence logits > 0)."""
+    return torch.sigmoid(seeds[:, :, 4]).sum((1, 2, 3))
 
 
 def _down(cin: int, cout: int) -> nn.Sequential:

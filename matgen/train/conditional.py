@@ -95,6 +95,48 @@ class _Critic:
         return loss
 
 
+class _GrainDensity:
+    """Keeps each class's grain count within the real images' spread.
+
+    The real images of class c are counted by matgen's grain segmentation (log-mean μ_c,
+    log-sd σ_c). A generated map's count is estimated as its expected number of nuclei (the sum
+    of presence probabilities: differentiable) times the measured / drawn ratio of its rendered
+    image (the segmentation splits grains cut by the border and loses the smallest; the ratio
+    carries that, without a gradient). The penalty relu(|log count − μ_c| − ``tolerance`` σ_c)²
+    is zero inside the real spread, so the generator keeps its own variety there, while maps of
+    a handful of grains, or of far too many, pay."""
+
+    def __init__(
+        self, images: np.ndarray, class_index: np.ndarray, n_classes: int, tolerance: float
+    ) -> None:
+        import torch
+
+        from ..synth.polysilicon import grain_count
+
+        self._count = grain_count
+        log_counts = np.log(np.maximum([grain_count(im[0]) for im in images], 1))
+        per_class = [log_counts[np.asarray(class_index) == k] for k in range(n_classes)]
+        self.mu = torch.tensor([c.mean() if len(c) else 0.0 for c in per_class])
+        self.sd = torch.tensor([c.std() if len(c) else 1.0 for c in per_class])
+        self.tolerance = tolerance
+
+    def penalty(self, fake: Any, seeds: Any, class_index: Any) -> Any:
+        """Mean penalty over a batch of generated maps in [0, 1] (N, 1, H, W), their nuclei
+        (N, m, 5, G, G) and class indices (N,)."""
+        import torch
+
+        from ..models.tessellation import expected_nuclei
+
+        images = fake.detach().float().cpu().numpy()
+        measured = torch.tensor([float(self._count(im[0])) for im in images])
+        drawn = (seeds[:, :, 2] > 0).sum((1, 2, 3)).clamp(min=1).float().cpu()
+        ratio = (measured.clamp(min=0.5) / drawn).to(seeds.device)
+        count = expected_nuclei(seeds) * ratio
+        mu, sd = self.mu.to(seeds.device)[class_index], self.sd.to(seeds.device)[class_index]
+        excess = (count.clamp(min=0.5).log() - mu).abs() - self.tolerance * sd
+        return torch.relu(excess).square().mean()
+
+
 def train_vae(
     images_path: str | os.PathLike,
     table_path: str | os.PathLike,
@@ -208,6 +250,8 @@ def train_cgan(
     augment_p: float = 0.0,
     augment_ops: tuple[str, ...] = ("translate", "cutout"),
     ema_decay: float = 0.0,
+    density_weight: float = 0.0,
+    density_tolerance: float = 2.0,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
@@ -216,7 +260,9 @@ def train_cgan(
     (:class:`_Critic`) has ``width`` maps, a projection head with ``projection``, DiffAugment
     with ``augment_p`` and ``augment_ops``; ``d_steps`` D updates (fresh batches) per G update.
     ``ema_decay`` > 0: the saved G (what sampling uses) is the exponential moving average of
-    the trained one's weights (Karras et al. 2018), which averages out the last steps' swings."""
+    the trained one's weights (Karras et al. 2018), which averages out the last steps' swings.
+    ``density_weight`` > 0 adds :class:`_GrainDensity` (tolerance ``density_tolerance`` real
+    σ of the log grain count per class) to G's loss."""
     import torch
 
     from ..models.tessellation import TessellationGenerator
@@ -254,16 +300,27 @@ def train_cgan(
         modules={"G": G_ema, "D": critic.D, **({"G_train": G} if ema_decay > 0 else {})},
         states={"opt_g": opt_g, "opt_d": critic.opt},
         device=dev,
-        resume_config={**cfg, **critic.config, "ema_decay": ema_decay},
+        resume_config={
+            **cfg,
+            **critic.config,
+            "ema_decay": ema_decay,
+            "density_weight": density_weight,
+        },  # fmt: skip
         unit="epoch",
         desc="cGAN",
         show_progress=show_progress,
     )
     x_all = torch.from_numpy(data.images * 2 - 1)
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
+    k_all = torch.from_numpy(np.asarray(data.class_index, np.int64))
+    density = (
+        _GrainDensity(data.images, data.class_index, len(classes), density_tolerance)
+        if density_weight > 0
+        else None
+    )
     rng = np.random.default_rng([seed, run.start])
     for epoch in run.steps():
-        sums = np.zeros(2)
+        sums = np.zeros(3)
         batches = _batches(len(x_all), batch_size, rng)
         for b, idx in enumerate(batches):
             x, c = x_all[idx].to(dev), c_all[idx].to(dev)
@@ -273,19 +330,24 @@ def train_cgan(
             z = torch.randn(len(idx), G.latent_dim, device=dev)
             local = torch.randn(len(idx), *G.local_shape, device=dev)
             with torch.set_grad_enabled(update_g):
-                fake = G(z, local, c) * 2 - 1
+                maps, seeds = G(z, local, c, return_seeds=True)
+                fake = maps * 2 - 1
             loss_d = critic.step(x, fake, c)
             if not update_g:
                 continue
             loss_g = critic.generator_loss(fake, c)
+            loss_density = (
+                density.penalty(maps, seeds, k_all[idx].to(dev)) if density else torch.zeros(())
+            )
+            loss_g = loss_g + density_weight * loss_density
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
             if ema_decay > 0:
                 ema_update(G_ema, G, ema_decay)
-            sums += [loss_d, float(loss_g.detach())]
+            sums += [loss_d, float(loss_g.detach()), float(loss_density.detach())]
         sums /= max(1, len(batches) // d_steps)
-        run.end_step(epoch + 1, dict(loss_d=sums[0], loss_g=sums[1]))
+        run.end_step(epoch + 1, dict(loss_d=sums[0], loss_g=sums[1], loss_density=sums[2]))
         rng = np.random.default_rng([seed, epoch + 1])
     summary = {"epochs": epochs, "seconds": time.time() - run.started}
     run.finish("cgan", conditioning=cond.to_dict(), summary=summary)
