@@ -15,6 +15,7 @@ TARGETS = {
     "generator_accuracy": {"cGAN": 0.9},
     "generator_e11_mae_sigma": {"cGAN": 1.0},
     "grain_count_tolerance": 0.2,
+    "boundary_alignment_ratio": 1.3,
     "synthetic_only_gap": 0.05,
 }
 

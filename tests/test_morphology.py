@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from matgen.metrics.morphology import (
+    axis_aligned_boundary_fraction,
     correlation_length,
     particle_shapes,
     porosity,
@@ -151,3 +152,22 @@ def test_particle_shapes_of_discs_ellipses_and_cut_particles():
     assert shapes["equivalent_diameter"][disc] == pytest.approx(6.0, rel=0.05)
     batch = particle_shapes(np.stack([image, image]), exclude_border=False)
     assert len(batch["area"]) == 6  # both images, the cut particle now counted
+
+
+def test_axis_aligned_boundary_fraction_by_hand_and_lattice_vs_voronoi():
+    from matgen.synth.polysilicon import grain_boundaries, voronoi_grains
+
+    b = np.zeros((20, 20), bool)
+    b[5, 2:10] = True  # a horizontal run of 8: counts
+    b[12, 0:4] = True  # a run of 4: too short
+    b[:, 15] = True  # a vertical run of 20 (crossing nothing)
+    assert axis_aligned_boundary_fraction(b) == pytest.approx((8 + 20) / 32)
+    lattice = np.zeros((64, 64), bool)
+    lattice[::8, :] = lattice[:, ::8] = True  # square grains of 7 px
+    rng = np.random.default_rng(0)
+    voronoi = np.stack([grain_boundaries(voronoi_grains(64, 60, rng)) for _ in range(4)])
+    random_share = axis_aligned_boundary_fraction(voronoi)
+    assert random_share.shape == (4,)
+    assert axis_aligned_boundary_fraction(lattice) == pytest.approx(1.0)
+    assert (random_share < 0.6).all()
+    assert np.isnan(axis_aligned_boundary_fraction(np.zeros((8, 8), bool)))

@@ -533,9 +533,12 @@ def test_grains_per_class_compares_each_class_with_the_real_images_of_that_class
             "class": ["2um", "2um", "10um", "10um"] * 2,
             "grains": [10, 12, 40, 44, 11, 11, 20, 22],
             "mean_grain_area": [100.0, 80.0, 25.0, 23.0, 90.0, 90.0, 48.0, 48.0],
+            "axis_aligned_boundaries": [0.3, 0.3, 0.4, 0.4, 0.3, 0.3, 0.8, 0.8],
         }
     )
     table = grains_per_class(per_sample).set_index(["set", "class"])
+    assert table.loc[("cGAN", "10um"), "alignment_ratio"] == pytest.approx(2.0)  # a lattice
+    assert table.loc[("cGAN", "2um"), "alignment_ratio"] == pytest.approx(1.0)
     assert table.loc[("cGAN", "2um"), "grains_ratio"] == pytest.approx(1.0)
     assert table.loc[("cGAN", "10um"), "grains_ratio"] == pytest.approx(0.5)
     assert table.loc[("cGAN", "10um"), "area_ratio"] == pytest.approx(2.0)

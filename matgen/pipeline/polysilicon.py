@@ -16,6 +16,7 @@ from ..errors import InputError
 from ..inference.conditional import judge, load_conditional
 from ..io import save_image, save_npy, save_table
 from ..metrics.distributions import frechet_distance
+from ..metrics.morphology import axis_aligned_boundary_fraction
 from ..metrics.regression import regression_scores
 from ..synth.polysilicon import e11_of_image, grain_count
 from ..util import progress, select_device
@@ -120,8 +121,10 @@ def evaluate_samples(
     the Fréchet distance between CNN features of the real set and of the samples. The real set
     itself is scored the same way as a reference row (CNN on real images, physics from real
     images). ``per_class_out``: per set and class, the mean grain count and mean grain area
-    (matgen's own grain segmentation) and their ratios to the real images' of that class; the
-    summary carries each set's worst class ratio of both (furthest from 1).
+    (matgen's own grain segmentation) and their ratios to the real images' of that class, and
+    the share of boundary pixels in straight axis-aligned runs relative to the real images' (a
+    lattice of square grains scores far above 1); the summary carries each set's worst class
+    ratio of each (furthest from 1).
     """
     model, cond = load_conditional(evaluator, "cnn", str(select_device(device)))
     real = load_labelled(real_images, real_table, list(cond.classes))
@@ -146,6 +149,7 @@ def evaluate_samples(
         )
         grains = np.array([grain_count(im[0]) for im in images])
         areas = np.array([mean_grain_area(im[0], g) for im, g in zip(images, grains)])
+        aligned = axis_aligned_boundary_fraction(np.asarray(images)[:, 0] < BOUNDARY_GREY)
         rows.append(
             pd.DataFrame(
                 {
@@ -158,6 +162,7 @@ def evaluate_samples(
                     "e11_physics": physics,
                     "grains": grains,
                     "mean_grain_area": areas,
+                    "axis_aligned_boundaries": aligned,
                 }
             )
         )
@@ -182,7 +187,7 @@ def evaluate_samples(
     out = pd.DataFrame(summary)
     out["physics_mae_over_real_std"] = out["physics_e11_mae"] / out["real_e11_std"]
     per_class = grains_per_class(per_sample)
-    for column in ("grains_ratio", "area_ratio"):
+    for column in ("grains_ratio", "area_ratio", "alignment_ratio"):
         worst = per_class.assign(off=np.abs(np.log(per_class[column]))).sort_values("off")
         worst = worst.groupby("set").last()[column]
         out[f"{column}_worst_class"] = out["set"].map(worst)
@@ -194,17 +199,21 @@ def evaluate_samples(
 
 
 def grains_per_class(per_sample: pd.DataFrame) -> pd.DataFrame:
-    """Mean grain count and grain area (px) per set and class, with their ratios to the real
-    images' of the class and whether both lie within ±20 %."""
+    """Mean grain count, grain area (px) and axis-aligned boundary share per set and class, with
+    their ratios to the real images' of the class and whether count and area lie within ±20 %."""
+    aligned = "axis_aligned_boundaries"
+    if aligned not in per_sample:  # tables written before the column existed
+        per_sample = per_sample.assign(**{aligned: np.nan})
     table = (
         per_sample.groupby(["set", "class"], sort=False)
         .agg(n=("index", "size"), mean_grains=("grains", "mean"),
-             mean_grain_area=("mean_grain_area", "mean"))
+             mean_grain_area=("mean_grain_area", "mean"), axis_aligned_boundaries=(aligned, "mean"))
         .reset_index()
     )  # fmt: skip
     real = table[table["set"] == "real"].set_index("class")
     table["grains_ratio"] = table["mean_grains"] / table["class"].map(real["mean_grains"])
     table["area_ratio"] = table["mean_grain_area"] / table["class"].map(real["mean_grain_area"])
+    table["alignment_ratio"] = table[aligned] / table["class"].map(real[aligned])
     table["within_20_percent"] = (np.abs(table["grains_ratio"] - 1) <= 0.2) & (
         np.abs(table["area_ratio"] - 1) <= 0.2
     )
@@ -212,15 +221,18 @@ def grains_per_class(per_sample: pd.DataFrame) -> pd.DataFrame:
 
 
 PROPERTIES = ("grains", "mean_grain_area", "grey_std", "e11_physics")
+BOUNDARY_GREY = 0.125  # grey level below which a pixel is a grain boundary
 
 
-def mean_grain_area(image: np.ndarray, grains: int, boundary_threshold: float = 0.125) -> float:
+def mean_grain_area(
+    image: np.ndarray, grains: int, boundary_threshold: float = BOUNDARY_GREY
+) -> float:
     """The non-boundary pixels shared among ``grains`` grains (px per grain)."""
     return float((image > boundary_threshold).sum() / max(grains, 1))
 
 
 def describe_microstructure(
-    image: np.ndarray, boundary_threshold: float = 0.125
+    image: np.ndarray, boundary_threshold: float = BOUNDARY_GREY
 ) -> dict[str, float]:
     """Grain count, mean grain area (px), spread of the grain grey levels, physics E11 (GPa)."""
     inside = image > boundary_threshold

@@ -102,12 +102,19 @@ class _GrainDensity:
     log-sd σ_c). A generated map's count is estimated as its expected number of nuclei (the sum
     of presence probabilities: differentiable) times the measured / drawn ratio of its rendered
     image (the segmentation splits grains cut by the border and loses the smallest; the ratio
-    carries that, without a gradient). The penalty relu(|log count − μ_c| − ``tolerance`` σ_c)²
-    is zero inside the real spread, so the generator keeps its own variety there, while maps of
-    a handful of grains, or of far too many, pay."""
+    carries that, without a gradient). The penalty relu(|log count − μ_c| − b_c)², with the band
+    b_c = max(``tolerance`` σ_c, ``floor``), is zero inside the real spread, so the generator
+    keeps its own variety there, while maps of a handful of grains, or of far too many, pay. The
+    floor matters for classes of many grains, whose counts vary by a few %: a band that narrow
+    is met most easily by a lattice of one nucleus per cell, which the term must not reward."""
 
     def __init__(
-        self, images: np.ndarray, class_index: np.ndarray, n_classes: int, tolerance: float
+        self,
+        images: np.ndarray,
+        class_index: np.ndarray,
+        n_classes: int,
+        tolerance: float,
+        floor: float = 0.0,
     ) -> None:
         import torch
 
@@ -117,8 +124,17 @@ class _GrainDensity:
         log_counts = np.log(np.maximum([grain_count(im[0]) for im in images], 1))
         per_class = [log_counts[np.asarray(class_index) == k] for k in range(n_classes)]
         self.mu = torch.tensor([c.mean() if len(c) else 0.0 for c in per_class])
-        self.sd = torch.tensor([c.std() if len(c) else 1.0 for c in per_class])
-        self.tolerance = tolerance
+        sd = torch.tensor([c.std() if len(c) else 1.0 for c in per_class])
+        self.band = torch.clamp(tolerance * sd, min=floor)
+
+    @classmethod
+    def of(
+        cls, data: Any, n_classes: int, weight: float, tolerance: float, floor: float
+    ) -> "_GrainDensity | None":
+        """The term for labelled images ``data``, or None when its ``weight`` is 0."""
+        if weight <= 0:
+            return None
+        return cls(data.images, data.class_index, n_classes, tolerance, floor)
 
     def penalty(self, fake: Any, seeds: Any, class_index: Any) -> Any:
         """Mean penalty over a batch of generated maps in [0, 1] (N, 1, H, W), their nuclei
@@ -132,8 +148,8 @@ class _GrainDensity:
         drawn = (seeds[:, :, 2] > 0).sum((1, 2, 3)).clamp(min=1).float().cpu()
         ratio = (measured.clamp(min=0.5) / drawn).to(seeds.device)
         count = expected_nuclei(seeds) * ratio
-        mu, sd = self.mu.to(seeds.device)[class_index], self.sd.to(seeds.device)[class_index]
-        excess = (count.clamp(min=0.5).log() - mu).abs() - self.tolerance * sd
+        mu, band = self.mu.to(seeds.device)[class_index], self.band.to(seeds.device)[class_index]
+        excess = (count.clamp(min=0.5).log() - mu).abs() - band
         return torch.relu(excess).square().mean()
 
 
@@ -252,6 +268,7 @@ def train_cgan(
     ema_decay: float = 0.0,
     density_weight: float = 0.0,
     density_tolerance: float = 2.0,
+    density_floor: float = 0.0,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
@@ -262,7 +279,7 @@ def train_cgan(
     ``ema_decay`` > 0: the saved G (what sampling uses) is the exponential moving average of
     the trained one's weights (Karras et al. 2018), which averages out the last steps' swings.
     ``density_weight`` > 0 adds :class:`_GrainDensity` (tolerance ``density_tolerance`` real
-    σ of the log grain count per class) to G's loss."""
+    σ of the log grain count per class, at least ``density_floor`` in log units) to G's loss."""
     import torch
 
     from ..models.tessellation import TessellationGenerator
@@ -313,11 +330,7 @@ def train_cgan(
     x_all = torch.from_numpy(data.images * 2 - 1)
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
     k_all = torch.from_numpy(np.asarray(data.class_index, np.int64))
-    density = (
-        _GrainDensity(data.images, data.class_index, len(classes), density_tolerance)
-        if density_weight > 0
-        else None
-    )
+    density = _GrainDensity.of(data, len(classes), density_weight, density_tolerance, density_floor)
     rng = np.random.default_rng([seed, run.start])
     for epoch in run.steps():
         sums = np.zeros(3)
