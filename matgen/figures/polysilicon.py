@@ -88,13 +88,17 @@ def traversal_figure(
     grid = np.load(grid_path)
     summary = pd.read_csv(summary_path)
     n_classes, dims, steps, res, _ = grid.shape
+    cols = min(2, n_classes)  # two classes a row: tiles big enough to see single grains
+    rows = -(-n_classes // cols)
     fig, axes = plt.subplots(
-        1,
-        n_classes,
-        figsize=(3.2 * n_classes, 0.42 * dims * 1.0 + 1.4),
+        rows,
+        cols,
+        figsize=(cols * (0.8 * steps + 1.6), rows * (0.8 * dims + 0.6) + 0.6),
         constrained_layout=True,
         squeeze=False,
     )
+    for ax in axes.ravel()[n_classes:]:
+        ax.set_axis_off()
     gap = 2
     for k in range(n_classes):
         mosaic = np.ones((dims * (res + gap) - gap, steps * (res + gap) - gap))
@@ -103,25 +107,26 @@ def traversal_figure(
                 mosaic[
                     j * (res + gap) : j * (res + gap) + res, s * (res + gap) : s * (res + gap) + res
                 ] = grid[k, j, s]
-        ax = axes[0, k]
+        ax = axes[k // cols, k % cols]
         ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(f"RVE {classes[k]}", fontsize=10)
         ax.set_xticks([(res + gap) * s + res / 2 for s in (0, steps // 2, steps - 1)])
         ax.set_xticklabels([f"−{span:g}σ", "0", f"+{span:g}σ"], fontsize=8)
         ax.set_yticks([(res + gap) * j + res / 2 for j in range(dims)])
-        if k == 0:
+        if k % cols == 0:
             ax.set_yticklabels(
                 [
                     f"z{j}: {d.replace('_', ' ')} {row[d + '_change']:.1f}σ"
                     for j, d, (_, row) in zip(summary.latent, summary.dominant, summary.iterrows())
                 ],
-                fontsize=7,
+                fontsize=8,
             )
         else:
-            ax.set_yticklabels([f"z{j}" for j in range(dims)], fontsize=7)
+            ax.set_yticklabels([f"z{j}" for j in range(dims)], fontsize=8)
     fig.suptitle(
         f"{model} global latent traversals (others at 0, one local map; E11 condition at the "
-        "class median); row label = property changing most, range in real within-class σ"
+        "class median)\nrow label = property changing most, range in real within-class σ",
+        fontsize=10,
     )
     save_figure(fig, png_out)
 
