@@ -18,7 +18,7 @@ from ..io import save_image, save_npy, save_table
 from ..metrics.distributions import frechet_distance
 from ..metrics.morphology import axis_aligned_boundary_fraction
 from ..metrics.regression import regression_scores
-from ..synth.polysilicon import e11_of_image, grain_count
+from ..synth.polysilicon import BOUNDARY_THRESHOLD, e11_of_image, grain_count
 from ..util import progress, select_device
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
@@ -149,7 +149,7 @@ def evaluate_samples(
         )
         grains = np.array([grain_count(im[0]) for im in images])
         areas = np.array([mean_grain_area(im[0], g) for im, g in zip(images, grains)])
-        aligned = axis_aligned_boundary_fraction(np.asarray(images)[:, 0] < BOUNDARY_GREY)
+        aligned = axis_aligned_boundary_fraction(np.asarray(images)[:, 0] < BOUNDARY_THRESHOLD)
         rows.append(
             pd.DataFrame(
                 {
@@ -221,18 +221,17 @@ def grains_per_class(per_sample: pd.DataFrame) -> pd.DataFrame:
 
 
 PROPERTIES = ("grains", "mean_grain_area", "grey_std", "e11_physics")
-BOUNDARY_GREY = 0.125  # grey level below which a pixel is a grain boundary
 
 
 def mean_grain_area(
-    image: np.ndarray, grains: int, boundary_threshold: float = BOUNDARY_GREY
+    image: np.ndarray, grains: int, boundary_threshold: float = BOUNDARY_THRESHOLD
 ) -> float:
     """The non-boundary pixels shared among ``grains`` grains (px per grain)."""
     return float((image > boundary_threshold).sum() / max(grains, 1))
 
 
 def describe_microstructure(
-    image: np.ndarray, boundary_threshold: float = BOUNDARY_GREY
+    image: np.ndarray, boundary_threshold: float = BOUNDARY_THRESHOLD
 ) -> dict[str, float]:
     """Grain count, mean grain area (px), spread of the grain grey levels, physics E11 (GPa)."""
     inside = image > boundary_threshold

@@ -27,6 +27,9 @@ from ..io import save_image, save_table
 SILICON_GPA = (165.7, 63.9, 79.6)  # C11, C12, C44
 GREY_RANGE = (0.2, 0.95)  # grey level of ψ = 0° and of ψ → 180°
 BOUNDARY_GREY = 0.05
+# grey level below which the grain segmentation takes a pixel for boundary (between the rendered
+# boundaries and the darkest grain)
+BOUNDARY_THRESHOLD = 0.125
 PSI_PERIOD = 180.0  # degrees; <110> fibre: two-fold symmetry about the film normal
 
 
@@ -155,7 +158,9 @@ def render_microstructure(
     return np.clip(image + rng.normal(0, noise, image.shape), 0, 1)
 
 
-def e11_of_image(image: np.ndarray, boundary_threshold: float = 0.125) -> dict[str, float]:
+def e11_of_image(
+    image: np.ndarray, boundary_threshold: float = BOUNDARY_THRESHOLD
+) -> dict[str, float]:
     """E11 (GPa; Voigt, Reuss, Hill) of a rendered microstructure by the same physics that
     labelled it: segment the grains (connected regions brighter than the boundaries), read each
     grain's ψ from its mean grey level, give the boundary pixels to the nearest grain so the areas
@@ -181,7 +186,9 @@ def e11_of_image(image: np.ndarray, boundary_threshold: float = 0.125) -> dict[s
     return homogenised_e11(grey_to_psi(grey), areas)
 
 
-def grain_count(image: np.ndarray, boundary_threshold: float = 0.125, min_area: int = 3) -> int:
+def grain_count(
+    image: np.ndarray, boundary_threshold: float = BOUNDARY_THRESHOLD, min_area: int = 3
+) -> int:
     """Number of grains: connected non-boundary regions of at least ``min_area`` pixels."""
     from skimage.measure import label
 

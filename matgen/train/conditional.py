@@ -118,9 +118,10 @@ class _GrainDensity:
     ) -> None:
         import torch
 
+        from ..models.tessellation import expected_nuclei
         from ..synth.polysilicon import grain_count
 
-        self._count = grain_count
+        self._count, self._expected = grain_count, expected_nuclei  # imported once, not per step
         log_counts = np.log(np.maximum([grain_count(im[0]) for im in images], 1))
         per_class = [log_counts[np.asarray(class_index) == k] for k in range(n_classes)]
         self.mu = torch.tensor([c.mean() if len(c) else 0.0 for c in per_class])
@@ -141,13 +142,11 @@ class _GrainDensity:
         (N, m, 5, G, G) and class indices (N,)."""
         import torch
 
-        from ..models.tessellation import expected_nuclei
-
         images = fake.detach().float().cpu().numpy()
         measured = torch.tensor([float(self._count(im[0])) for im in images])
         drawn = (seeds[:, :, 2] > 0).sum((1, 2, 3)).clamp(min=1).float().cpu()
         ratio = (measured.clamp(min=0.5) / drawn).to(seeds.device)
-        count = expected_nuclei(seeds) * ratio
+        count = self._expected(seeds) * ratio
         mu, band = self.mu.to(seeds.device)[class_index], self.band.to(seeds.device)[class_index]
         excess = (count.clamp(min=0.5).log() - mu).abs() - band
         return torch.relu(excess).square().mean()
