@@ -15,6 +15,7 @@ from matgen.models.dcgan import ConditionalDiscriminator
 from matgen.models.tessellation import (
     TessellationGenerator,
     TessellationVAE,
+    offset_nonuniformity,
     render_tessellation,
 )
 from matgen.pipeline.polysilicon import evaluate_samples, latent_traversal, sample_conditional
@@ -276,6 +277,37 @@ def test_grain_density_penalty_is_zero_in_the_real_spread_and_pulls_outliers_bac
     assert sparse > 100 * typical and grad < 0  # descent raises them
 
 
+def test_offset_nonuniformity_tells_random_nuclei_from_a_lattice_and_spreads_it():
+    def logits(offsets: torch.Tensor) -> torch.Tensor:  # (N, m, 2, G, G) in (0, 1) -> seeds
+        seeds = torch.zeros(offsets.shape[0], offsets.shape[1], 5, *offsets.shape[-2:])
+        seeds[:, :, :2] = torch.logit(offsets)
+        seeds[:, :, 2] = 1.0  # all present
+        return seeds
+
+    g = torch.Generator().manual_seed(0)
+    random = offset_nonuniformity(logits(torch.rand(8, 2, 2, 16, 16, generator=g) * 0.98 + 0.01))
+    lattice = logits(torch.full((8, 2, 2, 16, 16), 0.4))
+    assert float(random) < 0.002
+    # equal offsets: 1/12-ish for the offsets, 1/3 for each neighbour-difference set
+    assert float(offset_nonuniformity(lattice)) == pytest.approx(2 * 0.0933 + 2 / 3, abs=0.01)
+    rows = torch.rand(8, 2, 2, 16, 16, generator=g) * 0.98 + 0.01
+    rows[:, :, 0] = rows[:, :1, 0, :, :1]  # one y offset per row of cells: straight rows
+    assert float(offset_nonuniformity(logits(rows))) > 50 * float(random)
+    jitter = lattice + 0.3 * torch.randn(lattice.shape, generator=g)
+    jitter[:, :, 2] = 1.0
+    before = float(offset_nonuniformity(jitter))
+    jitter.requires_grad_(True)
+    opt = torch.optim.Adam([jitter], lr=0.1)
+    for _ in range(30):
+        opt.zero_grad()
+        offset_nonuniformity(jitter).backward()
+        opt.step()
+    assert float(offset_nonuniformity(jitter)) < 0.3 * before  # descent spreads the nuclei
+    absent = logits(torch.full((2, 2, 2, 4, 4), 0.4))
+    absent[:, :, 2] = -1.0  # no nucleus present: nothing to judge
+    assert float(offset_nonuniformity(absent)) == 0.0
+
+
 def test_frechet_distance():
     a = np.random.default_rng(0).normal(size=(4000, 3))
     assert frechet_distance(a, a) == pytest.approx(0, abs=1e-8)
@@ -442,6 +474,7 @@ def test_cgan_options_train_resume_config_and_load(dataset, tmp_path):
         projection=True,
         d_steps=2,
         betas=[0.5, 0.999],
+        offset_weight=1.0,
         device="cpu",
         show_progress=False,
     )

@@ -152,6 +152,27 @@ class _GrainDensity:
         return torch.relu(excess).square().mean()
 
 
+def _shape_terms(
+    maps: Any,
+    seeds: Any,
+    class_index: Any,
+    density: _GrainDensity | None,
+    density_weight: float,
+    offset_weight: float,
+) -> tuple[Any, Any]:
+    """G's terms beyond the critic's: the weighted sum of the grain-density penalty and of the
+    nuclei's departure from a random scatter, and the density penalty alone (for the log)."""
+    import torch
+
+    from ..models.tessellation import offset_nonuniformity
+
+    loss_density = density.penalty(maps, seeds, class_index) if density else torch.zeros(())
+    extra = density_weight * loss_density
+    if offset_weight > 0:
+        extra = extra + offset_weight * offset_nonuniformity(seeds)
+    return extra, loss_density
+
+
 def train_vae(
     images_path: str | os.PathLike,
     table_path: str | os.PathLike,
@@ -268,6 +289,7 @@ def train_cgan(
     density_weight: float = 0.0,
     density_tolerance: float = 2.0,
     density_floor: float = 0.0,
+    offset_weight: float = 0.0,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
@@ -278,7 +300,9 @@ def train_cgan(
     ``ema_decay`` > 0: the saved G (what sampling uses) is the exponential moving average of
     the trained one's weights (Karras et al. 2018), which averages out the last steps' swings.
     ``density_weight`` > 0 adds :class:`_GrainDensity` (tolerance ``density_tolerance`` real
-    σ of the log grain count per class, at least ``density_floor`` in log units) to G's loss."""
+    σ of the log grain count per class, at least ``density_floor`` in log units) to G's loss;
+    ``offset_weight`` > 0 adds :func:`~matgen.models.tessellation.offset_nonuniformity` (nuclei
+    scattered at random, as the real ones are, not set in a lattice)."""
     import torch
 
     from ..models.tessellation import TessellationGenerator
@@ -308,6 +332,7 @@ def train_cgan(
         augment_ops=augment_ops,
     )
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
+    terms = dict(ema_decay=ema_decay, density_weight=density_weight, offset_weight=offset_weight)
     run = TrainingRun(
         model_out,
         log_out,
@@ -316,12 +341,7 @@ def train_cgan(
         modules={"G": G_ema, "D": critic.D, **({"G_train": G} if ema_decay > 0 else {})},
         states={"opt_g": opt_g, "opt_d": critic.opt},
         device=dev,
-        resume_config={
-            **cfg,
-            **critic.config,
-            "ema_decay": ema_decay,
-            "density_weight": density_weight,
-        },  # fmt: skip
+        resume_config={**cfg, **critic.config, **terms},
         unit="epoch",
         desc="cGAN",
         show_progress=show_progress,
@@ -347,11 +367,10 @@ def train_cgan(
             loss_d = critic.step(x, fake, c)
             if not update_g:
                 continue
-            loss_g = critic.generator_loss(fake, c)
-            loss_density = (
-                density.penalty(maps, seeds, k_all[idx].to(dev)) if density else torch.zeros(())
+            extra, loss_density = _shape_terms(
+                maps, seeds, k_all[idx].to(dev), density, density_weight, offset_weight
             )
-            loss_g = loss_g + density_weight * loss_density
+            loss_g = critic.generator_loss(fake, c) + extra
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
