@@ -78,6 +78,21 @@ def test_constant_noise_makes_a_tile_a_function_of_z_alone():
     assert not torch.allclose(random_1, a, atol=1e-3)
 
 
+def test_noise_only_from_the_set_resolution_up():
+    G = Generator(16, **TINY_MODEL, noise_min_resolution=16).eval()
+    coarse = [G.conv1, *G.convs[:2]]  # the 4-px and 8-px layers
+    for layer in [G.conv1, *G.convs]:
+        layer.noise_strength.data.fill_(1.0)
+    z = torch.randn(2, 16)
+    with torch.no_grad():
+        assert not torch.allclose(G(z), G(z), atol=1e-4)  # the 16-px noise still acts
+        for layer in G.convs[2:]:
+            layer.noise_strength.data.zero_()
+        torch.testing.assert_close(G(z), G(z))  # what is left, the coarse noise, does nothing
+        torch.testing.assert_close(G(z), G(z, noise_mode="none"))
+    assert [c.use_noise for c in coarse] == [False] * 3 and all(c.use_noise for c in G.convs[2:])
+
+
 def test_demodulation_makes_the_output_independent_of_the_style_scale():
     conv = ModulatedConv2d(4, 6, 3, w_dim=5)
     x = torch.randn(2, 4, 8, 8)

@@ -24,6 +24,7 @@ MODEL_KEYS = (
     "channel_base",
     "channel_max",
     "img_channels",
+    "noise_min_resolution",  # absent from older checkpoints: noise at every layer
 )
 
 
@@ -34,7 +35,7 @@ def load_stylegan2(path: str | os.PathLike, device: str = "cpu") -> "Generator":
     payload = read_model_checkpoint(path, "stylegan2", device)
     cfg = payload["model_config"]
     return load_trained_weights(
-        Generator(**{k: cfg[k] for k in MODEL_KEYS}), payload["G_ema"], path, device
+        Generator(**{k: cfg[k] for k in MODEL_KEYS if k in cfg}), payload["G_ema"], path, device
     )
 
 

@@ -148,10 +148,17 @@ class StyledConv(nn.Module):
     """Modulated conv + per-pixel noise (learned strength) + bias + leaky ReLU."""
 
     def __init__(
-        self, in_ch: int, out_ch: int, w_dim: int, resolution: int, up: bool = False
+        self,
+        in_ch: int,
+        out_ch: int,
+        w_dim: int,
+        resolution: int,
+        up: bool = False,
+        use_noise: bool = True,
     ) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(in_ch, out_ch, 3, w_dim, up=up)
+        self.use_noise = use_noise
         self.noise_strength = nn.Parameter(torch.zeros(()))
         self.bias = nn.Parameter(torch.zeros(out_ch))
         # Fixed noise for "constant noise" sampling: a tile is then a function of its z alone.
@@ -165,6 +172,8 @@ class StyledConv(nn.Module):
         noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = self.conv(x, w)
+        if not self.use_noise:
+            noise_mode, noise = "none", None
         if noise is None and noise_mode == "random":
             noise = torch.randn(
                 x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype
@@ -219,6 +228,7 @@ class Generator(nn.Module):
         channel_base: int = 32768,
         channel_max: int = 512,
         img_channels: int = 1,
+        noise_min_resolution: int = 0,
     ) -> None:
         super().__init__()
         log2 = check_resolution(resolution)
@@ -226,12 +236,17 @@ class Generator(nn.Module):
         ch = [channels_at(2**i, channel_base, channel_max) for i in range(log2 + 1)]
         self.mapping = MappingNetwork(z_dim, w_dim, n_mapping)
         self.const = nn.Parameter(torch.randn(1, ch[2], 4, 4))
-        self.conv1 = StyledConv(ch[2], ch[2], w_dim, 4)
+        # per-pixel noise only from noise_min_resolution up: on a few thousand tiles, noise at
+        # the coarse layers lets G place the pores by noise instead of by z
+        noisy = [2**i >= noise_min_resolution for i in range(log2 + 1)]
+        self.conv1 = StyledConv(ch[2], ch[2], w_dim, 4, use_noise=noisy[2])
         self.to_rgb1 = ToRGB(ch[2], img_channels, w_dim)
         self.convs, self.to_rgbs = nn.ModuleList(), nn.ModuleList()
         for i in range(3, log2 + 1):
-            self.convs.append(StyledConv(ch[i - 1], ch[i], w_dim, 2**i, up=True))
-            self.convs.append(StyledConv(ch[i], ch[i], w_dim, 2**i))
+            self.convs.append(
+                StyledConv(ch[i - 1], ch[i], w_dim, 2**i, up=True, use_noise=noisy[i])
+            )
+            self.convs.append(StyledConv(ch[i], ch[i], w_dim, 2**i, use_noise=noisy[i]))
             self.to_rgbs.append(ToRGB(ch[i], img_channels, w_dim))
         self.num_ws = 2 * log2 - 2
         # Running mean of w: the centre that truncation pulls towards.

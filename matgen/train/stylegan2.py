@@ -257,6 +257,7 @@ def train_stylegan2(
     ada_target: float = 0.6,
     ada_interval: int = 4,
     ada_kimg: float = 500.0,
+    noise_min_resolution: int = 0,
     augmentations: list[str] | None = None,
     checkpoint_kimg: float = 50.0,
     log_every: int = 10,
@@ -266,6 +267,9 @@ def train_stylegan2(
     on_step: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train on tiles ``(N, C, R, R)`` with values in [0, 1] (the tile stage's ``tiles.npy``).
+
+    ``noise_min_resolution``: the generator's per-pixel noise only at resolutions from this one
+    up (0: every layer, as in the paper).
 
     Writes ``model_out`` (.pt: model config, EMA generator, G, D, step, ADA p) and a CSV log
     ``log_out`` (step, kimg, loss_d, loss_g, r1, pl_penalty, ada_p, ada_rt, sec_per_kimg).
@@ -292,6 +296,7 @@ def train_stylegan2(
         channel_base=channel_base,
         channel_max=channel_max,
         img_channels=channels,
+        noise_min_resolution=noise_min_resolution,
     )
 
     seed_everything(seed)  # identical initial weights on every process
