@@ -41,6 +41,8 @@ rule translation_error:
     threads: 1
     log:
         f"{RESULTS}/logs/porous/translation_error.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/porous/translation_error.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -60,6 +62,8 @@ rule compare_porous_morphology:
     threads: 1
     log:
         f"{RESULTS}/logs/porous/compare_morphology.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/porous/compare_morphology.tsv"
     conda:
         "../envs/matgen.yaml"
     script:

@@ -16,6 +16,8 @@ rule figure_porous_morphology:
     threads: 1
     log:
         f"{RESULTS}/logs/porous/figure_morphology.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/porous/figure_morphology.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -34,6 +36,8 @@ rule figure_porous_samples:
     threads: 1
     log:
         f"{RESULTS}/logs/porous/figure_samples.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/porous/figure_samples.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -60,6 +64,8 @@ rule figure_porous_comparison:
     threads: 1
     log:
         f"{RESULTS}/logs/porous/figure_comparison.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/porous/figure_comparison.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -85,6 +91,8 @@ rule figure_porous_translation:
     threads: 1
     log:
         f"{RESULTS}/logs/porous/figure_translation.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/porous/figure_translation.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -105,6 +113,8 @@ rule figure_porous_training:
     threads: 1
     log:
         f"{RESULTS}/logs/porous/figure_training.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/porous/figure_training.tsv"
     conda:
         "../envs/matgen.yaml"
     script:

@@ -56,6 +56,8 @@ rule stylegan2_panels:
     threads: 1
     log:
         f"{RESULTS}/logs/porous/stylegan2_panels.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/porous/stylegan2_panels.tsv"
     conda:
         "../envs/matgen.yaml"
     script:

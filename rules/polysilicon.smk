@@ -84,6 +84,8 @@ rule sample_polysilicon:
     threads: 1
     log:
         f"{RESULTS}/logs/polysilicon/sample_{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/polysilicon/sample_{{model}}.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -105,6 +107,8 @@ rule evaluate_polysilicon:
     threads: 1
     log:
         f"{RESULTS}/logs/polysilicon/evaluate.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/polysilicon/evaluate.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -127,6 +131,8 @@ rule traverse_polysilicon:
     threads: 1
     log:
         f"{RESULTS}/logs/polysilicon/traversal_{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/polysilicon/traversal_{{model}}.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -160,6 +166,8 @@ rule figures_polysilicon:
     threads: 1
     log:
         f"{RESULTS}/logs/polysilicon/figures.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/polysilicon/figures.tsv"
     conda:
         "../envs/matgen.yaml"
     script:

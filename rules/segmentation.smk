@@ -18,6 +18,8 @@ rule simulate_segmentation:
     threads: 1
     log:
         f"{RESULTS}/logs/segmentation/simulate.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/segmentation/simulate.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -137,6 +139,8 @@ rule evaluate_segmentation:
     threads: 1
     log:
         f"{RESULTS}/logs/segmentation/evaluate.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/segmentation/evaluate.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -166,6 +170,8 @@ rule figures_segmentation:
     threads: 1
     log:
         f"{RESULTS}/logs/segmentation/figures.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/segmentation/figures.tsv"
     conda:
         "../envs/matgen.yaml"
     script:

@@ -55,6 +55,8 @@ rule noisy_stem:
     threads: 1
     log:
         f"{RESULTS}/logs/stem/noisy.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/stem/noisy.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -76,6 +78,8 @@ rule tile_stem:
     threads: 1
     log:
         f"{RESULTS}/logs/stem/tile_{{domain}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/stem/tile_{{domain}}.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -188,6 +192,8 @@ rule score_vacancies:
     threads: 1
     log:
         f"{RESULTS}/logs/stem/score.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/stem/score.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -230,6 +236,8 @@ rule figure_stem_robustness:
     threads: 1
     log:
         f"{RESULTS}/logs/stem/figure_robustness.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/stem/figure_robustness.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
@@ -260,6 +268,8 @@ rule figures_stem:
     threads: 1
     log:
         f"{RESULTS}/logs/stem/figures.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/stem/figures.tsv"
     conda:
         "../envs/matgen.yaml"
     script:

@@ -13,6 +13,8 @@ rule headline:
     threads: 1
     log:
         f"{RESULTS}/logs/summary/headline.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/summary/headline.tsv"
     conda:
         "../envs/matgen.yaml"
     script:

@@ -36,6 +36,8 @@ rule tile_paired:
     threads: 1
     log:
         f"{RESULTS}/logs/{{study}}/tile_paired_{{domain}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{study}}/tile_paired_{{domain}}.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
