@@ -84,7 +84,8 @@ def render_tessellation(
 
     with torch.no_grad():  # which nuclei a cell's pixels weigh: near its centre, present first
         centre = (torch.arange(g, device=dev, dtype=dt) + 0.5) * cell
-        if 2 * window + 1 >= g:
+        covers_grid = 2 * window + 1 >= g
+        if covers_grid:
             # the window covers the grid: every cell weighs every nucleus, so the distances
             # separate by axis (no per-cell gather; the same numbers, a third of the time)
             dy = wrap(ys[:, None] - centre.view(g, 1)) / stretch  # (N, G, nuclei)
@@ -103,7 +104,7 @@ def render_tessellation(
             ],
             -1,
         )
-        if 2 * window + 1 < g:
+        if not covers_grid:
             near = window_ids.expand(n, -1, -1, -1).gather(-1, near)  # (N, G, G, near): ids
 
     def pick(t: torch.Tensor) -> torch.Tensor:  # (N, nuclei) -> (N, G, G, cell², near)
@@ -176,11 +177,11 @@ def _edges(
 
 def _candidate_ids(g: int, m: int, window: int, device: torch.device) -> torch.Tensor:
     """Global nucleus index (1, G, G, m·k²) of each candidate a cell's pixels look at: the cells
-    up to ``window`` away (k = 2·window + 1 per side), or every cell once if that covers the
-    periodic grid (k = G)."""
-    k = min(2 * window + 1, g)
+    up to ``window`` away (k = 2·window + 1 per side, fewer than the periodic grid's G; a window
+    that covers the grid needs no index, see :func:`render_tessellation`)."""
+    k = 2 * window + 1
     cells = torch.arange(g, device=device)
-    off = torch.arange(k, device=device) - (window if k < g else g // 2)
+    off = torch.arange(k, device=device) - window
     rows = (cells.view(g, 1, 1, 1, 1) + off.view(1, 1, 1, k, 1)) % g
     cols = (cells.view(1, g, 1, 1, 1) + off.view(1, 1, 1, 1, k)) % g
     slot = torch.arange(m, device=device).view(1, 1, m, 1, 1)
