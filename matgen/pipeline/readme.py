@@ -51,8 +51,8 @@ def update_readme(
     """Copy the headline table into ``readme`` with the commit it came from (from its
     provenance JSON) — ``results/seeds/summary/headline.md`` of ``make seeds`` where it exists,
     else ``results/summary/headline.md`` of ``make study`` — and ``width``-px thumbnails of the
-    study's key figures into ``image_dir`` (linked from it; from ``results/seeds/seed0`` where
-    ``make study``'s are absent)."""
+    study's key figures into ``image_dir`` (linked from it; ``make study``'s: ``make seeds``
+    draws no figures)."""
     from PIL import Image
 
     results, readme, image_dir = Path(results), Path(readme), Path(image_dir)
@@ -73,10 +73,8 @@ def update_readme(
     image_dir.mkdir(parents=True, exist_ok=True)
     cells = []
     for rel, caption in THUMBNAILS:
-        # make study's figures, else those of make seeds' first seed (its plain-run config)
-        source = next((p for p in (results / rel, results / "seeds/seed0" / rel) if p.is_file()),
-                      None)  # fmt: skip
-        if source is None:
+        source = results / rel
+        if not source.is_file():
             continue
         image = Image.open(source).convert("RGB")
         image.thumbnail((2 * width, 8 * width))  # shown at ``width``; sharp when opened
