@@ -302,7 +302,7 @@ def test_offset_nonuniformity_tells_random_nuclei_from_a_lattice_and_spreads_it(
         opt.zero_grad()
         offset_nonuniformity(jitter).backward()
         opt.step()
-    assert float(offset_nonuniformity(jitter)) < 0.3 * before  # descent spreads the nuclei
+    assert float(offset_nonuniformity(jitter.detach())) < 0.3 * before  # descent spreads the nuclei
     absent = logits(torch.full((2, 2, 2, 4, 4), 0.4))
     absent[:, :, 2] = -1.0  # no nucleus present: nothing to judge
     assert float(offset_nonuniformity(absent)) == 0.0
