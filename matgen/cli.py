@@ -223,7 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("images", nargs="+", type=Path)
     p.add_argument("--pixel-size", type=float, required=True, help="Å per pixel of the images")
-    p.add_argument("--threshold", type=float, default=0.5, help="probability of a detection")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="probability of a detection (default: the detector's calibrated one)",
+    )
     p.add_argument("--no-tta", action="store_true", help="skip the 8-fold D4 test-time average")
     p.add_argument("--device", default="auto")
     p.add_argument(

@@ -179,6 +179,7 @@ rule detect_vacancies:
 rule score_vacancies:
     input:
         **{t: f"{STEM}/detections/{t}.csv" for t in stem_training_sets()},
+        **{f"detector_{t}": f"{STEM}/detector/{t}/model.pt" for t in stem_training_sets()},
         truth=stem_images("exp_test")["points"],
         table=stem_images("exp_test")["table"],
     output:

@@ -6,6 +6,7 @@ run_stage(
     sm,
     score_detections,
     predictions={t: sm.input[t] for t in sm.params.names},
+    detectors={t: sm.input[f"detector_{t}"] for t in sm.params.names},
     truth_points=sm.input.truth,
     table_path=sm.input.table,
     scores_out=sm.output.scores,

@@ -371,6 +371,14 @@ def test_vae_gan_trains_prior_draws_against_a_critic(dataset, tmp_path):
     )
     model, _ = load_conditional(tmp_path / "a.pt", "cvae")  # the critic is not part of the model
     assert model.latent_dim == 3
+    # the cGAN's grain-density and scatter terms on the prior draws: they change the decoder
+    terms = dict(density_weight=10.0, offset_weight=2.0)
+    train_vae(*paths, tmp_path / "t.pt", tmp_path / "t.csv", adversarial=100.0, **terms, **kw)
+    shaped = torch.load(tmp_path / "t.pt", weights_only=False)
+    assert np.isfinite(pd.read_csv(tmp_path / "t.csv").loss_g).all()
+    assert not torch.equal(
+        adv["model"]["decoder.head.weight"], shaped["model"]["decoder.head.weight"]
+    )
     with pytest.raises(InputError, match=r"augment_p must be in \[0, 1\], got 2"):
         train_vae(
             *paths,

@@ -421,10 +421,48 @@ def _spots(rng, n_images=4, size=64, n_points=6):
     return np.stack(images)[:, None].astype(np.float32), pd.concat(points, ignore_index=True)
 
 
+def test_calibrated_threshold_is_the_best_f1_on_training_images():
+    """A probe whose probability map is its input: true vacancies peak at 0.3, distractors at
+    0.1. A fixed 0.5 finds nothing; the calibration must sit above the distractors and at or
+    below the vacancies: 0.15, the lowest threshold of F1 1."""
+    import torch
+
+    from matgen.data.points import point_heatmap
+    from matgen.pipeline.stem import calibrate_threshold
+
+    class Probe(torch.nn.Module):
+        depth = 2
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.head = torch.nn.Conv2d(1, 1, 1)  # one (heatmap) channel
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.logit(x.clamp(1e-4, 1 - 1e-4))
+
+    rng = np.random.default_rng(0)
+    images, points = [], []
+    grid = np.stack(np.meshgrid(np.arange(10, 60, 12), np.arange(10, 60, 12)), -1).reshape(-1, 2)
+    for _ in range(3):  # spots 12 px apart, each a vacancy or a decoy
+        xy = rng.permutation(grid).astype(float)
+        true, decoy = xy[:8], xy[8:16]
+        heat = 0.3 * point_heatmap(true, (64, 64), 1.5) + 0.1 * point_heatmap(decoy, (64, 64), 1.5)
+        images.append(heat)
+        points.append(true)
+    images = np.stack(images)[:, None]
+    threshold, curve = calibrate_threshold(
+        Probe(), ["vacancy"], images, points, tolerance_px=2.0, min_distance_px=3, tile=64,
+        overlap=0,
+    )  # fmt: skip
+    assert threshold == pytest.approx(0.15)
+    f1 = dict(zip(np.round(curve[:, 0], 2), curve[:, 3]))
+    assert f1[0.15] == pytest.approx(1.0) and f1[0.1] < 1 and f1[0.5] == 0
+
+
 def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tmp_path):
     import torch
 
-    from matgen.inference.detector import load_vacancy_detector
+    from matgen.inference.detector import detector_threshold, load_vacancy_detector
     from matgen.pipeline.stem import detect_in_stack, score_detections, vacancy_probability
     from matgen.train.detector import train_vacancy_detector
 
@@ -488,8 +526,22 @@ def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tm
         scores[s].item() for s in ("tp", "fp", "fn")
     ]
     assert scores["f1_low"].item() <= scores["f1"].item() <= scores["f1_high"].item()
-    model, px, types = load_vacancy_detector(tmp_path / "d.pt")
+    model, px, types, threshold = load_vacancy_detector(tmp_path / "d.pt")
     assert px == 0.2 and types == ["vacancy"]  # labels without a type column: one channel
+    # the operating point was calibrated on the training images and travels with the weights
+    assert 0.05 <= threshold <= 0.95 and threshold == detector_threshold(tmp_path / "d.pt")
+    calibrated = score_detections(
+        {"spots": tmp_path / "pred.csv"}, tmp_path / "tp.csv", tmp_path / "tt.csv",
+        tmp_path / "s3.csv", tmp_path / "c3.csv", tmp_path / "pi3.csv",
+        detectors={"spots": tmp_path / "d.pt"}, tolerance_angstrom=0.4, border_angstrom=0.0,
+        n_boot=50,
+    )  # fmt: skip
+    assert calibrated["threshold"].item() == threshold and calibrated["f1"].item() > 0.8
+    with pytest.raises(InputError, match="calibrated needs the detectors of spots"):
+        score_detections(
+            {"spots": tmp_path / "pred.csv"}, tmp_path / "tp.csv", tmp_path / "tt.csv",
+            tmp_path / "s4.csv", tmp_path / "c4.csv", tmp_path / "pi4.csv",
+        )  # fmt: skip
     # the loaded head reports odds divided by pos_weight (20, the default used here)
     raw = torch.load(tmp_path / "d.pt", weights_only=False)
     assert raw["pos_weight"] == 20.0
@@ -565,8 +617,8 @@ def test_typed_detector_tells_vacancy_types_apart_and_table1_scores_each(tmp_pat
     untyped.to_csv(tmp_path / "u.csv", index=False)
     plain = score_detections(
         {"u": tmp_path / "u.csv"}, tmp_path / "tp.csv", tmp_path / "tt.csv", tmp_path / "s2.csv",
-        tmp_path / "c2.csv", tmp_path / "pi2.csv", n_boot=50, tolerance_angstrom=0.4,
-        border_angstrom=0.0,
+        tmp_path / "c2.csv", tmp_path / "pi2.csv", threshold=0.5, n_boot=50,
+        tolerance_angstrom=0.4, border_angstrom=0.0,
     )  # fmt: skip
     assert "f1_dark" not in plain.columns and plain["f1"].item() == row["f1"]
 

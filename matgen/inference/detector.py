@@ -14,12 +14,34 @@ if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
 
 class VacancyDetector(NamedTuple):
     """A trained detector: the network (channel 0 the vacancy heatmap; with several types one
-    more channel per type, logits of the type), the pixel size (Å) it was trained at and the
-    vacancy types (one, untyped, for labels without types)."""
+    more channel per type, logits of the type), the pixel size (Å) it was trained at, the
+    vacancy types (one, untyped, for labels without types) and the probability threshold of its
+    operating point, calibrated on its own training images
+    (:func:`matgen.pipeline.stem.calibrate_threshold`)."""
 
     model: "torch.nn.Module"
     pixel_size: float
     types: list[str]
+    threshold: float = 0.5  # checkpoints from before calibration: 0.5
+
+
+def unweight_vacancy_odds(model: "torch.nn.Module", pos_weight: float) -> "torch.nn.Module":
+    """Shift the heatmap channel's output bias by −log(``pos_weight``), in place: training
+    multiplies the odds of a vacancy pixel by ``pos_weight``, and this undoes it."""
+    import math
+
+    import torch
+
+    with torch.no_grad():
+        model.head.bias[0] -= math.log(pos_weight)
+    return model
+
+
+def detector_threshold(path: str | os.PathLike) -> float:
+    """The calibrated probability threshold of a detector checkpoint (0.5 for one saved before
+    calibration), read without building the network."""
+    payload = read_model_checkpoint(path, "vacancy_detector", "cpu")
+    return float(payload.get("threshold", 0.5))
 
 
 def load_vacancy_detector(path: str | os.PathLike, device: str = "cpu") -> VacancyDetector:
@@ -31,15 +53,12 @@ def load_vacancy_detector(path: str | os.PathLike, device: str = "cpu") -> Vacan
     of 0.5 means "more likely a vacancy than not" whatever ``pos_weight`` was (the heatmap
     channel only: the type channels are a softmax, unweighted by it).
     """
-    import math
-
-    import torch
 
     from ..models.unet import UNet
 
     payload = read_model_checkpoint(path, "vacancy_detector", device)
     model = load_trained_weights(UNet(**payload["model_config"]), payload["model"], path, device)
-    with torch.no_grad():
-        model.head.bias[0] -= math.log(float(payload.get("pos_weight", 1.0)))
+    unweight_vacancy_odds(model, float(payload.get("pos_weight", 1.0)))
     types = [str(t) for t in payload.get("types", [UNTYPED])]  # untyped before types existed
-    return VacancyDetector(model, float(payload["pixel_size"]), types)
+    threshold = float(payload.get("threshold", 0.5))  # uncalibrated checkpoints: 0.5
+    return VacancyDetector(model, float(payload["pixel_size"]), types, threshold)

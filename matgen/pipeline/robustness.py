@@ -92,7 +92,7 @@ def robustness_sweep(
     n_images: int = 3,
     seed: int = 0,
     detect: dict[str, Any] | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     tolerance_angstrom: float = 1.0,
     border_angstrom: float = 2.0,
     pixel_size: float | None = None,
@@ -103,9 +103,10 @@ def robustness_sweep(
     ``sweep`` maps a condition of :data:`CONDITIONS` to the factors of its default to try (1
     is the study's own experimental setting). Every level gets ``n_images`` new simulated
     images of the same structures (paired: only the condition changes; the same images for
-    every detector), scored as Table 1 is (``threshold``,
-    ``tolerance_angstrom``, ``border_angstrom``; ``detect``: the detection settings). One row
-    per condition, factor and detector: value in the condition's unit, counts and scores.
+    every detector), scored as Table 1 is (``threshold``, None for each detector's calibrated
+    one; ``tolerance_angstrom``, ``border_angstrom``; ``detect``: the detection settings). One
+    row per condition, factor and detector: value in the condition's unit, the threshold used,
+    counts and scores.
     ``pixel_size``: render at this Å/px (the detectors'), instead of the simulation's own.
     """
     from ..inference.detector import load_vacancy_detector
@@ -124,14 +125,15 @@ def robustness_sweep(
             )
     levels = [(c, float(f)) for c, factors in sweep.items() for f in factors]
     distance = max(1, round(detect.get("min_distance_angstrom", 1.0) / px))
-    lowest = max(threshold, detect.get("min_threshold", 0.05))
+    cut = {n: d.threshold if threshold is None else threshold for n, d in models.items()}
     rows = []
     for condition, factor in progress(levels, "conditions", len(levels)):
         settings, value = condition_settings(simulate, condition, factor)
         images, truths = simulate_condition(settings, n_images, seed)
         shape = images[0].shape
         truths = [t[inside(t, shape, border_angstrom / px)] for t in truths]
-        for name, (model, _, _) in models.items():
+        for name, (model, _, _, _) in models.items():
+            lowest = max(cut[name], detect.get("min_threshold", 0.05))
             tp = fp = fn = 0
             for image, true in zip(images, truths):
                 prob = vacancy_probability(
@@ -145,7 +147,8 @@ def robustness_sweep(
             precision, recall, f1 = precision_recall_f1((tp, fp, fn))
             rows.append(dict(condition=condition, factor=factor, value=value,
                              unit=CONDITIONS[condition][1], default=factor == 1.0,
-                             training_set=name, precision=precision, recall=recall, f1=f1,
+                             training_set=name, threshold=cut[name], precision=precision,
+                             recall=recall, f1=f1,
                              tp=tp, fp=fp, fn=fn, n_images=n_images))  # fmt: skip
     table = pd.DataFrame(rows)
     save_table(table_out, table)

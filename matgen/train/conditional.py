@@ -189,6 +189,10 @@ def train_vae(
     decoder: dict[str, Any] | None = None,
     adversarial: float = 0.0,
     discriminator: dict[str, Any] | None = None,
+    density_weight: float = 0.0,
+    density_tolerance: float = 2.0,
+    density_floor: float = 0.0,
+    offset_weight: float = 0.0,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
@@ -200,7 +204,11 @@ def train_vae(
     the real images' conditions, also face a conditional discriminator (options in
     ``discriminator``, as the cGAN's D), with that weight on its hinge loss: the likelihood
     teaches what an image of this class looks like only through the encoder's posterior, the
-    critic teaches it for the prior draws that sampling uses."""
+    critic teaches it for the prior draws that sampling uses. The prior draws can also pay the
+    cGAN's grain-density (``density_*``) and nucleus-scatter (``offset_weight``) terms, as in
+    :func:`train_cgan` and like them weighted against the hinge loss (both scaled by
+    ``adversarial``): where the critic wins, a VAE-GAN's density collapses (one grain an
+    image) or its nuclei fall into a lattice, and the likelihood does not see prior draws."""
     import torch
 
     from ..models.tessellation import TessellationVAE
@@ -228,13 +236,21 @@ def train_vae(
         modules=modules,
         states=states,
         device=dev,
-        resume_config={**cfg, "adversarial": adversarial, **(critic.config if critic else {})},
+        resume_config={
+            **cfg,
+            "adversarial": adversarial,
+            **(critic.config if critic else {}),
+            **({"density_weight": density_weight} if density_weight else {}),
+            **({"offset_weight": offset_weight} if offset_weight else {}),
+        },
         unit="epoch",
         desc="cVAE",
         show_progress=show_progress,
     )
     x_all = torch.from_numpy(data.images)
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
+    k_all = torch.from_numpy(np.asarray(data.class_index, np.int64))
+    density = _GrainDensity.of(data, len(classes), density_weight, density_tolerance, density_floor)
     rng = np.random.default_rng([seed, run.start])
     for epoch in run.steps():
         model.train()
@@ -248,9 +264,15 @@ def train_vae(
             loss_d = loss_g = 0.0
             if critic is not None:
                 z = torch.randn(len(idx), model.latent_dim, device=dev)
-                fake = model.sample(z, torch.randn(len(idx), *model.local_shape, device=dev), c)
+                eps = torch.randn(len(idx), *model.local_shape, device=dev)
+                fake, seeds = model.generate(z, eps, c, return_seeds=True)
                 loss_d = critic.step(x * 2 - 1, fake * 2 - 1, c)
                 adv = critic.generator_loss(fake * 2 - 1, c)
+                if density is not None or offset_weight > 0:
+                    extra, _ = _shape_terms(
+                        fake, seeds, k_all[idx].to(dev), density, density_weight, offset_weight
+                    )
+                    adv = adv + extra  # weights relative to the hinge loss, as the cGAN's
                 loss, loss_g = loss + adversarial * adv, float(adv.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()

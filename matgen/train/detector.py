@@ -60,6 +60,34 @@ def _detector_targets(
     return np.stack(targets), types
 
 
+def _calibrated_threshold(
+    model: Any,
+    types: list[str],
+    images: np.ndarray,
+    points: list[np.ndarray],
+    augment: dict[str, Any] | None,
+    pos_weight: float,
+    tolerance_angstrom: float,
+    table: pd.DataFrame,
+    seed: int,
+) -> float:
+    """The operating point of the trained ``model``, as inference will see it (its odds
+    unweighted, eval mode), on a copy: the weights saved are the trained ones. Peaks at least
+    1 Å apart, as detection's default."""
+    import copy
+
+    from ..inference.detector import unweight_vacancy_odds
+    from ..pipeline.stem import calibrate_threshold
+
+    pixel_size = float(table["pixel_size"].iloc[0])
+    probe = unweight_vacancy_odds(copy.deepcopy(model).eval(), pos_weight)
+    threshold, _ = calibrate_threshold(
+        probe, types, images, points, tolerance_px=tolerance_angstrom / pixel_size,
+        min_distance_px=max(1, round(1.0 / pixel_size)), augment=augment, seed=seed,
+    )  # fmt: skip
+    return threshold
+
+
 def train_vacancy_detector(
     images_path: str | os.PathLike,
     table_path: str | os.PathLike,
@@ -80,6 +108,7 @@ def train_vacancy_detector(
     device: str = "auto",
     show_progress: bool = True,
     augment: dict[str, Any] | None = None,
+    calibration_tolerance_angstrom: float = 1.0,
 ) -> dict[str, Any]:
     """Fit a res-U-Net to images (N, 1, H, W) in [0, 1] and their vacancy points.
 
@@ -88,8 +117,11 @@ def train_vacancy_detector(
     row jitter, background — on top of what the training images hold.
 
     Writes ``model_out`` (family ``vacancy_detector``: model config, weights, the training pixel
-    size in Å, the vacancy ``types`` of its type channels, ``sigma_px`` and ``pos_weight``)
-    and a CSV log of loss per epoch (cosine learning-rate decay).
+    size in Å, the vacancy ``types`` of its type channels, ``sigma_px``, ``pos_weight`` and the
+    ``threshold`` of its operating point, calibrated on the training images — under fresh draws
+    of ``augment`` where it has one — for the best F1 with matches within
+    ``calibration_tolerance_angstrom``: :func:`matgen.pipeline.stem.calibrate_threshold`) and a
+    CSV log of loss per epoch (cosine learning-rate decay).
     """
     import torch
 
@@ -155,9 +187,12 @@ def train_vacancy_detector(
             opt.step()
             total += float(loss.detach())
         run.end_step(epoch + 1, dict(loss=total / steps_per_epoch, lr=opt.param_groups[0]["lr"]))
+    threshold = _calibrated_threshold(model, types, images, points, augment, pos_weight,
+                                      calibration_tolerance_angstrom, table, seed)  # fmt: skip
     summary = {
         "epochs": epochs,
         "seconds": time.time() - run.started,
+        "threshold": threshold,
         "n_images": len(images),
         "n_vacancies": int(sum(len(p) for p in points)),
         "n_per_type": dict(zip(types, counts.astype(int).tolist())),
@@ -168,6 +203,7 @@ def train_vacancy_detector(
         types=types,
         sigma_px=sigma_px,
         pos_weight=float(pos_weight),
+        threshold=threshold,
         summary=summary,
     )
     return summary
