@@ -537,7 +537,7 @@ def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tm
         n_boot=50,
     )  # fmt: skip
     assert calibrated["threshold"].item() == threshold and calibrated["f1"].item() > 0.8
-    with pytest.raises(InputError, match="calibrated needs the detectors of spots"):
+    with pytest.raises(InputError, match="no detector checkpoint for spots"):
         score_detections(
             {"spots": tmp_path / "pred.csv"}, tmp_path / "tp.csv", tmp_path / "tt.csv",
             tmp_path / "s4.csv", tmp_path / "c4.csv", tmp_path / "pi4.csv",

@@ -290,11 +290,10 @@ def score_detections(
     :func:`detect_in_stack`); those at ``threshold`` or above count, or, with ``threshold``
     None, those at the calibrated threshold of each set's detector (``detectors``: name →
     checkpoint; :func:`calibrate_threshold`: set on its training images, no test label). A
-    prediction matches a true
-    vacancy within ``tolerance_angstrom``; points closer than ``border_angstrom`` to an edge are
-    dropped from both sides. Also writes the PR curve over the threshold, per-image counts and
-    (``points_out``) every scored point with its status: ``tp`` (a matched prediction), ``fp``
-    or ``fn`` (a missed true vacancy), in pixels.
+    prediction matches a true vacancy within ``tolerance_angstrom``; points closer than
+    ``border_angstrom`` to an edge are dropped from both sides. Also writes the PR curve over
+    the threshold, per-image counts and (``points_out``) every scored point with its status:
+    ``tp`` (a matched prediction), ``fp`` or ``fn`` (a missed true vacancy), in pixels.
     """
     table = pd.read_csv(table_path)
     n = len(table)
@@ -387,7 +386,10 @@ def _operating_points(
         return {name: float(threshold) for name in predictions}
     missing = sorted(set(predictions) - set(detectors or {}))
     if missing:
-        raise InputError(f"threshold: calibrated needs the detectors of {', '.join(missing)}")
+        raise InputError(
+            "score threshold null (each detector's calibrated one) but no detector checkpoint "
+            f"for {', '.join(missing)}"
+        )
     return {name: detector_threshold(detectors[name]) for name in predictions}
 
 
