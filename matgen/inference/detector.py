@@ -40,8 +40,12 @@ def unweight_vacancy_odds(model: "torch.nn.Module", pos_weight: float) -> "torch
 def detector_threshold(path: str | os.PathLike) -> float:
     """The calibrated probability threshold of a detector checkpoint (0.5 for one saved before
     calibration), read without building the network."""
-    payload = read_model_checkpoint(path, "vacancy_detector", "cpu")
-    return float(payload.get("threshold", 0.5))
+    return _operating_point(read_model_checkpoint(path, "vacancy_detector", "cpu"))
+
+
+def _operating_point(payload: dict) -> float:
+    """A checkpoint payload's calibrated threshold; 0.5 for one saved before calibration."""
+    return float(payload.get("threshold", VacancyDetector._field_defaults["threshold"]))
 
 
 def load_vacancy_detector(path: str | os.PathLike, device: str = "cpu") -> VacancyDetector:
@@ -53,12 +57,10 @@ def load_vacancy_detector(path: str | os.PathLike, device: str = "cpu") -> Vacan
     of 0.5 means "more likely a vacancy than not" whatever ``pos_weight`` was (the heatmap
     channel only: the type channels are a softmax, unweighted by it).
     """
-
     from ..models.unet import UNet
 
     payload = read_model_checkpoint(path, "vacancy_detector", device)
     model = load_trained_weights(UNet(**payload["model_config"]), payload["model"], path, device)
     unweight_vacancy_odds(model, float(payload.get("pos_weight", 1.0)))
     types = [str(t) for t in payload.get("types", [UNTYPED])]  # untyped before types existed
-    threshold = float(payload.get("threshold", 0.5))  # uncalibrated checkpoints: 0.5
-    return VacancyDetector(model, float(payload["pixel_size"]), types, threshold)
+    return VacancyDetector(model, float(payload["pixel_size"]), types, _operating_point(payload))

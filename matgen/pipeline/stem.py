@@ -310,7 +310,7 @@ def score_detections(
     results, curves, per_image, points = [], [], [], []
     cuts = _operating_points(predictions, detectors, threshold)
     for name, path in predictions.items():
-        threshold = cuts[name]
+        cut = cuts[name]
         pred = pd.read_csv(path)
         if "type" not in pred.columns:
             pred["type"] = UNTYPED
@@ -323,8 +323,8 @@ def score_detections(
             kinds.append(rows["type"].astype(str).to_numpy(object)[keep])
         counts, kept, kept_types = [], [], []
         for i, ((xy, score), true) in enumerate(zip(cands, truths)):
-            kept.append(xy[score >= threshold])
-            kept_types.append(kinds[i][score >= threshold])
+            kept.append(xy[score >= cut])
+            kept_types.append(kinds[i][score >= cut])
             m = match_points(kept[i], true, tol)
             counts.append((m.tp, m.fp, m.fn))
             points += _point_status(name, i, kept[i], true, m, kept_types[i], true_types[i])
@@ -347,7 +347,7 @@ def score_detections(
                 fp=int(fp),
                 fn=int(fn),
                 n_images=n,
-                threshold=threshold,
+                threshold=cut,
                 tolerance_angstrom=tolerance_angstrom,
                 **_per_type_scores(
                     kept,
