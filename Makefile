@@ -43,7 +43,7 @@ lint: venv
 	$(VENV)/bin/snakemake --lint
 
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(CORES) --dist loadgroup
 
 bench: venv
 	$(PIP) install -qq -e ".[bench]"

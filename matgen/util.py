@@ -28,8 +28,24 @@ def seed_everything(seed: int) -> np.random.Generator:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _deterministic_algorithms()
     return np.random.default_rng(seed)
+
+
+def _deterministic_algorithms() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its import of
+    TorchInductor's config (~3 s in every stage's process, for a flag only ``torch.compile``
+    reads; matgen does not compile). Where inductor is loaded already, or torch lacks the
+    setter, the public call."""
+    import sys
+
+    import torch
+
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None or "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        setter(True, warn_only=True)
 
 
 def select_device(preference: str = "auto") -> "torch.device":

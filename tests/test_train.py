@@ -67,3 +67,19 @@ def test_seed_everything_is_deterministic():
     a = (rng.random(), np.random.rand(), torch.rand(1).item())
     rng = seed_everything(5)
     assert a == (rng.random(), np.random.rand(), torch.rand(1).item())
+
+
+def test_seed_everything_asks_for_deterministic_algorithms_without_loading_inductor():
+    """A fresh process, as a workflow stage is: the flag is set (warn-only) and TorchInductor's
+    config, ~3 s to import and read only by torch.compile, stays unloaded."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch; from matgen.util import seed_everything; seed_everything(0); "
+        "print(torch.are_deterministic_algorithms_enabled(), "
+        "torch.is_deterministic_algorithms_warn_only_enabled(), "
+        "'torch._inductor.config' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "False"]
