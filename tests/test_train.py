@@ -83,3 +83,21 @@ def test_seed_everything_asks_for_deterministic_algorithms_without_loading_induc
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "True", "False"]
+
+
+def test_provenance_of_a_stage_without_torch_does_not_load_torch(tmp_path):
+    """A figure or tiling stage never touched torch: its provenance says CPU and does not pay
+    torch's import to find out."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "p.json"
+    code = (
+        "import sys, time; from matgen.provenance import write_provenance; "
+        f"write_provenance({str(out)!r}, stage='s', params={{}}, started=time.time()); "
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
+    assert json.loads(out.read_text())["device"].startswith("cpu:")
