@@ -42,8 +42,10 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/snakemake --lint
 
+# On every core (pytest-xdist); whole files to a worker, so a file's shared fixture (the tiny
+# workflow run of test_workflow.py, the SLURM cluster) is built once.
 test: lint
-	$(PY) -m pytest -q -n $(CORES) --dist loadgroup
+	$(PY) -m pytest -q -n $(CORES) --dist loadfile
 
 bench: venv
 	$(PIP) install -qq -e ".[bench]"

@@ -34,3 +34,16 @@ def snakemake(workdir, config, *args, timeout=900):
     """Run the Snakefile in ``workdir`` with ``config`` (a dict) and extra CLI ``args``."""
     cmd = snakemake_command(workdir, config, *args)
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+
+
+def planned_jobs(result):
+    """Rule -> count from the 'Job stats' table of a dry run."""
+    lines = result.stdout.splitlines()
+    start = lines.index("Job stats:") + 3
+    jobs = {}
+    for line in lines[start:]:
+        if not line.strip() or line.startswith("total"):
+            break
+        rule, count = line.split()
+        jobs[rule] = int(count)
+    return jobs

@@ -154,3 +154,21 @@ def test_row_cached_sampling_draws_what_the_full_network_would():
         expected = full_forward_sample(6, (7, 5), torch.Generator().manual_seed(1))
     fast = net.sample(6, (7, 5), generator=torch.Generator().manual_seed(1))
     assert torch.equal(fast, expected)
+
+
+def test_a_prior_of_fewer_code_maps_stops_sooner_under_a_pass_cap(tmp_path):
+    """max_passes bounds how often each code is seen: 8 maps keep every epoch, 2 maps a quarter
+    of them (and the log has one row per epoch run)."""
+    import pandas as pd
+
+    from matgen.train.segmentation import train_pixelcnn
+
+    codes = np.random.default_rng(0).integers(0, 6, (8, 8, 8))
+    # an epoch shows 32 windows of 4 x 4 = 512 codes
+    kw = dict(n_codes=6, epochs=4, steps_per_epoch=1, batch_size=32, window=4, dim=8,
+              n_layers=2, max_passes=4, device="cpu", show_progress=False)  # fmt: skip
+    eight = train_pixelcnn(codes, tmp_path / "8.pt", tmp_path / "8.csv", **kw)
+    two = train_pixelcnn(codes[:2], tmp_path / "2.pt", tmp_path / "2.csv", **kw)
+    # 8 maps: 512 codes x 4 passes / 512 a epoch = 4 epochs; 2 maps: 128 x 4 / 512 -> 1
+    assert (eight["epochs"], two["epochs"]) == (4, 1)
+    assert len(pd.read_csv(tmp_path / "2.csv")) == 1
