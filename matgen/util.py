@@ -37,8 +37,6 @@ def _deterministic_algorithms() -> None:
     TorchInductor's config (~3 s in every stage's process, for a flag only ``torch.compile``
     reads; matgen does not compile). Where inductor is loaded already, or torch lacks the
     setter, the public call."""
-    import sys
-
     import torch
 
     setter = getattr(torch._C, "_set_deterministic_algorithms", None)
