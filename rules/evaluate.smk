@@ -59,6 +59,7 @@ rule compare_porous_morphology:
     params:
         labels=list(comparison_sets()),
         compare=config["porous"]["compare"],
+        smooth_sigma=config["porous"]["morphology"]["smooth_sigma"],
     threads: 1
     log:
         f"{RESULTS}/logs/porous/compare_morphology.log",

@@ -10,5 +10,6 @@ run_stage(
     distances_out=sm.output.distances,
     spectra_out=sm.output.spectra,
     real=sm.params.labels[0],
+    smooth_sigma=sm.params.smooth_sigma,
     **sm.params.compare,
 )

@@ -77,9 +77,56 @@ def test_compare_morphology_reports_targets(tmp_path):
     spectra = np.load(tmp_path / "s.npz")
     assert list(spectra["names"]) == ["real", "good", "collapsed"]
     assert spectra["power"].shape == (3, 4) and spectra["frequency"][-1] == 0.5  # Nyquist
-    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 10
+    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 12
     with pytest.raises(InputError, match="no table for the real set"):
         compare_morphology(tables, tiles, tmp_path / "d.csv", "missing")
+
+
+def _pore_tiles(rng: np.random.Generator, hollow: bool) -> np.ndarray:
+    """Tiles (N, 1, 32, 32): grey 0.7 solid, one dark square pore each (grey 0.1); hollow pores
+    have a light core (0.3) inside a dark rim, below the Otsu level, so porosity is the same."""
+    tiles = np.full((12, 1, 32, 32), 0.7, np.float32)
+    for t in tiles:
+        y, x = rng.integers(4, 16, 2)
+        t[0, y : y + 12, x : x + 12] = 0.1
+        if hollow:
+            t[0, y + 3 : y + 9, x + 3 : x + 9] = 0.3
+    return tiles + rng.normal(0, 0.01, tiles.shape).astype(np.float32)
+
+
+def test_compare_morphology_finds_hollow_pores_that_porosity_misses(tmp_path):
+    rng = np.random.default_rng(4)
+    sets = {"real": False, "flat": False, "hollow": True}
+    tiles, tables = {}, {}
+    for name, hollow in sets.items():
+        np.save(tmp_path / f"{name}.npy", _pore_tiles(rng, hollow))
+        tiles[name] = tmp_path / f"{name}.npy"
+        tables[name] = _morph_table(tmp_path / f"{name}.csv", np.full(12, 144 / 1024), np.ones(12))
+    out = compare_morphology(tables, tiles, tmp_path / "d.csv", "real", smooth_sigma=0.0)
+    rows = out.set_index(["dataset", "descriptor"])
+    assert rows.meets_target["flat", "porosity"] and rows.meets_target["hollow", "porosity"]
+    assert rows.wasserstein["flat", "pore_grey"] < 0.01 and rows.meets_target["flat", "pore_grey"]
+    # 36 of the 100 interior pixels of a hollow pore are 0.2 lighter: W1 = 0.36 x 0.2 = 0.072
+    assert rows.wasserstein["hollow", "pore_grey"] == pytest.approx(0.072, abs=0.004)
+    assert not rows.meets_target["hollow", "pore_grey"]
+    assert rows.mean_difference["hollow", "pore_grey"] > 0  # lighter pores
+
+
+def test_pore_interior_grey_keeps_the_pixels_a_margin_inside_each_pore():
+    from matgen.metrics.morphology import pore_interior_grey
+
+    images = np.full((2, 9, 9), 0.8)
+    pores = np.zeros((2, 9, 9), bool)
+    pores[:, 2:7, 2:7] = True
+    pores[1, 0, :] = True  # a pore on one image's edge row: no interior
+    images[pores] = 0.1
+    images[:, 4, 4] = 0.5
+    inner = pore_interior_grey(images, pores)
+    assert len(inner) == 18 and sorted(inner)[-2:] == [0.5, 0.5]  # 3 x 3 per image
+    assert len(pore_interior_grey(images, pores, margin=0)) == 2 * 25 + 9
+    assert len(pore_interior_grey(images, pores, margin=2)) == 2
+    with pytest.raises(ValueError, match="differ in shape"):
+        pore_interior_grey(images[:1], pores)
 
 
 def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):

@@ -93,6 +93,28 @@ def test_noise_only_from_the_set_resolution_up():
     assert [c.use_noise for c in coarse] == [False] * 3 and all(c.use_noise for c in G.convs[2:])
 
 
+def test_noise_lr_mul_scales_how_far_adam_moves_the_noise_strengths(tmp_path):
+    """Adam moves every parameter by about lr a step, whatever its gradient: the noise
+    strength's multiplier is its own learning rate, and a model file remembers it."""
+    moved = {}
+    for mul in (1.0, 0.1):
+        torch.manual_seed(0)
+        G = Generator(8, **TINY_MODEL, noise_lr_mul=mul)
+        opt = torch.optim.Adam(G.parameters(), lr=0.01, betas=(0.0, 0.99))
+        for _ in range(5):
+            opt.zero_grad()
+            G(torch.randn(4, 16)).square().mean().backward()
+            opt.step()
+        moved[mul] = abs(G.convs[-1].noise_strength.item() * G.convs[-1].noise_lr_mul)
+    assert 0.02 < moved[1.0] <= 0.05 + 1e-6  # ~lr a step, 5 steps
+    assert moved[0.1] == pytest.approx(moved[1.0] / 10, rel=0.3)
+    tiles = np.random.default_rng(0).random((16, 1, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "t.npy", tiles)
+    kw = dict(TINY_TRAIN, total_kimg=0.016, noise_lr_mul=0.1)
+    train_stylegan2(tmp_path / "t.npy", tmp_path / "m.pt", tmp_path / "l.csv", **kw)
+    assert load_stylegan2(tmp_path / "m.pt").convs[0].noise_lr_mul == 0.1
+
+
 def test_demodulation_makes_the_output_independent_of_the_style_scale():
     conv = ModulatedConv2d(4, 6, 3, w_dim=5)
     x = torch.randn(2, 4, 8, 8)

@@ -25,6 +25,7 @@ MODEL_KEYS = (
     "channel_max",
     "img_channels",
     "noise_min_resolution",  # absent from older checkpoints: noise at every layer
+    "noise_lr_mul",  # absent from older checkpoints: 1 (the strengths stored as used)
 )
 
 

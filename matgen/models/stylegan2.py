@@ -155,11 +155,15 @@ class StyledConv(nn.Module):
         resolution: int,
         up: bool = False,
         use_noise: bool = True,
+        noise_lr_mul: float = 1.0,
     ) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(in_ch, out_ch, 3, w_dim, up=up)
         self.use_noise = use_noise
+        # stored / noise_lr_mul, used x noise_lr_mul: Adam moves a scalar by about lr a step
+        # whatever its gradient, so this is the strength's own learning-rate multiplier
         self.noise_strength = nn.Parameter(torch.zeros(()))
+        self.noise_lr_mul = noise_lr_mul
         self.bias = nn.Parameter(torch.zeros(out_ch))
         # Fixed noise for "constant noise" sampling: a tile is then a function of its z alone.
         self.register_buffer("noise_const", torch.randn(1, 1, resolution, resolution))
@@ -181,7 +185,7 @@ class StyledConv(nn.Module):
         elif noise is None and noise_mode == "const":
             noise = self.noise_const.to(x.dtype)
         if noise is not None:
-            x = x + noise * self.noise_strength.to(x.dtype)
+            x = x + noise * (self.noise_strength * self.noise_lr_mul).to(x.dtype)
         return F.leaky_relu(x + self.bias.to(x.dtype)[None, :, None, None], 0.2) * _ACT_GAIN
 
 
@@ -229,6 +233,7 @@ class Generator(nn.Module):
         channel_max: int = 512,
         img_channels: int = 1,
         noise_min_resolution: int = 0,
+        noise_lr_mul: float = 1.0,
     ) -> None:
         super().__init__()
         log2 = check_resolution(resolution)
@@ -239,14 +244,15 @@ class Generator(nn.Module):
         # per-pixel noise only from noise_min_resolution up: on a few thousand tiles, noise at
         # the coarse layers lets G place the pores by noise instead of by z
         noisy = [2**i >= noise_min_resolution for i in range(log2 + 1)]
-        self.conv1 = StyledConv(ch[2], ch[2], w_dim, 4, use_noise=noisy[2])
+        noise = dict(noise_lr_mul=noise_lr_mul)
+        self.conv1 = StyledConv(ch[2], ch[2], w_dim, 4, use_noise=noisy[2], **noise)
         self.to_rgb1 = ToRGB(ch[2], img_channels, w_dim)
         self.convs, self.to_rgbs = nn.ModuleList(), nn.ModuleList()
         for i in range(3, log2 + 1):
             self.convs.append(
-                StyledConv(ch[i - 1], ch[i], w_dim, 2**i, up=True, use_noise=noisy[i])
+                StyledConv(ch[i - 1], ch[i], w_dim, 2**i, up=True, use_noise=noisy[i], **noise)
             )
-            self.convs.append(StyledConv(ch[i], ch[i], w_dim, 2**i, use_noise=noisy[i]))
+            self.convs.append(StyledConv(ch[i], ch[i], w_dim, 2**i, use_noise=noisy[i], **noise))
             self.to_rgbs.append(ToRGB(ch[i], img_channels, w_dim))
         self.num_ws = 2 * log2 - 2
         # Running mean of w: the centre that truncation pulls towards.

@@ -166,6 +166,15 @@ def porous_rows(
                 f"<= {compare['spectrum_tolerance']}",
             )
         )
+    if any("pore_grey" in f.index.get_level_values("descriptor") for f in dist):
+        rows.append(
+            row(
+                "porous",
+                "StyleGAN2 grey levels inside pores: Wasserstein distance to real",
+                of("pore_grey", "wasserstein"),
+                f"<= {compare['pore_grey_tolerance']}",
+            )
+        )
     rows.append(
         row(
             "porous",

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy.stats import wasserstein_distance
 
 from ..data.ingest import load_stack
 from ..data.threshold import binarise_pores
 from ..errors import InputError
 from ..io import atomic_path, save_npy, save_npz, save_table
 from ..metrics.distributions import distribution_distances, pairwise_diversity
-from ..metrics.morphology import normalised_autocovariance
+from ..metrics.morphology import normalised_autocovariance, pore_interior_grey
 from ..metrics.spectra import radial_power_spectrum, spectrum_log_ratio
 from ..util import select_device
 from .morphology import DESCRIPTORS, describe_morphology
@@ -261,6 +262,8 @@ def compare_morphology(
     lambda_tolerance: float = 0.2,
     diversity_ratio: float = 0.8,
     spectrum_tolerance: float = 0.2,
+    pore_grey_tolerance: float = 0.03,
+    smooth_sigma: float = 1.0,
     seed: int = 0,
     spectra_out: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
@@ -269,8 +272,12 @@ def compare_morphology(
     radially averaged power spectra over all frequencies (speckle, checkerboard and missing
     noise show there) and the study's targets (porosity mean within ``porosity_tolerance``, λ
     mean within ``lambda_tolerance`` relative, diversity ≥ ``diversity_ratio`` of the real
-    set's, spectra within ``spectrum_tolerance`` decades) as pass/fail columns. ``spectra_out``
-    (NPZ): the frequencies (cycles per pixel), each set's spectrum and the set names."""
+    set's, spectra within ``spectrum_tolerance`` decades, the grey levels inside pores within
+    ``pore_grey_tolerance`` — a Wasserstein distance in grey levels, where hollow or mottled
+    pores show) as pass/fail columns. Pores for the last are segmented as the morphology stage
+    did: the table's ``threshold`` column (else Otsu) after smoothing by ``smooth_sigma`` px.
+    ``spectra_out`` (NPZ): the frequencies (cycles per pixel), each set's spectrum and the set
+    names."""
     frames = {k: pd.read_csv(v) for k, v in tables.items()}
     if real not in frames:
         raise InputError(f"compare_morphology: no table for the real set {real!r}")
@@ -279,6 +286,7 @@ def compare_morphology(
     sizes = {v.shape[-1] for v in stacks.values()}
     measured = {k: radial_power_spectrum(v) for k, v in stacks.items()} if len(sizes) == 1 else {}
     spectra = {k: power for k, (_, power) in measured.items()}
+    pore_grey = {k: _pore_grey(v, frames[k], smooth_sigma) for k, v in stacks.items()}
     if spectra_out is not None and spectra:
         save_npz(spectra_out, frequency=measured[real][0], names=np.array(list(spectra)),
                  power=np.stack(list(spectra.values())))  # fmt: skip
@@ -300,6 +308,17 @@ def compare_morphology(
                 "mean_ratio": diversity[name] / diversity[real],
             }
         )
+        rows.append(
+            {
+                "dataset": name,
+                "reference": real,
+                "descriptor": "pore_grey",
+                "wasserstein": float(wasserstein_distance(pore_grey[real], pore_grey[name])),
+                "mean_real": float(pore_grey[real].mean()),
+                "mean_synthetic": float(pore_grey[name].mean()),
+                "mean_difference": float(pore_grey[name].mean() - pore_grey[real].mean()),
+            }
+        )
         if spectra:
             ratio = spectrum_log_ratio(spectra[real], spectra[name])
             rows.append({"dataset": name, "reference": real, "descriptor": "power_spectrum",
@@ -312,6 +331,7 @@ def compare_morphology(
         "correlation_length": lambda r: abs(r.mean_ratio - 1) <= lambda_tolerance,
         "diversity": lambda r: r.mean_ratio >= diversity_ratio,
         "power_spectrum": lambda r: r.max_abs_log_ratio <= spectrum_tolerance,
+        "pore_grey": lambda r: r.wasserstein <= pore_grey_tolerance,
     }
     out["target"] = [
         {
@@ -319,6 +339,7 @@ def compare_morphology(
             "correlation_length": f"|ratio − 1| ≤ {lambda_tolerance}",
             "diversity": f"ratio ≥ {diversity_ratio}",
             "power_spectrum": f"max |log10 ratio| ≤ {spectrum_tolerance}",
+            "pore_grey": f"Wasserstein ≤ {pore_grey_tolerance}",
         }.get(d, "")
         for d in out["descriptor"]
     ]
@@ -327,6 +348,15 @@ def compare_morphology(
     ]
     save_table(distances_out, out)
     return out
+
+
+def _pore_grey(tiles: np.ndarray, table: pd.DataFrame, smooth_sigma: float) -> np.ndarray:
+    """Grey levels inside the pores of a tile stack (N, C, H, W), segmented at the level its
+    morphology table records (Otsu when it has none); see :func:`pore_interior_grey`."""
+    level = float(table["threshold"].iloc[0]) if "threshold" in table else "otsu"
+    grey = tiles[:, 0]
+    pores, _ = binarise_pores(grey, level, smooth_sigma)
+    return pore_interior_grey(grey, pores)
 
 
 PANEL_ROWS = ("real", "styles", "noise", "interpolation")

@@ -258,6 +258,7 @@ def train_stylegan2(
     ada_interval: int = 4,
     ada_kimg: float = 500.0,
     noise_min_resolution: int = 0,
+    noise_lr_mul: float = 1.0,
     augmentations: list[str] | None = None,
     checkpoint_kimg: float = 50.0,
     log_every: int = 10,
@@ -268,13 +269,11 @@ def train_stylegan2(
 ) -> dict[str, Any]:
     """Train on tiles ``(N, C, R, R)`` with values in [0, 1] (the tile stage's ``tiles.npy``).
 
-    ``noise_min_resolution``: the generator's per-pixel noise only at resolutions from this one
-    up (0: every layer, as in the paper).
-
+    ``noise_min_resolution``: per-pixel noise only from this resolution up (0: every layer, the
+    paper's); ``noise_lr_mul``: the noise strengths' learning-rate multiplier (1: the paper's).
     Writes ``model_out`` (.pt: model config, EMA generator, G, D, step, ADA p) and a CSV log
-    ``log_out`` (step, kimg, loss_d, loss_g, r1, pl_penalty, ada_p, ada_rt, sec_per_kimg).
-    ``on_step(step, state)`` is called after every step (tests use it to interrupt a run).
-    Returns a summary dict (steps, kimg, final ADA p, seconds).
+    ``log_out`` (step, kimg, losses, r1, pl_penalty, ada_p, ada_rt, sec_per_kimg); calls
+    ``on_step(step, state)`` after each step; returns steps, kimg, final ADA p and seconds.
     """
     import torch
 
@@ -297,6 +296,7 @@ def train_stylegan2(
         channel_max=channel_max,
         img_channels=channels,
         noise_min_resolution=noise_min_resolution,
+        noise_lr_mul=noise_lr_mul,
     )
 
     seed_everything(seed)  # identical initial weights on every process
