@@ -110,6 +110,12 @@ def test_compare_morphology_finds_hollow_pores_that_porosity_misses(tmp_path):
     assert rows.wasserstein["hollow", "pore_grey"] == pytest.approx(0.072, abs=0.004)
     assert not rows.meets_target["hollow", "pore_grey"]
     assert rows.mean_difference["hollow", "pore_grey"] > 0  # lighter pores
+    specks = np.full((12, 1, 32, 32), 0.7, np.float32)
+    specks[:, :, ::4, ::4] = 0.1  # pores of one pixel: no interior to compare
+    np.save(tmp_path / "specks.npy", specks)
+    tiles["hollow"] = tmp_path / "specks.npy"
+    out = compare_morphology(tables, tiles, tmp_path / "d.csv", "real", smooth_sigma=0.0)
+    assert not out.set_index(["dataset", "descriptor"]).meets_target["hollow", "pore_grey"]
 
 
 def test_pore_interior_grey_keeps_the_pixels_a_margin_inside_each_pore():

@@ -63,6 +63,7 @@ def test_generative_chain_samples_translates_and_compares(finished_run):
         "correlation_length",
         "diversity",
         "power_spectrum",
+        "pore_grey",
     }
     assert np.load(res / "comparison/spectra.npz")["power"].shape == (3, 16)
     summary = pd.read_csv(res / "translation/summary.csv")

@@ -308,15 +308,17 @@ def compare_morphology(
                 "mean_ratio": diversity[name] / diversity[real],
             }
         )
+        a, b = pore_grey[real], pore_grey[name]
+        empty = not (len(a) and len(b))  # no pore wider than 2 px: nothing to compare (NaN)
         rows.append(
             {
                 "dataset": name,
                 "reference": real,
                 "descriptor": "pore_grey",
-                "wasserstein": float(wasserstein_distance(pore_grey[real], pore_grey[name])),
-                "mean_real": float(pore_grey[real].mean()),
-                "mean_synthetic": float(pore_grey[name].mean()),
-                "mean_difference": float(pore_grey[name].mean() - pore_grey[real].mean()),
+                "wasserstein": np.nan if empty else float(wasserstein_distance(a, b)),
+                "mean_real": float(a.mean()) if len(a) else np.nan,
+                "mean_synthetic": float(b.mean()) if len(b) else np.nan,
+                "mean_difference": np.nan if empty else float(b.mean() - a.mean()),
             }
         )
         if spectra:
