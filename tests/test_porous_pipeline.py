@@ -110,6 +110,14 @@ def test_compare_morphology_finds_hollow_pores_that_porosity_misses(tmp_path):
     assert rows.wasserstein["hollow", "pore_grey"] == pytest.approx(0.072, abs=0.004)
     assert not rows.meets_target["hollow", "pore_grey"]
     assert rows.mean_difference["hollow", "pore_grey"] > 0  # lighter pores
+    compare_morphology(tables, tiles, tmp_path / "d.csv", "real", smooth_sigma=0.0,
+                       spectra_out=tmp_path / "s.npz")  # fmt: skip
+    curves = np.load(tmp_path / "s.npz")
+    assert list(curves["pore_grey_names"]) == ["real", "flat", "hollow"]
+    edges = curves["pore_grey_edges"]
+    core = (edges[:-1] >= 0.25) & (edges[1:] <= 0.35)  # the hollow cores' bins (0.3 ± 5 σ)
+    mass = (curves["pore_grey_density"] * np.diff(edges))[:, core].sum(axis=1)
+    assert mass[0] == 0 and mass[2] == pytest.approx(0.36, abs=0.02)
     specks = np.full((12, 1, 32, 32), 0.7, np.float32)
     specks[:, :, ::4, ::4] = 0.1  # pores of one pixel: no interior to compare
     np.save(tmp_path / "specks.npy", specks)

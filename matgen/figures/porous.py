@@ -44,7 +44,9 @@ def morphology_figure(
     curves = {k: np.load(v["curves"]) for k, v in datasets.items()}
     first = next(iter(datasets))
     examples = curves[first]
-    panels = 5 if spectra is not None else 4
+    curves_extra = np.load(spectra) if spectra is not None else None
+    with_grey = curves_extra is not None and "pore_grey_density" in curves_extra
+    panels = 4 + (curves_extra is not None) + with_grey
     fig = plt.figure(figsize=(3.3 * panels, 8.2), constrained_layout=True)
     grid = fig.add_gridspec(2, 1, height_ratios=[1, 1.5])
     top = grid[0].subgridspec(1, max(1, len(examples["example_tiles"])))
@@ -87,11 +89,16 @@ def morphology_figure(
     ax.set_xlabel(f"r ({unit})")
     ax.set_ylabel("(S2(r) − φ²) / (φ − φ²)")
     ax.legend(fontsize=8)
-    if spectra is not None:
+    if curves_extra is not None:
         ax = fig.add_subplot(bottom[0, 4])
-        _spectra_panel(ax, np.load(spectra))
+        _spectra_panel(ax, curves_extra)
         if annotations and "spectra" in annotations:
             ax.set_title(annotations["spectra"], fontsize=7.5, family="monospace", loc="left")
+    if with_grey:
+        ax = fig.add_subplot(bottom[0, 5])
+        _pore_grey_panel(ax, curves_extra)
+        if annotations and "pore_grey" in annotations:
+            ax.set_title(annotations["pore_grey"], fontsize=7.5, family="monospace", loc="left")
     fig.suptitle(title)
     table = pd.concat(
         [pd.read_csv(v["summary"]).assign(dataset=k) for k, v in datasets.items()],
@@ -171,6 +178,21 @@ def _spectra_panel(ax: plt.Axes, spectra: Mapping[str, np.ndarray]) -> None:
     ax.legend(fontsize=8)
 
 
+def _pore_grey_panel(ax: plt.Axes, curves: Mapping[str, np.ndarray]) -> None:
+    """Grey levels ≥ 1 px inside the pores: real pores are flat and dark; hollow, rimmed or
+    mottled synthetic pores spread to lighter grey."""
+    edges = curves["pore_grey_edges"]
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    for k, (name, density) in enumerate(
+        zip(curves["pore_grey_names"], curves["pore_grey_density"])
+    ):
+        ax.step(centres, density, where="mid", color=f"C{k}", lw=1.5, label=str(name))
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("grey level inside pores (≥ 1 px from the edge)")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+
+
 def porous_comparison_figure(
     datasets: dict[str, dict[str, str | os.PathLike]],
     real: str,
@@ -180,10 +202,12 @@ def porous_comparison_figure(
     unit: str = "µm",
     spectra: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Porosity, specific surface area, λ, S2(r) and power spectra: real vs every synthetic set
-    (histograms with the KS statistic and Wasserstein distance of each synthetic set, and the
-    spectra's largest |log10 ratio|, read from ``distances``, the table of
-    :func:`matgen.pipeline.porous.compare_morphology`; spectra from its NPZ)."""
+    """Porosity, specific surface area, λ, S2(r), power spectra and pore-interior grey levels:
+    real vs every synthetic set (histograms with the KS statistic and Wasserstein distance of
+    each synthetic set, the spectra's largest |log10 ratio| and the pore-grey Wasserstein
+    distance, read from ``distances``, the table of
+    :func:`matgen.pipeline.porous.compare_morphology`; spectra and grey-level histograms from its
+    NPZ)."""
     table = pd.read_csv(distances)
     notes = {}
     for d in DESCRIPTORS:
@@ -198,6 +222,13 @@ def porous_comparison_figure(
         width = max(len(r.dataset) for r in rows.itertuples())
         notes["spectra"] = "\n".join(
             f"{r.dataset:<{width}} max|Δlog10 P| {r.max_abs_log_ratio:.2f}"
+            for r in rows.itertuples()
+        )
+    rows = table[table.descriptor == "pore_grey"]
+    if len(rows):
+        width = max(len(r.dataset) for r in rows.itertuples())
+        notes["pore_grey"] = "\n".join(
+            f"{r.dataset:<{width}} W {r.wasserstein:.3f} mean {r.mean_synthetic:.2f}"
             for r in rows.itertuples()
         )
     return morphology_figure(

@@ -277,7 +277,8 @@ def compare_morphology(
     pores show) as pass/fail columns. Pores for the last are segmented as the morphology stage
     did: the table's ``threshold`` column (else Otsu) after smoothing by ``smooth_sigma`` px.
     ``spectra_out`` (NPZ): the frequencies (cycles per pixel), each set's spectrum and the set
-    names."""
+    names; the histogram (density over 50 bins in [0, 1]) of each set's pore-interior grey
+    levels."""
     frames = {k: pd.read_csv(v) for k, v in tables.items()}
     if real not in frames:
         raise InputError(f"compare_morphology: no table for the real set {real!r}")
@@ -288,8 +289,13 @@ def compare_morphology(
     spectra = {k: power for k, (_, power) in measured.items()}
     pore_grey = {k: _pore_grey(v, frames[k], smooth_sigma) for k, v in stacks.items()}
     if spectra_out is not None and spectra:
+        edges = np.linspace(0.0, 1.0, 51)  # grey levels are in [0, 1]
+        density = [np.histogram(np.clip(v, 0, 1), edges, density=True)[0] if len(v)
+                   else np.zeros(len(edges) - 1) for v in pore_grey.values()]  # fmt: skip
         save_npz(spectra_out, frequency=measured[real][0], names=np.array(list(spectra)),
-                 power=np.stack(list(spectra.values())))  # fmt: skip
+                 power=np.stack(list(spectra.values())), pore_grey_edges=edges,
+                 pore_grey_names=np.array(list(pore_grey)),
+                 pore_grey_density=np.stack(density))  # fmt: skip
     rows = []
     for name, frame in frames.items():
         if name == real:
