@@ -225,16 +225,25 @@ def test_generator_learns_the_intensity_of_the_real_tiles(tiles, tmp_path):
         tmp_path / "log.csv",
         seed=2,
         total_kimg=1.6,
-        **{**TINY_TRAIN, "ema_kimg": 0.02, "lr": 0.01},
+        **{**TINY_TRAIN, "ema_kimg": 0.02, "lr": 0.01, "monitor_kimg": 0.4},
     )
     after = generate(load_stylegan2(tmp_path / "m.pt"), np.arange(64))
     real = np.load(tiles).astype(np.float32)
     assert abs(after.mean() - real.mean()) < 0.5 * abs(before - real.mean())
     assert abs(after.mean() - real.mean()) < 0.08
+    # the monitor: a measurement at the first log row after every 0.4 kimg (50 steps)
+    log = pd.read_csv(tmp_path / "log.csv")
+    measured = log.dropna(subset=["ema_porosity"])
+    assert list(measured.step) == [50, 100, 150, 200]
+    assert log.real_porosity.iloc[0] == pytest.approx((real[:, 0] < 0.475).mean(), abs=0.03)
+    gap = (measured.ema_porosity - log.real_porosity.iloc[0]).abs().to_numpy()
+    assert gap.max() < 0.08  # measured 0.21 / 0.22 / 0.17 / 0.12 against 0.18 (untrained: 0.8)
 
 
 def test_killed_training_resumes_bit_identically(tiles, tmp_path):
     kw = dict(seed=3, total_kimg=0.096, checkpoint_kimg=0.032, **TINY_TRAIN)  # 12 steps, ckpt 4
+    train_stylegan2(tiles, tmp_path / "plain.pt", tmp_path / "plain.csv", **kw)
+    kw["monitor_kimg"] = 0.024  # every 3 steps: measured at steps 4, 6, 10, 12
     train_stylegan2(tiles, tmp_path / "full.pt", tmp_path / "full.csv", **kw)
 
     def kill(step, state):
@@ -247,13 +256,16 @@ def test_killed_training_resumes_bit_identically(tiles, tmp_path):
     train_stylegan2(tiles, tmp_path / "cut.pt", tmp_path / "cut.csv", **kw)
     full = torch.load(tmp_path / "full.pt", weights_only=False)
     cut = torch.load(tmp_path / "cut.pt", weights_only=False)
+    plain = torch.load(tmp_path / "plain.pt", weights_only=False)
     for key in ("G_ema", "G", "D"):
         for name, value in full[key].items():
             assert torch.equal(value, cut[key][name]), (key, name)
+            assert torch.equal(value, plain[key][name]), (key, name)  # the monitor draws nothing
+    log = pd.read_csv(tmp_path / "full.csv").drop(columns="sec_per_kimg")
     pd.testing.assert_frame_equal(
-        pd.read_csv(tmp_path / "full.csv").drop(columns="sec_per_kimg"),
-        pd.read_csv(tmp_path / "cut.csv").drop(columns="sec_per_kimg"),
+        log, pd.read_csv(tmp_path / "cut.csv").drop(columns="sec_per_kimg")
     )
+    assert list(log.dropna(subset=["ema_porosity"]).step) == [4, 6, 10, 12]
 
 
 def test_bad_inputs_fail_in_one_line_and_overwrite_nothing(tiles, tmp_path):

@@ -335,7 +335,8 @@ def training_curves_figure(
 
     ``logs`` maps a model name (``stylegan2``, ``cyclegan``, ``cyclegan_real_only``) to its
     log. StyleGAN2: D and G losses, R1 and path-length penalties, ADA p and r_t (its configured
-    ``ada_target`` dashed); each CycleGAN: adversarial, cycle and forward-model losses. The CSV
+    ``ada_target`` dashed), and where logged the EMA tiles' porosity against the real tiles'
+    (dashed); each CycleGAN: adversarial, cycle and forward-model losses. The CSV
     beside is all logs stacked (long format).
     """
     use_style()
@@ -347,6 +348,8 @@ def training_curves_figure(
             ("stylegan2", "kimg", ["r1", "pl_penalty"], "regulariser"),
             ("stylegan2", "kimg", ["ada_p", "ada_rt"], "ADA p, r_t"),
         ]
+        if "ema_porosity" in frames["stylegan2"]:
+            panels += [("stylegan2", "kimg", ["ema_porosity"], "porosity of EMA tiles")]
     for model in ("cyclegan_real_only", "cyclegan"):
         if model in frames:
             columns = [c for c in ("gan_h", "gan_l", "cycle", "forward") if c in frames[model]]
@@ -357,7 +360,13 @@ def training_curves_figure(
     for ax, (model, x, columns, ylabel) in zip(axes[0], panels):
         frame = frames[model]
         for column in columns:
-            ax.plot(frame[x], frame[column], label=column, lw=1.2)
+            kept = frame[[x, column]].dropna()  # the monitor measures at some rows only
+            ax.plot(
+                kept[x], kept[column], label=column, lw=1.2, marker="o" if len(kept) < 60 else ""
+            )
+        if "ema_porosity" in columns:
+            ax.axhline(frame.real_porosity.iloc[0], color="0.4", ls="--", lw=0.8,
+                       label="real tiles")  # fmt: skip
         if "ada_rt" in columns:
             ax.axhline(ada_target, color="0.4", ls="--", lw=0.8, label="r_t target")
             ax.set_ylim(-1.05, 1.05)

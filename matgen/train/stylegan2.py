@@ -259,6 +259,7 @@ def train_stylegan2(
     ada_kimg: float = 500.0,
     noise_min_resolution: int = 0,
     noise_lr_mul: float = 1.0,
+    monitor_kimg: float = 0.0,
     augmentations: list[str] | None = None,
     checkpoint_kimg: float = 50.0,
     log_every: int = 10,
@@ -270,12 +271,13 @@ def train_stylegan2(
     """Train on tiles ``(N, C, R, R)`` with values in [0, 1] (the tile stage's ``tiles.npy``).
 
     ``noise_min_resolution``: per-pixel noise only from this resolution up (0: every layer, the
-    paper's); ``noise_lr_mul``: the noise strengths' learning-rate multiplier (1: the paper's).
+    paper's); ``noise_lr_mul``: the noise strengths' learning-rate multiplier (1: the paper's);
+    ``monitor_kimg`` > 0: about every this many kimg the log also gets the porosity of the EMA
+    generator's tiles (:class:`PorosityMonitor`) beside the real tiles'.
     Writes ``model_out`` (.pt: model config, EMA generator, G, D, step, ADA p) and a CSV log
     ``log_out`` (step, kimg, losses, r1, pl_penalty, ada_p, ada_rt, sec_per_kimg); calls
     ``on_step(step, state)`` after each step; returns steps, kimg, final ADA p and seconds.
     """
-    import torch
 
     from ..data.ada import AdaptiveProbability
     from ..data.ingest import load_stack
@@ -342,18 +344,70 @@ def train_stylegan2(
         extra_state=lambda: {"data_rng": data_rng.bit_generator.state},
         sync=lambda: barrier(info),
     )
+    data_rng = _resumed_streams(run, info, seed, data_rng)
+    monitor = PorosityMonitor(tiles, monitor_kimg, batch_size, run.start) if monitor_kimg else None
+    summary = _train_loop(
+        run, step_fn, G_ema, tiles, data_rng, batch_size, ema_kimg, on_step, monitor
+    )
+    shutdown(info)
+    return summary
+
+
+def _resumed_streams(
+    run: TrainingRun, info: Distributed, seed: int, data_rng: np.random.Generator
+) -> np.random.Generator:
+    """The tile stream (and torch's) of a resumed run: replayed on the main process, fresh per
+    (rank, step) elsewhere — exact replay only on one process; per-rank seeds on a fresh one."""
+    import torch
+
     if run.resumed is not None:
         if info.is_main:
             data_rng.bit_generator.state = run.resumed["data_rng"]
-        else:  # other ranks: a fresh stream per (rank, step); exact replay only on one process
+        else:
             data_rng = np.random.default_rng([seed, info.rank, run.start])
             torch.manual_seed(seed * 7919 + info.rank * 104729 + run.start)
     elif info.enabled:
         torch.manual_seed(seed + 1_000_003 * info.rank)
+    return data_rng
 
-    summary = _train_loop(run, step_fn, G_ema, tiles, data_rng, batch_size, ema_kimg, on_step)
-    shutdown(info)
-    return summary
+
+class PorosityMonitor:
+    """How far the EMA generator's tiles are from the real porosity, while it trains: the mean
+    porosity of ``n`` tiles from fixed seeds (their noise seeded too, so training's random
+    streams are untouched and the numbers are comparable step to step), cut at the real tiles'
+    Otsu level after ``smooth_sigma`` px smoothing — one level for both, so a drift in how dark
+    the tiles are shows. Measured at the first log row after every ``every_kimg``."""
+
+    def __init__(
+        self,
+        tiles: np.ndarray,
+        every_kimg: float,
+        batch_size: int,
+        start_step: int = 0,
+        n: int = 64,
+        smooth_sigma: float = 1.0,
+    ) -> None:
+        from ..data.threshold import binarise_pores
+
+        pores, self.level = binarise_pores(
+            np.asarray(tiles[:, 0], np.float32), "otsu", smooth_sigma
+        )
+        self.real_porosity = float(pores.mean())
+        self.every = max(1, round(every_kimg * 1000 / batch_size))
+        self.next = (start_step // self.every + 1) * self.every
+        self.n, self.smooth_sigma = n, smooth_sigma
+
+    def __call__(self, G_ema: Any, step: int) -> dict[str, float]:
+        """``ema_porosity`` (NaN between measurements) and ``real_porosity`` for a log row."""
+        from ..data.threshold import binarise_pores
+        from ..inference.stylegan2 import generate
+
+        value = float("nan")
+        if step >= self.next:
+            images = generate(G_ema, np.arange(self.n) + 7_000_000, batch_size=self.n)
+            value = float(binarise_pores(images[:, 0], self.level, self.smooth_sigma)[0].mean())
+            self.next = (step // self.every + 1) * self.every
+        return {"ema_porosity": value, "real_porosity": self.real_porosity}
 
 
 def _train_loop(
@@ -365,9 +419,11 @@ def _train_loop(
     batch_size: int,
     ema_kimg: float,
     on_step: Callable[[int, dict[str, Any]], None] | None,
+    monitor: PorosityMonitor | None = None,
 ) -> dict[str, Any]:
     """The steps of :func:`train_stylegan2` still to run: reals from ``data_rng``, EMA of G,
-    ADA's p, logging and checkpoints through ``run``; writes the model file at the end."""
+    ADA's p, logging (with ``monitor``'s columns) and checkpoints through ``run``; writes the
+    model file at the end."""
     import torch
 
     G, D, dev = step_fn.G, step_fn.D, step_fn.dev
@@ -394,6 +450,7 @@ def _train_loop(
             ada_p=step_fn.ada.p,
             ada_rt=step_fn.ada.rt,
             sec_per_kimg=sec_per_kimg,
+            **(monitor(G_ema, done) if monitor is not None else {}),
         )
 
     for step in run.steps():
