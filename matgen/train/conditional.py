@@ -7,6 +7,7 @@ sampling and evaluation use the same class order and E11 standardisation.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import time
 from typing import Any
@@ -152,6 +153,60 @@ class _GrainDensity:
         return torch.relu(excess).square().mean()
 
 
+class _PhysicsE11:
+    """A generated map's E11 by the study's physics, against the E11 it was conditioned on.
+
+    The map's grain pixels (above the segmentation's boundary level) give ψ through the
+    rendering's grey encoding; their five trigonometric moments give the Voigt and Reuss
+    estimates and their mean, the Hill E11 (:func:`~matgen.synth.polysilicon.e11_trig_basis`:
+    the same number :func:`~matgen.synth.polysilicon.e11_of_image` computes, boundary pixels
+    aside), differentiable through the renderer's soft path. The penalty is the squared error in
+    units of the real E11 spread, plus, for each present nucleus whose grey lies outside the
+    orientations' range (where ψ saturates and E11 has no gradient), (excess / 0.05)²: a
+    nucleus 0.05 grey out of range costs what a 1 σ E11 miss does."""
+
+    def __init__(self, target_mean: float, target_std: float, device: Any) -> None:
+        import torch
+
+        from ..synth.polysilicon import e11_trig_basis
+
+        basis = e11_trig_basis()
+        self.voigt = torch.tensor(basis["voigt"], dtype=torch.float64, device=device)
+        self.reuss = torch.tensor(basis["reuss"], dtype=torch.float64, device=device)
+        self.mean, self.std = target_mean, target_std
+
+    def e11(self, maps: Any) -> Any:
+        """(N,) Hill E11 (GPa) of maps in [0, 1] (N, 1, H, W)."""
+        import torch
+
+        from ..synth.polysilicon import BOUNDARY_THRESHOLD, GREY_RANGE
+
+        lo, hi = GREY_RANGE
+        grain = (maps.detach() > BOUNDARY_THRESHOLD).double()
+        psi = ((maps.double() - lo) / (hi - lo)).clamp(0, 1) * math.pi
+        f = torch.stack([torch.ones_like(psi), torch.cos(2 * psi), torch.sin(2 * psi),
+                         torch.cos(4 * psi), torch.sin(4 * psi)], -1)  # fmt: skip
+        moments = (f * grain[..., None]).sum((1, 2, 3)) / grain.sum((1, 2, 3)).clamp(min=1)[:, None]
+        stiffness = torch.einsum("nk,kij->nij", moments, self.voigt)
+        e_voigt = 1.0 / torch.linalg.inv(stiffness)[:, 0, 0]
+        e_reuss = 1.0 / (moments @ self.reuss)
+        return (e_voigt + e_reuss) / 2
+
+    def penalty(self, maps: Any, seeds: Any, cond: Any) -> Any:
+        """Mean penalty over generated maps (N, 1, H, W), their nuclei (N, m, 5, G, G) and
+        condition vectors (N, classes + 1; last: standardised E11)."""
+        import torch
+
+        from ..synth.polysilicon import GREY_RANGE
+
+        lo, hi = GREY_RANGE
+        miss = (self.e11(maps) - self.mean) / self.std - cond[:, -1].double()
+        grey = torch.sigmoid(seeds[:, :, 3])[seeds[:, :, 2] > 0]
+        excess = torch.relu(lo - grey) + torch.relu(grey - hi)
+        outside = (excess / 0.05).square().sum() / len(maps)
+        return (miss.square().mean() + outside).float()
+
+
 def _shape_terms(
     maps: Any,
     seeds: Any,
@@ -159,9 +214,12 @@ def _shape_terms(
     density: _GrainDensity | None,
     density_weight: float,
     offset_weight: float,
+    physics: tuple[_PhysicsE11, Any, float] | None = None,
 ) -> tuple[Any, Any]:
-    """G's terms beyond the critic's: the weighted sum of the grain-density penalty and of the
-    nuclei's departure from a random scatter, and the density penalty alone (for the log)."""
+    """G's terms beyond the critic's: the weighted sum of the grain-density penalty, of the
+    nuclei's departure from a random scatter and, with ``physics`` (the term, the maps'
+    conditions, its weight), of the physics-E11 penalty; and the density penalty alone (for
+    the log)."""
     import torch
 
     from ..models.tessellation import offset_nonuniformity
@@ -170,6 +228,9 @@ def _shape_terms(
     extra = density_weight * loss_density
     if offset_weight > 0:
         extra = extra + offset_weight * offset_nonuniformity(seeds)
+    if physics is not None and physics[2] > 0:
+        term, cond, weight = physics
+        extra = extra + weight * term.penalty(maps, seeds, cond)
     return extra, loss_density
 
 
@@ -193,6 +254,7 @@ def train_vae(
     density_tolerance: float = 2.0,
     density_floor: float = 0.0,
     offset_weight: float = 0.0,
+    e11_weight: float = 0.0,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
@@ -208,7 +270,10 @@ def train_vae(
     cGAN's grain-density (``density_*``) and nucleus-scatter (``offset_weight``) terms, as in
     :func:`train_cgan` and like them weighted against the hinge loss (both scaled by
     ``adversarial``): where the critic wins, a VAE-GAN's density collapses (one grain an
-    image) or its nuclei fall into a lattice, and the likelihood does not see prior draws."""
+    image) or its nuclei fall into a lattice, and the likelihood does not see prior draws.
+    ``e11_weight`` > 0: they also pay :class:`_PhysicsE11` (their E11 by the study's physics
+    against the condition), as the density term is weighted: the likelihood ties grey levels
+    to the encoder's posterior, not to the E11 the prior draws are conditioned on."""
     import torch
 
     from ..models.tessellation import TessellationVAE
@@ -242,6 +307,7 @@ def train_vae(
             **(critic.config if critic else {}),
             **({"density_weight": density_weight} if density_weight else {}),
             **({"offset_weight": offset_weight} if offset_weight else {}),
+            **({"e11_weight": e11_weight} if e11_weight else {}),
         },
         unit="epoch",
         desc="cVAE",
@@ -251,6 +317,7 @@ def train_vae(
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
     k_all = torch.from_numpy(np.asarray(data.class_index, np.int64))
     density = _GrainDensity.of(data, len(classes), density_weight, density_tolerance, density_floor)
+    physics = _PhysicsE11(cond.target_mean, cond.target_std, dev)
     rng = np.random.default_rng([seed, run.start])
     for epoch in run.steps():
         model.train()
@@ -268,10 +335,10 @@ def train_vae(
                 fake, seeds = model.generate(z, eps, c, return_seeds=True)
                 loss_d = critic.step(x * 2 - 1, fake * 2 - 1, c)
                 adv = critic.generator_loss(fake * 2 - 1, c)
-                if density is not None or offset_weight > 0:
-                    extra, _ = _shape_terms(
-                        fake, seeds, k_all[idx].to(dev), density, density_weight, offset_weight
-                    )
+                if density is not None or offset_weight > 0 or e11_weight > 0:
+                    extra, _ = _shape_terms(fake, seeds, k_all[idx].to(dev), density,
+                                            density_weight, offset_weight,
+                                            (physics, c, e11_weight))  # fmt: skip
                     adv = adv + extra  # weights relative to the hinge loss, as the cGAN's
                 loss, loss_g = loss + adversarial * adv, float(adv.detach())
             opt.zero_grad(set_to_none=True)
