@@ -3,9 +3,11 @@ from pathlib import Path
 
 RESULTS = config["results"]
 # Scheduling: with few cores the longest chains must start first or one core idles at the end
-# (STEM CycleGAN -> four detectors -> robustness is the longest; then the two polysilicon
-# generators, then StyleGAN2 and the porous CycleGANs). Higher runs earlier among ready jobs.
-PRIORITY = {"stem": 30, "polysilicon": 20, "porous": 10}
+# (STEM CycleGAN -> detectors -> robustness and StyleGAN2 -> sampling -> CycleGAN -> comparison,
+# ~12 min of one core each; then the two polysilicon generators). Higher runs earlier among
+# ready jobs; a rule inside a chain needs the chain's priority too (a make study at 106c109 had
+# its porous CycleGAN wait 12 min behind segmentation for an unprioritised sample_stylegan2).
+PRIORITY = {"stem": 30, "porous": 30, "polysilicon": 20}
 
 
 wildcard_constraints:

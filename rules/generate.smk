@@ -32,6 +32,7 @@ rule sample_stylegan2:
         table=f"{RESULTS}/porous/synthetic/stylegan2/table.csv",
     params:
         sample=config["porous"]["sample"],
+    priority: PRIORITY["porous"]
     threads: 1
     log:
         f"{RESULTS}/logs/porous/sample_stylegan2.log",
