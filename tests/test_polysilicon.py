@@ -609,6 +609,8 @@ def test_physics_e11_term_matches_the_labelling_physics_and_pulls_greys_into_ran
     estimate = term.e11(torch.tensor(np.stack(images)[:, None], dtype=torch.float32))
     physics = [e11_of_image(im)["hill"] for im in images]
     np.testing.assert_allclose(estimate.numpy(), physics, atol=0.6)  # GPa; real spread ~5
+    dark = term.e11(torch.full((1, 1, 16, 16), 0.05))  # all boundary: read as ψ = 0, not NaN
+    assert float(dark) == pytest.approx(homogenised_e11([0.0])["hill"], abs=1e-3)
     # through the renderer: the penalty moves grey logits; one out of range is pulled back
     seeds = torch.zeros(2, 1, 5, 8, 8)
     seeds[:, :, 2] = 1.0  # every candidate present

@@ -196,6 +196,8 @@ class _PhysicsE11:
 
         lo, hi = GREY_RANGE
         grain = (maps.detach() > BOUNDARY_THRESHOLD).double()
+        empty = grain.sum((1, 2, 3), keepdim=True) == 0  # no grain pixel: read every pixel
+        grain = torch.where(empty, torch.ones_like(grain), grain)
         psi = ((maps.double() - lo) / (hi - lo)).clamp(0, 1) * math.pi
         f = torch.stack([torch.ones_like(psi), torch.cos(2 * psi), torch.sin(2 * psi),
                          torch.cos(4 * psi), torch.sin(4 * psi)], -1)  # fmt: skip
