@@ -161,32 +161,19 @@ class _PhysicsE11:
     estimates and their mean, the Hill E11 (:func:`~matgen.synth.polysilicon.e11_trig_basis`:
     the same number :func:`~matgen.synth.polysilicon.e11_of_image` computes, boundary pixels
     aside), differentiable through the renderer's soft path. The penalty is the squared error in
-    units of the real E11 spread, plus the orientations' distribution: the squared
-    Wasserstein-2 distance between the grey levels of a batch's present nuclei, pooled, and
-    those of the real grains (segmented as the physics does), over the ψ range squared, × 12 —
-    all greys at one level cost about what a 1 σ E11 miss does. One E11 number per map can be
-    met by many orientation sets (e.g. every grain near ψ = 90°); the real maps, pooled, hold
-    one distribution of orientations, and greys outside its range (where ψ saturates and E11
-    has no gradient) pay here too."""
+    units of the real E11 spread, plus, for each present nucleus whose grey lies outside the
+    orientations' range (where ψ saturates and E11 has no gradient), (excess / 0.05)²: a
+    nucleus 0.05 grey out of range costs what a 1 σ E11 miss does."""
 
-    def __init__(
-        self, target_mean: float, target_std: float, device: Any, real_images: np.ndarray
-    ) -> None:
+    def __init__(self, target_mean: float, target_std: float, device: Any) -> None:
         import torch
-        from scipy import ndimage
-        from skimage.measure import label
 
-        from ..synth.polysilicon import BOUNDARY_THRESHOLD, e11_trig_basis
+        from ..synth.polysilicon import e11_trig_basis
 
         basis = e11_trig_basis()
         self.voigt = torch.tensor(basis["voigt"], dtype=torch.float64, device=device)
         self.reuss = torch.tensor(basis["reuss"], dtype=torch.float64, device=device)
         self.mean, self.std = target_mean, target_std
-        greys = []
-        for image in np.asarray(real_images, np.float64)[:, 0]:
-            grains = label(image > BOUNDARY_THRESHOLD, connectivity=1)
-            greys.append(ndimage.mean(image, grains, np.arange(1, grains.max() + 1)))
-        self.real_greys = torch.tensor(np.sort(np.concatenate(greys)), device=device)
 
     def e11(self, maps: Any) -> Any:
         """(N,) Hill E11 (GPa) of maps in [0, 1] (N, 1, H, W)."""
@@ -211,19 +198,18 @@ class _PhysicsE11:
         """Mean penalty over generated maps (N, 1, H, W), their nuclei (N, m, 5, G, G) and
         condition vectors (N, classes + 1; last: standardised E11)."""
         miss = (self.e11(maps) - self.mean) / self.std - cond[:, -1].double()
-        return (miss.square().mean() + self.orientation_spread(seeds)).float()
+        return (miss.square().mean() + self.outside_range(seeds)).float()
 
-    def orientation_spread(self, seeds: Any) -> Any:
-        """12 W2² / (ψ range)² between the present nuclei's greys, pooled, and the real grains'."""
+    def outside_range(self, seeds: Any) -> Any:
+        """Σ (excess / 0.05)² over the present nuclei whose grey lies outside ψ's range, per map."""
         import torch
 
         from ..synth.polysilicon import GREY_RANGE
 
         lo, hi = GREY_RANGE
-        grey = torch.sigmoid(seeds[:, :, 3])[seeds[:, :, 2] > 0].double().sort().values
-        ranks = (torch.arange(len(grey), device=grey.device, dtype=grey.dtype) + 0.5) / len(grey)
-        real = torch.quantile(self.real_greys, ranks)
-        return 12 * (grey - real).square().mean() / (hi - lo) ** 2
+        grey = torch.sigmoid(seeds[:, :, 3])[seeds[:, :, 2] > 0]
+        excess = torch.relu(lo - grey) + torch.relu(grey - hi)
+        return (excess / 0.05).square().sum() / len(seeds)
 
 
 def _shape_terms(
@@ -336,9 +322,7 @@ def train_vae(
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
     k_all = torch.from_numpy(np.asarray(data.class_index, np.int64))
     density = _GrainDensity.of(data, len(classes), density_weight, density_tolerance, density_floor)
-    physics = (
-        _PhysicsE11(cond.target_mean, cond.target_std, dev, data.images) if e11_weight else None
-    )
+    physics = _PhysicsE11(cond.target_mean, cond.target_std, dev) if e11_weight else None
     rng = np.random.default_rng([seed, run.start])
     for epoch in run.steps():
         model.train()
