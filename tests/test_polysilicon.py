@@ -371,8 +371,9 @@ def test_vae_gan_trains_prior_draws_against_a_critic(dataset, tmp_path):
     )
     model, _ = load_conditional(tmp_path / "a.pt", "cvae")  # the critic is not part of the model
     assert model.latent_dim == 3
-    # the cGAN's grain-density and scatter terms on the prior draws: they change the decoder
-    terms = dict(density_weight=10.0, offset_weight=2.0)
+    # the cGAN's grain-density and scatter terms and the physics-E11 term on the prior draws:
+    # they change the decoder
+    terms = dict(density_weight=10.0, offset_weight=2.0, e11_weight=1.0)
     train_vae(*paths, tmp_path / "t.pt", tmp_path / "t.csv", adversarial=100.0, **terms, **kw)
     shaped = torch.load(tmp_path / "t.pt", weights_only=False)
     assert np.isfinite(pd.read_csv(tmp_path / "t.csv").loss_g).all()
