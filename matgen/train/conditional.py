@@ -233,7 +233,7 @@ def _shape_terms(
     extra = density_weight * loss_density
     if offset_weight > 0:
         extra = extra + offset_weight * offset_nonuniformity(seeds)
-    if physics is not None and physics[2] > 0:
+    if physics is not None:
         term, cond, weight = physics
         extra = extra + weight * term.penalty(maps, seeds, cond)
     return extra, loss_density
@@ -340,10 +340,10 @@ def train_vae(
                 fake, seeds = model.generate(z, eps, c, return_seeds=True)
                 loss_d = critic.step(x * 2 - 1, fake * 2 - 1, c)
                 adv = critic.generator_loss(fake * 2 - 1, c)
-                if density is not None or offset_weight > 0 or e11_weight > 0:
+                if density is not None or offset_weight > 0 or physics is not None:
+                    e11_term = None if physics is None else (physics, c, e11_weight)
                     extra, _ = _shape_terms(fake, seeds, k_all[idx].to(dev), density,
-                                            density_weight, offset_weight,
-                                            (physics, c, e11_weight))  # fmt: skip
+                                            density_weight, offset_weight, e11_term)  # fmt: skip
                     adv = adv + extra  # weights relative to the hinge loss, as the cGAN's
                 loss, loss_g = loss + adversarial * adv, float(adv.detach())
             opt.zero_grad(set_to_none=True)
