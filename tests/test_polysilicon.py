@@ -589,6 +589,25 @@ def test_grains_per_class_compares_each_class_with_the_real_images_of_that_class
     assert table.loc[("real", "10um"), "n"] == 2
 
 
+def test_grains_per_image_weighs_each_set_s_classes_as_the_real_images_are():
+    from matgen.pipeline.polysilicon import _grains_at_real_class_mix, grains_per_class
+
+    # 3 real 2 um images (10 grains) to 1 real 10 um (40): the real mix is 3:1, mean 17.5.
+    # Samples drawn evenly (2:2) whose every class matches the real one read 25 as a plain mean
+    per_sample = pd.DataFrame(
+        {
+            "set": ["real"] * 4 + ["cVAE"] * 4,
+            "index": [0, 1, 2, 3] * 2,
+            "class": ["2um", "2um", "2um", "10um", "2um", "2um", "10um", "10um"],
+            "grains": [10, 10, 10, 40, 10, 10, 40, 40],
+            "mean_grain_area": [1.0] * 8,
+        }
+    )
+    assert per_sample.groupby("set")["grains"].mean()["cVAE"] == 25
+    mix = _grains_at_real_class_mix(grains_per_class(per_sample))
+    assert mix["real"] == pytest.approx(17.5) and mix["cVAE"] == pytest.approx(17.5)
+
+
 def test_physics_e11_term_matches_the_labelling_physics_and_pulls_greys_into_range():
     from matgen.synth.polysilicon import e11_trig_basis, trig_moments
     from matgen.train.conditional import _PhysicsE11

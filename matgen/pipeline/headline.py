@@ -317,8 +317,8 @@ def polysilicon_rows(
         rows.append(
             row(
                 "polysilicon",
-                f"{name} grains per image / real",
-                [float(f.loc[name, "mean_grains"] / f.loc["real", "mean_grains"]) for f in evals],
+                f"{name} grains per image / real, at the real class mix",
+                [_grains_per_image_ratio(f, name) for f in evals],
                 f"in [{1 - tol:g}, {1 + tol:g}]",
             )
         )
@@ -338,6 +338,15 @@ def polysilicon_rows(
                     )
                 )
     return rows
+
+
+def _grains_per_image_ratio(summary: pd.DataFrame, name: str) -> float:
+    """Set ``name``'s grains per image over the real images', both at the real class mix (NaN
+    for a summary written before that column existed)."""
+    if "mean_grains_real_mix" not in summary:
+        return float("nan")
+    column = summary["mean_grains_real_mix"]
+    return float(column[name] / column["real"])
 
 
 def segmentation_rows(
