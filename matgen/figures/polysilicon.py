@@ -149,7 +149,8 @@ def comparison_table_figure(
         "physics_e11_mae": "physics E11\nMAE (GPa)",
         "physics_mae_over_real_std": "physics MAE\n/ real σ",
         "frechet_distance": "Fréchet dist.\n(CNN features)",
-        "mean_grains": "grains\n/ image",
+        # at the real class mix: samples are drawn evenly over the classes, the real images not
+        "mean_grains_real_mix": "grains / image\n(real class mix)",
     }
     table = summary[list(columns)].rename(columns=columns)
     cells = [
