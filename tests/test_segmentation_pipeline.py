@@ -153,6 +153,15 @@ def test_generator_chain_and_mix_training(real, tmp_path):
         device="cpu",
     )
     assert np.array_equal(np.load(again / "m.npy"), masks)  # seeded
+    # the convolutional prior draws maps larger than its 4-code training windows
+    wide = tmp_path / "wide"
+    kw = dict(n=3, seed=3, device="cpu")
+    seg.sample_pairs(tmp_path / "vq.pt", tmp_path / "px.pt", wide / "i.npy", wide / "m.npy",
+                     wide / "t.csv", size=32, **kw)  # fmt: skip
+    assert np.load(wide / "i.npy").shape == (3, 1, 32, 32)
+    with pytest.raises(InputError, match="sample size 30 px is not a multiple of the code size 4"):
+        seg.sample_pairs(tmp_path / "vq.pt", tmp_path / "px.pt", wide / "i.npy",
+                         wide / "m.npy", wide / "t.csv", size=30, **kw)  # fmt: skip
     unet = dict(epochs=1, steps_per_epoch=2, batch_size=4, crop=16, width=4, depth=2, device="cpu")
     scores = seg.train_mix(
         real / "i.npy",

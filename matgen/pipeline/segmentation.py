@@ -132,6 +132,12 @@ def fit_pixelcnn(
     return train_pixelcnn(codes, model_out, log_out, n_codes=vqvae.quantizer.n_codes, **train)
 
 
+def _code_side(size: int, downsample: int) -> int:
+    if size % downsample:
+        raise InputError(f"sample size {size} px is not a multiple of the code size {downsample}")
+    return size // downsample
+
+
 def sample_pairs(
     vqvae_path: str | os.PathLike,
     pixelcnn_path: str | os.PathLike,
@@ -143,22 +149,26 @@ def sample_pairs(
     seed: int,
     temperature: float = 1.0,
     batch_size: int = 64,
+    size: int | None = None,
     png_examples: int = 16,
     device: str = "auto",
 ) -> None:
-    """``n`` new image + mask pairs: PixelCNN code maps decoded by the VQ-VAE; batch b is drawn
-    from seed + b. Writes the stacks, a table and the first ``png_examples`` pairs as PNGs in
+    """``n`` new image + mask pairs of ``size``² px (None: the prior's training window, in
+    pixels): PixelCNN code maps decoded by the VQ-VAE; batch b is drawn from seed + b. The
+    prior is convolutional, so its maps may be larger than the windows it was trained on.
+    Writes the stacks, a table and the first ``png_examples`` pairs as PNGs in
     ``pairs/`` beside them."""
     import torch
 
     dev = select_device(device)
     vqvae = load_vqvae(vqvae_path, str(dev))
     prior, window = load_pixelcnn(pixelcnn_path, str(dev))
+    side = window if size is None else _code_side(size, vqvae.downsample)
     images, masks, rows = [], [], []
     for b, start in enumerate(range(0, n, batch_size)):
         k = min(batch_size, n - start)
         gen = torch.Generator().manual_seed(seed + b)
-        codes = prior.sample(k, (window, window), temperature, generator=gen)
+        codes = prior.sample(k, (side, side), temperature, generator=gen)
         with torch.no_grad():
             image, logits = vqvae.decode_codes(codes)
             image = image + vqvae.residual_noise(tuple(image.shape), generator=gen)
