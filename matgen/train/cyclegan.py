@@ -95,27 +95,6 @@ def _pore_level(high: np.ndarray) -> float:
     return float(threshold_otsu(sample)) * 2 - 1
 
 
-def _calibration(
-    kind: str,
-    high: np.ndarray,
-    low: np.ndarray,
-    factor: int,
-    psf_sigma: float,
-    pore_level: float | None,
-) -> tuple[float, float] | None:
-    """The forward model's grey-scale map: None (per batch) or fitted once on all tiles."""
-    import torch
-
-    from .losses import instrument_calibration
-
-    if kind not in ("batch", "global"):
-        raise InputError(f"forward_calibration {kind!r}: expected 'batch' or 'global'")
-    if kind == "batch":
-        return None
-    to_unit = lambda a: torch.from_numpy(np.asarray(a, np.float32) * 2 - 1)  # noqa: E731
-    return instrument_calibration(to_unit(high), to_unit(low), factor, psf_sigma, pore_level)
-
-
 def _check_forward_factor(factor: int, scale: int, high_path: str) -> None:
     if factor and factor != scale:
         raise InputError(
@@ -164,7 +143,6 @@ class CycleGANStep:
     forward_factor: int = 1
     psf_sigma: float = 0.0
     pore_level: float | None = None
-    calibration: tuple[float, float] | None = None
 
     def autocast(self) -> Any:
         import torch
@@ -225,12 +203,7 @@ class CycleGANStep:
             forward = torch.zeros((), device=self.dev)
             if self.lambda_forward > 0:
                 forward = forward_model_loss(
-                    fake_h,
-                    real_l,
-                    self.forward_factor,
-                    self.psf_sigma,
-                    self.pore_level,
-                    calibration=self.calibration,
+                    fake_h, real_l, self.forward_factor, self.psf_sigma, self.pore_level
                 )
             loss_g = (
                 self.lambda_forward * forward
@@ -290,7 +263,6 @@ def train_cyclegan(
     psf_sigma: float = 0.7,
     forward_factor: int = 0,
     forward_phase: bool = False,
-    forward_calibration: str = "batch",
     checkpoint_every: int = 5000,
     log_every: int = 100,
     device: str = "auto",
@@ -304,9 +276,7 @@ def train_cyclegan(
     union. ``H / h`` must be a power of two (the generators' scale). Discriminator depth is
     ``n_layers`` or less where a domain's tiles are too small for it. ``forward_factor``: the
     scale the forward model assumes (0 = the tiles' ratio, else equal to it); ``forward_phase``:
-    it sees G_LH's output softly segmented at the target tiles' Otsu level, not grey levels;
-    ``forward_calibration``: "batch" maps its view onto each batch's grey scale, "global" once
-    onto the whole low stack's (:func:`matgen.train.losses.instrument_calibration`).
+    it sees G_LH's output softly segmented at the target tiles' Otsu level, not grey levels.
     Writes ``model_out`` (.pt: model config, the networks) and a CSV log (step, loss_g, loss_d,
     gan_h, gan_l, cycle, identity, fourier, forward, lr, sec_per_step).
     """
@@ -327,7 +297,6 @@ def train_cyclegan(
                n_layers_high=patch_layers_for(high.shape[-1], n_layers))  # fmt: skip
     dev = select_device(device)
     seed_everything(seed)
-    pore_level = _pore_level(high) if forward_phase else None
     nets = {k: v.to(dev) for k, v in build_cyclegan(cfg).items()}
     generators = [*nets["G_LH"].parameters(), *nets["G_HL"].parameters()]
     critics = [p for k, d in nets.items() if not k.startswith("G_") for p in d.parameters()]
@@ -337,9 +306,8 @@ def train_cyclegan(
         torch.optim.Adam(critics, lr=lr, betas=(0.5, 0.999)), pools, dev, bool(fourier),
         input_noise, lambda_cycle, lambda_identity, lambda_fourier,
         scale == 1 and lambda_identity > 0 and cfg["in_ch"] == cfg["out_ch"],
-        amp and dev.type == "cuda", lambda_forward, scale, psf_sigma, pore_level,
-        _calibration(forward_calibration if lambda_forward > 0 else "batch", high, low, scale,
-                     psf_sigma, pore_level),
+        amp and dev.type == "cuda", lambda_forward, scale, psf_sigma,
+        _pore_level(high) if forward_phase else None,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1)
     run = TrainingRun(
@@ -348,7 +316,12 @@ def train_cyclegan(
         total=steps,
         model_config=cfg,
         modules=nets,
-        states=dict(opt_g=step_fn.opt_g, opt_d=step_fn.opt_d, pool_H=pools["H"], pool_L=pools["L"]),
+        states={
+            "opt_g": step_fn.opt_g,
+            "opt_d": step_fn.opt_d,
+            "pool_H": step_fn.pools["H"],
+            "pool_L": step_fn.pools["L"],
+        },
         device=dev,
         log_every=log_every,
         checkpoint_every=checkpoint_every,

@@ -74,32 +74,6 @@ def observe_low_resolution(high: torch.Tensor, factor: int, psf_sigma: float) ->
     return F.avg_pool2d(high, factor) if factor > 1 else high
 
 
-def soft_phase(
-    image: torch.Tensor, pore_level: float | None, softness: float = 0.05
-) -> torch.Tensor:
-    """Solid fraction of each pixel: a logistic step ``softness`` wide at ``pore_level`` (None:
-    the grey levels themselves), as float."""
-    image = image.float()
-    return image if pore_level is None else torch.sigmoid((image - pore_level) / softness)
-
-
-def instrument_calibration(
-    high: torch.Tensor,
-    low: torch.Tensor,
-    factor: int,
-    psf_sigma: float,
-    pore_level: float | None = None,
-    softness: float = 0.05,
-) -> tuple[float, float]:
-    """Gain and offset that map the low-resolution instrument's view of high-resolution tiles
-    (N, C, H, W) onto the grey scale of low-resolution tiles (M, C, H/f, W/f): both stacks
-    image the same material, so over all tiles the observations must have the low tiles' mean
-    and spread. The gain is positive (grey level rises with solid fraction)."""
-    observed = observe_low_resolution(soft_phase(high, pore_level, softness), factor, psf_sigma)
-    gain = float(low.float().std() / (observed.std() + 1e-6))
-    return gain, float(low.float().mean() - gain * observed.mean())
-
-
 def forward_model_loss(
     translated: torch.Tensor,
     low: torch.Tensor,
@@ -107,7 +81,6 @@ def forward_model_loss(
     psf_sigma: float,
     pore_level: float | None = None,
     softness: float = 0.05,
-    calibration: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """L1 between a low-resolution input and the low-resolution observation of its translation.
 
@@ -116,21 +89,17 @@ def forward_model_loss(
     batch's mean and standard deviation: one gain and offset per batch, shared by its tiles so
     that a tile with more pores must come out darker than one with fewer. The gain is positive
     by construction (inverted contrast costs, never fits) and, unlike a least-squares fit that
-    would clip at zero, keeps a gradient from an uncorrelated start. The per-batch match leaves
-    the batch's mean porosity free; ``calibration`` (gain, offset), fitted once over all tiles
-    (:func:`instrument_calibration`), pins it: the batch's mean grey level then says how much
-    pore it holds.
+    would clip at zero, keeps a gradient from an uncorrelated start.
 
     With ``pore_level`` (a grey level of the translation's units) the translation is first
     segmented softly — solid where brighter than ``pore_level``, a logistic step ``softness``
     wide — so the instrument sees solid fractions: what a thresholded porosity of the
     translation measures is then what the low-resolution image says, texture aside.
     """
-    observed = observe_low_resolution(
-        soft_phase(translated, pore_level, softness), factor, psf_sigma
-    )
-    if calibration is not None:
-        return F.l1_loss(calibration[0] * observed + calibration[1], low)
+    translated = translated.float()
+    if pore_level is not None:
+        translated = torch.sigmoid((translated - pore_level) / softness)
+    observed = observe_low_resolution(translated, factor, psf_sigma)
     o = observed - observed.mean()
     gain = low.std() / (o.std() + 1e-6)
     return F.l1_loss(gain * o + low.mean(), low)
