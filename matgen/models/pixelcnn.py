@@ -86,6 +86,12 @@ class GatedPixelCNN(nn.Module):
             v, h = layer(v, h)
         return self.head(h)
 
+    @property
+    def reach(self) -> int:
+        """How far back a position's logits look: rows above (vertical stack) and columns to
+        the left (horizontal stack) beyond this many never reach them."""
+        return sum(layer.half for layer in self.layers)
+
     @torch.no_grad()
     def sample(
         self,
@@ -98,22 +104,27 @@ class GatedPixelCNN(nn.Module):
 
         The vertical stack at row i depends on the rows above only, so it runs once per row
         (its pre-activations at row i kept for every layer); the horizontal stack is row-local,
-        so each position then runs it on that one row: a row's worth of work per position
-        instead of a whole map's.
+        so each position then runs it on that one row. Both run on the last :attr:`reach` rows
+        / columns only: a position's logits do not depend on the ones before (the zero padding
+        at a window's edge reaches the last row / column only past that many layers' kernels),
+        so the work per position no longer grows with the map.
         """
         dev = self.embed.weight.device
         codes = torch.zeros(n, *shape, dtype=torch.long, device=dev)
+        reach = self.reach
         for i in range(shape[0]):
-            v, v_rows = self.embed(codes[:, : i + 1]).permute(0, 3, 1, 2), []
+            top = max(0, i - reach)
+            v, v_rows = self.embed(codes[:, top : i + 1]).permute(0, 3, 1, 2), []
             for layer in self.layers:
                 v_pre = layer.vertical_pre(v)
-                v_rows.append(v_pre[:, :, i : i + 1])
+                v_rows.append(v_pre[:, :, -1:])
                 v = _gate(v_pre)
             for j in range(shape[1]):
-                h = self.embed(codes[:, i : i + 1]).permute(0, 3, 1, 2)
+                left = max(0, j - reach)
+                h = self.embed(codes[:, i : i + 1, left : j + 1]).permute(0, 3, 1, 2)
                 for layer, v_pre in zip(self.layers, v_rows):
-                    h = layer.horizontal_stack(h, v_pre)
-                logits = self.head(h[:, :, :, j : j + 1])[:, :, 0, 0] / temperature
+                    h = layer.horizontal_stack(h, v_pre[:, :, :, left : j + 1])
+                logits = self.head(h[:, :, :, -1:])[:, :, 0, 0] / temperature
                 probs = torch.softmax(logits.float(), 1)
                 draw = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0]
                 codes[:, i, j] = draw.to(dev)
