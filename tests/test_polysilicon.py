@@ -503,6 +503,12 @@ def test_cgan_options_train_resume_config_and_load(dataset, tmp_path):
     with pytest.raises(InputError, match="d_steps must be at least 1"):
         train_cgan(*paths, tmp_path / "h.pt", tmp_path / "h.csv", **{**kw, "d_steps": 0})
     assert not (tmp_path / "h.csv").exists()
+    # the physics-E11 term (as the cVAE's prior draws pay it) changes G
+    train_cgan(*paths, tmp_path / "p.pt", tmp_path / "p.csv", **{**kw, "e11_weight": 1.0})
+    physics = torch.load(tmp_path / "p.pt", weights_only=False)
+    plain = torch.load(tmp_path / "g.pt", weights_only=False)
+    assert not torch.equal(physics["G"]["decoder.head.weight"], plain["G"]["decoder.head.weight"])
+    assert np.isfinite(pd.read_csv(tmp_path / "p.csv").loss_g).all()
     # with an EMA the saved G, the one sampling loads, is the average, not the trained weights
     train_cgan(*paths, tmp_path / "e.pt", tmp_path / "e.csv", **{**kw, "ema_decay": 0.5})
     saved = torch.load(tmp_path / "e.pt", weights_only=False)

@@ -384,6 +384,7 @@ def train_cgan(
     density_tolerance: float = 2.0,
     density_floor: float = 0.0,
     offset_weight: float = 0.0,
+    e11_weight: float = 0.0,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
@@ -396,7 +397,9 @@ def train_cgan(
     ``density_weight`` > 0 adds :class:`_GrainDensity` (tolerance ``density_tolerance`` real
     σ of the log grain count per class, at least ``density_floor`` in log units) to G's loss;
     ``offset_weight`` > 0 adds :func:`~matgen.models.tessellation.offset_nonuniformity` (nuclei
-    scattered at random, as the real ones are, not set in a lattice)."""
+    scattered at random, as the real ones are, not set in a lattice). ``e11_weight`` > 0 adds
+    :class:`_PhysicsE11` (the maps' E11 by the study's physics against their condition), as
+    the cVAE's prior draws pay it."""
     import torch
 
     from ..models.tessellation import TessellationGenerator
@@ -427,6 +430,7 @@ def train_cgan(
     )
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
     terms = dict(ema_decay=ema_decay, density_weight=density_weight, offset_weight=offset_weight)
+    terms.update({"e11_weight": e11_weight} if e11_weight else {})  # old checkpoints resume
     run = TrainingRun(
         model_out,
         log_out,
@@ -444,6 +448,7 @@ def train_cgan(
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
     k_all = torch.from_numpy(np.asarray(data.class_index, np.int64))
     density = _GrainDensity.of(data, len(classes), density_weight, density_tolerance, density_floor)
+    physics = _PhysicsE11(cond.target_mean, cond.target_std, dev) if e11_weight else None
     rng = np.random.default_rng([seed, run.start])
     for epoch in run.steps():
         sums = np.zeros(3)
@@ -461,8 +466,9 @@ def train_cgan(
             loss_d = critic.step(x, fake, c)
             if not update_g:
                 continue
+            e11_term = None if physics is None else (physics, c, e11_weight)
             extra, loss_density = _shape_terms(
-                maps, seeds, k_all[idx].to(dev), density, density_weight, offset_weight
+                maps, seeds, k_all[idx].to(dev), density, density_weight, offset_weight, e11_term
             )
             loss_g = critic.generator_loss(fake, c) + extra
             opt_g.zero_grad(set_to_none=True)
