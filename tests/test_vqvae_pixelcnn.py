@@ -137,12 +137,11 @@ def test_pixelcnn_learns_a_pattern_and_samples_it():
 
 
 def test_row_cached_sampling_draws_what_the_full_network_would():
-    """The sampler runs the vertical stack once per row and the horizontal stack on one row,
-    each on the last ``reach`` rows / columns only: the same draws as a full forward pass per
-    position, on a map wider and taller than that reach."""
+    """The sampler keeps every layer's inputs and computes one new row (vertical stack) or
+    column (horizontal stack) per layer and step: the same draws as a full forward pass per
+    position, on a map wider and taller than the network's reach (3 + 2 + 2 rows/columns)."""
     torch.manual_seed(4)
     net = GatedPixelCNN(n_codes=5, dim=8, n_layers=3, kernel=5).eval()
-    assert net.reach == 3 + 2 + 2  # first layer 7 x 7, then 5 x 5
 
     def full_forward_sample(n, shape, generator):
         codes = torch.zeros(n, *shape, dtype=torch.long)

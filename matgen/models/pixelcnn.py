@@ -86,12 +86,6 @@ class GatedPixelCNN(nn.Module):
             v, h = layer(v, h)
         return self.head(h)
 
-    @property
-    def reach(self) -> int:
-        """How far back a position's logits look: rows above (vertical stack) and columns to
-        the left (horizontal stack) beyond this many never reach them."""
-        return sum(layer.half for layer in self.layers)
-
     @torch.no_grad()
     def sample(
         self,
@@ -102,30 +96,45 @@ class GatedPixelCNN(nn.Module):
     ) -> torch.Tensor:
         """``n`` code maps, drawn position by position in raster order.
 
-        The vertical stack at row i depends on the rows above only, so it runs once per row
-        (its pre-activations at row i kept for every layer); the horizontal stack is row-local,
-        so each position then runs it on that one row. Both run on the last :attr:`reach` rows
-        / columns only: a position's logits do not depend on the ones before (the zero padding
-        at a window's edge reaches the last row / column only past that many layers' kernels),
-        so the work per position no longer grows with the map.
+        Each layer's output at a position depends on its input at the last ``half + 1`` rows
+        (vertical stack) or columns (horizontal stack) only, and those inputs are known before
+        the position is drawn; so every layer's inputs are kept (zero-padded as in the
+        forward pass) and each new position computes one row per layer per row drawn
+        (vertical) and one column per layer (horizontal): the same logits as a forward pass
+        over the whole map, at a cost that does not grow with the map.
         """
         dev = self.embed.weight.device
-        codes = torch.zeros(n, *shape, dtype=torch.long, device=dev)
-        reach = self.reach
-        for i in range(shape[0]):
-            top = max(0, i - reach)
-            v, v_rows = self.embed(codes[:, top : i + 1]).permute(0, 3, 1, 2), []
-            for layer in self.layers:
-                v_pre = layer.vertical_pre(v)
-                v_rows.append(v_pre[:, :, -1:])
-                v = _gate(v_pre)
-            for j in range(shape[1]):
-                left = max(0, j - reach)
-                h = self.embed(codes[:, i : i + 1, left : j + 1]).permute(0, 3, 1, 2)
-                for layer, v_pre in zip(self.layers, v_rows):
-                    h = layer.horizontal_stack(h, v_pre[:, :, :, left : j + 1])
-                logits = self.head(h[:, :, :, -1:])[:, :, 0, 0] / temperature
+        rows, cols = shape
+        codes = torch.zeros(n, rows, cols, dtype=torch.long, device=dev)
+        dim = self.embed.embedding_dim
+        layers = list(self.layers)
+        w_v = [layer.vertical.weight * layer.v_mask for layer in layers]
+        w_h = [layer.horizontal.weight * layer.h_mask for layer in layers]
+        # each layer's vertical-stack input, padded by its half above; row r at r + half
+        v_in = [torch.zeros(n, dim, rows + layer.half, cols, device=dev) for layer in layers]
+        for i in range(rows):
+            v_to_h = []
+            for k, layer in enumerate(layers):
+                window = v_in[k][:, :, i : i + layer.half + 1]  # rows i - half .. i
+                v_pre = F.conv2d(window, w_v[k], layer.vertical.bias, padding=(0, layer.half))
+                v_to_h.append(layer.v_to_h(v_pre))
+                if k + 1 < len(layers):
+                    v_in[k + 1][:, :, i + layers[k + 1].half] = _gate(v_pre)[:, :, 0]
+            # each layer's horizontal-stack input along row i, padded by its half on the left
+            h_in = [torch.zeros(n, dim, 1, cols + layer.half, device=dev) for layer in layers]
+            for j in range(cols):
+                for k, layer in enumerate(layers):
+                    window = h_in[k][:, :, :, j : j + layer.half + 1]  # columns j - half .. j
+                    h_pre = F.conv2d(window, w_h[k], layer.horizontal.bias)
+                    h = layer.h_out(_gate(h_pre + v_to_h[k][:, :, :, j : j + 1]))
+                    if layer.residual:
+                        h = h + window[:, :, :, -1:]
+                    if k + 1 < len(layers):
+                        h_in[k + 1][:, :, :, j + layers[k + 1].half] = h[:, :, :, 0]
+                logits = self.head(h)[:, :, 0, 0] / temperature
                 probs = torch.softmax(logits.float(), 1)
                 draw = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0]
                 codes[:, i, j] = draw.to(dev)
+                h_in[0][:, :, 0, j + layers[0].half] = self.embed(codes[:, i, j])
+            v_in[0][:, :, i + layers[0].half] = self.embed(codes[:, i]).permute(0, 2, 1)
         return codes
