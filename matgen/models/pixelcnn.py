@@ -51,12 +51,19 @@ class GatedLayer(nn.Module):
         )[:, :, : v.shape[-2]]
 
     def horizontal_stack(self, h: torch.Tensor, v_pre: torch.Tensor) -> torch.Tensor:
-        """The horizontal stack's output from ``h`` and the same rows of ``v_pre``; row-local
-        (a 1 x (half + 1) convolution and 1 x 1 ones), so one row can be run alone."""
+        """The horizontal stack's output from ``h`` and the same rows of ``v_pre``."""
         h_pre = F.conv2d(
             h, self.horizontal.weight * self.h_mask, self.horizontal.bias, padding=(0, self.half)
         )[:, :, :, : h.shape[-1]]
-        h_new = self.h_out(_gate(h_pre + self.v_to_h(v_pre)))
+        return self.horizontal_out(h_pre, self.v_to_h(v_pre), h)
+
+    def horizontal_out(
+        self, h_pre: torch.Tensor, v_to_h: torch.Tensor, h: torch.Tensor
+    ) -> torch.Tensor:
+        """The horizontal stack's output at some positions from its pre-activation there, the
+        vertical stack's contribution (``v_to_h`` of its pre-activation) and the input ``h``
+        there (the residual): position-local, so the sampler can run one column alone."""
+        h_new = self.h_out(_gate(h_pre + v_to_h))
         return h + h_new if self.residual else h_new
 
     def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,9 +133,7 @@ class GatedPixelCNN(nn.Module):
                 for k, layer in enumerate(layers):
                     window = h_in[k][:, :, :, j : j + layer.half + 1]  # columns j - half .. j
                     h_pre = F.conv2d(window, w_h[k], layer.horizontal.bias)
-                    h = layer.h_out(_gate(h_pre + v_to_h[k][:, :, :, j : j + 1]))
-                    if layer.residual:
-                        h = h + window[:, :, :, -1:]
+                    h = layer.horizontal_out(h_pre, v_to_h[k][:, :, :, j : j + 1], window[..., -1:])
                     if k + 1 < len(layers):
                         h_in[k + 1][:, :, :, j + layers[k + 1].half] = h[:, :, :, 0]
                 logits = self.head(h)[:, :, 0, 0] / temperature
