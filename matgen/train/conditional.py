@@ -415,19 +415,9 @@ def train_cgan(
     cfg = dict(resolution=res, img_channels=ch, cond_dim=cond.dim, **(generator or {}))
     G = TessellationGenerator(**cfg).to(dev)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if ema_decay > 0 else G
-    critic = _Critic(
-        res,
-        ch,
-        cond.dim,
-        dev,
-        lr=lr_d,
-        betas=betas,
-        width=width,
-        projection=projection,
-        refine_scales=d_refine_scales,
-        augment_p=augment_p,
-        augment_ops=augment_ops,
-    )
+    critic = _Critic(res, ch, cond.dim, dev, lr=lr_d, betas=betas, width=width,
+                     projection=projection, refine_scales=d_refine_scales, augment_p=augment_p,
+                     augment_ops=augment_ops)  # fmt: skip
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
     terms = dict(ema_decay=ema_decay, density_weight=density_weight, offset_weight=offset_weight)
     terms.update({"e11_weight": e11_weight} if e11_weight else {})  # old checkpoints resume
