@@ -26,6 +26,7 @@ MODEL_KEYS = (
     "img_channels",
     "noise_min_resolution",  # absent from older checkpoints: noise at every layer
     "noise_lr_mul",  # absent from older checkpoints: 1 (the strengths stored as used)
+    "log_noise_strength",  # absent from older checkpoints: 0 (linear strengths)
 )
 
 

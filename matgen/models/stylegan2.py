@@ -156,17 +156,28 @@ class StyledConv(nn.Module):
         up: bool = False,
         use_noise: bool = True,
         noise_lr_mul: float = 1.0,
+        log_noise_strength: float = 0.0,
     ) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(in_ch, out_ch, 3, w_dim, up=up)
         self.use_noise = use_noise
         # stored / noise_lr_mul, used x noise_lr_mul: Adam moves a scalar by about lr a step
-        # whatever its gradient, so this is the strength's own learning-rate multiplier
-        self.noise_strength = nn.Parameter(torch.zeros(()))
+        # whatever its gradient, so this is the strength's own learning-rate multiplier.
+        # log_noise_strength > 0: the strength is exp(stored), from that value: Adam's steps
+        # then scale it instead of shifting it, so it cannot wander through zero (a tile's
+        # detector noise vanishing with it)
+        self.log_noise = log_noise_strength > 0
+        start = math.log(log_noise_strength) / noise_lr_mul if self.log_noise else 0.0
+        self.noise_strength = nn.Parameter(torch.tensor(start))
         self.noise_lr_mul = noise_lr_mul
         self.bias = nn.Parameter(torch.zeros(out_ch))
         # Fixed noise for "constant noise" sampling: a tile is then a function of its z alone.
         self.register_buffer("noise_const", torch.randn(1, 1, resolution, resolution))
+
+    def strength(self) -> torch.Tensor:
+        """The noise strength as used (a scalar)."""
+        used = self.noise_strength * self.noise_lr_mul
+        return used.exp() if self.log_noise else used
 
     def forward(
         self,
@@ -185,7 +196,7 @@ class StyledConv(nn.Module):
         elif noise is None and noise_mode == "const":
             noise = self.noise_const.to(x.dtype)
         if noise is not None:
-            x = x + noise * (self.noise_strength * self.noise_lr_mul).to(x.dtype)
+            x = x + noise * self.strength().to(x.dtype)
         return F.leaky_relu(x + self.bias.to(x.dtype)[None, :, None, None], 0.2) * _ACT_GAIN
 
 
@@ -234,6 +245,7 @@ class Generator(nn.Module):
         img_channels: int = 1,
         noise_min_resolution: int = 0,
         noise_lr_mul: float = 1.0,
+        log_noise_strength: float = 0.0,
     ) -> None:
         super().__init__()
         log2 = check_resolution(resolution)
@@ -244,7 +256,7 @@ class Generator(nn.Module):
         # per-pixel noise only from noise_min_resolution up: on a few thousand tiles, noise at
         # the coarse layers lets G place the pores by noise instead of by z
         noisy = [2**i >= noise_min_resolution for i in range(log2 + 1)]
-        noise = dict(noise_lr_mul=noise_lr_mul)
+        noise = dict(noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength)
         self.conv1 = StyledConv(ch[2], ch[2], w_dim, 4, use_noise=noisy[2], **noise)
         self.to_rgb1 = ToRGB(ch[2], img_channels, w_dim)
         self.convs, self.to_rgbs = nn.ModuleList(), nn.ModuleList()

@@ -259,6 +259,7 @@ def train_stylegan2(
     ada_kimg: float = 500.0,
     noise_min_resolution: int = 0,
     noise_lr_mul: float = 1.0,
+    log_noise_strength: float = 0.0,
     monitor_kimg: float = 0.0,
     augmentations: list[str] | None = None,
     checkpoint_kimg: float = 50.0,
@@ -272,6 +273,7 @@ def train_stylegan2(
 
     ``noise_min_resolution``: per-pixel noise only from this resolution up (0: every layer, the
     paper's); ``noise_lr_mul``: the noise strengths' learning-rate multiplier (1: the paper's);
+    ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value (0: linear);
     ``monitor_kimg`` > 0: about every this many kimg the log also gets the porosity of the EMA
     generator's tiles (:class:`PorosityMonitor`) beside the real tiles'.
     Writes ``model_out`` (.pt: model config, EMA generator, G, D, step, ADA p) and a CSV log
@@ -299,6 +301,7 @@ def train_stylegan2(
         img_channels=channels,
         noise_min_resolution=noise_min_resolution,
         noise_lr_mul=noise_lr_mul,
+        log_noise_strength=log_noise_strength,
     )
 
     seed_everything(seed)  # identical initial weights on every process
