@@ -41,20 +41,24 @@ class GatedLayer(nn.Module):
         self.register_buffer("h_mask", h_mask)
         self.residual = not first
 
+    def masked_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The vertical and horizontal convolutions' weights with their causal masks applied."""
+        return self.vertical.weight * self.v_mask, self.horizontal.weight * self.h_mask
+
     def vertical_pre(self, v: torch.Tensor) -> torch.Tensor:
         """The vertical stack's pre-activation: row i sees rows i−half .. i of ``v``."""
         return F.conv2d(
             v,
-            self.vertical.weight * self.v_mask,
+            self.masked_weights()[0],
             self.vertical.bias,
             padding=(self.half, self.half),
         )[:, :, : v.shape[-2]]
 
     def horizontal_stack(self, h: torch.Tensor, v_pre: torch.Tensor) -> torch.Tensor:
         """The horizontal stack's output from ``h`` and the same rows of ``v_pre``."""
-        h_pre = F.conv2d(
-            h, self.horizontal.weight * self.h_mask, self.horizontal.bias, padding=(0, self.half)
-        )[:, :, :, : h.shape[-1]]
+        h_pre = F.conv2d(h, self.masked_weights()[1], self.horizontal.bias, padding=(0, self.half))[
+            :, :, :, : h.shape[-1]
+        ]
         return self.horizontal_out(h_pre, self.v_to_h(v_pre), h)
 
     def horizontal_out(
@@ -115,8 +119,7 @@ class GatedPixelCNN(nn.Module):
         codes = torch.zeros(n, rows, cols, dtype=torch.long, device=dev)
         dim = self.embed.embedding_dim
         layers = list(self.layers)
-        w_v = [layer.vertical.weight * layer.v_mask for layer in layers]
-        w_h = [layer.horizontal.weight * layer.h_mask for layer in layers]
+        w_v, w_h = zip(*(layer.masked_weights() for layer in layers))  # masked once, not per step
         # each layer's vertical-stack input, padded by its half above; row r at r + half
         v_in = [torch.zeros(n, dim, rows + layer.half, cols, device=dev) for layer in layers]
         for i in range(rows):
