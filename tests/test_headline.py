@@ -215,3 +215,29 @@ def test_config_for_seed_moves_every_model_seed_and_keeps_the_data():
     for study, section in (("porous", "simulate"), ("porous", "tile"), ("segmentation", "split")):
         assert moved[study][section] == TINY[study][section]
     assert yaml.safe_load(yaml.safe_dump(moved)) == moved
+
+
+def test_mix_differences_over_seed_offsets_are_paired_and_counted_by_offset():
+    from matgen.pipeline.headline import mix_comparison
+
+    def offset(shift, noise):
+        rows = []
+        for mix, base in (("real2", 0.70), ("real2_syn10x", 0.73)):
+            rows += [dict(mix=mix, seed=s, miou_present=base + shift + noise * s) for s in range(3)]
+        return pd.DataFrame(rows)
+
+    # three generators (offsets) that move both mixes together: the paired difference is 0.03
+    # on each, so the interval is tight, and it counts 3 offsets, not 9 U-Nets
+    compare = mix_comparison([offset(0.0, 0.001), offset(0.05, 0.001), offset(-0.04, 0.001)])
+    r = compare("gain", "real2_syn10x", "real2", ">= 0")
+    assert r["n_seeds"] == 3 and r["value"] == pytest.approx(0.03)
+    assert r["ci_high"] - r["ci_low"] < 1e-9 and r["met"] is True
+    # a gain on one generator only: the offsets' spread decides, however tight each offset is
+    frames = [offset(0.0, 0.0), offset(0.0, 0.0), offset(0.0, 0.0)]
+    frames[2].loc[frames[2].mix == "real2_syn10x", "miou_present"] -= 0.06
+    r = mix_comparison(frames)("gain", "real2_syn10x", "real2", ">= 0")
+    assert r["n_seeds"] == 3 and r["value"] == pytest.approx(0.01)
+    assert r["ci_low"] < 0 and r["met"] is False
+    # one offset (make study): the U-Net seeds, a Welch interval
+    r = mix_comparison([offset(0.0, 0.001)])("gain", "real2_syn10x", "real2", ">= 0")
+    assert r["n_seeds"] == 3 and r["ci_low"] > 0 and r["met"] is True

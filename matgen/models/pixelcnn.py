@@ -47,18 +47,13 @@ class GatedLayer(nn.Module):
 
     def vertical_pre(self, v: torch.Tensor) -> torch.Tensor:
         """The vertical stack's pre-activation: row i sees rows i−half .. i of ``v``."""
-        return F.conv2d(
-            v,
-            self.masked_weights()[0],
-            self.vertical.bias,
-            padding=(self.half, self.half),
-        )[:, :, : v.shape[-2]]
+        # padded above and at the sides only: no rows computed to be cropped away
+        v = F.pad(v, (self.half, self.half, self.half, 0))
+        return F.conv2d(v, self.masked_weights()[0], self.vertical.bias)
 
     def horizontal_stack(self, h: torch.Tensor, v_pre: torch.Tensor) -> torch.Tensor:
         """The horizontal stack's output from ``h`` and the same rows of ``v_pre``."""
-        h_pre = F.conv2d(h, self.masked_weights()[1], self.horizontal.bias, padding=(0, self.half))[
-            :, :, :, : h.shape[-1]
-        ]
+        h_pre = F.conv2d(F.pad(h, (self.half, 0)), self.masked_weights()[1], self.horizontal.bias)
         return self.horizontal_out(h_pre, self.v_to_h(v_pre), h)
 
     def horizontal_out(

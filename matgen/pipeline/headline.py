@@ -374,8 +374,8 @@ def segmentation_rows(
                 str(target) if pd.notna(target) else "",
             )
         )
-    all_runs = pd.concat(_frames(runs), ignore_index=True)
-    per_mix = {m: g["miou_present"].to_numpy() for m, g in all_runs.groupby("mix", sort=False)}
+    frames = _frames(runs)
+    all_runs = pd.concat(frames, ignore_index=True)
     if "exact_masks" not in all_runs:
         all_runs["exact_masks"] = False
     kind = all_runs.groupby("mix", sort=False)[["real", "synthetic_images", "exact_masks"]].first()
@@ -384,49 +384,57 @@ def segmentation_rows(
     real_only = kind[(kind.synthetic_images == 0) & (kind.real > 0)]
     if real_only.empty:
         return rows
+    compare = mix_comparison(frames)
     most = real_only["real"].idxmax()
     for name in ceiling.index:  # how far the annotated-label rows are from what a U-Net reaches
         label = f"{int(ceiling.loc[name, 'real'])} real, exact masks"
-        rows.append(row("segmentation", f"customised mIoU: {name} ({label})",
-                        per_mix[name]))  # fmt: skip
-        diff, ci, n = difference(per_mix[most], per_mix[name])
-        rows.append(row("segmentation", f"customised mIoU: {most} − {name}", [diff], "", ci, n))
+        rows.append(compare(f"customised mIoU: {name} ({label})", name))
+        rows.append(compare(f"customised mIoU: {most} − {name}", most, name))
     fewest = kind[kind.real > 0]["real"].min()
     mixed = kind[(kind.real == fewest) & (kind.synthetic_images > 0)]
     if len(mixed):
-        best = max(mixed.index, key=lambda m: per_mix[m].mean())
-        diff, ci, n = difference(per_mix[best], per_mix[most])
-        rows.append(
-            row(
-                "segmentation",
-                f"customised mIoU: best {fewest}-real + synthetic ({best}) − {most}",
-                [diff],
-                ">= 0",
-                ci,
-                n,
-            )
+        best = max(
+            mixed.index, key=lambda m: all_runs.loc[all_runs.mix == m, "miou_present"].mean()
         )
+        rows.append(compare(f"customised mIoU: best {fewest}-real + synthetic ({best}) − {most}",
+                            best, most, ">= 0"))  # fmt: skip
         plain = real_only[real_only["real"] == fewest]
         if len(plain):  # what the synthetic pairs add at the fewest labels
             base = plain.index[0]
-            diff, ci, n = difference(per_mix[best], per_mix[base])
-            rows.append(row("segmentation", f"customised mIoU: {best} − {base}", [diff], ">= 0",
-                            ci, n))  # fmt: skip
+            rows.append(compare(f"customised mIoU: {best} − {base}", best, base, ">= 0"))
     synthetic = kind[kind.real == 0]
     if len(synthetic):
         only = synthetic.index[0]
-        diff, ci, n = difference(per_mix[only], per_mix[most])
-        rows.append(
-            row(
-                "segmentation",
-                f"customised mIoU: synthetic only − {most}",
-                [diff],
-                f">= {-targets['synthetic_only_gap']}",
-                ci,
-                n,
-            )
-        )
+        rows.append(compare(f"customised mIoU: synthetic only − {most}", only, most,
+                            f">= {-targets['synthetic_only_gap']}"))  # fmt: skip
     return rows
+
+
+def mix_comparison(frames: list[pd.DataFrame]) -> Any:
+    """A function (quantity, mix[, other mix[, target]]) → headline row of the mix's customised
+    mIoU, or of its difference to the other mix's.
+
+    With one run table (one generator, ``make study``) the values are its U-Net seeds (a Welch
+    interval for a difference). With several (``make seeds``: one per seed offset, each with its
+    own generators) the unit is the offset: U-Net seeds that share a generator share its pairs,
+    so they are averaged within an offset, a difference is taken within each offset (same
+    generators, same test images) and the interval is over the offsets — n_seeds is their count,
+    not the number of U-Nets."""
+
+    def means(mix: str) -> np.ndarray:
+        return np.array([f.loc[f.mix == mix, "miou_present"].mean() for f in frames])
+
+    def compare(quantity: str, mix: str, other: str | None = None, target: str = "") -> dict:
+        if len(frames) > 1:
+            values = means(mix) - (means(other) if other else 0.0)
+            return row("segmentation", quantity, values, target)
+        of = {m: g["miou_present"].to_numpy() for m, g in frames[0].groupby("mix", sort=False)}
+        if other is None:
+            return row("segmentation", quantity, of[mix], target)
+        diff, ci, n = difference(of[mix], of[other])
+        return row("segmentation", quantity, [diff], target, ci, n)
+
+    return compare
 
 
 def headline_table(
