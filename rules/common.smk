@@ -154,7 +154,19 @@ def stem_training_sets():
 
 def stem_augment(trainset):
     """The microscope augmentation of a training set (None: none)."""
-    return config["stem"]["augment"] if trainset.endswith("_augmented") else None
+    if not trainset.endswith("_augmented"):
+        return None
+    return {k: v for k, v in config["stem"]["augment"].items() if k != "epochs"}
+
+
+def stem_detector_training(trainset):
+    """The detector's training parameters for a training set: the augmented set's own length
+    where stem.augment.epochs sets one."""
+    train = dict(config["stem"]["detector"])
+    epochs = config["stem"].get("augment", {}).get("epochs")
+    if trainset.endswith("_augmented") and epochs:
+        train["epochs"] = epochs
+    return train
 
 
 # --- segmentation study

@@ -140,7 +140,7 @@ rule train_vacancy_detector:
     wildcard_constraints:
         trainset="noiseless|noisy|cyclegan|cyclegan_augmented",
     params:
-        train=config["stem"]["detector"],
+        train=lambda wc: stem_detector_training(wc.trainset),
         augment=lambda wc: stem_augment(wc.trainset),
     priority: PRIORITY["stem"]
     threads: 1

@@ -139,6 +139,9 @@ def test_stem_chain_scores_three_training_sets_on_experiment(finished_run):
     assert len(sweep) == 7 * 4 and sweep.groupby("condition").default.sum().eq(4).all()
     scores = pd.read_csv(res / "evaluation/table1.csv").set_index("training_set")
     assert list(scores.index) == ["noiseless", "noisy", "cyclegan", "cyclegan_augmented"]
+    for name in scores.index:  # stem.augment.epochs: the augmented detector's own length
+        epochs = len(pd.read_csv(res / f"detector/{name}/training.csv"))
+        assert epochs == (3 if name == "cyclegan_augmented" else 2), name
     for metric in ("precision", "recall", "f1"):
         assert (
             (scores[f"{metric}_low"] <= scores[metric])
