@@ -229,6 +229,11 @@ def test_generator_chain_and_mix_training(real, tmp_path):
     values = checks.set_index("check")["value"]
     assert 0 <= values["vqvae_reconstruction_mask_miou"] <= 1
     assert 0 <= values["generated_mask_image_agreement_miou"] <= 1
+    # the reference: the same judge on the real annotated pairs; the ratio is of the two
+    assert 0 < values["real_mask_image_agreement_miou"] <= 1
+    assert values["generated_over_real_agreement"] == pytest.approx(
+        values["generated_mask_image_agreement_miou"] / values["real_mask_image_agreement_miou"]
+    )
     assert values["power_spectrum_max_abs_log10_ratio"] >= 0
     with np.load(tmp_path / "curves.npz") as curves:
         assert curves["real_power"].shape == curves["synthetic_power"].shape

@@ -358,6 +358,8 @@ def segmentation_rows(
     for check, name in (
         ("vqvae_reconstruction_mask_miou", "VQ-VAE reconstruction mask mIoU"),
         ("generated_mask_image_agreement_miou", "generated mask vs image agreement (mIoU)"),
+        ("generated_over_real_agreement",
+         "agreement: generated pairs / the real annotated pairs the generator saw"),
         ("power_spectrum_max_abs_log10_ratio",
          "generated images: power spectrum, largest log10 ratio to real, absolute"),
         ("pore_aspect_ratio_generated_over_real", "generated pores: mean aspect ratio / real"),
