@@ -45,17 +45,6 @@ class GatedLayer(nn.Module):
         """The vertical and horizontal convolutions' weights with their causal masks applied."""
         return self.vertical.weight * self.v_mask, self.horizontal.weight * self.h_mask
 
-    def vertical_pre(self, v: torch.Tensor) -> torch.Tensor:
-        """The vertical stack's pre-activation: row i sees rows i−half .. i of ``v``."""
-        # padded above and at the sides only: no rows computed to be cropped away
-        v = F.pad(v, (self.half, self.half, self.half, 0))
-        return F.conv2d(v, self.masked_weights()[0], self.vertical.bias)
-
-    def horizontal_stack(self, h: torch.Tensor, v_pre: torch.Tensor) -> torch.Tensor:
-        """The horizontal stack's output from ``h`` and the same rows of ``v_pre``."""
-        h_pre = F.conv2d(F.pad(h, (self.half, 0)), self.masked_weights()[1], self.horizontal.bias)
-        return self.horizontal_out(h_pre, self.v_to_h(v_pre), h)
-
     def horizontal_out(
         self, h_pre: torch.Tensor, v_to_h: torch.Tensor, h: torch.Tensor
     ) -> torch.Tensor:
@@ -66,8 +55,13 @@ class GatedLayer(nn.Module):
         return h + h_new if self.residual else h_new
 
     def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        v_pre = self.vertical_pre(v)
-        return _gate(v_pre), self.horizontal_stack(h, v_pre)
+        w_v, w_h = self.masked_weights()
+        # row i of the vertical stack sees rows i−half .. i of v, position j of the horizontal
+        # stack columns j−half .. j of h: padded above / on the left only, so no row or column
+        # is computed to be cropped away
+        v_pre = F.conv2d(F.pad(v, (self.half, self.half, self.half, 0)), w_v, self.vertical.bias)
+        h_pre = F.conv2d(F.pad(h, (self.half, 0)), w_h, self.horizontal.bias)
+        return _gate(v_pre), self.horizontal_out(h_pre, self.v_to_h(v_pre), h)
 
 
 class GatedPixelCNN(nn.Module):
