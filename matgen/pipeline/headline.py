@@ -423,14 +423,18 @@ def mix_comparison(frames: list[pd.DataFrame]) -> Any:
     generators, same test images) and the interval is over the offsets — n_seeds is their count,
     not the number of U-Nets."""
 
-    def means(mix: str) -> np.ndarray:
-        return np.array([f.loc[f.mix == mix, "miou_present"].mean() for f in frames])
+    # per mix: its mean over each offset's U-Nets (several offsets), or its U-Net seeds (one)
+    per_offset = pd.concat(
+        [f.groupby("mix", sort=False)["miou_present"].mean() for f in frames], axis=1
+    )
+    of = {m: g["miou_present"].to_numpy() for m, g in frames[0].groupby("mix", sort=False)}
 
     def compare(quantity: str, mix: str, other: str | None = None, target: str = "") -> dict:
         if len(frames) > 1:
-            values = means(mix) - (means(other) if other else 0.0)
+            values = per_offset.loc[mix].to_numpy()
+            if other is not None:
+                values = values - per_offset.loc[other].to_numpy()
             return row("segmentation", quantity, values, target)
-        of = {m: g["miou_present"].to_numpy() for m, g in frames[0].groupby("mix", sort=False)}
         if other is None:
             return row("segmentation", quantity, of[mix], target)
         diff, ci, n = difference(of[mix], of[other])
