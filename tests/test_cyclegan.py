@@ -12,7 +12,12 @@ from matgen.errors import InputError
 from matgen.inference.cyclegan import load_cyclegan_generator, translate
 from matgen.models.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerator, patch_layers_for
 from matgen.train.cyclegan import train_cyclegan
-from matgen.train.losses import forward_model_loss, lsgan_loss, observe_low_resolution
+from matgen.train.losses import (
+    forward_model_loss,
+    grey_histogram_loss,
+    lsgan_loss,
+    observe_low_resolution,
+)
 
 TINY = dict(
     batch_size=2,
@@ -170,6 +175,23 @@ def test_forward_model_loss_accepts_other_grey_levels_but_not_other_structure():
     grey = float(forward_model_loss(textured, low, 4, 0.7))
     phase = float(forward_model_loss(textured, low, 4, 0.7, pore_level=0.35, softness=0.02))
     assert phase < 1e-3 < grey
+
+
+def test_grey_histogram_loss_is_the_w1_between_grey_levels():
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand((4, 1, 16, 16), generator=g)
+    # the same grey levels in another arrangement cost nothing: only the histogram counts
+    assert float(grey_histogram_loss(target.flip(-1)[[2, 0, 3, 1]], target)) < 1e-7
+    assert float(grey_histogram_loss(target + 0.1, target)) == pytest.approx(0.1, abs=1e-6)
+    # a two-phase target: too few dark pixels cost their share times the grey gap
+    two_phase = torch.where(torch.arange(1000) < 150, 0.1, 0.6).float()
+    fewer_pores = torch.where(torch.arange(1000) < 100, 0.1, 0.6).float()
+    assert float(grey_histogram_loss(fewer_pores, two_phase)) == pytest.approx(0.05 * 0.5)
+    # other pixel counts: the target's quantiles at the generated ranks
+    assert float(grey_histogram_loss(fewer_pores[::4], two_phase)) == pytest.approx(0.025, abs=2e-3)
+    generated = (target + 0.2).requires_grad_(True)
+    grey_histogram_loss(generated, target.requires_grad_(True)).backward()
+    assert generated.grad is not None and target.grad is None
 
 
 def test_forward_model_loss_ties_the_translation_to_its_input(tmp_path):

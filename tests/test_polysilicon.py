@@ -278,6 +278,9 @@ def test_grain_density_penalty_is_zero_in_the_real_spread_and_pulls_outliers_bac
     assert crowded > 10 * typical and crowded > 0.05 and grad > 0  # descent lowers presence
     sparse, grad = penalty(-4.0, 1)  # ~2 nuclei where class 1 has ~40
     assert sparse > 100 * typical and sparse > 0.05 and grad < 0  # descent raises them
+    # a map drawn empty (no presence logit near 0) still has a gradient towards more nuclei
+    empty, grad = penalty(-12.0, 0)
+    assert empty > 0.05 and grad < -1e-3
 
 
 def test_offset_nonuniformity_tells_random_nuclei_from_a_lattice_and_spreads_it():

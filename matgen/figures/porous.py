@@ -336,8 +336,8 @@ def training_curves_figure(
     ``logs`` maps a model name (``stylegan2``, ``cyclegan``, ``cyclegan_real_only``) to its
     log. StyleGAN2: D and G losses, R1 and path-length penalties, ADA p and r_t (its configured
     ``ada_target`` dashed), and where logged the EMA tiles' porosity against the real tiles'
-    (dashed); each CycleGAN: adversarial, cycle and forward-model losses. The CSV
-    beside is all logs stacked (long format).
+    (dashed); each CycleGAN: adversarial, cycle, forward-model and grey-histogram losses (those
+    switched on). The CSV beside is all logs stacked (long format).
     """
     use_style()
     frames = {k: pd.read_csv(v) for k, v in logs.items()}
@@ -352,7 +352,8 @@ def training_curves_figure(
             panels += [("stylegan2", "kimg", ["ema_porosity"], "porosity of EMA tiles")]
     for model in ("cyclegan_real_only", "cyclegan"):
         if model in frames:
-            columns = [c for c in ("gan_h", "gan_l", "cycle", "forward") if c in frames[model]]
+            terms = ("gan_h", "gan_l", "cycle", "forward", "grey_histogram")
+            columns = [c for c in terms if c in frames[model] and frames[model][c].any()]
             panels += [(model, "step", columns, "loss")]
     fig, axes = plt.subplots(
         1, len(panels), figsize=(4 * len(panels), 3.4), constrained_layout=True, squeeze=False

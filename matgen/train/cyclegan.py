@@ -34,7 +34,13 @@ import numpy as np
 from ..errors import InputError
 from ..util import seed_everything, select_device
 from .loop import TrainingRun
-from .losses import cycle_loss, forward_model_loss, identity_loss, lsgan_loss
+from .losses import (
+    cycle_loss,
+    forward_model_loss,
+    grey_histogram_loss,
+    identity_loss,
+    lsgan_loss,
+)
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
     import torch
@@ -143,6 +149,7 @@ class CycleGANStep:
     forward_factor: int = 1
     psf_sigma: float = 0.0
     pore_level: float | None = None
+    lambda_grey_histogram: float = 0.0
 
     def autocast(self) -> Any:
         import torch
@@ -205,8 +212,12 @@ class CycleGANStep:
                 forward = forward_model_loss(
                     fake_h, real_l, self.forward_factor, self.psf_sigma, self.pore_level
                 )
+            histogram = torch.zeros((), device=self.dev)
+            if self.lambda_grey_histogram > 0:
+                histogram = grey_histogram_loss(fake_h, real_h)
             loss_g = (
                 self.lambda_forward * forward
+                + self.lambda_grey_histogram * histogram
                 + gan_h
                 + gan_l
                 + self.lambda_fourier * fourier_gan
@@ -234,6 +245,7 @@ class CycleGANStep:
             "identity": identity,
             "fourier": fourier_gan,
             "forward": forward,
+            "grey_histogram": histogram,
         }
 
 
@@ -263,6 +275,7 @@ def train_cyclegan(
     psf_sigma: float = 0.7,
     forward_factor: int = 0,
     forward_phase: bool = False,
+    lambda_grey_histogram: float = 0.0,
     checkpoint_every: int = 5000,
     log_every: int = 100,
     device: str = "auto",
@@ -278,7 +291,7 @@ def train_cyclegan(
     scale the forward model assumes (0 = the tiles' ratio, else equal to it); ``forward_phase``:
     it sees G_LH's output softly segmented at the target tiles' Otsu level, not grey levels.
     Writes ``model_out`` (.pt: model config, the networks) and a CSV log (step, loss_g, loss_d,
-    gan_h, gan_l, cycle, identity, fourier, forward, lr, sec_per_step).
+    gan_h, gan_l, cycle, identity, fourier, forward, grey_histogram, lr, sec_per_step).
     """
     import torch
 
@@ -307,7 +320,7 @@ def train_cyclegan(
         input_noise, lambda_cycle, lambda_identity, lambda_fourier,
         scale == 1 and lambda_identity > 0 and cfg["in_ch"] == cfg["out_ch"],
         amp and dev.type == "cuda", lambda_forward, scale, psf_sigma,
-        _pore_level(high) if forward_phase else None,
+        _pore_level(high) if forward_phase else None, lambda_grey_histogram,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1)
     run = TrainingRun(
@@ -348,8 +361,7 @@ def train_cyclegan(
     for step in run.steps():
         for group in (*step_fn.opt_g.param_groups, *step_fn.opt_d.param_groups):
             group["lr"] = lr_at(step)
-        real_l, real_h = batch(low), batch(high)
-        values = step_fn(real_l, real_h)
+        values = step_fn(batch(low), batch(high))
         done = step + 1
         run.end_step(done, values, log_row)
         if on_step is not None:
