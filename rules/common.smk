@@ -7,7 +7,9 @@ RESULTS = config["results"]
 # ~12 min of one core each; then the two polysilicon generators). Higher runs earlier among
 # ready jobs; a rule inside a chain needs the chain's priority too (a make study at 106c109 had
 # its porous CycleGAN wait 12 min behind segmentation for an unprioritised sample_stylegan2).
-PRIORITY = {"stem": 30, "porous": 30, "polysilicon": 20}
+# Segmentation's generators (VQ-VAE -> PixelCNN -> pairs) come before its U-Nets: unprioritised,
+# the 2-image generator started last and its PixelCNN ran alone for 150 s at the end (bef0cd6).
+PRIORITY = {"stem": 30, "porous": 30, "polysilicon": 20, "segmentation": 10}
 
 
 wildcard_constraints:

@@ -15,6 +15,7 @@ rule simulate_segmentation:
         sheet=f"{SEG}/raw/samples.tsv",
     params:
         simulate=config["segmentation"]["simulate"],
+    priority: PRIORITY["segmentation"]
     threads: 1
     log:
         f"{RESULTS}/logs/segmentation/simulate.log",
@@ -37,6 +38,7 @@ rule train_vqvae:
         classes=config["segmentation"]["classes"],
         split=config["segmentation"]["split"],
         train=config["segmentation"]["vqvae"],
+    priority: PRIORITY["segmentation"]
     threads: 1
     log:
         f"{RESULTS}/logs/segmentation/train_vqvae_real{{n_real}}.log",
@@ -59,6 +61,7 @@ rule train_pixelcnn:
         n_real=lambda wc: int(wc.n_real),
         split=config["segmentation"]["split"],
         train=config["segmentation"]["pixelcnn"],
+    priority: PRIORITY["segmentation"]
     threads: 1
     log:
         f"{RESULTS}/logs/segmentation/train_pixelcnn_real{{n_real}}.log",
@@ -81,6 +84,7 @@ rule sample_segmentation_pairs:
     params:
         sample=lambda wc: {**config["segmentation"]["sample"],
                            "n": seg_pairs_per_generator()[int(wc.n_real)]},
+    priority: PRIORITY["segmentation"]
     threads: 1
     log:
         f"{RESULTS}/logs/segmentation/sample_real{{n_real}}.log",
