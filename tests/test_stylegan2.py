@@ -262,6 +262,22 @@ def test_generator_learns_the_intensity_of_the_real_tiles(tiles, tmp_path):
     assert gap.max() < 0.08  # measured 0.21 / 0.22 / 0.17 / 0.12 against 0.18 (untrained: 0.8)
 
 
+def test_grey_histogram_term_pulls_the_grey_levels_towards_the_real_ones(tiles, tmp_path):
+    real = np.sort(np.load(tiles).astype(np.float32).ravel())
+    w1 = {}
+    for weight in (0.0, 10.0):
+        out = tmp_path / f"m{weight}.pt"
+        kw = {**TINY_TRAIN, "lr": 0.01, "lambda_grey_histogram": weight}
+        train_stylegan2(tiles, out, tmp_path / f"l{weight}.csv", seed=2, total_kimg=0.4, **kw)
+        fake = np.sort(generate(load_stylegan2(out), np.arange(24)).ravel())
+        w1[weight] = float(np.abs(fake - real).mean())
+        log = pd.read_csv(tmp_path / f"l{weight}.csv")
+        assert ("grey_histogram" in log) == (weight > 0)
+    # measured 0.140 without the term, 0.117 with it; untrained 0.3
+    assert w1[10.0] < 0.92 * w1[0.0]
+    assert log.grey_histogram.between(0, 2).all()
+
+
 def test_killed_training_resumes_bit_identically(tiles, tmp_path):
     kw = dict(seed=3, total_kimg=0.096, checkpoint_kimg=0.032, **TINY_TRAIN)  # 12 steps, ckpt 4
     train_stylegan2(tiles, tmp_path / "plain.pt", tmp_path / "plain.csv", **kw)

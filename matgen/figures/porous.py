@@ -335,9 +335,10 @@ def training_curves_figure(
 
     ``logs`` maps a model name (``stylegan2``, ``cyclegan``, ``cyclegan_real_only``) to its
     log. StyleGAN2: D and G losses, R1 and path-length penalties, ADA p and r_t (its configured
-    ``ada_target`` dashed), and where logged the EMA tiles' porosity against the real tiles'
-    (dashed); each CycleGAN: adversarial, cycle, forward-model and grey-histogram losses (those
-    switched on). The CSV beside is all logs stacked (long format).
+    ``ada_target`` dashed), and where logged its grey-level W1 term and the EMA tiles'
+    porosity against the real tiles' (dashed); each CycleGAN: adversarial, cycle,
+    forward-model and grey-histogram losses (those switched on). The CSV beside is all logs
+    stacked (long format).
     """
     use_style()
     frames = {k: pd.read_csv(v) for k, v in logs.items()}
@@ -348,6 +349,8 @@ def training_curves_figure(
             ("stylegan2", "kimg", ["r1", "pl_penalty"], "regulariser"),
             ("stylegan2", "kimg", ["ada_p", "ada_rt"], "ADA p, r_t"),
         ]
+        if "grey_histogram" in frames["stylegan2"]:
+            panels += [("stylegan2", "kimg", ["grey_histogram"], "grey-level W1 (-1..1 units)")]
         if "ema_porosity" in frames["stylegan2"]:
             panels += [("stylegan2", "kimg", ["ema_porosity"], "porosity of EMA tiles")]
     for model in ("cyclegan_real_only", "cyclegan"):

@@ -41,7 +41,13 @@ from .distributed import (
     shutdown,
 )
 from .loop import TrainingRun, ema_update
-from .losses import logistic_d_loss, nonsaturating_g_loss, path_lengths, r1_penalty
+from .losses import (
+    grey_histogram_loss,
+    logistic_d_loss,
+    nonsaturating_g_loss,
+    path_lengths,
+    r1_penalty,
+)
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
     import torch
@@ -113,6 +119,7 @@ class StyleGAN2Step:
     pl_weight: float
     pl_interval: int
     use_amp: bool
+    grey_histogram_weight: float = 0.0
     pl_mean: Any = None
     # the regularisers' latest values, logged as they are (they run every few steps)
     last: dict[str, Any] = field(default_factory=dict)
@@ -185,15 +192,21 @@ class StyleGAN2Step:
         )
         return r1
 
-    def g_step(self) -> "torch.Tensor":
+    def g_step(self, real: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor | None"]:
+        """G's non-saturating loss, plus the W1 distance between the grey levels of its batch
+        and of the step's real batch where ``grey_histogram_weight`` > 0 (returned apart)."""
         self.D.requires_grad_(False)
         z = self.latents(self.local_batch)
         with self.autocast():
-            loss = nonsaturating_g_loss(
-                self.run_d(self.G(z, mixing_prob=self.style_mixing).float())
-            )
+            fake = self.G(z, mixing_prob=self.style_mixing).float()
+            loss = nonsaturating_g_loss(self.run_d(fake))
+        grey = None
+        if self.grey_histogram_weight > 0:
+            grey = grey_histogram_loss(fake, real)
+            self._apply(self.opt_g, self.G, loss.float() + self.grey_histogram_weight * grey)
+            return loss, grey.detach()
         self._apply(self.opt_g, self.G, loss.float())
-        return loss
+        return loss, grey
 
     def pl_step(self) -> "torch.Tensor":
         """Path-length penalty on half the batch, against the running mean length."""
@@ -218,14 +231,15 @@ class StyleGAN2Step:
 
         loss_d = self.d_step(real)
         r1 = self.r1_step(real) if step % self.r1_interval == 0 and self.gamma > 0 else None
-        loss_g = self.g_step()
+        loss_g, grey = self.g_step(real)
         pl = self.pl_step() if step % self.pl_interval == 0 and self.pl_weight > 0 else None
         zero = torch.zeros((), device=self.dev)
         if step % self.r1_interval == 0:
             self.last["r1"] = (zero if r1 is None else r1).detach()
         if step % self.pl_interval == 0:
             self.last["pl_penalty"] = (zero if pl is None else pl).detach()
-        return {"loss_d": loss_d, "loss_g": loss_g}
+        out = {"loss_d": loss_d, "loss_g": loss_g}
+        return out if grey is None else {**out, "grey_histogram": grey}
 
     def _apply(self, opt: Any, net: Any, loss: "torch.Tensor") -> None:
         opt.zero_grad(set_to_none=True)
@@ -260,6 +274,7 @@ def train_stylegan2(
     noise_min_resolution: int = 0,
     noise_lr_mul: float = 1.0,
     log_noise_strength: float = 0.0,
+    lambda_grey_histogram: float = 0.0,
     monitor_kimg: float = 0.0,
     augmentations: list[str] | None = None,
     checkpoint_kimg: float = 50.0,
@@ -274,6 +289,8 @@ def train_stylegan2(
     ``noise_min_resolution``: per-pixel noise only from this resolution up (0: every layer, the
     paper's); ``noise_lr_mul``: the noise strengths' learning-rate multiplier (1: the paper's);
     ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value (0: linear);
+    ``lambda_grey_histogram`` > 0: G also pays this times the W1 distance between the grey levels
+    of its batch and those of the step's real batch (:func:`grey_histogram_loss`; 0: the paper's);
     ``monitor_kimg`` > 0: about every this many kimg the log also gets the porosity of the EMA
     generator's tiles (:class:`PorosityMonitor`) beside the real tiles'.
     Writes ``model_out`` (.pt: model config, EMA generator, G, D, step, ADA p) and a CSV log
@@ -308,22 +325,12 @@ def train_stylegan2(
     G, D, G_ema = _networks(model_config, dev)
 
     step_fn = StyleGAN2Step(
-        G,
-        D,
-        _lazy_adam(G.parameters(), lr, pl_interval),
+        G, D, _lazy_adam(G.parameters(), lr, pl_interval),
         _lazy_adam(D.parameters(), lr, r1_interval),
         AdaptiveProbability(target=ada_target, interval=ada_interval, kimg=ada_kimg),
-        ops,
-        info,
-        dev,
-        local_batch,
-        style_mixing,
-        gamma,
-        r1_interval,
-        pl_weight,
-        pl_interval,
-        amp and dev.type == "cuda",
-    )
+        ops, info, dev, local_batch, style_mixing, gamma, r1_interval, pl_weight, pl_interval,
+        amp and dev.type == "cuda", lambda_grey_histogram,
+    )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
     run = TrainingRun(
         model_out,
@@ -453,6 +460,7 @@ def _train_loop(
             ada_p=step_fn.ada.p,
             ada_rt=step_fn.ada.rt,
             sec_per_kimg=sec_per_kimg,
+            **({"grey_histogram": means["grey_histogram"]} if "grey_histogram" in means else {}),
             **(monitor(G_ema, done) if monitor is not None else {}),
         )
 
