@@ -200,13 +200,10 @@ class StyleGAN2Step:
         with self.autocast():
             fake = self.G(z, mixing_prob=self.style_mixing).float()
             loss = nonsaturating_g_loss(self.run_d(fake))
-        grey = None
-        if self.grey_histogram_weight > 0:
-            grey = grey_histogram_loss(fake, real)
-            self._apply(self.opt_g, self.G, loss.float() + self.grey_histogram_weight * grey)
-            return loss, grey.detach()
-        self._apply(self.opt_g, self.G, loss.float())
-        return loss, grey
+        grey = grey_histogram_loss(fake, real) if self.grey_histogram_weight > 0 else None
+        total = loss.float() if grey is None else loss.float() + self.grey_histogram_weight * grey
+        self._apply(self.opt_g, self.G, total)
+        return loss, None if grey is None else grey.detach()
 
     def pl_step(self) -> "torch.Tensor":
         """Path-length penalty on half the batch, against the running mean length."""
