@@ -220,6 +220,7 @@ def headline_inputs_for(results_dirs):
     """Per-seed tables of the headline table: one file per results directory (one per seed)."""
     inputs = {
         "distances": [f"{r}/porous/comparison/distances.csv" for r in results_dirs],
+        "layout": [f"{r}/porous/synthetic/stylegan2_layout.csv" for r in results_dirs],
         "translation": (
             [f"{r}/porous/translation/summary.csv" for r in results_dirs] if has_truth() else []
         ),

@@ -28,6 +28,7 @@ rule figure_porous_samples:
     input:
         panels=rules.stylegan2_panels.output.panels,
         table=rules.stylegan2_panels.output.table,
+        layout=rules.stylegan2_panels.output.layout,
     output:
         png=report(f"{RESULTS}/porous/figures/stylegan2_samples.png",
                    caption="../report/porous_samples.rst", category="Porous"),

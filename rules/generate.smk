@@ -51,6 +51,7 @@ rule stylegan2_panels:
     output:
         panels=f"{RESULTS}/porous/synthetic/stylegan2_panels.npz",
         table=f"{RESULTS}/porous/synthetic/stylegan2_panels.csv",
+        layout=f"{RESULTS}/porous/synthetic/stylegan2_layout.csv",
     params:
         seed=config["porous"]["sample"]["seed"],
         morphology=config["porous"]["morphology"],

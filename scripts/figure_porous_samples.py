@@ -9,4 +9,5 @@ run_stage(
     table=sm.input.table,
     png_out=sm.output.png,
     csv_out=sm.output.csv,
+    layout=sm.input.layout,
 )

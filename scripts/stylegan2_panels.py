@@ -10,6 +10,7 @@ run_stage(
     real_tiles=sm.input.real,
     panels_out=sm.output.panels,
     table_out=sm.output.table,
+    layout_out=sm.output.layout,
     seed=sm.params.seed,
     threshold=m["threshold"],
     smooth_sigma=m["smooth_sigma"],

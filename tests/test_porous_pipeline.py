@@ -47,6 +47,8 @@ def _morph_table(path, porosity, lam, ssa=0.3):
 
 
 def test_compare_morphology_reports_targets(tmp_path):
+    from matgen.metrics.spectra import detector_noise_sd
+
     rng = np.random.default_rng(2)
     real_tiles = rng.random((20, 1, 8, 8)).astype(np.float16)
     np.save(tmp_path / "real.npy", real_tiles)
@@ -77,7 +79,10 @@ def test_compare_morphology_reports_targets(tmp_path):
     spectra = np.load(tmp_path / "s.npz")
     assert list(spectra["names"]) == ["real", "good", "collapsed"]
     assert spectra["power"].shape == (3, 4) and spectra["frequency"][-1] == 0.5  # Nyquist
-    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 12
+    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 14
+    noise = out.set_index(["dataset", "descriptor"]).loc[("good", "detector_noise")]
+    assert noise.mean_ratio == pytest.approx(1.0, abs=0.1)  # uniform noise on both sides
+    assert noise.mean_real == pytest.approx(np.median(detector_noise_sd(real_tiles)))
     with pytest.raises(InputError, match="no table for the real set"):
         compare_morphology(tables, tiles, tmp_path / "d.csv", "missing")
 
@@ -192,6 +197,27 @@ def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):
     assert len(pd.read_csv(tmp_path / "per_tile.csv")) == 18
 
 
+def test_pore_layout_share_tells_a_latent_that_places_pores_from_noise_that_does():
+    from matgen.metrics.distributions import latent_share_of_variance
+    from matgen.pipeline.porous import pore_layout_share
+
+    rng = np.random.default_rng(0)
+    by_latent = np.broadcast_to(rng.random((20, 1, 16, 16)) > 0.5, (20, 8, 16, 16))
+    by_noise = rng.random((20, 8, 16, 16)) > 0.5
+    assert latent_share_of_variance(by_latent) == pytest.approx(1.0)
+    assert latent_share_of_variance(by_noise) == pytest.approx(1 / 8, abs=0.02)  # chance: 1/n
+    assert np.isnan(latent_share_of_variance(np.zeros((3, 2, 4))))
+    with pytest.raises(ValueError, match="n_latents >= 2"):
+        latent_share_of_variance(np.zeros((1, 4, 4)))
+    torch.manual_seed(0)
+    G = Generator(16, z_dim=8, w_dim=8, n_mapping=1, channel_base=64, channel_max=16).eval()
+    quiet = pore_layout_share(G, 5, smooth_sigma=0)  # noise strengths start at 0: z only
+    assert quiet == {"latent_share": pytest.approx(1.0), "n_latents": 24, "n_noise": 8}
+    for layer in [G.conv1, *G.convs]:
+        layer.noise_strength.data.fill_(30.0)  # noise far stronger than the styles
+    assert pore_layout_share(G, 5, smooth_sigma=0)["latent_share"] < 0.3
+
+
 def test_sampled_tiles_are_regenerated_from_their_seed_in_the_table(tmp_path):
     torch.manual_seed(0)
     cfg = dict(
@@ -232,6 +258,26 @@ def test_sampled_tiles_are_regenerated_from_their_seed_in_the_table(tmp_path):
         sample_stylegan2(
             tmp_path / "g.pt", tmp_path / "real.csv", tmp_path / "t.npy", tmp_path / "t.csv", n=0
         )
+
+
+def test_detector_noise_sd_reads_the_noise_of_smooth_and_sem_like_images():
+    from matgen.metrics.spectra import detector_noise_sd
+    from matgen.synth.porous import render_sem
+
+    rng = np.random.default_rng(3)
+    ramp = np.linspace(0, 1, 48)[None, :, None] + np.linspace(0, 0.5, 48)[None, None, :]
+    for sd in (0.01, 0.05):
+        noisy = ramp + sd * rng.standard_normal((4, 48, 48))
+        assert detector_noise_sd(noisy) == pytest.approx([sd] * 4, rel=0.06)  # a plane: exact
+    assert detector_noise_sd(ramp[0]) == pytest.approx(0.0, abs=1e-12)  # no noise, no reading
+    # the embedded SEM renderer: pores with bright rims, 0.7 px blur, then noise of sd 0.03
+    pores = np.zeros((64, 64), bool)
+    pores[10:30, 12:40] = True
+    sem = np.stack([render_sem(pores, 0.03, rng) for _ in range(3)])
+    assert detector_noise_sd(sem) == pytest.approx([0.03] * 3, rel=0.1)
+    assert detector_noise_sd(sem[:, None]).shape == (3,)
+    with pytest.raises(ValueError, match="at least 3 x 3"):
+        detector_noise_sd(np.zeros((2, 2)))
 
 
 def test_power_spectra_tell_speckle_and_smoothing_from_the_real_texture():

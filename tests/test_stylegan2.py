@@ -93,6 +93,41 @@ def test_noise_only_from_the_set_resolution_up():
     assert [c.use_noise for c in coarse] == [False] * 3 and all(c.use_noise for c in G.convs[2:])
 
 
+def test_detector_noise_is_fixed_white_noise_on_the_output_and_changes_nothing_else():
+    torch.manual_seed(0)
+    plain = Generator(16, **TINY_MODEL).eval()
+    torch.manual_seed(0)
+    G = Generator(16, **TINY_MODEL, detector_noise_sd=0.2).eval()
+    weights = G.state_dict()
+    assert set(weights) - set(plain.state_dict()) == {"detector_noise_const"}
+    assert all(torch.equal(v, weights[k]) for k, v in plain.state_dict().items())
+    z = torch.randn(64, 16)
+    with torch.no_grad():
+        clean = plain(z, noise_mode="none")
+        torch.testing.assert_close(G(z, noise_mode="none"), clean)
+        noise = G(z) - clean  # the layers' strengths start at 0: all of it is the detector's
+        assert noise.std().item() == pytest.approx(0.2, rel=0.03)
+        spectrum = torch.fft.fft2(noise[:, 0]).abs().square().mean(0)
+        assert spectrum.max() < 1.5 * spectrum.mean()  # white: no frequency stands out
+        torch.testing.assert_close(G(z, noise_mode="const"), G(z, noise_mode="const"))
+    seeded = generate(G, np.arange(4))  # drawn from each tile's seed, after the layers' maps
+    np.testing.assert_array_equal(seeded, generate(G, np.arange(4)))
+    assert 0.05 < np.std(seeded - generate(plain, np.arange(4))) < 0.15  # 0.2 / 2 in 0..1 grey
+
+
+def test_training_measures_the_detector_noise_of_the_real_tiles(tmp_path):
+    noisy = tmp_path / "noisy.npy"
+    rng = np.random.default_rng(1)
+    ramps = np.linspace(0.3, 0.7, 16)[None, None, :, None] * rng.uniform(0.5, 1.5, (24, 1, 1, 16))
+    np.save(noisy, (ramps + 0.04 * rng.standard_normal(ramps.shape)).astype(np.float16))
+    kw = dict(TINY_TRAIN, total_kimg=0.016)
+    train_stylegan2(noisy, tmp_path / "m.pt", tmp_path / "l.csv", detector_noise=True, **kw)
+    G = load_stylegan2(tmp_path / "m.pt")
+    assert G.detector_noise_sd == pytest.approx(2 * 0.04, rel=0.05)  # G's -1..1 output units
+    train_stylegan2(noisy, tmp_path / "p.pt", tmp_path / "p.csv", **kw)
+    assert load_stylegan2(tmp_path / "p.pt").detector_noise_sd == 0  # the paper's: off
+
+
 def test_noise_lr_mul_scales_how_far_adam_moves_the_noise_strengths(tmp_path):
     """Adam moves every parameter by about lr a step, whatever its gradient: the noise
     strength's multiplier is its own learning rate, and a model file remembers it."""

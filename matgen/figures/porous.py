@@ -115,20 +115,25 @@ def stylegan2_samples_figure(
     table: str | os.PathLike,
     png_out: str | os.PathLike,
     csv_out: str | os.PathLike,
+    layout: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Real vs StyleGAN2 tiles, drawn from the tiles and porosities of
     :func:`matgen.pipeline.porous.stylegan2_panels`: real tiles; different latents with
     constant noise; one latent with different noise draws (last panel: the per-pixel standard
     deviation); interpolation in W between the least and the most porous of 64 samples.
-    φ is printed on every tile; the CSV beside is the panel table."""
+    φ is printed on every tile; the CSV beside is the panel table. ``layout`` (the panels'
+    layout CSV): the share of the pore layout that z sets is printed beside the noise row."""
     use_style()
     images = np.load(panels)
     records = pd.read_csv(table)
     n_columns = int(records.column.max()) + 1
+    share = (
+        "" if layout is None else f"\nz sets {pd.read_csv(layout).latent_share[0]:.0%} of layout"
+    )
     labels = {
         "real": "real SEM",
         "styles": "synthetic: different z,\nconstant noise",
-        "noise": "same z, different\nnoise (last: std)",
+        "noise": f"same z, different\nnoise (last: std){share}",
         "interpolation": "W interpolation\nbetween end members",
     }
     fig, axes = plt.subplots(

@@ -27,6 +27,7 @@ MODEL_KEYS = (
     "noise_min_resolution",  # absent from older checkpoints: noise at every layer
     "noise_lr_mul",  # absent from older checkpoints: 1 (the strengths stored as used)
     "log_noise_strength",  # absent from older checkpoints: 0 (linear strengths)
+    "detector_noise_sd",  # absent from older checkpoints: 0 (no detector noise)
 )
 
 
@@ -44,22 +45,25 @@ def load_stylegan2(path: str | os.PathLike, device: str = "cpu") -> "Generator":
 def latents_from_seeds(
     G: "Generator", seeds: np.ndarray, device: "torch.device | str" = "cpu", noise: bool = True
 ) -> tuple["torch.Tensor", list["torch.Tensor"]]:
-    """z (N, z_dim) and one noise map per layer (N, 1, r, r), all drawn from each tile's own
-    seed, so a tile is a function of its seed alone and can be regenerated from the table.
+    """z (N, z_dim) and one noise map per layer (N, 1, r, r) — and, where G has a detector
+    noise, one for the output image (N, C, R, R), drawn after the layers' — all from each tile's
+    own seed, so a tile is a function of its seed alone and can be regenerated from the table.
 
     z comes from the CPU generator (the same latent on any machine); the noise maps are drawn
     on ``device`` (fast on GPUs; a GPU's random stream differs from the CPU's)."""
     import torch
 
-    layers = [G.conv1, *G.convs]
-    zs, noises = [], [[] for _ in layers]
+    shapes = [layer.noise_const.shape[1:] for layer in (G.conv1, *G.convs)]
+    if G.detector_noise_sd > 0:
+        shapes.append(G.detector_noise_const.shape[1:])
+    zs, noises = [], [[] for _ in shapes]
     for s in seeds:
         zs.append(torch.randn(G.z_dim, generator=torch.Generator().manual_seed(int(s))))
         if not noise:  # z only (the noise list stays empty)
             continue
         g = torch.Generator(device=device).manual_seed(int(s) + 1)
-        for k, layer in enumerate(layers):
-            noises[k].append(torch.randn(layer.noise_const.shape[1:], generator=g, device=device))
+        for k, shape in enumerate(shapes):
+            noises[k].append(torch.randn(shape, generator=g, device=device))
     return torch.stack(zs).to(device), [torch.stack(n) for n in noises] if noise else []
 
 

@@ -109,3 +109,32 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     cov_a, cov_b = np.cov(a, rowvar=False) + ridge, np.cov(b, rowvar=False) + ridge
     root = np.real(linalg.sqrtm(cov_a @ cov_b))
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
+
+
+def latent_share_of_variance(maps: np.ndarray) -> float:
+    """How much of a generator's output the latent decides, against its other randomness.
+
+    ``maps[i, j]`` is the output (e.g. a pore indicator map) for latent i and noise draw j. The
+    pixel-wise variance over all (i, j) splits into the variance over i of the mean over j
+    (what the latent sets) and the mean over i of the variance over j (what the noise sets);
+    this is the first part's share, averaged over pixels before the division. 1: the noise
+    changes nothing; 0: the latent changes nothing. With a finite number of noise draws n the
+    latent's part includes 1/n of the noise's, so an estimate near 1/n means "noise only".
+
+    Parameters
+    ----------
+    maps : ndarray, shape (n_latents, n_noise, ...)
+        At least 2 latents and 2 noise draws; any values (binary maps give the share of the
+        pore-layout variance).
+
+    Returns
+    -------
+    float
+        Dimensionless share in [0, 1]; NaN where the maps do not vary at all.
+    """
+    x = np.asarray(maps, dtype=np.float64)
+    if x.ndim < 2 or x.shape[0] < 2 or x.shape[1] < 2:
+        raise ValueError(f"expected (n_latents >= 2, n_noise >= 2, ...), got shape {x.shape}")
+    total = x.reshape(-1, *x.shape[2:]).var(axis=0).mean()
+    latent = x.mean(axis=1).var(axis=0).mean()
+    return float(latent / total) if total > 0 else float("nan")

@@ -72,3 +72,43 @@ def spectrum_log_ratio(real: np.ndarray, synthetic: np.ndarray) -> np.ndarray:
         raise ValueError(f"spectra on different rings: {real.shape} vs {synthetic.shape}")
     tiny = 1e-30
     return np.log10(np.maximum(synthetic, tiny) / np.maximum(real, tiny))
+
+
+# Immerkær's 3 × 3 mask: the difference of two Laplacians, which cancels any signal that is
+# locally linear, so what is left on a smooth image is the white noise.
+_NOISE_MASK = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
+
+
+def detector_noise_sd(images: np.ndarray) -> np.ndarray:
+    """Standard deviation of white (pixel-independent) noise in each image, estimated from the
+    image alone by Immerkær's method (CVIU 64, 300-302, 1996): the mean absolute response to a
+    3 × 3 mask that is zero on locally linear signal, times √(π/2) / 6 (Gaussian noise).
+
+    Structure with strong curvature at the pixel scale (edges, blur under ~1 px) adds to the
+    estimate, so it is an upper bound on such images; on the embedded SEM tiles (noise sd 0.03
+    added after a 0.7-px blur) it reads 0.031 ± 0.001.
+
+    Parameters
+    ----------
+    images : ndarray, shape (H, W), (N, H, W) or (N, 1, H, W)
+        Grey levels, each image at least 3 × 3 px.
+
+    Returns
+    -------
+    ndarray, shape () or (N,)
+        Noise standard deviation per image, in the images' grey-level units.
+    """
+    x = np.asarray(images, dtype=np.float64)
+    single = x.ndim == 2
+    if x.ndim == 4:
+        x = x[:, 0]
+    x = x[None] if single else x
+    if x.ndim != 3 or min(x.shape[1:]) < 3:
+        raise ValueError(f"expected images (N, H, W) of at least 3 x 3 px, got shape {x.shape}")
+    response = sum(
+        _NOISE_MASK[i, j] * x[:, i : x.shape[1] - 2 + i, j : x.shape[2] - 2 + j]
+        for i in range(3)
+        for j in range(3)
+    )
+    sd = np.sqrt(np.pi / 2) / 6 * np.abs(response).mean(axis=(1, 2))
+    return sd[0] if single else sd

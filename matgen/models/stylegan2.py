@@ -246,6 +246,7 @@ class Generator(nn.Module):
         noise_min_resolution: int = 0,
         noise_lr_mul: float = 1.0,
         log_noise_strength: float = 0.0,
+        detector_noise_sd: float = 0.0,
     ) -> None:
         super().__init__()
         log2 = check_resolution(resolution)
@@ -269,6 +270,15 @@ class Generator(nn.Module):
         self.num_ws = 2 * log2 - 2
         # Running mean of w: the centre that truncation pulls towards.
         self.register_buffer("w_avg", torch.zeros(w_dim))
+        # detector_noise_sd > 0: white noise of that fixed sd on the output image — the
+        # microscope's detector noise, measured on the real images, as an observation model. G
+        # then draws the signal only; learnt per-layer strengths that random-walk through zero
+        # lost it (docs/porous.md). Created last, so without it the weights are drawn as before.
+        self.detector_noise_sd = float(detector_noise_sd)
+        if self.detector_noise_sd > 0:
+            self.register_buffer(
+                "detector_noise_const", torch.randn(1, img_channels, resolution, resolution)
+            )
 
     def map(
         self, z: torch.Tensor, truncation_psi: float = 1.0, track_w_avg: bool = False
@@ -284,9 +294,10 @@ class Generator(nn.Module):
     def synthesis(
         self, ws: torch.Tensor, noise_mode: str = "random", noises: list[torch.Tensor] | None = None
     ) -> torch.Tensor:
-        """ws (N, num_ws, w_dim) → images. ``noise_mode``: random, const or none."""
+        """ws (N, num_ws, w_dim) → images. ``noise_mode``: random, const or none. ``noises``: one
+        map per layer, then (with a detector noise) optionally one for the output image."""
         layers = [self.conv1, *self.convs]
-        noises = noises if noises is not None else [None] * len(layers)
+        noises = list(noises) if noises is not None else [None] * len(layers)
         x = self.const.expand(ws.shape[0], -1, -1, -1)
         x = self.conv1(x, ws[:, 0], noise_mode, noises[0])
         skip = self.to_rgb1(x, ws[:, 1], None)
@@ -296,6 +307,13 @@ class Generator(nn.Module):
             x = self.convs[2 * k + 1](x, ws[:, i + 1], noise_mode, noises[2 * k + 2])
             skip = to_rgb(x, ws[:, i + 2], skip)
             i += 2
+        if self.detector_noise_sd > 0 and noise_mode != "none":
+            noise = noises[len(layers)] if len(noises) > len(layers) else None
+            if noise is None:
+                noise = (
+                    torch.randn_like(skip) if noise_mode == "random" else self.detector_noise_const
+                )
+            skip = skip + self.detector_noise_sd * noise.to(skip.dtype)
         return skip
 
     def forward(

@@ -118,9 +118,11 @@ def porous_rows(
     translation: list[str | os.PathLike],
     compare: dict[str, float],
     targets: dict[str, Any],
+    layout: list[str | os.PathLike] | None = None,
 ) -> list[dict[str, Any]]:
-    """StyleGAN2 vs real SEM tiles (porosity, KS statistics, λ, diversity) and the CycleGAN's
-    translation against the true slice (porosity r; MAE, λ and S2 errors minus bicubic's)."""
+    """StyleGAN2 vs real SEM tiles (porosity, KS statistics, λ, diversity; with ``layout``, the
+    share of the pore layout its latent sets) and the CycleGAN's translation against the true
+    slice (porosity r; MAE, λ and S2 errors minus bicubic's)."""
     dist = [f.set_index(["dataset", "descriptor"]) for f in _frames(distances)]
     synth = "StyleGAN2-ADA"
 
@@ -175,6 +177,15 @@ def porous_rows(
                 f"<= {compare['pore_grey_tolerance']}",
             )
         )
+    if any("detector_noise" in f.index.get_level_values("descriptor") for f in dist):
+        rows.append(
+            row(
+                "porous",
+                "StyleGAN2 detector noise sd / real (median over tiles)",
+                of("detector_noise", "mean_ratio"),
+                "",
+            )
+        )
     rows.append(
         row(
             "porous",
@@ -183,6 +194,24 @@ def porous_rows(
             f">= {compare['diversity_ratio']}",
         )
     )
+    if layout:
+        rows.append(
+            row(
+                "porous",
+                "StyleGAN2 pore layout: share of its variance set by the latent",
+                [float(f.latent_share.iloc[0]) for f in _frames(layout)],
+                f">= {targets['stylegan2_latent_share']}",
+            )
+        )
+    return rows + translation_rows(translation, targets)
+
+
+def translation_rows(
+    translation: list[str | os.PathLike], targets: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The porous CycleGAN against the true slice (porosity r; MAE, λ and S2 errors minus
+    bicubic's) and, where it ran, the real-only ablation's differences."""
+    rows: list[dict[str, Any]] = []
     trans = [f.set_index("method") for f in _frames(translation)]
     if trans:
         rows.append(
@@ -460,7 +489,7 @@ def headline_table(
 
     rows: list[dict[str, Any]] = []
     if get("distances"):
-        rows += porous_rows(get("distances"), get("translation"), compare, targets)
+        rows += porous_rows(get("distances"), get("translation"), compare, targets, get("layout"))
     if get("table1"):
         rows += stem_rows(get("table1"), targets, get("robustness"))
     if get("evaluation"):

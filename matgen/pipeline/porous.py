@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..io import atomic_path, save_npy, save_npz, save_table
 from ..metrics.distributions import distribution_distances, pairwise_diversity
 from ..metrics.morphology import normalised_autocovariance, pore_interior_grey
-from ..metrics.spectra import radial_power_spectrum, spectrum_log_ratio
+from ..metrics.spectra import detector_noise_sd, radial_power_spectrum, spectrum_log_ratio
 from ..util import select_device
 from .morphology import DESCRIPTORS, describe_morphology
 
@@ -252,6 +252,18 @@ def translation_error(
     return summary
 
 
+def _detector_noise_row(stacks: dict[str, np.ndarray], name: str, real: str) -> dict[str, Any]:
+    """The white-noise sd of each tile (:func:`detector_noise_sd`), set ``name`` against the
+    real set: medians, their ratio (< 1: the tiles lost some of the detector's noise) and the
+    Wasserstein distance between the per-tile values, in grey levels."""
+    a, b = (detector_noise_sd(stacks[k]) for k in (real, name))
+    return {"dataset": name, "reference": real, "descriptor": "detector_noise",
+            "mean_real": float(np.median(a)), "mean_synthetic": float(np.median(b)),
+            "mean_difference": float(np.median(b) - np.median(a)),
+            "mean_ratio": float(np.median(b) / np.median(a)) if np.median(a) > 0 else np.nan,
+            "wasserstein": float(wasserstein_distance(a, b))}  # fmt: skip
+
+
 def compare_morphology(
     tables: dict[str, str | os.PathLike],
     tiles: dict[str, str | os.PathLike],
@@ -327,6 +339,7 @@ def compare_morphology(
                 "mean_difference": np.nan if empty else float(b.mean() - a.mean()),
             }
         )
+        rows.append(_detector_noise_row(stacks, name, real))
         if spectra:
             ratio = spectrum_log_ratio(spectra[real], spectra[name])
             rows.append({"dataset": name, "reference": real, "descriptor": "power_spectrum",
@@ -375,6 +388,7 @@ def stylegan2_panels(
     real_tiles: str | os.PathLike,
     panels_out: str | os.PathLike,
     table_out: str | os.PathLike,
+    layout_out: str | os.PathLike | None = None,
     *,
     seed: int = 0,
     n_columns: int = 6,
@@ -394,6 +408,7 @@ def stylegan2_panels(
     Writes ``panels_out`` (.npz, one (n_columns, R, R) array per row) and ``table_out``
     (row, column, id: the seed or real tile index, -1 for the std panel; porosity after
     thresholding with ``threshold`` / ``smooth_sigma``, NaN for the std panel).
+    ``layout_out`` (.csv, optional): :func:`pore_layout_share` of the generator.
     """
     from ..inference.stylegan2 import generate, interpolate_w, load_stylegan2
     from ..io import save_npz
@@ -437,4 +452,31 @@ def stylegan2_panels(
     save_npz(panels_out, **{name: images for name, (images, _) in rows.items()})
     table = pd.DataFrame(records)
     save_table(table_out, table)
+    if layout_out is not None:
+        layout = pore_layout_share(G, seed + 20_000, threshold, smooth_sigma)
+        save_table(layout_out, pd.DataFrame([layout]))
     return table
+
+
+def pore_layout_share(
+    G: "torch.nn.Module",
+    seed: int,
+    threshold: str | float = "otsu",
+    smooth_sigma: float = 1.0,
+    n_latents: int = 24,
+    n_noise: int = 8,
+) -> dict[str, float]:
+    """Who places the pores, the latent or the per-pixel noise: ``n_latents`` latents × ``n_noise``
+    noise draws of a StyleGAN2 generator, segmented as the morphology stage does (one
+    ``threshold`` over all of them, after ``smooth_sigma`` px smoothing), and the share of the
+    pore maps' variance that the latent sets (:func:`latent_share_of_variance`; 1/``n_noise``
+    ≈ noise only). Returns ``latent_share``, ``n_latents``, ``n_noise``."""
+    from ..inference.stylegan2 import generate
+    from ..metrics.distributions import latent_share_of_variance
+
+    seeds = np.repeat(seed + np.arange(n_latents), n_noise)
+    noise_seeds = seed + 1_000_000 * (1 + np.tile(np.arange(n_noise), n_latents)) + seeds
+    images = generate(G, seeds, noise_seeds=noise_seeds)[:, 0]
+    pores = binarise_pores(images, threshold, smooth_sigma)[0]
+    share = latent_share_of_variance(pores.reshape(n_latents, n_noise, *pores.shape[1:]))
+    return {"latent_share": share, "n_latents": n_latents, "n_noise": n_noise}

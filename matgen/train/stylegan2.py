@@ -73,6 +73,14 @@ def _check_tiles(tiles: np.ndarray, path: Any, batch_size: int, world_size: int)
         )
 
 
+def _detector_noise_sd(tiles: np.ndarray) -> float:
+    """The tiles' white-noise sd in G's output units ([0, 1] grey levels map to [−1, 1])."""
+    from ..metrics.spectra import detector_noise_sd
+
+    x = np.asarray(tiles, np.float32)
+    return 2.0 * float(np.median(detector_noise_sd(x.reshape(-1, *x.shape[2:]))))
+
+
 def _networks(model_config: dict[str, Any], dev: Any) -> tuple[Any, Any, Any]:
     """G, D and the EMA copy of G (same initial weights), channels-last on CUDA."""
     import torch
@@ -272,6 +280,7 @@ def train_stylegan2(
     noise_lr_mul: float = 1.0,
     log_noise_strength: float = 0.0,
     lambda_grey_histogram: float = 0.0,
+    detector_noise: bool = False,
     monitor_kimg: float = 0.0,
     augmentations: list[str] | None = None,
     checkpoint_kimg: float = 50.0,
@@ -288,6 +297,9 @@ def train_stylegan2(
     ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value (0: linear);
     ``lambda_grey_histogram`` > 0: G also pays this times the W1 distance between the grey levels
     of its batch and those of the step's real batch (:func:`grey_histogram_loss`; 0: the paper's);
+    ``detector_noise``: G's output gets white noise of the real tiles' own noise sd (the median of
+    :func:`~matgen.metrics.spectra.detector_noise_sd` over them), fixed, as the detector's
+    (False: the paper's);
     ``monitor_kimg`` > 0: about every this many kimg the log also gets the porosity of the EMA
     generator's tiles (:class:`PorosityMonitor`) beside the real tiles'.
     Writes ``model_out`` (.pt: model config, EMA generator, G, D, step, ADA p) and a CSV log
@@ -316,6 +328,7 @@ def train_stylegan2(
         noise_min_resolution=noise_min_resolution,
         noise_lr_mul=noise_lr_mul,
         log_noise_strength=log_noise_strength,
+        detector_noise_sd=_detector_noise_sd(tiles) if detector_noise else 0.0,
     )
 
     seed_everything(seed)  # identical initial weights on every process
