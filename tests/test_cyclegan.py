@@ -224,3 +224,51 @@ def test_forward_model_loss_ties_the_translation_to_its_input(tmp_path):
     with pytest.raises(InputError, match="forward_factor 2 but the tiles differ by a factor 4"):
         kw = dict(lambda_forward=1, forward_factor=2, **TINY)
         train_cyclegan(low, high_path, tmp_path / "x.pt", tmp_path / "x.csv", **kw)
+
+
+def _row_shifts(images: np.ndarray, period: int) -> np.ndarray:
+    """Each row's shift (px) of a horizontal sinusoid of ``period`` px, from its phase."""
+    bin_ = images.shape[-1] // period
+    phase = np.angle(np.fft.rfft(images, axis=-1)[..., bin_])
+    return -(phase - phase[..., :1]) * period / (2 * np.pi)  # against each image's first row
+
+
+def test_scan_row_jitter_shifts_rows_by_an_ar1_series_of_the_asked_rms():
+    from matgen.models.cyclegan import scan_row_jitter
+
+    x = torch.cos(2 * np.pi * torch.arange(64) / 16).expand(32, 1, 128, 64).clone()
+    torch.testing.assert_close(scan_row_jitter(x, 0.0, 0.5), x, atol=1e-5, rtol=0)
+    g = torch.Generator().manual_seed(0)
+    y = scan_row_jitter(x, 0.75, 0.5, g).numpy()[:, 0]
+    shifts = _row_shifts(y, 16)
+    steps = np.diff(shifts, axis=1)  # row-to-row: rms · √(2 (1 − ρ)) = 0.75 px here
+    assert np.sqrt(np.mean(steps**2)) == pytest.approx(0.75, rel=0.1)
+    lag2 = shifts[:, 2:] - shifts[:, :-2]  # rms · √(2 (1 − ρ²)) = 0.92 px
+    assert np.sqrt(np.mean(lag2**2)) == pytest.approx(0.75 * np.sqrt(1.5), rel=0.1)
+    assert np.abs(y).max() == pytest.approx(1.0, abs=1e-3)  # a shift, not a blur
+
+
+def test_translation_draws_the_scan_jitter_the_cyclegan_was_trained_with(tmp_path):
+    from matgen.pipeline.stem import translate_simulation
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "sim.npy", rng.random((8, 1, 32, 32)).astype(np.float16))
+    kw = dict(steps=2, batch_size=2, ngf=4, ndf=4, generator="unet", n_downsampling=2,
+              show_progress=False, device="cpu")  # fmt: skip
+    train_cyclegan(tmp_path / "sim.npy", tmp_path / "sim.npy", tmp_path / "j.pt",
+                   tmp_path / "j.csv", scan_jitter_px=0.75, **kw)  # fmt: skip
+    payload = torch.load(tmp_path / "j.pt", weights_only=False)
+    assert payload["model_config"]["scan_jitter"] == [0.75, 0.5]
+    del payload["model_config"]["scan_jitter"]  # the same G, translated without the jitter
+    torch.save(payload, tmp_path / "plain.pt")
+    for name, model in (("j1", "j"), ("j2", "j"), ("plain", "plain")):
+        translate_simulation(tmp_path / f"{model}.pt", tmp_path / "sim.npy",
+                             tmp_path / f"{name}.npy", seed=4)  # fmt: skip
+    jittered, plain = (np.load(tmp_path / f"{k}.npy")[:, 0] for k in ("j1", "plain"))
+    np.testing.assert_array_equal(np.load(tmp_path / "j2.npy")[:, 0], jittered)  # seeded
+    # each row of the jittered translation is the plain one shifted: the phase of their
+    # lowest frequency gives the shift, an AR(1) series of 0.75 px rms, 0.75 px row to row
+    cross = np.fft.rfft(jittered, axis=-1)[..., 1] * np.conj(np.fft.rfft(plain, axis=-1)[..., 1])
+    shifts = -np.angle(cross) * 32 / (2 * np.pi)
+    assert np.sqrt(np.mean(shifts**2)) == pytest.approx(0.75, rel=0.2)
+    assert np.sqrt(np.mean(np.diff(shifts, axis=1) ** 2)) == pytest.approx(0.75, rel=0.2)

@@ -120,6 +120,27 @@ class UnetGenerator(nn.Module):
         return torch.tanh(self.unet(x))
 
 
+def scan_row_jitter(
+    x: torch.Tensor, rms_px: float, correlation: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Images (N, C, H, W) with every scan row (fast scan along x) shifted by its own sub-pixel
+    amount: a stationary AR(1) series down the rows of each image, ``rms_px`` px rms and lag-1
+    ``correlation`` — the row jitter of a scanning microscope (as the embedded simulator's
+    ``scan_row_jitter``), applied in Fourier space along x (circular), computed in float32."""
+    n, _, h, w = x.shape
+    white = torch.randn(n, h, generator=generator, device="cpu").to(x.device)
+    shifts = torch.empty_like(white)
+    shifts[:, 0] = white[:, 0]
+    innovation = math.sqrt(1 - correlation**2)
+    for r in range(1, h):
+        shifts[:, r] = correlation * shifts[:, r - 1] + innovation * white[:, r]
+    kx = torch.fft.rfftfreq(w, device=x.device)
+    phase = torch.exp(-2j * math.pi * kx[None, None, :] * (rms_px * shifts)[:, :, None])
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        spectrum = torch.fft.rfft(x.float(), dim=-1) * phase[:, None]
+        return torch.fft.irfft(spectrum, n=w, dim=-1).to(x.dtype)
+
+
 def fourier_log_amplitude(x: torch.Tensor) -> torch.Tensor:
     """log(1 + |FFT|) of Hann-windowed, mean-free images (N, C, H, W), fftshifted (zero
     frequency at the centre) and standardised per image; computed in float32."""

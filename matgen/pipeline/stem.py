@@ -65,15 +65,24 @@ def translate_simulation(
     device: str = "auto",
 ) -> None:
     """Whole simulated images → experiment-like images with the CycleGAN's G_LH (fully
-    convolutional, pixel-aligned, so the vacancy labels stay valid)."""
+    convolutional, pixel-aligned, so the vacancy labels stay valid), then the scan-row jitter
+    the CycleGAN was trained with, if any (sub-pixel: the labels stay valid; drawn from
+    ``seed``)."""
+    from ..checkpoint import read_model_checkpoint
     from ..inference.cyclegan import load_cyclegan_generator, translate
+    from ..synth.stem import ar1_series, scan_row_jitter
 
     dev = select_device(device)
     generator = load_cyclegan_generator(checkpoint, "G_LH", str(dev))
+    jitter = read_model_checkpoint(checkpoint, "cyclegan")["model_config"].get("scan_jitter")
     images = np.asarray(load_stack(images_path), dtype=np.float32)
     out = translate(
         generator, images, batch_size=4, show_progress=True, input_noise=input_noise, seed=seed
     )
+    if jitter:
+        rng = np.random.default_rng(seed + 1)
+        for im in out[:, 0]:
+            im[:] = scan_row_jitter(im, ar1_series(im.shape[0], *jitter, rng))
     save_npy(images_out, np.stack([normalise_percentile(im) for im in out[:, 0]])[:, None])
 
 

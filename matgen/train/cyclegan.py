@@ -150,6 +150,8 @@ class CycleGANStep:
     psf_sigma: float = 0.0
     pore_level: float | None = None
     lambda_grey_histogram: float = 0.0
+    scan_jitter_px: float = 0.0
+    scan_jitter_correlation: float = 0.5
 
     def autocast(self) -> Any:
         import torch
@@ -165,6 +167,15 @@ class CycleGANStep:
 
     def G_HL(self, x: "torch.Tensor") -> "torch.Tensor":
         return self.nets["G_HL"](x)
+
+    def observed(self, fake_h: "torch.Tensor") -> "torch.Tensor":
+        """G_LH's output as the H discriminators see it: with the scan-row jitter of the target
+        microscope where configured (kept out of the cycle, which cannot undo random shifts)."""
+        from ..models.cyclegan import scan_row_jitter
+
+        if self.scan_jitter_px <= 0:
+            return fake_h
+        return scan_row_jitter(fake_h, self.scan_jitter_px, self.scan_jitter_correlation)
 
     def critics(self, domain: str) -> list[str]:
         return [f"D_{domain}"] + ([f"F_{domain}"] if self.fourier else [])
@@ -198,7 +209,8 @@ class CycleGANStep:
             d.requires_grad_(False)
         with self.autocast():
             fake_h, fake_l = self.G_LH(real_l), self.G_HL(real_h)
-            gan_h, fourier_h = self.adversarial("H", fake_h)
+            seen_h = self.observed(fake_h)
+            gan_h, fourier_h = self.adversarial("H", seen_h)
             gan_l, fourier_l = self.adversarial("L", fake_l)
             fourier_gan = fourier_h + fourier_l
             cycle = cycle_loss(self.G_HL(fake_h), real_l) + cycle_loss(self.G_LH(fake_l), real_h)
@@ -231,7 +243,7 @@ class CycleGANStep:
             d.requires_grad_(True)
         with self.autocast():
             loss_d = self.discriminator_loss(
-                "H", real_h, self.pools["H"].query(fake_h.float())
+                "H", real_h, self.pools["H"].query(seen_h.float())
             ) + self.discriminator_loss("L", real_l, self.pools["L"].query(fake_l.float()))
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -247,6 +259,33 @@ class CycleGANStep:
             "forward": forward,
             "grey_histogram": histogram,
         }
+
+
+def _model_config(
+    generator: str,
+    fourier: bool,
+    low_shape: tuple[int, ...],
+    high_shape: tuple[int, ...],
+    ngf: int,
+    n_blocks: int,
+    scale: int,
+    ndf: int,
+    n_downsampling: int,
+    n_layers: int,
+    scan_jitter: tuple[float, float],
+) -> dict[str, Any]:
+    """The checkpoint's model config: networks sized to the tiles (no deeper than the small
+    tiles allow) and, where on, the scan-row jitter (rms px, lag-1 correlation)."""
+    from ..models.cyclegan import patch_layers_for
+
+    cfg = dict(generator=generator, fourier=fourier, in_ch=int(low_shape[1]),
+               out_ch=int(high_shape[1]), ngf=ngf, n_blocks=n_blocks, scale=scale, ndf=ndf,
+               n_downsampling=min(n_downsampling, int(math.log2(low_shape[-1])) - 2),
+               n_layers_low=patch_layers_for(low_shape[-1], n_layers),
+               n_layers_high=patch_layers_for(high_shape[-1], n_layers))  # fmt: skip
+    if scan_jitter[0] > 0:  # only then: older checkpoints keep resuming
+        cfg["scan_jitter"] = [float(v) for v in scan_jitter]
+    return cfg
 
 
 def train_cyclegan(
@@ -276,6 +315,8 @@ def train_cyclegan(
     forward_factor: int = 0,
     forward_phase: bool = False,
     lambda_grey_histogram: float = 0.0,
+    scan_jitter_px: float = 0.0,
+    scan_jitter_correlation: float = 0.5,
     checkpoint_every: int = 5000,
     log_every: int = 100,
     device: str = "auto",
@@ -290,24 +331,24 @@ def train_cyclegan(
     ``n_layers`` or less where a domain's tiles are too small for it. ``forward_factor``: the
     scale the forward model assumes (0 = the tiles' ratio, else equal to it); ``forward_phase``:
     it sees G_LH's output softly segmented at the target tiles' Otsu level, not grey levels.
+    ``scan_jitter_px`` > 0: the H critics see G_LH's output with that rms (px) of scan-row
+    jitter, lag-1 ``scan_jitter_correlation`` (:meth:`CycleGANStep.observed`; 0: the paper's).
     Writes ``model_out`` (.pt: model config, the networks) and a CSV log (step, loss_g, loss_d,
     gan_h, gan_l, cycle, identity, fourier, forward, grey_histogram, lr, sec_per_step).
     """
     import torch
 
     from ..data.ingest import load_stack
-    from ..models.cyclegan import ImagePool, build_cyclegan, patch_layers_for
+    from ..models.cyclegan import ImagePool, build_cyclegan
 
     low = load_stack(low_tiles_path)
     high, high_tiles_path = _union_of_stacks(high_tiles_path)
     scale = _check_tiles(low, high, low_tiles_path, high_tiles_path, batch_size, generator)
     _check_forward_factor(forward_factor if lambda_forward > 0 else 0, scale, high_tiles_path)
-    cfg = dict(generator=generator, fourier=bool(fourier), in_ch=int(low.shape[1]),
-               out_ch=int(high.shape[1]), ngf=ngf, n_blocks=n_blocks, scale=scale, ndf=ndf,
-               # no deeper than the small tiles allow
-               n_downsampling=min(n_downsampling, int(math.log2(low.shape[-1])) - 2),
-               n_layers_low=patch_layers_for(low.shape[-1], n_layers),
-               n_layers_high=patch_layers_for(high.shape[-1], n_layers))  # fmt: skip
+    cfg = _model_config(
+        generator, bool(fourier), low.shape, high.shape, ngf, n_blocks, scale, ndf,
+        n_downsampling, n_layers, (scan_jitter_px, scan_jitter_correlation),
+    )  # fmt: skip
     dev = select_device(device)
     seed_everything(seed)
     nets = {k: v.to(dev) for k, v in build_cyclegan(cfg).items()}
@@ -321,6 +362,7 @@ def train_cyclegan(
         scale == 1 and lambda_identity > 0 and cfg["in_ch"] == cfg["out_ch"],
         amp and dev.type == "cuda", lambda_forward, scale, psf_sigma,
         _pore_level(high) if forward_phase else None, lambda_grey_histogram,
+        scan_jitter_px, scan_jitter_correlation,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1)
     run = TrainingRun(
@@ -334,7 +376,7 @@ def train_cyclegan(
             "opt_d": step_fn.opt_d,
             "pool_H": step_fn.pools["H"],
             "pool_L": step_fn.pools["L"],
-        },
+        },  # fmt: skip
         device=dev,
         log_every=log_every,
         checkpoint_every=checkpoint_every,
@@ -348,9 +390,6 @@ def train_cyclegan(
     def lr_at(step: int) -> float:  # constant for the first half, then linear to zero
         return lr * min(1.0, max(0.0, (steps - step) / max(steps - steps // 2, 1)))
 
-    def batch(tiles: np.ndarray) -> torch.Tensor:
-        return _d4_batch(tiles, batch_size, data_rng, dev)
-
     def log_row(means: dict[str, float]) -> dict[str, Any]:
         return {
             **means,
@@ -361,7 +400,7 @@ def train_cyclegan(
     for step in run.steps():
         for group in (*step_fn.opt_g.param_groups, *step_fn.opt_d.param_groups):
             group["lr"] = lr_at(step)
-        values = step_fn(batch(low), batch(high))
+        values = step_fn(*(_d4_batch(t, batch_size, data_rng, dev) for t in (low, high)))
         done = step + 1
         run.end_step(done, values, log_row)
         if on_step is not None:
