@@ -64,7 +64,10 @@ def test_generative_chain_samples_translates_and_compares(finished_run):
         "diversity",
         "power_spectrum",
         "pore_grey",
+        "detector_noise",
     }
+    layout = pd.read_csv(res / "synthetic/stylegan2_layout.csv")  # who places the pores
+    assert 0 <= layout.latent_share[0] <= 1 and layout.n_noise[0] == 8
     assert np.load(res / "comparison/spectra.npz")["power"].shape == (3, 16)
     summary = pd.read_csv(res / "translation/summary.csv")
     assert list(summary.method) == ["cyclegan_real_only", "cyclegan", "bicubic"]
