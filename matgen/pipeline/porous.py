@@ -257,10 +257,10 @@ def _detector_noise_row(stacks: dict[str, np.ndarray], name: str, real: str) -> 
     real set: medians, their ratio (< 1: the tiles lost some of the detector's noise) and the
     Wasserstein distance between the per-tile values, in grey levels."""
     a, b = (detector_noise_sd(stacks[k]) for k in (real, name))
+    med_a, med_b = float(np.median(a)), float(np.median(b))
     return {"dataset": name, "reference": real, "descriptor": "detector_noise",
-            "mean_real": float(np.median(a)), "mean_synthetic": float(np.median(b)),
-            "mean_difference": float(np.median(b) - np.median(a)),
-            "mean_ratio": float(np.median(b) / np.median(a)) if np.median(a) > 0 else np.nan,
+            "mean_real": med_a, "mean_synthetic": med_b, "mean_difference": med_b - med_a,
+            "mean_ratio": med_b / med_a if med_a > 0 else np.nan,
             "wasserstein": float(wasserstein_distance(a, b))}  # fmt: skip
 
 

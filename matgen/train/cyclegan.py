@@ -376,7 +376,7 @@ def train_cyclegan(
             "opt_d": step_fn.opt_d,
             "pool_H": step_fn.pools["H"],
             "pool_L": step_fn.pools["L"],
-        },  # fmt: skip
+        },
         device=dev,
         log_every=log_every,
         checkpoint_every=checkpoint_every,
