@@ -192,6 +192,27 @@ def test_grey_histogram_loss_is_the_w1_between_grey_levels():
     generated = (target + 0.2).requires_grad_(True)
     grey_histogram_loss(generated, target.requires_grad_(True)).backward()
     assert generated.grad is not None and target.grad is None
+    # per phase (cut at 0.35): another pore fraction costs nothing, grey pores still cost
+    assert float(grey_histogram_loss(fewer_pores, two_phase, split=0.35)) < 1e-7
+    grey_pores = torch.where(torch.arange(1000) < 100, 0.3, 0.6).float()
+    assert float(grey_histogram_loss(grey_pores, two_phase, split=0.35)) == pytest.approx(0.02)
+    # a phase the target lacks is not matched
+    assert float(grey_histogram_loss(two_phase, torch.full((1000,), 0.6), split=0.35)) < 1e-7
+
+
+def test_forward_pyramid_sees_a_per_tile_offset_that_the_input_noise_hides():
+    g = torch.Generator().manual_seed(0)
+    signal = torch.rand((4, 1, 16, 16), generator=g).round() * 0.5
+    low = signal + 0.2 * torch.randn((4, 1, 16, 16), generator=g)  # a noisy instrument
+    # the same structure, each tile brighter or darker as a whole (another porosity)
+    shifted = signal + torch.tensor([0.05, -0.05, 0.05, -0.05]).view(4, 1, 1, 1)
+    costs = {}
+    for pyramid in (False, True):
+        exact = float(forward_model_loss(signal, low, 1, 0.0, pyramid=pyramid))
+        costs[pyramid] = float(forward_model_loss(shifted, low, 1, 0.0, pyramid=pyramid)) - exact
+    assert 0 < costs[False] < 0.01  # at the voxel scale the offset hides under the noise
+    assert costs[True] > 10 * costs[False]  # block means down to one a tile: it costs
+    assert float(forward_model_loss(signal, signal, 1, 0.0, pyramid=True)) < 1e-5
 
 
 def test_forward_model_loss_ties_the_translation_to_its_input(tmp_path):

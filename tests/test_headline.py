@@ -5,10 +5,17 @@ import pandas as pd
 import pytest
 
 from matgen.errors import InputError
-from matgen.pipeline.headline import difference, headline_table, interval, target_met
+from matgen.pipeline.headline import (
+    difference,
+    headline_table,
+    interval,
+    target_met,
+    translation_rows,
+)
 
 TARGETS = {
     "porosity_pearson_r": 0.9,
+    "porosity_slope_tolerance": 0.2,
     "stem_f1_cyclegan": 0.8,
     "stem_f1_gap": 0.3,
     "judge_accuracy": 0.9,
@@ -155,6 +162,40 @@ def test_headline_rows_from_the_studies_tables(tmp_path):
     md = (tmp_path / "h.md").read_text().splitlines()
     assert len(md) == len(table) + 2 and all(line.count("|") == 8 for line in md)
     assert pd.read_csv(tmp_path / "h.csv").shape == table.shape
+
+
+def test_a_translation_that_pulls_every_tile_to_one_porosity_misses_the_slope_row(tmp_path):
+    # well correlated with the truth (r 0.95) but with 0.6x its porosity differences
+    paths = [
+        _write(
+            tmp_path / f"translation{i}.csv",
+            [
+                {
+                    "method": "cyclegan",
+                    "porosity_pearson_r": 0.95,
+                    "porosity_slope": slope,
+                    "porosity_mae": 0.02,
+                    "lambda_mean_rel_error": 0.1,
+                    "s2_rmse": 0.03,
+                },
+                {
+                    "method": "bicubic",
+                    "porosity_pearson_r": 0.92,
+                    "porosity_slope": 1.2,
+                    "porosity_mae": 0.04,
+                    "lambda_mean_rel_error": 0.4,
+                    "s2_rmse": 0.08,
+                },
+            ],
+        )  # fmt: skip
+        for i, slope in enumerate([0.58, 0.60, 0.62])
+    ]
+    by = pd.DataFrame(translation_rows(paths, TARGETS)).set_index("quantity")
+    slope = by.loc["CycleGAN porosity slope vs true slice (1: tiles' differences kept)"]
+    assert slope["value"] == pytest.approx(0.6) and slope["target"] == "in [0.8, 1.2]"
+    assert not slope["met"] and slope["n_seeds"] == 3
+    assert by.loc["CycleGAN porosity Pearson r vs true slice", "met"]
+    assert by.loc["CycleGAN porosity MAE minus bicubic's", "value"] == pytest.approx(-0.02)
 
 
 def test_readme_blocks_are_replaced_by_the_run_s_table_and_thumbnails(tmp_path):

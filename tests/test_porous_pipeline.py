@@ -191,6 +191,25 @@ def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):
     )
     row = summary.set_index("method").loc["cyclegan"]
     assert row.porosity_mae == 0 and row.s2_rmse == 0 and row.porosity_pearson_r == pytest.approx(1)
+    assert row.porosity_slope == pytest.approx(1)
+    # a translation with half the truth's porosity differences around the same mean
+    squeezed = pd.read_csv(tmp_path / "m.csv")
+    squeezed["porosity"] = 0.5 * (squeezed.porosity + squeezed.porosity.mean())
+    squeezed.to_csv(tmp_path / "squeezed.csv", index=False)
+    half = translation_error(
+        {"cyclegan": tmp_path / "squeezed.csv"},
+        {"cyclegan": tmp_path / "m.npz"},
+        tmp_path / "m.csv",
+        tmp_path / "m.npz",
+        tmp_path / "ct.npy",
+        tmp_path / "ct_table.csv",
+        tmp_path / "per_tile_squeezed.csv",
+        tmp_path / "summary_squeezed.csv",
+        threshold=0.5,
+        smooth_sigma=0,
+    ).set_index("method")
+    assert half.loc["cyclegan", "porosity_slope"] == pytest.approx(0.5)
+    assert half.loc["cyclegan", "porosity_pearson_r"] == pytest.approx(1)  # r cannot tell
     bicubic = summary.set_index("method").loc["bicubic"]
     assert bicubic.n == 6 and bicubic.porosity_mae > 0  # blurred input loses the fine pores
     assert list(summary.method) == ["cyclegan_real_only", "cyclegan", "bicubic"]

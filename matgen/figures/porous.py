@@ -264,9 +264,10 @@ def translation_figure(
 
     Top: for ``n_examples`` tiles, the micro-CT input, bicubic upsampling, each CycleGAN's G_LH
     (``translated_tiles``: method → tiles, e.g. ``cyclegan_real_only``, ``cyclegan``) and the
-    truth. Bottom: porosity and λ of each method against the truth (identity line dashed) and
-    the distribution of the per-tile S2 error. Everything comes from the files of
-    :func:`matgen.pipeline.porous.translation_error`; the CSV beside is its per-method summary.
+    truth. Bottom: porosity (legend: Pearson r and slope) and λ of each method against the truth
+    (identity line dashed) and the distribution of the per-tile S2 error. Everything comes from
+    the files of :func:`matgen.pipeline.porous.translation_error`; the CSV beside is its
+    per-method summary.
     """
     use_style()
     unit = unit_label(unit)
@@ -304,6 +305,8 @@ def translation_figure(
         if j == 0:
             ax.set_ylabel("true SEM slice", fontsize=9)
     bottom = grid[1].subgridspec(1, 3)
+    table = pd.read_csv(summary)
+    fit = table.set_index("method")
     for k, (column, label) in enumerate(
         (("porosity", "porosity φ"), ("correlation_length", f"λ ({unit})"))
     ):
@@ -311,9 +314,12 @@ def translation_figure(
         lo = min(errors[column].min(), errors[f"{column}_truth"].min())
         hi = max(errors[column].max(), errors[f"{column}_truth"].max())
         for m, (method, g) in enumerate(errors.groupby("method", sort=False)):
-            ax.scatter(
-                g[f"{column}_truth"], g[column], s=14, alpha=0.7, color=f"C{m}", label=method
-            )
+            name = method
+            if column == "porosity" and "porosity_slope" in fit.columns and method in fit.index:
+                # slope < 1: the tiles' porosity pulled towards one value, which r cannot show
+                f = fit.loc[method]
+                name += f" (r {f.porosity_pearson_r:.2f}, slope {f.porosity_slope:.2f})"
+            ax.scatter(g[f"{column}_truth"], g[column], s=14, alpha=0.7, color=f"C{m}", label=name)
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
         ax.set_xlabel(f"truth {label}")
         ax.set_ylabel(f"translated {label}")
@@ -324,7 +330,6 @@ def translation_figure(
     ax.set_xticks(range(1, len(methods) + 1), methods)
     ax.set_ylabel("RMS error of normalised S2(r)")
     fig.suptitle("Micro-CT → SEM: morphology against the true high-resolution slice")
-    table = pd.read_csv(summary)
     save_table(csv_out, table)
     save_figure(fig, png_out)
     return table

@@ -222,6 +222,16 @@ def translation_rows(
                 f">= {targets['porosity_pearson_r']}",
             )
         )
+        if "porosity_slope" in trans[0].columns:  # summaries written before it lack it
+            tol = targets["porosity_slope_tolerance"]
+            rows.append(
+                row(
+                    "porous",
+                    "CycleGAN porosity slope vs true slice (1: tiles' differences kept)",
+                    [float(f.loc["cyclegan", "porosity_slope"]) for f in trans],
+                    f"in [{1 - tol:g}, {1 + tol:g}]",
+                )
+            )
         for column, name in TRANSLATION_ERRORS:
             rows.append(
                 row(

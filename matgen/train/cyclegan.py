@@ -149,7 +149,9 @@ class CycleGANStep:
     forward_factor: int = 1
     psf_sigma: float = 0.0
     pore_level: float | None = None
+    forward_pyramid: bool = False
     lambda_grey_histogram: float = 0.0
+    histogram_split: float | None = None
     scan_jitter_px: float = 0.0
     scan_jitter_correlation: float = 0.5
 
@@ -222,11 +224,12 @@ class CycleGANStep:
             forward = torch.zeros((), device=self.dev)
             if self.lambda_forward > 0:
                 forward = forward_model_loss(
-                    fake_h, real_l, self.forward_factor, self.psf_sigma, self.pore_level
-                )
+                    fake_h, real_l, self.forward_factor, self.psf_sigma, self.pore_level,
+                    pyramid=self.forward_pyramid,
+                )  # fmt: skip
             histogram = torch.zeros((), device=self.dev)
             if self.lambda_grey_histogram > 0:
-                histogram = grey_histogram_loss(fake_h, real_h)
+                histogram = grey_histogram_loss(fake_h, real_h, self.histogram_split)
             loss_g = (
                 self.lambda_forward * forward
                 + self.lambda_grey_histogram * histogram
@@ -288,6 +291,39 @@ def _model_config(
     return cfg
 
 
+def _training_run(
+    model_out: str | os.PathLike,
+    log_out: str | os.PathLike,
+    steps: int,
+    cfg: dict[str, Any],
+    step_fn: CycleGANStep,
+    data_rng: np.random.Generator,
+    **kwargs: Any,
+) -> TrainingRun:
+    """The checkpointed run of a CycleGAN: networks, optimisers, image pools and the data
+    sampler's state (restored here when it resumes)."""
+    run = TrainingRun(
+        model_out,
+        log_out,
+        total=steps,
+        model_config=cfg,
+        modules=step_fn.nets,
+        states={
+            "opt_g": step_fn.opt_g,
+            "opt_d": step_fn.opt_d,
+            "pool_H": step_fn.pools["H"],
+            "pool_L": step_fn.pools["L"],
+        },
+        device=step_fn.dev,
+        desc="CycleGAN",
+        extra_state=lambda: {"data_rng": data_rng.bit_generator.state},
+        **kwargs,
+    )
+    if run.resumed is not None:
+        data_rng.bit_generator.state = run.resumed["data_rng"]
+    return run
+
+
 def train_cyclegan(
     low_tiles_path: str | os.PathLike,
     high_tiles_path: str | os.PathLike | Sequence[str | os.PathLike],
@@ -314,7 +350,9 @@ def train_cyclegan(
     psf_sigma: float = 0.7,
     forward_factor: int = 0,
     forward_phase: bool = False,
+    forward_pyramid: bool = False,
     lambda_grey_histogram: float = 0.0,
+    grey_histogram_per_phase: bool = False,
     scan_jitter_px: float = 0.0,
     scan_jitter_correlation: float = 0.5,
     checkpoint_every: int = 5000,
@@ -331,6 +369,9 @@ def train_cyclegan(
     ``n_layers`` or less where a domain's tiles are too small for it. ``forward_factor``: the
     scale the forward model assumes (0 = the tiles' ratio, else equal to it); ``forward_phase``:
     it sees G_LH's output softly segmented at the target tiles' Otsu level, not grey levels.
+    ``forward_pyramid``: it also compares block means, down to one per tile (the tiles' porosity).
+    ``grey_histogram_per_phase``: the grey-level term matches pores and solid separately at that
+    level, leaving each batch's pore fraction to the input (:func:`grey_histogram_loss`).
     ``scan_jitter_px`` > 0: the H critics see G_LH's output with that rms (px) of scan-row
     jitter, lag-1 ``scan_jitter_correlation`` (:meth:`CycleGANStep.observed`; 0: the paper's).
     Writes ``model_out`` (.pt: model config, the networks) and a CSV log (step, loss_g, loss_d,
@@ -361,31 +402,15 @@ def train_cyclegan(
         input_noise, lambda_cycle, lambda_identity, lambda_fourier,
         scale == 1 and lambda_identity > 0 and cfg["in_ch"] == cfg["out_ch"],
         amp and dev.type == "cuda", lambda_forward, scale, psf_sigma,
-        _pore_level(high) if forward_phase else None, lambda_grey_histogram,
-        scan_jitter_px, scan_jitter_correlation,
+        _pore_level(high) if forward_phase else None, forward_pyramid, lambda_grey_histogram,
+        _pore_level(high) if grey_histogram_per_phase else None, scan_jitter_px,
+        scan_jitter_correlation,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1)
-    run = TrainingRun(
-        model_out,
-        log_out,
-        total=steps,
-        model_config=cfg,
-        modules=nets,
-        states={
-            "opt_g": step_fn.opt_g,
-            "opt_d": step_fn.opt_d,
-            "pool_H": step_fn.pools["H"],
-            "pool_L": step_fn.pools["L"],
-        },
-        device=dev,
-        log_every=log_every,
-        checkpoint_every=checkpoint_every,
-        desc="CycleGAN",
-        show_progress=show_progress,
-        extra_state=lambda: {"data_rng": data_rng.bit_generator.state},
-    )
-    if run.resumed is not None:
-        data_rng.bit_generator.state = run.resumed["data_rng"]
+    run = _training_run(
+        model_out, log_out, steps, cfg, step_fn, data_rng,
+        log_every=log_every, checkpoint_every=checkpoint_every, show_progress=show_progress,
+    )  # fmt: skip
 
     def lr_at(step: int) -> float:  # constant for the first half, then linear to zero
         return lr * min(1.0, max(0.0, (steps - step) / max(steps - steps // 2, 1)))

@@ -81,6 +81,7 @@ def forward_model_loss(
     psf_sigma: float,
     pore_level: float | None = None,
     softness: float = 0.05,
+    pyramid: bool = False,
 ) -> torch.Tensor:
     """L1 between a low-resolution input and the low-resolution observation of its translation.
 
@@ -95,6 +96,11 @@ def forward_model_loss(
     segmented softly — solid where brighter than ``pore_level``, a logistic step ``softness``
     wide — so the instrument sees solid fractions: what a thresholded porosity of the
     translation measures is then what the low-resolution image says, texture aside.
+
+    With ``pyramid`` the L1 is also taken between 2 x 2, 4 x 4, ... block means of both, down to
+    one value a tile, and summed: the input's noise averages out there, so an error shared by a
+    whole region (a tile drawn with the typical porosity of the target domain rather than its
+    own) costs what it is, where at the voxel scale it hides under the noise.
     """
     translated = translated.float()
     if pore_level is not None:
@@ -102,19 +108,44 @@ def forward_model_loss(
     observed = observe_low_resolution(translated, factor, psf_sigma)
     o = observed - observed.mean()
     gain = low.std() / (o.std() + 1e-6)
-    return F.l1_loss(gain * o + low.mean(), low)
+    seen = gain * o + low.mean()
+    loss = F.l1_loss(seen, low)
+    while pyramid and min(low.shape[-2:]) >= 2:
+        seen, low = F.avg_pool2d(seen, 2, ceil_mode=True), F.avg_pool2d(low, 2, ceil_mode=True)
+        loss = loss + F.l1_loss(seen, low)
+    return loss
 
 
-def grey_histogram_loss(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1-D Wasserstein distance (W1) between the grey levels of two batches: the mean |difference|
-    of their sorted pixel values (``target``'s quantiles read at ``generated``'s ranks where the
-    pixel counts differ). Gradients flow to ``generated`` only."""
-    g = generated.float().flatten().sort().values
-    t = target.detach().float().flatten().sort().values
+def _sorted_w1(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """W1 of two sorted 1-D samples: mean |difference|, ``t``'s quantiles read at ``g``'s ranks
+    where the counts differ."""
     if t.numel() != g.numel():
         idx = ((torch.arange(g.numel(), device=g.device) + 0.5) * (t.numel() / g.numel())).long()
         t = t[idx.clamp_(max=t.numel() - 1)]
     return (g - t).abs().mean()
+
+
+def grey_histogram_loss(
+    generated: torch.Tensor, target: torch.Tensor, split: float | None = None
+) -> torch.Tensor:
+    """1-D Wasserstein distance (W1) between the grey levels of two batches: the mean |difference|
+    of their sorted pixel values (``target``'s quantiles read at ``generated``'s ranks where the
+    pixel counts differ). Gradients flow to ``generated`` only.
+
+    With ``split`` (a grey level: the pore/solid cut), the levels below and above it are matched
+    separately and weighted by ``generated``'s pixel counts: each phase gets the target's grey
+    levels, but not the target batch's pore fraction, which would pull every batch towards the
+    target set's mean porosity whatever its input holds."""
+    g = generated.float().flatten().sort().values
+    t = target.detach().float().flatten().sort().values
+    if split is None:
+        return _sorted_w1(g, t)
+    kg, kt = int((g < split).sum()), int((t < split).sum())
+    total = g.new_zeros(())
+    for gp, tp in ((g[:kg], t[:kt]), (g[kg:], t[kt:])):
+        if gp.numel() and tp.numel():
+            total = total + gp.numel() * _sorted_w1(gp, tp)
+    return total / g.numel()
 
 
 # --- conditional GAN (polysilicon): hinge loss
