@@ -215,6 +215,23 @@ def test_forward_pyramid_sees_a_per_tile_offset_that_the_input_noise_hides():
     assert float(forward_model_loss(signal, signal, 1, 0.0, pyramid=True)) < 1e-5
 
 
+def test_calibrated_forward_model_pins_the_porosity_a_batch_match_leaves_free():
+    g = torch.Generator().manual_seed(1)
+    solid = (torch.rand((4, 1, 32, 32), generator=g) > 0.2).float()  # 1 = solid, 0 = pore
+    translated = solid * 1.2 - 0.6  # pores dark, solid bright in [-1, 1]
+    # what a micro-CT calibrated at pore -0.6 / solid 0.6 reads of it (factor 4, no blur)
+    low = -0.6 + 1.2 * torch.nn.functional.avg_pool2d(solid, 4)
+    porous = torch.where(torch.rand((4, 1, 32, 32), generator=g) < 0.15, -0.6, translated)
+
+    def cost(t, levels):
+        return float(forward_model_loss(t, low, 4, 0.0, pore_level=0.0, levels=levels))
+
+    assert cost(translated, (-0.6, 0.6)) < 1e-3
+    # 15 % more pores everywhere: the batch's gain and offset absorb much of it, the calibrated
+    # instrument reads it in full
+    assert cost(porous, (-0.6, 0.6)) > 0.1 and cost(porous, (-0.6, 0.6)) > 1.5 * cost(porous, None)
+
+
 def test_forward_model_loss_ties_the_translation_to_its_input(tmp_path):
     from scipy import ndimage
 

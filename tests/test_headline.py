@@ -15,7 +15,7 @@ from matgen.pipeline.headline import (
 
 TARGETS = {
     "porosity_pearson_r": 0.9,
-    "porosity_slope_tolerance": 0.2,
+    "porosity_slope_tolerance": 0.25,
     "stem_f1_cyclegan": 0.8,
     "stem_f1_gap": 0.3,
     "judge_accuracy": 0.9,
@@ -192,7 +192,7 @@ def test_a_translation_that_pulls_every_tile_to_one_porosity_misses_the_slope_ro
     ]
     by = pd.DataFrame(translation_rows(paths, TARGETS)).set_index("quantity")
     slope = by.loc["CycleGAN porosity slope vs true slice (1: tiles' differences kept)"]
-    assert slope["value"] == pytest.approx(0.6) and slope["target"] == "in [0.8, 1.2]"
+    assert slope["value"] == pytest.approx(0.6) and slope["target"] == "in [0.75, 1.25]"
     assert not slope["met"] and slope["n_seeds"] == 3
     assert by.loc["CycleGAN porosity Pearson r vs true slice", "met"]
     assert by.loc["CycleGAN porosity MAE minus bicubic's", "value"] == pytest.approx(-0.02)

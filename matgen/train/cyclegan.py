@@ -101,6 +101,22 @@ def _pore_level(high: np.ndarray) -> float:
     return float(threshold_otsu(sample)) * 2 - 1
 
 
+def _forward_levels(
+    levels: Sequence[float] | None, forward_phase: bool
+) -> tuple[float, float] | None:
+    """The micro-CT's grey levels of pure pore and pure solid ([0, 1]) in the networks' [-1, 1]
+    units; they calibrate the forward model's view of solid fractions, so they need
+    ``forward_phase``."""
+    if levels is None:
+        return None
+    if not forward_phase or len(levels) != 2 or not levels[0] < levels[1]:
+        raise InputError(
+            f"forward_levels {list(levels)}: give [pore, solid] grey levels, pore < solid, "
+            "with forward_phase on"
+        )
+    return (2 * float(levels[0]) - 1, 2 * float(levels[1]) - 1)
+
+
 def _check_forward_factor(factor: int, scale: int, high_path: str) -> None:
     if factor and factor != scale:
         raise InputError(
@@ -150,6 +166,7 @@ class CycleGANStep:
     psf_sigma: float = 0.0
     pore_level: float | None = None
     forward_pyramid: bool = False
+    forward_levels: tuple[float, float] | None = None
     lambda_grey_histogram: float = 0.0
     histogram_split: float | None = None
     scan_jitter_px: float = 0.0
@@ -225,7 +242,7 @@ class CycleGANStep:
             if self.lambda_forward > 0:
                 forward = forward_model_loss(
                     fake_h, real_l, self.forward_factor, self.psf_sigma, self.pore_level,
-                    pyramid=self.forward_pyramid,
+                    pyramid=self.forward_pyramid, levels=self.forward_levels,
                 )  # fmt: skip
             histogram = torch.zeros((), device=self.dev)
             if self.lambda_grey_histogram > 0:
@@ -351,6 +368,7 @@ def train_cyclegan(
     forward_factor: int = 0,
     forward_phase: bool = False,
     forward_pyramid: bool = False,
+    forward_levels: Sequence[float] | None = None,
     lambda_grey_histogram: float = 0.0,
     grey_histogram_per_phase: bool = False,
     scan_jitter_px: float = 0.0,
@@ -370,6 +388,8 @@ def train_cyclegan(
     scale the forward model assumes (0 = the tiles' ratio, else equal to it); ``forward_phase``:
     it sees G_LH's output softly segmented at the target tiles' Otsu level, not grey levels.
     ``forward_pyramid``: it also compares block means, down to one per tile (the tiles' porosity).
+    ``forward_levels``: [pore, solid] grey levels of the low-resolution instrument, which then
+    reads solid fractions on an absolute scale (else one gain and offset per batch).
     ``grey_histogram_per_phase``: the grey-level term matches pores and solid separately at that
     level, leaving each batch's pore fraction to the input (:func:`grey_histogram_loss`).
     ``scan_jitter_px`` > 0: the H critics see G_LH's output with that rms (px) of scan-row
@@ -402,7 +422,8 @@ def train_cyclegan(
         input_noise, lambda_cycle, lambda_identity, lambda_fourier,
         scale == 1 and lambda_identity > 0 and cfg["in_ch"] == cfg["out_ch"],
         amp and dev.type == "cuda", lambda_forward, scale, psf_sigma,
-        _pore_level(high) if forward_phase else None, forward_pyramid, lambda_grey_histogram,
+        _pore_level(high) if forward_phase else None, forward_pyramid,
+        _forward_levels(forward_levels, forward_phase), lambda_grey_histogram,
         _pore_level(high) if grey_histogram_per_phase else None, scan_jitter_px,
         scan_jitter_correlation,
     )  # fmt: skip

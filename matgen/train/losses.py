@@ -82,6 +82,7 @@ def forward_model_loss(
     pore_level: float | None = None,
     softness: float = 0.05,
     pyramid: bool = False,
+    levels: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """L1 between a low-resolution input and the low-resolution observation of its translation.
 
@@ -97,6 +98,11 @@ def forward_model_loss(
     wide — so the instrument sees solid fractions: what a thresholded porosity of the
     translation measures is then what the low-resolution image says, texture aside.
 
+    With ``levels`` (and ``pore_level``) the instrument is calibrated instead: its grey levels
+    of pure pore and pure solid (``low``'s units), so a voxel reads ``pore + (solid − pore) ×
+    solid fraction`` and each tile's porosity is pinned by what the instrument read, not left
+    free up to one gain and offset per batch.
+
     With ``pyramid`` the L1 is also taken between 2 x 2, 4 x 4, ... block means of both, down to
     one value a tile, and summed: the input's noise averages out there, so an error shared by a
     whole region (a tile drawn with the typical porosity of the target domain rather than its
@@ -106,9 +112,11 @@ def forward_model_loss(
     if pore_level is not None:
         translated = torch.sigmoid((translated - pore_level) / softness)
     observed = observe_low_resolution(translated, factor, psf_sigma)
-    o = observed - observed.mean()
-    gain = low.std() / (o.std() + 1e-6)
-    seen = gain * o + low.mean()
+    if levels is not None and pore_level is not None:
+        seen = levels[0] + (levels[1] - levels[0]) * observed
+    else:
+        o = observed - observed.mean()
+        seen = low.std() / (o.std() + 1e-6) * o + low.mean()
     loss = F.l1_loss(seen, low)
     while pyramid and min(low.shape[-2:]) >= 2:
         seen, low = F.avg_pool2d(seen, 2, ceil_mode=True), F.avg_pool2d(low, 2, ceil_mode=True)
