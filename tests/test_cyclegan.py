@@ -310,3 +310,13 @@ def test_translation_draws_the_scan_jitter_the_cyclegan_was_trained_with(tmp_pat
     shifts = -np.angle(cross) * 32 / (2 * np.pi)
     assert np.sqrt(np.mean(shifts**2)) == pytest.approx(0.75, rel=0.2)
     assert np.sqrt(np.mean(np.diff(shifts, axis=1) ** 2)) == pytest.approx(0.75, rel=0.2)
+
+
+def test_forward_levels_are_pore_below_solid_and_need_the_phase_view():
+    from matgen.train.cyclegan import _forward_levels
+
+    assert _forward_levels([0.2, 0.8], forward_phase=True) == pytest.approx((-0.6, 0.6))
+    assert _forward_levels(None, forward_phase=False) is None
+    for levels, phase in (([0.8, 0.2], True), ([0.2, 0.8], False), ([0.5], True)):
+        with pytest.raises(InputError, match="forward_levels"):
+            _forward_levels(levels, forward_phase=phase)
