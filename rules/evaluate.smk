@@ -38,6 +38,8 @@ rule translation_error:
     params:
         methods=translators(),
         morphology=config["porous"]["morphology"],
+        # the scanner's pure-pore / pure-solid grey levels: its own porosity reading as a row
+        microct_levels=config["porous"]["cyclegan"].get("forward_levels"),
     threads: 1
     log:
         f"{RESULTS}/logs/porous/translation_error.log",

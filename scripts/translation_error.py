@@ -17,4 +17,5 @@ run_stage(
     bicubic_out=sm.output.bicubic,
     threshold=m["threshold"],
     smooth_sigma=m["smooth_sigma"],
+    microct_levels=sm.params.microct_levels,
 )

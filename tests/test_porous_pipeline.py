@@ -209,6 +209,24 @@ def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):
         smooth_sigma=0,
     ).set_index("method")
     assert half.loc["cyclegan", "porosity_slope"] == pytest.approx(0.5)
+    # the micro-CT's own reading (pore 0.15, solid 0.85 here): the block means hold the porosity
+    read = translation_error(
+        {"cyclegan": tmp_path / "m.csv"},
+        {"cyclegan": tmp_path / "m.npz"},
+        tmp_path / "m.csv",
+        tmp_path / "m.npz",
+        tmp_path / "ct.npy",
+        tmp_path / "ct_table.csv",
+        tmp_path / "per_tile_read.csv",
+        tmp_path / "summary_read.csv",
+        threshold=0.5,
+        smooth_sigma=0,
+        microct_levels=[0.15, 0.85],
+    ).set_index("method")
+    assert list(read.index) == ["cyclegan", "bicubic", "microct_reading"]
+    reading = read.loc["microct_reading"]
+    assert reading.porosity_mae < 2e-3 and reading.porosity_slope == pytest.approx(1, abs=0.01)
+    assert np.isnan(reading.s2_rmse)  # porosity only
     assert half.loc["cyclegan", "porosity_pearson_r"] == pytest.approx(1)  # r cannot tell
     bicubic = summary.set_index("method").loc["bicubic"]
     assert bicubic.n == 6 and bicubic.porosity_mae > 0  # blurred input loses the fine pores

@@ -264,10 +264,10 @@ def translation_figure(
 
     Top: for ``n_examples`` tiles, the micro-CT input, bicubic upsampling, each CycleGAN's G_LH
     (``translated_tiles``: method → tiles, e.g. ``cyclegan_real_only``, ``cyclegan``) and the
-    truth. Bottom: porosity (legend: Pearson r and slope) and λ of each method against the truth
-    (identity line dashed) and the distribution of the per-tile S2 error. Everything comes from
-    the files of :func:`matgen.pipeline.porous.translation_error`; the CSV beside is its
-    per-method summary.
+    truth. Bottom: porosity (legend: Pearson r and slope; the micro-CT's own reading where the
+    summary has it) and λ of each method against the truth (identity line dashed) and the
+    distribution of the per-tile S2 error. Everything comes from the files of
+    :func:`matgen.pipeline.porous.translation_error`; the CSV beside is its per-method summary.
     """
     use_style()
     unit = unit_label(unit)
@@ -323,7 +323,13 @@ def translation_figure(
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
         ax.set_xlabel(f"truth {label}")
         ax.set_ylabel(f"translated {label}")
-        ax.legend(fontsize=8)
+        title = None
+        if column == "porosity" and "microct_reading" in fit.index:
+            # what the input itself says about each tile's porosity: the ceiling to compare with
+            f = fit.loc["microct_reading"]
+            title = f"micro-CT's own reading: r {f.porosity_pearson_r:.2f}, "
+            title += f"slope {f.porosity_slope:.2f}"
+        ax.legend(fontsize=8, title=title, title_fontsize=8)
     ax = fig.add_subplot(bottom[0, 2])
     methods = list(errors.method.unique())
     ax.boxplot([errors[errors.method == m].s2_rmse.dropna() for m in methods])

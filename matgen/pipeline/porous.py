@@ -4,7 +4,7 @@ tiles, score the translation against the true high-resolution slices, compare mo
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -175,6 +175,21 @@ def _slope(x: pd.Series, y: pd.Series) -> float:
     return float(np.cov(x, y, bias=True)[0, 1] / var) if len(x) > 1 and var > 0 else np.nan
 
 
+def _microct_reading(ct: np.ndarray, truth: pd.DataFrame, levels: Sequence[float]) -> pd.DataFrame:
+    """The summary row of the micro-CT's own porosity reading: 1 − (tile mean − pore level) /
+    (solid level − pore level), clipped to [0, 1], against the true slice's porosity."""
+    pore, solid = (float(v) for v in levels)
+    mean = np.asarray(ct, np.float64).reshape(len(ct), -1).mean(1)
+    read = pd.Series(np.clip(1 - (mean - pore) / (solid - pore), 0, 1))
+    true = truth["porosity"].reset_index(drop=True)
+    return pd.DataFrame(
+        [{"method": "microct_reading", "n": len(read),
+          "porosity_mae": float((read - true).abs().mean()),
+          "porosity_pearson_r": float(np.corrcoef(read, true)[0, 1]) if len(read) > 1 else np.nan,
+          "porosity_slope": _slope(true, read)}]
+    )  # fmt: skip
+
+
 def translation_error(
     translated_tables: Mapping[str, str | os.PathLike],
     translated_curves: Mapping[str, str | os.PathLike],
@@ -188,6 +203,7 @@ def translation_error(
     *,
     threshold: str | float = "otsu",
     smooth_sigma: float = 1.0,
+    microct_levels: Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """Morphology error of translated micro-CT tiles against the true high-resolution slice
     behind each tile, with bicubic upsampling of the same micro-CT tiles as the baseline.
@@ -201,7 +217,10 @@ def translation_error(
     curves. The summary has one row per method (mean absolute / relative errors, Pearson r of
     porosity against the truth, and the slope of porosity on the truth's: 1 keeps the tiles'
     porosity differences, below 1 pulls every tile towards one porosity whatever it holds).
-    ``bicubic_out``: the bicubic tiles (.npy), for figures.
+    ``bicubic_out``: the bicubic tiles (.npy), for figures. ``microct_levels``: the micro-CT's
+    grey levels of pure pore and pure solid; the summary then ends with ``microct_reading``,
+    each tile's porosity as the scanner reads it from its mean grey level — what the input holds
+    about a tile's porosity (porosity columns only).
     """
     truth = pd.read_csv(truth_table)
     gc = np.load(truth_curves)
@@ -257,6 +276,8 @@ def translation_error(
         for g in groups
     ]
     summary["porosity_slope"] = [_slope(g.porosity_truth, g.porosity) for g in groups]
+    if microct_levels is not None:
+        summary = pd.concat([summary, _microct_reading(ct, truth, microct_levels)])
     save_table(per_tile_out, per_tile)
     save_table(summary_out, summary)
     return summary
