@@ -192,46 +192,32 @@ def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):
     row = summary.set_index("method").loc["cyclegan"]
     assert row.porosity_mae == 0 and row.s2_rmse == 0 and row.porosity_pearson_r == pytest.approx(1)
     assert row.porosity_slope == pytest.approx(1)
-    # a translation with half the truth's porosity differences around the same mean
-    squeezed = pd.read_csv(tmp_path / "m.csv")
-    squeezed["porosity"] = 0.5 * (squeezed.porosity + squeezed.porosity.mean())
-    squeezed.to_csv(tmp_path / "squeezed.csv", index=False)
-    half = translation_error(
-        {"cyclegan": tmp_path / "squeezed.csv"},
-        {"cyclegan": tmp_path / "m.npz"},
-        tmp_path / "m.csv",
-        tmp_path / "m.npz",
-        tmp_path / "ct.npy",
-        tmp_path / "ct_table.csv",
-        tmp_path / "per_tile_squeezed.csv",
-        tmp_path / "summary_squeezed.csv",
-        threshold=0.5,
-        smooth_sigma=0,
-    ).set_index("method")
-    assert half.loc["cyclegan", "porosity_slope"] == pytest.approx(0.5)
-    # the micro-CT's own reading (pore 0.15, solid 0.85 here): the block means hold the porosity
-    read = translation_error(
-        {"cyclegan": tmp_path / "m.csv"},
-        {"cyclegan": tmp_path / "m.npz"},
-        tmp_path / "m.csv",
-        tmp_path / "m.npz",
-        tmp_path / "ct.npy",
-        tmp_path / "ct_table.csv",
-        tmp_path / "per_tile_read.csv",
-        tmp_path / "summary_read.csv",
-        threshold=0.5,
-        smooth_sigma=0,
-        microct_levels=[0.15, 0.85],
-    ).set_index("method")
-    assert list(read.index) == ["cyclegan", "bicubic", "microct_reading"]
-    reading = read.loc["microct_reading"]
-    assert reading.porosity_mae < 2e-3 and reading.porosity_slope == pytest.approx(1, abs=0.01)
-    assert np.isnan(reading.s2_rmse)  # porosity only
-    assert half.loc["cyclegan", "porosity_pearson_r"] == pytest.approx(1)  # r cannot tell
     bicubic = summary.set_index("method").loc["bicubic"]
     assert bicubic.n == 6 and bicubic.porosity_mae > 0  # blurred input loses the fine pores
     assert list(summary.method) == ["cyclegan_real_only", "cyclegan", "bicubic"]
     assert len(pd.read_csv(tmp_path / "per_tile.csv")) == 18
+
+    def score(table: str, name: str, **kwargs) -> pd.DataFrame:
+        return translation_error(
+            {"cyclegan": tmp_path / table}, {"cyclegan": tmp_path / "m.npz"},
+            tmp_path / "m.csv", tmp_path / "m.npz", tmp_path / "ct.npy",
+            tmp_path / "ct_table.csv", tmp_path / f"per_tile_{name}.csv",
+            tmp_path / f"summary_{name}.csv", threshold=0.5, smooth_sigma=0, **kwargs,
+        ).set_index("method")  # fmt: skip
+
+    # a translation with half the truth's porosity differences around the same mean
+    squeezed = pd.read_csv(tmp_path / "m.csv")
+    squeezed["porosity"] = 0.5 * (squeezed.porosity + squeezed.porosity.mean())
+    squeezed.to_csv(tmp_path / "squeezed.csv", index=False)
+    half = score("squeezed.csv", "squeezed")
+    assert half.loc["cyclegan", "porosity_slope"] == pytest.approx(0.5)
+    assert half.loc["cyclegan", "porosity_pearson_r"] == pytest.approx(1)  # r cannot tell
+    # the micro-CT's own reading (pore 0.15, solid 0.85 here): the block means hold the porosity
+    read = score("m.csv", "read", microct_levels=[0.15, 0.85])
+    assert list(read.index) == ["cyclegan", "bicubic", "microct_reading"]
+    reading = read.loc["microct_reading"]
+    assert reading.porosity_mae < 2e-3 and reading.porosity_slope == pytest.approx(1, abs=0.01)
+    assert np.isnan(reading.s2_rmse)  # porosity only
 
 
 def test_pore_layout_share_tells_a_latent_that_places_pores_from_noise_that_does():
