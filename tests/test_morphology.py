@@ -171,3 +171,16 @@ def test_axis_aligned_boundary_fraction_by_hand_and_lattice_vs_voronoi():
     assert axis_aligned_boundary_fraction(lattice) == pytest.approx(1.0)
     assert (random_share < 0.6).all()
     assert np.isnan(axis_aligned_boundary_fraction(np.zeros((8, 8), bool)))
+
+
+def test_fit_to_truth_gives_r_and_the_slope_r_cannot_show():
+    from matgen.metrics.regression import fit_to_truth
+
+    true = np.array([0.1, 0.2, 0.3, 0.4])
+    squeezed = fit_to_truth(0.5 * true + 0.1, true)  # every value pulled halfway to 0.2
+    assert squeezed["pearson_r"] == pytest.approx(1) and squeezed["slope"] == pytest.approx(0.5)
+    # by hand: dx = ±0.15, ±0.05; dy = −0.13, −0.07, 0.08, 0.12; Σdx·dy / Σdx² = 0.045 / 0.05
+    est = np.array([0.12, 0.18, 0.33, 0.37])
+    assert fit_to_truth(est, true)["slope"] == pytest.approx(0.9)
+    assert np.isnan(fit_to_truth([0.2], [0.3])["slope"])
+    assert np.isnan(fit_to_truth([0.1, 0.2], [0.3, 0.3])["pearson_r"])

@@ -17,6 +17,7 @@ from ..errors import InputError
 from ..io import atomic_path, save_npy, save_npz, save_table
 from ..metrics.distributions import distribution_distances, pairwise_diversity
 from ..metrics.morphology import normalised_autocovariance, pore_interior_grey
+from ..metrics.regression import fit_to_truth
 from ..metrics.spectra import detector_noise_sd, radial_power_spectrum, spectrum_log_ratio
 from ..util import select_device
 from .morphology import DESCRIPTORS, describe_morphology
@@ -169,24 +170,18 @@ def upsample_bicubic(tiles: np.ndarray, scale: int) -> np.ndarray:
     )
 
 
-def _slope(x: pd.Series, y: pd.Series) -> float:
-    """Least-squares slope of ``y`` on ``x`` (NaN without spread in ``x``)."""
-    var = float(np.var(x))
-    return float(np.cov(x, y, bias=True)[0, 1] / var) if len(x) > 1 and var > 0 else np.nan
-
-
 def _microct_reading(ct: np.ndarray, truth: pd.DataFrame, levels: Sequence[float]) -> pd.DataFrame:
     """The summary row of the micro-CT's own porosity reading: 1 − (tile mean − pore level) /
     (solid level − pore level), clipped to [0, 1], against the true slice's porosity."""
     pore, solid = (float(v) for v in levels)
     mean = np.asarray(ct, np.float64).reshape(len(ct), -1).mean(1)
-    read = pd.Series(np.clip(1 - (mean - pore) / (solid - pore), 0, 1))
-    true = truth["porosity"].reset_index(drop=True)
+    read = np.clip(1 - (mean - pore) / (solid - pore), 0, 1)
+    true = truth["porosity"].to_numpy(float)
+    fit = fit_to_truth(read, true)
     return pd.DataFrame(
         [{"method": "microct_reading", "n": len(read),
-          "porosity_mae": float((read - true).abs().mean()),
-          "porosity_pearson_r": float(np.corrcoef(read, true)[0, 1]) if len(read) > 1 else np.nan,
-          "porosity_slope": _slope(true, read)}]
+          "porosity_mae": float(np.abs(read - true).mean()),
+          "porosity_pearson_r": fit["pearson_r"], "porosity_slope": fit["slope"]}]
     )  # fmt: skip
 
 
@@ -270,12 +265,12 @@ def translation_error(
         )
         .reset_index()
     )
-    groups = [g for _, g in per_tile.groupby("method", sort=False)]
-    summary["porosity_pearson_r"] = [
-        float(np.corrcoef(g.porosity, g.porosity_truth)[0, 1]) if len(g) > 1 else np.nan
-        for g in groups
+    fits = [
+        fit_to_truth(g.porosity, g.porosity_truth)
+        for _, g in per_tile.groupby("method", sort=False)
     ]
-    summary["porosity_slope"] = [_slope(g.porosity_truth, g.porosity) for g in groups]
+    summary["porosity_pearson_r"] = [f["pearson_r"] for f in fits]
+    summary["porosity_slope"] = [f["slope"] for f in fits]
     if microct_levels is not None:
         summary = pd.concat([summary, _microct_reading(ct, truth, microct_levels)])
     save_table(per_tile_out, per_tile)
