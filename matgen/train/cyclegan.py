@@ -416,16 +416,16 @@ def train_cyclegan(
     generators = [*nets["G_LH"].parameters(), *nets["G_HL"].parameters()]
     critics = [p for k, d in nets.items() if not k.startswith("G_") for p in d.parameters()]
     pools = {d: ImagePool(pool_size, random.Random(seed + i), dev) for i, d in enumerate("HL")}
+    level = _pore_level(high) if forward_phase or grey_histogram_per_phase else None
     step_fn = CycleGANStep(
         nets, torch.optim.Adam(generators, lr=lr, betas=(0.5, 0.999)),
         torch.optim.Adam(critics, lr=lr, betas=(0.5, 0.999)), pools, dev, bool(fourier),
         input_noise, lambda_cycle, lambda_identity, lambda_fourier,
         scale == 1 and lambda_identity > 0 and cfg["in_ch"] == cfg["out_ch"],
         amp and dev.type == "cuda", lambda_forward, scale, psf_sigma,
-        _pore_level(high) if forward_phase else None, forward_pyramid,
+        level if forward_phase else None, forward_pyramid,
         _forward_levels(forward_levels, forward_phase), lambda_grey_histogram,
-        _pore_level(high) if grey_histogram_per_phase else None, scan_jitter_px,
-        scan_jitter_correlation,
+        level if grey_histogram_per_phase else None, scan_jitter_px, scan_jitter_correlation,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1)
     run = _training_run(
