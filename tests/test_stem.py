@@ -699,3 +699,58 @@ def test_cli_detect_vacancies_one_line_errors(tmp_path, capsys):
     )
     assert "b.npy: file not found" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_local_contrast_removes_background_and_gain_and_tiles_agree_with_the_image():
+    import torch
+
+    from matgen.models.unet import LocalContrast
+
+    images, _ = _spots(np.random.default_rng(3), n_images=1, size=96, n_points=20)
+    image = torch.from_numpy(images)
+    yy, xx = np.mgrid[:96, :96].astype(np.float32)
+    ramp = torch.from_numpy(0.004 * xx - 0.002 * yy)[None, None]
+    norm = LocalContrast(sigma_px=4.0)
+    clean, degraded = norm(image), norm(0.5 * image + ramp + 0.1)
+    # a linear background and a gain cancel exactly where the windows of the mean and of the
+    # sd (twice the window's 3-sd radius) lie inside the image
+    inner = (slice(None), slice(None), slice(24, -24), slice(24, -24))
+    assert torch.allclose(clean[inner], degraded[inner], rtol=3e-3, atol=1e-3)  # eps: 1e-3 sd
+    assert abs(float(clean[inner].mean())) < 0.1 and abs(float(clean[inner].std()) - 1) < 0.2
+    # a tile is normalised as the image is, 6 sd away from the tile's border
+    tile = norm(image[..., 16:80, 16:80])
+    assert torch.allclose(tile[..., 24:-24, 24:-24], clean[..., 40:56, 40:56], atol=1e-4)
+    # a raw image's background shift is what the layer removes
+    assert not torch.allclose(image[inner], (0.5 * image + ramp + 0.1)[inner], atol=0.05)
+
+
+def test_detector_with_local_contrast_ignores_a_background_slope_and_stores_its_window(tmp_path):
+    import torch
+
+    from matgen.inference.detector import load_vacancy_detector
+    from matgen.pipeline.stem import vacancy_probability
+    from matgen.train.detector import train_vacancy_detector
+
+    images, points = _spots(np.random.default_rng(0))
+    np.save(tmp_path / "i.npy", images)
+    table = pd.DataFrame({"index": range(4), "pixel_size": 0.2, "height": 64, "width": 64})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    points.assign(x_angstrom=0, y_angstrom=0).to_csv(tmp_path / "p.csv", index=False)
+    torch.set_num_threads(2)
+    train_vacancy_detector(
+        tmp_path / "i.npy", tmp_path / "t.csv", tmp_path / "p.csv", tmp_path / "d.pt",
+        tmp_path / "d.csv", seed=1, epochs=6, steps_per_epoch=10, batch_size=4, crop=32,
+        width=8, depth=2, lr=3e-3, device="cpu", show_progress=False,
+        local_contrast_angstrom=0.8,
+    )  # fmt: skip
+    raw = torch.load(tmp_path / "d.pt", weights_only=False)
+    assert raw["model_config"]["local_contrast_px"] == pytest.approx(4.0)  # 0.8 Å at 0.2 Å/px
+    model = load_vacancy_detector(tmp_path / "d.pt").model
+    assert model.contrast is not None and model.contrast.taps.numel() == 2 * 12 + 1
+    test, _ = _spots(np.random.default_rng(1), n_images=1)
+    xx = np.mgrid[:64, :64][1].astype(np.float32)
+    sloped = 0.6 * test[0, 0] + 0.005 * xx + 0.05  # a dimmer image on a background slope
+    plain = vacancy_probability(model, test[0, 0], tile=64, overlap=0, tta=False)
+    moved = vacancy_probability(model, sloped, tile=64, overlap=0, tta=False)
+    assert plain.max() > 0.5
+    assert np.abs(plain - moved)[8:-8, 8:-8].max() < 0.05

@@ -41,6 +41,30 @@ def _augmented(batch: np.ndarray, rng: np.random.Generator, augment: dict[str, A
     return out
 
 
+def _training_batch(
+    images: np.ndarray,
+    targets: np.ndarray,
+    rng: np.random.Generator,
+    batch_size: int,
+    crop: int,
+    augment: dict[str, Any] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random ``crop``² windows of random images, each in a random D4 orientation, with their
+    targets; the images' crops through :func:`_augmented` where ``augment`` is set."""
+    h, w = images.shape[-2:]
+    idx = rng.integers(0, len(images), batch_size)
+    ys, xs = rng.integers(0, h - crop + 1, batch_size), rng.integers(0, w - crop + 1, batch_size)
+    ks = rng.integers(0, 8, batch_size)
+    windows = list(zip(idx, ys, xs, ks))
+    x = np.stack([d4_transform(images[i, :, y : y + crop, x0 : x0 + crop], int(k))
+                  for i, y, x0, k in windows])  # fmt: skip
+    if augment:
+        x = _augmented(x, rng, augment)
+    t = np.stack([d4_transform(targets[i, :, y : y + crop, x0 : x0 + crop], int(k))
+                  for i, y, x0, k in windows])  # fmt: skip
+    return x, t
+
+
 def _detector_targets(
     points: list[np.ndarray], point_types: list[np.ndarray], shape: tuple[int, int], sigma: float
 ) -> tuple[np.ndarray, list[str]]:
@@ -109,6 +133,7 @@ def train_vacancy_detector(
     show_progress: bool = True,
     augment: dict[str, Any] | None = None,
     calibration_tolerance_angstrom: float = 1.0,
+    local_contrast_angstrom: float = 0.0,
 ) -> dict[str, Any]:
     """Fit a res-U-Net to images (N, 1, H, W) in [0, 1] and their vacancy points.
 
@@ -122,6 +147,11 @@ def train_vacancy_detector(
     of ``augment`` where it has one — for the best F1 with matches within
     ``calibration_tolerance_angstrom``: :func:`matgen.pipeline.stem.calibrate_threshold`) and a
     CSV log of loss per epoch (cosine learning-rate decay).
+
+    ``local_contrast_angstrom`` > 0: the network first normalises every pixel by the mean and
+    sd of its neighbourhood (a Gaussian window of that sd, in Å;
+    :class:`matgen.models.unet.LocalContrast`), in training and wherever the checkpoint is
+    used, so that slow background, contamination and gain need not be learnt.
     """
     import torch
 
@@ -144,6 +174,8 @@ def train_vacancy_detector(
     seed_everything(seed)
     typed = len(types) > 1
     cfg = dict(in_ch=1, out_ch=1 + len(types) * typed, width=width, depth=depth, residual=True)
+    if local_contrast_angstrom > 0:
+        cfg["local_contrast_px"] = local_contrast_angstrom / float(table["pixel_size"].iloc[0])
     model = UNet(**cfg).to(dev)
     opt, run = TrainingRun.with_adam(model_out, log_out, model, cfg, lr=lr, epochs=epochs,
                                      device=dev, desc="detector",
@@ -159,26 +191,7 @@ def train_vacancy_detector(
         model.train()
         total = 0.0
         for _ in range(steps_per_epoch):
-            idx = rng.integers(0, len(images), batch_size)
-            ys, xs = (
-                rng.integers(0, h - crop + 1, batch_size),
-                rng.integers(0, w - crop + 1, batch_size),
-            )
-            ks = rng.integers(0, 8, batch_size)
-            x = np.stack(
-                [
-                    d4_transform(images[i, :, y : y + crop, x0 : x0 + crop], int(k))
-                    for i, y, x0, k in zip(idx, ys, xs, ks)
-                ]
-            )
-            if augment:
-                x = _augmented(x, rng, augment)
-            t = np.stack(
-                [
-                    d4_transform(targets[i, :, y : y + crop, x0 : x0 + crop], int(k))
-                    for i, y, x0, k in zip(idx, ys, xs, ks)
-                ]
-            )
+            x, t = _training_batch(images, targets, rng, batch_size, crop, augment)
             x = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
             t = torch.from_numpy(np.ascontiguousarray(t)).to(dev)
             loss = vacancy_detection_loss(model(x), t, weight, type_weight)
