@@ -421,6 +421,17 @@ def _spots(rng, n_images=4, size=64, n_points=6):
     return np.stack(images)[:, None].astype(np.float32), pd.concat(points, ignore_index=True)
 
 
+def _write_spots(tmp_path) -> pd.DataFrame:
+    """Four 64-px training images of :func:`_spots` (seed 0) at 0.2 Å/px as the detector reads
+    them (i.npy, t.csv, p.csv); returns the table."""
+    images, points = _spots(np.random.default_rng(0))
+    np.save(tmp_path / "i.npy", images)
+    table = pd.DataFrame({"index": range(4), "pixel_size": 0.2, "height": 64, "width": 64})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    points.assign(x_angstrom=0, y_angstrom=0).to_csv(tmp_path / "p.csv", index=False)
+    return table
+
+
 def test_calibrated_threshold_is_the_best_f1_on_training_images():
     """A probe whose probability map is its input: true vacancies peak at 0.3, distractors at
     0.1. A fixed 0.5 finds nothing; the calibration must sit above the distractors and at or
@@ -466,12 +477,7 @@ def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tm
     from matgen.pipeline.stem import detect_in_stack, score_detections, vacancy_probability
     from matgen.train.detector import train_vacancy_detector
 
-    rng = np.random.default_rng(0)
-    images, points = _spots(rng)
-    np.save(tmp_path / "i.npy", images)
-    table = pd.DataFrame({"index": range(4), "pixel_size": 0.2, "height": 64, "width": 64})
-    table.to_csv(tmp_path / "t.csv", index=False)
-    points.assign(x_angstrom=0, y_angstrom=0).to_csv(tmp_path / "p.csv", index=False)
+    table = _write_spots(tmp_path)
     torch.set_num_threads(2)
     train_vacancy_detector(
         tmp_path / "i.npy",
@@ -731,11 +737,7 @@ def test_detector_with_local_contrast_ignores_a_background_slope_and_stores_its_
     from matgen.pipeline.stem import vacancy_probability
     from matgen.train.detector import train_vacancy_detector
 
-    images, points = _spots(np.random.default_rng(0))
-    np.save(tmp_path / "i.npy", images)
-    table = pd.DataFrame({"index": range(4), "pixel_size": 0.2, "height": 64, "width": 64})
-    table.to_csv(tmp_path / "t.csv", index=False)
-    points.assign(x_angstrom=0, y_angstrom=0).to_csv(tmp_path / "p.csv", index=False)
+    _write_spots(tmp_path)
     torch.set_num_threads(2)
     train_vacancy_detector(
         tmp_path / "i.npy", tmp_path / "t.csv", tmp_path / "p.csv", tmp_path / "d.pt",
