@@ -41,6 +41,25 @@ def random_d4(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.stack([d4_transform(item, int(k)) for item, k in zip(batch, ks)])
 
 
+def random_d4_windows(
+    stacks: tuple[np.ndarray, ...], n: int, crop: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """``n`` random ``crop``² windows of random items, each in a random D4 orientation, cut at
+    the same places from every stack of ``stacks`` (aligned (N, ..., H, W) arrays: images and
+    their masks or targets); one (n, ..., crop, crop) array per stack, in its own dtype. Draws
+    items, rows, columns, then orientations from ``rng``."""
+    h, w = stacks[0].shape[-2:]
+    idx = rng.integers(0, len(stacks[0]), n)
+    ys, xs = rng.integers(0, h - crop + 1, n), rng.integers(0, w - crop + 1, n)
+    ks = rng.integers(0, D4_SIZE, n)
+    windows = list(zip(idx, ys, xs, ks))
+    return [
+        np.stack([d4_transform(a[i, ..., y : y + crop, x : x + crop], int(k))
+                  for i, y, x, k in windows])
+        for a in stacks
+    ]  # fmt: skip
+
+
 def microscope_augment(
     image: np.ndarray,
     rng: np.random.Generator,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.augment import d4_transform
+from ..data.augment import random_d4_windows
 from ..data.ingest import load_stack
 from ..data.points import load_points, point_heatmap
 from ..errors import InputError
@@ -51,17 +51,9 @@ def _training_batch(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Random ``crop``² windows of random images, each in a random D4 orientation, with their
     targets; the images' crops through :func:`_augmented` where ``augment`` is set."""
-    h, w = images.shape[-2:]
-    idx = rng.integers(0, len(images), batch_size)
-    ys, xs = rng.integers(0, h - crop + 1, batch_size), rng.integers(0, w - crop + 1, batch_size)
-    ks = rng.integers(0, 8, batch_size)
-    windows = list(zip(idx, ys, xs, ks))
-    x = np.stack([d4_transform(images[i, :, y : y + crop, x0 : x0 + crop], int(k))
-                  for i, y, x0, k in windows])  # fmt: skip
-    if augment:
+    x, t = random_d4_windows((images, targets), batch_size, crop, rng)
+    if augment:  # its draws from rng follow the windows'
         x = _augmented(x, rng, augment)
-    t = np.stack([d4_transform(targets[i, :, y : y + crop, x0 : x0 + crop], int(k))
-                  for i, y, x0, k in windows])  # fmt: skip
     return x, t
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.augment import d4_transform
+from ..data.augment import random_d4_windows
 from ..errors import InputError
 from ..inference.segmentation import UNLABELLED
 from ..util import seed_everything, select_device
@@ -33,21 +33,7 @@ def random_crops(
     h, w = images.shape[-2:]
     if crop > min(h, w):
         raise InputError(f"crop {crop} is larger than the {h} x {w} images")
-    idx = rng.integers(0, len(images), n)
-    ys, xs = rng.integers(0, h - crop + 1, n), rng.integers(0, w - crop + 1, n)
-    ks = rng.integers(0, 8, n)
-    x = np.stack(
-        [
-            d4_transform(images[i, :, y : y + crop, x0 : x0 + crop], int(k))
-            for i, y, x0, k in zip(idx, ys, xs, ks)
-        ]
-    )
-    m = np.stack(
-        [
-            d4_transform(masks[i, y : y + crop, x0 : x0 + crop], int(k))
-            for i, y, x0, k in zip(idx, ys, xs, ks)
-        ]
-    )
+    x, m = random_d4_windows((images, masks), n, crop, rng)
     return np.ascontiguousarray(x, np.float32), np.ascontiguousarray(m, np.int64)
 
 
