@@ -162,6 +162,19 @@ def test_generator_chain_and_mix_training(real, tmp_path):
     with pytest.raises(InputError, match="sample size 30 px is not a multiple of the code size 4"):
         seg.sample_pairs(tmp_path / "vq.pt", tmp_path / "px.pt", wide / "i.npy",
                          wide / "m.npy", wide / "t.csv", size=30, **kw)  # fmt: skip
+    # a prior conditioned on class fractions: the count maps in its file, each map's
+    # (calibrated) condition in the pairs' table
+    px = dict(seed=0, epochs=1, steps_per_epoch=2, batch_size=4, window=4, dim=8, n_layers=2,
+              device="cpu", show_progress=False)  # fmt: skip
+    seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
+                     tmp_path / "pc.pt", tmp_path / "pc.csv", split=SPLIT,
+                     condition_on_fractions=True, **px)  # fmt: skip
+    cond = tmp_path / "cond"
+    seg.sample_pairs(tmp_path / "vq.pt", tmp_path / "pc.pt", cond / "i.npy", cond / "m.npy",
+                     cond / "t.csv", calibration_rounds=1, calibration_maps=4, **kw)  # fmt: skip
+    table = pd.read_csv(cond / "t.csv")
+    asked = table[[f"condition_{c}" for c in range(len(CLASSES))]].to_numpy()
+    assert asked.shape == (3, len(CLASSES)) and np.allclose(asked.sum(1), 1, atol=1e-5)
     unet = dict(epochs=1, steps_per_epoch=2, batch_size=4, crop=16, width=4, depth=2, device="cpu")
     scores = seg.train_mix(
         real / "i.npy",
@@ -377,3 +390,37 @@ def test_pair_realism_catches_missing_noise_and_elongated_pores():
     assert not long["pore_aspect_ratio_generated_over_real"]["met"]
     assert curves["generated_pore_aspect_ratio"].mean() < 0.5
     assert curves["real_power"].shape == (16,)  # real images cut to the generated size
+    # a second phase grown over a third of every generated mask: its area fraction is off
+    grown_x, grown_m = _pairs(rng, 256, 0.05)
+    grown_m[:, :11][grown_m[:, :11] == 0] = 1
+    grown = {r["check"]: r for r in seg.pair_realism(real_x, real_m, grown_x, grown_m, 2)[0]}
+    gap = same["phase_fraction_max_abs_difference"]
+    assert gap["met"] and gap["value"] < 0.01
+    assert grown["phase_fraction_max_abs_difference"]["value"] > 0.25
+    assert not grown["phase_fraction_max_abs_difference"]["met"]
+
+
+def test_calibration_shifts_a_drifting_prior_onto_the_real_fractions():
+    """A prior that draws class 1 at 0.2 below the fraction asked (the free-running drift):
+    the pilot batches find the shift that brings its masks to the real maps' fraction."""
+    import torch
+
+    from matgen.inference.segmentation import calibrated_fraction_shift
+
+    class DriftingPrior:
+        def sample(self, n, shape, temperature, generator, cond):
+            p = (cond[:, 1] - 0.2).clamp(0, 1)[:, None, None].expand(n, *shape)
+            return torch.bernoulli(p, generator=generator).long()
+
+    class OneHotDecoder:
+        def decode_codes(self, codes):
+            return None, torch.nn.functional.one_hot(codes, 2).permute(0, 3, 1, 2).float()
+
+    counts = np.zeros((4, 2, 8, 8), np.uint16)
+    counts[:, 0], counts[:, 1] = 3, 1  # a quarter of each code's pixels in class 1
+    kw = dict(maps=64, seed=0)
+    shift = calibrated_fraction_shift(DriftingPrior(), OneHotDecoder(), counts, 8, rounds=3, **kw)
+    assert shift[1] == pytest.approx(0.2, abs=0.02)
+    assert calibrated_fraction_shift(DriftingPrior(), OneHotDecoder(), counts, 8, rounds=0, **kw)[
+        1
+    ] == pytest.approx(0)

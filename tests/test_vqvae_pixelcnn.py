@@ -173,3 +173,60 @@ def test_a_prior_of_fewer_code_maps_stops_sooner_under_a_pass_cap(tmp_path):
     # 8 maps: 512 codes x 4 passes / 512 a epoch = 4 epochs; 2 maps: 128 x 4 / 512 -> 1
     assert (eight["epochs"], two["epochs"]) == (4, 1)
     assert len(pd.read_csv(tmp_path / "2.csv")) == 1
+
+
+def test_conditional_sampling_draws_what_the_full_network_would():
+    """With a condition per map, the row-cached sampler still gives a full forward pass's
+    draws (the condition's bias enters both stacks in both paths)."""
+    torch.manual_seed(5)
+    net = GatedPixelCNN(n_codes=4, dim=8, n_layers=3, kernel=3, n_cond=3).eval()
+    cond = torch.softmax(torch.randn(5, 3), 1)
+
+    def full_forward_sample(generator):
+        codes = torch.zeros(5, 7, 9, dtype=torch.long)
+        for i in range(7):
+            for j in range(9):
+                probs = torch.softmax(net(codes, cond)[:, :, i, j], 1)
+                codes[:, i, j] = torch.multinomial(probs, 1, generator=generator)[:, 0]
+        return codes
+
+    with torch.no_grad():
+        expected = full_forward_sample(torch.Generator().manual_seed(2))
+    fast = net.sample(5, (7, 9), generator=torch.Generator().manual_seed(2), cond=cond)
+    assert torch.equal(fast, expected)
+    with pytest.raises(ValueError, match="conditions"):
+        net.sample(1, (3, 3))
+
+
+def test_a_prior_conditioned_on_class_fractions_draws_the_fractions_asked(tmp_path):
+    """Maps of two kinds (mostly code 0 under a class-0 mask, mostly code 1 under class 1):
+    the conditioned prior, given a window's fractions, draws that kind, where an unconditioned
+    one mixes them; the class-count maps travel in its model file."""
+    from matgen.inference.segmentation import (
+        class_fractions,
+        code_class_counts,
+        draw_class_fractions,
+        load_pixelcnn,
+    )
+    from matgen.train.segmentation import train_pixelcnn
+
+    rng = np.random.default_rng(0)
+    masks = np.repeat(np.arange(2), 4)[:, None, None] * np.ones((8, 16, 16), np.uint8)
+    counts = code_class_counts(masks, 2, 2)  # (8, 2, 8, 8), 4 px a code
+    assert counts.shape == (8, 2, 8, 8) and counts.dtype == np.uint16
+    assert (counts[:4, 0] == 4).all() and (counts[4:, 1] == 4).all()
+    np.testing.assert_allclose(class_fractions(counts[[0, 7]]), [[1, 0], [0, 1]])
+    codes = np.where(rng.random((8, 8, 8)) < 0.85, masks[:, ::2, ::2], 1 - masks[:, ::2, ::2])
+    kw = dict(n_codes=2, epochs=6, steps_per_epoch=10, batch_size=16, window=6, dim=16,
+              n_layers=2, kernel=3, lr=5e-3, device="cpu", show_progress=False)  # fmt: skip
+    train_pixelcnn(codes, tmp_path / "c.pt", tmp_path / "c.csv", class_counts=counts, **kw)
+    prior, window, stored = load_pixelcnn(tmp_path / "c.pt")
+    assert window == 6 and np.array_equal(stored, counts)
+    gen = torch.Generator().manual_seed(0)
+    drawn = draw_class_fractions(stored, 200, 6, gen)
+    assert 0.35 < drawn[:, 0].mean() < 0.65 and set(np.unique(drawn)) == {0.0, 1.0}
+    cond = torch.tensor([[1.0, 0.0]] * 8 + [[0.0, 1.0]] * 8)
+    with torch.no_grad():
+        maps = prior.sample(16, (8, 8), generator=gen, cond=cond)
+    share_one = maps.float().mean((1, 2))
+    assert share_one[:8].mean() < 0.3 and share_one[8:].mean() > 0.7

@@ -34,6 +34,20 @@ def _show_mask(ax: "plt.Axes", mask: np.ndarray, title: str = "") -> None:
         ax.set_title(title, fontsize=8)
 
 
+def _fraction_panel(ax: "plt.Axes", checks: pd.Series, classes: list[str]) -> None:
+    """Area fraction of each phase, real annotated masks against generated ones."""
+    x = np.arange(len(classes))
+    for offset, name, colour, label in ((-0.2, "real", "0.6", "real masks"),
+                                        (0.2, "synthetic", "C1", "generated")):  # fmt: skip
+        values = [checks.get(f"{name}_fraction_{c}", np.nan) for c in classes]
+        ax.bar(x + offset, values, 0.4, color=colour, label=label)
+    ax.set_xticks(x, [c.replace("_", " ") for c in classes], fontsize=7)
+    ax.set_ylabel("area fraction")
+    gap = checks.get("phase_fraction_max_abs_difference", np.nan)
+    ax.set_title(f"phase fractions, largest |difference| {gap:.3f}", fontsize=8)
+    ax.legend(fontsize=7, frameon=False)
+
+
 def _realism_panels(axes: list["plt.Axes"], curves: Any, checks: pd.Series) -> None:
     """Bottom row of the pairs figure: power spectra, pore aspect ratio and pore size, real
     against generated, with the checks' values."""
@@ -80,7 +94,8 @@ def pairs_figure(
     crop: int = 64,
 ) -> None:
     """Rows: real images (crops of the tile size of the generated pairs), their annotated
-    masks, generated images, generated masks; below, the realism checks (spectra, pore shapes)."""
+    masks, generated images, generated masks; below, the realism checks (spectra, pore shapes,
+    phase fractions)."""
     use_style()
     ri, rm = load_stack(real_images), np.load(real_masks)
     si, sm = load_stack(synthetic_images), np.load(synthetic_masks)
@@ -100,10 +115,11 @@ def pairs_figure(
         _show_mask(axes[1, j], rm[k, y : y + crop, :crop], "annotated mask" if j == 0 else "")
         show_image(axes[2, j], np.asarray(si[j, 0], np.float32), "generated" if j == 0 else "")
         _show_mask(axes[3, j], sm[j], "generated mask" if j == 0 else "")
-    third = max(1, n // 3)
-    bottom = [fig.add_subplot(grid[4, i * third : (i + 1) * third]) for i in range(3)]
+    row = grid[4, :].subgridspec(1, 4, wspace=0.35)
+    bottom = [fig.add_subplot(row[0, i]) for i in range(4)]
     with np.load(curves_path) as curves:
-        _realism_panels(bottom, curves, checks)
+        _realism_panels(bottom[:3], curves, checks)
+    _fraction_panel(bottom[3], checks, classes)
     handles = [plt.Rectangle((0, 0), 1, 1, color=CLASS_COLOURS[i]) for i in range(len(classes))]
     fig.legend(handles, classes, loc="upper center", ncol=len(classes), fontsize=9,
                frameon=False, bbox_to_anchor=(0.5, 0.965))  # fmt: skip

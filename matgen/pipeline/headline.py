@@ -399,6 +399,8 @@ def segmentation_rows(
         ("generated_mask_image_agreement_miou", "generated mask vs image agreement (mIoU)"),
         ("generated_over_real_agreement",
          "agreement: generated pairs / the real annotated pairs the generator saw"),
+        ("phase_fraction_max_abs_difference",
+         "generated masks: phase area fraction − real, largest absolute"),
         ("power_spectrum_max_abs_log10_ratio",
          "generated images: power spectrum, largest log10 ratio to real, absolute"),
         ("pore_aspect_ratio_generated_over_real", "generated pores: mean aspect ratio / real"),

@@ -26,6 +26,9 @@ from ..data.ingest import load_stack
 from ..errors import InputError
 from ..inference.segmentation import (
     UNLABELLED,
+    calibrated_fraction_shift,
+    code_class_counts,
+    draw_class_fractions,
     encode_codes,
     load_pixelcnn,
     load_segmenter,
@@ -123,14 +126,21 @@ def fit_pixelcnn(
     *,
     split: dict[str, int],
     n_real: int = 0,
+    condition_on_fractions: bool = False,
     **train: Any,
 ) -> dict[str, Any]:
     """Encode the first ``n_real`` real training pairs (0: all) with the VQ-VAE and fit the
-    PixelCNN prior to the codes."""
+    PixelCNN prior to the codes; ``condition_on_fractions``: conditioned on each window's
+    class fractions of the annotated mask (sampling then draws them as real windows hold
+    them)."""
     real = _first_real(load_real(images_path, masks_path, table_path, split), n_real)
     vqvae = load_vqvae(vqvae_path, str(select_device(train.get("device", "auto"))))
     codes = encode_codes(vqvae, real["train_images"], real["train_masks"])
-    return train_pixelcnn(codes, model_out, log_out, n_codes=vqvae.quantizer.n_codes, **train)
+    counts = None
+    if condition_on_fractions:
+        counts = code_class_counts(real["train_masks"], vqvae.downsample, vqvae.n_classes)
+    return train_pixelcnn(codes, model_out, log_out, n_codes=vqvae.quantizer.n_codes,
+                          class_counts=counts, **train)  # fmt: skip
 
 
 def _code_side(size: int, downsample: int) -> int:
@@ -152,24 +162,38 @@ def sample_pairs(
     batch_size: int = 64,
     size: int | None = None,
     png_examples: int = 16,
+    calibration_rounds: int = 0,
+    calibration_maps: int = 64,
     device: str = "auto",
 ) -> None:
     """``n`` new image + mask pairs of ``size``² px (None: the prior's training window, in
     pixels): PixelCNN code maps decoded by the VQ-VAE; batch b is drawn from seed + b. The
     prior is convolutional, so its maps may be larger than the windows it was trained on.
-    Writes the stacks, a table and the first ``png_examples`` pairs as PNGs in
-    ``pairs/`` beside them."""
+    A prior conditioned on class fractions gets each map's from a random real window of the
+    map's size, shifted by ``calibration_rounds`` pilot batches of ``calibration_maps`` maps
+    (:func:`~matgen.inference.segmentation.calibrated_fraction_shift`; 0: not shifted).
+    Writes the stacks, a table (with each map's condition) and the first ``png_examples``
+    pairs as PNGs in ``pairs/`` beside them."""
     import torch
 
     dev = select_device(device)
     vqvae = load_vqvae(vqvae_path, str(dev))
-    prior, window = load_pixelcnn(pixelcnn_path, str(dev))
+    prior, window, class_counts = load_pixelcnn(pixelcnn_path, str(dev))
     side = window if size is None else _code_side(size, vqvae.downsample)
-    images, masks, rows = [], [], []
+    shift = None
+    if class_counts is not None:
+        shift = calibrated_fraction_shift(prior, vqvae, class_counts, side, temperature=temperature,
+                                          rounds=calibration_rounds, maps=calibration_maps,
+                                          seed=seed)  # fmt: skip
+    images, masks, rows, conditions = [], [], [], []
     for b, start in enumerate(range(0, n, batch_size)):
         k = min(batch_size, n - start)
         gen = torch.Generator().manual_seed(seed + b)
-        codes = prior.sample(k, (side, side), temperature, generator=gen)
+        cond = None
+        if class_counts is not None:  # each map's class fractions, as a real window's
+            cond = torch.from_numpy(draw_class_fractions(class_counts, k, side, gen) + shift)
+            conditions.append(cond.numpy())
+        codes = prior.sample(k, (side, side), temperature, generator=gen, cond=cond)
         with torch.no_grad():
             image, logits = vqvae.decode_codes(codes)
             image = image + vqvae.residual_noise(tuple(image.shape), generator=gen)
@@ -184,6 +208,8 @@ def sample_pairs(
     table = pd.DataFrame(rows)
     for c in range(int(masks.max()) + 1 if masks.size else 0):
         table[f"fraction_{c}"] = (masks == c).mean(axis=(1, 2))
+    for c, column in enumerate(np.concatenate(conditions).T if conditions else []):
+        table[f"condition_{c}"] = column  # the fractions asked for, shift included
     save_npy(images_out, images.astype(np.float16))
     save_npy(masks_out, masks)
     save_table(table_out, table)
@@ -328,6 +354,7 @@ def pair_realism(
     spectrum_tolerance: float = 0.2,
     shape_ks: float = 0.2,
     aspect_tolerance: float = 0.1,
+    fraction_tolerance: float = 0.02,
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Do generated pairs look like the real ones they were learnt from? Checks (rows of
     check, value, target, met) and the curves behind them (spectra, per-pore shapes).
@@ -338,7 +365,9 @@ def pair_realism(
     power at high frequency, a decoder grid as a peak at its period). Pore shape: mean aspect
     ratio of the generated pores over the real ones within ``aspect_tolerance`` (elongated
     pores score below 1), and the KS distance between their equivalent-diameter distributions
-    ≤ ``shape_ks``; pores touching a crop border are left out of both."""
+    ≤ ``shape_ks``; pores touching a crop border are left out of both. Phase fractions: the
+    largest absolute difference of a class's area fraction, generated masks against the real
+    ones (labelled pixels), ≤ ``fraction_tolerance`` (classes 0 .. ``pore_class``)."""
     from scipy.stats import ks_2samp
 
     from ..metrics.morphology import particle_shapes
@@ -358,7 +387,13 @@ def pair_realism(
     diameter_ks = (ks_2samp(real_pores["equivalent_diameter"],
                             syn_pores["equivalent_diameter"]).statistic
                    if enough else np.nan)  # fmt: skip
+    labelled = np.asarray(real_masks)[np.asarray(real_masks) != UNLABELLED]
+    generated = np.asarray(synthetic_masks)
+    fraction_gap = max(abs(float((generated == c).mean()) - float((labelled == c).mean()))
+                       for c in range(pore_class + 1))  # fmt: skip
     rows = [
+        dict(check="phase_fraction_max_abs_difference", value=fraction_gap,
+             target=f"<= {fraction_tolerance:g}", met=fraction_gap <= fraction_tolerance),
         dict(check="power_spectrum_max_abs_log10_ratio", value=worst,
              target=f"<= {spectrum_tolerance:g}", met=worst <= spectrum_tolerance),
         dict(check="pore_aspect_ratio_generated_over_real", value=aspect,

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..data.augment import random_d4_windows
 from ..errors import InputError
-from ..inference.segmentation import UNLABELLED
+from ..inference.segmentation import UNLABELLED, class_fractions
 from ..util import seed_everything, select_device
 from .loop import TrainingRun
 
@@ -169,11 +169,16 @@ def train_pixelcnn(
     kernel: int = 5,
     lr: float = 1e-3,
     max_passes: float | None = None,
+    class_counts: np.ndarray | None = None,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Fit the gated PixelCNN to random ``window``² windows (random D4) of the code maps
     (N, h, w); log the cross-entropy in nats and bits per code.
+
+    ``class_counts`` (N, C, h, w), the mask's pixels of each class under each code: the prior
+    is then conditioned on each window's class fractions, and keeps the maps (in its model
+    file) to draw conditions from when it samples.
 
     ``max_passes``: at most this many passes over the codes (windows × window² / codes), in
     whole epochs, so a prior fitted to fewer maps stops sooner: at the same number of steps
@@ -192,7 +197,8 @@ def train_pixelcnn(
                                   steps_per_epoch * batch_size * window**2)  # fmt: skip
     dev = select_device(device)
     seed_everything(seed)
-    cfg = dict(n_codes=n_codes, dim=dim, n_layers=n_layers, kernel=kernel)
+    n_cond = 0 if class_counts is None else int(class_counts.shape[1])
+    cfg = dict(n_codes=n_codes, dim=dim, n_layers=n_layers, kernel=kernel, n_cond=n_cond)
     model = GatedPixelCNN(**cfg).to(dev)
     opt, run = TrainingRun.with_adam(
         model_out,
@@ -210,11 +216,16 @@ def train_pixelcnn(
         model.train()
         total = 0.0
         for _ in range(steps_per_epoch):
-            _, c = random_crops(
-                np.zeros((len(codes), 1, h, w), np.float32), codes, batch_size, window, rng
-            )
-            c = torch.from_numpy(c).to(dev)
-            loss = F.cross_entropy(model(c), c)
+            if class_counts is None:
+                _, c = random_crops(
+                    np.zeros((len(codes), 1, h, w), np.float32), codes, batch_size, window, rng
+                )
+                cond = None
+            else:  # the same draws, the windows' class fractions beside them
+                counts, c = random_d4_windows((class_counts, codes), batch_size, window, rng)
+                cond = torch.from_numpy(class_fractions(counts)).to(dev)
+            c = torch.from_numpy(np.ascontiguousarray(c, np.int64)).to(dev)
+            loss = F.cross_entropy(model(c, cond), c)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -222,7 +233,8 @@ def train_pixelcnn(
         total /= steps_per_epoch
         run.end_step(epoch + 1, dict(nll=total, bits_per_code=total / np.log(2)))
     summary = {"epochs": epochs, "seconds": time.time() - run.started, "window": window}
-    run.finish("pixelcnn", window=window, summary=summary)
+    conditions = {} if class_counts is None else {"class_counts": torch.from_numpy(class_counts)}
+    run.finish("pixelcnn", window=window, summary=summary, **conditions)
     return summary
 
 
