@@ -79,7 +79,7 @@ def test_compare_morphology_reports_targets(tmp_path):
     spectra = np.load(tmp_path / "s.npz")
     assert list(spectra["names"]) == ["real", "good", "collapsed"]
     assert spectra["power"].shape == (3, 4) and spectra["frequency"][-1] == 0.5  # Nyquist
-    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 14
+    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 16  # 8 descriptors a set
     noise = out.set_index(["dataset", "descriptor"]).loc[("good", "detector_noise")]
     assert noise.mean_ratio == pytest.approx(1.0, abs=0.1)  # uniform noise on both sides
     assert noise.mean_real == pytest.approx(np.median(detector_noise_sd(real_tiles)))
@@ -146,6 +146,47 @@ def test_pore_interior_grey_keeps_the_pixels_a_margin_inside_each_pore():
     assert len(pore_interior_grey(images, pores, margin=2)) == 2
     with pytest.raises(ValueError, match="differ in shape"):
         pore_interior_grey(images[:1], pores)
+
+
+def test_pore_rim_contrast_measures_a_halo_around_the_pores():
+    from matgen.metrics.morphology import pore_rim_contrast
+
+    images = np.full((3, 32, 32), 0.6)
+    pores = np.zeros((3, 32, 32), bool)
+    pores[:, 4:10, 4:10] = True
+    images[pores] = 0.1
+    images[1, 2:12, 2:12][~pores[1, 2:12, 2:12]] = 0.7  # a 2-px halo 0.1 lighter
+    pores[2] = True  # all pore: no solid to measure
+    rim = pore_rim_contrast(images, pores)
+    # image 1: the 1-3 px ring holds the halo's outer px (0.7) and 1 px of plain solid (0.6)
+    halo_share = (10**2 - 8**2) / (12**2 - 8**2)  # dilation 1 -> 8 x 8, 3 -> 12 x 12
+    assert rim[0] == pytest.approx(0) and rim[1] == pytest.approx(0.1 * halo_share)
+    assert np.isnan(rim[2])
+    with pytest.raises(ValueError, match="inner < outer < far"):
+        pore_rim_contrast(images, pores, inner=3, outer=3)
+
+
+def test_compare_morphology_scores_bright_pore_rims(tmp_path):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(5)
+    tiles, tables = {}, {}
+    for name in ("real", "halo"):
+        t = _pore_tiles(rng, False)
+        if name == "halo":  # a 2-px rim 0.15 lighter around each pore
+            dark = t[:, 0] < 0.3
+            ring = ndimage.binary_dilation(dark, np.ones((1, 5, 5), bool)) & ~dark
+            t[:, 0][ring] += 0.15
+        np.save(tmp_path / f"{name}.npy", t)
+        tiles[name] = tmp_path / f"{name}.npy"
+        tables[name] = _morph_table(tmp_path / f"{name}.csv", np.full(12, 144 / 1024), np.ones(12))
+    tables["copy"], tiles["copy"] = tables["real"], tiles["real"]
+    rows = compare_morphology(tables, tiles, tmp_path / "d.csv", "real", smooth_sigma=0.0)
+    rows = rows.set_index(["dataset", "descriptor"])
+    assert rows.mean_difference["copy", "pore_rim"] == 0 and rows.meets_target["copy", "pore_rim"]
+    assert rows.mean_difference["halo", "pore_rim"] > 0.05
+    assert not rows.meets_target["halo", "pore_rim"]
+    assert rows.meets_target["halo", "porosity"]  # the porosity does not see it
 
 
 def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):

@@ -177,6 +177,15 @@ def porous_rows(
                 f"<= {compare['pore_grey_tolerance']}",
             )
         )
+    if any("pore_rim" in f.index.get_level_values("descriptor") for f in dist):
+        rows.append(
+            row(
+                "porous",
+                "StyleGAN2 pore rims (grey 1–3 px outside pores − far solid) − real, absolute",
+                [abs(v) for v in of("pore_rim", "mean_difference")],
+                f"<= {compare['pore_rim_tolerance']}",
+            )
+        )
     if any("detector_noise" in f.index.get_level_values("descriptor") for f in dist):
         rows.append(
             row(

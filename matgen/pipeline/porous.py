@@ -4,7 +4,7 @@ tiles, score the translation against the true high-resolution slices, compare mo
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,7 +16,11 @@ from ..data.threshold import binarise_pores
 from ..errors import InputError
 from ..io import atomic_path, save_npy, save_npz, save_table
 from ..metrics.distributions import distribution_distances, pairwise_diversity
-from ..metrics.morphology import normalised_autocovariance, pore_interior_grey
+from ..metrics.morphology import (
+    normalised_autocovariance,
+    pore_interior_grey,
+    pore_rim_contrast,
+)
 from ..metrics.regression import fit_to_truth
 from ..metrics.spectra import detector_noise_sd, radial_power_spectrum, spectrum_log_ratio
 from ..util import select_device
@@ -301,6 +305,7 @@ def compare_morphology(
     diversity_ratio: float = 0.8,
     spectrum_tolerance: float = 0.2,
     pore_grey_tolerance: float = 0.03,
+    pore_rim_tolerance: float = 0.01,
     smooth_sigma: float = 1.0,
     seed: int = 0,
     spectra_out: str | os.PathLike | None = None,
@@ -312,8 +317,11 @@ def compare_morphology(
     mean within ``lambda_tolerance`` relative, diversity ≥ ``diversity_ratio`` of the real
     set's, spectra within ``spectrum_tolerance`` decades, the grey levels inside pores within
     ``pore_grey_tolerance`` — a Wasserstein distance in grey levels, where hollow or mottled
-    pores show) as pass/fail columns. Pores for the last are segmented as the morphology stage
-    did: the table's ``threshold`` column (else Otsu) after smoothing by ``smooth_sigma`` px.
+    pores show, and the mean grey of a rim 1–3 px outside the pores minus the far solid within
+    ``pore_rim_tolerance`` of the real tiles' — bright halos around pores show there,
+    :func:`~matgen.metrics.morphology.pore_rim_contrast`) as pass/fail columns. Pores for the
+    last two are segmented as the morphology stage did: the table's ``threshold`` column (else
+    Otsu) after smoothing by ``smooth_sigma`` px.
     ``spectra_out`` (NPZ): the frequencies (cycles per pixel), each set's spectrum and the set
     names; the histogram (density over 50 bins in [0, 1]) of each set's pore-interior grey
     levels."""
@@ -326,6 +334,8 @@ def compare_morphology(
     measured = {k: radial_power_spectrum(v) for k, v in stacks.items()} if len(sizes) == 1 else {}
     spectra = {k: power for k, (_, power) in measured.items()}
     pore_grey = {k: _pore_grey(v, frames[k], smooth_sigma) for k, v in stacks.items()}
+    rims = {k: _pore_segmented(pore_rim_contrast, v, frames[k], smooth_sigma)
+            for k, v in stacks.items()}  # fmt: skip
     if spectra_out is not None and spectra:
         edges = np.linspace(0.0, 1.0, 51)  # grey levels are in [0, 1]
         density = [np.histogram(np.clip(v, 0, 1), edges, density=True)[0] if len(v)
@@ -366,6 +376,7 @@ def compare_morphology(
             }
         )
         rows.append(_detector_noise_row(stacks, name, real))
+        rows.append(_pore_rim_row(rims, name, real))
         if spectra:
             ratio = spectrum_log_ratio(spectra[real], spectra[name])
             rows.append({"dataset": name, "reference": real, "descriptor": "power_spectrum",
@@ -379,6 +390,7 @@ def compare_morphology(
         "diversity": lambda r: r.mean_ratio >= diversity_ratio,
         "power_spectrum": lambda r: r.max_abs_log_ratio <= spectrum_tolerance,
         "pore_grey": lambda r: r.wasserstein <= pore_grey_tolerance,
+        "pore_rim": lambda r: abs(r.mean_difference) <= pore_rim_tolerance,
     }
     out["target"] = [
         {
@@ -387,6 +399,7 @@ def compare_morphology(
             "diversity": f"ratio ≥ {diversity_ratio}",
             "power_spectrum": f"max |log10 ratio| ≤ {spectrum_tolerance}",
             "pore_grey": f"Wasserstein ≤ {pore_grey_tolerance}",
+            "pore_rim": f"|Δmean| ≤ {pore_rim_tolerance}",
         }.get(d, "")
         for d in out["descriptor"]
     ]
@@ -397,13 +410,35 @@ def compare_morphology(
     return out
 
 
-def _pore_grey(tiles: np.ndarray, table: pd.DataFrame, smooth_sigma: float) -> np.ndarray:
-    """Grey levels inside the pores of a tile stack (N, C, H, W), segmented at the level its
-    morphology table records (Otsu when it has none); see :func:`pore_interior_grey`."""
+def _pore_segmented(
+    measure: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    tiles: np.ndarray,
+    table: pd.DataFrame,
+    smooth_sigma: float,
+) -> np.ndarray:
+    """``measure(grey, pores)`` of a tile stack (N, C, H, W) whose pores are segmented at the
+    level its morphology table records (Otsu when it has none)."""
     level = float(table["threshold"].iloc[0]) if "threshold" in table else "otsu"
     grey = tiles[:, 0]
     pores, _ = binarise_pores(grey, level, smooth_sigma)
-    return pore_interior_grey(grey, pores)
+    return measure(grey, pores)
+
+
+def _pore_grey(tiles: np.ndarray, table: pd.DataFrame, smooth_sigma: float) -> np.ndarray:
+    """Grey levels inside the pores of a tile stack (:func:`pore_interior_grey`)."""
+    return _pore_segmented(pore_interior_grey, tiles, table, smooth_sigma)
+
+
+def _pore_rim_row(rims: dict[str, np.ndarray], name: str, real: str) -> dict[str, Any]:
+    """Set ``name``'s pore rims (rim minus far-solid grey per tile) against the real set's:
+    means over the tiles measured, their difference and the Wasserstein distance."""
+    a, b = (r[np.isfinite(r)] for r in (rims[real], rims[name]))
+    empty = not (len(a) and len(b))
+    return {"dataset": name, "reference": real, "descriptor": "pore_rim",
+            "mean_real": float(a.mean()) if len(a) else np.nan,
+            "mean_synthetic": float(b.mean()) if len(b) else np.nan,
+            "mean_difference": np.nan if empty else float(b.mean() - a.mean()),
+            "wasserstein": np.nan if empty else float(wasserstein_distance(a, b))}  # fmt: skip
 
 
 PANEL_ROWS = ("real", "styles", "noise", "interpolation")
