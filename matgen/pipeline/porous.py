@@ -362,21 +362,10 @@ def compare_morphology(
                 "mean_ratio": diversity[name] / diversity[real],
             }
         )
-        a, b = pore_grey[real], pore_grey[name]
-        empty = not (len(a) and len(b))  # no pore wider than 2 px: nothing to compare (NaN)
-        rows.append(
-            {
-                "dataset": name,
-                "reference": real,
-                "descriptor": "pore_grey",
-                "wasserstein": np.nan if empty else float(wasserstein_distance(a, b)),
-                "mean_real": float(a.mean()) if len(a) else np.nan,
-                "mean_synthetic": float(b.mean()) if len(b) else np.nan,
-                "mean_difference": np.nan if empty else float(b.mean() - a.mean()),
-            }
-        )
+        # no pore wider than 2 px, or no tile with a rim to measure: nothing to compare (NaN)
+        rows.append(_values_row(pore_grey, name, real, "pore_grey"))
         rows.append(_detector_noise_row(stacks, name, real))
-        rows.append(_pore_rim_row(rims, name, real))
+        rows.append(_values_row(rims, name, real, "pore_rim"))
         if spectra:
             ratio = spectrum_log_ratio(spectra[real], spectra[name])
             rows.append({"dataset": name, "reference": real, "descriptor": "power_spectrum",
@@ -429,16 +418,19 @@ def _pore_grey(tiles: np.ndarray, table: pd.DataFrame, smooth_sigma: float) -> n
     return _pore_segmented(pore_interior_grey, tiles, table, smooth_sigma)
 
 
-def _pore_rim_row(rims: dict[str, np.ndarray], name: str, real: str) -> dict[str, Any]:
-    """Set ``name``'s pore rims (rim minus far-solid grey per tile) against the real set's:
-    means over the tiles measured, their difference and the Wasserstein distance."""
-    a, b = (r[np.isfinite(r)] for r in (rims[real], rims[name]))
+def _values_row(
+    values: dict[str, np.ndarray], name: str, real: str, descriptor: str
+) -> dict[str, Any]:
+    """Set ``name``'s values of ``descriptor`` (pore-interior grey levels, per-tile pore rims)
+    against the real set's, non-finite ones left out: means, their difference and the
+    Wasserstein distance (NaN where either set has none)."""
+    a, b = (v[np.isfinite(v)] for v in (values[real], values[name]))
     empty = not (len(a) and len(b))
-    return {"dataset": name, "reference": real, "descriptor": "pore_rim",
+    return {"dataset": name, "reference": real, "descriptor": descriptor,
+            "wasserstein": np.nan if empty else float(wasserstein_distance(a, b)),
             "mean_real": float(a.mean()) if len(a) else np.nan,
             "mean_synthetic": float(b.mean()) if len(b) else np.nan,
-            "mean_difference": np.nan if empty else float(b.mean() - a.mean()),
-            "wasserstein": np.nan if empty else float(wasserstein_distance(a, b))}  # fmt: skip
+            "mean_difference": np.nan if empty else float(b.mean() - a.mean())}  # fmt: skip
 
 
 PANEL_ROWS = ("real", "styles", "noise", "interpolation")

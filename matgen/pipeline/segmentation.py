@@ -357,7 +357,8 @@ def pair_realism(
     fraction_tolerance: float = 0.02,
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Do generated pairs look like the real ones they were learnt from? Checks (rows of
-    check, value, target, met) and the curves behind them (spectra, per-pore shapes).
+    check, value, target, met) and the curves behind them (spectra, per-pore shapes, each
+    class's area fraction).
 
     Texture and noise: radially averaged power spectrum of the generated images against real
     crops of the same size (non-overlapping, from the real images), largest |log10 ratio| over
@@ -389,8 +390,9 @@ def pair_realism(
                    if enough else np.nan)  # fmt: skip
     labelled = np.asarray(real_masks)[np.asarray(real_masks) != UNLABELLED]
     generated = np.asarray(synthetic_masks)
-    fraction_gap = max(abs(float((generated == c).mean()) - float((labelled == c).mean()))
-                       for c in range(pore_class + 1))  # fmt: skip
+    real_fractions = np.array([(labelled == c).mean() for c in range(pore_class + 1)])
+    syn_fractions = np.array([(generated == c).mean() for c in range(pore_class + 1)])
+    fraction_gap = float(np.abs(syn_fractions - real_fractions).max())
     rows = [
         dict(check="phase_fraction_max_abs_difference", value=fraction_gap,
              target=f"<= {fraction_tolerance:g}", met=fraction_gap <= fraction_tolerance),
@@ -408,7 +410,13 @@ def pair_realism(
                  target="", met=np.nan)
             for key in ("aspect_ratio", "circularity", "equivalent_diameter")
         ]  # fmt: skip
-    curves = dict(frequency=frequency, real_power=real_power, synthetic_power=syn_power)
+    curves = dict(
+        frequency=frequency,
+        real_power=real_power,
+        synthetic_power=syn_power,
+        real_fractions=real_fractions,
+        synthetic_fractions=syn_fractions,
+    )
     curves.update({f"{name}_pore_{key}": pores[key]
                    for name, pores in (("real", real_pores), ("generated", syn_pores))
                    for key in ("aspect_ratio", "equivalent_diameter")})  # fmt: skip
@@ -473,9 +481,9 @@ def generator_checks(
              met=np.nan),
         *realism,
     ]  # fmt: skip
-    for name, masks in (("synthetic", syn_m), ("real", real["train_masks"])):
-        rows += [dict(check=f"{name}_fraction_{c}", value=float((masks == i).mean()), target="",
-                      met=np.nan) for i, c in enumerate(classes)]  # fmt: skip
+    for name in ("synthetic", "real"):  # the fractions pair_realism compared
+        rows += [dict(check=f"{name}_fraction_{c}", value=float(f), target="", met=np.nan)
+                 for c, f in zip(classes, curves[f"{name}_fractions"])]  # fmt: skip
     checks = pd.DataFrame(rows)
     save_npz(curves_out, **curves)
     save_table(checks_out, checks)

@@ -216,14 +216,10 @@ def train_pixelcnn(
         model.train()
         total = 0.0
         for _ in range(steps_per_epoch):
-            if class_counts is None:
-                _, c = random_crops(
-                    np.zeros((len(codes), 1, h, w), np.float32), codes, batch_size, window, rng
-                )
-                cond = None
-            else:  # the same draws, the windows' class fractions beside them
-                counts, c = random_d4_windows((class_counts, codes), batch_size, window, rng)
-                cond = torch.from_numpy(class_fractions(counts)).to(dev)
+            # the same draws with or without the class counts cut beside the codes
+            stacks = (codes,) if class_counts is None else (codes, class_counts)
+            c, *counts = random_d4_windows(stacks, batch_size, window, rng)
+            cond = torch.from_numpy(class_fractions(counts[0])).to(dev) if counts else None
             c = torch.from_numpy(np.ascontiguousarray(c, np.int64)).to(dev)
             loss = F.cross_entropy(model(c, cond), c)
             opt.zero_grad(set_to_none=True)
