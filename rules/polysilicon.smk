@@ -147,6 +147,7 @@ rule figures_polysilicon:
         grids=expand(f"{POLY}/traversal/{{model}}/grid.npy", model=list(POLY_MODELS)),
         traversals=expand(f"{POLY}/traversal/{{model}}/summary.csv", model=list(POLY_MODELS)),
         summary=rules.evaluate_polysilicon.output.summary,
+        per_sample=rules.evaluate_polysilicon.output.per_sample,
         judge=rules.train_polysilicon_evaluator.output.metrics,
     output:
         samples=report(f"{POLY}/figures/samples.png", caption="../report/polysilicon_samples.rst",

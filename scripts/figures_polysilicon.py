@@ -10,7 +10,12 @@ def figures():
         for name, i, t in zip(sm.params.names, sm.input.samples, sm.input.tables)
     }
     samples_figure(
-        sm.input.images, sm.input.table, samples, sm.output.samples, sm.output.samples_csv
+        sm.input.images,
+        sm.input.table,
+        samples,
+        sm.output.samples,
+        sm.output.samples_csv,
+        per_sample=sm.input.per_sample,
     )
     for name, grid, summary, png in zip(
         sm.params.names,

@@ -22,6 +22,7 @@ TARGETS = {
     "generator_accuracy": {"cGAN": 0.9},
     "generator_e11_mae_sigma": {"cGAN": 1.0},
     "grain_count_tolerance": 0.2,
+    "e11_over_class_mean_guess": 1.0,
     "boundary_alignment_ratio": 1.3,
     "synthetic_only_gap": 0.05,
 }
@@ -70,6 +71,7 @@ def test_headline_rows_from_the_studies_tables(tmp_path):
                 "set": "real",
                 "cnn_class_accuracy": 0.95,
                 "physics_mae_over_real_std": 0.05,
+                "physics_mae_over_class_mean_guess": 0.1,
                 "mean_grains": 40.0,
                 "mean_grains_real_mix": 40.0,
             },
@@ -77,6 +79,7 @@ def test_headline_rows_from_the_studies_tables(tmp_path):
                 "set": "cGAN",
                 "cnn_class_accuracy": 0.92,
                 "physics_mae_over_real_std": 1.3,
+                "physics_mae_over_class_mean_guess": 1.6,  # worse than ignoring its E11
                 "mean_grains": 36.0,  # its own class mix: not what the row compares
                 "mean_grains_real_mix": 30.0,
             },
@@ -146,6 +149,9 @@ def test_headline_rows_from_the_studies_tables(tmp_path):
     assert by.loc["F1 gap: CycleGAN − noiseless", "value"] == pytest.approx(0.8)
     assert by.loc["F1 gap: CycleGAN − noiseless", "met"] is True
     assert by.loc["cGAN physics E11 MAE / real σ", "met"] is False  # 1.3 > 1.0
+    guess = by.loc["cGAN physics E11 MAE / that of guessing the class-mean E11"]
+    assert guess["value"] == pytest.approx(1.6) and guess["target"] == "<= 1"
+    assert guess["met"] is False
     grains = "cGAN grains per image / real, at the real class mix"
     assert by.loc[grains, "value"] == pytest.approx(0.75)
     assert by.loc[grains, "target"] == "in [0.8, 1.2]" and by.loc[grains, "met"] is False

@@ -19,9 +19,12 @@ def samples_figure(
     csv_out: str | os.PathLike,
     per_class: int = 3,
     seed: int = 0,
+    per_sample: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """One row per class: ``per_class`` real microstructures, then the same number from each
-    generative model (name → {images, table}), each titled with its (conditioned) E11."""
+    generative model (name → {images, table}); real ones titled with their E11 label, generated
+    ones with their E11 condition → the E11 their grains give (the study's physics, from the
+    evaluation's ``per_sample`` table; without it the condition alone)."""
     use_style()
     real = pd.read_csv(real_table)
     sets = {"real": (np.load(real_images, mmap_mode="r"), real)}
@@ -35,6 +38,11 @@ def samples_figure(
         figsize=(1.25 * cols, 1.45 * len(classes) + 0.6),
         constrained_layout=True,
         squeeze=False,
+    )
+    measured = (
+        pd.read_csv(per_sample).set_index(["set", "index"])["e11_physics"]
+        if per_sample is not None
+        else pd.Series(dtype=float)
     )
     rng = np.random.default_rng(seed)
     records = []
@@ -53,18 +61,20 @@ def samples_figure(
                     continue
                 i = int(pick[c])
                 e11 = float(table["e11"].iloc[i])
+                physics = float(measured.get((set_name, i), np.nan))
+                title = f"{e11:.1f}" if set_name == "real" or np.isnan(physics) else ""
+                title = title or f"{e11:.1f} → {physics:.1f}"
                 show_image(
-                    ax,
-                    np.asarray(images[i, 0], np.float32),
-                    f"{set_name}\nE11 {e11:.1f}",
-                    fontsize=7,
+                    ax, np.asarray(images[i, 0], np.float32), f"{set_name}\nE11 {title}", fontsize=7
                 )
-                records.append({"class": name, "set": set_name, "index": i, "e11": e11})
+                records.append(
+                    {"class": name, "set": set_name, "index": i, "e11": e11, "e11_physics": physics}
+                )
             if s == 0:
                 axes[r, 0].set_ylabel(f"RVE {name}", fontsize=9)
     fig.suptitle(
-        "Polysilicon microstructures per class (RVE size): real vs conditional "
-        "generators (E11 in GPa: label / condition)"
+        "Polysilicon per class (RVE size), real vs conditional generators — E11 (GPa): "
+        "real, label; generated, condition → from its grains"
     )
     table = pd.DataFrame(records)
     save_table(csv_out, table.rename(columns=lambda c: c.replace("\n", " ")))
@@ -148,10 +158,12 @@ def comparison_table_figure(
         "cnn_e11_mae": "CNN E11\nMAE (GPa)",
         "physics_e11_mae": "physics E11\nMAE (GPa)",
         "physics_mae_over_real_std": "physics MAE\n/ real σ",
+        "physics_mae_over_class_mean_guess": "physics MAE / a\nclass-mean guess's",
         "frechet_distance": "Fréchet dist.\n(CNN features)",
         # at the real class mix: samples are drawn evenly over the classes, the real images not
         "mean_grains_real_mix": "grains / image\n(real class mix)",
     }
+    columns = {k: v for k, v in columns.items() if k in summary}  # older runs lack some
     table = summary[list(columns)].rename(columns=columns)
     cells = [
         [f"{v:.3g}" if isinstance(v, float) else str(v) for v in row]

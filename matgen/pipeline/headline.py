@@ -333,7 +333,9 @@ def polysilicon_rows(
     judge: list[str | os.PathLike], evaluation: list[str | os.PathLike], targets: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """The CNN judge's held-out accuracy; per generator the judged class accuracy, the physics
-    E11 error in real within-class σ, and the grain count relative to the real images'."""
+    E11 error in real within-class σ and relative to guessing each map's real class-mean E11
+    (≤ 1: the maps carry their E11 condition, not only their class), and the grain count
+    relative to the real images'."""
     rows = [
         row(
             "polysilicon",
@@ -362,6 +364,15 @@ def polysilicon_rows(
                 f"<= {mae[name]}" if name in mae else "",
             )
         )
+        if "physics_mae_over_class_mean_guess" in evals[0]:  # absent from older runs
+            rows.append(
+                row(
+                    "polysilicon",
+                    f"{name} physics E11 MAE / that of guessing the class-mean E11",
+                    [float(f.loc[name, "physics_mae_over_class_mean_guess"]) for f in evals],
+                    f"<= {targets['e11_over_class_mean_guess']:g}",
+                )
+            )
         if "mean_grains_real_mix" in evals[0]:  # absent from summaries of older runs
             rows.append(
                 row(

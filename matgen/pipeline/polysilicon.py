@@ -117,7 +117,9 @@ def evaluate_samples(
 
     Per set: CNN class accuracy against the conditioned class, CNN-predicted E11 MAE and R²
     against the conditioned E11, E11 computed from the image by the generator's physics
-    (grey level → orientation → Voigt/Reuss/Hill) MAE against the condition, grain counts, and
+    (grey level → orientation → Voigt/Reuss/Hill) MAE against the condition, also over the MAE
+    of guessing each map's real class-mean E11 (below 1: the maps carry their E11 condition,
+    not only their class), grain counts, and
     the Fréchet distance between CNN features of the real set and of the samples. The real set
     itself is scored the same way as a reference row (CNN on real images, physics from real
     images). ``per_class_out``: per set and class, the mean grain count and mean grain area
@@ -138,6 +140,8 @@ def evaluate_samples(
             cond.class_index(table["class"].astype(str)),
             table["e11"].to_numpy(float),
         )
+    # what ignoring the E11 condition would score: each map's class mean of the real E11
+    class_mean_e11 = pd.Series(real.target).groupby(real.class_index).mean()
     rows, summary = [], []
     for name, (images, class_index, e11) in sets.items():
         judged = real_judged if name == "real" else judge(model, images, cond)
@@ -167,6 +171,7 @@ def evaluate_samples(
             )
         )
         physics_ok = np.isfinite(physics)
+        guess = np.abs(class_mean_e11.reindex(class_index).to_numpy() - e11)[physics_ok]
         summary.append(
             {
                 "set": name,
@@ -176,6 +181,9 @@ def evaluate_samples(
                 "cnn_e11_r2": regression_scores(judged["target"], e11)["e11_r2"],
                 "physics_e11_mae": float(np.abs(physics[physics_ok] - e11[physics_ok]).mean()),
                 "physics_e11_r2": regression_scores(physics[physics_ok], e11[physics_ok])["e11_r2"],
+                "physics_mae_over_class_mean_guess": float(
+                    np.abs(physics[physics_ok] - e11[physics_ok]).mean() / guess.mean()
+                ),
                 "real_e11_std": float(real.target.std()),
                 "frechet_distance": 0.0
                 if name == "real"
