@@ -158,7 +158,7 @@ def comparison_table_figure(
         "cnn_e11_mae": "CNN E11\nMAE (GPa)",
         "physics_e11_mae": "physics E11\nMAE (GPa)",
         "physics_mae_over_real_std": "physics MAE\n/ real σ",
-        "physics_mae_over_class_mean_guess": "physics MAE / a\nclass-mean guess's",
+        "physics_mae_over_class_mean_guess": "physics MAE /\nclass-mean\nguess's",
         "frechet_distance": "Fréchet dist.\n(CNN features)",
         # at the real class mix: samples are drawn evenly over the classes, the real images not
         "mean_grains_real_mix": "grains / image\n(real class mix)",
@@ -169,7 +169,7 @@ def comparison_table_figure(
         [f"{v:.3g}" if isinstance(v, float) else str(v) for v in row]
         for row in table.itertuples(index=False)
     ]
-    fig, ax = plt.subplots(figsize=(12, 0.45 * len(cells) + 1.3))
+    fig, ax = plt.subplots(figsize=(1.5 * len(columns), 0.45 * len(cells) + 1.5))
     draw_table(ax, cells, list(table.columns))
     ax.set_title(
         f"Synthetic microstructures judged against their conditions — CNN judge held-out: "
