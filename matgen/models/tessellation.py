@@ -45,8 +45,9 @@ _ORIENTATION_FEATURES = ("1", "cos 2πg", "sin 2πg", "cos 4πg", "sin 4πg")
 
 
 def _orientation_features(grey: torch.Tensor) -> torch.Tensor:
-    """(..., 5) features of grey levels in [0, 1]: the trigonometric moments a fibre texture's
-    homogenised stiffness depends on, up to the grey → angle map."""
+    """(..., 5) features of grey levels in [0, 1]: 1 and the cos / sin of 2πg and 4πg, smooth
+    periodic functions of the grain's orientation from which an MLP can form the stiffness
+    moments (cos / sin 2ψ, 4ψ; ψ is an affine map of g)."""
     angle = 2 * torch.pi * grey
     return torch.stack(
         [torch.ones_like(grey), angle.cos(), angle.sin(), (2 * angle).cos(), (2 * angle).sin()], -1
@@ -290,7 +291,8 @@ class SeedDecoder(nn.Module):
         with torch.no_grad():
             draft = self._render(seeds)[:, 0]
             grain = (draft != torch.sigmoid(self.boundary_logit)).to(draft.dtype)[..., None]
-            summary = (_orientation_features(draft) * grain).sum((1, 2)) / grain.sum((1, 2))
+            pixels = grain.sum((1, 2)).clamp(min=1)  # a map always holds a grain; no 0 / 0
+            summary = (_orientation_features(draft) * grain).sum((1, 2)) / pixels
             log_count = expected_nuclei(seeds).clamp(min=1e-6).log()[:, None]
         w = self.feedback(torch.cat([summary, cond, log_count], 1))
         grey = seeds[:, :, 3] + (_orientation_features(torch.sigmoid(seeds[:, :, 3])) *
