@@ -23,6 +23,7 @@ TARGETS = {
     "generator_e11_mae_sigma": {"cGAN": 1.0},
     "grain_count_tolerance": 0.2,
     "e11_over_class_mean_guess": 1.0,
+    "orientation_w1_uniform": 0.02,
     "boundary_alignment_ratio": 1.3,
     "synthetic_only_gap": 0.05,
 }

@@ -159,6 +159,7 @@ def comparison_table_figure(
         "physics_e11_mae": "physics E11\nMAE (GPa)",
         "physics_mae_over_real_std": "physics MAE\n/ real σ",
         "physics_mae_over_class_mean_guess": "physics MAE /\nclass-mean\nguess's",
+        "orientation_w1_uniform": "orientations:\nW1 to uniform",
         "frechet_distance": "Fréchet dist.\n(CNN features)",
         # at the real class mix: samples are drawn evenly over the classes, the real images not
         "mean_grains_real_mix": "grains / image\n(real class mix)",

@@ -138,3 +138,32 @@ def latent_share_of_variance(maps: np.ndarray) -> float:
     total = x.reshape(-1, *x.shape[2:]).var(axis=0).mean()
     latent = x.mean(axis=1).var(axis=0).mean()
     return float(latent / total) if total > 0 else float("nan")
+
+
+def orientation_nonuniformity(
+    images: np.ndarray, grey_range: tuple[float, float], boundary_level: float
+) -> float:
+    """1-Wasserstein distance between a set's grain orientations and a uniform distribution.
+
+    Parameters
+    ----------
+    images : ndarray, shape (N, ...)
+        Grain maps in [0, 1] whose grey level encodes each grain's orientation linearly.
+    grey_range : (float, float)
+        Grey levels of orientation 0 and of a full period (e.g. ψ = 0° and ψ → 180°).
+    boundary_level : float
+        Pixels at or below it are boundaries and left out.
+
+    Returns
+    -------
+    float
+        W1 between the grain pixels' orientations as a fraction of the period (clipped to
+        [0, 1]) and U(0, 1), pooled over the set: 0 for uniformly random orientations (area-
+        weighted), up to 0.5 when every grain has one orientation. Unitless (period fraction).
+    """
+    lo, hi = grey_range
+    grey = np.asarray(images, np.float64)
+    u = np.sort(np.clip((grey[grey > boundary_level] - lo) / (hi - lo), 0.0, 1.0))
+    if len(u) == 0:
+        return float("nan")
+    return float(np.abs(u - (np.arange(len(u)) + 0.5) / len(u)).mean())

@@ -334,8 +334,8 @@ def polysilicon_rows(
 ) -> list[dict[str, Any]]:
     """The CNN judge's held-out accuracy; per generator the judged class accuracy, the physics
     E11 error in real within-class σ and relative to guessing each map's real class-mean E11
-    (≤ 1: the maps carry their E11 condition, not only their class), and the grain count
-    relative to the real images'."""
+    (≤ 1: the maps carry their E11 condition, not only their class), how far the grains'
+    orientations are from uniformly random, and the grain count relative to the real images'."""
     rows = [
         row(
             "polysilicon",
@@ -371,6 +371,15 @@ def polysilicon_rows(
                     f"{name} physics E11 MAE / that of guessing the class-mean E11",
                     [float(f.loc[name, "physics_mae_over_class_mean_guess"]) for f in evals],
                     f"<= {targets['e11_over_class_mean_guess']:g}",
+                )
+            )
+        if "orientation_w1_uniform" in evals[0]:  # absent from older runs
+            rows.append(
+                row(
+                    "polysilicon",
+                    f"{name} grain orientations: W1 to uniform (period fraction)",
+                    [float(f.loc[name, "orientation_w1_uniform"]) for f in evals],
+                    f"<= {targets['orientation_w1_uniform']:g}",
                 )
             )
         if "mean_grains_real_mix" in evals[0]:  # absent from summaries of older runs
