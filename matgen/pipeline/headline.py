@@ -364,24 +364,16 @@ def polysilicon_rows(
                 f"<= {mae[name]}" if name in mae else "",
             )
         )
-        if "physics_mae_over_class_mean_guess" in evals[0]:  # absent from older runs
-            rows.append(
-                row(
-                    "polysilicon",
-                    f"{name} physics E11 MAE / that of guessing the class-mean E11",
-                    [float(f.loc[name, "physics_mae_over_class_mean_guess"]) for f in evals],
-                    f"<= {targets['e11_over_class_mean_guess']:g}",
-                )
-            )
-        if "orientation_w1_uniform" in evals[0]:  # absent from older runs
-            rows.append(
-                row(
-                    "polysilicon",
-                    f"{name} grain orientations: W1 to uniform (period fraction)",
-                    [float(f.loc[name, "orientation_w1_uniform"]) for f in evals],
-                    f"<= {targets['orientation_w1_uniform']:g}",
-                )
-            )
+        for column, what, target in (
+            ("physics_mae_over_class_mean_guess",
+             "physics E11 MAE / that of guessing the class-mean E11", "e11_over_class_mean_guess"),
+            ("orientation_w1_uniform",
+             "grain orientations: W1 to uniform (period fraction)", "orientation_w1_uniform"),
+        ):  # fmt: skip
+            if column in evals[0]:  # absent from older runs
+                values = [float(f.loc[name, column]) for f in evals]
+                rows.append(row("polysilicon", f"{name} {what}", values,
+                                f"<= {targets[target]:g}"))  # fmt: skip
         if "mean_grains_real_mix" in evals[0]:  # absent from summaries of older runs
             rows.append(
                 row(
