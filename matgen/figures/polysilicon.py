@@ -62,8 +62,8 @@ def samples_figure(
                 i = int(pick[c])
                 e11 = float(table["e11"].iloc[i])
                 physics = float(measured.get((set_name, i), np.nan))
-                title = f"{e11:.1f}" if set_name == "real" or np.isnan(physics) else ""
-                title = title or f"{e11:.1f} → {physics:.1f}"
+                label_only = set_name == "real" or np.isnan(physics)  # nothing measured to add
+                title = f"{e11:.1f}" if label_only else f"{e11:.1f} → {physics:.1f}"
                 show_image(
                     ax, np.asarray(images[i, 0], np.float32), f"{set_name}\nE11 {title}", fontsize=7
                 )

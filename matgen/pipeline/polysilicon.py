@@ -173,6 +173,7 @@ def evaluate_samples(
         )
         physics_ok = np.isfinite(physics)
         guess = np.abs(class_mean_e11.reindex(class_index).to_numpy() - e11)[physics_ok]
+        physics_mae = float(np.abs(physics[physics_ok] - e11[physics_ok]).mean())
         summary.append(
             {
                 "set": name,
@@ -180,11 +181,9 @@ def evaluate_samples(
                 "cnn_class_accuracy": float((judged["class_index"] == class_index).mean()),
                 "cnn_e11_mae": regression_scores(judged["target"], e11)["e11_mae"],
                 "cnn_e11_r2": regression_scores(judged["target"], e11)["e11_r2"],
-                "physics_e11_mae": float(np.abs(physics[physics_ok] - e11[physics_ok]).mean()),
+                "physics_e11_mae": physics_mae,
                 "physics_e11_r2": regression_scores(physics[physics_ok], e11[physics_ok])["e11_r2"],
-                "physics_mae_over_class_mean_guess": float(
-                    np.abs(physics[physics_ok] - e11[physics_ok]).mean() / guess.mean()
-                ),
+                "physics_mae_over_class_mean_guess": physics_mae / float(guess.mean()),
                 "real_e11_std": float(real.target.std()),
                 "frechet_distance": 0.0
                 if name == "real"
