@@ -227,6 +227,7 @@ class SeedDecoder(nn.Module):
         temperature: float,
         presence_gain: float = 2.0,
         orientation_feedback: int = 0,
+        orientation_range: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         if resolution % grid:
@@ -238,6 +239,12 @@ class SeedDecoder(nn.Module):
             )
         self.resolution, self.grid, self.window = resolution, grid, window
         self.seeds_per_cell, self.temperature = seeds_per_cell, temperature
+        if (
+            orientation_range is not None
+            and not 0 < orientation_range[0] < orientation_range[1] < 1
+        ):
+            raise ValueError(f"orientation_range {orientation_range} is not 0 < lo < hi < 1")
+        self.orientation_range = None if orientation_range is None else tuple(orientation_range)
         chans = [local_channels + latent_dim + cond_dim] + [width] * depth
         self.trunk = nn.Sequential(*[_conv(a, b) for a, b in zip(chans[:-1], chans[1:])])
         self.head = nn.Conv2d(width, seeds_per_cell * (PARAMS - 1), 1)
@@ -272,7 +279,27 @@ class SeedDecoder(nn.Module):
         skip = local[:, : 4 * m].reshape(len(h), m, 4, g, g) * LOGISTIC_SCALE
         out = self.head(h).view(len(h), m, PARAMS - 1, g, g) * self.gain
         seeds = torch.cat([out + skip, out[:, :, 2:3]], 2)
+        if self.orientation_range is not None:
+            # the orientation on its circle: the noise's quantile Φ(ε), uniform for a standard
+            # normal ε, turned by the head's output, modulo one period
+            quantile = torch.special.ndtr(skip[:, :, 3] / LOGISTIC_SCALE)
+            seeds = self._with_orientation(seeds, quantile + out[:, :, 3])
         return seeds if self.feedback is None else self._orientation_feedback(seeds, cond)
+
+    def _with_orientation(self, seeds: torch.Tensor, fraction: torch.Tensor) -> torch.Tensor:
+        """``seeds`` with the grey logits of orientations given as fractions of the period (any
+        real number, taken modulo 1), painted in ``orientation_range``."""
+        lo, hi = self.orientation_range
+        grey = lo + (hi - lo) * torch.remainder(fraction, 1.0)
+        return torch.cat([seeds[:, :, :3], torch.logit(grey)[:, :, None], seeds[:, :, 4:]], 2)
+
+    def _orientation_fraction(self, grey: torch.Tensor) -> torch.Tensor:
+        """A grey level's orientation as a fraction of the period (the grey itself without
+        ``orientation_range``)."""
+        if self.orientation_range is None:
+            return grey
+        lo, hi = self.orientation_range
+        return (grey - lo) / (hi - lo)
 
     def _orientation_feedback(self, seeds: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Seeds with grey logits corrected by the map's draft orientations as a whole.
@@ -292,11 +319,16 @@ class SeedDecoder(nn.Module):
             draft = self._render(seeds)[:, 0]
             grain = (draft != torch.sigmoid(self.boundary_logit)).to(draft.dtype)[..., None]
             pixels = grain.sum((1, 2)).clamp(min=1)  # a map always holds a grain; no 0 / 0
-            summary = (_orientation_features(draft) * grain).sum((1, 2)) / pixels
+            features = _orientation_features(self._orientation_fraction(draft))
+            summary = (features * grain).sum((1, 2)) / pixels
             log_count = expected_nuclei(seeds).clamp(min=1e-6).log()[:, None]
-        w = self.feedback(torch.cat([summary, cond, log_count], 1))
-        grey = seeds[:, :, 3] + (_orientation_features(torch.sigmoid(seeds[:, :, 3])) *
-                                 w[:, None, None, None]).sum(-1)  # fmt: skip
+        w = self.feedback(torch.cat([summary, cond, log_count], 1))[:, None, None, None]
+        if self.orientation_range is not None:  # turn each orientation on its circle
+            fraction = self._orientation_fraction(torch.sigmoid(seeds[:, :, 3]))
+            return self._with_orientation(
+                seeds, fraction + (_orientation_features(fraction) * w).sum(-1)
+            )
+        grey = seeds[:, :, 3] + (_orientation_features(torch.sigmoid(seeds[:, :, 3])) * w).sum(-1)
         return torch.cat([seeds[:, :, :3], grey[:, :, None], seeds[:, :, 4:]], 2)
 
     def _render(self, seeds: torch.Tensor) -> torch.Tensor:
@@ -336,6 +368,7 @@ class _GrainMapModel(nn.Module):
         temperature: float,
         presence_gain: float,
         orientation_feedback: int = 0,
+        orientation_range: tuple[float, float] | None = None,
     ) -> None:
         self.resolution, self.latent_dim, self.cond_dim = resolution, latent_dim, cond_dim
         self.local_shape = (local_channels, grid, grid)
@@ -352,6 +385,7 @@ class _GrainMapModel(nn.Module):
             temperature,
             presence_gain,
             orientation_feedback,
+            orientation_range,
         )
 
     def generate(
@@ -384,6 +418,7 @@ class TessellationGenerator(_GrainMapModel):
         temperature: float = 4.0,
         presence_gain: float = 2.0,
         orientation_feedback: int = 0,
+        orientation_range: tuple[float, float] | None = None,
     ) -> None:
         if img_channels != 1:
             raise ValueError("a grain map has one channel")
@@ -401,6 +436,7 @@ class TessellationGenerator(_GrainMapModel):
             temperature,
             presence_gain,
             orientation_feedback,
+            orientation_range,
         )
 
     def forward(
@@ -450,6 +486,26 @@ def offset_nonuniformity(seeds: torch.Tensor) -> torch.Tensor:
     return total
 
 
+def orientation_nonuniformity_by_class(
+    seeds: torch.Tensor, class_index: torch.Tensor, orientation_range: tuple[float, float]
+) -> torch.Tensor:
+    """How far the present nuclei's orientations of ``seeds`` (N, m, 5, G, G) are from random,
+    class by class (``class_index`` (N,)): the sum over the classes in the batch of the squared
+    W2 distance between their nuclei's orientations, as fractions of the period read from the
+    grey levels in ``orientation_range``, and U(0, 1). Real grains are oriented at random in
+    every class; a map must still tilt its own orientations to carry its E11, but pooled over
+    maps of a class at their real conditions the tilts average out. Differentiable in the grey
+    logits."""
+    lo, hi = orientation_range
+    on = seeds[:, :, 2] > 0
+    fraction = ((torch.sigmoid(seeds[:, :, 3]) - lo) / (hi - lo)).clamp(0, 1)
+    total = seeds.sum() * 0
+    for k in class_index.unique():
+        mine = class_index == k
+        total = total + _w2_to_uniform(fraction[mine][on[mine]])
+    return total
+
+
 def _down(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2))
 
@@ -475,6 +531,7 @@ class TessellationVAE(_GrainMapModel):
         temperature: float = 4.0,
         presence_gain: float = 2.0,
         orientation_feedback: int = 0,
+        orientation_range: tuple[float, float] | None = None,
     ) -> None:
         n_local = (resolution // grid).bit_length() - 1
         if grid * 2**n_local != resolution or grid % 4:
@@ -498,6 +555,7 @@ class TessellationVAE(_GrainMapModel):
             temperature,
             presence_gain,
             orientation_feedback,
+            orientation_range,
         )
 
     def encode(

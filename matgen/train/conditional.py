@@ -223,14 +223,16 @@ def _shape_terms(
     density_weight: float,
     offset_weight: float,
     physics: tuple[_PhysicsE11, Any, float] | None = None,
+    orientation: tuple[tuple[float, float], float] | None = None,
 ) -> tuple[Any, Any]:
     """G's terms beyond the critic's: the weighted sum of the grain-density penalty, of the
-    nuclei's departure from a random scatter and, with ``physics`` (the term, the maps'
-    conditions, its weight), of the physics-E11 penalty; and the density penalty alone (for
-    the log)."""
+    nuclei's departure from a random scatter, with ``physics`` (the term, the maps'
+    conditions, its weight) of the physics-E11 penalty and with ``orientation`` (the grey
+    range of ψ, a weight) of the orientations' departure from random per class; and the
+    density penalty alone (for the log)."""
     import torch
 
-    from ..models.tessellation import offset_nonuniformity
+    from ..models.tessellation import offset_nonuniformity, orientation_nonuniformity_by_class
 
     loss_density = density.penalty(maps, seeds, class_index) if density else torch.zeros(())
     extra = density_weight * loss_density
@@ -239,6 +241,9 @@ def _shape_terms(
     if physics is not None:
         term, cond, weight = physics
         extra = extra + weight * term.penalty(maps, seeds, cond)
+    if orientation is not None:
+        grey_range, weight = orientation
+        extra = extra + weight * orientation_nonuniformity_by_class(seeds, class_index, grey_range)
     return extra, loss_density
 
 
@@ -388,6 +393,7 @@ def train_cgan(
     density_floor: float = 0.0,
     offset_weight: float = 0.0,
     e11_weight: float = 0.0,
+    orientation_weight: float = 0.0,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
@@ -395,20 +401,23 @@ def train_cgan(
     (:class:`~matgen.models.tessellation.TessellationGenerator`, options in ``generator``); D
     (:class:`_Critic`) has ``width`` maps, a projection head with ``projection``, DiffAugment
     with ``augment_p`` and ``augment_ops``; ``d_steps`` D updates (fresh batches) per G update.
-    ``ema_decay`` > 0: the saved G (what sampling uses) is the exponential moving average of
-    the trained one's weights (Karras et al. 2018), which averages out the last steps' swings.
+    ``ema_decay`` > 0: the saved G (what sampling uses) is the EMA of the trained weights.
     ``density_weight`` > 0 adds :class:`_GrainDensity` (tolerance ``density_tolerance`` real
     σ of the log grain count per class, at least ``density_floor`` in log units) to G's loss;
     ``offset_weight`` > 0 adds :func:`~matgen.models.tessellation.offset_nonuniformity` (nuclei
     scattered at random, as the real ones are, not set in a lattice). ``e11_weight`` > 0 adds
     :class:`_PhysicsE11` (the maps' E11 by the study's physics against their condition), as
-    the cVAE's prior draws pay it."""
+    the cVAE's prior draws pay it; ``orientation_weight`` > 0 (with ``generator.
+    orientation_range``) :func:`~matgen.models.tessellation.orientation_nonuniformity_by_class`."""
     import torch
 
     from ..models.tessellation import TessellationGenerator
 
     if d_steps < 1:
         raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
+    grey_range = (generator or {}).get("orientation_range")
+    if orientation_weight > 0 and grey_range is None:
+        raise InputError("gan: orientation_weight needs generator.orientation_range")
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
     cond = conditioning_for(data, classes)
@@ -423,7 +432,8 @@ def train_cgan(
                      augment_ops=augment_ops)  # fmt: skip
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
     terms = dict(ema_decay=ema_decay, density_weight=density_weight, offset_weight=offset_weight)
-    terms.update({"e11_weight": e11_weight} if e11_weight else {})  # old checkpoints resume
+    optional = {"e11_weight": e11_weight, "orientation_weight": orientation_weight}
+    terms.update({k: v for k, v in optional.items() if v})  # old checkpoints resume
     run = TrainingRun(
         model_out,
         log_out,
@@ -442,6 +452,7 @@ def train_cgan(
     k_all = torch.from_numpy(np.asarray(data.class_index, np.int64))
     density = _GrainDensity.of(data, len(classes), density_weight, density_tolerance, density_floor)
     physics = _PhysicsE11(cond.target_mean, cond.target_std, dev) if e11_weight else None
+    orientation = (grey_range, orientation_weight) if orientation_weight > 0 else None
     rng = np.random.default_rng([seed, run.start])
     for epoch in run.steps():
         sums = np.zeros(3)
@@ -460,9 +471,9 @@ def train_cgan(
             if not update_g:
                 continue
             e11_term = None if physics is None else (physics, c, e11_weight)
-            extra, loss_density = _shape_terms(
-                maps, seeds, k_all[idx].to(dev), density, density_weight, offset_weight, e11_term
-            )
+            extra, loss_density = _shape_terms(maps, seeds, k_all[idx].to(dev), density,
+                                               density_weight, offset_weight, e11_term,
+                                               orientation)  # fmt: skip
             loss_g = critic.generator_loss(fake, c) + extra
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
