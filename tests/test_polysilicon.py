@@ -761,6 +761,20 @@ def test_orientations_drawn_on_their_circle_are_uniform_and_periodic():
     assert np.median(moved) == pytest.approx(0.375, abs=0.01)  # half of the range, or wrapped
 
 
+def test_circle_feedback_tilts_orientations_without_folding_them():
+    # however large the feedback's harmonics, the turn f → f + Σ w_k φ_k(f) stays monotone (it
+    # tilts the orientations' distribution); small ones pass unchanged
+    from matgen.models.tessellation import _monotone, _orientation_features
+
+    f = torch.linspace(0, 1, 2001)
+    w = torch.randn(200, 5, generator=torch.Generator().manual_seed(0)) * 3
+    turned = f + (_orientation_features(f)[None] * _monotone(w)[:, None]).sum(-1)
+    slope = turned.diff(dim=1) * 2000
+    assert slope.min() > 0.09 and slope.max() < 1.91
+    small = torch.tensor([[0.3, 0.01, 0.02, 0.01, 0.0]])
+    assert torch.equal(_monotone(small), small)
+
+
 def test_orientation_penalty_is_per_class_and_spreads_a_texture():
     # Class 0 random, class 1 textured: only class 1 costs; pooling would hide a class whose
     # texture the other classes' grains fill in. Descent on the grey logits spreads it.

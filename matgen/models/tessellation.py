@@ -54,6 +54,17 @@ def _orientation_features(grey: torch.Tensor) -> torch.Tensor:
     )
 
 
+def _monotone(w: torch.Tensor) -> torch.Tensor:
+    """Coefficients (..., 5) of a turn f → f + Σ w_k φ_k(f) on the circle, the harmonics
+    scaled down where needed so that the map's slope stays within 1 ± 0.9: a monotone map tilts
+    the orientations' distribution; a folding one (slope < 0) lays orientations over each
+    other. |slope − 1| ≤ 2π(|w₁| + |w₂|) + 4π(|w₃| + |w₄|)."""
+    turn, harmonics = w[..., :1], w[..., 1:]
+    frequency = torch.tensor([1.0, 1.0, 2.0, 2.0], device=w.device, dtype=w.dtype)
+    slope = 2 * torch.pi * (harmonics.abs() * frequency).sum(-1, keepdim=True)
+    return torch.cat([turn, harmonics * 0.9 / slope.clamp(min=0.9)], -1)
+
+
 def render_tessellation(
     seeds: torch.Tensor,
     resolution: int,
@@ -326,7 +337,7 @@ class SeedDecoder(nn.Module):
         if self.orientation_range is not None:  # turn each orientation on its circle
             fraction = self._orientation_fraction(torch.sigmoid(seeds[:, :, 3]))
             return self._with_orientation(
-                seeds, fraction + (_orientation_features(fraction) * w).sum(-1)
+                seeds, fraction + (_orientation_features(fraction) * _monotone(w)).sum(-1)
             )
         grey = seeds[:, :, 3] + (_orientation_features(torch.sigmoid(seeds[:, :, 3])) * w).sum(-1)
         return torch.cat([seeds[:, :, :3], grey[:, :, None], seeds[:, :, 4:]], 2)
