@@ -322,10 +322,11 @@ class SeedDecoder(nn.Module):
         φ = (1, cos/sin 2πg, 4πg) of its grain pixels' grey levels g; a small MLP of them, the
         condition and the log expected number of nuclei gives per map the coefficients of a
         correction Σ_k w_k φ_k(g) to every grey logit, which can pull grains towards or away
-        from any orientation. Its inputs carry no gradient: the feedback reads the draft, it
-        does not move its nuclei. Measured (docs/polysilicon.md): the cGAN's maps then carry
-        their E11 (MAE below a class-mean guess's, was above it) with the density band at
-        1.5 σ; the cVAE's lose class accuracy (off there in the config)."""
+        from any orientation (with ``orientation_range``: a turn of each orientation on its
+        circle, kept monotone by :func:`_monotone`). Its inputs carry no gradient: the feedback
+        reads the draft, it does not move its nuclei. Measured (docs/polysilicon.md): the
+        cGAN's maps then carry their E11 (MAE below a class-mean guess's, was above it) with the
+        density band at 1.5 σ; the cVAE's lose class accuracy (off there in the config)."""
         with torch.no_grad():
             draft = self._render(seeds)[:, 0]
             grain = (draft != torch.sigmoid(self.boundary_logit)).to(draft.dtype)[..., None]
