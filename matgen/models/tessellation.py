@@ -54,6 +54,17 @@ def _orientation_features(grey: torch.Tensor) -> torch.Tensor:
     )
 
 
+def orientation_fraction(
+    grey: torch.Tensor, orientation_range: tuple[float, float] | None
+) -> torch.Tensor:
+    """Grain orientations as fractions of the period from their grey levels painted in
+    ``orientation_range`` (ψ = 0 and ψ → one period); the grey itself where that is None."""
+    if orientation_range is None:
+        return grey
+    lo, hi = orientation_range
+    return (grey - lo) / (hi - lo)
+
+
 def _monotone(w: torch.Tensor) -> torch.Tensor:
     """Coefficients (..., 5) of a turn f → f + Σ w_k φ_k(f) on the circle, the harmonics
     scaled down where needed so that the map's slope stays within 1 ± 0.9: a monotone map tilts
@@ -304,14 +315,6 @@ class SeedDecoder(nn.Module):
         grey = lo + (hi - lo) * torch.remainder(fraction, 1.0)
         return torch.cat([seeds[:, :, :3], torch.logit(grey)[:, :, None], seeds[:, :, 4:]], 2)
 
-    def _orientation_fraction(self, grey: torch.Tensor) -> torch.Tensor:
-        """A grey level's orientation as a fraction of the period (the grey itself without
-        ``orientation_range``)."""
-        if self.orientation_range is None:
-            return grey
-        lo, hi = self.orientation_range
-        return (grey - lo) / (hi - lo)
-
     def _orientation_feedback(self, seeds: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Seeds with grey logits corrected by the map's draft orientations as a whole.
 
@@ -331,12 +334,12 @@ class SeedDecoder(nn.Module):
             draft = self._render(seeds)[:, 0]
             grain = (draft != torch.sigmoid(self.boundary_logit)).to(draft.dtype)[..., None]
             pixels = grain.sum((1, 2)).clamp(min=1)  # a map always holds a grain; no 0 / 0
-            features = _orientation_features(self._orientation_fraction(draft))
+            features = _orientation_features(orientation_fraction(draft, self.orientation_range))
             summary = (features * grain).sum((1, 2)) / pixels
             log_count = expected_nuclei(seeds).clamp(min=1e-6).log()[:, None]
         w = self.feedback(torch.cat([summary, cond, log_count], 1))[:, None, None, None]
         if self.orientation_range is not None:  # turn each orientation on its circle
-            fraction = self._orientation_fraction(torch.sigmoid(seeds[:, :, 3]))
+            fraction = orientation_fraction(torch.sigmoid(seeds[:, :, 3]), self.orientation_range)
             return self._with_orientation(
                 seeds, fraction + (_orientation_features(fraction) * _monotone(w)).sum(-1)
             )
@@ -508,9 +511,8 @@ def orientation_nonuniformity_by_class(
     every class; a map must still tilt its own orientations to carry its E11, but pooled over
     maps of a class at their real conditions the tilts average out. Differentiable in the grey
     logits."""
-    lo, hi = orientation_range
     on = seeds[:, :, 2] > 0
-    fraction = ((torch.sigmoid(seeds[:, :, 3]) - lo) / (hi - lo)).clamp(0, 1)
+    fraction = orientation_fraction(torch.sigmoid(seeds[:, :, 3]), orientation_range).clamp(0, 1)
     total = seeds.sum() * 0
     for k in class_index.unique():
         mine = class_index == k

@@ -182,13 +182,13 @@ class _PhysicsE11:
         """(N,) Hill E11 (GPa) of maps in [0, 1] (N, 1, H, W)."""
         import torch
 
+        from ..models.tessellation import orientation_fraction
         from ..synth.polysilicon import BOUNDARY_THRESHOLD, GREY_RANGE
 
-        lo, hi = GREY_RANGE
         grain = (maps.detach() > BOUNDARY_THRESHOLD).double()
         empty = grain.sum((1, 2, 3), keepdim=True) == 0  # no grain pixel: read every pixel
         grain = torch.where(empty, torch.ones_like(grain), grain)
-        psi = ((maps.double() - lo) / (hi - lo)).clamp(0, 1) * math.pi
+        psi = orientation_fraction(maps.double(), GREY_RANGE).clamp(0, 1) * math.pi
         f = torch.stack([torch.ones_like(psi), torch.cos(2 * psi), torch.sin(2 * psi),
                          torch.cos(4 * psi), torch.sin(4 * psi)], -1)  # fmt: skip
         moments = (f * grain[..., None]).sum((1, 2, 3)) / grain.sum((1, 2, 3)).clamp(min=1)[:, None]
