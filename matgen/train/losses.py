@@ -156,6 +156,22 @@ def grey_histogram_loss(
     return total / g.numel()
 
 
+def smoothed_grey_histogram_loss(
+    generated: torch.Tensor, target: torch.Tensor, smoothing: float
+) -> torch.Tensor:
+    """:func:`grey_histogram_loss` of the raw grey levels of two batches (N, C, H, W) plus that
+    of their grey levels after a Gaussian blur of ``smoothing`` px (0: the raw term alone).
+
+    Per-pixel detector noise hides each phase's own grey levels from the raw histogram: a
+    generator can draw noise-free tiles with mottled pores and match it. Smoothed (as a
+    segmentation smooths before it cuts pores), the noise averages away and the phases show."""
+    loss = grey_histogram_loss(generated, target)
+    if smoothing > 0:
+        smooth = (observe_low_resolution(x, 1, smoothing) for x in (generated, target))
+        loss = loss + grey_histogram_loss(*smooth)
+    return loss
+
+
 # --- conditional GAN (polysilicon): hinge loss
 def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """D's hinge loss on scores of reals and fakes."""

@@ -42,11 +42,11 @@ from .distributed import (
 )
 from .loop import TrainingRun, ema_update
 from .losses import (
-    grey_histogram_loss,
     logistic_d_loss,
     nonsaturating_g_loss,
     path_lengths,
     r1_penalty,
+    smoothed_grey_histogram_loss,
 )
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
@@ -107,6 +107,17 @@ def _lazy_adam(params: Any, lr: float, interval: int) -> Any:
     return torch.optim.Adam(params, lr=lr * c, betas=(0.0, 0.99**c), eps=1e-8)
 
 
+def lr_rampdown_factor(step: int, total: int, rampdown: float) -> float:
+    """The learning rate's multiplier at ``step`` of ``total``: 1, then over the last
+    ``rampdown`` fraction of training a half cosine down to 0 at the end (0: always 1). A GAN's
+    last state wanders with its constant-rate updates; falling rates let it settle (StyleGAN v1's
+    ramp-down, by step, so a resumed run computes the same rates)."""
+    if rampdown <= 0 or total <= 0:
+        return 1.0
+    t = (step / total - (1.0 - rampdown)) / rampdown
+    return 1.0 if t <= 0 else 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
+
+
 @dataclass
 class StyleGAN2Step:
     """One training step of StyleGAN2-ADA: D's logistic loss, lazy R1, G's non-saturating loss,
@@ -128,6 +139,10 @@ class StyleGAN2Step:
     pl_interval: int
     use_amp: bool
     grey_histogram_weight: float = 0.0
+    grey_histogram_smoothing: float = 0.0
+    # the last fraction of ``total_steps`` over which both learning rates fall to 0 (cosine)
+    lr_rampdown: float = 0.0
+    total_steps: int = 0
     pl_mean: Any = None
     # the regularisers' latest values, logged as they are (they run every few steps)
     last: dict[str, Any] = field(default_factory=dict)
@@ -136,6 +151,7 @@ class StyleGAN2Step:
         import torch
 
         self.last.update(r1=torch.zeros(()), pl_penalty=torch.zeros(()))
+        self.base_lr = [g["lr"] for opt in (self.opt_g, self.opt_d) for g in opt.param_groups]
         if self.pl_mean is None:
             self.pl_mean = torch.zeros((), device=self.dev)
 
@@ -208,7 +224,11 @@ class StyleGAN2Step:
         with self.autocast():
             fake = self.G(z, mixing_prob=self.style_mixing).float()
             loss = nonsaturating_g_loss(self.run_d(fake))
-        grey = grey_histogram_loss(fake, real) if self.grey_histogram_weight > 0 else None
+        grey = (
+            smoothed_grey_histogram_loss(fake, real, self.grey_histogram_smoothing)
+            if self.grey_histogram_weight > 0
+            else None
+        )
         total = loss.float() if grey is None else loss.float() + self.grey_histogram_weight * grey
         self._apply(self.opt_g, self.G, total)
         return loss, None if grey is None else grey.detach()
@@ -234,6 +254,11 @@ class StyleGAN2Step:
     def __call__(self, step: int, real: "torch.Tensor") -> dict[str, "torch.Tensor"]:
         import torch
 
+        if self.lr_rampdown > 0:
+            scale = lr_rampdown_factor(step, self.total_steps, self.lr_rampdown)
+            groups = [g for opt in (self.opt_g, self.opt_d) for g in opt.param_groups]
+            for group, lr in zip(groups, self.base_lr):
+                group["lr"] = lr * scale
         loss_d = self.d_step(real)
         r1 = self.r1_step(real) if step % self.r1_interval == 0 and self.gamma > 0 else None
         loss_g, grey = self.g_step(real)
@@ -280,6 +305,8 @@ def train_stylegan2(
     noise_lr_mul: float = 1.0,
     log_noise_strength: float = 0.0,
     lambda_grey_histogram: float = 0.0,
+    grey_histogram_smoothing: float = 0.0,
+    lr_rampdown: float = 0.0,
     detector_noise: bool = False,
     monitor_kimg: float = 0.0,
     augmentations: list[str] | None = None,
@@ -296,10 +323,13 @@ def train_stylegan2(
     paper's); ``noise_lr_mul``: the noise strengths' learning-rate multiplier (1: the paper's);
     ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value (0: linear);
     ``lambda_grey_histogram`` > 0: G also pays this times the W1 distance between the grey levels
-    of its batch and those of the step's real batch (:func:`grey_histogram_loss`; 0: the paper's);
-    ``detector_noise``: G's output gets white noise of the real tiles' own noise sd (the median of
-    :func:`~matgen.metrics.spectra.detector_noise_sd` over them), fixed, as the detector's
-    (False: the paper's);
+    of its batch and those of the step's real batch (0: the paper's); ``grey_histogram_smoothing``
+    > 0 (px): plus the W1 after a Gaussian blur of this sd, as the morphology stage smooths before
+    it cuts pores (0: raw only; :func:`~matgen.train.losses.smoothed_grey_histogram_loss`);
+    ``lr_rampdown``: both learning rates fall to 0 over this last fraction of training (cosine;
+    0: constant, the paper's);
+    ``detector_noise``: G's output gets white noise of the real tiles' own noise sd (median of
+    :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's (False: paper);
     ``monitor_kimg`` > 0: about every this many kimg the log also gets the porosity of the EMA
     generator's tiles (:class:`PorosityMonitor`) beside the real tiles'.
     Writes ``model_out`` (.pt: model config, EMA generator, G, D, step, ADA p) and a CSV log
@@ -318,18 +348,12 @@ def train_stylegan2(
     local_batch = batch_size // info.world_size
     gamma = 0.0002 * height**2 / batch_size if r1_gamma == "auto" else float(r1_gamma)
     model_config = dict(
-        resolution=height,
-        z_dim=z_dim,
-        w_dim=w_dim,
-        n_mapping=n_mapping,
-        channel_base=channel_base,
-        channel_max=channel_max,
-        img_channels=channels,
-        noise_min_resolution=noise_min_resolution,
-        noise_lr_mul=noise_lr_mul,
+        resolution=height, z_dim=z_dim, w_dim=w_dim, n_mapping=n_mapping,
+        channel_base=channel_base, channel_max=channel_max, img_channels=channels,
+        noise_min_resolution=noise_min_resolution, noise_lr_mul=noise_lr_mul,
         log_noise_strength=log_noise_strength,
         detector_noise_sd=_detector_noise_sd(tiles) if detector_noise else 0.0,
-    )
+    )  # fmt: skip
 
     seed_everything(seed)  # identical initial weights on every process
     G, D, G_ema = _networks(model_config, dev)
@@ -339,7 +363,8 @@ def train_stylegan2(
         _lazy_adam(D.parameters(), lr, r1_interval),
         AdaptiveProbability(target=ada_target, interval=ada_interval, kimg=ada_kimg),
         ops, info, dev, local_batch, style_mixing, gamma, r1_interval, pl_weight, pl_interval,
-        amp and dev.type == "cuda", lambda_grey_histogram,
+        amp and dev.type == "cuda", lambda_grey_histogram, grey_histogram_smoothing,
+        lr_rampdown, max(1, math.ceil(total_kimg * 1000 / batch_size)),
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
     run = TrainingRun(
