@@ -347,6 +347,7 @@ def train_stylegan2(
     ops = check_augment_ops(augmentations, AUGMENTATIONS, "augmentations")
     local_batch = batch_size // info.world_size
     gamma = 0.0002 * height**2 / batch_size if r1_gamma == "auto" else float(r1_gamma)
+    total_steps = max(1, math.ceil(total_kimg * 1000 / batch_size))
     model_config = dict(
         resolution=height, z_dim=z_dim, w_dim=w_dim, n_mapping=n_mapping,
         channel_base=channel_base, channel_max=channel_max, img_channels=channels,
@@ -364,13 +365,13 @@ def train_stylegan2(
         AdaptiveProbability(target=ada_target, interval=ada_interval, kimg=ada_kimg),
         ops, info, dev, local_batch, style_mixing, gamma, r1_interval, pl_weight, pl_interval,
         amp and dev.type == "cuda", lambda_grey_histogram, grey_histogram_smoothing,
-        lr_rampdown, max(1, math.ceil(total_kimg * 1000 / batch_size)),
+        lr_rampdown, total_steps,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
     run = TrainingRun(
         model_out,
         log_out,
-        total=max(1, math.ceil(total_kimg * 1000 / batch_size)),
+        total=total_steps,
         model_config=model_config,
         modules={"G": G, "D": D, "G_ema": G_ema},
         states={
