@@ -283,6 +283,45 @@ def test_grain_density_penalty_is_zero_in_the_real_spread_and_pulls_outliers_bac
     assert empty > 0.05 and grad < -1e-3
 
 
+def test_grain_density_class_mean_term_pulls_a_class_whose_maps_all_sit_low_in_the_band():
+    from matgen.train.conditional import _GrainDensity
+
+    rng = np.random.default_rng(4)
+    real, classes = [], []
+    for k, n in enumerate((12, 40)):
+        for _ in range(12):
+            labels = voronoi_grains(32, int(rng.poisson(n)), rng)
+            real.append(render_microstructure(labels, rng.uniform(0, 90, labels.max() + 1), 0, rng))
+            classes.append(k)
+    images, classes = np.asarray(real)[:, None], np.asarray(classes)
+    # a band of 5 sd: maps with ~0.7x the real class-1 count pay nothing for the band itself
+    plain = _GrainDensity(images, classes, 2, tolerance=5.0)
+    pulled = _GrainDensity(images, classes, 2, tolerance=5.0, class_mean=1.0, momentum=0.5)
+
+    def penalty(density: _GrainDensity):
+        seeds = _nuclei(6, 8, 1, -1.6)  # ~27 of 128 candidates present, where class 1 has ~40
+        noise = torch.randn(seeds[:, :, 2].shape, generator=torch.Generator().manual_seed(0))
+        seeds[:, :, 2] = seeds[:, :, 4] + noise * 1.7
+        seeds.requires_grad_(True)
+        maps = render_tessellation(seeds, 32, 3, torch.zeros(()), torch.tensor(0.05), 4.0)
+        loss = density.penalty(maps, seeds, torch.full((6,), 1))
+        loss.backward()
+        return float(loss.detach()), float(seeds.grad[:, :, 4].sum())
+
+    assert penalty(plain) == (0.0, 0.0)
+    first, grad_first = penalty(pulled)
+    for _ in range(4):  # the same low maps batch after batch: the running mean sinks to them
+        last, grad_last = penalty(pulled)
+    drift = float(pulled.running[1] - pulled.mu[1])
+    assert -0.7 < drift < -0.15 and float(pulled.running[0]) == float(pulled.mu[0])
+    assert last == pytest.approx(drift**2, rel=1e-5) and last > first > 0
+    assert grad_last < grad_first < 0  # descent raises the presence logits, more as it persists
+    # the running means travel in the resume checkpoint
+    restored = _GrainDensity(images, classes, 2, tolerance=5.0, class_mean=1.0, momentum=0.5)
+    restored.load_state_dict(pulled.state_dict())
+    assert torch.equal(restored.running, pulled.running)
+
+
 def test_offset_nonuniformity_tells_random_nuclei_from_a_lattice_and_spreads_it():
     def logits(offsets: torch.Tensor) -> torch.Tensor:  # (N, m, 2, G, G) in (0, 1) -> seeds
         seeds = torch.zeros(offsets.shape[0], offsets.shape[1], 5, *offsets.shape[-2:])
@@ -508,6 +547,26 @@ def test_cgan_options_train_resume_config_and_load(dataset, tmp_path):
     with pytest.raises(InputError, match="d_steps must be at least 1"):
         train_cgan(*paths, tmp_path / "h.pt", tmp_path / "h.csv", **{**kw, "d_steps": 0})
     assert not (tmp_path / "h.csv").exists()
+    # with the class-mean density term, a run killed after its first epoch resumes (running
+    # means included) to the uninterrupted run's G, bit for bit
+    held = {**kw, "d_steps": 1, "density_weight": 10.0, "density_class_mean": 1.0}
+    train_cgan(*paths, tmp_path / "m.pt", tmp_path / "m.csv", **held)
+    original = TrainingRun.checkpoint
+
+    def killed_after_epoch_1(self, epoch):
+        original(self, epoch)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TrainingRun, "checkpoint", killed_after_epoch_1)
+        with pytest.raises(KeyboardInterrupt):
+            train_cgan(*paths, tmp_path / "n.pt", tmp_path / "n.csv", **held)
+    (tmp_path / "n.csv").unlink()
+    train_cgan(*paths, tmp_path / "n.pt", tmp_path / "n.csv", **held)
+    m, n = (torch.load(tmp_path / f"{x}.pt", weights_only=False)["G"] for x in "mn")
+    assert all(torch.equal(v, n[k]) for k, v in m.items())
+    assert pd.read_csv(tmp_path / "m.csv").loss_density.iloc[-1] > 0
     # the physics-E11 term (as the cVAE's prior draws pay it) changes G
     train_cgan(*paths, tmp_path / "p.pt", tmp_path / "p.csv", **{**kw, "e11_weight": 1.0})
     physics = torch.load(tmp_path / "p.pt", weights_only=False)

@@ -107,7 +107,15 @@ class _GrainDensity:
     b_c = max(``tolerance`` σ_c, ``floor``), is zero inside the real spread, so the generator
     keeps its own variety there, while maps of a handful of grains, or of far too many, pay. The
     floor matters for classes of many grains, whose counts vary by a few %: a band that narrow
-    is met most easily by a lattice of one nucleus per cell, which the term must not reward."""
+    is met most easily by a lattice of one nucleus per cell, which the term must not reward.
+
+    ``class_mean`` > 0 also holds each class's *mean* log count at μ_c: inside the band a
+    generator's class can sit anywhere, and the grain count per class (0.74-1.52x the real one
+    on 3 seeds) moved with it. A batch holds only a few maps of a class, so the class's mean is
+    a running mean (``momentum`` per batch) of the segmentation's log counts, carried in the
+    resume checkpoint (``state_dict``); each map of class c is pushed by ``class_mean`` ×
+    (running mean − μ_c), the gradient of that weight times the drift squared (the value
+    added, so the log reads the drift)."""
 
     def __init__(
         self,
@@ -116,6 +124,8 @@ class _GrainDensity:
         n_classes: int,
         tolerance: float,
         floor: float = 0.0,
+        class_mean: float = 0.0,
+        momentum: float = 0.9,
     ) -> None:
         import torch
 
@@ -128,15 +138,29 @@ class _GrainDensity:
         self.mu = torch.tensor([c.mean() if len(c) else 0.0 for c in per_class])
         sd = torch.tensor([c.std() if len(c) else 1.0 for c in per_class])
         self.band = torch.clamp(tolerance * sd, min=floor)
+        self.class_mean, self.momentum = float(class_mean), float(momentum)
+        self.running = self.mu.clone()  # no drift known before the first batch
 
     @classmethod
     def of(
-        cls, data: Any, n_classes: int, weight: float, tolerance: float, floor: float
+        cls,
+        data: Any,
+        n_classes: int,
+        weight: float,
+        tolerance: float,
+        floor: float,
+        class_mean: float = 0.0,
     ) -> "_GrainDensity | None":
         """The term for labelled images ``data``, or None when its ``weight`` is 0."""
         if weight <= 0:
             return None
-        return cls(data.images, data.class_index, n_classes, tolerance, floor)
+        return cls(data.images, data.class_index, n_classes, tolerance, floor, class_mean)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"running": self.running.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.running = state["running"].clone()
 
     def penalty(self, fake: Any, seeds: Any, class_index: Any) -> Any:
         """Mean penalty over a batch of generated maps in [0, 1] (N, 1, H, W), their nuclei
@@ -153,7 +177,20 @@ class _GrainDensity:
         log_count = log_count + (log_count.clamp(min=math.log(0.5)) - log_count).detach()
         mu, band = self.mu.to(seeds.device)[class_index], self.band.to(seeds.device)[class_index]
         excess = (log_count - mu).abs() - band
-        return torch.relu(excess).square().mean()
+        loss = torch.relu(excess).square().mean()
+        if self.class_mean > 0:
+            loss = loss + self.class_mean * self._class_drift(measured, log_count, class_index)
+        return loss
+
+    def _class_drift(self, measured: Any, log_count: Any, class_index: Any) -> Any:
+        """Update the running per-class mean log counts with this batch's; the drift term."""
+        k = class_index.cpu()
+        for c in k.unique().tolist():
+            batch_mean = measured[k == c].clamp(min=0.5).log().mean()
+            self.running[c] = self.momentum * self.running[c] + (1 - self.momentum) * batch_mean
+        drift = (self.running - self.mu).to(log_count.device)[class_index]
+        push = 2 * drift * log_count
+        return (push - push.detach() + drift.square()).mean()
 
 
 class _PhysicsE11:
@@ -367,6 +404,18 @@ def train_vae(
     return summary
 
 
+def _check_cgan_options(
+    d_steps: int, orientation_weight: float, generator: dict[str, Any] | None
+) -> Any:
+    """Refuse a cGAN configuration that cannot train; the orientations' grey range (or None)."""
+    if d_steps < 1:
+        raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
+    grey_range = (generator or {}).get("orientation_range")
+    if orientation_weight > 0 and grey_range is None:
+        raise InputError("gan: orientation_weight needs generator.orientation_range")
+    return grey_range
+
+
 def train_cgan(
     images_path: str | os.PathLike,
     table_path: str | os.PathLike,
@@ -391,6 +440,7 @@ def train_cgan(
     density_weight: float = 0.0,
     density_tolerance: float = 2.0,
     density_floor: float = 0.0,
+    density_class_mean: float = 0.0,
     offset_weight: float = 0.0,
     e11_weight: float = 0.0,
     orientation_weight: float = 0.0,
@@ -402,22 +452,18 @@ def train_cgan(
     (:class:`_Critic`) has ``width`` maps, a projection head with ``projection``, DiffAugment
     with ``augment_p`` and ``augment_ops``; ``d_steps`` D updates (fresh batches) per G update.
     ``ema_decay`` > 0: the saved G (what sampling uses) is the EMA of the trained weights.
-    ``density_weight`` > 0 adds :class:`_GrainDensity` (tolerance ``density_tolerance`` real
-    σ of the log grain count per class, at least ``density_floor`` in log units) to G's loss;
-    ``offset_weight`` > 0 adds :func:`~matgen.models.tessellation.offset_nonuniformity` (nuclei
-    scattered at random, as the real ones are, not set in a lattice). ``e11_weight`` > 0 adds
-    :class:`_PhysicsE11` (the maps' E11 by the study's physics against their condition), as
-    the cVAE's prior draws pay it; ``orientation_weight`` > 0 (with ``generator.
-    orientation_range``) :func:`~matgen.models.tessellation.orientation_nonuniformity_by_class`."""
+    G's loss adds, each with its weight > 0: :class:`_GrainDensity` (``density_weight``; band
+    ``density_tolerance`` real σ of a class's log grain count, ≥ ``density_floor``; class
+    means held by ``density_class_mean``); ``tessellation.offset_nonuniformity``
+    (``offset_weight``: nuclei at random, not in a lattice); :class:`_PhysicsE11`
+    (``e11_weight``: the maps' E11 against their condition, as the cVAE's prior draws pay it);
+    ``tessellation.orientation_nonuniformity_by_class`` (``orientation_weight``, with
+    ``generator.orientation_range``)."""
     import torch
 
     from ..models.tessellation import TessellationGenerator
 
-    if d_steps < 1:
-        raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
-    grey_range = (generator or {}).get("orientation_range")
-    if orientation_weight > 0 and grey_range is None:
-        raise InputError("gan: orientation_weight needs generator.orientation_range")
+    grey_range = _check_cgan_options(d_steps, orientation_weight, generator)
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
     cond = conditioning_for(data, classes)
@@ -432,15 +478,19 @@ def train_cgan(
                      augment_ops=augment_ops)  # fmt: skip
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=tuple(betas))
     terms = dict(ema_decay=ema_decay, density_weight=density_weight, offset_weight=offset_weight)
-    optional = {"e11_weight": e11_weight, "orientation_weight": orientation_weight}
+    optional = {"e11_weight": e11_weight, "orientation_weight": orientation_weight,
+                "density_class_mean": density_class_mean}  # fmt: skip
     terms.update({k: v for k, v in optional.items() if v})  # old checkpoints resume
+    density = _GrainDensity.of(data, len(classes), density_weight, density_tolerance, density_floor,
+                               density_class_mean)  # fmt: skip
+    running = {"density": density} if density is not None and density.class_mean > 0 else {}
     run = TrainingRun(
         model_out,
         log_out,
         total=epochs,
         model_config=cfg,
         modules={"G": G_ema, "D": critic.D, **({"G_train": G} if ema_decay > 0 else {})},
-        states={"opt_g": opt_g, "opt_d": critic.opt},
+        states={"opt_g": opt_g, "opt_d": critic.opt, **running},
         device=dev,
         resume_config={**cfg, **critic.config, **terms},
         unit="epoch",
@@ -450,7 +500,6 @@ def train_cgan(
     x_all = torch.from_numpy(data.images * 2 - 1)
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
     k_all = torch.from_numpy(np.asarray(data.class_index, np.int64))
-    density = _GrainDensity.of(data, len(classes), density_weight, density_tolerance, density_floor)
     physics = _PhysicsE11(cond.target_mean, cond.target_std, dev) if e11_weight else None
     orientation = (grey_range, orientation_weight) if orientation_weight > 0 else None
     rng = np.random.default_rng([seed, run.start])
