@@ -425,6 +425,13 @@ def test_vae_gan_trains_prior_draws_against_a_critic(dataset, tmp_path):
     assert not torch.equal(
         adv["model"]["decoder.head.weight"], shaped["model"]["decoder.head.weight"]
     )
+    # ... and so does holding each class's mean grain count (the term's running means)
+    terms["density_class_mean"] = 1.0
+    train_vae(*paths, tmp_path / "m.pt", tmp_path / "m.csv", adversarial=100.0, **terms, **kw)
+    held = torch.load(tmp_path / "m.pt", weights_only=False)
+    assert not torch.equal(
+        held["model"]["decoder.head.weight"], shaped["model"]["decoder.head.weight"]
+    )
     with pytest.raises(InputError, match=r"augment_p must be in \[0, 1\], got 2"):
         train_vae(
             *paths,

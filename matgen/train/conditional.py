@@ -303,6 +303,7 @@ def train_vae(
     density_weight: float = 0.0,
     density_tolerance: float = 2.0,
     density_floor: float = 0.0,
+    density_class_mean: float = 0.0,
     offset_weight: float = 0.0,
     e11_weight: float = 0.0,
     device: str = "auto",
@@ -320,10 +321,9 @@ def train_vae(
     cGAN's grain-density (``density_*``) and nucleus-scatter (``offset_weight``) terms, as in
     :func:`train_cgan` and like them weighted against the hinge loss (both scaled by
     ``adversarial``): where the critic wins, a VAE-GAN's density collapses (one grain an
-    image) or its nuclei fall into a lattice, and the likelihood does not see prior draws.
-    ``e11_weight`` > 0: they also pay :class:`_PhysicsE11` (their E11 by the study's physics
-    against the condition), as the density term is weighted: the likelihood ties grey levels
-    to the encoder's posterior, not to the E11 the prior draws are conditioned on."""
+    image) or its nuclei fall into a lattice, and the likelihood does not see prior draws; and
+    (``e11_weight``) :class:`_PhysicsE11`, as the density term is weighted: the likelihood
+    ties grey levels to the encoder's posterior, not to the E11 the prior draws ask for."""
     import torch
 
     from ..models.tessellation import TessellationVAE
@@ -343,6 +343,14 @@ def train_vae(
     if adversarial > 0:
         critic = _Critic(res, ch, cond.dim, dev, **(discriminator or {}))
         modules["D"], states["opt_d"] = critic.D, critic.opt
+    density = _GrainDensity.of(data, len(classes), density_weight, density_tolerance, density_floor,
+                               density_class_mean)  # fmt: skip
+    if density is not None and density.class_mean > 0:
+        states["density"] = density  # its running class means resume with the run
+    optional = dict(density_weight=density_weight, offset_weight=offset_weight,
+                    e11_weight=e11_weight, density_class_mean=density_class_mean)  # fmt: skip
+    terms = {"adversarial": adversarial, **(critic.config if critic else {})}
+    terms.update({k: w for k, w in optional.items() if w})  # old checkpoints resume
     run = TrainingRun(
         model_out,
         log_out,
@@ -351,14 +359,7 @@ def train_vae(
         modules=modules,
         states=states,
         device=dev,
-        resume_config={
-            **cfg,
-            "adversarial": adversarial,
-            **(critic.config if critic else {}),
-            **({"density_weight": density_weight} if density_weight else {}),
-            **({"offset_weight": offset_weight} if offset_weight else {}),
-            **({"e11_weight": e11_weight} if e11_weight else {}),
-        },
+        resume_config={**cfg, **terms},
         unit="epoch",
         desc="cVAE",
         show_progress=show_progress,
@@ -366,7 +367,6 @@ def train_vae(
     x_all = torch.from_numpy(data.images)
     c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
     k_all = torch.from_numpy(np.asarray(data.class_index, np.int64))
-    density = _GrainDensity.of(data, len(classes), density_weight, density_tolerance, density_floor)
     physics = _PhysicsE11(cond.target_mean, cond.target_std, dev) if e11_weight else None
     rng = np.random.default_rng([seed, run.start])
     for epoch in run.steps():
