@@ -574,6 +574,18 @@ def test_cgan_options_train_resume_config_and_load(dataset, tmp_path):
     m, n = (torch.load(tmp_path / f"{x}.pt", weights_only=False)["G"] for x in "mn")
     assert all(torch.equal(v, n[k]) for k, v in m.items())
     assert pd.read_csv(tmp_path / "m.csv").loss_density.iloc[-1] > 0
+    # precise batch norm: the same trained weights, only the BN statistics re-estimated from
+    # G's own draws at the end (seeded: twice the same)
+    for name in ("b1", "b2"):
+        train_cgan(*paths, tmp_path / f"{name}.pt", tmp_path / f"{name}.csv",
+                   **{**kw, "precise_batch_norm": 3})  # fmt: skip
+    plain, b1, b2 = (
+        torch.load(tmp_path / f"{x}.pt", weights_only=False)["G"] for x in ("g", "b1", "b2")
+    )
+    stats = [k for k in plain if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(b1[k], b2[k]) for k in plain)
+    assert all(torch.equal(plain[k], b1[k]) for k in plain if k not in stats and "tracked" not in k)
+    assert not any(torch.allclose(plain[k], b1[k]) for k in stats)
     # the physics-E11 term (as the cVAE's prior draws pay it) changes G
     train_cgan(*paths, tmp_path / "p.pt", tmp_path / "p.csv", **{**kw, "e11_weight": 1.0})
     physics = torch.load(tmp_path / "p.pt", weights_only=False)

@@ -101,3 +101,29 @@ def test_provenance_of_a_stage_without_torch_does_not_load_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
     assert json.loads(out.read_text())["device"].startswith("cpu:")
+
+
+def test_precise_batch_norm_replaces_stale_running_statistics_by_the_final_weights_batches():
+    from matgen.train.loop import recalibrate_batch_norm
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).eval()
+    net[1].running_mean.fill_(5.0)  # left by weights that have moved on since
+    net[1].running_var.fill_(9.0)
+    batches = [torch.randn(16, 3) * 2 + 1 for _ in range(6)]
+    x = torch.randn(256, 3) * 2 + 1
+    stale = float(net(x).mean(0).abs().min())
+    feed = iter(batches)
+    recalibrate_batch_norm(net, lambda: net(next(feed)), len(batches))
+    features = [net[0](b).detach() for b in batches]
+    mean = torch.stack([f.mean(0) for f in features]).mean(0)
+    var = torch.stack([f.var(0) for f in features]).mean(0)  # unbiased, as BatchNorm keeps it
+    assert torch.allclose(net[1].running_mean, mean, atol=1e-5)
+    assert torch.allclose(net[1].running_var, var, atol=1e-4)
+    assert net[1].momentum == 0.1 and not net.training  # its settings and mode are back
+    # evaluation mode now centres a typical batch, as training mode does; it did not before
+    assert float(net(x).mean(0).abs().max()) < 0.3 and stale > 1.0
+    # 0 batches: nothing touched
+    before = net[1].running_mean.clone()
+    recalibrate_batch_norm(net, lambda: net(torch.randn(16, 3) + 50), 0)
+    assert torch.equal(net[1].running_mean, before)

@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..inference.conditional import judge
 from ..metrics.regression import regression_scores
 from ..util import seed_everything, select_device
-from .loop import TrainingRun, ema_update
+from .loop import TrainingRun, ema_update, recalibrate_batch_norm
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -306,6 +306,7 @@ def train_vae(
     density_class_mean: float = 0.0,
     offset_weight: float = 0.0,
     e11_weight: float = 0.0,
+    precise_batch_norm: int = 0,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
@@ -323,7 +324,9 @@ def train_vae(
     ``adversarial``): where the critic wins, a VAE-GAN's density collapses (one grain an
     image) or its nuclei fall into a lattice, and the likelihood does not see prior draws; and
     (``e11_weight``) :class:`_PhysicsE11`, as the density term is weighted: the likelihood
-    ties grey levels to the encoder's posterior, not to the E11 the prior draws ask for."""
+    ties grey levels to the encoder's posterior, not to the E11 the prior draws ask for.
+    ``precise_batch_norm`` > 0: the saved decoder's batch-norm statistics are those of that
+    many batches of prior draws (:func:`recalibrate_prior_draws`)."""
     import torch
 
     from ..models.tessellation import TessellationVAE
@@ -364,9 +367,7 @@ def train_vae(
         desc="cVAE",
         show_progress=show_progress,
     )
-    x_all = torch.from_numpy(data.images)
-    c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
-    k_all = torch.from_numpy(np.asarray(data.class_index, np.int64))
+    x_all, c_all, k_all = _labelled_tensors(data, cond)
     physics = _PhysicsE11(cond.target_mean, cond.target_std, dev) if e11_weight else None
     rng = np.random.default_rng([seed, run.start])
     for epoch in run.steps():
@@ -399,8 +400,48 @@ def train_vae(
         names = ("loss", "reconstruction", "kl", "loss_d", "loss_g")[: 5 if critic else 3]
         run.end_step(epoch + 1, dict(zip(names, sums)))
         rng = np.random.default_rng([seed, epoch + 1])
-    summary = {"epochs": epochs, "seconds": time.time() - run.started}
-    run.finish("cvae", conditioning=cond.to_dict(), summary=summary)
+    return _finish_generator(run, "cvae", model, c_all, batch_size, precise_batch_norm, seed, cond)
+
+
+def recalibrate_prior_draws(
+    model: Any, conditions: Any, batch_size: int, batches: int, seed: int
+) -> None:
+    """Precise batch-norm statistics (:func:`~matgen.train.loop.recalibrate_batch_norm`) for
+    the decoder of a cVAE or cGAN ``model``, from ``batches`` batches of its prior draws at
+    real ``conditions`` (rows drawn at random, seeded): the statistics of what sampling draws,
+    which the training terms (grain density, E11) controlled in training mode."""
+    import torch
+
+    dev = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+
+    def draw() -> None:
+        c = conditions[torch.randint(len(conditions), (batch_size,), generator=gen)]
+        z = torch.randn(batch_size, model.latent_dim, generator=gen)
+        eps = torch.randn(batch_size, *model.local_shape, generator=gen)
+        model.sample(z.to(dev), eps.to(dev), c.to(dev))
+
+    recalibrate_batch_norm(model.decoder, draw, batches)
+
+
+def _labelled_tensors(data: Any, cond: Any) -> tuple[Any, Any, Any]:
+    """Images, condition vectors and class indices of labelled ``data`` as tensors."""
+    import torch
+
+    c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
+    k_all = torch.from_numpy(np.asarray(data.class_index, np.int64))
+    return torch.from_numpy(data.images), c_all, k_all
+
+
+def _finish_generator(
+    run: TrainingRun, family: str, model: Any, c_all: Any, batch_size: int, batches: int,
+    seed: int, cond: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """Recalibrate the batch-norm statistics of ``model``'s prior draws over ``batches``
+    batches (0: keep training's; :func:`recalibrate_prior_draws`), write the model file."""
+    recalibrate_prior_draws(model, c_all, batch_size, batches, seed)
+    summary = {"epochs": run.total, "seconds": time.time() - run.started}
+    run.finish(family, conditioning=cond.to_dict(), summary=summary)
     return summary
 
 
@@ -444,6 +485,7 @@ def train_cgan(
     offset_weight: float = 0.0,
     e11_weight: float = 0.0,
     orientation_weight: float = 0.0,
+    precise_batch_norm: int = 0,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
@@ -458,7 +500,7 @@ def train_cgan(
     (``offset_weight``: nuclei at random, not in a lattice); :class:`_PhysicsE11`
     (``e11_weight``: the maps' E11 against their condition, as the cVAE's prior draws pay it);
     ``tessellation.orientation_nonuniformity_by_class`` (``orientation_weight``, with
-    ``generator.orientation_range``)."""
+    ``generator.orientation_range``). ``precise_batch_norm``: as :func:`train_vae`'s."""
     import torch
 
     from ..models.tessellation import TessellationGenerator
@@ -497,9 +539,8 @@ def train_cgan(
         desc="cGAN",
         show_progress=show_progress,
     )
-    x_all = torch.from_numpy(data.images * 2 - 1)
-    c_all = torch.from_numpy(cond.encode(data.class_index, data.target))
-    k_all = torch.from_numpy(np.asarray(data.class_index, np.int64))
+    x_all, c_all, k_all = _labelled_tensors(data, cond)
+    x_all = x_all * 2 - 1
     physics = _PhysicsE11(cond.target_mean, cond.target_std, dev) if e11_weight else None
     orientation = (grey_range, orientation_weight) if orientation_weight > 0 else None
     rng = np.random.default_rng([seed, run.start])
@@ -533,9 +574,7 @@ def train_cgan(
         sums /= max(1, len(batches) // d_steps)
         run.end_step(epoch + 1, dict(loss_d=sums[0], loss_g=sums[1], loss_density=sums[2]))
         rng = np.random.default_rng([seed, epoch + 1])
-    summary = {"epochs": epochs, "seconds": time.time() - run.started}
-    run.finish("cgan", conditioning=cond.to_dict(), summary=summary)
-    return summary
+    return _finish_generator(run, "cgan", G_ema, c_all, batch_size, precise_batch_norm, seed, cond)
 
 
 def train_evaluator(

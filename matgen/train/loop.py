@@ -69,6 +69,33 @@ def restore_log(path: str | os.PathLike, saved: str) -> None:
         path.write_text(saved)
 
 
+def recalibrate_batch_norm(
+    module: "torch.nn.Module", forward: Callable[[], Any], batches: int
+) -> None:
+    """Precise batch-norm statistics: reset the running mean and variance of every BatchNorm
+    layer in ``module`` and re-estimate them as the plain average over ``batches`` calls of
+    ``forward`` (which must run ``module``) at the final weights, in training mode, without
+    gradients. The running statistics left by training are an exponential average over batches
+    drawn while the weights still moved; a generator trained in training mode then draws other
+    images in evaluation mode (a cGAN's grain counts per class moved by up to 30 %)."""
+    import torch
+
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if batches <= 0 or not norms:
+        return
+    momenta, was_training = [m.momentum for m in norms], module.training
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    module.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            forward()
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    module.train(was_training)
+
+
 def ema_update(average: "torch.nn.Module", model: "torch.nn.Module", beta: float) -> None:
     """``average ← beta·average + (1−beta)·model`` for parameters; buffers are copied."""
     import torch
