@@ -75,6 +75,9 @@ def test_headline_rows_from_the_studies_tables(tmp_path):
                 "physics_mae_over_class_mean_guess": 0.1,
                 "mean_grains": 40.0,
                 "mean_grains_real_mix": 40.0,
+                "grains_ratio_worst_class": 1.0,
+                "area_ratio_worst_class": 1.0,
+                "alignment_ratio_worst_class": 1.0,
             },
             {
                 "set": "cGAN",
@@ -83,6 +86,9 @@ def test_headline_rows_from_the_studies_tables(tmp_path):
                 "physics_mae_over_class_mean_guess": 1.6,  # worse than ignoring its E11
                 "mean_grains": 36.0,  # its own class mix: not what the row compares
                 "mean_grains_real_mix": 30.0,
+                "grains_ratio_worst_class": 0.85,
+                "area_ratio_worst_class": 1.3,
+                "alignment_ratio_worst_class": 1.25,
             },
         ],
     )
@@ -156,6 +162,14 @@ def test_headline_rows_from_the_studies_tables(tmp_path):
     grains = "cGAN grains per image / real, at the real class mix"
     assert by.loc[grains, "value"] == pytest.approx(0.75)
     assert by.loc[grains, "target"] == "in [0.8, 1.2]" and by.loc[grains, "met"] is False
+    # every class within ±20 %: the worst class's deviation, whichever side it lies on
+    count = "cGAN grain count / real: largest deviation from 1 over classes"
+    area = "cGAN mean grain area / real: largest deviation from 1 over classes"
+    assert by.loc[count, "value"] == pytest.approx(0.15) and by.loc[count, "met"] is True
+    assert by.loc[area, "value"] == pytest.approx(0.3) and by.loc[area, "met"] is False
+    assert by.loc[count, "target"] == "<= 0.2"
+    lattice = "cGAN axis-aligned boundary share (lattice) / real, worst class"
+    assert by.loc[lattice, "value"] == 1.25 and by.loc[lattice, "met"] is True
     assert by.loc["generated mask vs image agreement (mIoU)", "met"] is False
     spectrum = "generated images: power spectrum, largest log10 ratio to real, absolute"
     assert by.loc[spectrum, "target"] == "<= 0.2" and by.loc[spectrum, "met"] is True

@@ -672,6 +672,26 @@ def test_cgan_discriminator_augmentation_is_seeded_and_checked(dataset, tmp_path
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_worst_class_is_chosen_on_each_target_s_scale():
+    from matgen.pipeline.polysilicon import worst_class_ratios
+
+    per_class = pd.DataFrame(
+        {
+            "set": ["cGAN"] * 3,
+            "class": ["2um", "3um", "5um"],
+            # in log terms 0.81 lies farther from 1 than 1.21, but only 1.21 misses ±20 %
+            "grains_ratio": [0.81, 1.21, 1.0],
+            "area_ratio": [1.0, 0.75, 1.1],
+            # a lattice is too many aligned boundaries: 1.35 fails, 0.7 does not
+            "alignment_ratio": [0.7, 1.35, 1.0],
+        }
+    )
+    worst = worst_class_ratios(per_class)
+    assert worst["grains_ratio"]["cGAN"] == 1.21
+    assert worst["area_ratio"]["cGAN"] == 0.75
+    assert worst["alignment_ratio"]["cGAN"] == 1.35
+
+
 def test_grains_per_class_compares_each_class_with_the_real_images_of_that_class():
     from matgen.pipeline.polysilicon import grains_per_class
 

@@ -383,21 +383,23 @@ def polysilicon_rows(
                     f"in [{1 - tol:g}, {1 + tol:g}]",
                 )
             )
-        lattice = targets["boundary_alignment_ratio"]
-        for column, what, target in (
-            ("grains_ratio", "grain count", f"in [{1 - tol:g}, {1 + tol:g}]"),
-            ("area_ratio", "mean grain area", f"in [{1 - tol:g}, {1 + tol:g}]"),
-            ("alignment_ratio", "axis-aligned boundary share (lattice)", f"<= {lattice:g}"),
-        ):
+        # "every class within ±20 %" is a bound on each seed's largest deviation; a signed worst
+        # ratio that lies above 1 on one seed and below on the next would average towards 1
+        # and spread the interval over both sides
+        for column, what in (("grains_ratio", "grain count"), ("area_ratio", "mean grain area")):
             if f"{column}_worst_class" in evals[0]:
-                rows.append(
-                    row(
-                        "polysilicon",
-                        f"{name} {what} / real, worst class",
-                        [float(f.loc[name, f"{column}_worst_class"]) for f in evals],
-                        target,
-                    )
+                deviation = [abs(float(f.loc[name, f"{column}_worst_class"]) - 1) for f in evals]
+                rows.append(row("polysilicon", f"{name} {what} / real: largest deviation from 1 "
+                                "over classes", deviation, f"<= {tol:g}"))  # fmt: skip
+        if "alignment_ratio_worst_class" in evals[0]:
+            rows.append(
+                row(
+                    "polysilicon",
+                    f"{name} axis-aligned boundary share (lattice) / real, worst class",
+                    [float(f.loc[name, "alignment_ratio_worst_class"]) for f in evals],
+                    f"<= {targets['boundary_alignment_ratio']:g}",
                 )
+            )
     return rows
 
 
