@@ -108,6 +108,7 @@ def test_precise_batch_norm_replaces_stale_running_statistics_by_the_final_weigh
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).eval()
+    net.requires_grad_(False)
     net[1].running_mean.fill_(5.0)  # left by weights that have moved on since
     net[1].running_var.fill_(9.0)
     batches = [torch.randn(16, 3) * 2 + 1 for _ in range(6)]
@@ -115,7 +116,7 @@ def test_precise_batch_norm_replaces_stale_running_statistics_by_the_final_weigh
     stale = float(net(x).mean(0).abs().min())
     feed = iter(batches)
     recalibrate_batch_norm(net, lambda: net(next(feed)), len(batches))
-    features = [net[0](b).detach() for b in batches]
+    features = [net[0](b) for b in batches]
     mean = torch.stack([f.mean(0) for f in features]).mean(0)
     var = torch.stack([f.var(0) for f in features]).mean(0)  # unbiased, as BatchNorm keeps it
     assert torch.allclose(net[1].running_mean, mean, atol=1e-5)
