@@ -193,6 +193,12 @@ class _GrainDensity:
         return (push - push.detach() + drift.square()).mean()
 
 
+def _density_states(density: _GrainDensity | None) -> dict[str, Any]:
+    """The resume checkpoint's entry for the density term's running class means: only where
+    the class-mean part is on, so checkpoints of runs without it still resume."""
+    return {"density": density} if density is not None and density.class_mean > 0 else {}
+
+
 class _PhysicsE11:
     """A generated map's E11 by the study's physics, against the E11 it was conditioned on.
 
@@ -348,8 +354,7 @@ def train_vae(
         modules["D"], states["opt_d"] = critic.D, critic.opt
     density = _GrainDensity.of(data, len(classes), density_weight, density_tolerance, density_floor,
                                density_class_mean)  # fmt: skip
-    if density is not None and density.class_mean > 0:
-        states["density"] = density  # its running class means resume with the run
+    states.update(_density_states(density))
     optional = dict(density_weight=density_weight, offset_weight=offset_weight,
                     e11_weight=e11_weight, density_class_mean=density_class_mean)  # fmt: skip
     terms = {"adversarial": adversarial, **(critic.config if critic else {})}
@@ -525,14 +530,13 @@ def train_cgan(
     terms.update({k: v for k, v in optional.items() if v})  # old checkpoints resume
     density = _GrainDensity.of(data, len(classes), density_weight, density_tolerance, density_floor,
                                density_class_mean)  # fmt: skip
-    running = {"density": density} if density is not None and density.class_mean > 0 else {}
     run = TrainingRun(
         model_out,
         log_out,
         total=epochs,
         model_config=cfg,
         modules={"G": G_ema, "D": critic.D, **({"G_train": G} if ema_decay > 0 else {})},
-        states={"opt_g": opt_g, "opt_d": critic.opt, **running},
+        states={"opt_g": opt_g, "opt_d": critic.opt, **_density_states(density)},
         device=dev,
         resume_config={**cfg, **critic.config, **terms},
         unit="epoch",
