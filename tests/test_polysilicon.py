@@ -432,6 +432,19 @@ def test_vae_gan_trains_prior_draws_against_a_critic(dataset, tmp_path):
     assert not torch.equal(
         held["model"]["decoder.head.weight"], shaped["model"]["decoder.head.weight"]
     )
+    # ... and so does the cGAN's per-class orientation term, which needs the decoder's range
+    with pytest.raises(InputError, match="vae: orientation_weight needs decoder.orientation_range"):
+        train_vae(*paths, tmp_path / "o.pt", tmp_path / "o.csv", adversarial=100.0,
+                  orientation_weight=1.0, **kw)  # fmt: skip
+    circle = {**TINY_DECODER, "orientation_range": [0.2, 0.95]}
+    for name, weight in (("r", 0.0), ("o", 10.0)):
+        train_vae(*paths, tmp_path / f"{name}.pt", tmp_path / f"{name}.csv", adversarial=100.0,
+                  orientation_weight=weight, **{**kw, "decoder": circle})  # fmt: skip
+    ranged, oriented = (torch.load(tmp_path / f"{n}.pt", weights_only=False) for n in "ro")
+    assert np.isfinite(pd.read_csv(tmp_path / "o.csv").loss_g).all()
+    assert not torch.equal(
+        ranged["model"]["decoder.head.weight"], oriented["model"]["decoder.head.weight"]
+    )
     with pytest.raises(InputError, match=r"augment_p must be in \[0, 1\], got 2"):
         train_vae(
             *paths,

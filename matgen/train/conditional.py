@@ -312,6 +312,7 @@ def train_vae(
     density_class_mean: float = 0.0,
     offset_weight: float = 0.0,
     e11_weight: float = 0.0,
+    orientation_weight: float = 0.0,
     precise_batch_norm: int = 0,
     device: str = "auto",
     show_progress: bool = True,
@@ -330,7 +331,8 @@ def train_vae(
     ``adversarial``): where the critic wins, a VAE-GAN's density collapses (one grain an
     image) or its nuclei fall into a lattice, and the likelihood does not see prior draws; and
     (``e11_weight``) :class:`_PhysicsE11`, as the density term is weighted: the likelihood
-    ties grey levels to the encoder's posterior, not to the E11 the prior draws ask for.
+    ties grey levels to the encoder's posterior, not to the E11 the prior draws ask for; and the
+    cGAN's orientation term (``orientation_weight``, needs ``decoder.orientation_range``).
     ``precise_batch_norm`` > 0: the saved decoder's batch-norm statistics are those of that
     many batches of prior draws (:func:`recalibrate_prior_draws`)."""
     import torch
@@ -338,6 +340,7 @@ def train_vae(
     from ..models.tessellation import TessellationVAE
     from .losses import vae_loss
 
+    grey_range = _check_orientation_options("vae", orientation_weight, decoder)
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
     cond = conditioning_for(data, classes)
@@ -356,7 +359,8 @@ def train_vae(
                                density_class_mean)  # fmt: skip
     states.update(_density_states(density))
     optional = dict(density_weight=density_weight, offset_weight=offset_weight,
-                    e11_weight=e11_weight, density_class_mean=density_class_mean)  # fmt: skip
+                    e11_weight=e11_weight, density_class_mean=density_class_mean,
+                    orientation_weight=orientation_weight)  # fmt: skip
     terms = {"adversarial": adversarial, **(critic.config if critic else {})}
     terms.update({k: w for k, w in optional.items() if w})  # old checkpoints resume
     run = TrainingRun(
@@ -374,6 +378,7 @@ def train_vae(
     )
     x_all, c_all, k_all = _labelled_tensors(data, cond)
     physics = _PhysicsE11(cond.target_mean, cond.target_std, dev) if e11_weight else None
+    orientation = (grey_range, orientation_weight) if orientation_weight > 0 else None
     rng = np.random.default_rng([seed, run.start])
     for epoch in run.steps():
         model.train()
@@ -390,12 +395,11 @@ def train_vae(
                 eps = torch.randn(len(idx), *model.local_shape, device=dev)
                 fake, seeds = model.generate(z, eps, c, return_seeds=True)
                 loss_d = critic.step(x * 2 - 1, fake * 2 - 1, c)
-                adv = critic.generator_loss(fake * 2 - 1, c)
-                if density is not None or offset_weight > 0 or physics is not None:
-                    e11_term = None if physics is None else (physics, c, e11_weight)
-                    extra, _ = _shape_terms(fake, seeds, k_all[idx].to(dev), density,
-                                            density_weight, offset_weight, e11_term)  # fmt: skip
-                    adv = adv + extra  # weights relative to the hinge loss, as the cGAN's
+                # the shape terms' weights are relative to the hinge loss, as the cGAN's
+                e11_term = None if physics is None else (physics, c, e11_weight)
+                extra, _ = _shape_terms(fake, seeds, k_all[idx].to(dev), density, density_weight,
+                                        offset_weight, e11_term, orientation)  # fmt: skip
+                adv = critic.generator_loss(fake * 2 - 1, c) + extra
                 loss, loss_g = loss + adversarial * adv, float(adv.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -450,15 +454,15 @@ def _finish_generator(
     return summary
 
 
-def _check_cgan_options(
-    d_steps: int, orientation_weight: float, generator: dict[str, Any] | None
+def _check_orientation_options(
+    model: str, orientation_weight: float, generator: dict[str, Any] | None
 ) -> Any:
-    """Refuse a cGAN configuration that cannot train; the orientations' grey range (or None)."""
-    if d_steps < 1:
-        raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
+    """The orientations' grey range of a generator's options (or None); refuses an orientation
+    term without one (``model``: its config key, for the message)."""
     grey_range = (generator or {}).get("orientation_range")
     if orientation_weight > 0 and grey_range is None:
-        raise InputError("gan: orientation_weight needs generator.orientation_range")
+        part = "decoder" if model == "vae" else "generator"
+        raise InputError(f"{model}: orientation_weight needs {part}.orientation_range")
     return grey_range
 
 
@@ -510,7 +514,9 @@ def train_cgan(
 
     from ..models.tessellation import TessellationGenerator
 
-    grey_range = _check_cgan_options(d_steps, orientation_weight, generator)
+    if d_steps < 1:
+        raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
+    grey_range = _check_orientation_options("gan", orientation_weight, generator)
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
     cond = conditioning_for(data, classes)
