@@ -11,12 +11,17 @@ STAMP  := $(VENV)/.installed
 venv: $(STAMP)
 
 # torch==2.13.0 first: on CPU machines a local CPU wheel; an unpinned torch would pull CUDA builds.
-# Where a torch is already importable (a cluster's CUDA build) it is kept.
+# Where a torch is already importable (a cluster's CUDA build) it is kept. pip byte-compiles what it
+# installs one file at a time (about a minute of the install on 2 cores); compileall does it on
+# every core afterwards (its exit status: some packages ship files that are not Python 3, as pip
+# ignores them). Compiled here, not at first import: with PYTHONDONTWRITEBYTECODE nothing would be
+# cached, and every job would compile torch again.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -qq --upgrade pip
-	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -qq torch==2.13.0
-	$(PIP) install -qq -e ".[test]"
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -qq --no-compile torch==2.13.0
+	$(PIP) install -qq --no-compile -e ".[test]"
+	$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $(STAMP)
 
 study: venv
