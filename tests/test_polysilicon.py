@@ -445,6 +445,15 @@ def test_vae_gan_trains_prior_draws_against_a_critic(dataset, tmp_path):
     assert not torch.equal(
         ranged["model"]["decoder.head.weight"], oriented["model"]["decoder.head.weight"]
     )
+    # settings that would silently do nothing are refused: terms on the prior draws without a
+    # critic, a class-mean weight without the density term it weighs within
+    with pytest.raises(InputError, match="vae: density_weight, e11_weight act on the prior"):
+        train_vae(*paths, tmp_path / "n.pt", tmp_path / "n.csv", density_weight=1.0,
+                  e11_weight=1.0, **kw)  # fmt: skip
+    with pytest.raises(InputError, match="density_class_mean .* needs density_weight > 0"):
+        train_vae(*paths, tmp_path / "n.pt", tmp_path / "n.csv", adversarial=100.0,
+                  density_class_mean=1.0, **kw)  # fmt: skip
+    assert not (tmp_path / "n.pt").exists()
     with pytest.raises(InputError, match=r"augment_p must be in \[0, 1\], got 2"):
         train_vae(
             *paths,
@@ -566,6 +575,9 @@ def test_cgan_options_train_resume_config_and_load(dataset, tmp_path):
     assert x.shape == (4, 1, 32, 32) and 0 <= x.min() and x.max() <= 1
     with pytest.raises(InputError, match="d_steps must be at least 1"):
         train_cgan(*paths, tmp_path / "h.pt", tmp_path / "h.csv", **{**kw, "d_steps": 0})
+    with pytest.raises(InputError, match="density_class_mean .* needs density_weight > 0"):
+        train_cgan(*paths, tmp_path / "h.pt", tmp_path / "h.csv",
+                   **{**kw, "density_class_mean": 1.0})  # fmt: skip
     assert not (tmp_path / "h.csv").exists()
     # with the class-mean density term, a run killed after its first epoch resumes (running
     # means included) to the uninterrupted run's G, bit for bit

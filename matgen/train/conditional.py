@@ -151,7 +151,11 @@ class _GrainDensity:
         floor: float,
         class_mean: float = 0.0,
     ) -> "_GrainDensity | None":
-        """The term for labelled images ``data``, or None when its ``weight`` is 0."""
+        """The term for labelled images ``data``, or None when its ``weight`` is 0 (refused
+        with a ``class_mean`` weight, which weighs within the term and would do nothing)."""
+        if weight <= 0 and class_mean > 0:
+            raise InputError("density_class_mean weighs within the density term: it needs "
+                             "density_weight > 0")  # fmt: skip
         if weight <= 0:
             return None
         return cls(data.images, data.class_index, n_classes, tolerance, floor, class_mean)
@@ -340,7 +344,10 @@ def train_vae(
     from ..models.tessellation import TessellationVAE
     from .losses import vae_loss
 
-    grey_range = _check_orientation_options("vae", orientation_weight, decoder)
+    optional = dict(density_weight=density_weight, offset_weight=offset_weight,
+                    e11_weight=e11_weight, density_class_mean=density_class_mean,
+                    orientation_weight=orientation_weight)  # fmt: skip
+    grey_range = _check_shape_options("vae", orientation_weight, decoder, adversarial, optional)
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
     cond = conditioning_for(data, classes)
@@ -358,9 +365,6 @@ def train_vae(
     density = _GrainDensity.of(data, len(classes), density_weight, density_tolerance, density_floor,
                                density_class_mean)  # fmt: skip
     states.update(_density_states(density))
-    optional = dict(density_weight=density_weight, offset_weight=offset_weight,
-                    e11_weight=e11_weight, density_class_mean=density_class_mean,
-                    orientation_weight=orientation_weight)  # fmt: skip
     terms = {"adversarial": adversarial, **(critic.config if critic else {})}
     terms.update({k: w for k, w in optional.items() if w})  # old checkpoints resume
     run = TrainingRun(
@@ -454,15 +458,25 @@ def _finish_generator(
     return summary
 
 
-def _check_orientation_options(
-    model: str, orientation_weight: float, generator: dict[str, Any] | None
+def _check_shape_options(
+    model: str,
+    orientation_weight: float,
+    generator: dict[str, Any] | None,
+    adversarial: float | None = None,
+    prior_terms: dict[str, float] | None = None,
 ) -> Any:
-    """The orientations' grey range of a generator's options (or None); refuses an orientation
-    term without one (``model``: its config key, for the message)."""
+    """The orientations' grey range of a generator's options (or None). Refuses, in one line
+    (``model``: its config key), an orientation term without that range and — the cVAE's
+    ``prior_terms``, which act on the prior draws its critic sees — any of them on without a
+    critic (``adversarial`` 0), where they would silently do nothing."""
     grey_range = (generator or {}).get("orientation_range")
     if orientation_weight > 0 and grey_range is None:
         part = "decoder" if model == "vae" else "generator"
         raise InputError(f"{model}: orientation_weight needs {part}.orientation_range")
+    idle = [k for k, w in (prior_terms or {}).items() if w > 0]
+    if adversarial is not None and adversarial <= 0 and idle:
+        raise InputError(f"{model}: {', '.join(idle)} act on the prior draws the critic sees; "
+                         "they need adversarial > 0")  # fmt: skip
     return grey_range
 
 
@@ -516,7 +530,7 @@ def train_cgan(
 
     if d_steps < 1:
         raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
-    grey_range = _check_orientation_options("gan", orientation_weight, generator)
+    grey_range = _check_shape_options("gan", orientation_weight, generator)
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
     cond = conditioning_for(data, classes)
