@@ -347,7 +347,7 @@ def train_vae(
     optional = dict(density_weight=density_weight, offset_weight=offset_weight,
                     e11_weight=e11_weight, density_class_mean=density_class_mean,
                     orientation_weight=orientation_weight)  # fmt: skip
-    grey_range = _check_shape_options("vae", orientation_weight, decoder, adversarial, optional)
+    orientation = _check_shape_options("vae", orientation_weight, decoder, adversarial, optional)
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
     cond = conditioning_for(data, classes)
@@ -382,7 +382,6 @@ def train_vae(
     )
     x_all, c_all, k_all = _labelled_tensors(data, cond)
     physics = _PhysicsE11(cond.target_mean, cond.target_std, dev) if e11_weight else None
-    orientation = (grey_range, orientation_weight) if orientation_weight > 0 else None
     rng = np.random.default_rng([seed, run.start])
     for epoch in run.steps():
         model.train()
@@ -464,8 +463,9 @@ def _check_shape_options(
     generator: dict[str, Any] | None,
     adversarial: float | None = None,
     prior_terms: dict[str, float] | None = None,
-) -> Any:
-    """The orientations' grey range of a generator's options (or None). Refuses, in one line
+) -> tuple[Any, float] | None:
+    """The orientation term for :func:`_shape_terms`: (the orientations' grey range in the
+    generator's options, ``orientation_weight``), None when the weight is 0. Refuses, in one line
     (``model``: its config key), an orientation term without that range and — the cVAE's
     ``prior_terms``, which act on the prior draws its critic sees — any of them on without a
     critic (``adversarial`` 0), where they would silently do nothing."""
@@ -477,7 +477,7 @@ def _check_shape_options(
     if adversarial is not None and adversarial <= 0 and idle:
         raise InputError(f"{model}: {', '.join(idle)} act on the prior draws the critic sees; "
                          "they need adversarial > 0")  # fmt: skip
-    return grey_range
+    return (grey_range, orientation_weight) if orientation_weight > 0 else None
 
 
 def train_cgan(
@@ -530,7 +530,7 @@ def train_cgan(
 
     if d_steps < 1:
         raise InputError(f"gan: d_steps must be at least 1, got {d_steps}")
-    grey_range = _check_shape_options("gan", orientation_weight, generator)
+    orientation = _check_shape_options("gan", orientation_weight, generator)
     data = load_labelled(images_path, table_path, classes)
     _check_batch(len(data.images), batch_size, images_path)
     cond = conditioning_for(data, classes)
@@ -566,7 +566,6 @@ def train_cgan(
     x_all, c_all, k_all = _labelled_tensors(data, cond)
     x_all = x_all * 2 - 1
     physics = _PhysicsE11(cond.target_mean, cond.target_std, dev) if e11_weight else None
-    orientation = (grey_range, orientation_weight) if orientation_weight > 0 else None
     rng = np.random.default_rng([seed, run.start])
     for epoch in run.steps():
         sums = np.zeros(3)
