@@ -4,12 +4,15 @@ path-length regularisation, ADA and EMA) and sampling images/s, per resolution.
 Run: ``make bench`` or ``python benchmarks/porous_gan.py [--device cuda] [--paper]``.
 Prints a table; never a test. ``--paper`` adds NVlabs' 256² "paper256" network (channel base
 16384, 512 max, mapping 8, batch 64) for comparison with their published 12.53 s/kimg on one A100
-(stylegan2-ada-pytorch README) — only meaningful on a GPU.
+(stylegan2-ada-pytorch README) — only meaningful on a GPU. ``--amp both`` (the default) times
+every training loop with and without bfloat16 autocast where the device runs it natively (CUDA,
+AVX512-BF16 / AMX CPUs; the ``bf16`` column).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -102,7 +105,7 @@ def cyclegan_rate(
 def main() -> None:
     import torch
 
-    from matgen.util import select_device
+    from matgen.util import bfloat16_autocast, select_device
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 128, 256])
@@ -113,8 +116,17 @@ def main() -> None:
     parser.add_argument("--channel-max", type=int, default=128)
     parser.add_argument("--samples", type=int, default=128)
     parser.add_argument("--paper", action="store_true", help="add NVlabs' paper256 network")
+    parser.add_argument(
+        "--amp",
+        choices=["on", "off", "both"],
+        default="both",
+        help="bfloat16 autocast where the device runs it natively (matgen.util.bfloat16_autocast)",
+    )
     args = parser.parse_args()
     device = str(select_device(args.device))
+    amps = {"on": [True], "off": [False], "both": [True, False]}[args.amp]
+    if not bfloat16_autocast(torch.device(device), True):
+        amps = [False]  # no native bfloat16 here: amp would time float32 twice
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -142,38 +154,45 @@ def main() -> None:
                     64,
                 )
             )
-        for name, res, model, batch in configs:
+        for (name, res, model, batch), amp in itertools.product(configs, amps):
             tiles = tmp / f"tiles{res}.npy"
             np.save(
                 tiles,
                 np.random.default_rng(0).random((max(64, batch), 1, res, res)).astype(np.float16),
             )
             train = train_rate(
-                tiles, tmp, args.steps, max(2, args.steps // 4), batch, device, **model
+                tiles, tmp, args.steps, max(2, args.steps // 4), batch, device, amp=amp, **model
             )
-            sample = sample_rate(res, args.samples, 32, device, **model)
-            rows.append((f"StyleGAN2-ADA {name}", f"{res}²", batch, train, 1000 / train, sample))
-        for low, scale in ((16, 4), (64, 4)):
-            rate = cyclegan_rate(
-                low, scale, 8, 4, device, tmp, ngf=16, n_blocks=3, n_downsampling=1, ndf=16
+            sample = (  # sampling runs in float32 either way: timed once
+                sample_rate(res, args.samples, 32, device, **model)
+                if amp == amps[0]
+                else float("nan")
             )
             rows.append(
-                (
-                    f"CycleGAN ngf16 ×{scale}",
-                    f"{low}²→{low * scale}²",
-                    4,
-                    rate,
-                    float("nan"),
-                    float("nan"),
-                )
+                (f"StyleGAN2-ADA {name}", f"{res}²", batch, amp, train, 1000 / train, sample)
             )
+        cyclegans = [
+            (f"CycleGAN ngf16 ×{scale}", low, scale, dict(n_blocks=3, n_downsampling=1))
+            for low, scale in ((16, 4), (64, 4))
+        ] + [  # the STEM study's: U-Net generators and Fourier discriminators
+            ("CycleGAN U-Net + Fourier", 64, 1, dict(generator="unet", fourier=True,
+                                                    n_downsampling=3)),
+        ]  # fmt: skip
+        for (name, low, scale, model), amp in itertools.product(cyclegans, amps):
+            rate = cyclegan_rate(low, scale, 8, 4, device, tmp, ngf=16, ndf=16, amp=amp, **model)
+            nan = float("nan")
+            rows.append((name, f"{low}²→{low * scale}²", 4, amp, rate, nan, nan))
     print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     print(
-        f"{'model':<28} {'size':>10} {'batch':>5} {'train img/s':>12} {'s/kimg':>9} "
-        f"{'sample img/s':>13}"
+        f"{'model':<28} {'size':>10} {'batch':>5} {'bf16':>5} {'train img/s':>12} "
+        f"{'s/kimg':>9} {'sample img/s':>13}"
     )
-    for name, size, batch, train, skimg, sample in rows:
-        print(f"{name:<28} {size:>10} {batch:>5} {train:>12.1f} {skimg:>9.1f} {sample:>13.1f}")
+    for name, size, batch, amp, train, skimg, sample in rows:
+        bf16 = "yes" if bfloat16_autocast(torch.device(device), amp) else "no"
+        print(
+            f"{name:<28} {size:>10} {batch:>5} {bf16:>5} {train:>12.1f} {skimg:>9.1f} "
+            f"{sample:>13.1f}"
+        )
     if args.paper:
         print("NVlabs stylegan2-ada-pytorch, paper256 on 1x A100: 12.53 s/kimg (published)")
 

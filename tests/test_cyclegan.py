@@ -320,3 +320,24 @@ def test_forward_levels_are_pore_below_solid_and_need_the_phase_view():
     for levels, phase in (([0.8, 0.2], True), ([0.2, 0.8], False), ([0.5], True)):
         with pytest.raises(InputError, match="forward_levels"):
             _forward_levels(levels, forward_phase=phase)
+
+
+def test_amp_trains_in_bfloat16_where_the_cpu_runs_it_natively(domains, tmp_path):
+    """``amp`` follows the hardware: bfloat16 autocast on CUDA and on a CPU with native
+    bfloat16 kernels, float32 elsewhere; either way one machine repeats its numbers."""
+    from matgen.util import bfloat16_autocast
+
+    cpu, native = torch.device("cpu"), bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert bfloat16_autocast(cpu, True) is native and bfloat16_autocast(cpu, False) is False
+    assert bfloat16_autocast(torch.device("cuda"), True) is True
+    assert bfloat16_autocast(torch.device("cuda"), False) is False
+    low, high = domains
+    kw = dict(seed=2, steps=3, **TINY)
+    weights = {}
+    for name, amp in (("a", True), ("b", True), ("c", False)):
+        train_cyclegan(low, high, tmp_path / f"{name}.pt", tmp_path / f"{name}.csv", amp=amp, **kw)
+        weights[name] = torch.load(tmp_path / f"{name}.pt", weights_only=False)["G_LH"]
+    same = [torch.equal(v, weights["b"][k]) for k, v in weights["a"].items()]
+    assert all(same)  # bfloat16 or not, a rerun on one machine is bit-identical
+    moved = [not torch.equal(v, weights["c"][k]) for k, v in weights["a"].items()]
+    assert any(moved) is native  # amp changed the arithmetic exactly where bfloat16 is native

@@ -15,7 +15,8 @@ consistency L1 weighted ``lambda_cycle`` (10) both ways, and — only where both
 pixel size (scale 1) — the identity loss weighted ``lambda_identity`` × ``lambda_cycle``. Adam
 (2e-4, β1 0.5) with the learning rate constant for the first half and decayed linearly to zero
 over the second. Both domains get random D4 transforms (the micrographs have no preferred
-orientation). bfloat16 autocast on CUDA; resumable from ``<model>.resume.pt`` like StyleGAN2.
+orientation). ``amp``: bfloat16 autocast on CUDA and on CPUs that run it natively
+(:func:`matgen.util.bfloat16_autocast`); resumable from ``<model>.resume.pt`` like StyleGAN2.
 Applying a trained generator: :mod:`matgen.inference.cyclegan`.
 """
 
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError
-from ..util import seed_everything, select_device
+from ..util import bfloat16_autocast, seed_everything, select_device
 from .loop import TrainingRun
 from .losses import (
     cycle_loss,
@@ -422,7 +423,7 @@ def train_cyclegan(
         torch.optim.Adam(critics, lr=lr, betas=(0.5, 0.999)), pools, dev, bool(fourier),
         input_noise, lambda_cycle, lambda_identity, lambda_fourier,
         scale == 1 and lambda_identity > 0 and cfg["in_ch"] == cfg["out_ch"],
-        amp and dev.type == "cuda", lambda_forward, scale, psf_sigma,
+        bfloat16_autocast(dev, amp), lambda_forward, scale, psf_sigma,
         level if forward_phase else None, forward_pyramid,
         _forward_levels(forward_levels, forward_phase), lambda_grey_histogram,
         level if grey_histogram_per_phase else None, scan_jitter_px, scan_jitter_correlation,

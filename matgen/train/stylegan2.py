@@ -9,8 +9,9 @@ lazy regularisation.
 
 Runs on one device, or data-parallel under ``torchrun`` (see :mod:`matgen.train.distributed`):
 the batch is split over processes, each draws its own tiles and latents from ``seed + rank``, and
-only rank 0 logs and writes checkpoints. On CUDA the main losses run under bfloat16 autocast
-(``amp``) with channels-last tensors; regularisers stay in float32.
+only rank 0 logs and writes checkpoints. With ``amp`` the main losses run under bfloat16 autocast
+on CUDA (with channels-last tensors) and on CPUs with native bfloat16 kernels
+(:func:`matgen.util.bfloat16_autocast`); regularisers stay in float32.
 
 A resume checkpoint (``<model>.resume.pt``) is written atomically every ``checkpoint_kimg``; a
 killed run started again continues from it (bit-identical on one CPU process) and it is removed
@@ -31,7 +32,7 @@ import numpy as np
 from ..data.ada import AUGMENTATIONS, check_augment_ops
 from ..errors import InputError
 from ..models.stylegan2 import check_resolution
-from ..util import seed_everything
+from ..util import bfloat16_autocast, seed_everything
 from .distributed import (
     Distributed,
     all_reduce_gradients,
@@ -364,7 +365,7 @@ def train_stylegan2(
         _lazy_adam(D.parameters(), lr, r1_interval),
         AdaptiveProbability(target=ada_target, interval=ada_interval, kimg=ada_kimg),
         ops, info, dev, local_batch, style_mixing, gamma, r1_interval, pl_weight, pl_interval,
-        amp and dev.type == "cuda", lambda_grey_histogram, grey_histogram_smoothing,
+        bfloat16_autocast(dev, amp), lambda_grey_histogram, grey_histogram_smoothing,
         lr_rampdown, total_steps,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
