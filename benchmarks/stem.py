@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matgen.util import limited_threads
+from matgen.util import bfloat16_autocast, limited_threads
 
 OPTICS = dict(
     vacancy_probability=0.03,
@@ -117,6 +117,8 @@ def inference_rate(
 
 
 def main() -> None:
+    import torch
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--paper", action="store_true")
@@ -140,6 +142,7 @@ def main() -> None:
             with limited_threads(threads) if threads else contextlib.nullcontext():
                 rate = cyclegan_rate(Path(tmp), tile, ngf, depth, batch, steps, args.device)
             where = f", {threads} thread{'s' if threads > 1 else ''}" if threads else ""
+            where += ", bf16" if bfloat16_autocast(torch.device(args.device), True) else ""
             rows.append((f"CycleGAN train {tile}², ngf {ngf}, batch {batch}{where}", "images/s",
                          rate))  # fmt: skip
     for size, width, depth, tile in [(256, 16, 3, 128)] + (
