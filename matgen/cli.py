@@ -122,6 +122,21 @@ def _translate(args: argparse.Namespace) -> None:
     print(f"wrote {out} ({len(images)} images)", file=sys.stderr)
 
 
+def _detection_threshold(text: str) -> float | str:
+    """--threshold: a probability in [0, 1] or 'valley'."""
+    if text == "valley":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a probability or 'valley', got {text!r}"
+        ) from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"a probability is in [0, 1], got {value}")
+    return value
+
+
 def _detect_vacancies(args: argparse.Namespace) -> None:
     from .io import read_image
     from .pipeline.stem import detect_vacancies_in_files
@@ -225,9 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pixel-size", type=float, required=True, help="Å per pixel of the images")
     p.add_argument(
         "--threshold",
-        type=float,
+        type=_detection_threshold,
         default=None,
-        help="probability of a detection (default: the detector's calibrated one)",
+        help="probability of a detection, or 'valley': the valley of the peak scores on these "
+        "images (default: the detector's operating point)",
     )
     p.add_argument("--no-tta", action="store_true", help="skip the 8-fold D4 test-time average")
     p.add_argument("--device", default="auto")

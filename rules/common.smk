@@ -146,6 +146,15 @@ def stem_trainset(name):
     return f"{RESULTS}/stem/trainsets/{name}/images.npy"
 
 
+def stem_detector_experiment():
+    """The unlabelled experimental images a detector sets its operating point on, where
+    stem.detector.operating_point is 'experiment' (none otherwise)."""
+    if config["stem"]["detector"].get("operating_point", "training") != "experiment":
+        return {}
+    exp = stem_images("exp")
+    return {"experiment_images": exp["images"], "experiment_table": exp["table"]}
+
+
 def stem_training_sets():
     """The paper's three training sets, and the CycleGAN output with microscope augmentation
     where `stem.augment` is configured."""

@@ -134,6 +134,7 @@ rule train_vacancy_detector:
         images=lambda wc: stem_trainset(wc.trainset),
         table=stem_images("sim")["table"],
         points=stem_images("sim")["points"],
+        **stem_detector_experiment(),
     output:
         model=f"{STEM}/detector/{{trainset}}/model.pt",
         log=f"{STEM}/detector/{{trainset}}/training.csv",

@@ -11,5 +11,7 @@ run_stage(
     model_out=sm.output.model,
     log_out=sm.output.log,
     augment=sm.params.augment,
+    experiment_images_path=sm.input.get("experiment_images"),
+    experiment_table_path=sm.input.get("experiment_table"),
     **sm.params.train,
 )

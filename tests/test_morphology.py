@@ -184,3 +184,21 @@ def test_fit_to_truth_gives_r_and_the_slope_r_cannot_show():
     assert fit_to_truth(est, true)["slope"] == pytest.approx(0.9)
     assert np.isnan(fit_to_truth([0.2], [0.3])["slope"])
     assert np.isnan(fit_to_truth([0.1, 0.2], [0.3, 0.3])["pearson_r"])
+
+
+def test_otsu_split_cuts_a_gap_in_its_middle_and_agrees_with_binned_otsu():
+    from skimage.filters import threshold_otsu
+
+    from matgen.data.threshold import otsu_split
+    from matgen.errors import InputError
+
+    # two clean populations: the cut sits midway in the gap between them
+    assert otsu_split([0.1, 0.12, 0.15, 0.6, 0.62, 0.7]) == pytest.approx((0.15 + 0.6) / 2)
+    # overlapping populations: where a fine histogram puts Otsu's level
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(0.2, 0.08, 3000), rng.normal(0.7, 0.1, 1000)]
+    assert otsu_split(x) == pytest.approx(threshold_otsu(x, nbins=4096), abs=0.01)
+    # equal values never straddle the cut
+    assert otsu_split([0.0, 0.0, 0.0, 1.0]) == 0.5
+    with pytest.raises(InputError, match="two distinct values"):
+        otsu_split([0.3, 0.3])

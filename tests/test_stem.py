@@ -470,6 +470,107 @@ def test_calibrated_threshold_is_the_best_f1_on_training_images():
     assert f1[0.15] == pytest.approx(1.0) and f1[0.1] < 1 and f1[0.5] == 0
 
 
+class _HeatProbe:
+    """A 'detector' whose vacancy probability map is its input image (one channel)."""
+
+    @staticmethod
+    def make():
+        import torch
+
+        class Probe(torch.nn.Module):
+            depth = 2
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.head = torch.nn.Conv2d(1, 1, 1)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return torch.logit(x.clamp(1e-4, 1 - 1e-4))
+
+        return Probe()
+
+
+def _two_populations(rng, high, low, n_images=3):
+    """Heat maps with 8 peaks of each population a map, heights drawn from ``high``/``low``."""
+    from matgen.data.points import point_heatmap
+
+    grid = np.stack(np.meshgrid(np.arange(10, 60, 12), np.arange(10, 60, 12)), -1).reshape(-1, 2)
+    maps = []
+    for _ in range(n_images):
+        xy = rng.permutation(grid).astype(float)
+        heat = sum(
+            h * point_heatmap(p[None], (64, 64), 1.5)
+            for p, h in zip(xy[:16], np.r_[rng.uniform(*high, 8), rng.uniform(*low, 8)])
+        )
+        maps.append(heat)
+    return np.stack(maps)[:, None]
+
+
+def test_score_valley_threshold_cuts_between_the_two_populations_of_peaks():
+    """Confident vacancies and a low tail of lattice/noise peaks: the threshold falls between
+    them, follows them when a domain gap shifts both, and is None without enough peaks."""
+    from matgen.pipeline.stem import score_valley_threshold
+
+    probe = _HeatProbe.make()
+    rng = np.random.default_rng(0)
+    kw = dict(min_distance_px=3, tile=64, overlap=0)
+    low_t, scores = score_valley_threshold(
+        probe, ["vacancy"], _two_populations(rng, (0.55, 0.7), (0.08, 0.2)), **kw
+    )
+    assert len(scores) == 48 and 0.25 < low_t < 0.5  # mid-gap, not at the low tail's top
+    high_t, _ = score_valley_threshold(
+        probe, ["vacancy"], _two_populations(rng, (0.8, 0.95), (0.35, 0.5)), **kw
+    )
+    assert 0.5 < high_t < 0.8 and high_t > low_t + 0.2
+    none, few = score_valley_threshold(
+        probe, ["vacancy"], _two_populations(rng, (0.6, 0.7), (0.1, 0.2), n_images=1), **kw
+    )
+    assert none is None and len(few) == 16  # under min_peaks (20)
+
+
+def test_detector_operating_point_on_the_experimental_images(tmp_path):
+    """operating_point 'experiment': the checkpoint's threshold is the valley of the trained
+    detector's peak scores on the unlabelled experimental images, the training-image one kept
+    beside it; a wrong pixel size or a missing stack is refused before any training."""
+    import torch
+
+    from matgen.inference.detector import load_vacancy_detector
+    from matgen.pipeline.stem import score_valley_threshold
+    from matgen.train.detector import train_vacancy_detector
+
+    table = _write_spots(tmp_path)
+    exp_images, _ = _spots(np.random.default_rng(5), n_images=4)
+    np.save(tmp_path / "e.npy", (0.8 * exp_images + 0.1).astype(np.float32))  # another gain
+    table.to_csv(tmp_path / "et.csv", index=False)
+    table.assign(pixel_size=0.25).to_csv(tmp_path / "bad.csv", index=False)
+    torch.set_num_threads(2)
+    kw = dict(seed=1, epochs=6, steps_per_epoch=10, batch_size=4, crop=32, width=8, depth=2,
+              lr=3e-3, device="cpu", show_progress=False)  # fmt: skip
+    args = [tmp_path / n for n in ("i.npy", "t.csv", "p.csv", "d.pt", "d.csv")]
+    with pytest.raises(InputError, match=r"e\.npy: experimental images at 0\.25 Å/px"):
+        train_vacancy_detector(
+            *args, operating_point="experiment", experiment_images_path=tmp_path / "e.npy",
+            experiment_table_path=tmp_path / "bad.csv", **kw,
+        )  # fmt: skip
+    with pytest.raises(InputError, match="needs the experimental images"):
+        train_vacancy_detector(*args, operating_point="experiment", **kw)
+    with pytest.raises(InputError, match="expected 'training' or 'experiment'"):
+        train_vacancy_detector(*args, operating_point="test", **kw)
+    assert not (tmp_path / "d.pt").exists()
+    summary = train_vacancy_detector(
+        *args, operating_point="experiment", experiment_images_path=tmp_path / "e.npy",
+        experiment_table_path=tmp_path / "et.csv", **kw,
+    )  # fmt: skip
+    det = load_vacancy_detector(tmp_path / "d.pt")
+    valley, scores = score_valley_threshold(
+        det.model, det.types, np.load(tmp_path / "e.npy"), min_distance_px=5
+    )
+    assert len(scores) >= 20 and det.threshold == pytest.approx(valley)
+    raw = torch.load(tmp_path / "d.pt", weights_only=False)
+    assert raw["threshold_training"] == summary["threshold_training"]
+    assert 0.05 <= raw["threshold_training"] <= 0.95 and summary["threshold"] == det.threshold
+
+
 def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tmp_path):
     import torch
 
@@ -668,6 +769,25 @@ def test_detect_vacancies_resamples_user_images_and_maps_points_back(tmp_path):
         detect_vacancies_in_files(
             tmp_path / "d.pt", [tmp_path / "a.npy"], 5.0, tmp_path / "pts.csv"
         )
+    # 'valley': the candidates above the lowest level, cut at the Otsu level of their scores
+    from matgen.data.threshold import otsu_split
+
+    np.save(tmp_path / "b.npy", np.random.default_rng(1).random((160, 160)))
+    kw = dict(tile=32, device="cpu", tta=False)
+    every = detect_vacancies_in_files(
+        tmp_path / "d.pt", [tmp_path / "b.npy"], 0.1, tmp_path / "all.csv", threshold=0.05, **kw
+    )
+    valley = detect_vacancies_in_files(
+        tmp_path / "d.pt", [tmp_path / "b.npy"], 0.1, tmp_path / "v.csv", threshold="valley", **kw
+    )
+    cut = otsu_split(every["score"].to_numpy())
+    assert len(every) >= 20 and 0 < len(valley) < len(every)
+    pd.testing.assert_frame_equal(valley, every[every["score"] >= cut].reset_index(drop=True))
+    with pytest.raises(InputError, match="too few to set a threshold"):
+        detect_vacancies_in_files(
+            tmp_path / "d.pt", [tmp_path / "a.npy"], 0.1, tmp_path / "v.csv", threshold="valley",
+            **kw,
+        )  # fmt: skip
 
 
 def test_cli_detect_vacancies_one_line_errors(tmp_path, capsys):
@@ -705,6 +825,10 @@ def test_cli_detect_vacancies_one_line_errors(tmp_path, capsys):
     )
     assert "b.npy: file not found" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
+    with pytest.raises(SystemExit):
+        main(["detect-vacancies", "d.pt", "a.npy", "--pixel-size", "0.2", "--out", "p.csv",
+              "--threshold", "low"])  # fmt: skip
+    assert "expected a probability or 'valley', got 'low'" in capsys.readouterr().err
 
 
 def test_local_contrast_removes_background_and_gain_and_tiles_agree_with_the_image():

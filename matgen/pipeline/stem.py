@@ -221,6 +221,44 @@ def calibrate_threshold(
     return float(curve[int(np.argmax(curve[:, 3])), 0]), curve
 
 
+def score_valley_threshold(
+    model: "torch.nn.Module",
+    types: list[str],
+    images: np.ndarray,
+    *,
+    min_distance_px: int,
+    min_peaks: int = 20,
+    tile: int = 128,
+    overlap: int = 32,
+) -> tuple[float | None, np.ndarray]:
+    """The probability threshold at the valley between a detector's two populations of peak
+    scores on unlabelled ``images`` (N, 1, H, W) of the microscope it will be used on: Otsu's
+    level (:func:`matgen.data.threshold.otsu_split`) of the scores of every candidate peak
+    (above the lowest calibration threshold, ``min_distance_px`` apart); None where fewer than
+    ``min_peaks`` candidates or one score.
+
+    Why: on its own training images a detector's F1 is flat over a wide band of thresholds, so
+    the best one there is decided by one or two detections in hundreds, while on another
+    microscope's images the scores of lattice sites and noise dips move up or down with the
+    domain gap. There the candidates' scores split into confident vacancies and a low tail; a
+    microscopist would cut at the valley of their histogram, and so does this — with no label.
+    Without test-time augmentation, as the training-image calibration. Returns the threshold and
+    the scores.
+    """
+    from ..data.threshold import otsu_split
+
+    scores = []
+    for image in np.asarray(images, np.float32)[:, 0]:
+        maps = vacancy_maps(model, image, tile=tile, overlap=overlap, tta=False)
+        scores.append(
+            typed_peaks(maps, types, float(CALIBRATION_THRESHOLDS[0]), min_distance_px)[1]
+        )
+    scores = np.concatenate(scores) if scores else np.empty(0)
+    if len(scores) < min_peaks or np.ptp(scores) <= 0:
+        return None, scores
+    return otsu_split(scores), scores
+
+
 def detect_in_stack(
     checkpoint: str | os.PathLike,
     images_path: str | os.PathLike,
@@ -472,7 +510,7 @@ def detect_vacancies_in_files(
     pixel_size: float,
     out: str | os.PathLike,
     *,
-    threshold: float | None = None,
+    threshold: float | str | None = None,
     min_distance_angstrom: float = 1.0,
     tile: int = 128,
     tta: bool = True,
@@ -482,25 +520,31 @@ def detect_vacancies_in_files(
     training pixel size, normalised, searched, and the points mapped back to its own pixels.
 
     ``pixel_size`` in Å/px; ``threshold``: the probability of a detection, None for the
-    detector's calibrated one. Writes ``out``: image, x_px, y_px, x_angstrom, y_angstrom,
+    detector's operating point (saved with it), ``'valley'`` for the valley of the peak scores
+    on these images (Otsu's level, :func:`matgen.data.threshold.otsu_split`: a new session at
+    the microscope sets its own). Writes ``out``: image, x_px, y_px, x_angstrom, y_angstrom,
     score, type (the detector's most probable vacancy type at the point).
     """
     from ..data.points import pixel_size_angstrom
+    from ..data.threshold import otsu_split
     from ..inference.detector import load_vacancy_detector
 
     pixel_size = pixel_size_angstrom(pixel_size, "angstrom", "--pixel-size")
     dev = select_device(device)
     model, model_px, types, calibrated = load_vacancy_detector(checkpoint, str(dev))
-    threshold = calibrated if threshold is None else threshold
+    if threshold not in (None, "valley") and not isinstance(threshold, (int, float)):
+        raise InputError(f"threshold must be a probability, 'valley' or None, got {threshold!r}")
     factor = pixel_size / model_px
+    lowest = float(CALIBRATION_THRESHOLDS[0]) if threshold == "valley" else None
     rows = []
     for path in progress(list(images), "detecting", len(images)):
         raw = read_image(path).astype(np.float64)
         image = ndimage.zoom(raw, factor, order=3) if abs(factor - 1) > 1e-6 else raw
         maps = vacancy_maps(model, normalise_percentile(image), tile=tile, tta=tta)
         xy, score, kind = typed_peaks(
-            maps, types, threshold, max(1, int(round(min_distance_angstrom / model_px)))
-        )
+            maps, types, lowest or (calibrated if threshold is None else float(threshold)),
+            max(1, int(round(min_distance_angstrom / model_px))),
+        )  # fmt: skip
         xy = xy / factor  # back to the input image's pixels
         rows.append(
             pd.DataFrame(
@@ -516,8 +560,15 @@ def detect_vacancies_in_files(
             )
         )
     table = pd.concat(rows, ignore_index=True)
-    save_table(out, table)
-    return table
+    if threshold == "valley":
+        if len(table) < 20 or table["score"].nunique() < 2:
+            raise InputError(
+                f"{len(table)} candidate peaks in {len(images)} images: too few to set a "
+                "threshold from their scores; give --threshold a probability"
+            )
+        table = table[table["score"] >= otsu_split(table["score"].to_numpy())]
+    save_table(out, table.reset_index(drop=True))
+    return table.reset_index(drop=True)
 
 
 def detection_summary(scores: pd.DataFrame) -> dict[str, Any]:

@@ -84,7 +84,7 @@ def _calibrated_threshold(
     augment: dict[str, Any] | None,
     pos_weight: float,
     tolerance_angstrom: float,
-    table: pd.DataFrame,
+    pixel_size: float,
     seed: int,
 ) -> float:
     """The operating point of the trained ``model``, as inference will see it (its odds
@@ -95,12 +95,78 @@ def _calibrated_threshold(
     from ..inference.detector import unweight_vacancy_odds
     from ..pipeline.stem import calibrate_threshold
 
-    pixel_size = float(table["pixel_size"].iloc[0])
     probe = unweight_vacancy_odds(copy.deepcopy(model).eval(), pos_weight)
     threshold, _ = calibrate_threshold(
         probe, types, images, points, tolerance_px=tolerance_angstrom / pixel_size,
         min_distance_px=max(1, round(1.0 / pixel_size)), augment=augment, seed=seed,
     )  # fmt: skip
+    return threshold
+
+
+def _check_training_inputs(
+    images_path: str | os.PathLike,
+    points_path: str | os.PathLike,
+    shape: tuple[int, int],
+    points: list[np.ndarray],
+    crop: int,
+    depth: int,
+) -> None:
+    """Refuse a crop the images or the U-Net's depth cannot take, and labels without a point."""
+    h, w = shape
+    if crop % 2**depth or crop > min(h, w):
+        raise InputError(
+            f"{images_path}: crop {crop} must fit the {h} x {w} images and be a "
+            f"multiple of {2**depth}"
+        )
+    if sum(len(p) for p in points) == 0:
+        raise InputError(f"{points_path}: no vacancy labels to learn from")
+
+
+def _check_operating_point(
+    operating_point: str,
+    images_path: str | os.PathLike | None,
+    table_path: str | os.PathLike | None,
+    pixel_size: float,
+) -> None:
+    """Refuse, before any training, an operating point this run could not set."""
+    if operating_point not in ("training", "experiment"):
+        raise InputError(
+            f"operating_point {operating_point!r}: expected 'training' or 'experiment'"
+        )
+    if operating_point == "training":
+        return
+    if images_path is None or table_path is None:
+        raise InputError(
+            "operating_point 'experiment' needs the experimental images and their table"
+        )
+    px = float(pd.read_csv(table_path)["pixel_size"].iloc[0])
+    if abs(px - pixel_size) > 1e-6 * pixel_size:
+        raise InputError(
+            f"{images_path}: experimental images at {px} Å/px but the detector trains at "
+            f"{pixel_size} Å/px; ingest them at the training pixel size"
+        )
+
+
+def _experiment_threshold(
+    model: Any,
+    types: list[str],
+    pos_weight: float,
+    pixel_size: float,
+    images_path: str | os.PathLike,
+) -> float | None:
+    """The valley of the trained ``model``'s peak scores on the unlabelled experimental images
+    (:func:`matgen.pipeline.stem.score_valley_threshold`), as inference will see them; None
+    where they hold too few candidate peaks to split."""
+    import copy
+
+    from ..inference.detector import unweight_vacancy_odds
+    from ..pipeline.stem import score_valley_threshold
+
+    probe = unweight_vacancy_odds(copy.deepcopy(model).eval(), pos_weight)
+    images = np.asarray(load_stack(images_path), dtype=np.float32)
+    threshold, _ = score_valley_threshold(
+        probe, types, images, min_distance_px=max(1, round(1.0 / pixel_size))
+    )
     return threshold
 
 
@@ -126,6 +192,9 @@ def train_vacancy_detector(
     augment: dict[str, Any] | None = None,
     calibration_tolerance_angstrom: float = 1.0,
     local_contrast_angstrom: float = 0.0,
+    operating_point: str = "training",
+    experiment_images_path: str | os.PathLike | None = None,
+    experiment_table_path: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Fit a res-U-Net to images (N, 1, H, W) in [0, 1] and their vacancy points.
 
@@ -138,7 +207,12 @@ def train_vacancy_detector(
     ``threshold`` of its operating point, calibrated on the training images — under fresh draws
     of ``augment`` where it has one — for the best F1 with matches within
     ``calibration_tolerance_angstrom``: :func:`matgen.pipeline.stem.calibrate_threshold`) and a
-    CSV log of loss per epoch (cosine learning-rate decay).
+    CSV log of loss per epoch (cosine learning-rate decay). ``operating_point`` 'experiment':
+    the threshold is instead the valley of the detector's peak scores on the unlabelled
+    experimental images (``experiment_images_path``, at the training pixel size:
+    :func:`matgen.pipeline.stem.score_valley_threshold`), falling back to the training one where
+    they hold too few candidates; the checkpoint keeps both (``threshold``,
+    ``threshold_training``).
 
     ``local_contrast_angstrom`` > 0: the network first normalises every pixel by the mean and
     sd of its neighbourhood (a Gaussian window of that sd, in Å;
@@ -150,16 +224,11 @@ def train_vacancy_detector(
     from ..models.unet import UNet
 
     images = np.asarray(load_stack(images_path), dtype=np.float32)
-    table = pd.read_csv(table_path)
+    px = float(pd.read_csv(table_path)["pixel_size"].iloc[0])
     points, point_types = load_points(points_path, len(images))
     h, w = images.shape[-2:]
-    if crop % 2**depth or crop > min(h, w):
-        raise InputError(
-            f"{images_path}: crop {crop} must fit the {h} x {w} images and be a "
-            f"multiple of {2**depth}"
-        )
-    if sum(len(p) for p in points) == 0:
-        raise InputError(f"{points_path}: no vacancy labels to learn from")
+    _check_training_inputs(images_path, points_path, (h, w), points, crop, depth)
+    _check_operating_point(operating_point, experiment_images_path, experiment_table_path, px)
     targets, types = _detector_targets(points, point_types, (h, w), sigma_px)
     counts = np.array([sum((t == k).sum() for t in point_types) for k in types], float)
     dev = select_device(device)
@@ -167,7 +236,7 @@ def train_vacancy_detector(
     typed = len(types) > 1
     cfg = dict(in_ch=1, out_ch=1 + len(types) * typed, width=width, depth=depth, residual=True)
     if local_contrast_angstrom > 0:
-        cfg["local_contrast_px"] = local_contrast_angstrom / float(table["pixel_size"].iloc[0])
+        cfg["local_contrast_px"] = local_contrast_angstrom / px
     model = UNet(**cfg).to(dev)
     opt, run = TrainingRun.with_adam(model_out, log_out, model, cfg, lr=lr, epochs=epochs,
                                      device=dev, desc="detector",
@@ -192,23 +261,30 @@ def train_vacancy_detector(
             opt.step()
             total += float(loss.detach())
         run.end_step(epoch + 1, dict(loss=total / steps_per_epoch, lr=opt.param_groups[0]["lr"]))
-    threshold = _calibrated_threshold(model, types, images, points, augment, pos_weight,
-                                      calibration_tolerance_angstrom, table, seed)  # fmt: skip
+    threshold = threshold_training = _calibrated_threshold(
+        model, types, images, points, augment, pos_weight, calibration_tolerance_angstrom, px, seed
+    )
+    if operating_point == "experiment":
+        valley = _experiment_threshold(model, types, pos_weight, px, experiment_images_path)
+        threshold = threshold_training if valley is None else valley
     summary = {
         "epochs": epochs,
         "seconds": time.time() - run.started,
         "threshold": threshold,
+        "threshold_training": threshold_training,
+        "operating_point": operating_point,
         "n_images": len(images),
         "n_vacancies": int(sum(len(p) for p in points)),
         "n_per_type": dict(zip(types, counts.astype(int).tolist())),
     }
     run.finish(
         "vacancy_detector",
-        pixel_size=float(table["pixel_size"].iloc[0]),
+        pixel_size=px,
         types=types,
         sigma_px=sigma_px,
         pos_weight=float(pos_weight),
         threshold=threshold,
+        threshold_training=threshold_training,
         summary=summary,
     )
     return summary
