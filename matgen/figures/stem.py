@@ -86,7 +86,7 @@ def table1_figure(scores_path: str | os.PathLike, png_out: str | os.PathLike) ->
     draw_table(tab, cells, header, row_scale=3.0, header_scale=1.0, col_widths=widths)
     first = scores.iloc[0]
     fixed = scores["threshold"].nunique() == 1
-    cut = f"threshold {first.threshold:g}" if fixed else "each detector at its calibrated threshold"
+    cut = f"threshold {first.threshold:g}" if fixed else "each detector at its own operating point"
     fig.suptitle(
         f"Table 1 — vacancy detection on {int(first.n_images)} experimental images "
         f"({cut}, match within {first.tolerance_angstrom:g} Å; "
