@@ -528,7 +528,7 @@ def test_score_valley_threshold_cuts_between_the_two_populations_of_peaks():
     assert none is None and len(few) == 16  # under min_peaks (20)
 
 
-def test_detector_operating_point_on_the_experimental_images(tmp_path):
+def test_detector_operating_point_on_the_experimental_images(tmp_path, capsys):
     """operating_point 'experiment': the checkpoint's threshold is the valley of the trained
     detector's peak scores on the unlabelled experimental images, the training-image one kept
     beside it; a wrong pixel size or a missing stack is refused before any training."""
@@ -561,6 +561,8 @@ def test_detector_operating_point_on_the_experimental_images(tmp_path):
         *args, operating_point="experiment", experiment_images_path=tmp_path / "e.npy",
         experiment_table_path=tmp_path / "et.csv", **kw,
     )  # fmt: skip
+    said = capsys.readouterr().err
+    assert "the valley of the scores of" in said and "4 experimental images" in said
     det = load_vacancy_detector(tmp_path / "d.pt")
     valley, scores = score_valley_threshold(
         det.model, det.types, np.load(tmp_path / "e.npy"), min_distance_px=5

@@ -14,6 +14,7 @@ training images, so the net never sees a fixed tiling. Seeded and resumable per 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any
 
@@ -153,10 +154,12 @@ def _experiment_threshold(
     pos_weight: float,
     pixel_size: float,
     images_path: str | os.PathLike,
-) -> float | None:
+    fallback: float,
+) -> float:
     """The valley of the trained ``model``'s peak scores on the unlabelled experimental images
-    (:func:`matgen.pipeline.stem.score_valley_threshold`), as inference will see them; None
-    where they hold too few candidate peaks to split."""
+    (:func:`matgen.pipeline.stem.score_valley_threshold`), as inference will see them;
+    ``fallback`` (the training-image threshold) where they hold too few candidate peaks to
+    split. Says which in the log."""
     import copy
 
     from ..inference.detector import unweight_vacancy_odds
@@ -164,9 +167,16 @@ def _experiment_threshold(
 
     probe = unweight_vacancy_odds(copy.deepcopy(model).eval(), pos_weight)
     images = np.asarray(load_stack(images_path), dtype=np.float32)
-    threshold, _ = score_valley_threshold(
+    threshold, scores = score_valley_threshold(
         probe, types, images, min_distance_px=max(1, round(1.0 / pixel_size))
     )
+    where = f"{len(scores)} candidate peaks in {len(images)} experimental images ({images_path})"
+    if threshold is None:
+        print(f"operating point {fallback:.3f} (training images): too few {where}", file=sys.stderr)
+        return fallback
+    above = int((scores >= threshold).sum())
+    print(f"operating point {threshold:.3f}: the valley of the scores of {where}; {above} above "
+          f"it (training images' best F1 at {fallback:.2f})", file=sys.stderr)  # fmt: skip
     return threshold
 
 
@@ -265,8 +275,9 @@ def train_vacancy_detector(
         model, types, images, points, augment, pos_weight, calibration_tolerance_angstrom, px, seed
     )
     if operating_point == "experiment":
-        valley = _experiment_threshold(model, types, pos_weight, px, experiment_images_path)
-        threshold = threshold_training if valley is None else valley
+        threshold = _experiment_threshold(
+            model, types, pos_weight, px, experiment_images_path, threshold_training
+        )
     summary = {
         "epochs": epochs,
         "seconds": time.time() - run.started,
