@@ -63,6 +63,12 @@ class LocalContrast(nn.Module):
         return F.conv2d(x, k.view(1, 1, -1, 1), padding=(r, 0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # in float32 whatever autocast is on: a local sd of a few grey levels in bfloat16's
+        # 8-bit mantissa would be noise
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self._normalise(x.float())
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
         flat = x.reshape(n * c, 1, h, w)
         weight = self._blur(torch.ones_like(flat[:1]))

@@ -25,7 +25,7 @@ from ..data.augment import random_d4_windows
 from ..data.ingest import load_stack
 from ..data.points import load_points, point_heatmap
 from ..errors import InputError
-from ..util import seed_everything, select_device
+from ..util import bfloat16_autocast, seed_everything, select_device
 from .loop import TrainingRun
 from .losses import vacancy_detection_loss
 
@@ -180,6 +180,16 @@ def _experiment_threshold(
     return threshold
 
 
+def _loss_weights(pos_weight: float, counts: np.ndarray, typed: bool, dev: Any) -> tuple[Any, Any]:
+    """The heatmap's positive weight and, for a typed detector, per-type weights by inverse
+    frequency: rare types count as much as the commonest in both losses."""
+    import torch
+
+    balance = counts.sum() / (len(counts) * counts)
+    type_weight = torch.tensor(balance, dtype=torch.float32, device=dev) if typed else None
+    return torch.tensor(pos_weight, device=dev), type_weight
+
+
 def train_vacancy_detector(
     images_path: str | os.PathLike,
     table_path: str | os.PathLike,
@@ -202,6 +212,7 @@ def train_vacancy_detector(
     augment: dict[str, Any] | None = None,
     calibration_tolerance_angstrom: float = 1.0,
     local_contrast_angstrom: float = 0.0,
+    amp: bool = False,
     operating_point: str = "training",
     experiment_images_path: str | os.PathLike | None = None,
     experiment_table_path: str | os.PathLike | None = None,
@@ -214,20 +225,18 @@ def train_vacancy_detector(
 
     Writes ``model_out`` (family ``vacancy_detector``: model config, weights, the training pixel
     size in Å, the vacancy ``types`` of its type channels, ``sigma_px``, ``pos_weight`` and the
-    ``threshold`` of its operating point, calibrated on the training images — under fresh draws
-    of ``augment`` where it has one — for the best F1 with matches within
-    ``calibration_tolerance_angstrom``: :func:`matgen.pipeline.stem.calibrate_threshold`) and a
-    CSV log of loss per epoch (cosine learning-rate decay). ``operating_point`` 'experiment':
-    the threshold is instead the valley of the detector's peak scores on the unlabelled
-    experimental images (``experiment_images_path``, at the training pixel size:
-    :func:`matgen.pipeline.stem.score_valley_threshold`), falling back to the training one where
-    they hold too few candidates; the checkpoint keeps both (``threshold``,
-    ``threshold_training``).
-
-    ``local_contrast_angstrom`` > 0: the network first normalises every pixel by the mean and
-    sd of its neighbourhood (a Gaussian window of that sd, in Å;
-    :class:`matgen.models.unet.LocalContrast`), in training and wherever the checkpoint is
-    used, so that slow background, contamination and gain need not be learnt.
+    ``threshold`` of its operating point: with ``operating_point`` 'training' the best F1 on the
+    training images — fresh draws of ``augment`` where it has one; matches within
+    ``calibration_tolerance_angstrom``: :func:`matgen.pipeline.stem.calibrate_threshold` — with
+    'experiment' the valley of its peak scores on the unlabelled experimental images
+    (``experiment_images_path``, at the training pixel size:
+    :func:`matgen.pipeline.stem.score_valley_threshold`; the training one where they hold too
+    few candidates), both kept (``threshold``, ``threshold_training``)) and a CSV log of loss
+    per epoch (cosine learning-rate decay). ``local_contrast_angstrom`` > 0: the network first
+    normalises every pixel by the mean and sd of its neighbourhood (a Gaussian window of that sd,
+    in Å; :class:`matgen.models.unet.LocalContrast`), so slow background, contamination and gain
+    need not be learnt. ``amp``: bfloat16 autocast in training where the device runs it natively
+    (:func:`matgen.util.bfloat16_autocast`; local contrast and loss in float32).
     """
     import torch
 
@@ -242,6 +251,7 @@ def train_vacancy_detector(
     targets, types = _detector_targets(points, point_types, (h, w), sigma_px)
     counts = np.array([sum((t == k).sum() for t in point_types) for k in types], float)
     dev = select_device(device)
+    use_amp = bfloat16_autocast(dev, amp)
     seed_everything(seed)
     typed = len(types) > 1
     cfg = dict(in_ch=1, out_ch=1 + len(types) * typed, width=width, depth=depth, residual=True)
@@ -251,10 +261,7 @@ def train_vacancy_detector(
     opt, run = TrainingRun.with_adam(model_out, log_out, model, cfg, lr=lr, epochs=epochs,
                                      device=dev, desc="detector",
                                      show_progress=show_progress)  # fmt: skip
-    weight = torch.tensor(pos_weight, device=dev)
-    # inverse type frequency: rare types count as much as the commonest in both losses
-    balance = counts.sum() / (len(types) * counts)
-    type_weight = torch.tensor(balance, dtype=torch.float32, device=dev) if typed else None
+    weight, type_weight = _loss_weights(pos_weight, counts, typed, dev)
     for epoch in run.steps():
         rng = np.random.default_rng([seed, epoch])  # a function of the epoch: resumable
         for group in opt.param_groups:
@@ -265,7 +272,9 @@ def train_vacancy_detector(
             x, t = _training_batch(images, targets, rng, batch_size, crop, augment)
             x = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
             t = torch.from_numpy(np.ascontiguousarray(t)).to(dev)
-            loss = vacancy_detection_loss(model(x), t, weight, type_weight)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+                logits = model(x)
+            loss = vacancy_detection_loss(logits.float(), t, weight, type_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
