@@ -204,11 +204,12 @@ rule score_vacancies:
 
 rule stem_robustness:
     input:
-        **{t: f"{STEM}/detector/{t}/model.pt" for t in stem_training_sets()},
+        model=f"{STEM}/detector/{{trainset}}/model.pt",
     output:
-        table=f"{STEM}/evaluation/robustness.csv",
+        table=f"{STEM}/evaluation/robustness/{{trainset}}.csv",
+    wildcard_constraints:
+        trainset="noiseless|noisy|cyclegan|cyclegan_augmented",
     params:
-        names=stem_training_sets(),
         simulate=config["stem"]["simulate"],
         robustness=config["stem"]["robustness"],
         detect=config["stem"]["detect"],
@@ -217,18 +218,36 @@ rule stem_robustness:
         device=config["stem"]["detector"]["device"],
     threads: 1
     log:
-        f"{RESULTS}/logs/stem/robustness.log",
+        f"{RESULTS}/logs/stem/robustness_{{trainset}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/stem/robustness.tsv"
+        f"{RESULTS}/benchmarks/stem/robustness_{{trainset}}.tsv"
     conda:
         "../envs/matgen.yaml"
     script:
         "../scripts/stem_robustness.py"
 
 
+# one sweep job per detector (the same simulated images in each): a detector's sweep starts
+# when it is trained, and a change to one detector reruns only its own
+rule stem_robustness_table:
+    input:
+        tables=[f"{STEM}/evaluation/robustness/{t}.csv" for t in stem_training_sets()],
+    output:
+        table=f"{STEM}/evaluation/robustness.csv",
+    params:
+        names=stem_training_sets(),
+    threads: 1
+    log:
+        f"{RESULTS}/logs/stem/robustness_table.log",
+    conda:
+        "../envs/matgen.yaml"
+    script:
+        "../scripts/merge_robustness.py"
+
+
 rule figure_stem_robustness:
     input:
-        table=rules.stem_robustness.output.table,
+        table=rules.stem_robustness_table.output.table,
     output:
         png=report(f"{STEM}/figures/robustness.png", caption="../report/stem_robustness.rst",
                    category="STEM"),

@@ -6,7 +6,7 @@ score = sm.params.score
 run_stage(
     sm,
     robustness_sweep,
-    detectors={name: sm.input[name] for name in sm.params.names},
+    detectors={sm.wildcards.trainset: sm.input.model},
     table_out=sm.output.table,
     simulate=sm.params.simulate,
     sweep=sm.params.robustness["sweep"],

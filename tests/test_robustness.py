@@ -9,7 +9,12 @@ from scipy import ndimage
 
 from matgen.errors import InputError
 from matgen.pipeline.headline import robust_worst_f1
-from matgen.pipeline.robustness import condition_settings, robustness_sweep, simulate_condition
+from matgen.pipeline.robustness import (
+    condition_settings,
+    merge_robustness_tables,
+    robustness_sweep,
+    simulate_condition,
+)
 
 SIMULATE = yaml.safe_load(
     """
@@ -83,6 +88,19 @@ def test_sweep_scores_every_detector_on_the_same_images(tmp_path):
     assert (truth == truth[0]).all() and truth[0] > 0
     assert table[["precision", "recall", "f1"]].apply(lambda c: c.between(0, 1)).all().all()
     assert pd.read_csv(tmp_path / "r.csv").shape == table.shape
+    # one sweep per detector, merged: the joint sweep's table, row for row
+    for name in ("a", "b"):
+        robustness_sweep(
+            {name: tmp_path / f"d{'ab'.index(name)}.pt"}, tmp_path / f"r_{name}.csv",
+            simulate=SIMULATE, sweep=sweep, n_images=2, seed=3,
+            detect={"tile": 32, "overlap": 8, "tta": False}, device="cpu",
+        )  # fmt: skip
+    merged = merge_robustness_tables(
+        {"a": tmp_path / "r_a.csv", "b": tmp_path / "r_b.csv"}, tmp_path / "m.csv"
+    )
+    pd.testing.assert_frame_equal(merged, pd.read_csv(tmp_path / "r.csv"))
+    with pytest.raises(InputError, match="r_a.csv: rows of \\['a'\\], not 'b'"):
+        merge_robustness_tables({"b": tmp_path / "r_a.csv"}, tmp_path / "m.csv")
     with pytest.raises(InputError, match="trained at 0.2 Å/px, images at 0.1"):
         robustness_sweep({"a": tmp_path / "d0.pt"}, tmp_path / "x.csv", simulate=SIMULATE,
                          sweep=sweep, pixel_size=0.1, device="cpu")  # fmt: skip

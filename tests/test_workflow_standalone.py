@@ -79,7 +79,7 @@ def test_paper_config_validates_and_its_dag_builds(tmp_path):
     assert jobs["train_polysilicon"] == 2 and jobs["train_polysilicon_evaluator"] == 1
     assert jobs["ingest_stem"] == 3 and jobs["train_stem_cyclegan"] == 1
     assert jobs["train_vacancy_detector"] == 4 and jobs["detect_vacancies"] == 4
-    assert jobs["stem_robustness"] == 1
+    assert jobs["stem_robustness"] == 4 and jobs["stem_robustness_table"] == 1
     assert jobs["train_vqvae"] == 2 and jobs["train_pixelcnn"] == 2  # 32 and 8 real images
     assert jobs["train_segmenter_mix"] == len(paper["segmentation"]["mixes"])
     assert not (tmp_path / "results").exists()

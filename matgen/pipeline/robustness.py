@@ -153,3 +153,24 @@ def robustness_sweep(
     table = pd.DataFrame(rows)
     save_table(table_out, table)
     return table
+
+
+def merge_robustness_tables(
+    tables: dict[str, str | os.PathLike], table_out: str | os.PathLike
+) -> pd.DataFrame:
+    """One robustness table from the sweeps of one detector each (training-set name → CSV of
+    :func:`robustness_sweep`, all over the same conditions and factors), in the order a joint
+    sweep writes: level by level, the detectors in the order given."""
+    frames = []
+    for order, (name, path) in enumerate(tables.items()):
+        frame = pd.read_csv(path)
+        if set(frame["training_set"]) != {name}:
+            raise InputError(f"{path}: rows of {sorted(set(frame['training_set']))}, not {name!r}")
+        frames.append(frame.assign(_level=np.arange(len(frame)), _order=order))
+    levels = [tuple(f[["condition", "factor"]].itertuples(index=False)) for f in frames]
+    if any(lv != levels[0] for lv in levels):
+        raise InputError(f"{', '.join(map(str, tables.values()))}: sweeps over different levels")
+    table = pd.concat(frames).sort_values(["_level", "_order"], kind="stable")
+    table = table.drop(columns=["_level", "_order"]).reset_index(drop=True)
+    save_table(table_out, table)
+    return table
