@@ -528,6 +528,17 @@ def test_score_valley_threshold_cuts_between_the_two_populations_of_peaks():
     assert none is None and len(few) == 16  # under min_peaks (20)
 
 
+def test_f1_plateau_is_the_thresholds_within_one_standard_error_of_the_best():
+    from matgen.pipeline.stem import f1_plateau
+
+    curve = np.array([[0.1, 0, 0, 0.90], [0.2, 0, 0, 0.985], [0.3, 0, 0, 0.99],
+                      [0.4, 0, 0, 0.978], [0.5, 0, 0, 0.95]])  # fmt: skip
+    # 100 true vacancies: sd of an F1 of 0.99 is 0.00995, so 0.2-0.3 qualify and 0.4 does not
+    assert f1_plateau(curve, 100) == (0.2, 0.3)
+    # 25: sd 0.0199, 0.2-0.4
+    assert f1_plateau(curve, 25) == (0.2, 0.4)
+
+
 def test_detector_operating_point_on_the_experimental_images(tmp_path, capsys):
     """operating_point 'experiment': the checkpoint's threshold is the valley of the trained
     detector's peak scores on the unlabelled experimental images, the training-image one kept
@@ -562,13 +573,15 @@ def test_detector_operating_point_on_the_experimental_images(tmp_path, capsys):
         experiment_table_path=tmp_path / "et.csv", **kw,
     )  # fmt: skip
     said = capsys.readouterr().err
-    assert "the valley of the scores of" in said and "4 experimental images" in said
+    assert "the valley (" in said and "4 experimental images" in said
     det = load_vacancy_detector(tmp_path / "d.pt")
     valley, scores = score_valley_threshold(
         det.model, det.types, np.load(tmp_path / "e.npy"), min_distance_px=5
     )
-    assert len(scores) >= 20 and det.threshold == pytest.approx(valley)
     raw = torch.load(tmp_path / "d.pt", weights_only=False)
+    low, high = raw["threshold_plateau"]
+    assert low <= raw["threshold_training"] <= high
+    assert len(scores) >= 20 and det.threshold == pytest.approx(np.clip(valley, low, high))
     assert raw["threshold_training"] == summary["threshold_training"]
     assert 0.05 <= raw["threshold_training"] <= 0.95 and summary["threshold"] == det.threshold
 

@@ -221,6 +221,18 @@ def calibrate_threshold(
     return float(curve[int(np.argmax(curve[:, 3])), 0]), curve
 
 
+def f1_plateau(curve: np.ndarray, n_true: int) -> tuple[float, float]:
+    """The range of thresholds whose F1 on a labelled set is within one standard error of the
+    best (the binomial sd √(F(1 − F)/n) of an F1 over ``n_true`` true vacancies): the
+    thresholds those labels cannot tell apart. ``curve``: rows of threshold, precision, recall,
+    F1 (:func:`calibrate_threshold`). Returns (lowest, highest) threshold of that set."""
+    curve = np.asarray(curve, dtype=np.float64)
+    best = curve[:, 3].max()
+    se = np.sqrt(best * (1 - best) / max(int(n_true), 1))
+    within = curve[curve[:, 3] >= best - se - 1e-12, 0]
+    return float(within.min()), float(within.max())
+
+
 def score_valley_threshold(
     model: "torch.nn.Module",
     types: list[str],

@@ -87,21 +87,23 @@ def _calibrated_threshold(
     tolerance_angstrom: float,
     pixel_size: float,
     seed: int,
-) -> float:
-    """The operating point of the trained ``model``, as inference will see it (its odds
-    unweighted, eval mode), on a copy: the weights saved are the trained ones. Peaks at least
-    1 Å apart, as detection's default."""
+) -> tuple[float, tuple[float, float]]:
+    """The operating point of the trained ``model`` on its training images, as inference will
+    see it (its odds unweighted, eval mode), on a copy: the weights saved are the trained ones.
+    Peaks at least 1 Å apart, as detection's default. Returns the threshold of the best F1 and
+    the range of thresholds within one standard error of it
+    (:func:`matgen.pipeline.stem.f1_plateau`)."""
     import copy
 
     from ..inference.detector import unweight_vacancy_odds
-    from ..pipeline.stem import calibrate_threshold
+    from ..pipeline.stem import calibrate_threshold, f1_plateau
 
     probe = unweight_vacancy_odds(copy.deepcopy(model).eval(), pos_weight)
-    threshold, _ = calibrate_threshold(
+    threshold, curve = calibrate_threshold(
         probe, types, images, points, tolerance_px=tolerance_angstrom / pixel_size,
         min_distance_px=max(1, round(1.0 / pixel_size)), augment=augment, seed=seed,
     )  # fmt: skip
-    return threshold
+    return threshold, f1_plateau(curve, sum(len(p) for p in points))
 
 
 def _check_training_inputs(
@@ -155,11 +157,14 @@ def _experiment_threshold(
     pixel_size: float,
     images_path: str | os.PathLike,
     fallback: float,
+    plateau: tuple[float, float],
 ) -> float:
     """The valley of the trained ``model``'s peak scores on the unlabelled experimental images
-    (:func:`matgen.pipeline.stem.score_valley_threshold`), as inference will see them;
-    ``fallback`` (the training-image threshold) where they hold too few candidate peaks to
-    split. Says which in the log."""
+    (:func:`matgen.pipeline.stem.score_valley_threshold`), as inference will see them, brought
+    into ``plateau`` — the thresholds the training images' labels cannot tell from their best
+    — where it falls outside (a detector whose scores hold no low tail there has no valley,
+    and Otsu's level then cuts its one population in two); ``fallback`` (the training-image
+    threshold) where they hold too few candidate peaks to split. Says which in the log."""
     import copy
 
     from ..inference.detector import unweight_vacancy_odds
@@ -174,10 +179,12 @@ def _experiment_threshold(
     if threshold is None:
         print(f"operating point {fallback:.3f} (training images): too few {where}", file=sys.stderr)
         return fallback
-    above = int((scores >= threshold).sum())
-    print(f"operating point {threshold:.3f}: the valley of the scores of {where}; {above} above "
-          f"it (training images' best F1 at {fallback:.2f})", file=sys.stderr)  # fmt: skip
-    return threshold
+    chosen = float(np.clip(threshold, *plateau))
+    above = int((scores >= chosen).sum())
+    print(f"operating point {chosen:.3f}: the valley ({threshold:.3f}) of the scores of {where}, "
+          f"within the training images' plateau {plateau[0]:.2f}-{plateau[1]:.2f} (best F1 at "
+          f"{fallback:.2f}); {above} candidates above it", file=sys.stderr)  # fmt: skip
+    return chosen
 
 
 def _loss_weights(pos_weight: float, counts: np.ndarray, typed: bool, dev: Any) -> tuple[Any, Any]:
@@ -230,8 +237,10 @@ def train_vacancy_detector(
     ``calibration_tolerance_angstrom``: :func:`matgen.pipeline.stem.calibrate_threshold` — with
     'experiment' the valley of its peak scores on the unlabelled experimental images
     (``experiment_images_path``, at the training pixel size:
-    :func:`matgen.pipeline.stem.score_valley_threshold`; the training one where they hold too
-    few candidates), both kept (``threshold``, ``threshold_training``)) and a CSV log of loss
+    :func:`matgen.pipeline.stem.score_valley_threshold`), brought within the thresholds whose
+    training F1 is within one standard error of the best (the training one where they hold too
+    few candidates), all kept (``threshold``, ``threshold_training``, ``threshold_plateau``))
+    and a CSV log of loss
     per epoch (cosine learning-rate decay). ``local_contrast_angstrom`` > 0: the network first
     normalises every pixel by the mean and sd of its neighbourhood (a Gaussian window of that sd,
     in Å; :class:`matgen.models.unet.LocalContrast`), so slow background, contamination and gain
@@ -280,18 +289,20 @@ def train_vacancy_detector(
             opt.step()
             total += float(loss.detach())
         run.end_step(epoch + 1, dict(loss=total / steps_per_epoch, lr=opt.param_groups[0]["lr"]))
-    threshold = threshold_training = _calibrated_threshold(
+    threshold_training, plateau = _calibrated_threshold(
         model, types, images, points, augment, pos_weight, calibration_tolerance_angstrom, px, seed
     )
+    threshold = threshold_training
     if operating_point == "experiment":
         threshold = _experiment_threshold(
-            model, types, pos_weight, px, experiment_images_path, threshold_training
+            model, types, pos_weight, px, experiment_images_path, threshold_training, plateau
         )
     summary = {
         "epochs": epochs,
         "seconds": time.time() - run.started,
         "threshold": threshold,
         "threshold_training": threshold_training,
+        "threshold_plateau": list(plateau),
         "operating_point": operating_point,
         "n_images": len(images),
         "n_vacancies": int(sum(len(p) for p in points)),
@@ -305,6 +316,7 @@ def train_vacancy_detector(
         pos_weight=float(pos_weight),
         threshold=threshold,
         threshold_training=threshold_training,
+        threshold_plateau=list(plateau),
         summary=summary,
     )
     return summary
