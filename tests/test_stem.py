@@ -798,6 +798,15 @@ def test_detect_vacancies_resamples_user_images_and_maps_points_back(tmp_path):
     cut = otsu_split(every["score"].to_numpy())
     assert len(every) >= 20 and 0 < len(valley) < len(every)
     pd.testing.assert_frame_equal(valley, every[every["score"] >= cut].reset_index(drop=True))
+    # a detector that keeps its training plateau: the valley is brought within it
+    raw = torch.load(tmp_path / "d.pt", weights_only=False)
+    low = (cut + every["score"].max()) / 2  # a plateau above the valley, inside the scores
+    torch.save({**raw, "threshold_plateau": [low, 1.0]}, tmp_path / "dp.pt")
+    clipped = detect_vacancies_in_files(
+        tmp_path / "dp.pt", [tmp_path / "b.npy"], 0.1, tmp_path / "v.csv", threshold="valley", **kw
+    )
+    pd.testing.assert_frame_equal(clipped, every[every["score"] >= low].reset_index(drop=True))
+    assert 0 < len(clipped) < len(valley)
     with pytest.raises(InputError, match="too few to set a threshold"):
         detect_vacancies_in_files(
             tmp_path / "d.pt", [tmp_path / "a.npy"], 0.1, tmp_path / "v.csv", threshold="valley",

@@ -43,6 +43,13 @@ def detector_threshold(path: str | os.PathLike) -> float:
     return _operating_point(read_model_checkpoint(path, "vacancy_detector", "cpu"))
 
 
+def detector_plateau(path: str | os.PathLike) -> tuple[float, float] | None:
+    """The thresholds a detector's training labels could not tell from its best (saved with an
+    operating point set on experimental images), or None for a checkpoint without them."""
+    plateau = read_model_checkpoint(path, "vacancy_detector", "cpu").get("threshold_plateau")
+    return None if plateau is None else (float(plateau[0]), float(plateau[1]))
+
+
 def _operating_point(payload: dict) -> float:
     """A checkpoint payload's calibrated threshold; 0.5 for one saved before calibration."""
     return float(payload.get("threshold", VacancyDetector._field_defaults["threshold"]))

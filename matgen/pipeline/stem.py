@@ -534,12 +534,13 @@ def detect_vacancies_in_files(
     ``pixel_size`` in Å/px; ``threshold``: the probability of a detection, None for the
     detector's operating point (saved with it), ``'valley'`` for the valley of the peak scores
     on these images (Otsu's level, :func:`matgen.data.threshold.otsu_split`: a new session at
-    the microscope sets its own). Writes ``out``: image, x_px, y_px, x_angstrom, y_angstrom,
+    the microscope sets its own), brought within the detector's training plateau where its
+    checkpoint keeps one. Writes ``out``: image, x_px, y_px, x_angstrom, y_angstrom,
     score, type (the detector's most probable vacancy type at the point).
     """
     from ..data.points import pixel_size_angstrom
     from ..data.threshold import otsu_split
-    from ..inference.detector import load_vacancy_detector
+    from ..inference.detector import detector_plateau, load_vacancy_detector
 
     pixel_size = pixel_size_angstrom(pixel_size, "angstrom", "--pixel-size")
     dev = select_device(device)
@@ -578,7 +579,9 @@ def detect_vacancies_in_files(
                 f"{len(table)} candidate peaks in {len(images)} images: too few to set a "
                 "threshold from their scores; give --threshold a probability"
             )
-        table = table[table["score"] >= otsu_split(table["score"].to_numpy())]
+        cut = otsu_split(table["score"].to_numpy())
+        plateau = detector_plateau(checkpoint)
+        table = table[table["score"] >= (cut if plateau is None else np.clip(cut, *plateau))]
     save_table(out, table.reset_index(drop=True))
     return table.reset_index(drop=True)
 
