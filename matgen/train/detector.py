@@ -227,25 +227,22 @@ def train_vacancy_detector(
     """Fit a res-U-Net to images (N, 1, H, W) in [0, 1] and their vacancy points.
 
     ``augment`` (ranges of :func:`matgen.data.augment.microscope_augment`, plus ``p``, the
-    share of crops augmented): each such crop gets another day at the microscope — dose, blur,
-    row jitter, background — on top of what the training images hold.
-
-    Writes ``model_out`` (family ``vacancy_detector``: model config, weights, the training pixel
-    size in Å, the vacancy ``types`` of its type channels, ``sigma_px``, ``pos_weight`` and the
-    ``threshold`` of its operating point: with ``operating_point`` 'training' the best F1 on the
+    share of crops augmented): such a crop gets another day at the microscope (dose, blur, row
+    jitter, background) on top of what the training images hold. Writes ``model_out``
+    (family ``vacancy_detector``: model config, weights, the training pixel size in Å, the
+    vacancy ``types`` of its type channels, ``sigma_px``, ``pos_weight``, the ``threshold`` of
+    its operating point: with ``operating_point`` 'training' the best F1 on the
     training images — fresh draws of ``augment`` where it has one; matches within
     ``calibration_tolerance_angstrom``: :func:`matgen.pipeline.stem.calibrate_threshold` — with
     'experiment' the valley of its peak scores on the unlabelled experimental images
     (``experiment_images_path``, at the training pixel size:
-    :func:`matgen.pipeline.stem.score_valley_threshold`), brought within the thresholds whose
-    training F1 is within one standard error of the best (the training one where they hold too
-    few candidates), all kept (``threshold``, ``threshold_training``, ``threshold_plateau``))
-    and a CSV log of loss
-    per epoch (cosine learning-rate decay). ``local_contrast_angstrom`` > 0: the network first
-    normalises every pixel by the mean and sd of its neighbourhood (a Gaussian window of that sd,
-    in Å; :class:`matgen.models.unet.LocalContrast`), so slow background, contamination and gain
-    need not be learnt. ``amp``: bfloat16 autocast in training where the device runs it natively
-    (:func:`matgen.util.bfloat16_autocast`; local contrast and loss in float32).
+    :func:`matgen.pipeline.stem.score_valley_threshold`) within the thresholds whose training F1
+    is within one standard error of the best, all kept (``threshold``, ``threshold_training``,
+    ``threshold_plateau``)) and a CSV log of loss per epoch (cosine learning-rate decay).
+    ``local_contrast_angstrom`` > 0: the network first normalises each pixel by its Gaussian
+    neighbourhood's mean and sd (:class:`matgen.models.unet.LocalContrast`), so background,
+    contamination and gain need not be learnt. ``amp``: bfloat16 autocast in training where
+    native (:func:`matgen.util.bfloat16_autocast`; local contrast and loss in float32).
     """
     import torch
 
