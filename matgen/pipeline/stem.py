@@ -233,6 +233,18 @@ def f1_plateau(curve: np.ndarray, n_true: int) -> tuple[float, float]:
     return float(within.min()), float(within.max())
 
 
+def score_valley(scores: np.ndarray, min_peaks: int = 20) -> float | None:
+    """Otsu's level (:func:`matgen.data.threshold.otsu_split`) of candidate peaks' ``scores``
+    (probabilities), or None where fewer than ``min_peaks`` of them or a single value: too few
+    to tell two populations apart."""
+    from ..data.threshold import otsu_split
+
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(scores) < min_peaks or np.ptp(scores) <= 0:
+        return None
+    return otsu_split(scores)
+
+
 def score_valley_threshold(
     model: "torch.nn.Module",
     types: list[str],
@@ -244,10 +256,10 @@ def score_valley_threshold(
     overlap: int = 32,
 ) -> tuple[float | None, np.ndarray]:
     """The probability threshold at the valley between a detector's two populations of peak
-    scores on unlabelled ``images`` (N, 1, H, W) of the microscope it will be used on: Otsu's
-    level (:func:`matgen.data.threshold.otsu_split`) of the scores of every candidate peak
-    (above the lowest calibration threshold, ``min_distance_px`` apart); None where fewer than
-    ``min_peaks`` candidates or one score.
+    scores on unlabelled ``images`` (N, 1, H, W) of the microscope it will be used on:
+    :func:`score_valley` of the scores of every candidate peak (above the lowest calibration
+    threshold, ``min_distance_px`` apart); None where fewer than ``min_peaks`` candidates or
+    one score.
 
     Why: on its own training images a detector's F1 is flat over a wide band of thresholds, so
     the best one there is decided by one or two detections in hundreds, while on another
@@ -257,8 +269,6 @@ def score_valley_threshold(
     Without test-time augmentation, as the training-image calibration. Returns the threshold and
     the scores.
     """
-    from ..data.threshold import otsu_split
-
     scores = []
     for image in np.asarray(images, np.float32)[:, 0]:
         maps = vacancy_maps(model, image, tile=tile, overlap=overlap, tta=False)
@@ -266,9 +276,7 @@ def score_valley_threshold(
             typed_peaks(maps, types, float(CALIBRATION_THRESHOLDS[0]), min_distance_px)[1]
         )
     scores = np.concatenate(scores) if scores else np.empty(0)
-    if len(scores) < min_peaks or np.ptp(scores) <= 0:
-        return None, scores
-    return otsu_split(scores), scores
+    return score_valley(scores, min_peaks), scores
 
 
 def detect_in_stack(
@@ -539,7 +547,6 @@ def detect_vacancies_in_files(
     score, type (the detector's most probable vacancy type at the point).
     """
     from ..data.points import pixel_size_angstrom
-    from ..data.threshold import otsu_split
     from ..inference.detector import detector_plateau, load_vacancy_detector
 
     pixel_size = pixel_size_angstrom(pixel_size, "angstrom", "--pixel-size")
@@ -548,16 +555,18 @@ def detect_vacancies_in_files(
     if threshold not in (None, "valley") and not isinstance(threshold, (int, float)):
         raise InputError(f"threshold must be a probability, 'valley' or None, got {threshold!r}")
     factor = pixel_size / model_px
-    lowest = float(CALIBRATION_THRESHOLDS[0]) if threshold == "valley" else None
+    if threshold == "valley":  # every candidate first; the valley of their scores cuts them
+        search = float(CALIBRATION_THRESHOLDS[0])
+    else:
+        search = calibrated if threshold is None else float(threshold)
     rows = []
     for path in progress(list(images), "detecting", len(images)):
         raw = read_image(path).astype(np.float64)
         image = ndimage.zoom(raw, factor, order=3) if abs(factor - 1) > 1e-6 else raw
         maps = vacancy_maps(model, normalise_percentile(image), tile=tile, tta=tta)
         xy, score, kind = typed_peaks(
-            maps, types, lowest or (calibrated if threshold is None else float(threshold)),
-            max(1, int(round(min_distance_angstrom / model_px))),
-        )  # fmt: skip
+            maps, types, search, max(1, int(round(min_distance_angstrom / model_px)))
+        )
         xy = xy / factor  # back to the input image's pixels
         rows.append(
             pd.DataFrame(
@@ -574,12 +583,12 @@ def detect_vacancies_in_files(
         )
     table = pd.concat(rows, ignore_index=True)
     if threshold == "valley":
-        if len(table) < 20 or table["score"].nunique() < 2:
+        cut = score_valley(table["score"].to_numpy())
+        if cut is None:
             raise InputError(
                 f"{len(table)} candidate peaks in {len(images)} images: too few to set a "
                 "threshold from their scores; give --threshold a probability"
             )
-        cut = otsu_split(table["score"].to_numpy())
         plateau = detector_plateau(checkpoint)
         table = table[table["score"] >= (cut if plateau is None else np.clip(cut, *plateau))]
     save_table(out, table.reset_index(drop=True))

@@ -77,28 +77,32 @@ def _detector_targets(
     return np.stack(targets), types
 
 
+def _inference_copy(model: Any, pos_weight: float) -> Any:
+    """The trained ``model`` as inference sees it (its odds unweighted, eval mode), on a copy:
+    the weights saved are the trained ones."""
+    import copy
+
+    from ..inference.detector import unweight_vacancy_odds
+
+    return unweight_vacancy_odds(copy.deepcopy(model).eval(), pos_weight)
+
+
 def _calibrated_threshold(
-    model: Any,
+    probe: Any,
     types: list[str],
     images: np.ndarray,
     points: list[np.ndarray],
     augment: dict[str, Any] | None,
-    pos_weight: float,
     tolerance_angstrom: float,
     pixel_size: float,
     seed: int,
 ) -> tuple[float, tuple[float, float]]:
-    """The operating point of the trained ``model`` on its training images, as inference will
-    see it (its odds unweighted, eval mode), on a copy: the weights saved are the trained ones.
-    Peaks at least 1 Å apart, as detection's default. Returns the threshold of the best F1 and
-    the range of thresholds within one standard error of it
+    """The operating point of the detector ``probe`` (:func:`_inference_copy`) on its training
+    images, peaks at least 1 Å apart, as detection's default. Returns the threshold of the best
+    F1 and the range of thresholds within one standard error of it
     (:func:`matgen.pipeline.stem.f1_plateau`)."""
-    import copy
-
-    from ..inference.detector import unweight_vacancy_odds
     from ..pipeline.stem import calibrate_threshold, f1_plateau
 
-    probe = unweight_vacancy_odds(copy.deepcopy(model).eval(), pos_weight)
     threshold, curve = calibrate_threshold(
         probe, types, images, points, tolerance_px=tolerance_angstrom / pixel_size,
         min_distance_px=max(1, round(1.0 / pixel_size)), augment=augment, seed=seed,
@@ -151,26 +155,21 @@ def _check_operating_point(
 
 
 def _experiment_threshold(
-    model: Any,
+    probe: Any,
     types: list[str],
-    pos_weight: float,
     pixel_size: float,
     images_path: str | os.PathLike,
     fallback: float,
     plateau: tuple[float, float],
 ) -> float:
-    """The valley of the trained ``model``'s peak scores on the unlabelled experimental images
-    (:func:`matgen.pipeline.stem.score_valley_threshold`), as inference will see them, brought
+    """The valley of the detector ``probe``'s (:func:`_inference_copy`) peak scores on the
+    unlabelled experimental images (:func:`matgen.pipeline.stem.score_valley_threshold`), brought
     into ``plateau`` — the thresholds the training images' labels cannot tell from their best
     — where it falls outside (a detector whose scores hold no low tail there has no valley,
     and Otsu's level then cuts its one population in two); ``fallback`` (the training-image
     threshold) where they hold too few candidate peaks to split. Says which in the log."""
-    import copy
-
-    from ..inference.detector import unweight_vacancy_odds
     from ..pipeline.stem import score_valley_threshold
 
-    probe = unweight_vacancy_odds(copy.deepcopy(model).eval(), pos_weight)
     images = np.asarray(load_stack(images_path), dtype=np.float32)
     threshold, scores = score_valley_threshold(
         probe, types, images, min_distance_px=max(1, round(1.0 / pixel_size))
@@ -231,14 +230,13 @@ def train_vacancy_detector(
     jitter, background) on top of what the training images hold. Writes ``model_out``
     (family ``vacancy_detector``: model config, weights, the training pixel size in Å, the
     vacancy ``types`` of its type channels, ``sigma_px``, ``pos_weight``, the ``threshold`` of
-    its operating point: with ``operating_point`` 'training' the best F1 on the
-    training images — fresh draws of ``augment`` where it has one; matches within
-    ``calibration_tolerance_angstrom``: :func:`matgen.pipeline.stem.calibrate_threshold` — with
-    'experiment' the valley of its peak scores on the unlabelled experimental images
-    (``experiment_images_path``, at the training pixel size:
-    :func:`matgen.pipeline.stem.score_valley_threshold`) within the thresholds whose training F1
-    is within one standard error of the best, all kept (``threshold``, ``threshold_training``,
-    ``threshold_plateau``)) and a CSV log of loss per epoch (cosine learning-rate decay).
+    its operating point: with ``operating_point`` 'training' the best F1 on the training images
+    (fresh draws of ``augment``; matches within ``calibration_tolerance_angstrom``;
+    :func:`matgen.pipeline.stem.calibrate_threshold`), with 'experiment' the valley of its peak
+    scores on the unlabelled experimental images (``experiment_images_path``, at the training
+    pixel size: :func:`matgen.pipeline.stem.score_valley_threshold`) within the thresholds
+    whose training F1 is within one standard error of the best, all kept (``threshold``,
+    ``threshold_training``, ``threshold_plateau``)) and a CSV log of loss per epoch.
     ``local_contrast_angstrom`` > 0: the network first normalises each pixel by its Gaussian
     neighbourhood's mean and sd (:class:`matgen.models.unet.LocalContrast`), so background,
     contamination and gain need not be learnt. ``amp``: bfloat16 autocast in training where
@@ -286,13 +284,14 @@ def train_vacancy_detector(
             opt.step()
             total += float(loss.detach())
         run.end_step(epoch + 1, dict(loss=total / steps_per_epoch, lr=opt.param_groups[0]["lr"]))
+    probe = _inference_copy(model, pos_weight)
     threshold_training, plateau = _calibrated_threshold(
-        model, types, images, points, augment, pos_weight, calibration_tolerance_angstrom, px, seed
+        probe, types, images, points, augment, calibration_tolerance_angstrom, px, seed
     )
     threshold = threshold_training
     if operating_point == "experiment":
         threshold = _experiment_threshold(
-            model, types, pos_weight, px, experiment_images_path, threshold_training, plateau
+            probe, types, px, experiment_images_path, threshold_training, plateau
         )
     summary = {
         "epochs": epochs,
