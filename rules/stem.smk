@@ -3,6 +3,7 @@
 
 STEM = f"{RESULTS}/stem"
 STEM_DOMAINS = "sim|exp|exp_test"
+STEM_TRAINSET = "noiseless|noisy|cyclegan|cyclegan_augmented"  # a detector's training set
 
 
 rule simulate_stem:
@@ -139,7 +140,7 @@ rule train_vacancy_detector:
         model=f"{STEM}/detector/{{trainset}}/model.pt",
         log=f"{STEM}/detector/{{trainset}}/training.csv",
     wildcard_constraints:
-        trainset="noiseless|noisy|cyclegan|cyclegan_augmented",
+        trainset=STEM_TRAINSET,
     params:
         train=lambda wc: stem_detector_training(wc.trainset),
         augment=lambda wc: stem_augment(wc.trainset),
@@ -162,7 +163,7 @@ rule detect_vacancies:
     output:
         points=f"{STEM}/detections/{{trainset}}.csv",
     wildcard_constraints:
-        trainset="noiseless|noisy|cyclegan|cyclegan_augmented",
+        trainset=STEM_TRAINSET,
     params:
         detect=config["stem"]["detect"],
         device=config["stem"]["detector"]["device"],
@@ -208,7 +209,7 @@ rule stem_robustness:
     output:
         table=f"{STEM}/evaluation/robustness/{{trainset}}.csv",
     wildcard_constraints:
-        trainset="noiseless|noisy|cyclegan|cyclegan_augmented",
+        trainset=STEM_TRAINSET,
     params:
         simulate=config["stem"]["simulate"],
         robustness=config["stem"]["robustness"],
