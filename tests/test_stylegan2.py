@@ -313,6 +313,35 @@ def test_grey_histogram_term_pulls_the_grey_levels_towards_the_real_ones(tiles, 
     assert log.grey_histogram.between(0, 2).all()
 
 
+def test_per_phase_grey_term_darkens_the_pore_cores_that_the_pooled_term_lightens():
+    from matgen.train.losses import grey_histogram_loss, pore_split_level
+
+    # real: 20 % pore at 0.15, solid at 0.6; generated: 30 % pore with light cores at 0.25
+    real = torch.cat([torch.full((200,), 0.15), torch.full((800,), 0.6)])
+    fake = torch.cat([torch.full((300,), 0.25), torch.full((700,), 0.6)]).requires_grad_(True)
+    level = pore_split_level(np.concatenate([real.numpy(), real.numpy()]).reshape(10, 1, 20, 10))
+    assert 0.15 < (level + 1) / 2 < 0.6  # Otsu's level in [-1, 1] units, between the phases
+    lighter = {}
+    for name, split in (("pooled", None), ("per_phase", 0.4)):
+        (grad,) = torch.autograd.grad(grey_histogram_loss(fake, real, split=split), fake)
+        # gradient descent lightens a pore pixel where its gradient is negative
+        lighter[name] = float((grad[:300] < 0).float().mean())
+    # pooled: the surplus third of the pore pixels is matched with real solid and pushed up,
+    # lighter; per phase every pore pixel is pushed towards the real pores' grey
+    assert lighter == {"pooled": pytest.approx(1 / 3, abs=0.01), "per_phase": 0.0}
+
+
+def test_per_phase_grey_term_is_logged_and_trains_g(tiles, tmp_path):
+    weights = {}
+    for phase in (0.0, 10.0):
+        kw = {**TINY_TRAIN, "lambda_grey_histogram": 10.0, "lambda_grey_histogram_phase": phase}
+        out, log = tmp_path / f"m{phase}.pt", tmp_path / f"l{phase}.csv"
+        train_stylegan2(tiles, out, log, seed=3, total_kimg=0.08, **kw)
+        assert ("grey_histogram_phase" in pd.read_csv(log)) == (phase > 0)
+        weights[phase] = torch.load(out, weights_only=False)["G"]
+    assert any(not torch.equal(weights[0.0][k], weights[10.0][k]) for k in weights[0.0])
+
+
 def test_smoothed_grey_term_sees_mottled_pores_that_the_raw_histogram_misses():
     from matgen.train.losses import grey_histogram_loss, smoothed_grey_histogram_loss
 

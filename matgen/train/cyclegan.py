@@ -41,6 +41,7 @@ from .losses import (
     grey_histogram_loss,
     identity_loss,
     lsgan_loss,
+    pore_split_level,
 )
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
@@ -91,15 +92,6 @@ def _d4_batch(
     x = np.asarray(tiles[idx], dtype=np.float32) * 2 - 1
     x = np.stack([d4_transform(t, int(k)) for t, k in zip(x, rng.integers(0, 8, len(x)))])
     return torch.from_numpy(np.ascontiguousarray(x)).to(dev)
-
-
-def _pore_level(high: np.ndarray) -> float:
-    """The Otsu grey level between pores and solid of the target tiles, in the networks'
-    [-1, 1] units (what the forward model's soft segmentation cuts at)."""
-    from skimage.filters import threshold_otsu
-
-    sample = np.asarray(high[:: max(1, len(high) // 256)], np.float32)
-    return float(threshold_otsu(sample)) * 2 - 1
 
 
 def _forward_levels(
@@ -417,7 +409,7 @@ def train_cyclegan(
     generators = [*nets["G_LH"].parameters(), *nets["G_HL"].parameters()]
     critics = [p for k, d in nets.items() if not k.startswith("G_") for p in d.parameters()]
     pools = {d: ImagePool(pool_size, random.Random(seed + i), dev) for i, d in enumerate("HL")}
-    level = _pore_level(high) if forward_phase or grey_histogram_per_phase else None
+    level = pore_split_level(high) if forward_phase or grey_histogram_per_phase else None
     step_fn = CycleGANStep(
         nets, torch.optim.Adam(generators, lr=lr, betas=(0.5, 0.999)),
         torch.optim.Adam(critics, lr=lr, betas=(0.5, 0.999)), pools, dev, bool(fourier),

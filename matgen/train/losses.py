@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -154,6 +155,15 @@ def grey_histogram_loss(
         if gp.numel() and tp.numel():
             total = total + gp.numel() * _sorted_w1(gp, tp)
     return total / g.numel()
+
+
+def pore_split_level(tiles: "np.ndarray") -> float:
+    """Otsu's grey level between pores and solid of a tile stack with values in [0, 1], in the
+    networks' [-1, 1] units (every tile, or 256 of them spread over the stack)."""
+    from skimage.filters import threshold_otsu
+
+    sample = np.asarray(tiles[:: max(1, len(tiles) // 256)], np.float32)
+    return float(threshold_otsu(sample)) * 2 - 1
 
 
 def smoothed_grey_histogram_loss(

@@ -43,9 +43,11 @@ from .distributed import (
 )
 from .loop import TrainingRun, ema_update
 from .losses import (
+    grey_histogram_loss,
     logistic_d_loss,
     nonsaturating_g_loss,
     path_lengths,
+    pore_split_level,
     r1_penalty,
     smoothed_grey_histogram_loss,
 )
@@ -122,7 +124,14 @@ def lr_rampdown_factor(step: int, total: int, rampdown: float) -> float:
 @dataclass
 class StyleGAN2Step:
     """One training step of StyleGAN2-ADA: D's logistic loss, lazy R1, G's non-saturating loss,
-    lazy path-length regularisation, each a method; gradients are averaged over processes."""
+    lazy path-length regularisation, each a method; gradients are averaged over processes.
+
+    G's optional grey-level terms: the W1 between its batch's and a real batch's grey levels,
+    pooled (and smoothed: :func:`~matgen.train.losses.smoothed_grey_histogram_loss`), and per
+    phase, pores and solid apart at ``pore_level`` (:func:`~matgen.train.losses.grey_histogram_loss`
+    with ``split``). Pooled, a batch with surplus pore pixels has them matched with real solid, and
+    G can pay by lightening pore cores instead of drawing fewer pores; per phase, every pore pixel
+    is matched with real pore greys whatever pore fraction the batch draws."""
 
     G: Any
     D: Any
@@ -141,6 +150,9 @@ class StyleGAN2Step:
     use_amp: bool
     grey_histogram_weight: float = 0.0
     grey_histogram_smoothing: float = 0.0
+    # weight of the grey-level W1 taken per phase (pores and solid apart, cut at ``pore_level``)
+    grey_histogram_phase_weight: float = 0.0
+    pore_level: float = 0.0
     # the last fraction of ``total_steps`` over which both learning rates fall to 0 (cosine)
     lr_rampdown: float = 0.0
     total_steps: int = 0
@@ -217,22 +229,29 @@ class StyleGAN2Step:
         )
         return r1
 
-    def g_step(self, real: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor | None"]:
+    def g_step(self, real: "torch.Tensor") -> tuple["torch.Tensor", dict[str, "torch.Tensor"]]:
         """G's non-saturating loss, plus the W1 distance between the grey levels of its batch
-        and of the step's real batch where ``grey_histogram_weight`` > 0 (returned apart)."""
+        and of the step's real batch where ``grey_histogram_weight`` > 0 and the same taken
+        per phase where ``grey_histogram_phase_weight`` > 0 (their values returned apart)."""
         self.D.requires_grad_(False)
         z = self.latents(self.local_batch)
         with self.autocast():
             fake = self.G(z, mixing_prob=self.style_mixing).float()
             loss = nonsaturating_g_loss(self.run_d(fake))
-        grey = (
-            smoothed_grey_histogram_loss(fake, real, self.grey_histogram_smoothing)
-            if self.grey_histogram_weight > 0
-            else None
-        )
-        total = loss.float() if grey is None else loss.float() + self.grey_histogram_weight * grey
+        terms = {}
+        if self.grey_histogram_weight > 0:
+            terms["grey_histogram"] = (
+                self.grey_histogram_weight,
+                smoothed_grey_histogram_loss(fake, real, self.grey_histogram_smoothing),
+            )
+        if self.grey_histogram_phase_weight > 0:
+            terms["grey_histogram_phase"] = (
+                self.grey_histogram_phase_weight,
+                grey_histogram_loss(fake, real, split=self.pore_level),
+            )
+        total = loss.float() + sum(w * value for w, value in terms.values())
         self._apply(self.opt_g, self.G, total)
-        return loss, None if grey is None else grey.detach()
+        return loss, {k: value.detach() for k, (_, value) in terms.items()}
 
     def pl_step(self) -> "torch.Tensor":
         """Path-length penalty on half the batch, against the running mean length."""
@@ -262,15 +281,14 @@ class StyleGAN2Step:
                 group["lr"] = lr * scale
         loss_d = self.d_step(real)
         r1 = self.r1_step(real) if step % self.r1_interval == 0 and self.gamma > 0 else None
-        loss_g, grey = self.g_step(real)
+        loss_g, terms = self.g_step(real)
         pl = self.pl_step() if step % self.pl_interval == 0 and self.pl_weight > 0 else None
         zero = torch.zeros((), device=self.dev)
         if step % self.r1_interval == 0:
             self.last["r1"] = (zero if r1 is None else r1).detach()
         if step % self.pl_interval == 0:
             self.last["pl_penalty"] = (zero if pl is None else pl).detach()
-        out = {"loss_d": loss_d, "loss_g": loss_g}
-        return out if grey is None else {**out, "grey_histogram": grey}
+        return {"loss_d": loss_d, "loss_g": loss_g, **terms}
 
     def _apply(self, opt: Any, net: Any, loss: "torch.Tensor") -> None:
         opt.zero_grad(set_to_none=True)
@@ -307,6 +325,7 @@ def train_stylegan2(
     log_noise_strength: float = 0.0,
     lambda_grey_histogram: float = 0.0,
     grey_histogram_smoothing: float = 0.0,
+    lambda_grey_histogram_phase: float = 0.0,
     lr_rampdown: float = 0.0,
     detector_noise: bool = False,
     monitor_kimg: float = 0.0,
@@ -324,11 +343,10 @@ def train_stylegan2(
     paper's); ``noise_lr_mul``: the noise strengths' learning-rate multiplier (1: the paper's);
     ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value (0: linear);
     ``lambda_grey_histogram`` > 0: G also pays this times the W1 distance between the grey levels
-    of its batch and those of the step's real batch (0: the paper's); ``grey_histogram_smoothing``
-    > 0 (px): plus the W1 after a Gaussian blur of this sd, as the morphology stage smooths before
-    it cuts pores (0: raw only; :func:`~matgen.train.losses.smoothed_grey_histogram_loss`);
-    ``lr_rampdown``: both learning rates fall to 0 over this last fraction of training (cosine;
-    0: constant, the paper's);
+    of its batch and the step's real batch (0: the paper's), ``grey_histogram_smoothing`` > 0 (px)
+    plus that after a Gaussian blur of this sd, ``lambda_grey_histogram_phase`` > 0 this times the
+    W1 taken per phase, at the real tiles' Otsu level (:class:`StyleGAN2Step`; 0: off);
+    ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine; 0: the paper's);
     ``detector_noise``: G's output gets white noise of the real tiles' own noise sd (median of
     :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's (False: paper);
     ``monitor_kimg`` > 0: about every this many kimg the log also gets the porosity of the EMA
@@ -357,6 +375,7 @@ def train_stylegan2(
         detector_noise_sd=_detector_noise_sd(tiles) if detector_noise else 0.0,
     )  # fmt: skip
 
+    pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase > 0 else 0.0
     seed_everything(seed)  # identical initial weights on every process
     G, D, G_ema = _networks(model_config, dev)
 
@@ -366,7 +385,7 @@ def train_stylegan2(
         AdaptiveProbability(target=ada_target, interval=ada_interval, kimg=ada_kimg),
         ops, info, dev, local_batch, style_mixing, gamma, r1_interval, pl_weight, pl_interval,
         bfloat16_autocast(dev, amp), lambda_grey_histogram, grey_histogram_smoothing,
-        lr_rampdown, total_steps,
+        lambda_grey_histogram_phase, pore_level, lr_rampdown, total_steps,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
     run = TrainingRun(
@@ -497,7 +516,7 @@ def _train_loop(
             ada_p=step_fn.ada.p,
             ada_rt=step_fn.ada.rt,
             sec_per_kimg=sec_per_kimg,
-            **({"grey_histogram": means["grey_histogram"]} if "grey_histogram" in means else {}),
+            **{k: means[k] for k in ("grey_histogram", "grey_histogram_phase") if k in means},
             **(monitor(G_ema, done) if monitor is not None else {}),
         )
 
