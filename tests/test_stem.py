@@ -648,7 +648,7 @@ def test_detector_learns_to_find_points_and_tiled_tta_inference_is_consistent(tm
         scores[s].item() for s in ("tp", "fp", "fn")
     ]
     assert scores["f1_low"].item() <= scores["f1"].item() <= scores["f1_high"].item()
-    model, px, types, threshold = load_vacancy_detector(tmp_path / "d.pt")
+    model, px, types, threshold, _ = load_vacancy_detector(tmp_path / "d.pt")
     assert px == 0.2 and types == ["vacancy"]  # labels without a type column: one channel
     # the operating point was calibrated on the training images and travels with the weights
     assert 0.05 <= threshold <= 0.95 and threshold == detector_threshold(tmp_path / "d.pt")

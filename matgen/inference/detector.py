@@ -15,14 +15,16 @@ if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
 class VacancyDetector(NamedTuple):
     """A trained detector: the network (channel 0 the vacancy heatmap; with several types one
     more channel per type, logits of the type), the pixel size (Å) it was trained at, the
-    vacancy types (one, untyped, for labels without types) and the probability threshold of its
-    operating point, calibrated on its own training images
-    (:func:`matgen.pipeline.stem.calibrate_threshold`)."""
+    vacancy types (one, untyped, for labels without types), the probability threshold of its
+    operating point (:func:`matgen.pipeline.stem.calibrate_threshold` on its own training images,
+    or the valley of its scores on experimental ones) and, where that valley was taken, the
+    thresholds its training labels could not tell from their best (else None)."""
 
     model: "torch.nn.Module"
     pixel_size: float
     types: list[str]
     threshold: float = 0.5  # checkpoints from before calibration: 0.5
+    plateau: tuple[float, float] | None = None
 
 
 def unweight_vacancy_odds(model: "torch.nn.Module", pos_weight: float) -> "torch.nn.Module":
@@ -41,13 +43,6 @@ def detector_threshold(path: str | os.PathLike) -> float:
     """The calibrated probability threshold of a detector checkpoint (0.5 for one saved before
     calibration), read without building the network."""
     return _operating_point(read_model_checkpoint(path, "vacancy_detector", "cpu"))
-
-
-def detector_plateau(path: str | os.PathLike) -> tuple[float, float] | None:
-    """The thresholds a detector's training labels could not tell from its best (saved with an
-    operating point set on experimental images), or None for a checkpoint without them."""
-    plateau = read_model_checkpoint(path, "vacancy_detector", "cpu").get("threshold_plateau")
-    return None if plateau is None else (float(plateau[0]), float(plateau[1]))
 
 
 def _operating_point(payload: dict) -> float:
@@ -70,4 +65,8 @@ def load_vacancy_detector(path: str | os.PathLike, device: str = "cpu") -> Vacan
     model = load_trained_weights(UNet(**payload["model_config"]), payload["model"], path, device)
     unweight_vacancy_odds(model, float(payload.get("pos_weight", 1.0)))
     types = [str(t) for t in payload.get("types", [UNTYPED])]  # untyped before types existed
-    return VacancyDetector(model, float(payload["pixel_size"]), types, _operating_point(payload))
+    plateau = payload.get("threshold_plateau")
+    return VacancyDetector(
+        model, float(payload["pixel_size"]), types, _operating_point(payload),
+        None if plateau is None else (float(plateau[0]), float(plateau[1])),
+    )  # fmt: skip

@@ -132,7 +132,7 @@ def robustness_sweep(
         images, truths = simulate_condition(settings, n_images, seed)
         shape = images[0].shape
         truths = [t[inside(t, shape, border_angstrom / px)] for t in truths]
-        for name, (model, _, _, _) in models.items():
+        for name, (model, *_) in models.items():
             lowest = max(cut[name], detect.get("min_threshold", 0.05))
             tp = fp = fn = 0
             for image, true in zip(images, truths):

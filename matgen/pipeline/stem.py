@@ -297,7 +297,7 @@ def detect_in_stack(
     from ..inference.detector import load_vacancy_detector
 
     dev = select_device(device)
-    model, model_px, types, _ = load_vacancy_detector(checkpoint, str(dev))
+    model, model_px, types, *_ = load_vacancy_detector(checkpoint, str(dev))
     images = load_stack(images_path)
     px = float(pd.read_csv(table_path)["pixel_size"].iloc[0])
     if abs(px - model_px) > 1e-6 * model_px:
@@ -547,11 +547,11 @@ def detect_vacancies_in_files(
     score, type (the detector's most probable vacancy type at the point).
     """
     from ..data.points import pixel_size_angstrom
-    from ..inference.detector import detector_plateau, load_vacancy_detector
+    from ..inference.detector import load_vacancy_detector
 
     pixel_size = pixel_size_angstrom(pixel_size, "angstrom", "--pixel-size")
     dev = select_device(device)
-    model, model_px, types, calibrated = load_vacancy_detector(checkpoint, str(dev))
+    model, model_px, types, calibrated, plateau = load_vacancy_detector(checkpoint, str(dev))
     if threshold not in (None, "valley") and not isinstance(threshold, (int, float)):
         raise InputError(f"threshold must be a probability, 'valley' or None, got {threshold!r}")
     factor = pixel_size / model_px
@@ -589,7 +589,6 @@ def detect_vacancies_in_files(
                 f"{len(table)} candidate peaks in {len(images)} images: too few to set a "
                 "threshold from their scores; give --threshold a probability"
             )
-        plateau = detector_plateau(checkpoint)
         table = table[table["score"] >= (cut if plateau is None else np.clip(cut, *plateau))]
     save_table(out, table.reset_index(drop=True))
     return table.reset_index(drop=True)
