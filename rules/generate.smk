@@ -4,6 +4,9 @@
 rule train_stylegan2:
     input:
         tiles=f"{RESULTS}/porous/tiles/sem/tiles.npy",
+        # whole SEM images: D's real batches are crops of them where stylegan2.crop_stride > 0
+        images=f"{RESULTS}/porous/ingest/sem/images.npy",
+        images_table=f"{RESULTS}/porous/ingest/sem/table.csv",
     output:
         model=f"{RESULTS}/porous/stylegan2/model.pt",
         log=f"{RESULTS}/porous/stylegan2/training.csv",

@@ -10,6 +10,8 @@ run_stage(
     nproc=int(sm.resources.get("gpu", 0) or 0),
     kwargs=dict(
         tiles_path=sm.input.tiles,
+        images_path=sm.input.images,
+        images_table_path=sm.input.images_table,
         model_out=sm.output.model,
         log_out=sm.output.log,
         **sm.params.stylegan2,

@@ -6,6 +6,7 @@ import pytest
 
 from matgen.data import (
     d4_transform,
+    grid_crops,
     ingest_domain,
     random_tile_positions,
     tile_domain,
@@ -111,6 +112,25 @@ def test_ingest_then_tile_keeps_pixels_masks_and_positions(tmp_path, rng):
     raw_mask = np.asarray(__import__("PIL.Image").Image.open(tmp_path / "im0_mask.png"))
     np.testing.assert_array_equal(masks[5], raw_mask[16:48, 32:64])
     assert tiles_table["overlap"].iloc[0] == 0.5 and tiles_table["pixel_size"].iloc[0] == 0.5
+
+
+def test_grid_crops_are_the_tiles_of_that_stride_cut_when_indexed(tmp_path, rng):
+    sheet = make_dataset(tmp_path, rng)
+    out = tmp_path / "ingest"
+    ingest_domain(sheet, "sem", out / "images.npy", out / "masks.npy", out / "table.csv")
+    tile_domain(out / "images.npy", out / "table.csv", tmp_path / "t.npy", tmp_path / "t.csv",
+                size=16, stride=8)  # fmt: skip
+    tiles = np.load(tmp_path / "t.npy")
+    crops = grid_crops(out / "images.npy", out / "table.csv", size=16, stride=8)
+    # (48 - 16) / 8 + 1 = 5 rows, (64 - 16) / 8 + 1 = 7 columns, 2 images
+    assert len(crops) == len(tiles) == 2 * 5 * 7 and crops.shape == (70, 1, 16, 16)
+    idx = np.array([0, 34, 35, 69])
+    got = crops[idx]
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got, tiles[idx])
+    images = np.load(out / "images.npy")
+    np.testing.assert_allclose(got[2, 0], images[1, 0, 0:16, 0:16], atol=1e-3)  # image 1 starts
+    assert len(grid_crops(out / "images.npy", out / "table.csv", size=16, stride=1)) == 2 * 33 * 49
 
 
 def test_ingest_rejects_mixed_pixel_sizes_and_writes_nothing(tmp_path, rng):

@@ -297,6 +297,30 @@ def test_generator_learns_the_intensity_of_the_real_tiles(tiles, tmp_path):
     assert gap.max() < 0.08  # measured 0.21 / 0.22 / 0.17 / 0.12 against 0.18 (untrained: 0.8)
 
 
+def test_with_a_crop_stride_d_sees_crops_of_the_images_instead_of_the_tiles(tiles, tmp_path):
+    # the tiles are bright with dark pores (mean ~0.75), the one 24-px image a flat 0.3: a G
+    # trained against crops of the image must learn the image's grey, not the tiles'
+    np.save(tmp_path / "images.npy", np.full((1, 1, 24, 24), 0.3, np.float32))
+    pd.DataFrame({"path": ["a.tif"], "height": [24], "width": [24]}).to_csv(
+        tmp_path / "images.csv", index=False
+    )
+    kw = dict(seed=2, total_kimg=0.4, **{**TINY_TRAIN, "ema_kimg": 0.02, "lr": 0.01})
+    train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "l.csv", crop_stride=4,
+                    images_path=tmp_path / "images.npy",
+                    images_table_path=tmp_path / "images.csv", **kw)  # fmt: skip
+    after = generate(load_stylegan2(tmp_path / "m.pt"), np.arange(64))
+    assert abs(after.mean() - 0.3) < 0.1 and np.load(tiles).astype(np.float32).mean() > 0.6
+    with pytest.raises(InputError, match="crop_stride 4 needs the ingested images"):
+        train_stylegan2(tiles, tmp_path / "n.pt", tmp_path / "n.csv", crop_stride=4, **kw)
+    with pytest.raises(InputError, match="tile size 8 is larger than the image"):
+        np.save(tmp_path / "small.npy", np.full((1, 1, 6, 6), 0.3, np.float32))
+        pd.DataFrame({"path": ["s.tif"]}).to_csv(tmp_path / "small.csv", index=False)
+        train_stylegan2(tiles, tmp_path / "n.pt", tmp_path / "n.csv", crop_stride=4,
+                        images_path=tmp_path / "small.npy",
+                        images_table_path=tmp_path / "small.csv", **kw)  # fmt: skip
+    assert not (tmp_path / "n.pt").exists()
+
+
 def test_grey_histogram_term_pulls_the_grey_levels_towards_the_real_ones(tiles, tmp_path):
     real = np.sort(np.load(tiles).astype(np.float32).ravel())
     w1 = {}

@@ -89,6 +89,74 @@ def cut_tiles(
     return out
 
 
+def _layout(
+    table: pd.DataFrame,
+    heights: np.ndarray,
+    widths: np.ndarray,
+    size: int,
+    stride: int | None,
+    edge: EdgePolicy,
+    random_per_image: int | None,
+    rng: np.random.Generator | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image index (M,) and top-left corner (M, 2) of every tile, image by image, each image
+    tiled within its own size; a tile that cannot fit names the image it came from."""
+    index, positions = [], []
+    for i, (height, width) in enumerate(zip(heights, widths)):
+        try:
+            if stride is not None:
+                pos = tile_positions(int(height), int(width), size, stride, edge)
+            else:
+                pos = random_tile_positions(
+                    int(height), int(width), size, random_per_image or None, rng
+                )
+        except InputError as exc:
+            source = table["path"].iloc[i] if "path" in table else f"image {i}"
+            raise InputError(f"{source}: {exc}") from None
+        index.append(np.full(len(pos), i))
+        positions.append(pos)
+    return np.concatenate(index), np.concatenate(positions)
+
+
+def _image_sizes(table: pd.DataFrame, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's own height and width (a stack of mixed sizes is padded to the largest)."""
+    n, _, height, width = images.shape
+    heights = table["height"].to_numpy() if "height" in table else np.full(n, height)
+    widths = table["width"].to_numpy() if "width" in table else np.full(n, width)
+    return heights, widths
+
+
+class GridCrops:
+    """Every ``size``² crop of an image stack (N, C, H, W) on a grid of ``stride`` px, cut when
+    indexed: ``crops[idx]`` is (len(idx), C, size, size) float16, as a tile stack's rows would
+    be, without holding the overlapping crops in memory (a stride of 1 px would hold each
+    pixel size² times)."""
+
+    def __init__(self, images: np.ndarray, table: pd.DataFrame, size: int, stride: int) -> None:
+        heights, widths = _image_sizes(table, images)
+        self.index, self.positions = _layout(table, heights, widths, size, stride, "drop",
+                                             None, None)  # fmt: skip
+        self.images, self.size = images, size
+        self.shape = (len(self.index), images.shape[1], size, size)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, idx: np.ndarray) -> np.ndarray:
+        idx = np.atleast_1d(idx)
+        return cut_tiles(self.images, self.index[idx], self.positions[idx], self.size)
+
+
+def grid_crops(
+    images_path: str | os.PathLike, table_path: str | os.PathLike, size: int, stride: int
+) -> GridCrops:
+    """The crops of an ingested stack (``images.npy`` and its table) on a ``stride``-px grid:
+    a denser view of the same images than the study's tiles, for training a generator on
+    every position of the micrographs rather than on a fixed set of overlapping tiles."""
+    images = np.asarray(load_stack(images_path))
+    return GridCrops(images, pd.read_csv(table_path), size, stride)
+
+
 def tile_domain(
     images_path: str | os.PathLike,
     table_path: str | os.PathLike,
@@ -116,27 +184,9 @@ def tile_domain(
         raise InputError("tiling needs exactly one of 'stride' and 'random_per_image'")
     images = load_stack(images_path)
     table = pd.read_csv(table_path)
-    n, _, height, width = images.shape
-    # each image's own size (a domain of mixed sizes is padded to the largest in the stack)
-    heights = table["height"].to_numpy() if "height" in table else np.full(n, height)
-    widths = table["width"].to_numpy() if "width" in table else np.full(n, width)
+    heights, widths = _image_sizes(table, images)
     rng = np.random.default_rng(seed)
-    index, positions = [], []
-    for i, (height, width) in enumerate(zip(heights, widths)):
-        try:
-            if stride is not None:
-                pos = tile_positions(int(height), int(width), size, stride, edge)
-            else:
-                pos = random_tile_positions(
-                    int(height), int(width), size, random_per_image or None, rng
-                )
-        except InputError as exc:
-            source = table["path"].iloc[i] if "path" in table else f"image {i}"
-            raise InputError(f"{source}: {exc}") from None
-        index.append(np.full(len(pos), i))
-        positions.append(pos)
-    index = np.concatenate(index)
-    positions = np.concatenate(positions)
+    index, positions = _layout(table, heights, widths, size, stride, edge, random_per_image, rng)
     source = table.iloc[index].reset_index(drop=True)
     keep = [
         c

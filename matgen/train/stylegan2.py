@@ -76,6 +76,29 @@ def _check_tiles(tiles: np.ndarray, path: Any, batch_size: int, world_size: int)
         )
 
 
+def _real_sources(
+    tiles_path: str | os.PathLike,
+    crop_stride: int,
+    images_path: str | os.PathLike | None,
+    images_table_path: str | os.PathLike | None,
+) -> tuple[np.ndarray, Any]:
+    """The study's tiles, and what D's real batches are drawn from: the tiles, or with
+    ``crop_stride`` > 0 every crop of their size on that grid of the ingested images."""
+    from ..data.ingest import load_stack
+    from ..data.tiling import grid_crops
+
+    tiles = load_stack(tiles_path)
+    if not crop_stride:
+        return tiles, tiles
+    if images_path is None or images_table_path is None:
+        raise InputError(f"crop_stride {crop_stride} needs the ingested images and their table")
+    crops = grid_crops(images_path, images_table_path, tiles.shape[-1], int(crop_stride))
+    if crops.shape[1:] != tiles.shape[1:]:
+        raise InputError(f"{images_path}: crops {crops.shape[1:]} differ from the tiles' "
+                         f"{tiles.shape[1:]} ({tiles_path})")  # fmt: skip
+    return tiles, crops
+
+
 def _detector_noise_sd(tiles: np.ndarray) -> float:
     """The tiles' white-noise sd in G's output units ([0, 1] grey levels map to [−1, 1])."""
     from ..metrics.spectra import detector_noise_sd
@@ -329,6 +352,9 @@ def train_stylegan2(
     lr_rampdown: float = 0.0,
     detector_noise: bool = False,
     monitor_kimg: float = 0.0,
+    crop_stride: int = 0,
+    images_path: str | os.PathLike | None = None,
+    images_table_path: str | os.PathLike | None = None,
     augmentations: list[str] | None = None,
     checkpoint_kimg: float = 50.0,
     log_every: int = 10,
@@ -350,16 +376,18 @@ def train_stylegan2(
     ``detector_noise``: G's output gets white noise of the real tiles' own noise sd (median of
     :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's (False: paper);
     ``monitor_kimg`` > 0: about every this many kimg the log also gets the porosity of the EMA
-    generator's tiles (:class:`PorosityMonitor`) beside the real tiles'.
+    generator's tiles (:class:`PorosityMonitor`) beside the real tiles'; ``crop_stride`` > 0:
+    D's real batches are crops of the tiles' size at every ``crop_stride`` px of the ingested
+    images (``images_path``, ``images_table_path``; :class:`~matgen.data.tiling.GridCrops`)
+    instead of the tiles (0: the tiles, the paper's); the tiles still set the noise sd.
     Writes ``model_out`` (.pt: model config, EMA generator, G, D, step, ADA p) and a CSV log
     ``log_out`` (step, kimg, losses, r1, pl_penalty, ada_p, ada_rt, sec_per_kimg); calls
     ``on_step(step, state)`` after each step; returns steps, kimg, final ADA p and seconds.
     """
 
     from ..data.ada import AdaptiveProbability
-    from ..data.ingest import load_stack
 
-    tiles = load_stack(tiles_path)
+    tiles, reals = _real_sources(tiles_path, crop_stride, images_path, images_table_path)
     _, channels, height, _ = tiles.shape
     info, dev = init_distributed(device)
     _check_tiles(tiles, tiles_path, batch_size, info.world_size)
@@ -389,31 +417,21 @@ def train_stylegan2(
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
     run = TrainingRun(
-        model_out,
-        log_out,
-        total=total_steps,
-        model_config=model_config,
+        model_out, log_out, total=total_steps, model_config=model_config,
         modules={"G": G, "D": D, "G_ema": G_ema},
-        states={
-            "opt_g": step_fn.opt_g,
-            "opt_d": step_fn.opt_d,
-            "ada": step_fn.ada,
-            "regularisers": step_fn,
-        },
-        device=dev,
-        log_every=log_every,
+        states={"opt_g": step_fn.opt_g, "opt_d": step_fn.opt_d, "ada": step_fn.ada,
+                "regularisers": step_fn},
+        device=dev, log_every=log_every,
         checkpoint_every=round(checkpoint_kimg * 1000 / batch_size),
-        desc="StyleGAN2-ADA",
-        show_progress=show_progress,
-        is_main=info.is_main,
+        desc="StyleGAN2-ADA", show_progress=show_progress, is_main=info.is_main,
         restore_rng=info.is_main,
         extra_state=lambda: {"data_rng": data_rng.bit_generator.state},
         sync=lambda: barrier(info),
-    )
+    )  # fmt: skip
     data_rng = _resumed_streams(run, info, seed, data_rng)
     monitor = PorosityMonitor(tiles, monitor_kimg, batch_size, run.start) if monitor_kimg else None
     summary = _train_loop(
-        run, step_fn, G_ema, tiles, data_rng, batch_size, ema_kimg, on_step, monitor
+        run, step_fn, G_ema, reals, data_rng, batch_size, ema_kimg, on_step, monitor
     )
     shutdown(info)
     return summary
@@ -480,14 +498,15 @@ def _train_loop(
     run: TrainingRun,
     step_fn: StyleGAN2Step,
     G_ema: Any,
-    tiles: np.ndarray,
+    reals: Any,
     data_rng: np.random.Generator,
     batch_size: int,
     ema_kimg: float,
     on_step: Callable[[int, dict[str, Any]], None] | None,
     monitor: PorosityMonitor | None = None,
 ) -> dict[str, Any]:
-    """The steps of :func:`train_stylegan2` still to run: reals from ``data_rng``, EMA of G,
+    """The steps of :func:`train_stylegan2` still to run: real batches of ``reals`` (tiles or
+    :class:`~matgen.data.tiling.GridCrops`) drawn by ``data_rng``, EMA of G,
     ADA's p, logging (with ``monitor``'s columns) and checkpoints through ``run``; writes the
     model file at the end."""
     import torch
@@ -495,8 +514,8 @@ def _train_loop(
     G, D, dev = step_fn.G, step_fn.D, step_fn.dev
 
     def real_batch() -> torch.Tensor:
-        idx = np.sort(data_rng.integers(0, len(tiles), step_fn.local_batch))
-        x = torch.from_numpy(np.asarray(tiles[idx], dtype=np.float32)).to(dev) * 2 - 1
+        idx = np.sort(data_rng.integers(0, len(reals), step_fn.local_batch))
+        x = torch.from_numpy(np.asarray(reals[idx], dtype=np.float32)).to(dev) * 2 - 1
         return x.contiguous(memory_format=torch.channels_last) if dev.type == "cuda" else x
 
     ema_beta = 0.5 ** (batch_size / max(ema_kimg * 1000, 1e-8))
