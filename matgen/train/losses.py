@@ -182,6 +182,36 @@ def smoothed_grey_histogram_loss(
     return loss
 
 
+def soft_porosity(
+    images: torch.Tensor, level: float, sharpness: float = 0.05, smoothing: float = 1.0
+) -> torch.Tensor:
+    """Differentiable pore fraction of each image of a batch (N, C, H, W), shape (N,): the mean of
+    sigmoid((``level`` − x̃) / ``sharpness``), x̃ the greys after a Gaussian blur of ``smoothing`` px
+    (as the morphology stage smooths before it cuts at its threshold); ``level`` and
+    ``sharpness`` in the images' grey units.
+
+    Only pixels within a few ``sharpness`` of the level carry gradient: a pore's dark core and the
+    solid's interior do not, so matching this moves pore boundaries, not pore greys."""
+    if smoothing > 0:
+        images = observe_low_resolution(images.float(), 1, smoothing)
+    return torch.sigmoid((level - images.float()) / sharpness).mean(dim=(1, 2, 3))
+
+
+def porosity_distribution_loss(
+    generated: torch.Tensor,
+    target: torch.Tensor,
+    level: float,
+    sharpness: float = 0.05,
+    smoothing: float = 1.0,
+) -> torch.Tensor:
+    """W1 between the per-image soft pore fractions (:func:`soft_porosity`) of two batches: the
+    mean |difference| of their sorted values, so both the mean porosity and its spread over
+    tiles are matched. Gradients flow to ``generated`` only."""
+    g = soft_porosity(generated, level, sharpness, smoothing).sort().values
+    t = soft_porosity(target.detach(), level, sharpness, smoothing).sort().values
+    return _sorted_w1(g, t)
+
+
 # --- conditional GAN (polysilicon): hinge loss
 def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """D's hinge loss on scores of reals and fakes."""

@@ -48,6 +48,7 @@ from .losses import (
     nonsaturating_g_loss,
     path_lengths,
     pore_split_level,
+    porosity_distribution_loss,
     r1_penalty,
     smoothed_grey_histogram_loss,
 )
@@ -154,7 +155,9 @@ class StyleGAN2Step:
     phase, pores and solid apart at ``pore_level`` (:func:`~matgen.train.losses.grey_histogram_loss`
     with ``split``). Pooled, a batch with surplus pore pixels has them matched with real solid, and
     G can pay by lightening pore cores instead of drawing fewer pores; per phase, every pore pixel
-    is matched with real pore greys whatever pore fraction the batch draws."""
+    is matched with real pore greys whatever pore fraction the batch draws. The porosity term
+    (:func:`~matgen.train.losses.porosity_distribution_loss`) sets the pore fraction tile by tile
+    through the pixels near ``pore_level`` only, so it moves pore boundaries, not pore greys."""
 
     G: Any
     D: Any
@@ -179,6 +182,8 @@ class StyleGAN2Step:
     # the last fraction of ``total_steps`` over which both learning rates fall to 0 (cosine)
     lr_rampdown: float = 0.0
     total_steps: int = 0
+    # weight of the W1 between per-tile soft pore fractions at ``pore_level`` (G's batch, reals)
+    porosity_weight: float = 0.0
     pl_mean: Any = None
     # the regularisers' latest values, logged as they are (they run every few steps)
     last: dict[str, Any] = field(default_factory=dict)
@@ -272,6 +277,11 @@ class StyleGAN2Step:
                 self.grey_histogram_phase_weight,
                 grey_histogram_loss(fake, real, split=self.pore_level),
             )
+        if self.porosity_weight > 0:
+            terms["porosity"] = (
+                self.porosity_weight,
+                porosity_distribution_loss(fake, real, self.pore_level),
+            )
         total = loss.float() + sum(w * value for w, value in terms.values())
         self._apply(self.opt_g, self.G, total)
         return loss, {k: value.detach() for k, (_, value) in terms.items()}
@@ -349,6 +359,7 @@ def train_stylegan2(
     lambda_grey_histogram: float = 0.0,
     grey_histogram_smoothing: float = 0.0,
     lambda_grey_histogram_phase: float = 0.0,
+    lambda_porosity: float = 0.0,
     lr_rampdown: float = 0.0,
     detector_noise: bool = False,
     monitor_kimg: float = 0.0,
@@ -371,7 +382,8 @@ def train_stylegan2(
     ``lambda_grey_histogram`` > 0: G also pays this times the W1 distance between the grey levels
     of its batch and the step's real batch (0: the paper's), ``grey_histogram_smoothing`` > 0 (px)
     plus that after a Gaussian blur of this sd, ``lambda_grey_histogram_phase`` > 0 this times the
-    W1 taken per phase, at the real tiles' Otsu level (:class:`StyleGAN2Step`; 0: off);
+    W1 taken per phase, at the real tiles' Otsu level, ``lambda_porosity`` > 0 this times the W1
+    of per-tile soft pore fractions at that level (:class:`StyleGAN2Step`; 0: off);
     ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine; 0: the paper's);
     ``detector_noise``: G's output gets white noise of the real tiles' own noise sd (median of
     :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's (False: paper);
@@ -403,7 +415,7 @@ def train_stylegan2(
         detector_noise_sd=_detector_noise_sd(tiles) if detector_noise else 0.0,
     )  # fmt: skip
 
-    pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase > 0 else 0.0
+    pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase or lambda_porosity else 0.0
     seed_everything(seed)  # identical initial weights on every process
     G, D, G_ema = _networks(model_config, dev)
 
@@ -413,7 +425,7 @@ def train_stylegan2(
         AdaptiveProbability(target=ada_target, interval=ada_interval, kimg=ada_kimg),
         ops, info, dev, local_batch, style_mixing, gamma, r1_interval, pl_weight, pl_interval,
         bfloat16_autocast(dev, amp), lambda_grey_histogram, grey_histogram_smoothing,
-        lambda_grey_histogram_phase, pore_level, lr_rampdown, total_steps,
+        lambda_grey_histogram_phase, pore_level, lr_rampdown, total_steps, lambda_porosity,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
     run = TrainingRun(
@@ -535,7 +547,11 @@ def _train_loop(
             ada_p=step_fn.ada.p,
             ada_rt=step_fn.ada.rt,
             sec_per_kimg=sec_per_kimg,
-            **{k: means[k] for k in ("grey_histogram", "grey_histogram_phase") if k in means},
+            **{
+                k: means[k]
+                for k in ("grey_histogram", "grey_histogram_phase", "porosity")
+                if k in means
+            },
             **(monitor(G_ema, done) if monitor is not None else {}),
         )
 
