@@ -388,7 +388,7 @@ def test_porosity_term_grows_pores_at_their_boundaries_and_leaves_their_cores_da
     opt = torch.optim.SGD([fake], lr=300.0)  # plain descent: Adam would move every pixel
     for _ in range(300):
         opt.zero_grad()
-        porosity_distribution_loss(fake, real, level).backward()
+        porosity_distribution_loss(fake, soft_porosity(real, level), level).backward()
         opt.step()
     with torch.no_grad():
         grown = float(soft_porosity(fake, level).mean())
@@ -405,7 +405,7 @@ def test_porosity_term_grows_pores_at_their_boundaries_and_leaves_their_cores_da
 def test_porosity_term_is_logged_and_trains_g(tiles, tmp_path):
     out, log = tmp_path / "m.pt", tmp_path / "l.csv"
     train_stylegan2(tiles, out, log, seed=3, total_kimg=0.08, lambda_porosity=10.0, **TINY_TRAIN)
-    values = pd.read_csv(log)["porosity"]
+    values = pd.read_csv(log)["porosity_distribution"]
     assert values.notna().all() and (values >= 0).all() and values.max() > 0
 
 

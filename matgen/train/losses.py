@@ -199,17 +199,17 @@ def soft_porosity(
 
 def porosity_distribution_loss(
     generated: torch.Tensor,
-    target: torch.Tensor,
+    target_porosity: torch.Tensor,
     level: float,
     sharpness: float = 0.05,
     smoothing: float = 1.0,
 ) -> torch.Tensor:
-    """W1 between the per-image soft pore fractions (:func:`soft_porosity`) of two batches: the
-    mean |difference| of their sorted values, so both the mean porosity and its spread over
-    tiles are matched. Gradients flow to ``generated`` only."""
+    """W1 between the per-image soft pore fractions (:func:`soft_porosity`) of a batch and a
+    sample of target pore fractions (1-D, any count: e.g. every real tile's, read at the batch's
+    ranks), so both the mean porosity and its spread over tiles are matched. A fixed target
+    sample, unlike a second small batch, adds no noise of its own to the gradient."""
     g = soft_porosity(generated, level, sharpness, smoothing).sort().values
-    t = soft_porosity(target.detach(), level, sharpness, smoothing).sort().values
-    return _sorted_w1(g, t)
+    return _sorted_w1(g, target_porosity.detach().float().flatten().sort().values)
 
 
 # --- conditional GAN (polysilicon): hinge loss

@@ -108,6 +108,17 @@ def _detector_noise_sd(tiles: np.ndarray) -> float:
     return 2.0 * float(np.median(detector_noise_sd(x.reshape(-1, *x.shape[2:]))))
 
 
+def _tile_porosity(tiles: np.ndarray, level: float, dev: Any) -> "torch.Tensor":
+    """The soft pore fractions at ``level`` (G's [-1, 1] units) of every tile, or of 1024 spread
+    over the stack, sorted."""
+    import torch
+
+    from .losses import soft_porosity
+
+    images = torch.from_numpy(np.asarray(tiles[:: max(1, len(tiles) // 1024)], np.float32) * 2 - 1)
+    return soft_porosity(images, level).sort().values.to(dev)
+
+
 def _networks(model_config: dict[str, Any], dev: Any) -> tuple[Any, Any, Any]:
     """G, D and the EMA copy of G (same initial weights), channels-last on CUDA."""
     import torch
@@ -182,8 +193,10 @@ class StyleGAN2Step:
     # the last fraction of ``total_steps`` over which both learning rates fall to 0 (cosine)
     lr_rampdown: float = 0.0
     total_steps: int = 0
-    # weight of the W1 between per-tile soft pore fractions at ``pore_level`` (G's batch, reals)
+    # weight of the W1 between G's per-tile soft pore fractions at ``pore_level`` and
+    # ``porosity_target`` (every real tile's)
     porosity_weight: float = 0.0
+    porosity_target: Any = None
     pl_mean: Any = None
     # the regularisers' latest values, logged as they are (they run every few steps)
     last: dict[str, Any] = field(default_factory=dict)
@@ -278,9 +291,9 @@ class StyleGAN2Step:
                 grey_histogram_loss(fake, real, split=self.pore_level),
             )
         if self.porosity_weight > 0:
-            terms["porosity"] = (
+            terms["porosity_distribution"] = (
                 self.porosity_weight,
-                porosity_distribution_loss(fake, real, self.pore_level),
+                porosity_distribution_loss(fake, self.porosity_target, self.pore_level),
             )
         total = loss.float() + sum(w * value for w, value in terms.values())
         self._apply(self.opt_g, self.G, total)
@@ -383,7 +396,8 @@ def train_stylegan2(
     of its batch and the step's real batch (0: the paper's), ``grey_histogram_smoothing`` > 0 (px)
     plus that after a Gaussian blur of this sd, ``lambda_grey_histogram_phase`` > 0 this times the
     W1 taken per phase, at the real tiles' Otsu level, ``lambda_porosity`` > 0 this times the W1
-    of per-tile soft pore fractions at that level (:class:`StyleGAN2Step`; 0: off);
+    of per-tile soft pore fractions at that level, G's against every real tile's
+    (:class:`StyleGAN2Step`; 0: off);
     ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine; 0: the paper's);
     ``detector_noise``: G's output gets white noise of the real tiles' own noise sd (median of
     :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's (False: paper);
@@ -426,6 +440,7 @@ def train_stylegan2(
         ops, info, dev, local_batch, style_mixing, gamma, r1_interval, pl_weight, pl_interval,
         bfloat16_autocast(dev, amp), lambda_grey_histogram, grey_histogram_smoothing,
         lambda_grey_histogram_phase, pore_level, lr_rampdown, total_steps, lambda_porosity,
+        _tile_porosity(tiles, pore_level, dev) if lambda_porosity else None,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
     run = TrainingRun(
@@ -549,7 +564,7 @@ def _train_loop(
             sec_per_kimg=sec_per_kimg,
             **{
                 k: means[k]
-                for k in ("grey_histogram", "grey_histogram_phase", "porosity")
+                for k in ("grey_histogram", "grey_histogram_phase", "porosity_distribution")
                 if k in means
             },
             **(monitor(G_ema, done) if monitor is not None else {}),
