@@ -191,7 +191,8 @@ def soft_porosity(
     ``sharpness`` in the images' grey units.
 
     Only pixels within a few ``sharpness`` of the level carry gradient: a pore's dark core and the
-    solid's interior do not, so matching this moves pore boundaries, not pore greys."""
+    solid's interior do not, so matching this moves pore boundaries and leaves cores alone. It
+    grows a pore by darkening the solid at its edge, which can end darker than the core."""
     if smoothing > 0:
         images = observe_low_resolution(images.float(), 1, smoothing)
     return torch.sigmoid((level - images.float()) / sharpness).mean(dim=(1, 2, 3))

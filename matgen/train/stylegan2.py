@@ -168,7 +168,7 @@ class StyleGAN2Step:
     G can pay by lightening pore cores instead of drawing fewer pores; per phase, every pore pixel
     is matched with real pore greys whatever pore fraction the batch draws. The porosity term
     (:func:`~matgen.train.losses.porosity_distribution_loss`) sets the pore fraction tile by tile
-    through the pixels near ``pore_level`` only, so it moves pore boundaries, not pore greys."""
+    through the pixels near ``pore_level`` only: it moves pore boundaries, not pore cores."""
 
     G: Any
     D: Any
