@@ -403,10 +403,19 @@ def test_porosity_term_grows_pores_at_their_boundaries_and_leaves_their_cores_da
 
 
 def test_porosity_term_is_logged_and_trains_g(tiles, tmp_path):
-    out, log = tmp_path / "m.pt", tmp_path / "l.csv"
-    train_stylegan2(tiles, out, log, seed=3, total_kimg=0.08, lambda_porosity=10.0, **TINY_TRAIN)
-    values = pd.read_csv(log)["porosity_distribution"]
+    weights = {}
+    for weight in (0.0, 10.0):
+        out, log = tmp_path / f"m{weight}.pt", tmp_path / f"l{weight}.csv"
+        train_stylegan2(
+            tiles, out, log, seed=3, total_kimg=0.08, lambda_porosity=weight, **TINY_TRAIN
+        )
+        logged = pd.read_csv(log)
+        assert ("porosity_distribution" in logged) == (weight > 0)
+        weights[weight] = torch.load(out, weights_only=False)["G"]
+    values = logged["porosity_distribution"]
     assert values.notna().all() and (values >= 0).all() and values.max() > 0
+    # the same seed and steps: only the term tells the two generators apart
+    assert any(not torch.equal(weights[0.0][k], weights[10.0][k]) for k in weights[0.0])
 
 
 def test_smoothed_grey_term_sees_mottled_pores_that_the_raw_histogram_misses():
