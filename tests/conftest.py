@@ -9,7 +9,9 @@ import pytest
 # at 1; a 40-step CycleGAN test 3.6 s alone, 212 s in the suite). Each worker
 # gets its share of the cores; set here, before any test module imports torch.
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    _share = (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    # the cores this process may run on (a pinned job or container can hold fewer than the host)
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    _share = (_cores or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _share)))
 
 
