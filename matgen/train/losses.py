@@ -193,9 +193,10 @@ def soft_porosity(
     Only pixels within a few ``sharpness`` of the level carry gradient: a pore's dark core and the
     solid's interior do not, so matching this moves pore boundaries and leaves cores alone. It
     grows a pore by darkening the solid at its edge, which can end darker than the core."""
+    images = images.float()
     if smoothing > 0:
-        images = observe_low_resolution(images.float(), 1, smoothing)
-    return torch.sigmoid((level - images.float()) / sharpness).mean(dim=(1, 2, 3))
+        images = observe_low_resolution(images, 1, smoothing)
+    return torch.sigmoid((level - images) / sharpness).mean(dim=(1, 2, 3))
 
 
 def porosity_distribution_loss(

@@ -51,6 +51,7 @@ from .losses import (
     porosity_distribution_loss,
     r1_penalty,
     smoothed_grey_histogram_loss,
+    soft_porosity,
 )
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
@@ -110,13 +111,11 @@ def _detector_noise_sd(tiles: np.ndarray) -> float:
 
 def _tile_porosity(tiles: np.ndarray, level: float, dev: Any) -> "torch.Tensor":
     """The soft pore fractions at ``level`` (G's [-1, 1] units) of every tile, or of 1024 spread
-    over the stack, sorted."""
+    over the stack (the loss sorts them)."""
     import torch
 
-    from .losses import soft_porosity
-
     images = torch.from_numpy(np.asarray(tiles[:: max(1, len(tiles) // 1024)], np.float32) * 2 - 1)
-    return soft_porosity(images, level).sort().values.to(dev)
+    return soft_porosity(images, level).to(dev)
 
 
 def _networks(model_config: dict[str, Any], dev: Any) -> tuple[Any, Any, Any]:
