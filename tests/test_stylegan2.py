@@ -467,9 +467,25 @@ def test_learning_rates_ramp_down_to_zero_over_the_last_fraction(tiles, tmp_path
     assert moves[12] < 0.1 * moves[2]
 
 
+def test_a_narrower_discriminator_leaves_the_generator_as_it_was(tiles, tmp_path):
+    kw = dict(seed=1, total_kimg=0.016, **TINY_TRAIN)
+    train_stylegan2(tiles, tmp_path / "a.pt", tmp_path / "a.csv", **kw)
+    train_stylegan2(tiles, tmp_path / "b.pt", tmp_path / "b.csv", d_channel_base=16, **kw)
+    a, b = (torch.load(tmp_path / f"{k}.pt", weights_only=False) for k in "ab")
+    assert a["model_config"] == b["model_config"]  # sampling rebuilds the same G
+    assert {k: v.shape for k, v in a["G"].items()} == {k: v.shape for k, v in b["G"].items()}
+    # channel_base 64 gives D 8 maps at 8 px and 16 at 4 px; 16 gives 2 and 4
+    assert a["D"]["from_rgb.weight"].shape[0] == 8 and b["D"]["from_rgb.weight"].shape[0] == 2
+    assert a["D"]["conv.weight"].shape[0] == 16 and b["D"]["conv.weight"].shape[0] == 4
+    n_a, n_b = (sum(v.numel() for v in m["D"].values()) for m in (a, b))
+    assert n_b < n_a / 4
+    assert generate(load_stylegan2(tmp_path / "b.pt"), np.arange(2)).shape == (2, 1, 8, 8)
+
+
 def test_killed_training_resumes_bit_identically(tiles, tmp_path):
     # 12 steps, checkpoint every 4; the rates ramp down over the last half (they follow the step)
     kw = dict(seed=3, total_kimg=0.096, checkpoint_kimg=0.032, lr_rampdown=0.5, **TINY_TRAIN)
+    kw["d_channel_base"] = 32  # the resumed D is rebuilt at its own widths
     train_stylegan2(tiles, tmp_path / "plain.pt", tmp_path / "plain.csv", **kw)
     kw["monitor_kimg"] = 0.024  # every 3 steps: measured at steps 4, 6, 10, 12
     train_stylegan2(tiles, tmp_path / "full.pt", tmp_path / "full.csv", **kw)

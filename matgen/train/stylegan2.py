@@ -118,15 +118,21 @@ def _tile_porosity(tiles: np.ndarray, level: float, dev: Any) -> "torch.Tensor":
     return soft_porosity(images, level).to(dev)
 
 
-def _networks(model_config: dict[str, Any], dev: Any) -> tuple[Any, Any, Any]:
-    """G, D and the EMA copy of G (same initial weights), channels-last on CUDA."""
+def _networks(
+    model_config: dict[str, Any], dev: Any, d_channel_base: int | None = None
+) -> tuple[Any, Any, Any]:
+    """G, D and the EMA copy of G (same initial weights), channels-last on CUDA; D's widths from
+    ``d_channel_base`` (None: G's ``channel_base``)."""
     import torch
 
     from ..models.stylegan2 import Discriminator, Generator
 
     G = Generator(**model_config).to(dev)
     D = Discriminator(
-        *(model_config[k] for k in ("resolution", "channel_base", "channel_max", "img_channels"))
+        model_config["resolution"],
+        d_channel_base or model_config["channel_base"],
+        model_config["channel_max"],
+        model_config["img_channels"],
     ).to(dev)
     G_ema = Generator(**model_config).to(dev).eval().requires_grad_(False)
     G_ema.load_state_dict(G.state_dict())
@@ -355,6 +361,7 @@ def train_stylegan2(
     n_mapping: int = 8,
     channel_base: int = 32768,
     channel_max: int = 512,
+    d_channel_base: int | None = None,
     lr: float = 0.0025,
     r1_gamma: float | str = "auto",
     r1_interval: int = 16,
@@ -388,8 +395,11 @@ def train_stylegan2(
 ) -> dict[str, Any]:
     """Train on tiles ``(N, C, R, R)`` with values in [0, 1] (the tile stage's ``tiles.npy``).
 
-    ``noise_min_resolution``: per-pixel noise only from this resolution up (0: every layer, the
-    paper's); ``noise_lr_mul``: the noise strengths' learning-rate multiplier (1: the paper's);
+    ``d_channel_base``: D's feature maps at resolution r are min(this / r, ``channel_max``)
+    (None: G's ``channel_base``, the paper's; smaller, a D with less capacity to learn scarce
+    reals by heart); ``noise_min_resolution``: per-pixel noise only from this resolution up
+    (0: every layer, the paper's); ``noise_lr_mul``: the noise strengths' learning-rate
+    multiplier (1: the paper's);
     ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value (0: linear);
     ``lambda_grey_histogram`` > 0: G also pays this times the W1 distance between the grey levels
     of its batch and the step's real batch (0: the paper's), ``grey_histogram_smoothing`` > 0 (px)
@@ -430,7 +440,7 @@ def train_stylegan2(
 
     pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase or lambda_porosity else 0.0
     seed_everything(seed)  # identical initial weights on every process
-    G, D, G_ema = _networks(model_config, dev)
+    G, D, G_ema = _networks(model_config, dev, d_channel_base)
 
     step_fn = StyleGAN2Step(
         G, D, _lazy_adam(G.parameters(), lr, pl_interval),
