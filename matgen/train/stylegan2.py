@@ -395,12 +395,10 @@ def train_stylegan2(
 ) -> dict[str, Any]:
     """Train on tiles ``(N, C, R, R)`` with values in [0, 1] (the tile stage's ``tiles.npy``).
 
-    ``d_channel_base``: D's feature maps at resolution r are min(this / r, ``channel_max``)
-    (None: G's ``channel_base``, the paper's; smaller, a D with less capacity to learn scarce
-    reals by heart); ``noise_min_resolution``: per-pixel noise only from this resolution up
-    (0: every layer, the paper's); ``noise_lr_mul``: the noise strengths' learning-rate
-    multiplier (1: the paper's);
-    ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value (0: linear);
+    ``d_channel_base``: D's ``channel_base`` (None: G's, the paper's); ``noise_min_resolution``:
+    per-pixel noise only from this resolution up (0: every layer, the paper's); ``noise_lr_mul``:
+    the noise strengths' learning-rate multiplier (1: the paper's); ``log_noise_strength`` > 0:
+    each strength is exp(a learnt log), from this value (0: linear);
     ``lambda_grey_histogram`` > 0: G also pays this times the W1 distance between the grey levels
     of its batch and the step's real batch (0: the paper's), ``grey_histogram_smoothing`` > 0 (px)
     plus that after a Gaussian blur of this sd, ``lambda_grey_histogram_phase`` > 0 this times the
