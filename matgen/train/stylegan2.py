@@ -398,13 +398,12 @@ def train_stylegan2(
     ``d_channel_base``: D's ``channel_base`` (None: G's, the paper's); ``noise_min_resolution``:
     per-pixel noise only from this resolution up (0: every layer, the paper's); ``noise_lr_mul``:
     the noise strengths' learning-rate multiplier (1: the paper's); ``log_noise_strength`` > 0:
-    each strength is exp(a learnt log), from this value (0: linear);
-    ``lambda_grey_histogram`` > 0: G also pays this times the W1 distance between the grey levels
-    of its batch and the step's real batch (0: the paper's), ``grey_histogram_smoothing`` > 0 (px)
-    plus that after a Gaussian blur of this sd, ``lambda_grey_histogram_phase`` > 0 this times the
-    W1 taken per phase, at the real tiles' Otsu level, ``lambda_porosity`` > 0 this times the W1
-    of per-tile soft pore fractions at that level, G's against every real tile's
-    (:class:`StyleGAN2Step`; 0: off);
+    each strength is exp(a learnt log), from this value (0: linear); ``lambda_grey_histogram`` > 0:
+    G also pays this times the W1 distance between the grey levels of its batch and the step's real
+    batch (0: the paper's), ``grey_histogram_smoothing`` > 0 (px) plus that after a Gaussian blur of
+    this sd, ``lambda_grey_histogram_phase`` > 0 this times the W1 taken per phase, at the real
+    tiles' Otsu level, ``lambda_porosity`` > 0 this times the W1 of per-tile soft pore fractions at
+    that level, G's against every real tile's (:class:`StyleGAN2Step`; 0: off);
     ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine; 0: the paper's);
     ``detector_noise``: G's output gets white noise of the real tiles' own noise sd (median of
     :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's (False: paper);
