@@ -482,6 +482,26 @@ def test_a_narrower_discriminator_leaves_the_generator_as_it_was(tiles, tmp_path
     assert generate(load_stylegan2(tmp_path / "b.pt"), np.arange(2)).shape == (2, 1, 8, 8)
 
 
+def test_the_model_keeps_the_snapshot_closest_to_the_real_tiles(tiles, tmp_path):
+    # 12 steps, scored at every measurement from step 4 (monitor every 2 steps)
+    kw = dict(seed=5, monitor_kimg=0.016, select_from_kimg=0.032, **TINY_TRAIN)
+    summary = train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "m.csv", total_kimg=0.096, **kw)
+    log = pd.read_csv(tmp_path / "m.csv")
+    scored = log.dropna(subset=["snapshot_mismatch"])
+    assert list(scored.step) == [4, 6, 8, 10, 12] and (scored.snapshot_mismatch > 0).all()
+    best = int(scored.step[scored.snapshot_mismatch.idxmin()])
+    assert best < 12 and summary["selected_kimg"] == best * 8 / 1000
+    # the same run stopped at the chosen step, nothing selected: the same EMA weights
+    kw["select_from_kimg"] = 0.0
+    train_stylegan2(tiles, tmp_path / "s.pt", tmp_path / "s.csv", total_kimg=best * 0.008, **kw)
+    kept, stopped = (torch.load(tmp_path / f, weights_only=False) for f in ("m.pt", "s.pt"))
+    for name, value in stopped["G_ema"].items():
+        assert torch.equal(value, kept["G_ema"][name]), name
+    with pytest.raises(InputError, match="select_from_kimg 1.0 .* set monitor_kimg"):
+        bad = {**kw, "monitor_kimg": 0.0, "select_from_kimg": 1.0, "total_kimg": 0.016}
+        train_stylegan2(tiles, tmp_path / "x.pt", tmp_path / "x.csv", **bad)
+
+
 def test_killed_training_resumes_bit_identically(tiles, tmp_path):
     # 12 steps, checkpoint every 4; the rates ramp down over the last half (they follow the step)
     kw = dict(seed=3, total_kimg=0.096, checkpoint_kimg=0.032, lr_rampdown=0.5, **TINY_TRAIN)
@@ -490,26 +510,38 @@ def test_killed_training_resumes_bit_identically(tiles, tmp_path):
     kw["monitor_kimg"] = 0.024  # every 3 steps: measured at steps 4, 6, 10, 12
     train_stylegan2(tiles, tmp_path / "full.pt", tmp_path / "full.csv", **kw)
 
-    def kill(step, state):
-        if step == 7:
-            raise KeyboardInterrupt
+    def cut_and_resume(name, at, **extra):
+        def kill(step, state):
+            if step == at:
+                raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        train_stylegan2(tiles, tmp_path / "cut.pt", tmp_path / "cut.csv", on_step=kill, **kw)
-    assert resume_path_for(tmp_path / "cut.pt").exists() and not (tmp_path / "cut.pt").exists()
-    train_stylegan2(tiles, tmp_path / "cut.pt", tmp_path / "cut.csv", **kw)
+        model, log = tmp_path / f"{name}.pt", tmp_path / f"{name}.csv"
+        with pytest.raises(KeyboardInterrupt):
+            train_stylegan2(tiles, model, log, on_step=kill, **kw, **extra)
+        assert resume_path_for(model).exists() and not model.exists()
+        train_stylegan2(tiles, model, log, **kw, **extra)
+        return torch.load(model, weights_only=False), pd.read_csv(log).drop(columns="sec_per_kimg")
+
+    cut, cut_log = cut_and_resume("cut", 7)
     full = torch.load(tmp_path / "full.pt", weights_only=False)
-    cut = torch.load(tmp_path / "cut.pt", weights_only=False)
     plain = torch.load(tmp_path / "plain.pt", weights_only=False)
     for key in ("G_ema", "G", "D"):
         for name, value in full[key].items():
             assert torch.equal(value, cut[key][name]), (key, name)
             assert torch.equal(value, plain[key][name]), (key, name)  # the monitor draws nothing
     log = pd.read_csv(tmp_path / "full.csv").drop(columns="sec_per_kimg")
-    pd.testing.assert_frame_equal(
-        log, pd.read_csv(tmp_path / "cut.csv").drop(columns="sec_per_kimg")
-    )
+    pd.testing.assert_frame_equal(log, cut_log)
     assert list(log.dropna(subset=["ema_porosity"]).step) == [4, 6, 10, 12]
+    # choosing a snapshot (scored at 6, 10, 12): the checkpoint at 8 carries step 6's
+    sel = dict(select_from_kimg=0.04)
+    train_stylegan2(tiles, tmp_path / "sel.pt", tmp_path / "sel.csv", **kw, **sel)
+    cut, cut_log = cut_and_resume("sel_cut", 9, **sel)
+    full = torch.load(tmp_path / "sel.pt", weights_only=False)
+    assert full["summary"]["selected_kimg"] == cut["summary"]["selected_kimg"] == 6 * 0.008
+    for name, value in full["G_ema"].items():
+        assert torch.equal(value, cut["G_ema"][name]), name
+    log = pd.read_csv(tmp_path / "sel.csv").drop(columns="sec_per_kimg")
+    pd.testing.assert_frame_equal(log, cut_log)
 
 
 def test_bad_inputs_fail_in_one_line_and_overwrite_nothing(tiles, tmp_path):

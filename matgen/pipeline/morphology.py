@@ -7,17 +7,21 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.stats import wasserstein_distance
 
 from ..data.ingest import load_stack
 from ..data.threshold import binarise_pores
 from ..io import save_npz, save_table
+from ..metrics.distributions import distribution_distances, pairwise_diversity
 from ..metrics.morphology import (
     correlation_length,
     normalised_autocovariance,
+    pore_interior_grey,
     porosity,
     specific_surface_area,
     two_point_correlation,
 )
+from ..metrics.spectra import radial_power_spectrum, spectrum_log_ratio
 from ..util import progress
 
 # the scalar descriptors of a tile, in the order tables and figures list them
@@ -58,6 +62,63 @@ def describe_morphology(
         }
     )
     return table, r, s2
+
+
+# How far a synthetic tile set may be from the real one on each quantity of
+# :func:`tile_set_mismatch` (the porous study's targets, issue 17; the pore grey, the comparison's)
+MISMATCH_TOLERANCES = {
+    "porosity_difference": 0.01,
+    "ks_porosity": 0.15,
+    "ks_specific_surface_area": 0.15,
+    "ks_correlation_length": 0.15,
+    "diversity_shortfall": 0.1,
+    "spectrum_log_ratio": 0.2,
+    "pore_grey": 0.03,
+}
+
+
+def tile_set_mismatch(
+    real: np.ndarray,
+    synthetic: np.ndarray,
+    threshold: str | float = "otsu",
+    smooth_sigma: float = 1.0,
+    seed: int = 0,
+) -> dict[str, float]:
+    """How far a set of synthetic grey-level tiles is from the real set, in one pass over both.
+
+    Each set is segmented as the morphology stage segments it (``threshold``: its own Otsu
+    level by default, after ``smooth_sigma`` px smoothing). Returns the quantities of
+    :data:`MISMATCH_TOLERANCES`, each 0 for identical sets: |Δ mean porosity|, the KS statistic
+    of porosity, specific surface area and correlation length, the diversity shortfall
+    max(0, 1 − ratio) (:func:`~matgen.metrics.distributions.pairwise_diversity`, pairs drawn by
+    ``seed``), the largest |log10| ratio of the radially averaged power spectra (decades) and
+    the W1 distance of the grey levels inside pores; and ``score``, their sum with each divided
+    by its tolerance (the number of targets' widths the set is off, summed; 0 = the real set).
+
+    ``real``, ``synthetic``: (N, H, W) or (N, 1, H, W) grey levels in [0, 1], one tile size.
+    """
+    stacks = [
+        np.asarray(t, np.float32).reshape(len(t), *np.shape(t)[-2:]) for t in (real, synthetic)
+    ]
+    tables, greys = [], []
+    for grey in stacks:
+        pores, _ = binarise_pores(grey, threshold, smooth_sigma)
+        tables.append(describe_morphology(pores, 1.0, grey.shape[-1] // 2, show_progress=False)[0])
+        greys.append(pore_interior_grey(grey, pores))
+    out = {"porosity_difference": abs(tables[1].porosity.mean() - tables[0].porosity.mean())}
+    for d in DESCRIPTORS:
+        out[f"ks_{d}"] = distribution_distances(tables[0][d], tables[1][d])["ks_statistic"]
+    ratio = pairwise_diversity(stacks[1], seed=seed) / pairwise_diversity(stacks[0], seed=seed)
+    out["diversity_shortfall"] = max(0.0, 1.0 - ratio)
+    power = [radial_power_spectrum(g)[1] for g in stacks]
+    out["spectrum_log_ratio"] = float(np.abs(spectrum_log_ratio(*power)).max())
+    # a set without pores wider than 2 px has no interior grey to compare: counted as far off
+    out["pore_grey"] = (
+        float(wasserstein_distance(greys[0], greys[1])) if min(map(len, greys)) else 1.0
+    )
+    out = {k: float(v) for k, v in out.items()}
+    out["score"] = sum(out[k] / tol for k, tol in MISMATCH_TOLERANCES.items())
+    return out
 
 
 def morphology_of_tiles(

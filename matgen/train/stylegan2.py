@@ -382,6 +382,7 @@ def train_stylegan2(
     lr_rampdown: float = 0.0,
     detector_noise: bool = False,
     monitor_kimg: float = 0.0,
+    select_from_kimg: float = 0.0,
     crop_stride: int = 0,
     images_path: str | os.PathLike | None = None,
     images_table_path: str | os.PathLike | None = None,
@@ -407,14 +408,12 @@ def train_stylegan2(
     ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine; 0: the paper's);
     ``detector_noise``: G's output gets white noise of the real tiles' own noise sd (median of
     :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's (False: paper);
-    ``monitor_kimg`` > 0: about every this many kimg the log also gets the porosity of the EMA
-    generator's tiles (:class:`PorosityMonitor`) beside the real tiles'; ``crop_stride`` > 0:
-    D's real batches are crops of the tiles' size at every ``crop_stride`` px of the ingested
-    images (``images_path``, ``images_table_path``; :class:`~matgen.data.tiling.GridCrops`)
-    instead of the tiles (0: the tiles, the paper's); the tiles still set the noise sd.
-    Writes ``model_out`` (.pt: model config, EMA generator, G, D, step, ADA p) and a CSV log
-    ``log_out`` (step, kimg, losses, r1, pl_penalty, ada_p, ada_rt, sec_per_kimg); calls
-    ``on_step(step, state)`` after each step; returns steps, kimg, final ADA p and seconds.
+    ``monitor_kimg`` > 0: about every this many kimg the log gets the EMA tiles' porosity
+    (:class:`PorosityMonitor`), and from ``select_from_kimg`` > 0 on the model keeps the EMA
+    snapshot that scored best on the study's targets (0: the last); ``crop_stride`` > 0: D's
+    reals are crops at every ``crop_stride`` px of the images (``images_path``,
+    ``images_table_path``; :class:`~matgen.data.tiling.GridCrops`; 0: the tiles, the paper's).
+    Writes ``model_out`` (.pt) and a CSV log ``log_out``; calls ``on_step(step, state)``.
     """
 
     from ..data.ada import AdaptiveProbability
@@ -449,6 +448,7 @@ def train_stylegan2(
         _tile_porosity(tiles, pore_level, dev) if lambda_porosity else None,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
+    monitor = _monitor(tiles, monitor_kimg, select_from_kimg, batch_size)
     run = TrainingRun(
         model_out, log_out, total=total_steps, model_config=model_config,
         modules={"G": G, "D": D, "G_ema": G_ema},
@@ -458,11 +458,11 @@ def train_stylegan2(
         checkpoint_every=round(checkpoint_kimg * 1000 / batch_size),
         desc="StyleGAN2-ADA", show_progress=show_progress, is_main=info.is_main,
         restore_rng=info.is_main,
-        extra_state=lambda: {"data_rng": data_rng.bit_generator.state},
+        extra_state=lambda: {"data_rng": data_rng.bit_generator.state,
+                             "monitor": monitor.state() if monitor else None},
         sync=lambda: barrier(info),
     )  # fmt: skip
     data_rng = _resumed_streams(run, info, seed, data_rng)
-    monitor = PorosityMonitor(tiles, monitor_kimg, batch_size, run.start) if monitor_kimg else None
     summary = _train_loop(
         run, step_fn, G_ema, reals, data_rng, batch_size, ema_kimg, on_step, monitor
     )
@@ -493,38 +493,80 @@ class PorosityMonitor:
     porosity of ``n`` tiles from fixed seeds (their noise seeded too, so training's random
     streams are untouched and the numbers are comparable step to step), cut at the real tiles'
     Otsu level after ``smooth_sigma`` px smoothing — one level for both, so a drift in how dark
-    the tiles are shows. Measured at the first log row after every ``every_kimg``."""
+    the tiles are shows. Measured at the first log row after every ``every_kimg``.
+
+    ``select_from_kimg`` > 0: from then on each measurement also scores ``n_select`` tiles
+    against the real ones (:func:`~matgen.pipeline.morphology.tile_set_mismatch`, the study's
+    targets; column ``snapshot_mismatch``) and keeps the EMA weights of the lowest score in
+    :attr:`best` — a snapshot chosen on the targets, as GAN practice keeps the one of best FID."""
 
     def __init__(
         self,
         tiles: np.ndarray,
         every_kimg: float,
         batch_size: int,
-        start_step: int = 0,
         n: int = 64,
         smooth_sigma: float = 1.0,
+        select_from_kimg: float = 0.0,
+        n_select: int = 256,
     ) -> None:
         from ..data.threshold import binarise_pores
 
-        pores, self.level = binarise_pores(
-            np.asarray(tiles[:, 0], np.float32), "otsu", smooth_sigma
-        )
+        self.real_tiles = np.asarray(tiles[:, 0], np.float32)
+        pores, self.level = binarise_pores(self.real_tiles, "otsu", smooth_sigma)
         self.real_porosity = float(pores.mean())
         self.every = max(1, round(every_kimg * 1000 / batch_size))
+        self.next = self.every
+        self.n, self.smooth_sigma, self.n_select = n, smooth_sigma, n_select
+        self.select_from = math.ceil(select_from_kimg * 1000 / batch_size) or None
+        self.best: dict[str, Any] | None = None
+        self.best_score, self.best_step = math.inf, -1
+
+    def resume(self, start_step: int, checkpoint: dict[str, Any] | None) -> None:
+        """Continue after ``start_step`` with the snapshot kept in a resume ``checkpoint``."""
         self.next = (start_step // self.every + 1) * self.every
-        self.n, self.smooth_sigma = n, smooth_sigma
+        if checkpoint is not None and checkpoint.get("monitor"):
+            self.best, self.best_score, self.best_step = checkpoint["monitor"]
+
+    def state(self) -> tuple[dict[str, Any] | None, float, int]:
+        return self.best, self.best_score, self.best_step
 
     def __call__(self, G_ema: Any, step: int) -> dict[str, float]:
-        """``ema_porosity`` (NaN between measurements) and ``real_porosity`` for a log row."""
+        """``ema_porosity`` (NaN between measurements), ``real_porosity`` and, when selecting,
+        ``snapshot_mismatch`` (NaN where not scored) for a log row."""
         from ..data.threshold import binarise_pores
         from ..inference.stylegan2 import generate
+        from ..pipeline.morphology import tile_set_mismatch
 
-        value = float("nan")
+        value = score = float("nan")
         if step >= self.next:
-            images = generate(G_ema, np.arange(self.n) + 7_000_000, batch_size=self.n)
-            value = float(binarise_pores(images[:, 0], self.level, self.smooth_sigma)[0].mean())
+            scored = self.select_from is not None and step >= self.select_from
+            n = max(self.n, self.n_select) if scored else self.n
+            images = generate(G_ema, np.arange(n) + 7_000_000, batch_size=self.n)[:, 0]
+            pores = binarise_pores(images[: self.n], self.level, self.smooth_sigma)[0]
+            value = float(pores.mean())
+            if scored:
+                score = tile_set_mismatch(self.real_tiles, images, "otsu", self.smooth_sigma)
+                score = score["score"]
+                if score < self.best_score:
+                    self.best = {k: v.detach().clone() for k, v in G_ema.state_dict().items()}
+                    self.best_score, self.best_step = score, step
             self.next = (step // self.every + 1) * self.every
-        return {"ema_porosity": value, "real_porosity": self.real_porosity}
+        row = {"ema_porosity": value, "real_porosity": self.real_porosity}
+        return row if self.select_from is None else {**row, "snapshot_mismatch": score}
+
+
+def _monitor(
+    tiles: np.ndarray, monitor_kimg: float, select_from_kimg: float, batch_size: int
+) -> PorosityMonitor | None:
+    if select_from_kimg and not monitor_kimg:
+        raise InputError(
+            f"stylegan2: select_from_kimg {select_from_kimg} chooses among the monitor's "
+            "snapshots; set monitor_kimg > 0 (e.g. 0.5)"
+        )
+    if not monitor_kimg:
+        return None
+    return PorosityMonitor(tiles, monitor_kimg, batch_size, select_from_kimg=select_from_kimg)
 
 
 def _train_loop(
@@ -545,6 +587,8 @@ def _train_loop(
     import torch
 
     G, D, dev = step_fn.G, step_fn.D, step_fn.dev
+    if monitor is not None:
+        monitor.resume(run.start, run.resumed)
 
     def real_batch() -> torch.Tensor:
         idx = np.sort(data_rng.integers(0, len(reals), step_fn.local_batch))
@@ -586,9 +630,14 @@ def _train_loop(
         if on_step is not None:
             on_step(done, {"G": G, "D": D, "ada": step_fn.ada})
 
+    if monitor is not None and monitor.best is not None:  # the model file holds the chosen one
+        G_ema.load_state_dict(monitor.best)
     summary = {
         "steps": run.total,
         "kimg": run.total * batch_size / 1000,
+        "selected_kimg": (monitor.best_step if monitor and monitor.best else run.total)
+        * batch_size
+        / 1000,
         "ada_p": step_fn.ada.p,
         "r1_gamma": step_fn.gamma,
         "processes": step_fn.info.world_size,
