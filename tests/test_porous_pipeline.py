@@ -10,7 +10,7 @@ from matgen.errors import InputError
 from matgen.inference.stylegan2 import generate, load_stylegan2
 from matgen.metrics.distributions import distribution_distances, pairwise_diversity
 from matgen.models.stylegan2 import Generator
-from matgen.pipeline.morphology import morphology_of_tiles
+from matgen.pipeline.morphology import MISMATCH_TOLERANCES, morphology_of_tiles, tile_set_mismatch
 from matgen.pipeline.porous import compare_morphology, sample_stylegan2, translation_error
 
 
@@ -129,6 +129,20 @@ def test_compare_morphology_finds_hollow_pores_that_porosity_misses(tmp_path):
     tiles["hollow"] = tmp_path / "specks.npy"
     out = compare_morphology(tables, tiles, tmp_path / "d.csv", "real", smooth_sigma=0.0)
     assert not out.set_index(["dataset", "descriptor"]).meets_target["hollow", "pore_grey"]
+
+
+def test_tile_set_mismatch_sums_the_targets_in_widths_of_their_tolerances():
+    rng = np.random.default_rng(4)
+    real, hollow = _pore_tiles(rng, False), _pore_tiles(rng, True)
+    same = tile_set_mismatch(real, real, smooth_sigma=0.0)
+    assert set(same) == {*MISMATCH_TOLERANCES, "score"} and same["score"] == 0
+    m = tile_set_mismatch(real, hollow, smooth_sigma=0.0)
+    assert m["porosity_difference"] < 0.001  # as many pore pixels, but lighter ones
+    assert m["pore_grey"] == pytest.approx(0.072, abs=0.004)  # as compare_morphology finds
+    assert m["score"] == pytest.approx(sum(m[k] / t for k, t in MISMATCH_TOLERANCES.items()))
+    assert m["score"] > m["pore_grey"] / 0.03 > 2
+    copies = tile_set_mismatch(real, np.repeat(real[:1], 12, 0), smooth_sigma=0.0)
+    assert copies["diversity_shortfall"] == 1.0 and copies["score"] > 10  # one tile, 12 times
 
 
 def test_pore_interior_grey_keeps_the_pixels_a_margin_inside_each_pore():
