@@ -371,6 +371,8 @@ def training_curves_figure(
             panels += [("stylegan2", "kimg", ["grey_histogram"], "grey-level W1 (-1..1 units)")]
         if "ema_porosity" in frames["stylegan2"]:
             panels += [("stylegan2", "kimg", ["ema_porosity"], "porosity of EMA tiles")]
+        if "snapshot_mismatch" in frames["stylegan2"]:
+            panels += [("stylegan2", "kimg", ["snapshot_mismatch"], "mismatch (target widths)")]
     for model in ("cyclegan_real_only", "cyclegan"):
         if model in frames:
             terms = ("gan_h", "gan_l", "cycle", "forward", "grey_histogram")
@@ -389,6 +391,11 @@ def training_curves_figure(
         if "ema_porosity" in columns:
             ax.axhline(frame.real_porosity.iloc[0], color="0.4", ls="--", lw=0.8,
                        label="real tiles")  # fmt: skip
+        if "snapshot_mismatch" in columns:  # the model file keeps the lowest
+            kept = frame[[x, "snapshot_mismatch"]].dropna()
+            best = kept.loc[kept.snapshot_mismatch.idxmin()]
+            ax.plot(best[x], best.snapshot_mismatch, "*", ms=13, color="C3",
+                    label=f"kept: {best[x]:.1f} kimg")  # fmt: skip
         if "ada_rt" in columns:
             ax.axhline(ada_target, color="0.4", ls="--", lw=0.8, label="r_t target")
             ax.set_ylim(-1.05, 1.05)

@@ -448,7 +448,7 @@ def train_stylegan2(
         _tile_porosity(tiles, pore_level, dev) if lambda_porosity else None,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
-    monitor = _monitor(tiles, monitor_kimg, select_from_kimg, batch_size)
+    monitor = _monitor(tiles, monitor_kimg, select_from_kimg, batch_size, total_steps)
     run = TrainingRun(
         model_out, log_out, total=total_steps, model_config=model_config,
         modules={"G": G, "D": D, "G_ema": G_ema},
@@ -493,7 +493,8 @@ class PorosityMonitor:
     porosity of ``n`` tiles from fixed seeds (their noise seeded too, so training's random
     streams are untouched and the numbers are comparable step to step), cut at the real tiles'
     Otsu level after ``smooth_sigma`` px smoothing — one level for both, so a drift in how dark
-    the tiles are shows. Measured at the first log row after every ``every_kimg``.
+    the tiles are shows. Measured at the first log row after every ``every_kimg`` and at the
+    last step (``total_steps``).
 
     ``select_from_kimg`` > 0: from then on each measurement also scores ``n_select`` tiles
     against the real ones (:func:`~matgen.pipeline.morphology.tile_set_mismatch`, the study's
@@ -505,6 +506,7 @@ class PorosityMonitor:
         tiles: np.ndarray,
         every_kimg: float,
         batch_size: int,
+        total_steps: int = 0,
         n: int = 64,
         smooth_sigma: float = 1.0,
         select_from_kimg: float = 0.0,
@@ -516,7 +518,7 @@ class PorosityMonitor:
         pores, self.level = binarise_pores(self.real_tiles, "otsu", smooth_sigma)
         self.real_porosity = float(pores.mean())
         self.every = max(1, round(every_kimg * 1000 / batch_size))
-        self.next = self.every
+        self.next, self.total = self.every, total_steps
         self.n, self.smooth_sigma, self.n_select = n, smooth_sigma, n_select
         self.select_from = math.ceil(select_from_kimg * 1000 / batch_size) or None
         self.best: dict[str, Any] | None = None
@@ -539,7 +541,7 @@ class PorosityMonitor:
         from ..pipeline.morphology import tile_set_mismatch
 
         value = score = float("nan")
-        if step >= self.next:
+        if step >= self.next or step == self.total:
             scored = self.select_from is not None and step >= self.select_from
             n = max(self.n, self.n_select) if scored else self.n
             images = generate(G_ema, np.arange(n) + 7_000_000, batch_size=self.n)[:, 0]
@@ -557,7 +559,7 @@ class PorosityMonitor:
 
 
 def _monitor(
-    tiles: np.ndarray, monitor_kimg: float, select_from_kimg: float, batch_size: int
+    tiles: np.ndarray, monitor_kimg: float, select_from_kimg: float, batch_size: int, total: int
 ) -> PorosityMonitor | None:
     if select_from_kimg and not monitor_kimg:
         raise InputError(
@@ -566,7 +568,9 @@ def _monitor(
         )
     if not monitor_kimg:
         return None
-    return PorosityMonitor(tiles, monitor_kimg, batch_size, select_from_kimg=select_from_kimg)
+    return PorosityMonitor(
+        tiles, monitor_kimg, batch_size, total, select_from_kimg=select_from_kimg
+    )
 
 
 def _train_loop(
