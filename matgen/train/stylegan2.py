@@ -561,6 +561,7 @@ class PorosityMonitor:
 def _monitor(
     tiles: np.ndarray, monitor_kimg: float, select_from_kimg: float, batch_size: int, total: int
 ) -> PorosityMonitor | None:
+    """The run's monitor (None without ``monitor_kimg``); choosing a snapshot needs one."""
     if select_from_kimg and not monitor_kimg:
         raise InputError(
             f"stylegan2: select_from_kimg {select_from_kimg} chooses among the monitor's "
