@@ -353,8 +353,9 @@ def training_curves_figure(
 
     ``logs`` maps a model name (``stylegan2``, ``cyclegan``, ``cyclegan_real_only``) to its
     log. StyleGAN2: D and G losses, R1 and path-length penalties, ADA p and r_t (its configured
-    ``ada_target`` dashed), and where logged its grey-level W1 term and the EMA tiles'
-    porosity against the real tiles' (dashed); each CycleGAN: adversarial, cycle,
+    ``ada_target`` dashed), and where logged its grey-level W1 term, the EMA tiles'
+    porosity against the real tiles' (dashed) and their mismatch to the real tiles with the
+    kept snapshot starred; each CycleGAN: adversarial, cycle,
     forward-model and grey-histogram losses (those switched on). The CSV beside is all logs
     stacked (long format).
     """
@@ -378,10 +379,14 @@ def training_curves_figure(
             terms = ("gan_h", "gan_l", "cycle", "forward", "grey_histogram")
             columns = [c for c in terms if c in frames[model] and frames[model][c].any()]
             panels += [(model, "step", columns, "loss")]
+    ncols = min(4, len(panels))  # rows of four: readable on a page
+    nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(4 * len(panels), 3.4), constrained_layout=True, squeeze=False
+        nrows, ncols, figsize=(4 * ncols, 3.4 * nrows), constrained_layout=True, squeeze=False
     )
-    for ax, (model, x, columns, ylabel) in zip(axes[0], panels):
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (model, x, columns, ylabel) in zip(axes.flat, panels):
         frame = frames[model]
         for column in columns:
             kept = frame[[x, column]].dropna()  # the monitor measures at some rows only
