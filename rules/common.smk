@@ -101,6 +101,13 @@ def training_params(model):
     return {k: v for k, v in config["porous"][model].items() if k != "gpus"}
 
 
+def snapshot_tolerances():
+    """The porous targets' tolerances, as the StyleGAN2's snapshot choice weighs them."""
+    from matgen.pipeline.morphology import mismatch_tolerances
+
+    return mismatch_tolerances(config["porous"]["compare"], config["headline"]["stylegan2_ks"])
+
+
 def comparison_sets():
     """Label → tile set of the sets the porous comparison puts side by side (real first)."""
     sets = {"SEM (real)": "sem", "StyleGAN2-ADA": "stylegan2"}

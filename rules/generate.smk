@@ -12,6 +12,8 @@ rule train_stylegan2:
         log=f"{RESULTS}/porous/stylegan2/training.csv",
     params:
         stylegan2=training_params("stylegan2"),
+        # the snapshot choice weighs each target by its configured tolerance
+        snapshot_tolerances=snapshot_tolerances(),
     resources:
         gpu=porous_gpus("stylegan2"),
     priority: PRIORITY["porous"]

@@ -14,6 +14,7 @@ run_stage(
         images_table_path=sm.input.images_table,
         model_out=sm.output.model,
         log_out=sm.output.log,
+        snapshot_tolerances=sm.params.snapshot_tolerances,
         **sm.params.stylegan2,
     ),
 )

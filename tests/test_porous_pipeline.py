@@ -10,7 +10,13 @@ from matgen.errors import InputError
 from matgen.inference.stylegan2 import generate, load_stylegan2
 from matgen.metrics.distributions import distribution_distances, pairwise_diversity
 from matgen.models.stylegan2 import Generator
-from matgen.pipeline.morphology import MISMATCH_TOLERANCES, morphology_of_tiles, tile_set_mismatch
+from matgen.pipeline.morphology import (
+    MISMATCH_TOLERANCES,
+    describe_tile_set,
+    mismatch_tolerances,
+    morphology_of_tiles,
+    tile_set_mismatch,
+)
 from matgen.pipeline.porous import compare_morphology, sample_stylegan2, translation_error
 
 
@@ -143,6 +149,26 @@ def test_tile_set_mismatch_sums_the_targets_in_widths_of_their_tolerances():
     assert m["score"] > m["pore_grey"] / 0.03 > 2
     copies = tile_set_mismatch(real, np.repeat(real[:1], 12, 0), smooth_sigma=0.0)
     assert copies["diversity_shortfall"] == 1.0 and copies["score"] > 10  # one tile, 12 times
+    # the real side measured once gives the same numbers; other tolerances weigh them anew
+    described = describe_tile_set(real, smooth_sigma=0.0)
+    assert tile_set_mismatch(described, hollow, smooth_sigma=0.0) == m
+    wide = {k: 2 * t for k, t in MISMATCH_TOLERANCES.items()}
+    halved = tile_set_mismatch(described, hollow, smooth_sigma=0.0, tolerances=wide)
+    assert halved["score"] == pytest.approx(m["score"] / 2)
+
+
+def test_mismatch_tolerances_are_the_configured_targets():
+    import yaml
+    from helpers import ROOT
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    compare = config["porous"]["compare"]
+    assert mismatch_tolerances(compare, 0.15) == pytest.approx(MISMATCH_TOLERANCES)
+    looser = mismatch_tolerances(
+        {**compare, "diversity_ratio": 0.7, "porosity_tolerance": 0.03}, 0.2
+    )
+    assert looser["diversity_shortfall"] == pytest.approx(0.3)
+    assert looser["porosity_difference"] == 0.03 and looser["ks_correlation_length"] == 0.2
 
 
 def test_pore_interior_grey_keeps_the_pixels_a_margin_inside_each_pore():

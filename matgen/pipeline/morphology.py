@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -65,7 +67,8 @@ def describe_morphology(
 
 
 # How far a synthetic tile set may be from the real one on each quantity of
-# :func:`tile_set_mismatch` (the porous study's targets, issue 17; the pore grey, the comparison's)
+# :func:`tile_set_mismatch` (the porous study's targets, issue 17; the pore grey, the comparison's);
+# the workflow passes the configured ones (:func:`mismatch_tolerances`)
 MISMATCH_TOLERANCES = {
     "porosity_difference": 0.01,
     "ks_porosity": 0.15,
@@ -77,14 +80,53 @@ MISMATCH_TOLERANCES = {
 }
 
 
+def mismatch_tolerances(compare: Mapping[str, float], ks: float) -> dict[str, float]:
+    """:data:`MISMATCH_TOLERANCES` from the study's targets: the comparison's (``compare``:
+    ``porosity_tolerance``, ``diversity_ratio``, ``spectrum_tolerance``, ``pore_grey_tolerance``)
+    and the headline table's KS target ``ks`` for porosity, specific surface area and λ."""
+    return {
+        "porosity_difference": float(compare["porosity_tolerance"]),
+        **{f"ks_{d}": float(ks) for d in DESCRIPTORS},
+        "diversity_shortfall": 1.0 - float(compare["diversity_ratio"]),
+        "spectrum_log_ratio": float(compare["spectrum_tolerance"]),
+        "pore_grey": float(compare["pore_grey_tolerance"]),
+    }
+
+
+@dataclass(frozen=True)
+class TileSetDescription:
+    """What :func:`tile_set_mismatch` measures of one tile set, kept to compare many sets with
+    one (the real tiles, once per training run rather than once per snapshot)."""
+
+    table: pd.DataFrame  # describe_morphology's, pixel size 1
+    diversity: float  # pairwise_diversity
+    power: np.ndarray  # radially averaged power spectrum
+    pore_grey: np.ndarray  # grey levels inside pores
+
+
+def describe_tile_set(
+    grey: np.ndarray, threshold: str | float = "otsu", smooth_sigma: float = 1.0, seed: int = 0
+) -> TileSetDescription:
+    """A tile set's :class:`TileSetDescription`; arguments as :func:`tile_set_mismatch`'s."""
+    grey = np.asarray(grey, np.float32).reshape(len(grey), *np.shape(grey)[-2:])
+    pores, _ = binarise_pores(grey, threshold, smooth_sigma)
+    return TileSetDescription(
+        describe_morphology(pores, 1.0, grey.shape[-1] // 2, show_progress=False)[0],
+        float(pairwise_diversity(grey, seed=seed)),
+        radial_power_spectrum(grey)[1],
+        pore_interior_grey(grey, pores),
+    )
+
+
 def tile_set_mismatch(
-    real: np.ndarray,
+    real: np.ndarray | TileSetDescription,
     synthetic: np.ndarray,
     threshold: str | float = "otsu",
     smooth_sigma: float = 1.0,
     seed: int = 0,
+    tolerances: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
-    """How far a set of synthetic grey-level tiles is from the real set, in one pass over both.
+    """How far a set of synthetic grey-level tiles is from the real set.
 
     Each set is segmented as the morphology stage segments it (``threshold``: its own Otsu
     level by default, after ``smooth_sigma`` px smoothing). Returns the quantities of
@@ -93,31 +135,26 @@ def tile_set_mismatch(
     max(0, 1 − ratio) (:func:`~matgen.metrics.distributions.pairwise_diversity`, pairs drawn by
     ``seed``), the largest |log10| ratio of the radially averaged power spectra (decades) and
     the W1 distance of the grey levels inside pores; and ``score``, their sum with each divided
-    by its tolerance (the number of targets' widths the set is off, summed; 0 = the real set).
+    by its tolerance in ``tolerances`` (default :data:`MISMATCH_TOLERANCES`): the number of
+    targets' widths the set is off, summed (0 = the real set).
 
-    ``real``, ``synthetic``: (N, H, W) or (N, 1, H, W) grey levels in [0, 1], one tile size.
+    ``real``, ``synthetic``: (N, H, W) or (N, 1, H, W) grey levels in [0, 1], one tile size;
+    ``real`` may be its :func:`describe_tile_set` (same ``threshold``, ``smooth_sigma``, ``seed``).
     """
-    stacks = [
-        np.asarray(t, np.float32).reshape(len(t), *np.shape(t)[-2:]) for t in (real, synthetic)
-    ]
-    tables, greys = [], []
-    for grey in stacks:
-        pores, _ = binarise_pores(grey, threshold, smooth_sigma)
-        tables.append(describe_morphology(pores, 1.0, grey.shape[-1] // 2, show_progress=False)[0])
-        greys.append(pore_interior_grey(grey, pores))
-    out = {"porosity_difference": abs(tables[1].porosity.mean() - tables[0].porosity.mean())}
+    if not isinstance(real, TileSetDescription):
+        real = describe_tile_set(real, threshold, smooth_sigma, seed)
+    fake = describe_tile_set(synthetic, threshold, smooth_sigma, seed)
+    out = {"porosity_difference": abs(fake.table.porosity.mean() - real.table.porosity.mean())}
     for d in DESCRIPTORS:
-        out[f"ks_{d}"] = distribution_distances(tables[0][d], tables[1][d])["ks_statistic"]
-    ratio = pairwise_diversity(stacks[1], seed=seed) / pairwise_diversity(stacks[0], seed=seed)
-    out["diversity_shortfall"] = max(0.0, 1.0 - ratio)
-    power = [radial_power_spectrum(g)[1] for g in stacks]
-    out["spectrum_log_ratio"] = float(np.abs(spectrum_log_ratio(*power)).max())
+        out[f"ks_{d}"] = distribution_distances(real.table[d], fake.table[d])["ks_statistic"]
+    out["diversity_shortfall"] = max(0.0, 1.0 - fake.diversity / real.diversity)
+    out["spectrum_log_ratio"] = float(np.abs(spectrum_log_ratio(real.power, fake.power)).max())
     # a set without pores wider than 2 px has no interior grey to compare: counted as far off
-    out["pore_grey"] = (
-        float(wasserstein_distance(greys[0], greys[1])) if min(map(len, greys)) else 1.0
-    )
+    greys = (real.pore_grey, fake.pore_grey)
+    out["pore_grey"] = float(wasserstein_distance(*greys)) if min(map(len, greys)) else 1.0
     out = {k: float(v) for k, v in out.items()}
-    out["score"] = sum(out[k] / tol for k, tol in MISMATCH_TOLERANCES.items())
+    tolerances = MISMATCH_TOLERANCES if tolerances is None else tolerances
+    out["score"] = sum(out[k] / tolerances[k] for k in MISMATCH_TOLERANCES)
     return out
 
 

@@ -383,6 +383,7 @@ def train_stylegan2(
     detector_noise: bool = False,
     monitor_kimg: float = 0.0,
     select_from_kimg: float = 0.0,
+    snapshot_tolerances: dict[str, float] | None = None,
     crop_stride: int = 0,
     images_path: str | os.PathLike | None = None,
     images_table_path: str | os.PathLike | None = None,
@@ -410,12 +411,11 @@ def train_stylegan2(
     :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's (False: paper);
     ``monitor_kimg`` > 0: about every this many kimg the log gets the EMA tiles' porosity
     (:class:`PorosityMonitor`), and from ``select_from_kimg`` > 0 on the model keeps the EMA
-    snapshot that scored best on the study's targets (0: the last); ``crop_stride`` > 0: D's
-    reals are crops at every ``crop_stride`` px of the images (``images_path``,
-    ``images_table_path``; :class:`~matgen.data.tiling.GridCrops`; 0: the tiles, the paper's).
+    snapshot that scored best on the targets (``snapshot_tolerances``; 0: the last);
+    ``crop_stride`` > 0: D's reals are crops at every ``crop_stride`` px of the images
+    (``images_path``, ``images_table_path``; :class:`~matgen.data.tiling.GridCrops`; 0: tiles).
     Writes ``model_out`` (.pt) and a CSV log ``log_out``; calls ``on_step(step, state)``.
     """
-
     from ..data.ada import AdaptiveProbability
 
     tiles, reals = _real_sources(tiles_path, crop_stride, images_path, images_table_path)
@@ -433,7 +433,6 @@ def train_stylegan2(
         log_noise_strength=log_noise_strength,
         detector_noise_sd=_detector_noise_sd(tiles) if detector_noise else 0.0,
     )  # fmt: skip
-
     pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase or lambda_porosity else 0.0
     seed_everything(seed)  # identical initial weights on every process
     G, D, G_ema = _networks(model_config, dev, d_channel_base)
@@ -448,16 +447,16 @@ def train_stylegan2(
         _tile_porosity(tiles, pore_level, dev) if lambda_porosity else None,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
-    monitor = _monitor(tiles, monitor_kimg, select_from_kimg, batch_size, total_steps)
+    monitor = _monitor(tiles, monitor_kimg, select_from_kimg, batch_size, total_steps,
+                       snapshot_tolerances)  # fmt: skip
     run = TrainingRun(
         model_out, log_out, total=total_steps, model_config=model_config,
         modules={"G": G, "D": D, "G_ema": G_ema},
         states={"opt_g": step_fn.opt_g, "opt_d": step_fn.opt_d, "ada": step_fn.ada,
                 "regularisers": step_fn},
-        device=dev, log_every=log_every,
+        device=dev, log_every=log_every, restore_rng=info.is_main,
         checkpoint_every=round(checkpoint_kimg * 1000 / batch_size),
         desc="StyleGAN2-ADA", show_progress=show_progress, is_main=info.is_main,
-        restore_rng=info.is_main,
         extra_state=lambda: {"data_rng": data_rng.bit_generator.state,
                              "monitor": monitor.state() if monitor else None},
         sync=lambda: barrier(info),
@@ -498,8 +497,9 @@ class PorosityMonitor:
 
     ``select_from_kimg`` > 0: from then on each measurement also scores ``n_select`` tiles
     against the real ones (:func:`~matgen.pipeline.morphology.tile_set_mismatch`, the study's
-    targets; column ``snapshot_mismatch``) and keeps the EMA weights of the lowest score in
-    :attr:`best` — a snapshot chosen on the targets, as GAN practice keeps the one of best FID."""
+    targets, each in widths of its tolerance in ``tolerances``; column ``snapshot_mismatch``)
+    and keeps the EMA weights of the lowest score in :attr:`best` — a snapshot chosen on the
+    targets, as GAN practice keeps the one of best FID."""
 
     def __init__(
         self,
@@ -511,16 +511,21 @@ class PorosityMonitor:
         smooth_sigma: float = 1.0,
         select_from_kimg: float = 0.0,
         n_select: int = 256,
+        tolerances: dict[str, float] | None = None,
     ) -> None:
         from ..data.threshold import binarise_pores
+        from ..pipeline.morphology import describe_tile_set
 
-        self.real_tiles = np.asarray(tiles[:, 0], np.float32)
-        pores, self.level = binarise_pores(self.real_tiles, "otsu", smooth_sigma)
+        real = np.asarray(tiles[:, 0], np.float32)
+        pores, self.level = binarise_pores(real, "otsu", smooth_sigma)
         self.real_porosity = float(pores.mean())
         self.every = max(1, round(every_kimg * 1000 / batch_size))
         self.next, self.total = self.every, total_steps
         self.n, self.smooth_sigma, self.n_select = n, smooth_sigma, n_select
         self.select_from = math.ceil(select_from_kimg * 1000 / batch_size) or None
+        self.tolerances = tolerances
+        # the real side of every score, measured once
+        self.real = describe_tile_set(real, "otsu", smooth_sigma) if self.select_from else None
         self.best: dict[str, Any] | None = None
         self.best_score, self.best_step = math.inf, -1
 
@@ -548,8 +553,9 @@ class PorosityMonitor:
             pores = binarise_pores(images[: self.n], self.level, self.smooth_sigma)[0]
             value = float(pores.mean())
             if scored:
-                score = tile_set_mismatch(self.real_tiles, images, "otsu", self.smooth_sigma)
-                score = score["score"]
+                score = tile_set_mismatch(
+                    self.real, images, "otsu", self.smooth_sigma, tolerances=self.tolerances
+                )["score"]
                 if score < self.best_score:
                     self.best = {k: v.detach().clone() for k, v in G_ema.state_dict().items()}
                     self.best_score, self.best_step = score, step
@@ -559,7 +565,12 @@ class PorosityMonitor:
 
 
 def _monitor(
-    tiles: np.ndarray, monitor_kimg: float, select_from_kimg: float, batch_size: int, total: int
+    tiles: np.ndarray,
+    monitor_kimg: float,
+    select_from_kimg: float,
+    batch_size: int,
+    total: int,
+    tolerances: dict[str, float] | None,
 ) -> PorosityMonitor | None:
     """The run's monitor (None without ``monitor_kimg``); choosing a snapshot needs one."""
     if select_from_kimg and not monitor_kimg:
@@ -570,8 +581,9 @@ def _monitor(
     if not monitor_kimg:
         return None
     return PorosityMonitor(
-        tiles, monitor_kimg, batch_size, total, select_from_kimg=select_from_kimg
-    )
+        tiles, monitor_kimg, batch_size, total, select_from_kimg=select_from_kimg,
+        tolerances=tolerances,
+    )  # fmt: skip
 
 
 def _train_loop(
