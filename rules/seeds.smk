@@ -27,11 +27,19 @@ rule headline_seeds:
         "../scripts/headline.py"
 
 
+def first_offset_figures():
+    """The figures of the first offset (0: `make study`'s models), drawn as `make study` draws
+    them, so the README's thumbnails come from the run behind its table."""
+    first = SEED_RESULTS[SEEDS["offsets"][0]]
+    return [first + t[len(RESULTS):] for t in all_targets() if t.endswith(".png")]
+
+
 rule all_seeds:
     default_target: True
     input:
         rules.headline_seeds.output.csv,
         [f"{r}/summary/headline.csv" for r in SEED_RESULTS.values()],
+        first_offset_figures(),
 
 
 for _offset, _results in SEED_RESULTS.items():

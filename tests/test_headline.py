@@ -241,13 +241,16 @@ def test_readme_blocks_are_replaced_by_the_run_s_table_and_thumbnails(tmp_path):
     thumb = tmp_path / "docs/img/table1_stem.png"
     assert Image.open(thumb).size == (400, 200)  # twice the width it is shown at
     assert 'src="docs/img/table1_stem.png"' in text
-    # after `make seeds`: its table is preferred; the thumbnails stay make study's
+    # after `make seeds`: its table is preferred, and the thumbnails are its offset 0's
     (results / "seeds/summary").mkdir(parents=True)
     (results / "seeds/summary/headline.md").write_text("| a | b |\n| --- | --- |\n| 3 | 4 |\n")
+    (results / "seeds/seed0/stem/figures").mkdir(parents=True)
+    Image.new("RGB", (1000, 1000), "black").save(results / "seeds/seed0/stem/figures/table1.png")
     update_readme(results, readme, tmp_path / "docs/img", width=200)
     text = readme.read_text()
     assert "| 3 | 4 |" in text and "`make seeds`" in text and "| 1 | 2 |" not in text
     assert 'src="docs/img/table1_stem.png"' in text
+    assert Image.open(thumb).size == (400, 400) and Image.open(thumb).getpixel((0, 0)) == (0, 0, 0)
     readme.write_text("no blocks\n")
     with pytest.raises(InputError, match="no <!-- headline:start -->"):
         update_readme(results, readme, tmp_path / "docs/img")

@@ -51,15 +51,17 @@ def update_readme(
     """Copy the headline table into ``readme`` with the commit it came from (from its
     provenance JSON) — ``results/seeds/summary/headline.md`` of ``make seeds`` where it exists,
     else ``results/summary/headline.md`` of ``make study`` — and ``width``-px thumbnails of the
-    study's key figures into ``image_dir`` (linked from it; ``make study``'s: ``make seeds``
-    draws no figures)."""
+    study's key figures into ``image_dir`` (linked from it), from the run behind the table:
+    ``make seeds``' offset 0 (``make study``'s models), else ``make study``'s."""
     from PIL import Image
 
     results, readme, image_dir = Path(results), Path(readme), Path(image_dir)
     summary, source = results / "seeds/summary", "`make seeds` (every model on each seed of "
     source += "config/seeds.yaml, embedded default; intervals over seeds)"
+    figures = results / "seeds/seed0"
     if not (summary / "headline.md").is_file():
         summary, source = results / "summary", "`make study` (one seed, embedded default)"
+        figures = results
     headline = summary / "headline.md"
     if not headline.is_file():
         raise InputError(f"{headline}: not found; run `make study` or `make seeds` first")
@@ -73,7 +75,7 @@ def update_readme(
     image_dir.mkdir(parents=True, exist_ok=True)
     cells = []
     for rel, caption in THUMBNAILS:
-        source = results / rel
+        source = figures / rel
         if not source.is_file():
             continue
         image = Image.open(source).convert("RGB")
