@@ -27,11 +27,12 @@ rule headline_seeds:
         "../scripts/headline.py"
 
 
-def first_offset_figures():
-    """The figures of the first offset (0: `make study`'s models), drawn as `make study` draws
-    them, so the README's thumbnails come from the run behind its table."""
-    first = SEED_RESULTS[SEEDS["offsets"][0]]
-    return [first + t[len(RESULTS):] for t in all_targets() if t.endswith(".png")]
+def offset0_figures():
+    """Offset 0's figures (`make study`'s models), drawn as `make study` draws them, so the
+    README's thumbnails come from the run behind its table (none without offset 0)."""
+    if 0 not in SEED_RESULTS:
+        return []
+    return [SEED_RESULTS[0] + t[len(RESULTS):] for t in all_targets() if t.endswith(".png")]
 
 
 rule all_seeds:
@@ -39,7 +40,7 @@ rule all_seeds:
     input:
         rules.headline_seeds.output.csv,
         [f"{r}/summary/headline.csv" for r in SEED_RESULTS.values()],
-        first_offset_figures(),
+        offset0_figures(),
 
 
 for _offset, _results in SEED_RESULTS.items():
