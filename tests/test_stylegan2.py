@@ -93,6 +93,22 @@ def test_noise_only_from_the_set_resolution_up():
     assert [c.use_noise for c in coarse] == [False] * 3 and all(c.use_noise for c in G.convs[2:])
 
 
+def test_noise_only_up_to_the_set_resolution():
+    G = Generator(16, **TINY_MODEL, noise_max_resolution=8).eval()
+    layers = [G.conv1, *G.convs]  # 4, 8, 8, 16, 16 px
+    assert [c.use_noise for c in layers] == [True, True, True, False, False]
+    band = Generator(16, **TINY_MODEL, noise_min_resolution=8, noise_max_resolution=8)
+    assert [c.use_noise for c in [band.conv1, *band.convs]] == [False, True, True, False, False]
+    for layer in layers:
+        layer.noise_strength.data.fill_(1.0)
+    z = torch.randn(2, 16)
+    with torch.no_grad():
+        assert not torch.allclose(G(z), G(z), atol=1e-4)  # the coarse noise acts
+        for layer in layers[:3]:
+            layer.noise_strength.data.zero_()
+        torch.testing.assert_close(G(z), G(z))  # the 16-px layers have none
+
+
 def test_detector_noise_is_fixed_white_noise_on_the_output_and_changes_nothing_else():
     torch.manual_seed(0)
     plain = Generator(16, **TINY_MODEL).eval()

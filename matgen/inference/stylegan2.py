@@ -25,6 +25,7 @@ MODEL_KEYS = (
     "channel_max",
     "img_channels",
     "noise_min_resolution",  # absent from older checkpoints: noise at every layer
+    "noise_max_resolution",  # absent from older checkpoints: noise up to the output
     "noise_lr_mul",  # absent from older checkpoints: 1 (the strengths stored as used)
     "log_noise_strength",  # absent from older checkpoints: 0 (linear strengths)
     "detector_noise_sd",  # absent from older checkpoints: 0 (no detector noise)

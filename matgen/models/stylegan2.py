@@ -244,6 +244,7 @@ class Generator(nn.Module):
         channel_max: int = 512,
         img_channels: int = 1,
         noise_min_resolution: int = 0,
+        noise_max_resolution: int = 0,
         noise_lr_mul: float = 1.0,
         log_noise_strength: float = 0.0,
         detector_noise_sd: float = 0.0,
@@ -254,9 +255,11 @@ class Generator(nn.Module):
         ch = [channels_at(2**i, channel_base, channel_max) for i in range(log2 + 1)]
         self.mapping = MappingNetwork(z_dim, w_dim, n_mapping)
         self.const = nn.Parameter(torch.randn(1, ch[2], 4, 4))
-        # per-pixel noise only from noise_min_resolution up: on a few thousand tiles, noise at
-        # the coarse layers lets G place the pores by noise instead of by z
-        noisy = [2**i >= noise_min_resolution for i in range(log2 + 1)]
+        # per-pixel noise only from noise_min_resolution up to noise_max_resolution (0: the
+        # output's): on a few thousand tiles G places the pores with one layer's noise instead
+        # of by z, and which layer sets their size (docs/porous.md, "Which noise draws the pores")
+        top = noise_max_resolution or resolution
+        noisy = [noise_min_resolution <= 2**i <= top for i in range(log2 + 1)]
         noise = dict(noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength)
         self.conv1 = StyledConv(ch[2], ch[2], w_dim, 4, use_noise=noisy[2], **noise)
         self.to_rgb1 = ToRGB(ch[2], img_channels, w_dim)

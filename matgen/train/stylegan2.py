@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.ada import AUGMENTATIONS, check_augment_ops
+from ..data.ada import AUGMENTATIONS, AdaptiveProbability, check_augment_ops
 from ..errors import InputError
 from ..models.stylegan2 import check_resolution
 from ..util import bfloat16_autocast, seed_everything
@@ -373,6 +373,7 @@ def train_stylegan2(
     ada_interval: int = 4,
     ada_kimg: float = 500.0,
     noise_min_resolution: int = 0,
+    noise_max_resolution: int = 0,
     noise_lr_mul: float = 1.0,
     log_noise_strength: float = 0.0,
     lambda_grey_histogram: float = 0.0,
@@ -397,8 +398,9 @@ def train_stylegan2(
 ) -> dict[str, Any]:
     """Train on tiles ``(N, C, R, R)`` with values in [0, 1] (the tile stage's ``tiles.npy``).
 
-    ``d_channel_base``: D's ``channel_base`` (None: G's, the paper's); ``noise_min_resolution``:
-    per-pixel noise only from this resolution up (0: every layer, the paper's); ``noise_lr_mul``:
+    ``d_channel_base``: D's ``channel_base`` (None: G's, the paper's); ``noise_min_resolution``,
+    ``noise_max_resolution``: per-pixel noise only from, up to this resolution (0: every layer,
+    the paper's); ``noise_lr_mul``:
     the noise strengths' learning-rate multiplier (1: the paper's); ``log_noise_strength`` > 0:
     each strength is exp(a learnt log), from this value (0: linear); ``lambda_grey_histogram`` > 0:
     G also pays this times the W1 distance between the grey levels of its batch and the step's real
@@ -412,12 +414,10 @@ def train_stylegan2(
     ``monitor_kimg`` > 0: about every this many kimg the log gets the EMA tiles' porosity
     (:class:`PorosityMonitor`), and from ``select_from_kimg`` > 0 on the model keeps the EMA
     snapshot that scored best on the targets (``snapshot_tolerances``; 0: the last);
-    ``crop_stride`` > 0: D's reals are crops at every ``crop_stride`` px of the images
-    (``images_path``, ``images_table_path``; :class:`~matgen.data.tiling.GridCrops`; 0: tiles).
-    Writes ``model_out`` (.pt) and a CSV log ``log_out``; calls ``on_step(step, state)``.
+    ``crop_stride`` > 0: D's reals are crops at every ``crop_stride`` px of the images (0: tiles;
+    ``images_path``, ``images_table_path``; :class:`~matgen.data.tiling.GridCrops`). Writes
+    ``model_out`` (.pt) and a CSV log ``log_out``; calls ``on_step(step, state)``.
     """
-    from ..data.ada import AdaptiveProbability
-
     tiles, reals = _real_sources(tiles_path, crop_stride, images_path, images_table_path)
     _, channels, height, _ = tiles.shape
     info, dev = init_distributed(device)
@@ -429,8 +429,8 @@ def train_stylegan2(
     model_config = dict(
         resolution=height, z_dim=z_dim, w_dim=w_dim, n_mapping=n_mapping,
         channel_base=channel_base, channel_max=channel_max, img_channels=channels,
-        noise_min_resolution=noise_min_resolution, noise_lr_mul=noise_lr_mul,
-        log_noise_strength=log_noise_strength,
+        noise_min_resolution=noise_min_resolution, noise_max_resolution=noise_max_resolution,
+        noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength,
         detector_noise_sd=_detector_noise_sd(tiles) if detector_noise else 0.0,
     )  # fmt: skip
     pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase or lambda_porosity else 0.0
