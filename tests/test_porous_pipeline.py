@@ -152,6 +152,8 @@ def test_tile_set_mismatch_sums_the_targets_in_widths_of_their_tolerances():
     # the real side measured once gives the same numbers; other tolerances weigh them anew
     described = describe_tile_set(real, smooth_sigma=0.0)
     assert tile_set_mismatch(described, hollow, smooth_sigma=0.0) == m
+    with pytest.raises(ValueError, match="described with"):
+        tile_set_mismatch(described, hollow, smooth_sigma=1.0)
     wide = {k: 2 * t for k, t in MISMATCH_TOLERANCES.items()}
     halved = tile_set_mismatch(described, hollow, smooth_sigma=0.0, tolerances=wide)
     assert halved["score"] == pytest.approx(m["score"] / 2)

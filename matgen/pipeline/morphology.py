@@ -102,6 +102,7 @@ class TileSetDescription:
     diversity: float  # pairwise_diversity
     power: np.ndarray  # radially averaged power spectrum
     pore_grey: np.ndarray  # grey levels inside pores
+    settings: tuple[str | float, float, int]  # threshold, smooth_sigma, seed it was made with
 
 
 def describe_tile_set(
@@ -115,6 +116,7 @@ def describe_tile_set(
         float(pairwise_diversity(grey, seed=seed)),
         radial_power_spectrum(grey)[1],
         pore_interior_grey(grey, pores),
+        (threshold, smooth_sigma, seed),
     )
 
 
@@ -139,10 +141,16 @@ def tile_set_mismatch(
     targets' widths the set is off, summed (0 = the real set).
 
     ``real``, ``synthetic``: (N, H, W) or (N, 1, H, W) grey levels in [0, 1], one tile size;
-    ``real`` may be its :func:`describe_tile_set` (same ``threshold``, ``smooth_sigma``, ``seed``).
+    ``real`` may be its :func:`describe_tile_set` (made with the same ``threshold``,
+    ``smooth_sigma`` and ``seed``, else ValueError).
     """
     if not isinstance(real, TileSetDescription):
         real = describe_tile_set(real, threshold, smooth_sigma, seed)
+    elif real.settings != (threshold, smooth_sigma, seed):
+        raise ValueError(
+            f"tile_set_mismatch: the real set was described with (threshold, smooth_sigma, seed)"
+            f" {real.settings}, the synthetic one would be with {(threshold, smooth_sigma, seed)}"
+        )
     fake = describe_tile_set(synthetic, threshold, smooth_sigma, seed)
     out = {"porosity_difference": abs(fake.table.porosity.mean() - real.table.porosity.mean())}
     for d in DESCRIPTORS:
