@@ -98,23 +98,32 @@ class TileSetDescription:
     """What :func:`tile_set_mismatch` measures of one tile set, kept to compare many sets with
     one (the real tiles, once per training run rather than once per snapshot)."""
 
-    table: pd.DataFrame  # describe_morphology's, pixel size 1
+    table: pd.DataFrame  # describe_morphology's (pixel size 1) or the morphology stage's
     diversity: float  # pairwise_diversity
-    power: np.ndarray  # radially averaged power spectrum
+    frequency: np.ndarray  # cycles per pixel of ...
+    power: np.ndarray  # ... the radially averaged power spectrum
     pore_grey: np.ndarray  # grey levels inside pores
     settings: tuple[str | float, float, int]  # threshold, smooth_sigma, seed it was made with
 
 
 def describe_tile_set(
-    grey: np.ndarray, threshold: str | float = "otsu", smooth_sigma: float = 1.0, seed: int = 0
+    grey: np.ndarray,
+    threshold: str | float = "otsu",
+    smooth_sigma: float = 1.0,
+    seed: int = 0,
+    table: pd.DataFrame | None = None,
 ) -> TileSetDescription:
-    """A tile set's :class:`TileSetDescription`; arguments as :func:`tile_set_mismatch`'s."""
+    """A tile set's :class:`TileSetDescription`; arguments as :func:`tile_set_mismatch`'s.
+    ``table``: the set's descriptors as the morphology stage measured them (same segmentation),
+    used instead of measuring them again."""
     grey = np.asarray(grey, np.float32).reshape(len(grey), *np.shape(grey)[-2:])
     pores, _ = binarise_pores(grey, threshold, smooth_sigma)
+    if table is None:
+        table = describe_morphology(pores, 1.0, grey.shape[-1] // 2, show_progress=False)[0]
     return TileSetDescription(
-        describe_morphology(pores, 1.0, grey.shape[-1] // 2, show_progress=False)[0],
+        table,
         float(pairwise_diversity(grey, seed=seed)),
-        radial_power_spectrum(grey)[1],
+        *radial_power_spectrum(grey),
         pore_interior_grey(grey, pores),
         (threshold, smooth_sigma, seed),
     )

@@ -4,7 +4,7 @@ tiles, score the translation against the true high-resolution slices, compare mo
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,16 +15,12 @@ from ..data.ingest import load_stack
 from ..data.threshold import binarise_pores
 from ..errors import InputError
 from ..io import atomic_path, save_npy, save_npz, save_table
-from ..metrics.distributions import distribution_distances, pairwise_diversity
-from ..metrics.morphology import (
-    normalised_autocovariance,
-    pore_interior_grey,
-    pore_rim_contrast,
-)
+from ..metrics.distributions import distribution_distances
+from ..metrics.morphology import normalised_autocovariance, pore_rim_contrast
 from ..metrics.regression import fit_to_truth
-from ..metrics.spectra import detector_noise_sd, radial_power_spectrum, spectrum_log_ratio
+from ..metrics.spectra import detector_noise_sd, spectrum_log_ratio
 from ..util import select_device
-from .morphology import DESCRIPTORS, describe_morphology
+from .morphology import DESCRIPTORS, describe_morphology, describe_tile_set
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
     import torch
@@ -329,18 +325,20 @@ def compare_morphology(
     if real not in frames:
         raise InputError(f"compare_morphology: no table for the real set {real!r}")
     stacks = {k: np.asarray(load_stack(v)[:2000], np.float32) for k, v in tiles.items()}
-    diversity = {k: pairwise_diversity(v, seed=seed) for k, v in stacks.items()}
-    sizes = {v.shape[-1] for v in stacks.values()}
-    measured = {k: radial_power_spectrum(v) for k, v in stacks.items()} if len(sizes) == 1 else {}
-    spectra = {k: power for k, (_, power) in measured.items()}
-    pore_grey = {k: _pore_grey(v, frames[k], smooth_sigma) for k, v in stacks.items()}
-    rims = {k: _pore_segmented(pore_rim_contrast, v, frames[k], smooth_sigma)
+    sets = {k: describe_tile_set(v, _level(frames[k]), smooth_sigma, seed, table=frames[k])
+            for k, v in stacks.items()}  # fmt: skip
+    diversity = {k: v.diversity for k, v in sets.items()}
+    same_size = len({v.shape[-1] for v in stacks.values()}) == 1
+    spectra = {k: v.power for k, v in sets.items()} if same_size else {}
+    pore_grey = {k: v.pore_grey for k, v in sets.items()}
+    rims = {k: pore_rim_contrast(v[:, 0], binarise_pores(v[:, 0], _level(frames[k]),
+                                                         smooth_sigma)[0])
             for k, v in stacks.items()}  # fmt: skip
     if spectra_out is not None and spectra:
         edges = np.linspace(0.0, 1.0, 51)  # grey levels are in [0, 1]
         density = [np.histogram(np.clip(v, 0, 1), edges, density=True)[0] if len(v)
                    else np.zeros(len(edges) - 1) for v in pore_grey.values()]  # fmt: skip
-        save_npz(spectra_out, frequency=measured[real][0], names=np.array(list(spectra)),
+        save_npz(spectra_out, frequency=sets[real].frequency, names=np.array(list(spectra)),
                  power=np.stack(list(spectra.values())), pore_grey_edges=edges,
                  pore_grey_names=np.array(list(pore_grey)),
                  pore_grey_density=np.stack(density))  # fmt: skip
@@ -399,23 +397,10 @@ def compare_morphology(
     return out
 
 
-def _pore_segmented(
-    measure: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    tiles: np.ndarray,
-    table: pd.DataFrame,
-    smooth_sigma: float,
-) -> np.ndarray:
-    """``measure(grey, pores)`` of a tile stack (N, C, H, W) whose pores are segmented at the
-    level its morphology table records (Otsu when it has none)."""
-    level = float(table["threshold"].iloc[0]) if "threshold" in table else "otsu"
-    grey = tiles[:, 0]
-    pores, _ = binarise_pores(grey, level, smooth_sigma)
-    return measure(grey, pores)
-
-
-def _pore_grey(tiles: np.ndarray, table: pd.DataFrame, smooth_sigma: float) -> np.ndarray:
-    """Grey levels inside the pores of a tile stack (:func:`pore_interior_grey`)."""
-    return _pore_segmented(pore_interior_grey, tiles, table, smooth_sigma)
+def _level(table: pd.DataFrame) -> str | float:
+    """The grey level a tile set's pores were cut at, as its morphology table records it (Otsu
+    when it has none)."""
+    return float(table["threshold"].iloc[0]) if "threshold" in table else "otsu"
 
 
 def _values_row(
