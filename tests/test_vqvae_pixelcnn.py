@@ -120,26 +120,6 @@ def test_pixelcnn_is_causal_in_raster_order():
     assert seen[i, j - 1] and seen[i - 1, j + 2]  # left neighbour and the row above
 
 
-def test_dilated_pixelcnn_is_causal_and_reaches_further():
-    """Dilations 2 and 3 after the 7-wide first layer: nothing at or after the position is
-    seen, and the taps reach 3 + 2 + 3 = 8 rows up (an undilated net of the same size: 5)."""
-    torch.manual_seed(6)
-    net = GatedPixelCNN(n_codes=5, dim=8, n_layers=3, kernel=3, dilations=[2, 3])
-    codes = torch.randint(0, 5, (1, 12, 12))
-    embedded = net.embed(codes).permute(0, 3, 1, 2).detach().requires_grad_(True)
-    v, h = embedded, embedded
-    for layer in net.layers:
-        v, h = layer(v, h)
-    i, j = 10, 5
-    net.head(h)[0, :, i, j].sum().backward()
-    seen = (embedded.grad[0].abs().sum(0) > 0).numpy()
-    order = np.arange(144).reshape(12, 12)
-    assert not seen[order >= i * 12 + j].any()
-    assert seen[i - 8].any() and not seen[: i - 8].any()
-    with pytest.raises(ValueError, match="dilations"):
-        GatedPixelCNN(n_codes=5, dim=8, n_layers=3, dilations=[2])
-
-
 def test_pixelcnn_learns_a_pattern_and_samples_it():
     torch.manual_seed(3)
     net = GatedPixelCNN(n_codes=3, dim=16, n_layers=3, kernel=3)
@@ -156,14 +136,12 @@ def test_pixelcnn_learns_a_pattern_and_samples_it():
     assert samples.shape == (4, 6, 6) and float(follows) > 0.9
 
 
-@pytest.mark.parametrize("dilations", [None, [2, 3]])
-def test_row_cached_sampling_draws_what_the_full_network_would(dilations):
+def test_row_cached_sampling_draws_what_the_full_network_would():
     """The sampler keeps every layer's inputs and computes one new row (vertical stack) or
     column (horizontal stack) per layer and step: the same draws as a full forward pass per
-    position, on a map wider and taller than the network's reach (3 + 2 + 2 rows/columns, with
-    dilations 3 + 4 + 6)."""
+    position, on a map wider and taller than the network's reach (3 + 2 + 2 rows/columns)."""
     torch.manual_seed(4)
-    net = GatedPixelCNN(n_codes=5, dim=8, n_layers=3, kernel=5, dilations=dilations).eval()
+    net = GatedPixelCNN(n_codes=5, dim=8, n_layers=3, kernel=5).eval()
 
     def full_forward_sample(n, shape, generator):
         codes = torch.zeros(n, *shape, dtype=torch.long)
@@ -174,8 +152,8 @@ def test_row_cached_sampling_draws_what_the_full_network_would(dilations):
         return codes
 
     with torch.no_grad():
-        expected = full_forward_sample(6, (16, 18), torch.Generator().manual_seed(1))
-    fast = net.sample(6, (16, 18), generator=torch.Generator().manual_seed(1))
+        expected = full_forward_sample(6, (12, 15), torch.Generator().manual_seed(1))
+    fast = net.sample(6, (12, 15), generator=torch.Generator().manual_seed(1))
     assert torch.equal(fast, expected)
 
 

@@ -9,10 +9,6 @@ reaches them already excludes it. Masks are fixed buffers multiplied into the we
 Conditional (``n_cond`` > 0, the paper's conditional gated PixelCNN): a vector per map, here
 the class fractions of the window's mask, adds a learnt bias to every layer's vertical and
 horizontal pre-activations, so a global property of the map is set before its first code.
-
-Dilated (``dilations``, one per layer after the first): a layer's taps ``dilation`` codes
-apart reach that many times further up and to the left at the same cost, as in WaveNet, so a
-few layers see regions larger than their kernels add up to.
 """
 
 from __future__ import annotations
@@ -30,19 +26,16 @@ def _gate(x: torch.Tensor) -> torch.Tensor:
 class GatedLayer(nn.Module):
     """One gated layer with a vertical and a horizontal stack."""
 
-    def __init__(
-        self, dim: int, kernel: int, first: bool, n_cond: int = 0, dilation: int = 1
-    ) -> None:
+    def __init__(self, dim: int, kernel: int, first: bool, n_cond: int = 0) -> None:
         super().__init__()
         # the condition's bias on both stacks' pre-activations (none without a condition)
         self.cond = nn.Linear(n_cond, 4 * dim) if n_cond else None
         half = kernel // 2
-        self.dilation = dilation
-        self.half = half * dilation  # how far the taps reach, in codes
+        self.half = half
         # vertical: rows i−half .. i (the last one masked for the first layer), all columns
-        self.vertical = nn.Conv2d(dim, 2 * dim, (half + 1, kernel), dilation=dilation)
+        self.vertical = nn.Conv2d(dim, 2 * dim, (half + 1, kernel), padding=(half, half))
         # horizontal: columns j−half .. j of row i (the last one masked for the first layer)
-        self.horizontal = nn.Conv2d(dim, 2 * dim, (1, half + 1), dilation=(1, dilation))
+        self.horizontal = nn.Conv2d(dim, 2 * dim, (1, half + 1), padding=(0, half))
         self.v_to_h = nn.Conv2d(2 * dim, 2 * dim, 1)
         self.h_out = nn.Conv2d(dim, dim, 1)
         v_mask = torch.ones_like(self.vertical.weight)
@@ -68,15 +61,6 @@ class GatedLayer(nn.Module):
         vb, hb = self.cond(cond)[:, :, None, None].chunk(2, 1)
         return vb, hb
 
-    def vertical_pre(self, v_pad: torch.Tensor, w_v: torch.Tensor) -> torch.Tensor:
-        """The vertical stack's pre-activation from its input padded by ``half`` above and on
-        both sides (rows above the first output row, all columns)."""
-        return F.conv2d(v_pad, w_v, self.vertical.bias, dilation=self.dilation)
-
-    def horizontal_pre(self, h_pad: torch.Tensor, w_h: torch.Tensor) -> torch.Tensor:
-        """The horizontal stack's pre-activation from its input padded by ``half`` on the left."""
-        return F.conv2d(h_pad, w_h, self.horizontal.bias, dilation=(1, self.dilation))
-
     def horizontal_out(
         self, h_pre: torch.Tensor, v_to_h: torch.Tensor, h: torch.Tensor
     ) -> torch.Tensor:
@@ -95,8 +79,8 @@ class GatedLayer(nn.Module):
         # stack columns j−half .. j of h: padded above / on the left only, so no row or column
         # is computed to be cropped away
         v_pad = F.pad(v, (self.half, self.half, self.half, 0))
-        v_pre = self.vertical_pre(v_pad, w_v) + vb
-        h_pre = self.horizontal_pre(F.pad(h, (self.half, 0)), w_h) + hb
+        v_pre = F.conv2d(v_pad, w_v, self.vertical.bias) + vb
+        h_pre = F.conv2d(F.pad(h, (self.half, 0)), w_h, self.horizontal.bias) + hb
         return _gate(v_pre), self.horizontal_out(h_pre, self.v_to_h(v_pre), h)
 
 
@@ -105,25 +89,16 @@ class GatedPixelCNN(nn.Module):
     positions before it in raster order (and on a vector per map when ``n_cond`` > 0)."""
 
     def __init__(
-        self,
-        n_codes: int,
-        dim: int = 64,
-        n_layers: int = 8,
-        kernel: int = 5,
-        n_cond: int = 0,
-        dilations: list[int] | None = None,
+        self, n_codes: int, dim: int = 64, n_layers: int = 8, kernel: int = 5, n_cond: int = 0
     ) -> None:
         super().__init__()
         self.n_codes, self.n_cond = n_codes, n_cond
-        dilations = [1] * (n_layers - 1) if not dilations else list(dilations)
-        if len(dilations) != n_layers - 1:
-            raise ValueError(
-                f"{len(dilations)} dilations for the {n_layers - 1} layers after the first"
-            )
         self.embed = nn.Embedding(n_codes, dim)
         self.layers = nn.ModuleList(
-            [GatedLayer(dim, 7, first=True, n_cond=n_cond)]
-            + [GatedLayer(dim, kernel, first=False, n_cond=n_cond, dilation=d) for d in dilations]
+            [
+                GatedLayer(dim, 7 if i == 0 else kernel, first=i == 0, n_cond=n_cond)
+                for i in range(n_layers)
+            ]  # fmt: skip
         )
         self.head = nn.Sequential(
             nn.ReLU(), nn.Conv2d(dim, dim, 1), nn.ReLU(), nn.Conv2d(dim, n_codes, 1)
@@ -171,7 +146,9 @@ class GatedPixelCNN(nn.Module):
             v_to_h = []
             for k, layer in enumerate(layers):
                 window = v_in[k][:, :, i : i + layer.half + 1]  # rows i - half .. i
-                v_pre = layer.vertical_pre(F.pad(window, (layer.half, layer.half)), w_v[k]) + vb[k]
+                v_pre = (
+                    F.conv2d(window, w_v[k], layer.vertical.bias, padding=(0, layer.half)) + vb[k]
+                )
                 v_to_h.append(layer.v_to_h(v_pre))
                 if k + 1 < len(layers):
                     v_in[k + 1][:, :, i + layers[k + 1].half] = _gate(v_pre)[:, :, 0]
@@ -180,7 +157,7 @@ class GatedPixelCNN(nn.Module):
             for j in range(cols):
                 for k, layer in enumerate(layers):
                     window = h_in[k][:, :, :, j : j + layer.half + 1]  # columns j - half .. j
-                    h_pre = layer.horizontal_pre(window, w_h[k]) + hb[k]
+                    h_pre = F.conv2d(window, w_h[k], layer.horizontal.bias) + hb[k]
                     h = layer.horizontal_out(h_pre, v_to_h[k][:, :, :, j : j + 1], window[..., -1:])
                     if k + 1 < len(layers):
                         h_in[k + 1][:, :, :, j + layers[k + 1].half] = h[:, :, :, 0]

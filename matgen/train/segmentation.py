@@ -167,7 +167,6 @@ def train_pixelcnn(
     dim: int = 64,
     n_layers: int = 8,
     kernel: int = 5,
-    dilations: list[int] | None = None,
     lr: float = 1e-3,
     max_passes: float | None = None,
     class_counts: np.ndarray | None = None,
@@ -180,9 +179,6 @@ def train_pixelcnn(
     ``class_counts`` (N, C, h, w), the mask's pixels of each class under each code: the prior
     is then conditioned on each window's class fractions, and keeps the maps (in its model
     file) to draw conditions from when it samples.
-
-    ``dilations``: one per layer after the first (:class:`~matgen.models.pixelcnn.GatedPixelCNN`;
-    none: 1 each).
 
     ``max_passes``: at most this many passes over the codes (windows × window² / codes), in
     whole epochs, so a prior fitted to fewer maps stops sooner: at the same number of steps
@@ -197,16 +193,12 @@ def train_pixelcnn(
     h, w = codes.shape[-2:]
     if window > min(h, w):
         raise InputError(f"PixelCNN window {window} is larger than the {h} x {w} code maps")
-    if dilations and len(dilations) != n_layers - 1:
-        raise InputError(f"pixelcnn.dilations: {len(dilations)} values, one per layer after the "
-                         f"first asked ({n_layers - 1} for n_layers {n_layers})")  # fmt: skip
     epochs = epochs_within_passes(epochs, max_passes, len(codes) * h * w,
                                   steps_per_epoch * batch_size * window**2)  # fmt: skip
     dev = select_device(device)
     seed_everything(seed)
     n_cond = 0 if class_counts is None else int(class_counts.shape[1])
-    cfg = dict(n_codes=n_codes, dim=dim, n_layers=n_layers, kernel=kernel, n_cond=n_cond,
-               dilations=list(dilations or []))  # fmt: skip
+    cfg = dict(n_codes=n_codes, dim=dim, n_layers=n_layers, kernel=kernel, n_cond=n_cond)
     model = GatedPixelCNN(**cfg).to(dev)
     opt, run = TrainingRun.with_adam(
         model_out,
