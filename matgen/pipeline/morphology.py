@@ -19,6 +19,7 @@ from ..metrics.morphology import (
     correlation_length,
     normalised_autocovariance,
     pore_interior_grey,
+    pore_rim_contrast,
     porosity,
     specific_surface_area,
     two_point_correlation,
@@ -95,14 +96,16 @@ def mismatch_tolerances(compare: Mapping[str, float], ks: float) -> dict[str, fl
 
 @dataclass(frozen=True)
 class TileSetDescription:
-    """What :func:`tile_set_mismatch` measures of one tile set, kept to compare many sets with
-    one (the real tiles, once per training run rather than once per snapshot)."""
+    """What :func:`tile_set_mismatch` and the comparison stage measure of one tile set, kept to
+    compare many sets with one (the real tiles, once per training run rather than once per
+    snapshot)."""
 
     table: pd.DataFrame  # describe_morphology's (pixel size 1) or the morphology stage's
     diversity: float  # pairwise_diversity
     frequency: np.ndarray  # cycles per pixel of ...
     power: np.ndarray  # ... the radially averaged power spectrum
     pore_grey: np.ndarray  # grey levels inside pores
+    pore_rim: np.ndarray  # per tile, rim minus far solid (pore_rim_contrast; NaN: not measured)
     settings: tuple[str | float, float, int]  # threshold, smooth_sigma, seed it was made with
 
 
@@ -125,6 +128,7 @@ def describe_tile_set(
         float(pairwise_diversity(grey, seed=seed)),
         *radial_power_spectrum(grey),
         pore_interior_grey(grey, pores),
+        pore_rim_contrast(grey, pores),
         (threshold, smooth_sigma, seed),
     )
 

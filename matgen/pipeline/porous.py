@@ -16,7 +16,7 @@ from ..data.threshold import binarise_pores
 from ..errors import InputError
 from ..io import atomic_path, save_npy, save_npz, save_table
 from ..metrics.distributions import distribution_distances
-from ..metrics.morphology import normalised_autocovariance, pore_rim_contrast
+from ..metrics.morphology import normalised_autocovariance
 from ..metrics.regression import fit_to_truth
 from ..metrics.spectra import detector_noise_sd, spectrum_log_ratio
 from ..util import select_device
@@ -331,9 +331,7 @@ def compare_morphology(
     same_size = len({v.shape[-1] for v in stacks.values()}) == 1
     spectra = {k: v.power for k, v in sets.items()} if same_size else {}
     pore_grey = {k: v.pore_grey for k, v in sets.items()}
-    rims = {k: pore_rim_contrast(v[:, 0], binarise_pores(v[:, 0], _level(frames[k]),
-                                                         smooth_sigma)[0])
-            for k, v in stacks.items()}  # fmt: skip
+    rims = {k: v.pore_rim for k, v in sets.items()}
     if spectra_out is not None and spectra:
         edges = np.linspace(0.0, 1.0, 51)  # grey levels are in [0, 1]
         density = [np.histogram(np.clip(v, 0, 1), edges, density=True)[0] if len(v)
