@@ -400,6 +400,30 @@ def test_pair_realism_catches_missing_noise_and_elongated_pores():
     assert not grown["phase_fraction_max_abs_difference"]["met"]
 
 
+def test_pair_realism_tells_thin_second_phase_from_broad_patches():
+    """The same second-phase area fraction (1/4) drawn as a 16-px square in each 32-px field
+    (real, and generated alike) or as 1-px stripes every 4 px (generated): stripes have about 8
+    times the interface per phase area (2 edges per px of width against 4 sides of 16 px over
+    256 px)."""
+    rng = np.random.default_rng(1)
+    real_m = np.zeros((4, 64, 64), np.uint8)
+    for y in (8, 40):
+        for x in (8, 40):
+            real_m[:, y : y + 16, x : x + 16] = 1
+    real_x = rng.normal(0.5, 0.05, (4, 1, 64, 64)).astype(np.float32)
+    syn_x = rng.normal(0.5, 0.05, (16, 1, 32, 32)).astype(np.float32)
+    squares = np.zeros((16, 32, 32), np.uint8)
+    squares[:, 8:24, 8:24] = 1
+    stripes = np.zeros((16, 32, 32), np.uint8)
+    stripes[:, :, ::4] = 1
+    key = "phase_interface_per_area_max_abs_ratio_minus_1"
+    like = {r["check"]: r for r in seg.pair_realism(real_x, real_m, syn_x, squares, 2)[0]}
+    thin = {r["check"]: r for r in seg.pair_realism(real_x, real_m, syn_x, stripes, 2)[0]}
+    assert like[key]["met"] and like[key]["value"] == pytest.approx(0, abs=1e-9)
+    assert thin[key]["value"] > 3 and not thin[key]["met"]
+    assert thin["phase_fraction_max_abs_difference"]["met"]  # the fractions do not see it
+
+
 def test_calibration_shifts_a_drifting_prior_onto_the_real_fractions():
     """A prior that draws class 1 at 0.2 below the fraction asked (the free-running drift):
     the pilot batches find the shift that brings its masks to the real maps' fraction."""

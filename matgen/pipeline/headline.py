@@ -428,6 +428,9 @@ def segmentation_rows(
          "generated images: power spectrum, largest log10 ratio to real, absolute"),
         ("pore_aspect_ratio_generated_over_real", "generated pores: mean aspect ratio / real"),
         ("pore_equivalent_diameter_ks", "generated pores: KS statistic of equivalent diameter"),
+        ("phase_interface_per_area_max_abs_ratio_minus_1",
+         "generated masks: interface per phase area / real − 1 (between matrix and pores), "
+         "largest absolute"),
     ):  # fmt: skip
         if check not in frames[0].index:  # tables written before the check existed
             continue

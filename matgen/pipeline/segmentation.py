@@ -355,6 +355,7 @@ def pair_realism(
     shape_ks: float = 0.2,
     aspect_tolerance: float = 0.1,
     fraction_tolerance: float = 0.02,
+    interface_tolerance: float = 0.1,
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Do generated pairs look like the real ones they were learnt from? Checks (rows of
     check, value, target, met) and the curves behind them (spectra, per-pore shapes, each
@@ -368,10 +369,14 @@ def pair_realism(
     pores score below 1), and the KS distance between their equivalent-diameter distributions
     ≤ ``shape_ks``; pores touching a crop border are left out of both. Phase fractions: the
     largest absolute difference of a class's area fraction, generated masks against the real
-    ones (labelled pixels), ≤ ``fraction_tolerance`` (classes 0 .. ``pore_class``)."""
+    ones (labelled pixels), ≤ ``fraction_tolerance`` (classes 0 .. ``pore_class``). Phase
+    shapes: the interface length per unit phase area of each class between the matrix (0) and
+    the pores (:func:`~matgen.metrics.morphology.specific_surface_area` over the area fraction,
+    generated over real), the largest |ratio − 1| ≤ ``interface_tolerance`` (thin, branched
+    patches where the real ones are broad score above 1; NaN where no such class is in both)."""
     from scipy.stats import ks_2samp
 
-    from ..metrics.morphology import particle_shapes
+    from ..metrics.morphology import particle_shapes, specific_surface_area
     from ..metrics.spectra import radial_power_spectrum, spectrum_log_ratio
 
     size = synthetic_images.shape[-1]
@@ -393,6 +398,20 @@ def pair_realism(
     real_fractions = np.array([(labelled == c).mean() for c in range(pore_class + 1)])
     syn_fractions = np.array([(generated == c).mean() for c in range(pore_class + 1)])
     fraction_gap = float(np.abs(syn_fractions - real_fractions).max())
+    # interface length per phase area, pooled over the fields (1/px)
+    interface = {
+        name: np.array(
+            [
+                specific_surface_area(m == c).mean() / max((m == c).mean(), 1e-12)
+                for c in range(1, pore_class)
+            ]
+        )
+        for name, m in (("real", real_mask_crops), ("generated", generated))
+    }
+    present = [c - 1 for c in range(1, pore_class)
+               if min(real_fractions[c], syn_fractions[c]) > 0]  # fmt: skip
+    interface_gap = (float(np.abs(interface["generated"][present] / interface["real"][present]
+                                  - 1).max()) if present else np.nan)  # fmt: skip
     rows = [
         dict(check="phase_fraction_max_abs_difference", value=fraction_gap,
              target=f"<= {fraction_tolerance:g}", met=fraction_gap <= fraction_tolerance),
@@ -403,7 +422,13 @@ def pair_realism(
              met=bool(abs(aspect - 1) <= aspect_tolerance)),
         dict(check="pore_equivalent_diameter_ks", value=diameter_ks, target=f"<= {shape_ks:g}",
              met=bool(diameter_ks <= shape_ks)),
+        dict(check="phase_interface_per_area_max_abs_ratio_minus_1", value=interface_gap,
+             target=f"<= {interface_tolerance:g}" if present else "",
+             met=bool(interface_gap <= interface_tolerance) if present else np.nan),
     ]  # fmt: skip
+    for name, values in interface.items():
+        rows += [dict(check=f"phase{c}_interface_per_area_{name}", value=float(v), target="",
+                      met=np.nan) for c, v in enumerate(values, start=1)]  # fmt: skip
     for name, pores in (("real", real_pores), ("generated", syn_pores)):
         rows += [
             dict(check=f"pore_{key}_{name}", value=float(pores[key].mean()) if enough else np.nan,
