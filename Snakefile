@@ -1,6 +1,7 @@
 # matgen: deep generative models for materials micrographs, one reproducible workflow.
 # Run: snakemake --profile profiles/local   (embedded default, CPU)
-#      snakemake --profile profiles/slurm --configfile config/paper.yaml   (paper scale)
+#      snakemake --profile profiles/slurm --configfile config/paper.yaml --replace-workflow-config
+#      (paper scale: paper.yaml replaces the embedded default instead of merging over it)
 import sys
 
 from matgen.config import validate_config

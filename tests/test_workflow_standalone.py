@@ -86,6 +86,29 @@ def test_paper_config_validates_and_its_dag_builds(tmp_path):
 
 
 @pytest.mark.e2e
+def test_the_readmes_paper_command_runs_paper_yaml_alone(tmp_path):
+    """`--configfile` merges over config/config.yaml; the README's paper command replaces it, so
+    none of the embedded default's keys (its 2-image segmentation mixes) joins the paper run."""
+    import shutil
+    import sys
+
+    command = next(line for line in (ROOT / "README.md").read_text().splitlines()
+                   if "--configfile config/paper.yaml" in line)  # fmt: skip
+    assert "--replace-workflow-config" in command
+    shutil.copytree(ROOT / "config", tmp_path / "config")  # the workflow's own config/config.yaml
+    dry = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path),
+           "--configfile", "config/paper.yaml", "--cores", "2", "-n"]  # fmt: skip
+
+    def mixes(*args):
+        run = subprocess.run([*dry, *args], cwd=tmp_path, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr[-2000:]
+        return planned_jobs(run)["train_segmenter_mix"]
+
+    paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    assert mixes("--replace-workflow-config") == len(paper["segmentation"]["mixes"]) < mixes()
+
+
+@pytest.mark.e2e
 def test_a_killed_training_job_resumes_from_its_checkpoint_on_rerun(tmp_path):
     config = yaml.safe_load(yaml.safe_dump(TINY))
     config["porous"]["stylegan2"].update(total_kimg=1.6, checkpoint_kimg=0.08)  # 200 steps
