@@ -4,8 +4,10 @@ micrographs, and the seeds DAG. The tests sharing one finished run are in test_w
 two files run side by side under `make test`."""
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
