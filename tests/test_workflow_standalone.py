@@ -91,7 +91,6 @@ def test_paper_config_validates_and_its_dag_builds(tmp_path):
 def test_the_readmes_paper_command_runs_paper_yaml_alone(tmp_path):
     """`--configfile` merges over config/config.yaml; the README's paper command replaces it, so
     none of the embedded default's keys (its 2-image segmentation mixes) joins the paper run."""
-
     command = next(line for line in (ROOT / "README.md").read_text().splitlines()
                    if "--configfile config/paper.yaml" in line)  # fmt: skip
     assert "--replace-workflow-config" in command

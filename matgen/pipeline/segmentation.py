@@ -398,16 +398,15 @@ def pair_realism(
     real_fractions = np.array([(labelled == c).mean() for c in range(pore_class + 1)])
     syn_fractions = np.array([(generated == c).mean() for c in range(pore_class + 1)])
     fraction_gap = float(np.abs(syn_fractions - real_fractions).max())
-    # interface length per phase area, pooled over the fields (1/px)
-    interface = {
-        name: np.array(
-            [
-                specific_surface_area(m == c).mean() / max((m == c).mean(), 1e-12)
-                for c in range(1, pore_class)
-            ]
-        )
-        for name, m in (("real", real_mask_crops), ("generated", generated))
-    }
+
+    def interface_per_area(masks: np.ndarray) -> np.ndarray:
+        """Interface length per phase area (1/px) of each class between matrix and pores,
+        pooled over the fields."""
+        phases = [masks == c for c in range(1, pore_class)]
+        return np.array([specific_surface_area(p).mean() / max(p.mean(), 1e-12) for p in phases])
+
+    interface = {"real": interface_per_area(real_mask_crops),
+                 "generated": interface_per_area(generated)}  # fmt: skip
     present = [c - 1 for c in range(1, pore_class)
                if min(real_fractions[c], syn_fractions[c]) > 0]  # fmt: skip
     interface_gap = (float(np.abs(interface["generated"][present] / interface["real"][present]
