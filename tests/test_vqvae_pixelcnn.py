@@ -230,3 +230,89 @@ def test_a_prior_conditioned_on_class_fractions_draws_the_fractions_asked(tmp_pa
         maps = prior.sample(16, (8, 8), generator=gen, cond=cond)
     share_one = maps.float().mean((1, 2))
     assert share_one[:8].mean() < 0.3 and share_one[8:].mean() > 0.7
+
+
+def test_map_conditioned_sampling_draws_what_the_full_network_would():
+    """With a conditioning map (and a condition per map) the row-cached sampler gives a full
+    forward pass's draws: the map's bias is sliced at the row and column being drawn."""
+    torch.manual_seed(6)
+    net = GatedPixelCNN(n_codes=4, dim=8, n_layers=3, kernel=3, n_cond=3, n_cond_map=2).eval()
+    cond = torch.softmax(torch.randn(5, 3), 1)
+    cond_map = torch.randn(5, 2, 7, 9)
+
+    def full_forward_sample(generator):
+        codes = torch.zeros(5, 7, 9, dtype=torch.long)
+        for i in range(7):
+            for j in range(9):
+                probs = torch.softmax(net(codes, cond, cond_map)[:, :, i, j], 1)
+                codes[:, i, j] = torch.multinomial(probs, 1, generator=generator)[:, 0]
+        return codes
+
+    with torch.no_grad():
+        expected = full_forward_sample(torch.Generator().manual_seed(2))
+        fast = net.sample(5, (7, 9), generator=torch.Generator().manual_seed(2), cond=cond,
+                          cond_map=cond_map)  # fmt: skip
+    assert torch.equal(fast, expected)
+    with pytest.raises(ValueError, match="cond_map"):
+        net.sample(5, (7, 9), cond=cond)
+
+
+def test_a_map_conditioned_prior_sees_the_map_below_and_right():
+    """The conditioning map is not causal: the logits at a position change when the map
+    changes below or to the right of it, unlike the codes there."""
+    torch.manual_seed(7)
+    net = GatedPixelCNN(n_codes=4, dim=8, n_layers=2, kernel=3, n_cond_map=1).eval()
+    codes = torch.randint(0, 4, (1, 6, 6))
+    cond_map = torch.zeros(1, 1, 6, 6)
+    moved = cond_map.clone()
+    moved[0, 0, 4, 4] = 1.0  # two rows below and two columns right of (2, 2)
+    with torch.no_grad():
+        a, b = net(codes, cond_map=cond_map), net(codes, cond_map=moved)
+        later = codes.clone()
+        later[0, 4, 4] = (codes[0, 4, 4] + 1) % 4
+        c = net(later, cond_map=cond_map)
+    assert not torch.allclose(a[0, :, 2, 2], b[0, :, 2, 2])
+    assert torch.allclose(a[0, :, 2, 2], c[0, :, 2, 2])
+
+
+def test_a_two_level_prior_draws_codes_that_follow_its_class_map(tmp_path):
+    """Masks of 4-px cells of two classes, codes 0/1 under class 0 and 2/3 under class 1: the
+    two-level prior's code level draws the codes of the class its class map holds, and drawn
+    whole (class map, then codes) keeps each cell one class; its model file loads as a
+    two-level prior and its log carries the class map's NLL."""
+    import pandas as pd
+
+    from matgen.inference.segmentation import code_class_counts, load_pixelcnn
+    from matgen.models.pixelcnn import TwoLevelPrior, class_map_condition
+    from matgen.train.segmentation import train_pixelcnn
+
+    rng = np.random.default_rng(1)
+    cells = rng.random((8, 4, 4)) < 0.4
+    masks = cells.repeat(4, 1).repeat(4, 2).astype(np.uint8)  # (8, 16, 16)
+    under = masks[:, ::2, ::2].astype(np.int64)  # the class under each 2-px code
+    codes = under * 2 + (rng.random(under.shape) < 0.5)
+    kw = dict(n_codes=4, epochs=10, steps_per_epoch=10, batch_size=16, window=8, dim=16,
+              n_layers=2, kernel=3, lr=5e-3, device="cpu", show_progress=False)  # fmt: skip
+    train_pixelcnn(codes, tmp_path / "p.pt", tmp_path / "p.csv",
+                   class_counts=code_class_counts(masks, 2, 2),
+                   class_map_counts=code_class_counts(masks, 4, 2), class_map_window=4,
+                   class_map_batch_size=16, **kw)  # fmt: skip
+    prior, window, _ = load_pixelcnn(tmp_path / "p.pt")
+    assert isinstance(prior, TwoLevelPrior) and prior.cell == 2 and window == 8
+    log = pd.read_csv(tmp_path / "p.csv")
+    assert {"nll", "class_map_nll"} <= set(log.columns) and len(log) == 10
+    gen = torch.Generator().manual_seed(0)
+    class_map = torch.zeros(6, 4, 4, dtype=torch.long)
+    class_map[:, :, 2:] = 1  # the right half class 1
+    cond_map = class_map_condition(class_map, 2, 2)
+    assert cond_map.shape == (6, 2, 8, 8)
+    cond = torch.tensor([[0.5, 0.5]] * 6)
+    with torch.no_grad():
+        drawn = prior.bottom.sample(6, (8, 8), generator=gen, cond=cond, cond_map=cond_map)
+        assert ((drawn // 2) == cond_map.argmax(1)).float().mean() > 0.9
+        whole = prior.sample(16, (8, 8), generator=gen, cond=torch.tensor([[0.6, 0.4]] * 16))
+    blocks = (whole // 2).reshape(16, 4, 2, 4, 2)
+    assert (blocks.amax((2, 4)) == blocks.amin((2, 4))).float().mean() > 0.9
+    assert 0.15 < (whole // 2).float().mean() < 0.65
+    with pytest.raises(ValueError, match="cells"):
+        prior.sample(1, (7, 8), cond=cond[:1])

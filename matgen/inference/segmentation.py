@@ -64,12 +64,14 @@ def class_fractions(counts: np.ndarray) -> np.ndarray:
 def load_pixelcnn(
     path: str | os.PathLike, device: str = "cpu"
 ) -> tuple["torch.nn.Module", int, np.ndarray | None]:
-    """The prior, its training window (codes) and, for a prior conditioned on class
-    fractions, the class-count maps of its training masks (else None)."""
-    from ..models.pixelcnn import GatedPixelCNN
+    """The prior (a :class:`~matgen.models.pixelcnn.GatedPixelCNN`, or a two-level prior
+    whose class map is drawn first), its training window (codes) and, for a prior
+    conditioned on class fractions, the class-count maps of its training masks (else None)."""
+    from ..models.pixelcnn import GatedPixelCNN, TwoLevelPrior
 
     payload = read_model_checkpoint(path, "pixelcnn", device)
-    model = GatedPixelCNN(**payload["model_config"])
+    config = payload["model_config"]
+    model = TwoLevelPrior(**config) if "cell" in config else GatedPixelCNN(**config)
     counts = payload.get("class_counts")
     return (
         load_trained_weights(model, payload["model"], path, device),

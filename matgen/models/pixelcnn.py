@@ -9,6 +9,10 @@ reaches them already excludes it. Masks are fixed buffers multiplied into the we
 Conditional (``n_cond`` > 0, the paper's conditional gated PixelCNN): a vector per map, here
 the class fractions of the window's mask, adds a learnt bias to every layer's vertical and
 horizontal pre-activations, so a global property of the map is set before its first code.
+With ``n_cond_map`` > 0 a map of that many channels on the code grid (a coarse class map drawn
+first, as the top level of VQ-VAE-2 conditions its bottom prior) adds a bias at every position
+through a small convolution that is not masked: the map is known everywhere before the first
+code, so each code may look ahead at it (where a pore ends below it, say).
 """
 
 from __future__ import annotations
@@ -23,13 +27,35 @@ def _gate(x: torch.Tensor) -> torch.Tensor:
     return torch.tanh(a) * torch.sigmoid(b)
 
 
+def _as_map(
+    biases: tuple[torch.Tensor | float, torch.Tensor | float], n: int, dim: int, dev: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layer's stack biases as tensors (n, 2 dim, 1 or rows, 1 or cols) for the sampler."""
+    return tuple(  # type: ignore[return-value]
+        b if torch.is_tensor(b) else torch.zeros(n, 2 * dim, 1, 1, device=dev) for b in biases
+    )
+
+
+def _at(bias: torch.Tensor, i: int, j: int | None = None) -> torch.Tensor:
+    """A bias at row ``i`` (and column ``j``) where it is a map, whole where it is per map."""
+    if bias.shape[2] > 1:
+        bias = bias[:, :, i : i + 1]
+    if j is not None and bias.shape[3] > 1:
+        bias = bias[:, :, :, j : j + 1]
+    return bias
+
+
 class GatedLayer(nn.Module):
     """One gated layer with a vertical and a horizontal stack."""
 
-    def __init__(self, dim: int, kernel: int, first: bool, n_cond: int = 0) -> None:
+    def __init__(
+        self, dim: int, kernel: int, first: bool, n_cond: int = 0, n_cond_map: int = 0
+    ) -> None:
         super().__init__()
         # the condition's bias on both stacks' pre-activations (none without a condition)
         self.cond = nn.Linear(n_cond, 4 * dim) if n_cond else None
+        # the conditioning map's bias: unmasked, 5 x 5 (it may see below and right)
+        self.cond_map = nn.Conv2d(n_cond_map, 4 * dim, 5, padding=2) if n_cond_map else None
         half = kernel // 2
         self.half = half
         # vertical: rows i−half .. i (the last one masked for the first layer), all columns
@@ -52,13 +78,19 @@ class GatedLayer(nn.Module):
         return self.vertical.weight * self.v_mask, self.horizontal.weight * self.h_mask
 
     def cond_bias(
-        self, cond: torch.Tensor | None
+        self, cond: torch.Tensor | None, cond_map: torch.Tensor | None = None
     ) -> tuple[torch.Tensor | float, torch.Tensor | float]:
-        """The vertical and horizontal stacks' biases (N, 2 dim, 1, 1) for conditions (N,
-        n_cond); 0 for an unconditional layer."""
-        if self.cond is None or cond is None:
+        """The vertical and horizontal stacks' biases for conditions (N, n_cond) — (N, 2 dim,
+        1, 1) — plus, given a conditioning map (N, n_cond_map, h, w), one per position (N,
+        2 dim, h, w); 0 for an unconditional layer."""
+        bias: torch.Tensor | float = 0.0
+        if self.cond is not None and cond is not None:
+            bias = self.cond(cond)[:, :, None, None]
+        if self.cond_map is not None and cond_map is not None:
+            bias = bias + self.cond_map(cond_map)
+        if isinstance(bias, float):
             return 0.0, 0.0
-        vb, hb = self.cond(cond)[:, :, None, None].chunk(2, 1)
+        vb, hb = bias.chunk(2, 1)
         return vb, hb
 
     def horizontal_out(
@@ -71,10 +103,14 @@ class GatedLayer(nn.Module):
         return h + h_new if self.residual else h_new
 
     def forward(
-        self, v: torch.Tensor, h: torch.Tensor, cond: torch.Tensor | None = None
+        self,
+        v: torch.Tensor,
+        h: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        cond_map: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         w_v, w_h = self.masked_weights()
-        vb, hb = self.cond_bias(cond)
+        vb, hb = self.cond_bias(cond, cond_map)
         # row i of the vertical stack sees rows i−half .. i of v, position j of the horizontal
         # stack columns j−half .. j of h: padded above / on the left only, so no row or column
         # is computed to be cropped away
@@ -86,17 +122,24 @@ class GatedLayer(nn.Module):
 
 class GatedPixelCNN(nn.Module):
     """codes (N, h, w) → logits (N, n_codes, h, w), each position conditioned only on the
-    positions before it in raster order (and on a vector per map when ``n_cond`` > 0)."""
+    positions before it in raster order (and on a vector per map when ``n_cond`` > 0, on a
+    whole map of ``n_cond_map`` channels when that is > 0)."""
 
     def __init__(
-        self, n_codes: int, dim: int = 64, n_layers: int = 8, kernel: int = 5, n_cond: int = 0
+        self,
+        n_codes: int,
+        dim: int = 64,
+        n_layers: int = 8,
+        kernel: int = 5,
+        n_cond: int = 0,
+        n_cond_map: int = 0,
     ) -> None:
         super().__init__()
-        self.n_codes, self.n_cond = n_codes, n_cond
+        self.n_codes, self.n_cond, self.n_cond_map = n_codes, n_cond, n_cond_map
         self.embed = nn.Embedding(n_codes, dim)
         self.layers = nn.ModuleList(
             [
-                GatedLayer(dim, 7 if i == 0 else kernel, first=i == 0, n_cond=n_cond)
+                GatedLayer(dim, 7 if i == 0 else kernel, i == 0, n_cond, n_cond_map)
                 for i in range(n_layers)
             ]  # fmt: skip
         )
@@ -104,11 +147,16 @@ class GatedPixelCNN(nn.Module):
             nn.ReLU(), nn.Conv2d(dim, dim, 1), nn.ReLU(), nn.Conv2d(dim, n_codes, 1)
         )
 
-    def forward(self, codes: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        codes: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        cond_map: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         x = self.embed(codes).permute(0, 3, 1, 2)
         v, h = x, x
         for layer in self.layers:
-            v, h = layer(v, h, cond)
+            v, h = layer(v, h, cond, cond_map)
         return self.head(h)
 
     @torch.no_grad()
@@ -119,9 +167,11 @@ class GatedPixelCNN(nn.Module):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         cond: torch.Tensor | None = None,
+        cond_map: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``n`` code maps, drawn position by position in raster order (given conditions
-        ``cond`` (n, n_cond) for a conditional prior).
+        ``cond`` (n, n_cond) and a conditioning map ``cond_map`` (n, n_cond_map, rows, cols)
+        where the prior takes them).
 
         Each layer's output at a position depends on its input at the last ``half + 1`` rows
         (vertical stack) or columns (horizontal stack) only, and those inputs are known before
@@ -138,17 +188,20 @@ class GatedPixelCNN(nn.Module):
         w_v, w_h = zip(*(layer.masked_weights() for layer in layers))  # masked once, not per step
         if self.n_cond and cond is None:
             raise ValueError("a conditional PixelCNN samples given its conditions (cond)")
+        if self.n_cond_map and (cond_map is None or tuple(cond_map.shape[-2:]) != shape):
+            raise ValueError(f"a map-conditioned PixelCNN samples given a {shape} cond_map")
         cond = cond.to(dev) if cond is not None else None
-        vb, hb = zip(*(layer.cond_bias(cond) for layer in layers))
+        cond_map = cond_map.to(dev) if cond_map is not None else None
+        # biases (n, 2 dim, 1 or rows, 1 or cols): sliced at the row and column drawn
+        vb, hb = zip(*(_as_map(layer.cond_bias(cond, cond_map), n, dim, dev) for layer in layers))
         # each layer's vertical-stack input, padded by its half above; row r at r + half
         v_in = [torch.zeros(n, dim, rows + layer.half, cols, device=dev) for layer in layers]
         for i in range(rows):
             v_to_h = []
             for k, layer in enumerate(layers):
                 window = v_in[k][:, :, i : i + layer.half + 1]  # rows i - half .. i
-                v_pre = (
-                    F.conv2d(window, w_v[k], layer.vertical.bias, padding=(0, layer.half)) + vb[k]
-                )
+                v_pre = F.conv2d(window, w_v[k], layer.vertical.bias, padding=(0, layer.half))
+                v_pre = v_pre + _at(vb[k], i)
                 v_to_h.append(layer.v_to_h(v_pre))
                 if k + 1 < len(layers):
                     v_in[k + 1][:, :, i + layers[k + 1].half] = _gate(v_pre)[:, :, 0]
@@ -157,7 +210,7 @@ class GatedPixelCNN(nn.Module):
             for j in range(cols):
                 for k, layer in enumerate(layers):
                     window = h_in[k][:, :, :, j : j + layer.half + 1]  # columns j - half .. j
-                    h_pre = F.conv2d(window, w_h[k], layer.horizontal.bias) + hb[k]
+                    h_pre = F.conv2d(window, w_h[k], layer.horizontal.bias) + _at(hb[k], i, j)
                     h = layer.horizontal_out(h_pre, v_to_h[k][:, :, :, j : j + 1], window[..., -1:])
                     if k + 1 < len(layers):
                         h_in[k + 1][:, :, :, j + layers[k + 1].half] = h[:, :, :, 0]
@@ -168,3 +221,53 @@ class GatedPixelCNN(nn.Module):
                 h_in[0][:, :, 0, j + layers[0].half] = self.embed(codes[:, i, j])
             v_in[0][:, :, i + layers[0].half] = self.embed(codes[:, i]).permute(0, 2, 1)
         return codes
+
+
+def class_map_condition(class_map: torch.Tensor, n_classes: int, cell: int) -> torch.Tensor:
+    """A class map (N, h, w) of ``cell``-code cells as the code prior's conditioning map: one
+    channel per class, each cell repeated over its ``cell`` × ``cell`` codes."""
+    one_hot = F.one_hot(class_map.long(), n_classes).permute(0, 3, 1, 2).float()
+    return one_hot.repeat_interleave(cell, 2).repeat_interleave(cell, 3)
+
+
+class TwoLevelPrior(nn.Module):
+    """A coarse class map first, then the codes given it (the hierarchy of VQ-VAE-2, with the
+    mask's own classes as the top level): ``top`` draws a map of the mask's classes, one per
+    ``cell`` × ``cell`` codes, whose low entropy lets a small network learn phase shapes over a
+    wider field; ``bottom`` draws the codes, seeing the whole class map (ahead of it too).
+    Both are conditioned on the map's class fractions; both train teacher-forced on the real
+    maps, each on its own windows."""
+
+    def __init__(
+        self,
+        n_codes: int,
+        n_classes: int,
+        cell: int,
+        dim: int = 64,
+        n_layers: int = 8,
+        kernel: int = 5,
+        n_cond: int = 0,
+    ) -> None:
+        super().__init__()
+        self.n_classes, self.cell = n_classes, cell
+        self.top = GatedPixelCNN(n_classes, dim, n_layers, kernel, n_cond)
+        self.bottom = GatedPixelCNN(n_codes, dim, n_layers, kernel, n_cond, n_cond_map=n_classes)
+        self.n_codes, self.n_cond = n_codes, n_cond
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        shape: tuple[int, int],
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        cond: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``n`` code maps of ``shape`` (multiples of ``cell``): a class map, then the codes."""
+        rows, cols = shape
+        if rows % self.cell or cols % self.cell:
+            raise ValueError(f"a {shape} code map is not whole {self.cell}-code class-map cells")
+        top_shape = (rows // self.cell, cols // self.cell)
+        class_map = self.top.sample(n, top_shape, temperature, generator, cond)
+        cond_map = class_map_condition(class_map, self.n_classes, self.cell)
+        return self.bottom.sample(n, shape, temperature, generator, cond, cond_map)

@@ -127,20 +127,28 @@ def fit_pixelcnn(
     split: dict[str, int],
     n_real: int = 0,
     condition_on_fractions: bool = False,
+    class_map_px: int = 0,
     **train: Any,
 ) -> dict[str, Any]:
     """Encode the first ``n_real`` real training pairs (0: all) with the VQ-VAE and fit the
     PixelCNN prior to the codes; ``condition_on_fractions``: conditioned on each window's
     class fractions of the annotated mask (sampling then draws them as real windows hold
-    them)."""
+    them); ``class_map_px`` > 0 (a multiple of the code size): a two-level prior, the
+    annotated mask's class map in cells of that many px first, then the codes given it."""
     real = _first_real(load_real(images_path, masks_path, table_path, split), n_real)
     vqvae = load_vqvae(vqvae_path, str(select_device(train.get("device", "auto"))))
     codes = encode_codes(vqvae, real["train_images"], real["train_masks"])
-    counts = None
-    if condition_on_fractions:
-        counts = code_class_counts(real["train_masks"], vqvae.downsample, vqvae.n_classes)
+    masks, k = real["train_masks"], vqvae.n_classes
+    counts = code_class_counts(masks, vqvae.downsample, k) if condition_on_fractions else None
+    cell_counts = None
+    if class_map_px:
+        if class_map_px % vqvae.downsample:
+            raise InputError(f"pixelcnn.class_map_px {class_map_px} is not a multiple of the "
+                             f"VQ-VAE's {vqvae.downsample}-px codes")  # fmt: skip
+        cell_counts = code_class_counts(masks, class_map_px, k)
     return train_pixelcnn(codes, model_out, log_out, n_codes=vqvae.quantizer.n_codes,
-                          class_counts=counts, **train)  # fmt: skip
+                          class_counts=counts, class_map_counts=cell_counts,
+                          **train)  # fmt: skip
 
 
 def _code_side(size: int, downsample: int) -> int:

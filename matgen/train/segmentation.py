@@ -170,11 +170,21 @@ def train_pixelcnn(
     lr: float = 1e-3,
     max_passes: float | None = None,
     class_counts: np.ndarray | None = None,
+    class_map_counts: np.ndarray | None = None,
+    class_map_window: int = 16,
+    class_map_batch_size: int = 16,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Fit the gated PixelCNN to random ``window``² windows (random D4) of the code maps
     (N, h, w); log the cross-entropy in nats and bits per code.
+
+    ``class_map_counts`` (N, C, h/k, w/k), the mask's pixels of each class under each cell of
+    a coarser grid (k codes a side): the prior is then a
+    :class:`~matgen.models.pixelcnn.TwoLevelPrior` — a PixelCNN over the class map (each
+    cell's most common class; ``class_map_window``² windows, ``class_map_batch_size`` a step,
+    its NLL logged as ``class_map_nll``) and the code prior given the whole class map — both
+    trained in the same steps, teacher-forced on the real maps.
 
     ``class_counts`` (N, C, h, w), the mask's pixels of each class under each code: the prior
     is then conditioned on each window's class fractions, and keeps the maps (in its model
@@ -188,7 +198,7 @@ def train_pixelcnn(
     import torch
     import torch.nn.functional as F
 
-    from ..models.pixelcnn import GatedPixelCNN
+    from ..models.pixelcnn import GatedPixelCNN, TwoLevelPrior, class_map_condition
 
     h, w = codes.shape[-2:]
     if window > min(h, w):
@@ -199,7 +209,18 @@ def train_pixelcnn(
     seed_everything(seed)
     n_cond = 0 if class_counts is None else int(class_counts.shape[1])
     cfg = dict(n_codes=n_codes, dim=dim, n_layers=n_layers, kernel=kernel, n_cond=n_cond)
-    model = GatedPixelCNN(**cfg).to(dev)
+    two_level = class_map_counts is not None
+    if two_level:
+        cell = h // class_map_counts.shape[-2]
+        if class_map_window > min(class_map_counts.shape[-2:]):
+            raise InputError(f"class-map window {class_map_window} is larger than the "
+                             f"{class_map_counts.shape[-2]}-cell class maps")  # fmt: skip
+        class_maps = class_map_counts.argmax(1)
+        cfg.update(n_classes=int(class_map_counts.shape[1]), cell=cell)
+        # the code prior's conditioning map, on the code grid, cut with its windows
+        cond_maps = class_map_condition(torch.from_numpy(class_maps), cfg["n_classes"], cell)
+        cond_maps = cond_maps.numpy().astype(np.uint8)
+    model = (TwoLevelPrior(**cfg) if two_level else GatedPixelCNN(**cfg)).to(dev)
     opt, run = TrainingRun.with_adam(
         model_out,
         log_out,
@@ -214,24 +235,63 @@ def train_pixelcnn(
     for epoch in run.steps():
         rng = np.random.default_rng([seed, epoch])
         model.train()
-        total = 0.0
+        total = top_total = 0.0
         for _ in range(steps_per_epoch):
             # the same draws with or without the class counts cut beside the codes
             stacks = (codes,) if class_counts is None else (codes, class_counts)
+            stacks += (cond_maps,) if two_level else ()
             c, *counts = random_d4_windows(stacks, batch_size, window, rng)
-            cond = torch.from_numpy(class_fractions(counts[0])).to(dev) if counts else None
+            cond = torch.from_numpy(class_fractions(counts[0])).to(dev) if n_cond else None
             c = torch.from_numpy(np.ascontiguousarray(c, np.int64)).to(dev)
-            loss = F.cross_entropy(model(c, cond), c)
+            if two_level:
+                cond_map = torch.from_numpy(counts[-1].astype(np.float32)).to(dev)
+                loss = F.cross_entropy(model.bottom(c, cond, cond_map), c)
+                top_loss = _class_map_loss(
+                    model.top,
+                    class_maps,
+                    class_map_counts,
+                    class_map_batch_size,
+                    class_map_window,
+                    rng,
+                    dev,
+                )
+                top_total += float(top_loss.detach())
+                loss_sum = loss + top_loss
+            else:
+                loss = loss_sum = F.cross_entropy(model(c, cond), c)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss_sum.backward()
             opt.step()
             total += float(loss.detach())
         total /= steps_per_epoch
-        run.end_step(epoch + 1, dict(nll=total, bits_per_code=total / np.log(2)))
+        values = dict(nll=total, bits_per_code=total / np.log(2))
+        if two_level:
+            values["class_map_nll"] = top_total / steps_per_epoch
+        run.end_step(epoch + 1, values)
     summary = {"epochs": epochs, "seconds": time.time() - run.started, "window": window}
     conditions = {} if class_counts is None else {"class_counts": torch.from_numpy(class_counts)}
     run.finish("pixelcnn", window=window, summary=summary, **conditions)
     return summary
+
+
+def _class_map_loss(
+    top: "torch.nn.Module",
+    class_maps: np.ndarray,
+    class_map_counts: np.ndarray,
+    batch_size: int,
+    window: int,
+    rng: np.random.Generator,
+    dev: "torch.device",
+) -> "torch.Tensor":
+    """The class-map prior's cross-entropy on ``batch_size`` random ``window``² windows (random
+    D4) of the class maps, each conditioned on its window's class fractions."""
+    import torch
+    import torch.nn.functional as F
+
+    m, counts = random_d4_windows((class_maps, class_map_counts), batch_size, window, rng)
+    cond = torch.from_numpy(class_fractions(counts)).to(dev) if top.n_cond else None
+    m = torch.from_numpy(np.ascontiguousarray(m, np.int64)).to(dev)
+    return F.cross_entropy(top(m, cond), m)
 
 
 def class_weights(masks: list[np.ndarray], n_classes: int) -> np.ndarray:
