@@ -8,7 +8,7 @@ import pytest
 
 from matgen.data.ingest import ingest_domain
 from matgen.errors import InputError
-from matgen.inference.segmentation import segment
+from matgen.inference.segmentation import load_pixelcnn, segment
 from matgen.pipeline import segmentation as seg
 from matgen.synth.segmentation import CLASS_NAMES, simulate_segmentation
 from matgen.train.segmentation import random_crops, train_segmenter
@@ -175,6 +175,22 @@ def test_generator_chain_and_mix_training(real, tmp_path):
     table = pd.read_csv(cond / "t.csv")
     asked = table[[f"condition_{c}" for c in range(len(CLASSES))]].to_numpy()
     assert asked.shape == (3, len(CLASSES)) and np.allclose(asked.sum(1), 1, atol=1e-5)
+    # a two-level prior: the phases' layout (every class but the pores) in 8-px cells first
+    two = dict(px, condition_on_fractions=True, class_map_window=2, class_map_batch_size=4)
+    seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
+                     tmp_path / "tl.pt", tmp_path / "tl.csv", split=SPLIT, class_map_px=8,
+                     **two)  # fmt: skip
+    prior, _, _ = load_pixelcnn(tmp_path / "tl.pt")
+    assert prior.cell == 2 and prior.top.n_codes == len(CLASSES) - 1
+    assert prior.n_cond == len(CLASSES)  # both levels conditioned on all the fractions
+    seg.sample_pairs(tmp_path / "vq.pt", tmp_path / "tl.pt", two_out := tmp_path / "two" / "i.npy",
+                     tmp_path / "two" / "m.npy", tmp_path / "two" / "t.csv",
+                     calibration_rounds=1, calibration_maps=4, **kw)  # fmt: skip
+    assert np.load(two_out).shape == (3, 1, 16, 16)
+    with pytest.raises(InputError, match="class_map_px 6 is not a multiple of the VQ-VAE's 4-px"):
+        seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
+                         tmp_path / "bad.pt", tmp_path / "bad.csv", split=SPLIT, class_map_px=6,
+                         **two)  # fmt: skip
     unet = dict(epochs=1, steps_per_epoch=2, batch_size=4, crop=16, width=4, depth=2, device="cpu")
     scores = seg.train_mix(
         real / "i.npy",

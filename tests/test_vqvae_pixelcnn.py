@@ -316,3 +316,11 @@ def test_a_two_level_prior_draws_codes_that_follow_its_class_map(tmp_path):
     assert 0.15 < (whole // 2).float().mean() < 0.65
     with pytest.raises(ValueError, match="cells"):
         prior.sample(1, (7, 8), cond=cond[:1])
+    # max_passes caps the class map's passes too: 10 passes over its 128 cells in 2 epochs
+    # of 2 steps of 4² cells allow 20 windows a step, not the 32 asked
+    short = dict(kw, epochs=2, steps_per_epoch=2, max_passes=10)
+    summary = train_pixelcnn(codes, tmp_path / "s.pt", tmp_path / "s.csv",
+                             class_counts=code_class_counts(masks, 2, 2),
+                             class_map_counts=code_class_counts(masks, 4, 2),
+                             class_map_window=4, class_map_batch_size=32, **short)  # fmt: skip
+    assert summary["epochs"] == 2 and summary["class_map_batch_size"] == 20

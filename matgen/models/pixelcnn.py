@@ -231,12 +231,12 @@ def class_map_condition(class_map: torch.Tensor, n_classes: int, cell: int) -> t
 
 
 class TwoLevelPrior(nn.Module):
-    """A coarse class map first, then the codes given it (the hierarchy of VQ-VAE-2, with the
-    mask's own classes as the top level): ``top`` draws a map of the mask's classes, one per
+    """A coarse class map first, then the codes given it (the hierarchy of VQ-VAE-2, with
+    mask classes as the top level): ``top`` draws a map of ``n_classes`` classes, one per
     ``cell`` × ``cell`` codes, whose low entropy lets a small network learn phase shapes over a
     wider field; ``bottom`` draws the codes, seeing the whole class map (ahead of it too).
-    Both are conditioned on the map's class fractions; both train teacher-forced on the real
-    maps, each on its own windows."""
+    Both are conditioned on the map's class fractions (``n_cond``); both train teacher-forced
+    on the real maps, each on its own windows."""
 
     def __init__(
         self,

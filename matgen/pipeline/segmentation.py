@@ -134,7 +134,8 @@ def fit_pixelcnn(
     PixelCNN prior to the codes; ``condition_on_fractions``: conditioned on each window's
     class fractions of the annotated mask (sampling then draws them as real windows hold
     them); ``class_map_px`` > 0 (a multiple of the code size): a two-level prior, the
-    annotated mask's class map in cells of that many px first, then the codes given it."""
+    layout of the phases (the annotated mask's classes but the last, the pores) in cells of
+    that many px first, then the codes — pores included — given it."""
     real = _first_real(load_real(images_path, masks_path, table_path, split), n_real)
     vqvae = load_vqvae(vqvae_path, str(select_device(train.get("device", "auto"))))
     codes = encode_codes(vqvae, real["train_images"], real["train_masks"])
@@ -145,9 +146,12 @@ def fit_pixelcnn(
         if class_map_px % vqvae.downsample:
             raise InputError(f"pixelcnn.class_map_px {class_map_px} is not a multiple of the "
                              f"VQ-VAE's {vqvae.downsample}-px codes")  # fmt: skip
+        # pores (the last class) are left to the codes: 7-px pores drawn as 4-px cells came
+        # out too large (diameter KS 0.18-0.25 against 0.08-0.18 from the codes)
         cell_counts = code_class_counts(masks, class_map_px, k)
     return train_pixelcnn(codes, model_out, log_out, n_codes=vqvae.quantizer.n_codes,
                           class_counts=counts, class_map_counts=cell_counts,
+                          class_map_classes=k - 1,
                           **train)  # fmt: skip
 
 
