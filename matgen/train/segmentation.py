@@ -201,7 +201,7 @@ def train_pixelcnn(
     import torch
     import torch.nn.functional as F
 
-    from ..models.pixelcnn import GatedPixelCNN, TwoLevelPrior, class_map_condition
+    from ..models.pixelcnn import GatedPixelCNN, TwoLevelPrior
 
     h, w = codes.shape[-2:]
     if window > min(h, w):
@@ -214,21 +214,16 @@ def train_pixelcnn(
     cfg = dict(n_codes=n_codes, dim=dim, n_layers=n_layers, kernel=kernel, n_cond=n_cond)
     two_level = class_map_counts is not None
     if two_level:
-        cell = h // class_map_counts.shape[-2]
-        if class_map_window > min(class_map_counts.shape[-2:]):
-            raise InputError(f"class-map window {class_map_window} is larger than the "
-                             f"{class_map_counts.shape[-2]}-cell class maps")  # fmt: skip
-        class_maps = class_map_counts[:, :class_map_classes].argmax(1)
-        # the class map's own cap on passes: fewer windows a step where the maps are few (2
-        # images' class maps at 16 a step learnt them by heart: 0.16 nats a cell against 0.30)
-        if max_passes is not None:
-            cap = max_passes * class_maps.size / (epochs * steps_per_epoch * class_map_window**2)
-            class_map_batch_size = max(1, min(class_map_batch_size, int(cap + 1e-9)))
-        n_map = class_map_counts.shape[1] if class_map_classes is None else class_map_classes
-        cfg.update(n_classes=int(n_map), cell=cell)
-        # the code prior's conditioning map, on the code grid, cut with its windows
-        cond_maps = class_map_condition(torch.from_numpy(class_maps), cfg["n_classes"], cell)
-        cond_maps = cond_maps.numpy().astype(np.uint8)
+        top = _class_map_data(
+            class_map_counts,
+            class_map_classes,
+            h,
+            class_map_window,
+            class_map_batch_size,
+            max_passes,
+            epochs * steps_per_epoch,
+        )
+        cfg.update(n_classes=top["n_classes"], cell=top["cell"])
     model = (TwoLevelPrior(**cfg) if two_level else GatedPixelCNN(**cfg)).to(dev)
     opt, run = TrainingRun.with_adam(
         model_out,
@@ -248,22 +243,14 @@ def train_pixelcnn(
         for _ in range(steps_per_epoch):
             # the same draws with or without the class counts cut beside the codes
             stacks = (codes,) if class_counts is None else (codes, class_counts)
-            stacks += (cond_maps,) if two_level else ()
+            stacks += (top["cond_maps"],) if two_level else ()
             c, *counts = random_d4_windows(stacks, batch_size, window, rng)
             cond = torch.from_numpy(class_fractions(counts[0])).to(dev) if n_cond else None
             c = torch.from_numpy(np.ascontiguousarray(c, np.int64)).to(dev)
             if two_level:
                 cond_map = torch.from_numpy(counts[-1].astype(np.float32)).to(dev)
                 loss = F.cross_entropy(model.bottom(c, cond, cond_map), c)
-                top_loss = _class_map_loss(
-                    model.top,
-                    class_maps,
-                    class_map_counts,
-                    class_map_batch_size,
-                    class_map_window,
-                    rng,
-                    dev,
-                )
+                top_loss = _class_map_loss(model.top, top, rng, dev)
                 top_total += float(top_loss.detach())
                 loss_sum = loss + top_loss
             else:
@@ -279,27 +266,57 @@ def train_pixelcnn(
         run.end_step(epoch + 1, values)
     summary = {"epochs": epochs, "seconds": time.time() - run.started, "window": window}
     if two_level:
-        summary["class_map_batch_size"] = class_map_batch_size
+        summary["class_map_batch_size"] = top["batch_size"]
     conditions = {} if class_counts is None else {"class_counts": torch.from_numpy(class_counts)}
     run.finish("pixelcnn", window=window, summary=summary, **conditions)
     return summary
 
 
-def _class_map_loss(
-    top: "torch.nn.Module",
-    class_maps: np.ndarray,
-    class_map_counts: np.ndarray,
-    batch_size: int,
+def _class_map_data(
+    counts: np.ndarray,
+    classes: int | None,
+    code_rows: int,
     window: int,
-    rng: np.random.Generator,
-    dev: "torch.device",
+    batch_size: int,
+    max_passes: float | None,
+    steps: int,
+) -> dict[str, Any]:
+    """What a two-level prior's class map trains on: the class maps (each cell's most common
+    of the first ``classes`` classes; None: all) of the count maps (N, C, h/k, w/k), their
+    counts (conditions), the code prior's conditioning maps on the code grid (uint8 one-hot,
+    cut with the codes' windows), the cell (k codes a side), the classes drawn and the windows
+    a step: ``batch_size``, fewer where ``steps`` of them would pass over each cell more than
+    ``max_passes`` times (2 images' class maps at 16 a step were learnt by heart: 0.16 nats a
+    cell against 0.30 for 8)."""
+    import torch
+
+    from ..models.pixelcnn import class_map_condition
+
+    if window > min(counts.shape[-2:]):
+        raise InputError(f"class-map window {window} is larger than the "
+                         f"{counts.shape[-2]}-cell class maps")  # fmt: skip
+    maps = counts[:, :classes].argmax(1)
+    if max_passes is not None:
+        batch_size = max(
+            1, min(batch_size, int(max_passes * maps.size / (steps * window**2) + 1e-9))
+        )
+    n_classes = int(counts.shape[1] if classes is None else classes)
+    cell = code_rows // counts.shape[-2]
+    cond_maps = class_map_condition(torch.from_numpy(maps), n_classes, cell).numpy()
+    return dict(maps=maps, counts=counts, cond_maps=cond_maps.astype(np.uint8), cell=cell,
+                n_classes=n_classes, window=window, batch_size=batch_size)  # fmt: skip
+
+
+def _class_map_loss(
+    top: "torch.nn.Module", data: dict[str, Any], rng: np.random.Generator, dev: "torch.device"
 ) -> "torch.Tensor":
-    """The class-map prior's cross-entropy on ``batch_size`` random ``window``² windows (random
-    D4) of the class maps, each conditioned on its window's class fractions."""
+    """The class-map prior's cross-entropy on random windows (random D4) of the class maps of
+    :func:`_class_map_data`, each conditioned on its window's class fractions."""
     import torch
     import torch.nn.functional as F
 
-    m, counts = random_d4_windows((class_maps, class_map_counts), batch_size, window, rng)
+    m, counts = random_d4_windows((data["maps"], data["counts"]), data["batch_size"],
+                                  data["window"], rng)  # fmt: skip
     cond = torch.from_numpy(class_fractions(counts)).to(dev) if top.n_cond else None
     m = torch.from_numpy(np.ascontiguousarray(m, np.int64)).to(dev)
     return F.cross_entropy(top(m, cond), m)
