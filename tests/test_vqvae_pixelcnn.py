@@ -324,10 +324,3 @@ def test_a_two_level_prior_draws_codes_that_follow_its_class_map(tmp_path):
                              class_map_counts=code_class_counts(masks, 4, 2),
                              class_map_window=4, class_map_batch_size=32, **short)  # fmt: skip
     assert summary["epochs"] == 2 and summary["class_map_batch_size"] == 20
-    # a narrower class-map network where asked
-    train_pixelcnn(codes, tmp_path / "n.pt", tmp_path / "n.csv",
-                   class_counts=code_class_counts(masks, 2, 2),
-                   class_map_counts=code_class_counts(masks, 4, 2), class_map_window=4,
-                   class_map_dim=4, **short)  # fmt: skip
-    narrow, _, _ = load_pixelcnn(tmp_path / "n.pt")
-    assert narrow.top.embed.embedding_dim == 4 and narrow.bottom.embed.embedding_dim == 16

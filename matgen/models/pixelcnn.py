@@ -234,9 +234,9 @@ class TwoLevelPrior(nn.Module):
     """A coarse class map first, then the codes given it (the hierarchy of VQ-VAE-2, with
     mask classes as the top level): ``top`` draws a map of ``n_classes`` classes, one per
     ``cell`` × ``cell`` codes, whose low entropy lets a small network learn phase shapes over a
-    wider field (``top_dim`` wide; None: ``dim``); ``bottom`` draws the codes, seeing the whole
-    class map (ahead of it too). Both are conditioned on the map's class fractions
-    (``n_cond``); both train teacher-forced on the real maps, each on its own windows."""
+    wider field; ``bottom`` draws the codes, seeing the whole class map (ahead of it too).
+    Both are conditioned on the map's class fractions (``n_cond``); both train teacher-forced
+    on the real maps, each on its own windows."""
 
     def __init__(
         self,
@@ -247,12 +247,10 @@ class TwoLevelPrior(nn.Module):
         n_layers: int = 8,
         kernel: int = 5,
         n_cond: int = 0,
-        top_dim: int | None = None,
     ) -> None:
         super().__init__()
         self.n_classes, self.cell = n_classes, cell
-        # the class map has a handful of symbols: a narrower network may draw it
-        self.top = GatedPixelCNN(n_classes, top_dim or dim, n_layers, kernel, n_cond)
+        self.top = GatedPixelCNN(n_classes, dim, n_layers, kernel, n_cond)
         self.bottom = GatedPixelCNN(n_codes, dim, n_layers, kernel, n_cond, n_cond_map=n_classes)
         self.n_codes, self.n_cond = n_codes, n_cond
 

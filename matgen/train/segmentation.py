@@ -174,7 +174,6 @@ def train_pixelcnn(
     class_map_classes: int | None = None,
     class_map_window: int = 16,
     class_map_batch_size: int = 16,
-    class_map_dim: int | None = None,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
@@ -186,8 +185,7 @@ def train_pixelcnn(
     :class:`~matgen.models.pixelcnn.TwoLevelPrior` — a PixelCNN over the class map (each
     cell's most common class of the first ``class_map_classes``, None: all; the others are
     left to the codes; ``class_map_window``² windows, ``class_map_batch_size`` a step,
-    fewer where ``max_passes`` caps its passes over the class maps; ``class_map_dim`` wide,
-    None: ``dim``; its NLL logged as
+    fewer where ``max_passes`` caps its passes over the class maps; its NLL logged as
     ``class_map_nll``) and the code prior given the whole class map — both trained in the same
     steps, teacher-forced on the real maps.
 
@@ -225,7 +223,7 @@ def train_pixelcnn(
             max_passes,
             epochs * steps_per_epoch,
         )
-        cfg.update(n_classes=top["n_classes"], cell=top["cell"], top_dim=class_map_dim or dim)
+        cfg.update(n_classes=top["n_classes"], cell=top["cell"])
     model = (TwoLevelPrior(**cfg) if two_level else GatedPixelCNN(**cfg)).to(dev)
     opt, run = TrainingRun.with_adam(
         model_out,
