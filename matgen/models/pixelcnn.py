@@ -27,17 +27,11 @@ def _gate(x: torch.Tensor) -> torch.Tensor:
     return torch.tanh(a) * torch.sigmoid(b)
 
 
-def _as_map(
-    biases: tuple[torch.Tensor | float, torch.Tensor | float], n: int, dim: int, dev: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A layer's stack biases as tensors (n, 2 dim, 1 or rows, 1 or cols) for the sampler."""
-    return tuple(  # type: ignore[return-value]
-        b if torch.is_tensor(b) else torch.zeros(n, 2 * dim, 1, 1, device=dev) for b in biases
-    )
-
-
-def _at(bias: torch.Tensor, i: int, j: int | None = None) -> torch.Tensor:
-    """A bias at row ``i`` (and column ``j``) where it is a map, whole where it is per map."""
+def _at(bias: torch.Tensor | float, i: int, j: int | None = None) -> torch.Tensor | float:
+    """A bias at row ``i`` (and column ``j``) where it is a map, whole where it is per map
+    (or 0 for an unconditional layer)."""
+    if not torch.is_tensor(bias):
+        return bias
     if bias.shape[2] > 1:
         bias = bias[:, :, i : i + 1]
     if j is not None and bias.shape[3] > 1:
@@ -192,8 +186,8 @@ class GatedPixelCNN(nn.Module):
             raise ValueError(f"a map-conditioned PixelCNN samples given a {shape} cond_map")
         cond = cond.to(dev) if cond is not None else None
         cond_map = cond_map.to(dev) if cond_map is not None else None
-        # biases (n, 2 dim, 1 or rows, 1 or cols): sliced at the row and column drawn
-        vb, hb = zip(*(_as_map(layer.cond_bias(cond, cond_map), n, dim, dev) for layer in layers))
+        # biases (n, 2 dim, 1 or rows, 1 or cols), or 0: sliced at the row and column drawn
+        vb, hb = zip(*(layer.cond_bias(cond, cond_map) for layer in layers))
         # each layer's vertical-stack input, padded by its half above; row r at r + half
         v_in = [torch.zeros(n, dim, rows + layer.half, cols, device=dev) for layer in layers]
         for i in range(rows):
