@@ -187,6 +187,11 @@ def test_generator_chain_and_mix_training(real, tmp_path):
                      tmp_path / "two" / "m.npy", tmp_path / "two" / "t.csv",
                      calibration_rounds=1, calibration_maps=4, **kw)  # fmt: skip
     assert np.load(two_out).shape == (3, 1, 16, 16)
+    # the class map may also mark the pores' centres: a class of its own over the phases
+    seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
+                     tmp_path / "pm.pt", tmp_path / "pm.csv", split=SPLIT, class_map_px=8,
+                     class_map_pore_centres=True, **two)  # fmt: skip
+    assert load_pixelcnn(tmp_path / "pm.pt")[0].top.n_codes == len(CLASSES)
     with pytest.raises(InputError, match="class_map_px 6 is not a multiple of the VQ-VAE's 4-px"):
         seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
                          tmp_path / "bad.pt", tmp_path / "bad.csv", split=SPLIT, class_map_px=6,

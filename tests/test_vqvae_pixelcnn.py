@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from matgen.errors import InputError
 from matgen.metrics.segmentation import miou
 from matgen.models.pixelcnn import GatedPixelCNN
 from matgen.models.vqvae import VQVAE, EMAQuantizer
@@ -173,6 +174,68 @@ def test_a_prior_of_fewer_code_maps_stops_sooner_under_a_pass_cap(tmp_path):
     # 8 maps: 512 codes x 4 passes / 512 a epoch = 4 epochs; 2 maps: 128 x 4 / 512 -> 1
     assert (eight["epochs"], two["epochs"]) == (4, 1)
     assert len(pd.read_csv(tmp_path / "2.csv")) == 1
+
+
+def test_pore_centre_cells_mark_one_cell_per_pore_whatever_its_size():
+    """Each pore (4-connected region of the pore class) marks the cell its centroid falls in,
+    once: a large pore over four cells one mark, two touching-diagonally pores two."""
+    from matgen.inference.segmentation import pore_centre_cells
+
+    masks = np.zeros((2, 16, 16), np.uint8)
+    masks[0, 2:10, 2:10] = 2  # one pore over cells (0..2, 0..2): centroid (5.5, 5.5) -> (1, 1)
+    masks[0, 13, 13] = 2  # a one-pixel pore -> (3, 3)
+    masks[0, 0:4, 12:16] = 1  # the other phases mark nothing
+    masks[1, 4, 4] = masks[1, 5, 5] = 2  # diagonal neighbours: two pores, one cell
+    masks[1, 8:11, 0:3] = 2  # (9, 1) -> (2, 0)
+    marks = pore_centre_cells(masks, 4, 2)
+    assert marks.shape == (2, 4, 4) and marks.dtype == bool
+    assert sorted(zip(*np.nonzero(marks[0]))) == [(1, 1), (3, 3)]
+    assert sorted(zip(*np.nonzero(marks[1]))) == [(1, 1), (2, 0)]
+    assert not pore_centre_cells(np.zeros((1, 8, 8), np.uint8), 4, 2).any()
+    with pytest.raises(InputError, match="do not tile into 3-px cells"):
+        pore_centre_cells(masks, 3, 2)
+
+
+def test_a_two_level_prior_draws_pores_at_the_marks_of_its_class_map(tmp_path):
+    """Pores of 4 x 4 px, each on one 4-px cell, and a class map that holds only their centres
+    as marks (the pores themselves left to the codes): given marks the code level draws pore
+    codes under the marked cells and background elsewhere."""
+    from matgen.inference.segmentation import code_class_counts, load_pixelcnn, pore_centre_cells
+    from matgen.models.pixelcnn import class_map_condition
+    from matgen.train.segmentation import train_pixelcnn
+
+    rng = np.random.default_rng(2)
+    cells = rng.random((8, 4, 4)) < 0.3
+    masks = cells.repeat(4, 1).repeat(4, 2).astype(np.uint8)  # class 1: pores
+    marks = pore_centre_cells(masks, 4, 1)
+    under = masks[:, ::2, ::2].astype(np.int64)
+    codes = under * 2 + (rng.random(under.shape) < 0.5)
+    train_pixelcnn(codes, tmp_path / "p.pt", tmp_path / "p.csv", n_codes=4, epochs=10,
+                   steps_per_epoch=10, batch_size=16, window=8, dim=16, n_layers=2, kernel=3,
+                   lr=5e-3, class_counts=code_class_counts(masks, 2, 2),
+                   class_map_counts=code_class_counts(masks, 4, 2), class_map_classes=1,
+                   class_map_marks=marks, class_map_window=4, class_map_batch_size=16,
+                   device="cpu", show_progress=False)  # fmt: skip
+    prior, _, _ = load_pixelcnn(tmp_path / "p.pt")
+    assert prior.top.n_codes == 2  # the background phase and the marks
+    class_map = torch.zeros(6, 4, 4, dtype=torch.long)
+    class_map[:, 1, 2] = class_map[:, 3, 0] = 1
+    cond_map = class_map_condition(class_map, 2, 2)
+    with torch.no_grad():
+        drawn = prior.bottom.sample(
+            6,
+            (8, 8),
+            generator=torch.Generator().manual_seed(0),
+            cond=torch.tensor([[0.875, 0.125]] * 6),
+            cond_map=cond_map,
+        )
+    assert ((drawn // 2) == cond_map.argmax(1)).float().mean() > 0.9
+    with pytest.raises(InputError, match="marks of shape"):
+        train_pixelcnn(codes, tmp_path / "q.pt", tmp_path / "q.csv", n_codes=4, epochs=1,
+                       steps_per_epoch=1, batch_size=4, window=8, dim=8, n_layers=2, kernel=3,
+                       class_map_counts=code_class_counts(masks, 4, 2), class_map_classes=1,
+                       class_map_marks=marks[:, :2], class_map_window=4, device="cpu",
+                       show_progress=False)  # fmt: skip
 
 
 def test_conditional_sampling_draws_what_the_full_network_would():

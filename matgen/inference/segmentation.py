@@ -52,6 +52,27 @@ def code_class_counts(masks: np.ndarray, downsample: int, n_classes: int) -> np.
     return np.stack([(blocks == c).sum((2, 4)) for c in range(n_classes)], 1).astype(np.uint16)
 
 
+def pore_centre_cells(masks: np.ndarray, cell: int, pore_class: int) -> np.ndarray:
+    """Which cells of a ``cell``-px grid hold a pore's centre: (N, H, W) masks → (N, H/cell,
+    W/cell) bool, True where the centroid of a connected region (4-connected) of class
+    ``pore_class`` falls. One mark per pore whatever its size: a marker for where a pore
+    sits, not for its area."""
+    from scipy import ndimage
+
+    m = np.asarray(masks)
+    n, h, w = m.shape
+    if h % cell or w % cell:
+        raise InputError(f"masks of {h} x {w} px do not tile into {cell}-px cells")
+    marks = np.zeros((n, h // cell, w // cell), bool)
+    for i, mask in enumerate(m):
+        labels, count = ndimage.label(mask == pore_class)
+        if count:
+            centres = np.asarray(ndimage.center_of_mass(labels > 0, labels, range(1, count + 1)))
+            rows, cols = (np.floor(centres + 0.5).astype(int).clip(0, [h - 1, w - 1]) // cell).T
+            marks[i, rows, cols] = True
+    return marks
+
+
 def class_fractions(counts: np.ndarray) -> np.ndarray:
     """Class fractions (n, C) float32 of windows of class counts (n, C, h, w); a window with no
     labelled pixel gets equal fractions."""

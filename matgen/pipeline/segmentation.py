@@ -33,6 +33,7 @@ from ..inference.segmentation import (
     load_pixelcnn,
     load_segmenter,
     load_vqvae,
+    pore_centre_cells,
     segment,
 )
 from ..io import read_image, save_image, save_npy, save_npz, save_table
@@ -128,6 +129,7 @@ def fit_pixelcnn(
     n_real: int = 0,
     condition_on_fractions: bool = False,
     class_map_px: int = 0,
+    class_map_pore_centres: bool = False,
     **train: Any,
 ) -> dict[str, Any]:
     """Encode the first ``n_real`` real training pairs (0: all) with the VQ-VAE and fit the
@@ -135,13 +137,15 @@ def fit_pixelcnn(
     class fractions of the annotated mask (sampling then draws them as real windows hold
     them); ``class_map_px`` > 0 (a multiple of the code size): a two-level prior, the
     layout of the phases (the annotated mask's classes but the last, the pores) in cells of
-    that many px first, then the codes — pores included — given it."""
+    that many px first, then the codes — pores included — given it; ``class_map_pore_centres``:
+    that map also marks the cells that hold a pore's centre (a class of its own), so the codes
+    draw each pore round the place the map set for it."""
     real = _first_real(load_real(images_path, masks_path, table_path, split), n_real)
     vqvae = load_vqvae(vqvae_path, str(select_device(train.get("device", "auto"))))
     codes = encode_codes(vqvae, real["train_images"], real["train_masks"])
     masks, k = real["train_masks"], vqvae.n_classes
     counts = code_class_counts(masks, vqvae.downsample, k) if condition_on_fractions else None
-    cell_counts = None
+    cell_counts = marks = None
     if class_map_px:
         if class_map_px % vqvae.downsample:
             raise InputError(f"pixelcnn.class_map_px {class_map_px} is not a multiple of the "
@@ -149,9 +153,11 @@ def fit_pixelcnn(
         # pores (the last class) are left to the codes: 7-px pores drawn as 4-px cells came
         # out too large (diameter KS 0.18-0.25 against 0.08-0.18 from the codes)
         cell_counts = code_class_counts(masks, class_map_px, k)
+        if class_map_pore_centres:
+            marks = pore_centre_cells(masks, class_map_px, k - 1)
     return train_pixelcnn(codes, model_out, log_out, n_codes=vqvae.quantizer.n_codes,
                           class_counts=counts, class_map_counts=cell_counts,
-                          class_map_classes=k - 1,
+                          class_map_classes=k - 1, class_map_marks=marks,
                           **train)  # fmt: skip
 
 

@@ -172,6 +172,7 @@ def train_pixelcnn(
     class_counts: np.ndarray | None = None,
     class_map_counts: np.ndarray | None = None,
     class_map_classes: int | None = None,
+    class_map_marks: np.ndarray | None = None,
     class_map_window: int = 16,
     class_map_batch_size: int = 16,
     device: str = "auto",
@@ -184,8 +185,10 @@ def train_pixelcnn(
     a coarser grid (k codes a side): the prior is then a
     :class:`~matgen.models.pixelcnn.TwoLevelPrior` — a PixelCNN over the class map (each
     cell's most common class of the first ``class_map_classes``, None: all; the others are
-    left to the codes; ``class_map_window``² windows, ``class_map_batch_size`` a step,
-    fewer where ``max_passes`` caps its passes over the class maps; its NLL logged as
+    left to the codes; ``class_map_marks`` (N, h/k, w/k) bool, cells of a class of their own
+    drawn over that map, such as pores' centres; ``class_map_window``² windows,
+    ``class_map_batch_size`` a step, fewer where ``max_passes`` caps its passes over the class
+    maps; its NLL logged as
     ``class_map_nll``) and the code prior given the whole class map — both trained in the same
     steps, teacher-forced on the real maps.
 
@@ -217,6 +220,7 @@ def train_pixelcnn(
         top = _class_map_data(
             class_map_counts,
             class_map_classes,
+            class_map_marks,
             h,
             class_map_window,
             class_map_batch_size,
@@ -275,6 +279,7 @@ def train_pixelcnn(
 def _class_map_data(
     counts: np.ndarray,
     classes: int | None,
+    marks: np.ndarray | None,
     code_rows: int,
     window: int,
     batch_size: int,
@@ -282,7 +287,8 @@ def _class_map_data(
     steps: int,
 ) -> dict[str, Any]:
     """What a two-level prior's class map trains on: the class maps (each cell's most common
-    of the first ``classes`` classes; None: all) of the count maps (N, C, h/k, w/k), their
+    of the first ``classes`` classes; None: all; ``marks`` (N, h/k, w/k), where not None, a
+    class of its own after those) of the count maps (N, C, h/k, w/k), their
     counts (conditions), the code prior's conditioning maps on the code grid (uint8 one-hot,
     cut with the codes' windows), the cell (k codes a side), the classes drawn and the windows
     a step: ``batch_size``, fewer where ``steps`` of them would pass over each cell more than
@@ -301,6 +307,12 @@ def _class_map_data(
             1, min(batch_size, int(max_passes * maps.size / (steps * window**2) + 1e-9))
         )
     n_classes = int(counts.shape[1] if classes is None else classes)
+    if marks is not None:
+        if marks.shape != maps.shape:
+            raise InputError(f"class-map marks of shape {marks.shape} for class maps of "
+                             f"{maps.shape}")  # fmt: skip
+        maps = np.where(marks, n_classes, maps)
+        n_classes += 1
     cell = code_rows // counts.shape[-2]
     cond_maps = class_map_condition(torch.from_numpy(maps), n_classes, cell).numpy()
     return dict(maps=maps, counts=counts, cond_maps=cond_maps.astype(np.uint8), cell=cell,
