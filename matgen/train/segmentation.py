@@ -188,9 +188,8 @@ def train_pixelcnn(
     left to the codes; ``class_map_marks`` (N, h/k, w/k) bool, cells of a class of their own
     drawn over that map, such as pores' centres; ``class_map_window``² windows,
     ``class_map_batch_size`` a step, fewer where ``max_passes`` caps its passes over the class
-    maps; its NLL logged as
-    ``class_map_nll``) and the code prior given the whole class map — both trained in the same
-    steps, teacher-forced on the real maps.
+    maps; its NLL logged as ``class_map_nll``) and the code prior given the whole class map —
+    both trained in the same steps, teacher-forced on the real maps.
 
     ``class_counts`` (N, C, h, w), the mask's pixels of each class under each code: the prior
     is then conditioned on each window's class fractions, and keeps the maps (in its model
@@ -288,10 +287,10 @@ def _class_map_data(
 ) -> dict[str, Any]:
     """What a two-level prior's class map trains on: the class maps (each cell's most common
     of the first ``classes`` classes; None: all; ``marks`` (N, h/k, w/k), where not None, a
-    class of its own after those) of the count maps (N, C, h/k, w/k), their
-    counts (conditions), the code prior's conditioning maps on the code grid (uint8 one-hot,
-    cut with the codes' windows), the cell (k codes a side), the classes drawn and the windows
-    a step: ``batch_size``, fewer where ``steps`` of them would pass over each cell more than
+    class of its own after those) of the count maps (N, C, h/k, w/k), their counts
+    (conditions), the code prior's conditioning maps on the code grid (uint8 one-hot, cut with
+    the codes' windows), the cell (k codes a side), the classes drawn and the windows a step:
+    ``batch_size``, fewer where ``steps`` of them would pass over each cell more than
     ``max_passes`` times (2 images' class maps at 16 a step were learnt by heart: 0.16 nats a
     cell against 0.30 for 8)."""
     import torch
