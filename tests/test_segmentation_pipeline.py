@@ -192,6 +192,10 @@ def test_generator_chain_and_mix_training(real, tmp_path):
                      tmp_path / "pm.pt", tmp_path / "pm.csv", split=SPLIT, class_map_px=8,
                      class_map_pore_centres=True, **two)  # fmt: skip
     assert load_pixelcnn(tmp_path / "pm.pt")[0].top.n_codes == len(CLASSES)
+    with pytest.raises(InputError, match="class_map_pore_centres .* set class_map_px > 0"):
+        seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
+                         tmp_path / "bad.pt", tmp_path / "bad.csv", split=SPLIT,
+                         class_map_pore_centres=True, **two)  # fmt: skip
     with pytest.raises(InputError, match="class_map_px 6 is not a multiple of the VQ-VAE's 4-px"):
         seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
                          tmp_path / "bad.pt", tmp_path / "bad.csv", split=SPLIT, class_map_px=6,

@@ -146,6 +146,9 @@ def fit_pixelcnn(
     masks, k = real["train_masks"], vqvae.n_classes
     counts = code_class_counts(masks, vqvae.downsample, k) if condition_on_fractions else None
     cell_counts = marks = None
+    if class_map_pore_centres and not class_map_px:
+        raise InputError("pixelcnn.class_map_pore_centres marks pores in the class map of a "
+                         "two-level prior: set class_map_px > 0 (e.g. 4)")  # fmt: skip
     if class_map_px:
         if class_map_px % vqvae.downsample:
             raise InputError(f"pixelcnn.class_map_px {class_map_px} is not a multiple of the "
