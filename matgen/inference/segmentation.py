@@ -68,7 +68,8 @@ def pore_centre_cells(masks: np.ndarray, cell: int, pore_class: int) -> np.ndarr
         labels, count = ndimage.label(mask == pore_class)
         if count:
             centres = np.asarray(ndimage.center_of_mass(labels > 0, labels, range(1, count + 1)))
-            rows, cols = (np.floor(centres + 0.5).astype(int).clip(0, [h - 1, w - 1]) // cell).T
+            # nearest pixel: a centroid lies inside the image, so no clipping is needed
+            rows, cols = (np.floor(centres + 0.5).astype(int) // cell).T
             marks[i, rows, cols] = True
     return marks
 
