@@ -101,6 +101,15 @@ def training_params(model):
     return {k: v for k, v in config["porous"][model].items() if k != "gpus"}
 
 
+def cyclegan_params(wildcards):
+    """A porous CycleGAN's keyword arguments; the real-only one sees no StyleGAN2 tiles, so how
+    many it would take is not its parameter (changing it retrains only `cyclegan`)."""
+    params = training_params("cyclegan")
+    if wildcards.translator == "cyclegan_real_only":
+        params.pop("synthetic_tiles", None)
+    return params
+
+
 def snapshot_tolerances():
     """The porous targets' tolerances, as the StyleGAN2's snapshot choice weighs them."""
     from matgen.pipeline.morphology import mismatch_tolerances

@@ -79,7 +79,7 @@ rule train_cyclegan:
         model=f"{RESULTS}/porous/{{translator}}/model.pt",
         log=f"{RESULTS}/porous/{{translator}}/training.csv",
     params:
-        cyclegan=lambda wc: training_params("cyclegan"),
+        cyclegan=cyclegan_params,
     resources:
         gpu=lambda wc: porous_gpus("cyclegan"),
     priority: PRIORITY["porous"]

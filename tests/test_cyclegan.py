@@ -341,3 +341,24 @@ def test_amp_trains_in_bfloat16_where_the_cpu_runs_it_natively(domains, tmp_path
     assert all(same)  # bfloat16 or not, a rerun on one machine is bit-identical
     moved = [not torch.equal(v, weights["c"][k]) for k, v in weights["a"].items()]
     assert any(moved) is native  # amp changed the arithmetic exactly where bfloat16 is native
+
+
+def test_synthetic_tiles_trains_on_the_first_tiles_of_the_later_stacks(domains, tmp_path):
+    low, high = domains
+    rng = np.random.default_rng(1)
+    synthetic = rng.random((7, 1, 32, 32)).astype(np.float16)
+    np.save(tmp_path / "synthetic.npy", synthetic)
+    np.save(tmp_path / "first3.npy", synthetic[:3])
+    run = dict(TINY, steps=2, seed=3)
+    train_cyclegan(low, [high, tmp_path / "synthetic.npy"], tmp_path / "a.pt", tmp_path / "a.csv",
+                   synthetic_tiles=3, **run)  # fmt: skip
+    train_cyclegan(low, [high, tmp_path / "first3.npy"], tmp_path / "b.pt", tmp_path / "b.csv",
+                   **run)  # fmt: skip
+    train_cyclegan(low, [high, tmp_path / "synthetic.npy"], tmp_path / "c.pt", tmp_path / "c.csv",
+                   **run)  # fmt: skip
+    a, b, c = (torch.load(tmp_path / f"{k}.pt", weights_only=False)["G_LH"] for k in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same 13 tiles
+    assert not all(torch.equal(a[k], c[k]) for k in a)  # all 17: other batches
+    with pytest.raises(InputError, match="synthetic_tiles must be at least 1"):
+        train_cyclegan(low, [high, tmp_path / "synthetic.npy"], tmp_path / "d.pt",
+                       tmp_path / "d.csv", synthetic_tiles=0, **run)  # fmt: skip

@@ -119,13 +119,19 @@ def _check_forward_factor(factor: int, scale: int, high_path: str) -> None:
 
 def _union_of_stacks(
     paths: str | os.PathLike | Sequence[str | os.PathLike],
+    later_tiles: int | None = None,
 ) -> tuple[np.ndarray, str]:
-    """One or several tile stacks of one shape as one array, and their paths for messages."""
+    """One or several tile stacks of one shape as one array, and their paths for messages;
+    ``later_tiles``: of every stack after the first, only its first that many tiles."""
     from ..data.ingest import load_stack
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     stacks = [load_stack(p) for p in paths]
+    if later_tiles is not None:
+        if later_tiles < 1:
+            raise InputError(f"synthetic_tiles must be at least 1, got {later_tiles}")
+        stacks[1:] = [tiles[:later_tiles] for tiles in stacks[1:]]
     for path, tiles in zip(paths[1:], stacks[1:]):
         if tiles.shape[1:] != stacks[0].shape[1:]:
             raise InputError(
@@ -366,6 +372,7 @@ def train_cyclegan(
     grey_histogram_per_phase: bool = False,
     scan_jitter_px: float = 0.0,
     scan_jitter_correlation: float = 0.5,
+    synthetic_tiles: int | None = None,
     checkpoint_every: int = 5000,
     log_every: int = 100,
     device: str = "auto",
@@ -376,10 +383,12 @@ def train_cyclegan(
     """Train G_LH / G_HL on unpaired tile stacks (N, C, h, h) and (M, C, H, H), values in [0, 1].
 
     ``high_tiles_path`` may name several stacks (e.g. real and StyleGAN2 SEM tiles): H is their
-    union. ``H / h`` must be a power of two (the generators' scale). Discriminator depth is
-    ``n_layers`` or less where a domain's tiles are too small for it. ``forward_factor``: the
-    scale the forward model assumes (0 = the tiles' ratio, else equal to it); ``forward_phase``:
-    it sees G_LH's output softly segmented at the target tiles' Otsu level, not grey levels.
+    union, with only the first ``synthetic_tiles`` tiles of each stack after the first (None:
+    all; the comparison may sample more tiles than the CycleGAN should see). ``H / h`` must be a
+    power of two (the generators' scale). Discriminator depth is ``n_layers`` or less where a
+    domain's tiles are too small for it. ``forward_factor``: the scale the forward model assumes
+    (0 = the tiles' ratio, else equal to it); ``forward_phase``: it sees G_LH's output softly
+    segmented at the target tiles' Otsu level, not grey levels.
     ``forward_pyramid``: it also compares block means, down to one per tile (the tiles' porosity).
     ``forward_levels``: [pore, solid] grey levels of the low-resolution instrument, which then
     reads solid fractions on an absolute scale (else one gain and offset per batch).
@@ -396,7 +405,7 @@ def train_cyclegan(
     from ..models.cyclegan import ImagePool, build_cyclegan
 
     low = load_stack(low_tiles_path)
-    high, high_tiles_path = _union_of_stacks(high_tiles_path)
+    high, high_tiles_path = _union_of_stacks(high_tiles_path, synthetic_tiles)
     scale = _check_tiles(low, high, low_tiles_path, high_tiles_path, batch_size, generator)
     _check_forward_factor(forward_factor if lambda_forward > 0 else 0, scale, high_tiles_path)
     cfg = _model_config(
