@@ -34,6 +34,7 @@ from ..inference.segmentation import (
     load_segmenter,
     load_vqvae,
     pore_centre_cells,
+    real_class_fractions,
     segment,
 )
 from ..io import read_image, save_image, save_npy, save_npz, save_table
@@ -191,7 +192,8 @@ def sample_pairs(
     pixels): PixelCNN code maps decoded by the VQ-VAE; batch b is drawn from seed + b. The
     prior is convolutional, so its maps may be larger than the windows it was trained on.
     A prior conditioned on class fractions gets each map's from a random real window of the
-    map's size, shifted by ``calibration_rounds`` pilot batches of ``calibration_maps`` maps
+    map's size (a batch's moved to average the real fractions), shifted by
+    ``calibration_rounds`` pilot batches of ``calibration_maps`` maps
     (:func:`~matgen.inference.segmentation.calibrated_fraction_shift`; 0: not shifted).
     Writes the stacks, a table (with each map's condition) and the first ``png_examples``
     pairs as PNGs in ``pairs/`` beside them."""
@@ -212,7 +214,8 @@ def sample_pairs(
         gen = torch.Generator().manual_seed(seed + b)
         cond = None
         if class_counts is not None:  # each map's class fractions, as a real window's
-            cond = torch.from_numpy(draw_class_fractions(class_counts, k, side, gen) + shift)
+            real = real_class_fractions(class_counts)
+            cond = torch.from_numpy(draw_class_fractions(class_counts, k, side, gen, real) + shift)
             conditions.append(cond.numpy())
         codes = prior.sample(k, (side, side), temperature, generator=gen, cond=cond)
         with torch.no_grad():
