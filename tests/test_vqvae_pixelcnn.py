@@ -292,7 +292,8 @@ def test_a_prior_conditioned_on_class_fractions_draws_the_fractions_asked(tmp_pa
     gen_again = torch.Generator().manual_seed(0)
     centred = draw_class_fractions(stored, 200, 6, gen_again, np.array([0.5, 0.5]))
     np.testing.assert_allclose(centred.mean(0), [0.5, 0.5], atol=1e-6)
-    np.testing.assert_allclose(centred - drawn, centred[:1] - drawn[:1] + 0 * drawn, atol=1e-6)
+    offset = np.broadcast_to(centred[0] - drawn[0], drawn.shape)
+    np.testing.assert_allclose(centred - drawn, offset, atol=1e-6)
     assert abs(drawn[:, 0].mean() - 0.5) > 1e-3  # (the random windows alone did not average it)
     cond = torch.tensor([[1.0, 0.0]] * 8 + [[0.0, 1.0]] * 8)
     with torch.no_grad():

@@ -122,7 +122,7 @@ def draw_class_fractions(
     ``mean`` (C,): all ``n`` moved by one offset so that they average exactly that (the real
     fractions). 64 random windows average the real second phase only to about ±0.012 (their sd
     ~0.1), and the prior draws what it is asked: on the embedded default that draw noise was
-    half of the generated masks' phase-fraction error (docs/segmentation.md)."""
+    about 40 % of the generated masks' phase-fraction error (docs/segmentation.md)."""
     import torch
 
     h, w = class_counts.shape[-2:]

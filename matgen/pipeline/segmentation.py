@@ -208,13 +208,13 @@ def sample_pairs(
         shift = calibrated_fraction_shift(prior, vqvae, class_counts, side, temperature=temperature,
                                           rounds=calibration_rounds, maps=calibration_maps,
                                           seed=seed)  # fmt: skip
+    real = None if class_counts is None else real_class_fractions(class_counts)
     images, masks, rows, conditions = [], [], [], []
     for b, start in enumerate(range(0, n, batch_size)):
         k = min(batch_size, n - start)
         gen = torch.Generator().manual_seed(seed + b)
         cond = None
         if class_counts is not None:  # each map's class fractions, as a real window's
-            real = real_class_fractions(class_counts)
             cond = torch.from_numpy(draw_class_fractions(class_counts, k, side, gen, real) + shift)
             conditions.append(cond.numpy())
         codes = prior.sample(k, (side, side), temperature, generator=gen, cond=cond)
