@@ -449,6 +449,35 @@ def test_pair_realism_tells_thin_second_phase_from_broad_patches():
     assert thin["phase_fraction_max_abs_difference"]["met"]  # the fractions do not see it
 
 
+def test_calibration_leaves_a_faithful_prior_alone_whatever_windows_the_pilots_draw():
+    """A prior that draws exactly the fraction asked needs no shift. The pilots' windows differ
+    (a quarter or three quarters of class 1), so 64 random ones average 0.5 only to about
+    ±0.03; each batch's conditions are centred on the real fractions, so no round measures
+    that draw and the shift stays at 0 (uncentred, it took the windows' error)."""
+    import torch
+
+    from matgen.inference.segmentation import calibrated_fraction_shift
+
+    class FaithfulPrior:
+        def sample(self, n, shape, temperature, generator, cond):
+            ones = torch.round(cond[:, 1].clamp(0, 1) * shape[0] * shape[1]).long()
+            flat = torch.arange(shape[0] * shape[1])[None, :] < ones[:, None]
+            return flat.long().reshape(n, *shape)
+
+    class OneHotDecoder:
+        def decode_codes(self, codes):
+            return None, torch.nn.functional.one_hot(codes, 2).permute(0, 3, 1, 2).float()
+
+    counts = np.zeros((4, 2, 8, 8), np.uint16)
+    counts[:2, 0], counts[:2, 1] = 3, 1  # class 1: a quarter of two images, three quarters of two
+    counts[2:, 0], counts[2:, 1] = 1, 3
+    for seed in range(3):
+        shift = calibrated_fraction_shift(
+            FaithfulPrior(), OneHotDecoder(), counts, 8, rounds=3, maps=64, seed=seed
+        )
+        assert np.abs(shift).max() < 0.01
+
+
 def test_calibration_shifts_a_drifting_prior_onto_the_real_fractions():
     """A prior that draws class 1 at 0.2 below the fraction asked (the free-running drift):
     the pilot batches find the shift that brings its masks to the real maps' fraction."""
