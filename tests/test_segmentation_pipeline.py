@@ -449,6 +449,15 @@ def test_pair_realism_tells_thin_second_phase_from_broad_patches():
     assert thin["phase_fraction_max_abs_difference"]["met"]  # the fractions do not see it
 
 
+class _OneHotDecoder:
+    """A VQ-VAE stand-in for the calibration tests: code c decodes to class c (two classes)."""
+
+    def decode_codes(self, codes):
+        import torch
+
+        return None, torch.nn.functional.one_hot(codes, 2).permute(0, 3, 1, 2).float()
+
+
 def test_calibration_leaves_a_faithful_prior_alone_whatever_windows_the_pilots_draw():
     """A prior that draws exactly the fraction asked needs no shift. The pilots' windows differ
     (a quarter or three quarters of class 1), so 64 random ones average 0.5 only to about
@@ -464,16 +473,12 @@ def test_calibration_leaves_a_faithful_prior_alone_whatever_windows_the_pilots_d
             flat = torch.arange(shape[0] * shape[1])[None, :] < ones[:, None]
             return flat.long().reshape(n, *shape)
 
-    class OneHotDecoder:
-        def decode_codes(self, codes):
-            return None, torch.nn.functional.one_hot(codes, 2).permute(0, 3, 1, 2).float()
-
     counts = np.zeros((4, 2, 8, 8), np.uint16)
     counts[:2, 0], counts[:2, 1] = 3, 1  # class 1: a quarter of two images, three quarters of two
     counts[2:, 0], counts[2:, 1] = 1, 3
     for seed in range(3):
         shift = calibrated_fraction_shift(
-            FaithfulPrior(), OneHotDecoder(), counts, 8, rounds=3, maps=64, seed=seed
+            FaithfulPrior(), _OneHotDecoder(), counts, 8, rounds=3, maps=64, seed=seed
         )
         assert np.abs(shift).max() < 0.01
 
@@ -490,15 +495,11 @@ def test_calibration_shifts_a_drifting_prior_onto_the_real_fractions():
             p = (cond[:, 1] - 0.2).clamp(0, 1)[:, None, None].expand(n, *shape)
             return torch.bernoulli(p, generator=generator).long()
 
-    class OneHotDecoder:
-        def decode_codes(self, codes):
-            return None, torch.nn.functional.one_hot(codes, 2).permute(0, 3, 1, 2).float()
-
     counts = np.zeros((4, 2, 8, 8), np.uint16)
     counts[:, 0], counts[:, 1] = 3, 1  # a quarter of each code's pixels in class 1
     kw = dict(maps=64, seed=0)
-    shift = calibrated_fraction_shift(DriftingPrior(), OneHotDecoder(), counts, 8, rounds=3, **kw)
+    shift = calibrated_fraction_shift(DriftingPrior(), _OneHotDecoder(), counts, 8, rounds=3, **kw)
     assert shift[1] == pytest.approx(0.2, abs=0.02)
-    assert calibrated_fraction_shift(DriftingPrior(), OneHotDecoder(), counts, 8, rounds=0, **kw)[
+    assert calibrated_fraction_shift(DriftingPrior(), _OneHotDecoder(), counts, 8, rounds=0, **kw)[
         1
     ] == pytest.approx(0)
