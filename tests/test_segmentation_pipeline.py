@@ -192,10 +192,23 @@ def test_generator_chain_and_mix_training(real, tmp_path):
                      tmp_path / "pm.pt", tmp_path / "pm.csv", split=SPLIT, class_map_px=8,
                      class_map_pore_centres=True, **two)  # fmt: skip
     assert load_pixelcnn(tmp_path / "pm.pt")[0].top.n_codes == len(CLASSES)
-    with pytest.raises(InputError, match="class_map_pore_centres .* set class_map_px > 0"):
-        seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
-                         tmp_path / "bad.pt", tmp_path / "bad.csv", split=SPLIT,
-                         class_map_pore_centres=True, **two)  # fmt: skip
+    # and a pore map on the code grid drawn between the class map and the codes
+    seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
+                     tmp_path / "po.pt", tmp_path / "po.csv", split=SPLIT, class_map_px=8,
+                     class_map_pore_centres=True, pore_map=True, pore_map_dim=4,
+                     **two)  # fmt: skip
+    prior = load_pixelcnn(tmp_path / "po.pt")[0]
+    assert prior.pores.n_codes == 2 and prior.bottom.n_cond_map == len(CLASSES) + 2
+    assert "pore_map_nll" in pd.read_csv(tmp_path / "po.csv").columns
+    seg.sample_pairs(tmp_path / "vq.pt", tmp_path / "po.pt", tmp_path / "po" / "i.npy",
+                     tmp_path / "po" / "m.npy", tmp_path / "po" / "t.csv",
+                     calibration_rounds=1, calibration_maps=4, **kw)  # fmt: skip
+    assert np.load(tmp_path / "po" / "m.npy").shape == (3, 16, 16)
+    for key in ("class_map_pore_centres", "pore_map"):
+        with pytest.raises(InputError, match=f"{key} .* set class_map_px > 0"):
+            seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
+                             tmp_path / "bad.pt", tmp_path / "bad.csv", split=SPLIT,
+                             **{key: True}, **two)  # fmt: skip
     with pytest.raises(InputError, match="class_map_px 6 is not a multiple of the VQ-VAE's 4-px"):
         seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
                          tmp_path / "bad.pt", tmp_path / "bad.csv", split=SPLIT, class_map_px=6,

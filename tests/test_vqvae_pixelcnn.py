@@ -345,6 +345,63 @@ def test_a_map_conditioned_prior_sees_the_map_below_and_right():
     assert torch.allclose(a[0, :, 2, 2], c[0, :, 2, 2])
 
 
+def test_a_prior_with_a_pore_level_draws_pores_at_the_marks_and_codes_that_fill_them(tmp_path):
+    """Pores of 4 x 4 px on 4-px cells, the class map holding only their centres as marks and
+    a pore map on the code grid: the pore level draws pore codes under the marked cells and
+    none elsewhere, the code level draws pore codes where the pore map has them, and drawn
+    whole each pore is one 4-px cell. Its log carries the pore map's NLL; a pore map needs a
+    class map and the code maps' shape."""
+    import pandas as pd
+
+    from matgen.inference.segmentation import code_class_counts, load_pixelcnn, pore_centre_cells
+    from matgen.models.pixelcnn import class_map_condition, with_pore_map
+    from matgen.train.segmentation import train_pixelcnn
+
+    rng = np.random.default_rng(3)
+    masks = (rng.random((8, 4, 4)) < 0.3).repeat(4, 1).repeat(4, 2).astype(np.uint8)
+    under = masks[:, ::2, ::2].astype(np.int64)  # the pore map: 2 x 2 codes a pore
+    codes = under * 2 + (rng.random(under.shape) < 0.5)
+    kw = dict(n_codes=4, epochs=10, steps_per_epoch=10, batch_size=16, window=8, dim=16,
+              n_layers=2, kernel=3, lr=5e-3, class_counts=code_class_counts(masks, 2, 2),
+              class_map_counts=code_class_counts(masks, 4, 2), class_map_classes=1,
+              class_map_marks=pore_centre_cells(masks, 4, 1), class_map_window=4,
+              class_map_batch_size=16, device="cpu", show_progress=False)  # fmt: skip
+    train_pixelcnn(codes, tmp_path / "p.pt", tmp_path / "p.csv", pore_map=under.astype(bool),
+                   pore_map_dim=8, **kw)  # fmt: skip
+    prior, _, _ = load_pixelcnn(tmp_path / "p.pt")
+    assert prior.pores is not None and prior.pore_dim == 8
+    assert {"nll", "class_map_nll", "pore_map_nll"} <= set(pd.read_csv(tmp_path / "p.csv"))
+    class_map = torch.zeros(6, 4, 4, dtype=torch.long)
+    class_map[:, 1, 2] = class_map[:, 3, 0] = 1  # two marks
+    cond_map = class_map_condition(class_map, 2, 2)
+    cond = torch.tensor([[0.875, 0.125]] * 6)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        pores = prior.pores.sample(6, (8, 8), generator=gen, cond=cond, cond_map=cond_map)
+        assert (pores == cond_map[:, 1]).float().mean() > 0.9
+        pore_map = cond_map[:, 1].long()
+        drawn = prior.bottom.sample(6, (8, 8), generator=gen, cond=cond,
+                                    cond_map=with_pore_map(cond_map, pore_map))  # fmt: skip
+        assert ((drawn // 2) == pore_map).float().mean() > 0.9
+        whole = prior.sample(16, (8, 8), generator=gen, cond=torch.tensor([[0.7, 0.3]] * 16))
+    blocks = (whole // 2).reshape(16, 4, 2, 4, 2)
+    assert (blocks.amax((2, 4)) == blocks.amin((2, 4))).float().mean() > 0.9
+    with pytest.raises(InputError, match="pore map of shape"):
+        train_pixelcnn(codes, tmp_path / "q.pt", tmp_path / "q.csv",
+                       pore_map=under[:, :4].astype(bool), **kw)  # fmt: skip
+    with pytest.raises(InputError, match="give class_map_counts"):
+        train_pixelcnn(
+            codes,
+            tmp_path / "q.pt",
+            tmp_path / "q.csv",
+            n_codes=4,
+            pore_map=under.astype(bool),
+            device="cpu",
+            show_progress=False,
+            window=8,
+        )
+
+
 def test_a_two_level_prior_draws_codes_that_follow_its_class_map(tmp_path):
     """Masks of 4-px cells of two classes, codes 0/1 under class 0 and 2/3 under class 1: the
     two-level prior's code level draws the codes of the class its class map holds, and drawn
@@ -353,7 +410,7 @@ def test_a_two_level_prior_draws_codes_that_follow_its_class_map(tmp_path):
     import pandas as pd
 
     from matgen.inference.segmentation import code_class_counts, load_pixelcnn
-    from matgen.models.pixelcnn import TwoLevelPrior, class_map_condition
+    from matgen.models.pixelcnn import HierarchicalPrior, class_map_condition
     from matgen.train.segmentation import train_pixelcnn
 
     rng = np.random.default_rng(1)
@@ -368,7 +425,7 @@ def test_a_two_level_prior_draws_codes_that_follow_its_class_map(tmp_path):
                    class_map_counts=code_class_counts(masks, 4, 2), class_map_window=4,
                    class_map_batch_size=16, **kw)  # fmt: skip
     prior, window, _ = load_pixelcnn(tmp_path / "p.pt")
-    assert isinstance(prior, TwoLevelPrior) and prior.cell == 2 and window == 8
+    assert isinstance(prior, HierarchicalPrior) and prior.cell == 2 and window == 8
     log = pd.read_csv(tmp_path / "p.csv")
     assert {"nll", "class_map_nll"} <= set(log.columns) and len(log) == 10
     gen = torch.Generator().manual_seed(0)

@@ -89,11 +89,11 @@ def load_pixelcnn(
     """The prior (a :class:`~matgen.models.pixelcnn.GatedPixelCNN`, or a two-level prior
     whose class map is drawn first), its training window (codes) and, for a prior
     conditioned on class fractions, the class-count maps of its training masks (else None)."""
-    from ..models.pixelcnn import GatedPixelCNN, TwoLevelPrior
+    from ..models.pixelcnn import GatedPixelCNN, HierarchicalPrior
 
     payload = read_model_checkpoint(path, "pixelcnn", device)
     config = payload["model_config"]
-    model = TwoLevelPrior(**config) if "cell" in config else GatedPixelCNN(**config)
+    model = HierarchicalPrior(**config) if "cell" in config else GatedPixelCNN(**config)
     counts = payload.get("class_counts")
     return (
         load_trained_weights(model, payload["model"], path, device),

@@ -217,6 +217,13 @@ class GatedPixelCNN(nn.Module):
         return codes
 
 
+def with_pore_map(cond_map: torch.Tensor, pores: torch.Tensor) -> torch.Tensor:
+    """The code prior's conditioning map (N, C, h, w) with a pore map (N, h, w; 1 = a pore
+    code) appended as two one-hot channels."""
+    one_hot = F.one_hot(pores.long(), 2).permute(0, 3, 1, 2).to(cond_map)
+    return torch.cat([cond_map, one_hot], 1)
+
+
 def class_map_condition(class_map: torch.Tensor, n_classes: int, cell: int) -> torch.Tensor:
     """A class map (N, h, w) of ``cell``-code cells as the code prior's conditioning map: one
     channel per class, each cell repeated over its ``cell`` × ``cell`` codes."""
@@ -224,13 +231,18 @@ def class_map_condition(class_map: torch.Tensor, n_classes: int, cell: int) -> t
     return one_hot.repeat_interleave(cell, 2).repeat_interleave(cell, 3)
 
 
-class TwoLevelPrior(nn.Module):
+class HierarchicalPrior(nn.Module):
     """A coarse class map first, then the codes given it (the hierarchy of VQ-VAE-2, with
     mask classes as the top level): ``top`` draws a map of ``n_classes`` classes, one per
     ``cell`` × ``cell`` codes, whose low entropy lets a small network learn phase shapes over a
     wider field; ``bottom`` draws the codes, seeing the whole class map (ahead of it too).
-    Both are conditioned on the map's class fractions (``n_cond``); both train teacher-forced
-    on the real maps, each on its own windows."""
+
+    ``pore_dim`` > 0: a middle level of that width, ``pores``, draws which codes hold pores (a
+    binary map on the code grid) given the class map, and the codes see both maps. Two
+    symbols a position instead of ``n_codes`` let a small network learn whole round outlines;
+    the code level then only has to fill them. Every level is conditioned on the map's class
+    fractions (``n_cond``) and trains teacher-forced on the real maps, each on its own
+    windows."""
 
     def __init__(
         self,
@@ -241,11 +253,19 @@ class TwoLevelPrior(nn.Module):
         n_layers: int = 8,
         kernel: int = 5,
         n_cond: int = 0,
+        pore_dim: int = 0,
     ) -> None:
         super().__init__()
-        self.n_classes, self.cell = n_classes, cell
+        self.n_classes, self.cell, self.pore_dim = n_classes, cell, pore_dim
         self.top = GatedPixelCNN(n_classes, dim, n_layers, kernel, n_cond)
-        self.bottom = GatedPixelCNN(n_codes, dim, n_layers, kernel, n_cond, n_cond_map=n_classes)
+        self.pores = (
+            GatedPixelCNN(2, pore_dim, n_layers, kernel, n_cond, n_cond_map=n_classes)
+            if pore_dim
+            else None
+        )
+        self.bottom = GatedPixelCNN(
+            n_codes, dim, n_layers, kernel, n_cond, n_cond_map=n_classes + (2 if pore_dim else 0)
+        )
         self.n_codes, self.n_cond = n_codes, n_cond
 
     @torch.no_grad()
@@ -257,11 +277,15 @@ class TwoLevelPrior(nn.Module):
         generator: torch.Generator | None = None,
         cond: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``n`` code maps of ``shape`` (multiples of ``cell``): a class map, then the codes."""
+        """``n`` code maps of ``shape`` (multiples of ``cell``): a class map, (the pore map,)
+        then the codes."""
         rows, cols = shape
         if rows % self.cell or cols % self.cell:
             raise ValueError(f"a {shape} code map is not whole {self.cell}-code class-map cells")
         top_shape = (rows // self.cell, cols // self.cell)
         class_map = self.top.sample(n, top_shape, temperature, generator, cond)
         cond_map = class_map_condition(class_map, self.n_classes, self.cell)
+        if self.pores is not None:
+            pores = self.pores.sample(n, shape, temperature, generator, cond, cond_map)
+            cond_map = with_pore_map(cond_map, pores)
         return self.bottom.sample(n, shape, temperature, generator, cond, cond_map)

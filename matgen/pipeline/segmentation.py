@@ -131,6 +131,7 @@ def fit_pixelcnn(
     condition_on_fractions: bool = False,
     class_map_px: int = 0,
     class_map_pore_centres: bool = False,
+    pore_map: bool = False,
     **train: Any,
 ) -> dict[str, Any]:
     """Encode the first ``n_real`` real training pairs (0: all) with the VQ-VAE and fit the
@@ -140,16 +141,19 @@ def fit_pixelcnn(
     layout of the phases (the annotated mask's classes but the last, the pores) in cells of
     that many px first, then the codes — pores included — given it; ``class_map_pore_centres``:
     that map also marks the cells that hold a pore's centre (a class of its own), so the codes
-    draw each pore round the place the map set for it."""
+    draw each pore round the place the map set for it; ``pore_map``: between that map and
+    the codes a level of its own draws which codes hold pore pixels, so a pore's footprint
+    is drawn whole before its codes fill it."""
     real = _first_real(load_real(images_path, masks_path, table_path, split), n_real)
     vqvae = load_vqvae(vqvae_path, str(select_device(train.get("device", "auto"))))
     codes = encode_codes(vqvae, real["train_images"], real["train_masks"])
     masks, k = real["train_masks"], vqvae.n_classes
     counts = code_class_counts(masks, vqvae.downsample, k) if condition_on_fractions else None
-    cell_counts = marks = None
-    if class_map_pore_centres and not class_map_px:
-        raise InputError("pixelcnn.class_map_pore_centres marks pores in the class map of a "
-                         "two-level prior: set class_map_px > 0 (e.g. 4)")  # fmt: skip
+    cell_counts = marks = pores = None
+    for key, on in (("class_map_pore_centres", class_map_pore_centres), ("pore_map", pore_map)):
+        if on and not class_map_px:
+            raise InputError(f"pixelcnn.{key} belongs to a prior drawn in levels: set "
+                             "class_map_px > 0 (e.g. 4)")  # fmt: skip
     if class_map_px:
         if class_map_px % vqvae.downsample:
             raise InputError(f"pixelcnn.class_map_px {class_map_px} is not a multiple of the "
@@ -159,9 +163,14 @@ def fit_pixelcnn(
         cell_counts = code_class_counts(masks, class_map_px, k)
         if class_map_pore_centres:
             marks = pore_centre_cells(masks, class_map_px, k - 1)
+        if pore_map:
+            # the pores' footprint: every code holding a pore pixel (the codes then draw
+            # where in it the outline runs). At least half the pixels drew the pores larger
+            # (8.0-8.4 px against the real 7.4, diameter KS 0.16-0.22; docs/segmentation.md)
+            pores = code_class_counts(masks, vqvae.downsample, k)[:, k - 1] > 0
     return train_pixelcnn(codes, model_out, log_out, n_codes=vqvae.quantizer.n_codes,
                           class_counts=counts, class_map_counts=cell_counts,
-                          class_map_classes=k - 1, class_map_marks=marks,
+                          class_map_classes=k - 1, class_map_marks=marks, pore_map=pores,
                           **train)  # fmt: skip
 
 

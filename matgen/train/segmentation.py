@@ -175,6 +175,8 @@ def train_pixelcnn(
     class_map_marks: np.ndarray | None = None,
     class_map_window: int = 16,
     class_map_batch_size: int = 16,
+    pore_map: np.ndarray | None = None,
+    pore_map_dim: int = 32,
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
@@ -183,13 +185,15 @@ def train_pixelcnn(
 
     ``class_map_counts`` (N, C, h/k, w/k), the mask's pixels of each class under each cell of
     a coarser grid (k codes a side): the prior is then a
-    :class:`~matgen.models.pixelcnn.TwoLevelPrior` — a PixelCNN over the class map (each
+    :class:`~matgen.models.pixelcnn.HierarchicalPrior` — a PixelCNN over the class map (each
     cell's most common class of the first ``class_map_classes``, None: all; the others are
     left to the codes; ``class_map_marks`` (N, h/k, w/k) bool, cells of a class of their own
     drawn over that map, such as pores' centres; ``class_map_window``² windows,
     ``class_map_batch_size`` a step, fewer where ``max_passes`` caps its passes over the class
     maps; its NLL logged as ``class_map_nll``) and the code prior given the whole class map —
-    both trained in the same steps, teacher-forced on the real maps.
+    both trained in the same steps, teacher-forced on the real maps. ``pore_map`` (N, h, w)
+    bool, which codes hold pores: a middle level of width ``pore_map_dim`` draws it given the
+    class map, and the codes see both (its NLL logged as ``pore_map_nll``).
 
     ``class_counts`` (N, C, h, w), the mask's pixels of each class under each code: the prior
     is then conditioned on each window's class fractions, and keeps the maps (in its model
@@ -201,9 +205,8 @@ def train_pixelcnn(
     images) and samples copies of them.
     """
     import torch
-    import torch.nn.functional as F
 
-    from ..models.pixelcnn import GatedPixelCNN, TwoLevelPrior
+    from ..models.pixelcnn import GatedPixelCNN, HierarchicalPrior
 
     h, w = codes.shape[-2:]
     if window > min(h, w):
@@ -214,65 +217,83 @@ def train_pixelcnn(
     seed_everything(seed)
     n_cond = 0 if class_counts is None else int(class_counts.shape[1])
     cfg = dict(n_codes=n_codes, dim=dim, n_layers=n_layers, kernel=kernel, n_cond=n_cond)
-    two_level = class_map_counts is not None
-    if two_level:
-        top = _class_map_data(
-            class_map_counts,
-            class_map_classes,
-            class_map_marks,
-            h,
-            class_map_window,
-            class_map_batch_size,
-            max_passes,
-            epochs * steps_per_epoch,
-        )
+    top = None
+    if class_map_counts is not None:
+        top = _class_map_data(class_map_counts, class_map_classes, class_map_marks, h,
+                              class_map_window, class_map_batch_size, max_passes,
+                              epochs * steps_per_epoch)  # fmt: skip
         cfg.update(n_classes=top["n_classes"], cell=top["cell"])
-    model = (TwoLevelPrior(**cfg) if two_level else GatedPixelCNN(**cfg)).to(dev)
-    opt, run = TrainingRun.with_adam(
-        model_out,
-        log_out,
-        model,
-        cfg,
-        lr=lr,
-        epochs=epochs,
-        device=dev,
-        desc="PixelCNN",
-        show_progress=show_progress,
-    )
+        if pore_map is not None:
+            if pore_map.shape != codes.shape:
+                raise InputError(f"a pore map of shape {pore_map.shape} for code maps of "
+                                 f"{codes.shape}")  # fmt: skip
+            cfg.update(pore_dim=pore_map_dim)
+    elif pore_map is not None:
+        raise InputError("a pore map is drawn between a class map and the codes: "
+                         "give class_map_counts")  # fmt: skip
+    model = (HierarchicalPrior(**cfg) if top else GatedPixelCNN(**cfg)).to(dev)
+    opt, run = TrainingRun.with_adam(model_out, log_out, model, cfg, lr=lr, epochs=epochs,
+                                     device=dev, desc="PixelCNN",
+                                     show_progress=show_progress)  # fmt: skip
     for epoch in run.steps():
         rng = np.random.default_rng([seed, epoch])
         model.train()
-        total = top_total = 0.0
+        totals: dict[str, float] = {}
         for _ in range(steps_per_epoch):
             # the same draws with or without the class counts cut beside the codes
             stacks = (codes,) if class_counts is None else (codes, class_counts)
-            stacks += (top["cond_maps"],) if two_level else ()
-            c, *counts = random_d4_windows(stacks, batch_size, window, rng)
-            cond = torch.from_numpy(class_fractions(counts[0])).to(dev) if n_cond else None
-            c = torch.from_numpy(np.ascontiguousarray(c, np.int64)).to(dev)
-            if two_level:
-                cond_map = torch.from_numpy(counts[-1].astype(np.float32)).to(dev)
-                loss = F.cross_entropy(model.bottom(c, cond, cond_map), c)
-                top_loss = _class_map_loss(model.top, top, rng, dev)
-                top_total += float(top_loss.detach())
-                loss_sum = loss + top_loss
-            else:
-                loss = loss_sum = F.cross_entropy(model(c, cond), c)
+            stacks += (top["cond_maps"],) if top else ()
+            stacks += (pore_map,) if pore_map is not None and top else ()
+            windows = random_d4_windows(stacks, batch_size, window, rng)
+            losses = _prior_losses(model, windows, n_cond, top, rng, dev)
             opt.zero_grad(set_to_none=True)
-            loss_sum.backward()
+            sum(losses.values()).backward()
             opt.step()
-            total += float(loss.detach())
-        total /= steps_per_epoch
-        values = dict(nll=total, bits_per_code=total / np.log(2))
-        if two_level:
-            values["class_map_nll"] = top_total / steps_per_epoch
+            for name, loss in losses.items():
+                totals[name] = totals.get(name, 0.0) + float(loss.detach())
+        nll = totals.pop("nll") / steps_per_epoch
+        values = dict(nll=nll, bits_per_code=nll / np.log(2))
+        values.update({k: v / steps_per_epoch for k, v in totals.items()})
         run.end_step(epoch + 1, values)
     summary = {"epochs": epochs, "seconds": time.time() - run.started, "window": window}
-    if two_level:
+    if top:
         summary["class_map_batch_size"] = top["batch_size"]
     conditions = {} if class_counts is None else {"class_counts": torch.from_numpy(class_counts)}
     run.finish("pixelcnn", window=window, summary=summary, **conditions)
     return summary
+
+
+def _prior_losses(
+    model: "torch.nn.Module",
+    windows: list[np.ndarray],
+    n_cond: int,
+    top: dict[str, Any] | None,
+    rng: np.random.Generator,
+    dev: "torch.device",
+) -> dict[str, "torch.Tensor"]:
+    """One step's cross-entropies of a prior on windows of (codes[, class counts][, the
+    class map's conditioning map][, the pore map]): ``nll`` (the codes), and for a
+    hierarchical prior (``top``: :func:`_class_map_data`) ``class_map_nll`` on windows of its
+    own and ``pore_map_nll`` where it has a pore level."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..models.pixelcnn import with_pore_map
+
+    c, *rest = windows
+    cond = torch.from_numpy(class_fractions(rest[0])).to(dev) if n_cond else None
+    c = torch.from_numpy(np.ascontiguousarray(c, np.int64)).to(dev)
+    if top is None:
+        return {"nll": F.cross_entropy(model(c, cond), c)}
+    cond_map = torch.from_numpy(rest[n_cond > 0].astype(np.float32)).to(dev)
+    losses = {}
+    if model.pores is not None:
+        pores = torch.from_numpy(np.ascontiguousarray(rest[-1], np.int64)).to(dev)
+        losses["pore_map_nll"] = F.cross_entropy(model.pores(pores, cond, cond_map), pores)
+        cond_map = with_pore_map(cond_map, pores)
+    losses["nll"] = F.cross_entropy(model.bottom(c, cond, cond_map), c)
+    losses["class_map_nll"] = _class_map_loss(model.top, top, rng, dev)
+    return losses
 
 
 def _class_map_data(
