@@ -1,15 +1,20 @@
 """Segmentation study throughput: PixelCNN code-map sampling, row-cached (the vertical stack
-once per row, the horizontal stack on one row per position) vs a full forward pass per position.
+once per row, the horizontal stack on one row per position) vs a full forward pass per position;
+and seconds per training step of the embedded default's hierarchical prior, with and without a
+pore level (``pixelcnn.pore_map``) of width 16 and 32 — what the priors' 600 steps cost.
 
-Run: ``python benchmarks/segmentation.py [--device cuda] [--maps 64] [--size 16]``. Prints a
-table; never a test. The embedded default's prior: 64 codes, dim 32, 5 layers, 16 x 16 maps.
+Run: ``python benchmarks/segmentation.py [--device cuda] [--maps 64] [--size 16]``. Prints
+tables; never a test. The embedded default's prior: 64 codes, dim 32, 5 layers, 16 x 16 maps.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from matgen.models.pixelcnn import GatedPixelCNN
@@ -27,6 +32,42 @@ def full_forward_sample(net: GatedPixelCNN, n: int, size: int, rows: int) -> flo
                 probs = torch.softmax(net(codes[:, : i + 1])[:, :, i, j].float(), 1)
                 codes[:, i, j] = torch.multinomial(probs, 1)[:, 0]
     return time.perf_counter() - start
+
+
+def prior_step_seconds(pore_dim: int, steps: int = 10, device: str = "cpu") -> float:
+    """Seconds per training step of the embedded default's prior (8 random 128-px masks of three
+    classes, 2-px codes, 4-px class map with pore centres; 32 windows of 16 codes a step), with a
+    pore level of width ``pore_dim`` (0: none); the first step (warm-up) left out."""
+    from matgen.inference.segmentation import code_class_counts, pore_centre_cells
+    from matgen.train.segmentation import train_pixelcnn
+
+    rng = np.random.default_rng(0)
+    masks = rng.choice(3, size=(8, 128, 128), p=[0.65, 0.28, 0.07]).astype(np.uint8)
+    codes = rng.integers(0, 64, (8, 64, 64))
+    kw = dict(
+        n_codes=64,
+        steps_per_epoch=1,
+        batch_size=32,
+        window=16,
+        dim=32,
+        n_layers=5,
+        kernel=5,
+        lr=0.002,
+        class_counts=code_class_counts(masks, 2, 3),
+        class_map_counts=code_class_counts(masks, 4, 3),
+        class_map_classes=2,
+        class_map_marks=pore_centre_cells(masks, 4, 2),
+        device=device,
+        show_progress=False,
+    )
+    if pore_dim:
+        kw.update(pore_map=code_class_counts(masks, 2, 3)[:, 2] > 0, pore_map_dim=pore_dim)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        train_pixelcnn(codes, out / "w.pt", out / "w.csv", epochs=1, **kw)
+        start = time.perf_counter()
+        train_pixelcnn(codes, out / "p.pt", out / "p.csv", epochs=steps, **kw)
+        return (time.perf_counter() - start) / steps
 
 
 def main() -> None:
@@ -50,6 +91,12 @@ def main() -> None:
         print(f"{name:<28}{args.maps / seconds:>10.1f}{seconds / args.maps:>12.4f}")
     print(f"* extrapolated from the first {rows} of {args.size} rows; {args.size}² maps, "
           f"{args.threads} thread(s), {args.device}")  # fmt: skip
+    with limited_threads(args.threads):
+        steps = {dim: prior_step_seconds(dim, device=args.device) for dim in (0, 16, 32)}
+    print(f"\n{'prior training':<28}{'s/step':>10}{'600 steps, s':>14}")
+    for dim, seconds in steps.items():
+        name = f"pore level, width {dim}" if dim else "two levels (the default)"
+        print(f"{name:<28}{seconds:>10.3f}{600 * seconds:>14.0f}")
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def class_fractions(counts: np.ndarray) -> np.ndarray:
 def load_pixelcnn(
     path: str | os.PathLike, device: str = "cpu"
 ) -> tuple["torch.nn.Module", int, np.ndarray | None]:
-    """The prior (a :class:`~matgen.models.pixelcnn.GatedPixelCNN`, or a two-level prior
+    """The prior (a :class:`~matgen.models.pixelcnn.GatedPixelCNN`, or a hierarchical prior
     whose class map is drawn first), its training window (codes) and, for a prior
     conditioned on class fractions, the class-count maps of its training masks (else None)."""
     from ..models.pixelcnn import GatedPixelCNN, HierarchicalPrior
