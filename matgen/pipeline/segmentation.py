@@ -148,7 +148,8 @@ def fit_pixelcnn(
     vqvae = load_vqvae(vqvae_path, str(select_device(train.get("device", "auto"))))
     codes = encode_codes(vqvae, real["train_images"], real["train_masks"])
     masks, k = real["train_masks"], vqvae.n_classes
-    counts = code_class_counts(masks, vqvae.downsample, k) if condition_on_fractions else None
+    code_counts = code_class_counts(masks, vqvae.downsample, k)  # each class's pixels per code
+    counts = code_counts if condition_on_fractions else None
     cell_counts = marks = pores = None
     for key, on in (("class_map_pore_centres", class_map_pore_centres), ("pore_map", pore_map)):
         if on and not class_map_px:
@@ -167,7 +168,7 @@ def fit_pixelcnn(
             # the pores' footprint: every code holding a pore pixel (the codes then draw
             # where in it the outline runs). At least half the pixels drew the pores larger
             # (8.0-8.4 px against the real 7.4, diameter KS 0.16-0.22; docs/segmentation.md)
-            pores = code_class_counts(masks, vqvae.downsample, k)[:, k - 1] > 0
+            pores = code_counts[:, k - 1] > 0
     return train_pixelcnn(codes, model_out, log_out, n_codes=vqvae.quantizer.n_codes,
                           class_counts=counts, class_map_counts=cell_counts,
                           class_map_classes=k - 1, class_map_marks=marks, pore_map=pores,

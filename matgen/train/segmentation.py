@@ -243,7 +243,7 @@ def train_pixelcnn(
             # the same draws with or without the class counts cut beside the codes
             stacks = (codes,) if class_counts is None else (codes, class_counts)
             stacks += (top["cond_maps"],) if top else ()
-            stacks += (pore_map,) if pore_map is not None and top else ()
+            stacks += (pore_map,) if pore_map is not None else ()
             windows = random_d4_windows(stacks, batch_size, window, rng)
             losses = _prior_losses(model, windows, n_cond, top, rng, dev)
             opt.zero_grad(set_to_none=True)
