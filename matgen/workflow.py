@@ -23,7 +23,11 @@ from .util import limited_threads
 def run_stage(snakemake: Any, stage: Callable[..., Any], **kwargs: Any) -> Any:
     """Call ``stage(**kwargs)`` inside a Snakemake job; see the module docstring."""
     log_path = Path(snakemake.log[0]) if len(snakemake.log) else None
-    threads = int(getattr(snakemake, "threads", 1) or 1)
+    # a rule whose numbers depend on its thread count fixes it in its params; others take
+    # what Snakemake granted
+    params = getattr(snakemake, "params", None)
+    fixed = params.get("threads") if hasattr(params, "get") else None
+    threads = int(fixed or getattr(snakemake, "threads", 1) or 1)
     started = time.time()
     log = open(log_path, "w") if log_path else contextlib.nullcontext(sys.stderr)
     with log as stream, contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
@@ -37,7 +41,7 @@ def run_stage(snakemake: Any, stage: Callable[..., Any], **kwargs: Any) -> Any:
         except Exception:
             traceback.print_exc(file=stream)
             raise
-    params = dict(snakemake.params.items()) if hasattr(snakemake.params, "items") else {}
+    params = dict(params.items()) if hasattr(params, "items") else {}
     first = Path(snakemake.output[0])
     write_provenance(
         first.parent / f"{first.name}.provenance.json",

@@ -96,9 +96,9 @@ def porous_gpus(model):
 
 
 def training_params(model):
-    """A porous model's config slice as its trainer's keyword arguments (without `gpus`, which
-    only sizes the job)."""
-    return {k: v for k, v in config["porous"][model].items() if k != "gpus"}
+    """A porous model's config slice as its trainer's keyword arguments (without `gpus` and
+    `threads`, which size the job)."""
+    return {k: v for k, v in config["porous"][model].items() if k not in ("gpus", "threads")}
 
 
 def cyclegan_params(wildcards):

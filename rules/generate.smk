@@ -14,10 +14,14 @@ rule train_stylegan2:
         stylegan2=training_params("stylegan2"),
         # the snapshot choice weighs each target by its configured tolerance
         snapshot_tolerances=snapshot_tolerances(),
+        # the thread count the run uses whatever Snakemake grants (it changes the sums)
+        threads=config["porous"]["stylegan2"]["threads"],
     resources:
         gpu=porous_gpus("stylegan2"),
-    priority: PRIORITY["porous"]
-    threads: 1
+    # first among the porous jobs: the chain StyleGAN2 -> sampling -> CycleGAN is the study's
+    # longest, and its two threads must find both cores free
+    priority: PRIORITY["porous"] + 1
+    threads: config["porous"]["stylegan2"]["threads"]
     log:
         f"{RESULTS}/logs/porous/train_stylegan2.log",
     benchmark:
