@@ -18,9 +18,9 @@ rule train_stylegan2:
         threads=config["porous"]["stylegan2"]["threads"],
     resources:
         gpu=porous_gpus("stylegan2"),
-    # first among the porous jobs: the chain StyleGAN2 -> sampling -> CycleGAN is the study's
-    # longest, and its two threads must find both cores free
-    priority: PRIORITY["porous"] + 1
+    # the porous chain's head (StyleGAN2 -> sampling -> CycleGAN, its longest) on two threads:
+    # above any two one-thread jobs, as the scheduler weighs the sum of the jobs it starts
+    priority: 2 * max(PRIORITY.values()) + 1
     threads: config["porous"]["stylegan2"]["threads"]
     log:
         f"{RESULTS}/logs/porous/train_stylegan2.log",
@@ -79,6 +79,7 @@ rule train_cyclegan:
     input:
         low=lambda wc: f"{RESULTS}/porous/tiles/{translate_domain()}/tiles.npy",
         high=cyclegan_targets,
+        after=after_stylegan2,
     output:
         model=f"{RESULTS}/porous/{{translator}}/model.pt",
         log=f"{RESULTS}/porous/{{translator}}/training.csv",

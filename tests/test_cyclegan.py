@@ -101,9 +101,11 @@ def test_training_reduces_the_cycle_loss_and_translates_to_the_right_size(domain
     assert back.shape == (10, 1, 8, 8)
 
 
-def test_killed_cyclegan_resumes_bit_identically(domains, tmp_path):
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_killed_cyclegan_resumes_bit_identically(domains, tmp_path, channels_last):
     low, high = domains
-    kw = dict(seed=2, steps=8, checkpoint_every=3, lambda_forward=10.0, **TINY)
+    kw = dict(seed=2, steps=8, checkpoint_every=3, lambda_forward=10.0, channels_last=channels_last,
+              **TINY)  # fmt: skip
     train_cyclegan(low, high, tmp_path / "a.pt", tmp_path / "a.csv", **kw)
 
     def kill(step, nets):
@@ -320,6 +322,26 @@ def test_forward_levels_are_pore_below_solid_and_need_the_phase_view():
     for levels, phase in (([0.8, 0.2], True), ([0.2, 0.8], False), ([0.5], True)):
         with pytest.raises(InputError, match="forward_levels"):
             _forward_levels(levels, forward_phase=phase)
+
+
+def test_channels_last_is_a_layout_not_another_model(domains, tmp_path):
+    """Channels-last strides change only the order convolutions add up in: the same losses and
+    weights to float32 rounding, and a model file the translation reads as before."""
+    low, high = domains
+    kw = dict(seed=2, steps=4, amp=False, lambda_forward=10.0, **TINY)
+    for name, layout in (("a", False), ("b", True)):
+        train_cyclegan(low, high, tmp_path / f"{name}.pt", tmp_path / f"{name}.csv",
+                       channels_last=layout, **kw)  # fmt: skip
+    logs = [pd.read_csv(tmp_path / f"{n}.csv").drop(columns="sec_per_step") for n in "ab"]
+    pd.testing.assert_frame_equal(*logs, rtol=1e-4)
+    a, b = (torch.load(tmp_path / f"{n}.pt", weights_only=False)["G_LH"] for n in "ab")
+    assert all(torch.allclose(v, b[k], atol=1e-5) for k, v in a.items())
+    cl = torch.channels_last  # the layout was used: weights saved in it, not in the default
+    assert any(not v.is_contiguous() and v.is_contiguous(memory_format=cl) for v in b.values())
+    assert all(v.is_contiguous() for v in a.values())
+    out = translate(load_cyclegan_generator(tmp_path / "b.pt", "G_LH"), np.load(low))
+    ref = translate(load_cyclegan_generator(tmp_path / "a.pt", "G_LH"), np.load(low))
+    assert out.shape == (10, 1, 32, 32) and np.abs(out - ref).max() < 1e-3
 
 
 def test_amp_trains_in_bfloat16_where_the_cpu_runs_it_natively(domains, tmp_path):

@@ -3,6 +3,7 @@
 import csv
 
 import numpy as np
+import pytest
 import torch
 
 from matgen.train import CSVLogger, load_checkpoint, save_checkpoint, seed_everything
@@ -128,3 +129,31 @@ def test_precise_batch_norm_replaces_stale_running_statistics_by_the_final_weigh
     before = net[1].running_mean.clone()
     recalibrate_batch_norm(net, lambda: net(torch.randn(16, 3) + 50), 0)
     assert torch.equal(net[1].running_mean, before)
+
+
+@pytest.mark.parametrize("fixed, granted, used", [(None, 2, 2), (2, 1, 2), (1, 2, 1)])
+def test_a_stage_runs_with_the_threads_its_params_fix_whatever_snakemake_grants(
+    tmp_path, fixed, granted, used
+):
+    """A rule whose numbers depend on its thread count (the StyleGAN2's convolutions add up in
+    another order on two threads) names it in its params: under `--cores 1` Snakemake grants 1,
+    and the run still uses the config's count, so the same config gives the same numbers."""
+    import json
+    from types import SimpleNamespace
+
+    from snakemake.iocontainers import Log, Params
+
+    from matgen.workflow import run_stage
+
+    params = {"seed": 3} if fixed is None else {"seed": 3, "threads": fixed}
+    job = SimpleNamespace(
+        log=Log([str(tmp_path / "stage.log")]),
+        params=Params(fromdict=params),
+        output=[str(tmp_path / "out.txt")],
+        threads=granted,
+        rule="some_stage",
+    )
+    seen = run_stage(job, lambda: torch.get_num_threads())
+    assert seen == used
+    provenance = json.loads((tmp_path / "out.txt.provenance.json").read_text())
+    assert provenance["threads"] == used and provenance["seed"] == 3

@@ -100,6 +100,18 @@ def test_a_cyclegan_hyperparameter_reruns_only_the_cyclegan_branch(finished_run)
 
 
 @pytest.mark.e2e
+def test_a_stylegan2_hyperparameter_leaves_the_real_only_cyclegan(finished_run):
+    """The real-only CycleGAN waits for the StyleGAN2 (so the StyleGAN2's two threads find both
+    cores free) but does not read it: retraining the StyleGAN2 retrains only the CycleGAN that
+    sees its tiles."""
+    changed = yaml.safe_load(yaml.safe_dump(TINY))
+    changed["porous"]["stylegan2"]["lr"] = 0.002
+    jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
+    assert jobs["train_stylegan2"] == 1 and jobs["sample_stylegan2"] == 1
+    assert jobs["train_cyclegan"] == 1 and jobs["translate_microct"] == 1
+
+
+@pytest.mark.e2e
 def test_polysilicon_chain_judges_both_generators(finished_run):
     res = finished_run / "results/polysilicon"
     for name in ("samples", "traversal_vae", "traversal_gan", "comparison"):
