@@ -91,14 +91,17 @@ def cyclegan_targets(wildcards):
 
 
 def after_stylegan2(wildcards):
-    """Order only: the real-only CycleGAN starts after the StyleGAN2, which books two threads
-    and would otherwise wait for a one-thread job to free its second core (the real-only
-    CycleGAN first, then the StyleGAN2, then the other CycleGAN alone: 11.5 instead of 9.3 min
-    alone on 2 cores); both CycleGANs then run side by side. ancient(): a retrained StyleGAN2
-    does not retrain it."""
-    if wildcards.translator != "cyclegan_real_only":
-        return []  # the other one reads the StyleGAN2's tiles anyway
-    return ancient(f"{RESULTS}/porous/stylegan2/model.pt")
+    """Order only, where the StyleGAN2 books more than one thread: the real-only CycleGAN
+    starts after it. Snakemake never holds a core free for a job that needs two, so a one-thread
+    job that is ready beside it starts first and the StyleGAN2 waits for it (the real-only
+    CycleGAN, then the StyleGAN2, then the other CycleGAN alone: 11.5 instead of 9.3 min alone
+    on 2 cores); after it, both CycleGANs run side by side. A plain input, not ancient(): with
+    ancient() a run that retrains the StyleGAN2 left a real-only CycleGAN whose own parameters had
+    changed untrained. So a retrained StyleGAN2 retrains it too (the same weights: it does not
+    read it)."""
+    if wildcards.translator != "cyclegan_real_only" or config["porous"]["stylegan2"]["threads"] < 2:
+        return []
+    return f"{RESULTS}/porous/stylegan2/model.pt"
 
 
 def porous_gpus(model):

@@ -100,15 +100,20 @@ def test_a_cyclegan_hyperparameter_reruns_only_the_cyclegan_branch(finished_run)
 
 
 @pytest.mark.e2e
-def test_a_stylegan2_hyperparameter_leaves_the_real_only_cyclegan(finished_run):
-    """The real-only CycleGAN waits for the StyleGAN2 (so the StyleGAN2's two threads find both
-    cores free) but does not read it: retraining the StyleGAN2 retrains only the CycleGAN that
-    sees its tiles."""
+def test_a_two_thread_stylegan2_goes_before_the_real_only_cyclegan(finished_run):
+    """On one thread (the tiny config) the real-only CycleGAN does not wait for the StyleGAN2,
+    and a StyleGAN2 change leaves it; on two it waits (so the StyleGAN2 finds both cores free),
+    and its own parameter change still retrains it when the StyleGAN2 retrains too."""
     changed = yaml.safe_load(yaml.safe_dump(TINY))
     changed["porous"]["stylegan2"]["lr"] = 0.002
     jobs = planned_jobs(snakemake(finished_run, changed, "-n"))
-    assert jobs["train_stylegan2"] == 1 and jobs["sample_stylegan2"] == 1
-    assert jobs["train_cyclegan"] == 1 and jobs["translate_microct"] == 1
+    assert jobs["train_stylegan2"] == 1 and jobs["train_cyclegan"] == 1
+    changed["porous"]["stylegan2"]["threads"] = 2
+    changed["porous"]["cyclegan"]["lambda_cycle"] = 5.0
+    result = snakemake(finished_run, changed, "-n")
+    assert planned_jobs(result)["train_cyclegan"] == 2
+    real_only = result.stdout.split("wildcards: translator=cyclegan_real_only")[0]
+    assert "porous/stylegan2/model.pt" in real_only.split("rule train_cyclegan:")[-1]
 
 
 @pytest.mark.e2e
