@@ -335,7 +335,10 @@ def test_channels_last_is_a_layout_not_another_model(domains, tmp_path):
     logs = [pd.read_csv(tmp_path / f"{n}.csv").drop(columns="sec_per_step") for n in "ab"]
     pd.testing.assert_frame_equal(*logs, rtol=1e-4)
     a, b = (torch.load(tmp_path / f"{n}.pt", weights_only=False)["G_LH"] for n in "ab")
-    assert all(torch.allclose(v, b[k], atol=1e-5) for k, v in a.items())
+    # the weights (a bias in front of a normalisation has a gradient of rounding noise only,
+    # which Adam turns into whole steps of either sign)
+    weights = [k for k, v in a.items() if v.dim() == 4]
+    assert weights and all(torch.allclose(a[k], b[k], atol=1e-6) for k in weights)
     cl = torch.channels_last  # the layout was used: weights saved in it, not in the default
     assert any(not v.is_contiguous() and v.is_contiguous(memory_format=cl) for v in b.values())
     assert all(v.is_contiguous() for v in a.values())
