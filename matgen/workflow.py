@@ -23,11 +23,12 @@ from .util import limited_threads
 def run_stage(snakemake: Any, stage: Callable[..., Any], **kwargs: Any) -> Any:
     """Call ``stage(**kwargs)`` inside a Snakemake job; see the module docstring."""
     log_path = Path(snakemake.log[0]) if len(snakemake.log) else None
-    # a rule whose numbers depend on its thread count fixes it in its params; others take
-    # what Snakemake granted
+    # a rule whose numbers depend on its thread count names it in its params and runs with at
+    # least that many where Snakemake grants fewer (--cores 1: the same numbers, slower); more
+    # where a profile asks for more (set-threads on a cluster)
     params = getattr(snakemake, "params", None)
     fixed = params.get("threads") if hasattr(params, "get") else None
-    threads = int(fixed or getattr(snakemake, "threads", 1) or 1)
+    threads = max(int(fixed or 1), int(getattr(snakemake, "threads", 1) or 1))
     started = time.time()
     log = open(log_path, "w") if log_path else contextlib.nullcontext(sys.stderr)
     with log as stream, contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
