@@ -14,7 +14,7 @@ rule train_stylegan2:
         stylegan2=training_params("stylegan2"),
         # the snapshot choice weighs each target by its configured tolerance
         snapshot_tolerances=snapshot_tolerances(),
-        # the thread count the run uses whatever Snakemake grants (it changes the sums)
+        # the threads the run uses at least, where Snakemake grants fewer (they change the sums)
         threads=config["porous"]["stylegan2"]["threads"],
     resources:
         gpu=porous_gpus("stylegan2"),
