@@ -17,7 +17,12 @@ from matgen.pipeline.morphology import (
     morphology_of_tiles,
     tile_set_mismatch,
 )
-from matgen.pipeline.porous import compare_morphology, sample_stylegan2, translation_error
+from matgen.pipeline.porous import (
+    compare_morphology,
+    sample_stylegan2,
+    stylegan2_panels,
+    translation_error,
+)
 
 
 def test_distribution_distances_of_a_shifted_sample():
@@ -406,3 +411,24 @@ def test_power_spectra_tell_speckle_and_smoothing_from_the_real_texture():
     assert ratio["smooth"].min() < -2 and ratio["smooth"][0] > -0.5  # fine texture gone
     # a flat image has no texture; spectra of a constant set are zero, not NaN
     assert np.all(radial_power_spectrum(np.ones((2, 8, 8)))[1] == 0)
+
+
+def test_sample_panels_cut_every_tile_at_the_real_tiles_level(tmp_path):
+    """φ printed on the samples figure: every panel at one grey level, the real tiles' Otsu
+    level, so a pore-free tile reads ~0 — its own Otsu level split its solid into two phases."""
+    torch.manual_seed(0)
+    cfg = dict(
+        resolution=8, z_dim=8, w_dim=8, n_mapping=1, channel_base=32, channel_max=8, img_channels=1
+    )
+    save_checkpoint(tmp_path / "g.pt", step=1, model_config=cfg, include_rng=False,
+                    G_ema=Generator(**cfg).state_dict(), family="stylegan2")  # fmt: skip
+    rng = np.random.default_rng(0)
+    real = np.full((8, 1, 8, 8), 0.8, np.float32) + 0.02 * rng.standard_normal((8, 1, 8, 8))
+    real[:4, :, 2:5, 2:5] = 0.1  # pores in half of the tiles; the others solid with noise
+    np.save(tmp_path / "real.npy", real.astype(np.float16))
+    table = stylegan2_panels(tmp_path / "g.pt", tmp_path / "real.npy", tmp_path / "p.npz",
+                             tmp_path / "t.csv", seed=3, n_columns=8, smooth_sigma=0.0)  # fmt: skip
+    shown = table[table.row == "real"].set_index("id").porosity
+    assert np.allclose(shown[shown.index < 4], 9 / 64)  # the pores, and only them
+    assert (shown[shown.index >= 4] < 0.02).all()  # solid tiles: no pores, not half their pixels
+    assert table[table.row != "real"].porosity.dropna().between(0, 1).all()

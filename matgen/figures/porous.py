@@ -165,7 +165,9 @@ def stylegan2_samples_figure(
                 show_image(ax, images[name][c], title)
             if c == 0:
                 ax.set_ylabel(labels[name], fontsize=9)
-    fig.suptitle("StyleGAN2-ADA: real and synthetic SEM tiles (φ = porosity after Otsu)")
+    fig.suptitle(
+        "StyleGAN2-ADA: real and synthetic SEM tiles (φ = porosity at the real tiles' Otsu level)"
+    )
     save_table(csv_out, records)
     save_figure(fig, png_out)
     return records
