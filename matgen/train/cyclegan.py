@@ -403,8 +403,7 @@ def train_cyclegan(
     level, leaving each batch's pore fraction to the input (:func:`grey_histogram_loss`).
     ``scan_jitter_px`` > 0: the H critics see G_LH's output with that rms (px) of scan-row
     jitter, lag-1 ``scan_jitter_correlation`` (:meth:`CycleGANStep.observed`; 0: the paper's).
-    ``channels_last``: networks and batches in channels-last strides (oneDNN's faster layout
-    for the porous ResNet generators on CPU, 1.2x a step; slower for the STEM's U-Nets).
+    ``channels_last``: channels-last networks and batches (a porous step 1.2x faster on CPU).
     Writes ``model_out`` (.pt: model config, the networks) and a CSV log (step, loss_g, loss_d,
     gan_h, gan_l, cycle, identity, fourier, forward, grey_histogram, lr, sec_per_step).
     """
@@ -458,9 +457,8 @@ def train_cyclegan(
     for step in run.steps():
         for group in (*step_fn.opt_g.param_groups, *step_fn.opt_d.param_groups):
             group["lr"] = lr_at(step)
-        values = step_fn(
-            *(_d4_batch(t, batch_size, data_rng, dev, channels_last) for t in (low, high))
-        )
+        batches = (_d4_batch(t, batch_size, data_rng, dev, channels_last) for t in (low, high))
+        values = step_fn(*batches)
         done = step + 1
         run.end_step(done, values, log_row)
         if on_step is not None:
