@@ -44,6 +44,7 @@ def prior_step_seconds(pore_dim: int, steps: int = 10, device: str = "cpu") -> f
     rng = np.random.default_rng(0)
     masks = rng.choice(3, size=(8, 128, 128), p=[0.65, 0.28, 0.07]).astype(np.uint8)
     codes = rng.integers(0, 64, (8, 64, 64))
+    code_counts = code_class_counts(masks, 2, 3)  # each class's pixels per code
     kw = dict(
         n_codes=64,
         steps_per_epoch=1,
@@ -53,7 +54,7 @@ def prior_step_seconds(pore_dim: int, steps: int = 10, device: str = "cpu") -> f
         n_layers=5,
         kernel=5,
         lr=0.002,
-        class_counts=code_class_counts(masks, 2, 3),
+        class_counts=code_counts,
         class_map_counts=code_class_counts(masks, 4, 3),
         class_map_classes=2,
         class_map_marks=pore_centre_cells(masks, 4, 2),
@@ -61,7 +62,7 @@ def prior_step_seconds(pore_dim: int, steps: int = 10, device: str = "cpu") -> f
         show_progress=False,
     )
     if pore_dim:
-        kw.update(pore_map=code_class_counts(masks, 2, 3)[:, 2] > 0, pore_map_dim=pore_dim)
+        kw.update(pore_map=code_counts[:, 2] > 0, pore_map_dim=pore_dim)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         train_pixelcnn(codes, out / "w.pt", out / "w.csv", epochs=1, **kw)
