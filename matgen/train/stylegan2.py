@@ -9,9 +9,9 @@ lazy regularisation.
 
 Runs on one device, or data-parallel under ``torchrun`` (see :mod:`matgen.train.distributed`):
 the batch is split over processes, each draws its own tiles and latents from ``seed + rank``, and
-only rank 0 logs and writes checkpoints. With ``amp`` the main losses run under bfloat16 autocast
-on CUDA (with channels-last tensors) and on CPUs with native bfloat16 kernels
-(:func:`matgen.util.bfloat16_autocast`); regularisers stay in float32.
+only rank 0 logs and writes checkpoints. Networks and batches are channels-last (on CPU and
+CUDA). With ``amp`` the main losses run under bfloat16 autocast on CUDA and on CPUs with native
+bfloat16 kernels (:func:`matgen.util.bfloat16_autocast`); regularisers stay in float32.
 
 A resume checkpoint (``<model>.resume.pt``) is written atomically every ``checkpoint_kimg``; a
 killed run started again continues from it (bit-identical on one CPU process) and it is removed
@@ -121,7 +121,7 @@ def _tile_porosity(tiles: np.ndarray, level: float, dev: Any) -> "torch.Tensor":
 def _networks(
     model_config: dict[str, Any], dev: Any, d_channel_base: int | None = None
 ) -> tuple[Any, Any, Any]:
-    """G, D and the EMA copy of G (same initial weights), channels-last on CUDA; D's widths from
+    """G, D and the EMA copy of G (same initial weights), channels-last; D's widths from
     ``d_channel_base`` (None: G's ``channel_base``)."""
     import torch
 
