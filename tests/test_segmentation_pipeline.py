@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from matgen.data.ingest import ingest_domain
 from matgen.errors import InputError
@@ -71,6 +72,44 @@ def test_u_net_learns_an_easy_segmentation():
     assert losses[-1] < 0.5 * losses[0]
     pred = segment(model, images)
     assert pred.shape == (4, 32, 32) and (pred == masks).mean() > 0.95
+
+
+def test_logit_adjustment_draws_rare_phases_at_their_true_area_under_noisy_boundaries():
+    """Hand-drawn masks: each disc's boundary moved ±1 px at random. The median-frequency
+    weights (the rare discs ~5x) pull an unadjusted U-Net's boundary outwards; the adjusted
+    model is the same network with the head's bias shifted by -log w, and draws the discs at
+    close to their true area."""
+    from matgen.synth.segmentation import annotate_like_a_human
+    from matgen.train.segmentation import class_weights
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:32, :32]
+    exact = np.zeros((8, 32, 32), np.int64)
+    for e in exact:
+        for _ in range(3):
+            cy, cx, r = rng.uniform(4, 28), rng.uniform(4, 28), rng.uniform(2.5, 4)
+            e[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 1
+    noisy = np.stack([annotate_like_a_human(e, rng, max_shift=1, min_area=1) for e in exact])
+    images = (0.2 + 0.6 * exact[:, None] + 0.05 * rng.standard_normal((8, 1, 32, 32))).astype(
+        np.float32
+    )
+    # long enough for calibrated logits (8 epochs: the adjusted model still drew 1/6 of the area)
+    kw = dict(n_classes=2, seed=0, epochs=20, steps_per_epoch=10, batch_size=8, crop=16,
+              width=8, depth=2, lr=1e-2, device="cpu")  # fmt: skip
+    empty = (images[:0], noisy[:0])
+    plain, _ = train_segmenter((images, noisy), empty, 0.0, logit_adjustment=False, **kw)
+    adjusted, _ = train_segmenter((images, noisy), empty, 0.0, **kw)
+    w = class_weights([noisy], 2)
+    assert w[1] > 3 * w[0]
+    for name, p in plain.state_dict().items():  # the same network, the head's bias aside
+        q = adjusted.state_dict()[name]
+        expected = p - torch.log(torch.from_numpy(w)) if name == "head.bias" else p
+        assert torch.allclose(q, expected, atol=1e-6), name
+    true_area = exact.mean()
+    plain_area = (segment(plain, images) == 1).mean()
+    adjusted_area = (segment(adjusted, images) == 1).mean()
+    assert plain_area > 1.3 * true_area
+    assert abs(adjusted_area / true_area - 1) < 0.1
 
 
 def test_generator_chain_and_mix_training(real, tmp_path):
