@@ -48,7 +48,8 @@ def test_random_crops_keep_image_and_mask_aligned():
         random_crops(images, masks, 1, 32, rng)
 
 
-def test_u_net_learns_an_easy_segmentation():
+@pytest.mark.parametrize("amp", [False, True])
+def test_u_net_learns_an_easy_segmentation(amp):
     rng = np.random.default_rng(1)
     masks = (rng.random((4, 32, 32)) > 0.5).astype(np.int64)
     masks = np.repeat(np.repeat(masks[:, ::4, ::4], 4, 1), 4, 2)  # 4-px blocks
@@ -67,6 +68,7 @@ def test_u_net_learns_an_easy_segmentation():
         width=4,
         depth=2,
         lr=5e-3,
+        amp=amp,
         device="cpu",
     )
     assert losses[-1] < 0.5 * losses[0]

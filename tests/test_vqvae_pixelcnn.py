@@ -327,6 +327,11 @@ def test_map_conditioned_sampling_draws_what_the_full_network_would():
         net.sample(5, (7, 9), cond=cond)
 
 
+def test_a_conditioning_map_convolution_of_even_side_is_refused():
+    with pytest.raises(ValueError, match="map_kernel 4"):
+        GatedPixelCNN(n_codes=4, dim=8, n_layers=2, kernel=3, n_cond_map=1, map_kernel=4)
+
+
 def test_a_map_conditioned_prior_sees_the_map_below_and_right():
     """The conditioning map is not causal: the logits at a position change when the map
     changes below or to the right of it, unlike the codes there."""
@@ -345,12 +350,19 @@ def test_a_map_conditioned_prior_sees_the_map_below_and_right():
     assert torch.allclose(a[0, :, 2, 2], c[0, :, 2, 2])
 
 
-def test_a_prior_with_a_pore_level_draws_pores_at_the_marks_and_codes_that_fill_them(tmp_path):
+@pytest.mark.parametrize(
+    "cheap", [{}, dict(map_kernel=3, pore_map_batch_size=8, amp=True)], ids=["full", "cheap"]
+)
+def test_a_prior_with_a_pore_level_draws_pores_at_the_marks_and_codes_that_fill_them(
+    tmp_path, cheap
+):
     """Pores of 4 x 4 px on 4-px cells, the class map holding only their centres as marks and
     a pore map on the code grid: the pore level draws pore codes under the marked cells and
     none elsewhere, the code level draws pore codes where the pore map has them, and drawn
     whole each pore is one 4-px cell. Its log carries the pore map's NLL; a pore map needs a
-    class map and the code maps' shape."""
+    class map and the code maps' shape. The embedded default's cheaper settings (3 x 3
+    conditioning-map convolutions, the pore level on half the windows, bfloat16 where the CPU
+    runs it) learn the same."""
     import pandas as pd
 
     from matgen.inference.segmentation import code_class_counts, load_pixelcnn, pore_centre_cells
@@ -367,9 +379,12 @@ def test_a_prior_with_a_pore_level_draws_pores_at_the_marks_and_codes_that_fill_
               class_map_marks=pore_centre_cells(masks, 4, 1), class_map_window=4,
               class_map_batch_size=16, device="cpu", show_progress=False)  # fmt: skip
     train_pixelcnn(codes, tmp_path / "p.pt", tmp_path / "p.csv", pore_map=under.astype(bool),
-                   pore_map_dim=8, **kw)  # fmt: skip
+                   pore_map_dim=8, **kw, **cheap)  # fmt: skip
     prior, _, _ = load_pixelcnn(tmp_path / "p.pt")
     assert prior.pores is not None and prior.pore_dim == 8
+    side = cheap.get("map_kernel", 5)
+    for level in (prior.pores, prior.bottom):
+        assert all(layer.cond_map.kernel_size == (side, side) for layer in level.layers)
     assert {"nll", "class_map_nll", "pore_map_nll"} <= set(pd.read_csv(tmp_path / "p.csv"))
     class_map = torch.zeros(6, 4, 4, dtype=torch.long)
     class_map[:, 1, 2] = class_map[:, 3, 0] = 1  # two marks

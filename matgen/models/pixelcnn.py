@@ -43,13 +43,25 @@ class GatedLayer(nn.Module):
     """One gated layer with a vertical and a horizontal stack."""
 
     def __init__(
-        self, dim: int, kernel: int, first: bool, n_cond: int = 0, n_cond_map: int = 0
+        self,
+        dim: int,
+        kernel: int,
+        first: bool,
+        n_cond: int = 0,
+        n_cond_map: int = 0,
+        map_kernel: int = 5,
     ) -> None:
         super().__init__()
+        if map_kernel % 2 == 0:
+            raise ValueError(f"map_kernel {map_kernel}: an odd side keeps the map's size")
         # the condition's bias on both stacks' pre-activations (none without a condition)
         self.cond = nn.Linear(n_cond, 4 * dim) if n_cond else None
-        # the conditioning map's bias: unmasked, 5 x 5 (it may see below and right)
-        self.cond_map = nn.Conv2d(n_cond_map, 4 * dim, 5, padding=2) if n_cond_map else None
+        # the conditioning map's bias: unmasked, map_kernel² (it may see below and right)
+        self.cond_map = (
+            nn.Conv2d(n_cond_map, 4 * dim, map_kernel, padding=map_kernel // 2)
+            if n_cond_map
+            else None
+        )
         half = kernel // 2
         self.half = half
         # vertical: rows i−half .. i (the last one masked for the first layer), all columns
@@ -117,7 +129,8 @@ class GatedLayer(nn.Module):
 class GatedPixelCNN(nn.Module):
     """codes (N, h, w) → logits (N, n_codes, h, w), each position conditioned only on the
     positions before it in raster order (and on a vector per map when ``n_cond`` > 0, on a
-    whole map of ``n_cond_map`` channels when that is > 0)."""
+    whole map of ``n_cond_map`` channels when that is > 0, through a ``map_kernel``²
+    convolution in every layer)."""
 
     def __init__(
         self,
@@ -127,13 +140,14 @@ class GatedPixelCNN(nn.Module):
         kernel: int = 5,
         n_cond: int = 0,
         n_cond_map: int = 0,
+        map_kernel: int = 5,
     ) -> None:
         super().__init__()
         self.n_codes, self.n_cond, self.n_cond_map = n_codes, n_cond, n_cond_map
         self.embed = nn.Embedding(n_codes, dim)
         self.layers = nn.ModuleList(
             [
-                GatedLayer(dim, 7 if i == 0 else kernel, i == 0, n_cond, n_cond_map)
+                GatedLayer(dim, 7 if i == 0 else kernel, i == 0, n_cond, n_cond_map, map_kernel)
                 for i in range(n_layers)
             ]  # fmt: skip
         )
@@ -242,7 +256,8 @@ class HierarchicalPrior(nn.Module):
     symbols a position instead of ``n_codes`` let a small network learn whole round outlines;
     the code level then only has to fill them. Every level is conditioned on the map's class
     fractions (``n_cond``) and trains teacher-forced on the real maps, each on its own
-    windows."""
+    windows. ``map_kernel``: the side of the levels' conditioning-map convolutions (3 costs
+    a fifth of a masked convolution, 5 half of one)."""
 
     def __init__(
         self,
@@ -254,18 +269,18 @@ class HierarchicalPrior(nn.Module):
         kernel: int = 5,
         n_cond: int = 0,
         pore_dim: int = 0,
+        map_kernel: int = 5,
     ) -> None:
         super().__init__()
         self.n_classes, self.cell, self.pore_dim = n_classes, cell, pore_dim
         self.top = GatedPixelCNN(n_classes, dim, n_layers, kernel, n_cond)
         self.pores = (
-            GatedPixelCNN(2, pore_dim, n_layers, kernel, n_cond, n_cond_map=n_classes)
+            GatedPixelCNN(2, pore_dim, n_layers, kernel, n_cond, n_classes, map_kernel)
             if pore_dim
             else None
         )
-        self.bottom = GatedPixelCNN(
-            n_codes, dim, n_layers, kernel, n_cond, n_cond_map=n_classes + (2 if pore_dim else 0)
-        )
+        n_map = n_classes + (2 if pore_dim else 0)
+        self.bottom = GatedPixelCNN(n_codes, dim, n_layers, kernel, n_cond, n_map, map_kernel)
         self.n_codes, self.n_cond = n_codes, n_cond
 
     @torch.no_grad()
