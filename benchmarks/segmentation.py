@@ -1,7 +1,8 @@
 """Segmentation study throughput: PixelCNN code-map sampling, row-cached (the vertical stack
 once per row, the horizontal stack on one row per position) vs a full forward pass per position;
-and seconds per training step of the embedded default's hierarchical prior, with and without a
-pore level (``pixelcnn.pore_map``) of width 16 and 32 — what the priors' 600 steps cost.
+and seconds per training step of the embedded default's hierarchical prior (a pore level of
+width 32 on 16 windows a step, 3 x 3 conditioning-map convolutions, bfloat16 where the hardware
+runs it) against the variants it replaced — what the priors' 600 steps cost.
 
 Run: ``python benchmarks/segmentation.py [--device cuda] [--maps 64] [--size 16]``. Prints
 tables; never a test. The embedded default's prior: 64 codes, dim 32, 5 layers, 16 x 16 maps.
@@ -34,10 +35,13 @@ def full_forward_sample(net: GatedPixelCNN, n: int, size: int, rows: int) -> flo
     return time.perf_counter() - start
 
 
-def prior_step_seconds(pore_dim: int, steps: int = 10, device: str = "cpu") -> float:
+def prior_step_seconds(
+    pore_dim: int, steps: int = 10, device: str = "cpu", **variant: object
+) -> float:
     """Seconds per training step of the embedded default's prior (8 random 128-px masks of three
     classes, 2-px codes, 4-px class map with pore centres; 32 windows of 16 codes a step), with a
-    pore level of width ``pore_dim`` (0: none); the first step (warm-up) left out."""
+    pore level of width ``pore_dim`` (0: none) and ``variant``'s settings (map_kernel,
+    pore_map_batch_size, amp); the first step (warm-up) left out."""
     from matgen.inference.segmentation import code_class_counts, pore_centre_cells
     from matgen.train.segmentation import train_pixelcnn
 
@@ -60,6 +64,7 @@ def prior_step_seconds(pore_dim: int, steps: int = 10, device: str = "cpu") -> f
         class_map_marks=pore_centre_cells(masks, 4, 2),
         device=device,
         show_progress=False,
+        **variant,
     )
     if pore_dim:
         kw.update(pore_map=code_counts[:, 2] > 0, pore_map_dim=pore_dim)
@@ -92,12 +97,20 @@ def main() -> None:
         print(f"{name:<28}{args.maps / seconds:>10.1f}{seconds / args.maps:>12.4f}")
     print(f"* extrapolated from the first {rows} of {args.size} rows; {args.size}² maps, "
           f"{args.threads} thread(s), {args.device}")  # fmt: skip
+    cheap = dict(pore_map_batch_size=16, map_kernel=3)
+    variants = {
+        "two levels, float32": (0, {}),
+        "pore level, float32": (32, {}),
+        "+ 16 windows, 3 x 3": (32, cheap),
+        "+ bfloat16 (the default)*": (32, {**cheap, "amp": True}),
+    }
     with limited_threads(args.threads):
-        steps = {dim: prior_step_seconds(dim, device=args.device) for dim in (0, 16, 32)}
+        steps = {name: prior_step_seconds(dim, device=args.device, **kw)
+                 for name, (dim, kw) in variants.items()}  # fmt: skip
     print(f"\n{'prior training':<28}{'s/step':>10}{'600 steps, s':>14}")
-    for dim, seconds in steps.items():
-        name = f"pore level, width {dim}" if dim else "two levels (the default)"
+    for name, seconds in steps.items():
         print(f"{name:<28}{seconds:>10.3f}{600 * seconds:>14.0f}")
+    print("* float32 where the hardware has no native bfloat16 (matgen.util.bfloat16_autocast)")
 
 
 if __name__ == "__main__":
