@@ -197,13 +197,10 @@ def train_pixelcnn(
     both trained in the same steps, teacher-forced on the real maps. ``pore_map`` (N, h, w)
     bool, which codes hold pores: a middle level of width ``pore_map_dim`` draws it given the
     class map, and the codes see both (its NLL logged as ``pore_map_nll``), on the first
-    ``pore_map_batch_size`` of the code level's windows a step (None: all of them; two symbols a
-    position have less to learn). ``map_kernel``: the side of the conditioning-map
-    convolutions (:class:`~matgen.models.pixelcnn.HierarchicalPrior`).
-
+    ``pore_map_batch_size`` of the code level's windows a step (None: all; two symbols a
+    position have less to learn). ``map_kernel``: the conditioning-map convolutions' side.
     ``amp``: the forward passes under bfloat16 autocast where the hardware runs it natively
-    (:func:`matgen.util.bfloat16_autocast`; a step ~1.7x faster on an AVX512-BF16 CPU), the
-    cross-entropies in float32.
+    (:func:`matgen.util.bfloat16_autocast`; a step ~1.7x faster on an AVX512-BF16 CPU).
 
     ``class_counts`` (N, C, h, w), the mask's pixels of each class under each code: the prior
     is then conditioned on each window's class fractions, and keeps the maps (in its model
