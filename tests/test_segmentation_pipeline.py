@@ -76,15 +76,10 @@ def test_u_net_learns_an_easy_segmentation(amp):
     assert pred.shape == (4, 32, 32) and (pred == masks).mean() > 0.95
 
 
-def test_logit_adjustment_draws_rare_phases_at_their_true_area_under_noisy_boundaries():
-    """Hand-drawn masks: each disc's boundary moved ±1 px at random. The median-frequency
-    weights (the rare discs ~5x) pull an unadjusted U-Net's boundary outwards; the adjusted
-    model is the same network with the head's bias shifted by -log w, and draws the discs at
-    close to their true area."""
+def _discs_with_hand_drawn_masks(rng: np.random.Generator):
+    """8 images of 32 px with three discs each; masks with each disc's boundary moved ±1 px."""
     from matgen.synth.segmentation import annotate_like_a_human
-    from matgen.train.segmentation import class_weights
 
-    rng = np.random.default_rng(3)
     yy, xx = np.mgrid[:32, :32]
     exact = np.zeros((8, 32, 32), np.int64)
     for e in exact:
@@ -92,26 +87,70 @@ def test_logit_adjustment_draws_rare_phases_at_their_true_area_under_noisy_bound
             cy, cx, r = rng.uniform(4, 28), rng.uniform(4, 28), rng.uniform(2.5, 4)
             e[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 1
     noisy = np.stack([annotate_like_a_human(e, rng, max_shift=1, min_area=1) for e in exact])
-    images = (0.2 + 0.6 * exact[:, None] + 0.05 * rng.standard_normal((8, 1, 32, 32))).astype(
-        np.float32
-    )
-    # long enough for calibrated logits (8 epochs: the adjusted model still drew 1/6 of the area)
-    kw = dict(n_classes=2, seed=0, epochs=20, steps_per_epoch=10, batch_size=8, crop=16,
-              width=8, depth=2, lr=1e-2, device="cpu")  # fmt: skip
+    noise = 0.05 * rng.standard_normal((8, 1, 32, 32))
+    return (0.2 + 0.6 * exact[:, None] + noise).astype(np.float32), exact, noisy
+
+
+@pytest.mark.parametrize(
+    "calibrated, epochs, width, lr",
+    [(False, 8, 4, 5e-3), (True, 20, 8, 1e-2)],
+    ids=["short", "long"],
+)
+def test_the_u_net_decision_draws_rare_phases_at_their_true_area_under_noisy_boundaries(
+    calibrated, epochs, width, lr
+):
+    """Hand-drawn masks: each disc's boundary moved ±1 px at random. The median-frequency
+    weights (the rare discs ~5x) pull a weighted U-Net's boundary outwards; the logit-adjusted
+    model is the same network with the head's bias shifted by -log w, close to the true area
+    once its logits are calibrated (trained long enough) but not before (a sixth of it); the
+    fraction-matched one is close either way."""
+    from matgen.train.segmentation import class_weights
+
+    images, exact, noisy = _discs_with_hand_drawn_masks(np.random.default_rng(3))
+    kw = dict(n_classes=2, seed=0, epochs=epochs, steps_per_epoch=10, batch_size=8, crop=16,
+              width=width, depth=2, lr=lr, device="cpu")  # fmt: skip
     empty = (images[:0], noisy[:0])
-    plain, _ = train_segmenter((images, noisy), empty, 0.0, logit_adjustment=False, **kw)
-    adjusted, _ = train_segmenter((images, noisy), empty, 0.0, **kw)
+    nets = {d: train_segmenter((images, noisy), empty, 0.0, decision=d, **kw)[0]
+            for d in ("weighted", "logit_adjusted", "fraction_matched")}  # fmt: skip
     w = class_weights([noisy], 2)
     assert w[1] > 3 * w[0]
-    for name, p in plain.state_dict().items():  # the same network, the head's bias aside
-        q = adjusted.state_dict()[name]
+    for name, p in nets["weighted"].state_dict().items():  # one network, the head's bias aside
+        q = nets["logit_adjusted"].state_dict()[name]
         expected = p - torch.log(torch.from_numpy(w)) if name == "head.bias" else p
         assert torch.allclose(q, expected, atol=1e-6), name
-    true_area = exact.mean()
-    plain_area = (segment(plain, images) == 1).mean()
-    adjusted_area = (segment(adjusted, images) == 1).mean()
-    assert plain_area > 1.3 * true_area
-    assert abs(adjusted_area / true_area - 1) < 0.1
+    area = {d: (segment(net, images) == 1).mean() / exact.mean() for d, net in nets.items()}
+    assert area["weighted"] > 1.3
+    assert abs(area["fraction_matched"] - 1) < 0.1
+    if calibrated:
+        assert abs(area["logit_adjusted"] - 1) < 0.1
+    else:
+        assert area["logit_adjusted"] < 0.5
+    with pytest.raises(InputError, match="decision 'best'"):
+        train_segmenter((images, noisy), empty, 0.0, decision="best", **kw)
+
+
+def test_class_fractions_are_matched_over_the_parts_by_their_shares():
+    """Two parts drawn at shares 3/4 and 1/4: the shift makes the argmax fractions the
+    share-weighted label fractions; unlabelled pixels count for neither."""
+    from matgen.train.segmentation import match_class_fractions
+
+    class Logits(torch.nn.Module):  # the image is the logit of class 1; class 0 at 0
+        def __init__(self) -> None:
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([torch.zeros_like(x), x], 1)
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (2, 4, 1, 16, 16)).astype(np.float32)
+    masks = np.zeros((2, 4, 16, 16), np.int64)
+    masks[0].reshape(-1)[: masks[0].size // 5] = 1  # part 0: 20 % class 1
+    masks[1].reshape(-1)[: masks[1].size // 2] = 1  # part 1: 50 %
+    masks[1, 0, 0] = 255  # unlabelled
+    shift = match_class_fractions(Logits(), [(0.75, x[0], masks[0]), (0.25, x[1], masks[1])])
+    drawn = [((x[k, :, 0] + float(shift[1] - shift[0])) > 0).mean() for k in (0, 1)]
+    assert 0.75 * drawn[0] + 0.25 * drawn[1] == pytest.approx(0.75 * 0.2 + 0.25 * 0.5, abs=0.01)
 
 
 def test_generator_chain_and_mix_training(real, tmp_path):
