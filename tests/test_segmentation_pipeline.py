@@ -135,6 +135,8 @@ def test_class_fractions_are_matched_over_the_parts_by_their_shares():
     from matgen.train.segmentation import match_class_fractions
 
     class Logits(torch.nn.Module):  # the image is the logit of class 1; class 0 at 0
+        depth = 0  # no pooling: any size
+
         def __init__(self) -> None:
             super().__init__()
             self.p = torch.nn.Parameter(torch.zeros(1))
@@ -143,14 +145,21 @@ def test_class_fractions_are_matched_over_the_parts_by_their_shares():
             return torch.cat([torch.zeros_like(x), x], 1)
 
     rng = np.random.default_rng(0)
-    x = rng.normal(0, 1, (2, 4, 1, 16, 16)).astype(np.float32)
-    masks = np.zeros((2, 4, 16, 16), np.int64)
+    x = rng.normal(0, 1, (2, 4, 1, 32, 32)).astype(np.float32)
+    masks = np.zeros((2, 4, 32, 32), np.int64)
     masks[0].reshape(-1)[: masks[0].size // 5] = 1  # part 0: 20 % class 1
     masks[1].reshape(-1)[: masks[1].size // 2] = 1  # part 1: 50 %
     masks[1, 0, 0] = 255  # unlabelled
     shift = match_class_fractions(Logits(), [(0.75, x[0], masks[0]), (0.25, x[1], masks[1])])
     drawn = [((x[k, :, 0] + float(shift[1] - shift[0])) > 0).mean() for k in (0, 1)]
     assert 0.75 * drawn[0] + 0.25 * drawn[1] == pytest.approx(0.75 * 0.2 + 0.25 * 0.5, abs=0.01)
+    # a U-Net of two poolings on 30-px images (padded as when it segments)
+    from matgen.models.unet import UNet
+
+    net = UNet(1, 2, 4, 2).eval()
+    assert match_class_fractions(
+        net, [(1.0, x[0][:, :, :30, :30], masks[0][:, :30, :30])]
+    ).shape == (2,)
 
 
 def test_generator_chain_and_mix_training(real, tmp_path):

@@ -4,6 +4,7 @@ image + mask pairs to code maps and segment micrographs."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -142,21 +143,29 @@ def draw_class_fractions(
 def segment(model: "torch.nn.Module", images: np.ndarray, batch_size: int = 8) -> np.ndarray:
     """Label maps (N, H, W) uint8 of images (N, C, H, W) in [0, 1]; sides padded (reflect) to a
     multiple of the U-Net's 2^depth and cropped back."""
+    return np.concatenate(
+        [logits.argmax(1).cpu().numpy().astype(np.uint8)
+         for logits in segmenter_logits(model, images, batch_size)]
+    )  # fmt: skip
+
+
+def segmenter_logits(
+    model: "torch.nn.Module", images: np.ndarray, batch_size: int = 8
+) -> Iterator["torch.Tensor"]:
+    """The U-Net's logits (n, classes, H, W), float32 on its device, batch by batch, of images
+    (N, C, H, W) in [0, 1]; sides padded (reflect) to a multiple of its 2^depth, cropped back."""
     import torch
 
     dev = next(model.parameters()).device
     mult = 2**model.depth
     h, w = images.shape[-2:]
     ph, pw = (-h) % mult, (-w) % mult
-    out = []
     with torch.no_grad():
         for s in range(0, len(images), batch_size):
             x = np.asarray(images[s : s + batch_size], np.float32)
             if ph or pw:
                 x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
-            logits = model(torch.from_numpy(x).to(dev))
-            out.append(logits.argmax(1)[:, :h, :w].cpu().numpy().astype(np.uint8))
-    return np.concatenate(out)
+            yield model(torch.from_numpy(x).to(dev))[:, :, :h, :w].float()
 
 
 def load_segmenter(

@@ -493,14 +493,13 @@ def match_class_fractions(
     At most ``max_pixels`` of each part (its first images) are read."""
     import torch
 
+    from ..inference.segmentation import segmenter_logits
+
     dev = next(model.parameters()).device
     logits, labels, shares = [], [], []
     for share, images, masks in parts:
         k = max(1, max_pixels // int(np.prod(masks.shape[1:])))
-        with torch.no_grad():
-            out = torch.cat([model(torch.from_numpy(np.ascontiguousarray(images[i : i + 8],
-                                                                           np.float32)).to(dev))
-                             for i in range(0, min(k, len(images)), 8)])  # fmt: skip
+        out = torch.cat(list(segmenter_logits(model, images[:k])))
         m = torch.from_numpy(np.asarray(masks[:k], np.int64)).to(dev)
         logits.append(out.permute(0, 2, 3, 1)[m != UNLABELLED].float())
         labels.append(m[m != UNLABELLED])
