@@ -230,12 +230,12 @@ def train_pixelcnn(
                               class_map_window, class_map_batch_size, max_passes,
                               epochs * steps_per_epoch)  # fmt: skip
         cfg.update(n_classes=top["n_classes"], cell=top["cell"], map_kernel=map_kernel)
-        top["pore_batch_size"] = pore_map_batch_size or batch_size
         if pore_map is not None:
             if pore_map.shape != codes.shape:
                 raise InputError(f"a pore map of shape {pore_map.shape} for code maps of "
                                  f"{codes.shape}")  # fmt: skip
             cfg.update(pore_dim=pore_map_dim)
+            top["pore_batch_size"] = pore_map_batch_size or batch_size
     elif pore_map is not None:
         raise InputError("a pore map is drawn between a class map and the codes: "
                          "give class_map_counts")  # fmt: skip
