@@ -284,15 +284,26 @@ def test_generator_chain_and_mix_training(real, tmp_path):
     # and a pore map on the code grid drawn between the class map and the codes
     seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
                      tmp_path / "po.pt", tmp_path / "po.csv", split=SPLIT, class_map_px=8,
-                     class_map_pore_centres=True, pore_map=True, pore_map_dim=4,
-                     **two)  # fmt: skip
+                     class_map_pore_centres=True, class_map_pore_sizes=[3.0, 6.0],
+                     pore_map=True, pore_map_dim=4, map_context=2, **two)  # fmt: skip
     prior = load_pixelcnn(tmp_path / "po.pt")[0]
-    assert prior.pores.n_codes == 2 and prior.bottom.n_cond_map == len(CLASSES) + 2
+    assert prior.pores.n_codes == 2 and prior.bottom.n_cond_map == len(CLASSES) + 4
+    assert prior.top.n_codes == len(CLASSES) + 2  # the phases and three pore-size marks
+    assert prior.bottom.map_net is not None and prior.top.map_net is None
     assert "pore_map_nll" in pd.read_csv(tmp_path / "po.csv").columns
     seg.sample_pairs(tmp_path / "vq.pt", tmp_path / "po.pt", tmp_path / "po" / "i.npy",
                      tmp_path / "po" / "m.npy", tmp_path / "po" / "t.csv",
-                     calibration_rounds=1, calibration_maps=4, **kw)  # fmt: skip
+                     calibration_rounds=1, calibration_maps=4,
+                     level_temperature=dict(pores=0.7, codes=0.7), **kw)  # fmt: skip
     assert np.load(tmp_path / "po" / "m.npy").shape == (3, 16, 16)
+    with pytest.raises(InputError, match="px.pt: sample.level_temperature is for a prior drawn"):
+        seg.sample_pairs(tmp_path / "vq.pt", tmp_path / "px.pt", wide / "i.npy",
+                         wide / "m.npy", wide / "t.csv", level_temperature=dict(codes=0.7),
+                         **kw)  # fmt: skip
+    with pytest.raises(InputError, match="class_map_pore_sizes split the pore centres' marks"):
+        seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
+                         tmp_path / "bad.pt", tmp_path / "bad.csv", split=SPLIT, class_map_px=8,
+                         class_map_pore_sizes=[3.0], **two)  # fmt: skip
     for key in ("class_map_pore_centres", "pore_map"):
         with pytest.raises(InputError, match=f"{key} .* set class_map_px > 0"):
             seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",

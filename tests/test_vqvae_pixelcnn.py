@@ -188,12 +188,31 @@ def test_pore_centre_cells_mark_one_cell_per_pore_whatever_its_size():
     masks[1, 4, 4] = masks[1, 5, 5] = 2  # diagonal neighbours: two pores, one cell
     masks[1, 8:11, 0:3] = 2  # (9, 1) -> (2, 0)
     marks = pore_centre_cells(masks, 4, 2)
-    assert marks.shape == (2, 4, 4) and marks.dtype == bool
+    assert marks.shape == (2, 4, 4) and set(np.unique(marks)) == {0, 1}
     assert sorted(zip(*np.nonzero(marks[0]))) == [(1, 1), (3, 3)]
     assert sorted(zip(*np.nonzero(marks[1]))) == [(1, 1), (2, 0)]
     assert not pore_centre_cells(np.zeros((1, 8, 8), np.uint8), 4, 2).any()
     with pytest.raises(InputError, match="do not tile into 3-px cells"):
         pore_centre_cells(masks, 3, 2)
+
+
+def test_pore_centre_marks_carry_the_pores_size_class():
+    """With size edges (equivalent diameter, px) each mark is 1 + the pore's size class; two
+    centres in one cell keep the larger pore's class; edges must increase."""
+    from matgen.inference.segmentation import pore_centre_cells
+
+    masks = np.zeros((1, 24, 24), np.uint8)
+    masks[0, 1, 1] = 2  # 1 px: diameter 1.13 -> class 1
+    masks[0, 4:8, 12:16] = 2  # 16 px: diameter 4.51 -> class 2 (edge 3 <= 4.51 < 6)
+    masks[0, 12:20, 2:10] = 2  # 64 px: diameter 9.03 -> class 3
+    masks[0, 20, 20] = 2  # a 1-px pore beside a 9-px one, both centred in cell (5, 5)
+    masks[0, 21:24, 21:24] = 2
+    marks = pore_centre_cells(masks, 4, 2, size_edges=[3.0, 6.0])
+    assert marks[0, 0, 0] == 1 and marks[0, 1, 3] == 2 and marks[0, 4, 1] == 3
+    assert marks[0, 5, 5] == 2  # the 9-px pore (diameter 3.39) wins over the 1-px one
+    assert (marks > 0).sum() == 4
+    with pytest.raises(InputError, match="not increasing"):
+        pore_centre_cells(masks, 4, 2, size_edges=[6.0, 3.0])
 
 
 def test_a_two_level_prior_draws_pores_at_the_marks_of_its_class_map(tmp_path):
@@ -236,6 +255,51 @@ def test_a_two_level_prior_draws_pores_at_the_marks_of_its_class_map(tmp_path):
                        class_map_counts=code_class_counts(masks, 4, 2), class_map_classes=1,
                        class_map_marks=marks[:, :2], class_map_window=4, device="cpu",
                        show_progress=False)  # fmt: skip
+
+
+def test_size_class_marks_tell_the_code_level_how_large_a_pore_to_draw(tmp_path):
+    """Pores of two sizes in 4-px cells — 2 x 2 px (one code) or 4 x 4 px (four codes) — marked
+    with their size class: given a small mark the code level draws one pore code in the cell,
+    given a large mark four. Marks without sizes leave it to guess: the large ones fall short."""
+    from matgen.inference.segmentation import code_class_counts, load_pixelcnn, pore_centre_cells
+    from matgen.models.pixelcnn import class_map_condition
+    from matgen.train.segmentation import train_pixelcnn
+
+    rng = np.random.default_rng(3)
+    kind = rng.choice(3, size=(16, 4, 4), p=[0.6, 0.2, 0.2])  # none, small, large
+    masks = np.zeros((16, 16, 16), np.uint8)
+    for n, i, j in zip(*np.nonzero(kind)):
+        side = 2 if kind[n, i, j] == 1 else 4
+        masks[n, 4 * i : 4 * i + side, 4 * j : 4 * j + side] = 1
+    codes = masks[:, ::2, ::2].astype(np.int64)  # 1: a pore code
+    drawn = {}
+    for edges in ([], [3.0]):
+        marks = pore_centre_cells(masks, 4, 1, size_edges=edges)
+        out = tmp_path / f"p{len(edges)}.pt"
+        train_pixelcnn(codes, out, tmp_path / "p.csv", n_codes=2, seed=1, epochs=15,
+                       steps_per_epoch=10, batch_size=16, window=8, dim=16, n_layers=3,
+                       kernel=3, lr=5e-3, class_counts=code_class_counts(masks, 2, 2),
+                       class_map_counts=code_class_counts(masks, 4, 2), class_map_classes=1,
+                       class_map_marks=marks, class_map_mark_classes=len(edges) + 1,
+                       class_map_window=4, device="cpu", show_progress=False)  # fmt: skip
+        prior, _, _ = load_pixelcnn(out)
+        assert prior.top.n_codes == 2 + len(edges)  # the background and the mark classes
+        class_map = torch.zeros(32, 4, 4, dtype=torch.long)
+        class_map[:, 1, 1] = 1  # a small pore's mark (or the only mark)
+        class_map[:, 2, 3] = 1 + len(edges)  # a large pore's mark
+        with torch.no_grad():
+            d = prior.bottom.sample(
+                32,
+                (8, 8),
+                generator=torch.Generator().manual_seed(0),
+                cond=torch.tensor([[0.9, 0.1]] * 32),
+                cond_map=class_map_condition(class_map, 2 + len(edges), 2),
+            )
+        drawn[len(edges)] = (d[:, 2:4, 2:4].sum((1, 2)).float().mean(),
+                             d[:, 4:6, 6:8].sum((1, 2)).float().mean())  # fmt: skip
+    small, large = drawn[1]
+    assert small < 1.5 and large > 3.5, drawn
+    assert drawn[0][1] < 3.5, drawn  # one mark class: a guess between the two sizes
 
 
 def test_conditional_sampling_draws_what_the_full_network_would():
@@ -302,11 +366,14 @@ def test_a_prior_conditioned_on_class_fractions_draws_the_fractions_asked(tmp_pa
     assert share_one[:8].mean() < 0.3 and share_one[8:].mean() > 0.7
 
 
-def test_map_conditioned_sampling_draws_what_the_full_network_would():
-    """With a conditioning map (and a condition per map) the row-cached sampler gives a full
-    forward pass's draws: the map's bias is sliced at the row and column being drawn."""
+@pytest.mark.parametrize("map_context", [0, 2])
+def test_map_conditioned_sampling_draws_what_the_full_network_would(map_context):
+    """With a conditioning map (and a condition per map; read directly or through the context
+    network) the row-cached sampler gives a full forward pass's draws: the map's bias is
+    sliced at the row and column being drawn."""
     torch.manual_seed(6)
-    net = GatedPixelCNN(n_codes=4, dim=8, n_layers=3, kernel=3, n_cond=3, n_cond_map=2).eval()
+    net = GatedPixelCNN(n_codes=4, dim=8, n_layers=3, kernel=3, n_cond=3, n_cond_map=2,
+                        map_context=map_context).eval()  # fmt: skip
     cond = torch.softmax(torch.randn(5, 3), 1)
     cond_map = torch.randn(5, 2, 7, 9)
 
@@ -348,6 +415,36 @@ def test_a_map_conditioned_prior_sees_the_map_below_and_right():
         c = net(later, cond_map=cond_map)
     assert not torch.allclose(a[0, :, 2, 2], b[0, :, 2, 2])
     assert torch.allclose(a[0, :, 2, 2], c[0, :, 2, 2])
+
+
+def test_the_map_context_network_lets_a_position_see_the_map_further_ahead():
+    """Read directly through 3 x 3 convolutions a position sees the map one row below it;
+    through a context network of depth 3 (dilations 1, 2, 4) seven rows and one more for the
+    layers' own 3 x 3 convolution, not nine (rows below: nothing drawn carries them up). The
+    codes stay causal."""
+    torch.manual_seed(8)
+    codes = torch.randint(0, 4, (1, 24, 24))
+    base = torch.zeros(1, 1, 24, 24)
+
+    def sees(net, di, dj):
+        moved = base.clone()
+        moved[0, 0, 10 + di, 10 + dj] = 1.0
+        with torch.no_grad():
+            return not torch.allclose(net(codes, cond_map=base)[0, :, 10, 10],
+                                      net(codes, cond_map=moved)[0, :, 10, 10])  # fmt: skip
+
+    plain = GatedPixelCNN(n_codes=4, dim=8, n_layers=2, kernel=3, n_cond_map=1,
+                          map_kernel=3).eval()  # fmt: skip
+    wide = GatedPixelCNN(n_codes=4, dim=8, n_layers=2, kernel=3, n_cond_map=1, map_kernel=3,
+                         map_context=3).eval()  # fmt: skip
+    assert sees(plain, 1, 0) and sees(plain, 1, -1) and not sees(plain, 2, 0)
+    assert sees(wide, 8, 0) and sees(wide, 8, 8) and sees(wide, 8, -8)
+    assert not sees(wide, 9, 0) and not sees(wide, 9, 3)
+    later = codes.clone()
+    later[0, 11, 10] = (codes[0, 11, 10] + 1) % 4
+    with torch.no_grad():
+        assert torch.allclose(wide(codes, cond_map=base)[0, :, 10, 10],
+                              wide(later, cond_map=base)[0, :, 10, 10])  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -466,3 +563,34 @@ def test_a_two_level_prior_draws_codes_that_follow_its_class_map(tmp_path):
                              class_map_counts=code_class_counts(masks, 4, 2),
                              class_map_window=4, class_map_batch_size=32, **short)  # fmt: skip
     assert summary["epochs"] == 2 and summary["class_map_batch_size"] == 20
+
+
+def test_level_temperatures_reach_each_level_of_a_hierarchical_prior(monkeypatch):
+    """A factor per level multiplies the temperature that level draws at (the others keep
+    it); all factors 1 is the plain temperature, draw for draw; an unknown level is refused."""
+    from matgen.models.pixelcnn import HierarchicalPrior
+
+    torch.manual_seed(9)
+    prior = HierarchicalPrior(n_codes=6, n_classes=3, cell=2, dim=8, n_layers=2, kernel=3,
+                              n_cond=3, pore_dim=8, map_kernel=3, map_context=2).eval()  # fmt: skip
+    cond = torch.tensor([[0.6, 0.3, 0.1]] * 4)
+
+    def draw(seed, **kw):
+        return prior.sample(4, (8, 8), generator=torch.Generator().manual_seed(seed), cond=cond,
+                            **kw)  # fmt: skip
+
+    ones = dict(class_map=1.0, pores=1.0, codes=1.0)
+    assert torch.equal(draw(0), draw(0, level_temperature=ones))
+    assert not torch.equal(draw(0), draw(0, level_temperature=dict(codes=0.3)))
+    seen = {}
+    for name, level in (("class_map", prior.top), ("pores", prior.pores), ("codes", prior.bottom)):
+
+        def spy(n, shape, temperature, *args, _name=name, _orig=level.sample):
+            seen[_name] = temperature
+            return _orig(n, shape, temperature, *args)
+
+        monkeypatch.setattr(level, "sample", spy)
+    draw(0, temperature=2.0, level_temperature=dict(pores=0.5, codes=0.25))
+    assert seen == dict(class_map=2.0, pores=1.0, codes=0.5)
+    with pytest.raises(ValueError, match="levels are class_map, pores, codes"):
+        draw(0, level_temperature={"pore": 0.5})

@@ -4,8 +4,8 @@ image + mask pairs to code maps and segment micrographs."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,25 +53,34 @@ def code_class_counts(masks: np.ndarray, downsample: int, n_classes: int) -> np.
     return np.stack([(blocks == c).sum((2, 4)) for c in range(n_classes)], 1).astype(np.uint16)
 
 
-def pore_centre_cells(masks: np.ndarray, cell: int, pore_class: int) -> np.ndarray:
+def pore_centre_cells(
+    masks: np.ndarray, cell: int, pore_class: int, size_edges: Sequence[float] = ()
+) -> np.ndarray:
     """Which cells of a ``cell``-px grid hold a pore's centre: (N, H, W) masks → (N, H/cell,
-    W/cell) bool, True where the centroid of a connected region (4-connected) of class
-    ``pore_class`` falls. One mark per pore whatever its size: a marker for where a pore
-    sits, not for its area."""
+    W/cell) uint8, 0 where no centroid of a connected region (4-connected) of class
+    ``pore_class`` falls, else 1 + the pore's size class: its equivalent diameter (px) binned
+    by ``size_edges`` (increasing; none: one class, a marker for where a pore sits, not for its
+    area). Two centres in one cell: the larger pore's class."""
     from scipy import ndimage
 
     m = np.asarray(masks)
     n, h, w = m.shape
     if h % cell or w % cell:
         raise InputError(f"masks of {h} x {w} px do not tile into {cell}-px cells")
-    marks = np.zeros((n, h // cell, w // cell), bool)
+    edges = np.asarray(size_edges, np.float64)
+    if edges.size and not (np.diff(edges) > 0).all():
+        raise InputError(f"pore size edges {list(size_edges)} are not increasing")
+    marks = np.zeros((n, h // cell, w // cell), np.uint8)
     for i, mask in enumerate(m):
         labels, count = ndimage.label(mask == pore_class)
         if count:
-            centres = np.asarray(ndimage.center_of_mass(labels > 0, labels, range(1, count + 1)))
+            index = range(1, count + 1)
+            centres = np.asarray(ndimage.center_of_mass(labels > 0, labels, index))
+            areas = np.asarray(ndimage.sum_labels(labels > 0, labels, index), np.float64)
+            size_class = 1 + np.searchsorted(edges, np.sqrt(4 * areas / np.pi), side="right")
             # nearest pixel: a centroid lies inside the image, so no clipping is needed
             rows, cols = (np.floor(centres + 0.5).astype(int) // cell).T
-            marks[i, rows, cols] = True
+            np.maximum.at(marks[i], (rows, cols), size_class.astype(np.uint8))
     return marks
 
 
@@ -178,6 +187,12 @@ def load_segmenter(
     return model, list(payload["classes"])
 
 
+def level_kwargs(level_temperature: dict[str, float] | None) -> dict[str, Any]:
+    """``prior.sample``'s keyword for per-level temperatures: none where none are given, so a
+    one-level prior (which has no levels) samples as before."""
+    return {"level_temperature": level_temperature} if level_temperature else {}
+
+
 def calibrated_fraction_shift(
     prior: "torch.nn.Module",
     vqvae: "torch.nn.Module",
@@ -188,6 +203,7 @@ def calibrated_fraction_shift(
     maps: int,
     seed: int,
     temperature: float = 1.0,
+    level_temperature: dict[str, float] | None = None,
 ) -> np.ndarray:
     """The shift (C,) to add to a fraction-conditioned prior's conditions so that its decoded
     masks hold the real masks' class fractions on average.
@@ -207,7 +223,8 @@ def calibrated_fraction_shift(
         state = int(np.random.SeedSequence([seed, 1, r]).generate_state(1)[0])
         gen = torch.Generator().manual_seed(state)
         cond = torch.from_numpy(draw_class_fractions(class_counts, maps, side, gen, target) + shift)
-        codes = prior.sample(maps, (side, side), temperature, generator=gen, cond=cond)
+        codes = prior.sample(maps, (side, side), temperature, generator=gen, cond=cond,
+                             **level_kwargs(level_temperature))  # fmt: skip
         with torch.no_grad():
             labels = vqvae.decode_codes(codes)[1].argmax(1).cpu().numpy()
         drawn = np.array([(labels == c).mean() for c in range(len(target))])

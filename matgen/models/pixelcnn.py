@@ -12,10 +12,16 @@ horizontal pre-activations, so a global property of the map is set before its fi
 With ``n_cond_map`` > 0 a map of that many channels on the code grid (a coarse class map drawn
 first, as the top level of VQ-VAE-2 conditions its bottom prior) adds a bias at every position
 through a small convolution that is not masked: the map is known everywhere before the first
-code, so each code may look ahead at it (where a pore ends below it, say).
+code, so each code may look ahead at it (where a pore ends below it, say). With ``map_context``
+> 0 the map first passes a small unmasked network of that many dilated 3 × 3 convolutions
+(dilations 1, 2, 4, ...), shared by the layers and run once per map (sampling too), so a
+position sees the map ±(2^map_context − 1) codes around it: where a pore's centre lies three
+codes below the first row of its outline, and how large it is.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -126,11 +132,23 @@ class GatedLayer(nn.Module):
         return _gate(v_pre), self.horizontal_out(h_pre, self.v_to_h(v_pre), h)
 
 
+def map_context_net(n_in: int, dim: int, depth: int) -> nn.Sequential:
+    """``depth`` unmasked 3 × 3 convolutions of dilation 1, 2, 4, ... (``dim`` channels out,
+    ReLU between): a conditioning map's features over ±(2^depth − 1) positions."""
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        if i:
+            layers.append(nn.ReLU())
+        layers.append(nn.Conv2d(n_in if i == 0 else dim, dim, 3, padding=2**i, dilation=2**i))
+    return nn.Sequential(*layers)
+
+
 class GatedPixelCNN(nn.Module):
     """codes (N, h, w) → logits (N, n_codes, h, w), each position conditioned only on the
     positions before it in raster order (and on a vector per map when ``n_cond`` > 0, on a
     whole map of ``n_cond_map`` channels when that is > 0, through a ``map_kernel``²
-    convolution in every layer)."""
+    convolution in every layer — of the map's features from :func:`map_context_net` when
+    ``map_context`` > 0)."""
 
     def __init__(
         self,
@@ -141,13 +159,17 @@ class GatedPixelCNN(nn.Module):
         n_cond: int = 0,
         n_cond_map: int = 0,
         map_kernel: int = 5,
+        map_context: int = 0,
     ) -> None:
         super().__init__()
         self.n_codes, self.n_cond, self.n_cond_map = n_codes, n_cond, n_cond_map
         self.embed = nn.Embedding(n_codes, dim)
+        context = n_cond_map and map_context
+        self.map_net = map_context_net(n_cond_map, dim, map_context) if context else None
+        n_map = dim if context else n_cond_map
         self.layers = nn.ModuleList(
             [
-                GatedLayer(dim, 7 if i == 0 else kernel, i == 0, n_cond, n_cond_map, map_kernel)
+                GatedLayer(dim, 7 if i == 0 else kernel, i == 0, n_cond, n_map, map_kernel)
                 for i in range(n_layers)
             ]  # fmt: skip
         )
@@ -163,9 +185,16 @@ class GatedPixelCNN(nn.Module):
     ) -> torch.Tensor:
         x = self.embed(codes).permute(0, 3, 1, 2)
         v, h = x, x
+        cond_map = self.map_features(cond_map)
         for layer in self.layers:
             v, h = layer(v, h, cond, cond_map)
         return self.head(h)
+
+    def map_features(self, cond_map: torch.Tensor | None) -> torch.Tensor | None:
+        """What the layers' map convolutions read: the conditioning map, or its features."""
+        if self.map_net is None or cond_map is None:
+            return cond_map
+        return self.map_net(cond_map)
 
     @torch.no_grad()
     def sample(
@@ -199,7 +228,7 @@ class GatedPixelCNN(nn.Module):
         if self.n_cond_map and (cond_map is None or tuple(cond_map.shape[-2:]) != shape):
             raise ValueError(f"a map-conditioned PixelCNN samples given a {shape} cond_map")
         cond = cond.to(dev) if cond is not None else None
-        cond_map = cond_map.to(dev) if cond_map is not None else None
+        cond_map = self.map_features(cond_map.to(dev)) if cond_map is not None else None
         # biases (n, 2 dim, 1 or rows, 1 or cols), or 0: sliced at the row and column drawn
         vb, hb = zip(*(layer.cond_bias(cond, cond_map) for layer in layers))
         # each layer's vertical-stack input, padded by its half above; row r at r + half
@@ -257,7 +286,8 @@ class HierarchicalPrior(nn.Module):
     the code level then only has to fill them. Every level is conditioned on the map's class
     fractions (``n_cond``) and trains teacher-forced on the real maps, each on its own
     windows. ``map_kernel``: the side of the levels' conditioning-map convolutions (3 costs
-    a fifth of a masked convolution, 5 half of one)."""
+    a fifth of a masked convolution, 5 half of one); ``map_context``: the depth of the
+    network each level reads its map through (:func:`map_context_net`; 0: none)."""
 
     def __init__(
         self,
@@ -270,18 +300,24 @@ class HierarchicalPrior(nn.Module):
         n_cond: int = 0,
         pore_dim: int = 0,
         map_kernel: int = 5,
+        map_context: int = 0,
     ) -> None:
         super().__init__()
         self.n_classes, self.cell, self.pore_dim = n_classes, cell, pore_dim
         self.top = GatedPixelCNN(n_classes, dim, n_layers, kernel, n_cond)
         self.pores = (
-            GatedPixelCNN(2, pore_dim, n_layers, kernel, n_cond, n_classes, map_kernel)
+            GatedPixelCNN(
+                2, pore_dim, n_layers, kernel, n_cond, n_classes, map_kernel, map_context
+            )  # fmt: skip
             if pore_dim
             else None
         )
         n_map = n_classes + (2 if pore_dim else 0)
-        self.bottom = GatedPixelCNN(n_codes, dim, n_layers, kernel, n_cond, n_map, map_kernel)
+        self.bottom = GatedPixelCNN(n_codes, dim, n_layers, kernel, n_cond, n_map, map_kernel,
+                                    map_context)  # fmt: skip
         self.n_codes, self.n_cond = n_codes, n_cond
+
+    LEVELS = ("class_map", "pores", "codes")
 
     @torch.no_grad()
     def sample(
@@ -291,16 +327,24 @@ class HierarchicalPrior(nn.Module):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         cond: torch.Tensor | None = None,
+        level_temperature: Mapping[str, float] | None = None,
     ) -> torch.Tensor:
         """``n`` code maps of ``shape`` (multiples of ``cell``): a class map, (the pore map,)
-        then the codes."""
+        then the codes. ``level_temperature``: a factor on ``temperature`` per level
+        (``class_map``, ``pores``, ``codes``; 1 where not given)."""
+        factors = dict(level_temperature or {})
+        unknown = set(factors) - set(self.LEVELS)
+        if unknown:
+            raise ValueError(f"level temperatures for {sorted(unknown)}: the levels are "
+                             f"{', '.join(self.LEVELS)}")  # fmt: skip
+        t = {level: temperature * factors.get(level, 1.0) for level in self.LEVELS}
         rows, cols = shape
         if rows % self.cell or cols % self.cell:
             raise ValueError(f"a {shape} code map is not whole {self.cell}-code class-map cells")
         top_shape = (rows // self.cell, cols // self.cell)
-        class_map = self.top.sample(n, top_shape, temperature, generator, cond)
+        class_map = self.top.sample(n, top_shape, t["class_map"], generator, cond)
         cond_map = class_map_condition(class_map, self.n_classes, self.cell)
         if self.pores is not None:
-            pores = self.pores.sample(n, shape, temperature, generator, cond, cond_map)
+            pores = self.pores.sample(n, shape, t["pores"], generator, cond, cond_map)
             cond_map = with_pore_map(cond_map, pores)
-        return self.bottom.sample(n, shape, temperature, generator, cond, cond_map)
+        return self.bottom.sample(n, shape, t["codes"], generator, cond, cond_map)

@@ -30,6 +30,7 @@ from ..inference.segmentation import (
     code_class_counts,
     draw_class_fractions,
     encode_codes,
+    level_kwargs,
     load_pixelcnn,
     load_segmenter,
     load_vqvae,
@@ -131,6 +132,7 @@ def fit_pixelcnn(
     condition_on_fractions: bool = False,
     class_map_px: int = 0,
     class_map_pore_centres: bool = False,
+    class_map_pore_sizes: list[float] | tuple[float, ...] = (),
     pore_map: bool = False,
     **train: Any,
 ) -> dict[str, Any]:
@@ -141,9 +143,11 @@ def fit_pixelcnn(
     layout of the phases (the annotated mask's classes but the last, the pores) in cells of
     that many px first, then the codes — pores included — given it; ``class_map_pore_centres``:
     that map also marks the cells that hold a pore's centre (a class of its own), so the codes
-    draw each pore round the place the map set for it; ``pore_map``: between that map and
-    the codes a level of its own draws which codes hold pore pixels, so a pore's footprint
-    is drawn whole before its codes fill it."""
+    draw each pore round the place the map set for it; ``class_map_pore_sizes``: equivalent
+    diameters (px, increasing) that split those marks into size classes, so a pore's size is
+    drawn with its centre; ``pore_map``: between that map and the codes a level of its own
+    draws which codes hold pore pixels, so a pore's footprint is drawn whole before its
+    codes fill it."""
     real = _first_real(load_real(images_path, masks_path, table_path, split), n_real)
     vqvae = load_vqvae(vqvae_path, str(select_device(train.get("device", "auto"))))
     codes = encode_codes(vqvae, real["train_images"], real["train_masks"])
@@ -155,6 +159,9 @@ def fit_pixelcnn(
         if on and not class_map_px:
             raise InputError(f"pixelcnn.{key} belongs to a prior drawn in levels: set "
                              "class_map_px > 0 (e.g. 4)")  # fmt: skip
+    if class_map_pore_sizes and not class_map_pore_centres:
+        raise InputError("pixelcnn.class_map_pore_sizes split the pore centres' marks: set "
+                         "class_map_pore_centres: true")  # fmt: skip
     if class_map_px:
         if class_map_px % vqvae.downsample:
             raise InputError(f"pixelcnn.class_map_px {class_map_px} is not a multiple of the "
@@ -163,7 +170,7 @@ def fit_pixelcnn(
         # out too large (diameter KS 0.18-0.25 against 0.08-0.18 from the codes)
         cell_counts = code_class_counts(masks, class_map_px, k)
         if class_map_pore_centres:
-            marks = pore_centre_cells(masks, class_map_px, k - 1)
+            marks = pore_centre_cells(masks, class_map_px, k - 1, class_map_pore_sizes)
         if pore_map:
             # the pores' footprint: every code holding a pore pixel (the codes then draw
             # where in it the outline runs). At least half the pixels drew the pores larger
@@ -171,7 +178,8 @@ def fit_pixelcnn(
             pores = code_counts[:, k - 1] > 0
     return train_pixelcnn(codes, model_out, log_out, n_codes=vqvae.quantizer.n_codes,
                           class_counts=counts, class_map_counts=cell_counts,
-                          class_map_classes=k - 1, class_map_marks=marks, pore_map=pores,
+                          class_map_classes=k - 1, class_map_marks=marks,
+                          class_map_mark_classes=len(class_map_pore_sizes) + 1, pore_map=pores,
                           **train)  # fmt: skip
 
 
@@ -191,6 +199,7 @@ def sample_pairs(
     n: int,
     seed: int,
     temperature: float = 1.0,
+    level_temperature: dict[str, float] | None = None,
     batch_size: int = 64,
     size: int | None = None,
     png_examples: int = 16,
@@ -205,6 +214,8 @@ def sample_pairs(
     map's size (a batch's moved to average the real fractions), shifted by
     ``calibration_rounds`` pilot batches of ``calibration_maps`` maps
     (:func:`~matgen.inference.segmentation.calibrated_fraction_shift`; 0: not shifted).
+    ``level_temperature``: a factor on ``temperature`` for each level of a prior drawn in
+    levels (``class_map``, ``pores``, ``codes``).
     Writes the stacks, a table (with each map's condition) and the first ``png_examples``
     pairs as PNGs in ``pairs/`` beside them."""
     import torch
@@ -212,10 +223,14 @@ def sample_pairs(
     dev = select_device(device)
     vqvae = load_vqvae(vqvae_path, str(dev))
     prior, window, class_counts = load_pixelcnn(pixelcnn_path, str(dev))
+    if level_temperature and not hasattr(prior, "LEVELS"):
+        raise InputError(f"{pixelcnn_path}: sample.level_temperature is for a prior drawn in "
+                         "levels (pixelcnn.class_map_px > 0)")  # fmt: skip
     side = window if size is None else _code_side(size, vqvae.downsample)
     shift = None
     if class_counts is not None:
         shift = calibrated_fraction_shift(prior, vqvae, class_counts, side, temperature=temperature,
+                                          level_temperature=level_temperature,
                                           rounds=calibration_rounds, maps=calibration_maps,
                                           seed=seed)  # fmt: skip
     real = None if class_counts is None else real_class_fractions(class_counts)
@@ -227,7 +242,8 @@ def sample_pairs(
         if class_counts is not None:  # each map's class fractions, as a real window's
             cond = torch.from_numpy(draw_class_fractions(class_counts, k, side, gen, real) + shift)
             conditions.append(cond.numpy())
-        codes = prior.sample(k, (side, side), temperature, generator=gen, cond=cond)
+        codes = prior.sample(k, (side, side), temperature, generator=gen, cond=cond,
+                             **level_kwargs(level_temperature))  # fmt: skip
         with torch.no_grad():
             image, logits = vqvae.decode_codes(codes)
             image = image + vqvae.residual_noise(tuple(image.shape), generator=gen)

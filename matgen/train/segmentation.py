@@ -173,12 +173,14 @@ def train_pixelcnn(
     class_map_counts: np.ndarray | None = None,
     class_map_classes: int | None = None,
     class_map_marks: np.ndarray | None = None,
+    class_map_mark_classes: int = 1,
     class_map_window: int = 16,
     class_map_batch_size: int = 16,
     pore_map: np.ndarray | None = None,
     pore_map_dim: int = 32,
     pore_map_batch_size: int | None = None,
     map_kernel: int = 5,
+    map_context: int = 0,
     amp: bool = False,
     device: str = "auto",
     show_progress: bool = True,
@@ -190,15 +192,18 @@ def train_pixelcnn(
     a coarser grid (k codes a side): the prior is then a
     :class:`~matgen.models.pixelcnn.HierarchicalPrior` — a PixelCNN over the class map (each
     cell's most common class of the first ``class_map_classes``, None: all; the others are
-    left to the codes; ``class_map_marks`` (N, h/k, w/k) bool, cells of a class of their own
-    drawn over that map, such as pores' centres; ``class_map_window``² windows,
+    left to the codes; ``class_map_marks`` (N, h/k, w/k) bool or int, cells of a class of
+    their own (value v > 0: the v-th of ``class_map_mark_classes``) drawn over that map, such
+    as pores' centres and their size classes; ``class_map_window``² windows,
     ``class_map_batch_size`` a step, fewer where ``max_passes`` caps its passes over the class
     maps; its NLL logged as ``class_map_nll``) and the code prior given the whole class map —
     both trained in the same steps, teacher-forced on the real maps. ``pore_map`` (N, h, w)
     bool, which codes hold pores: a middle level of width ``pore_map_dim`` draws it given the
     class map, and the codes see both (its NLL logged as ``pore_map_nll``), on the first
     ``pore_map_batch_size`` of the code level's windows a step (None: all; two symbols a
-    position have less to learn). ``map_kernel``: the conditioning-map convolutions' side.
+    position have less to learn). ``map_kernel``: the conditioning-map convolutions' side;
+    ``map_context``: the depth of the dilated network the pore and code levels read their maps
+    through (0: none; :func:`~matgen.models.pixelcnn.map_context_net`).
     ``amp``: the forward passes under bfloat16 autocast where the hardware runs it natively
     (:func:`matgen.util.bfloat16_autocast`; a step ~1.7x faster on an AVX512-BF16 CPU).
 
@@ -225,20 +230,16 @@ def train_pixelcnn(
     n_cond = 0 if class_counts is None else int(class_counts.shape[1])
     cfg = dict(n_codes=n_codes, dim=dim, n_layers=n_layers, kernel=kernel, n_cond=n_cond)
     top = None
+    _check_pore_map(pore_map, codes.shape, class_map_counts is not None)
     if class_map_counts is not None:
-        top = _class_map_data(class_map_counts, class_map_classes, class_map_marks, h,
-                              class_map_window, class_map_batch_size, max_passes,
-                              epochs * steps_per_epoch)  # fmt: skip
-        cfg.update(n_classes=top["n_classes"], cell=top["cell"], map_kernel=map_kernel)
+        top = _class_map_data(class_map_counts, class_map_classes, class_map_marks,
+                              class_map_mark_classes, h, class_map_window, class_map_batch_size,
+                              max_passes, epochs * steps_per_epoch)  # fmt: skip
+        cfg.update(n_classes=top["n_classes"], cell=top["cell"], map_kernel=map_kernel,
+                   map_context=map_context)  # fmt: skip
         if pore_map is not None:
-            if pore_map.shape != codes.shape:
-                raise InputError(f"a pore map of shape {pore_map.shape} for code maps of "
-                                 f"{codes.shape}")  # fmt: skip
             cfg.update(pore_dim=pore_map_dim)
             top["pore_batch_size"] = pore_map_batch_size or batch_size
-    elif pore_map is not None:
-        raise InputError("a pore map is drawn between a class map and the codes: "
-                         "give class_map_counts")  # fmt: skip
     model = (HierarchicalPrior(**cfg) if top else GatedPixelCNN(**cfg)).to(dev)
     use_amp = bfloat16_autocast(dev, amp)
     opt, run = TrainingRun.with_adam(model_out, log_out, model, cfg, lr=lr, epochs=epochs,
@@ -309,10 +310,24 @@ def _prior_losses(
     return losses
 
 
+def _check_pore_map(
+    pore_map: np.ndarray | None, code_shape: tuple[int, ...], hierarchical: bool
+) -> None:
+    if pore_map is None:
+        return
+    if not hierarchical:
+        raise InputError("a pore map is drawn between a class map and the codes: "
+                         "give class_map_counts")  # fmt: skip
+    if pore_map.shape != code_shape:
+        raise InputError(f"a pore map of shape {pore_map.shape} for code maps of "
+                         f"{code_shape}")  # fmt: skip
+
+
 def _class_map_data(
     counts: np.ndarray,
     classes: int | None,
     marks: np.ndarray | None,
+    mark_classes: int,
     code_rows: int,
     window: int,
     batch_size: int,
@@ -320,8 +335,9 @@ def _class_map_data(
     steps: int,
 ) -> dict[str, Any]:
     """What a two-level prior's class map trains on: the class maps (each cell's most common
-    of the first ``classes`` classes; None: all; ``marks`` (N, h/k, w/k), where not None, a
-    class of its own after those) of the count maps (N, C, h/k, w/k), their counts
+    of the first ``classes`` classes; None: all; ``marks`` (N, h/k, w/k), where not None and
+    v > 0, the v-th of ``mark_classes`` classes of their own after those) of the count maps
+    (N, C, h/k, w/k), their counts
     (conditions), the code prior's conditioning maps on the code grid (uint8 one-hot, cut with
     the codes' windows), the cell (k codes a side), the classes drawn and the windows a step:
     ``batch_size``, fewer where ``steps`` of them would pass over each cell more than
@@ -344,8 +360,12 @@ def _class_map_data(
         if marks.shape != maps.shape:
             raise InputError(f"class-map marks of shape {marks.shape} for class maps of "
                              f"{maps.shape}")  # fmt: skip
-        maps = np.where(marks, n_classes, maps)
-        n_classes += 1
+        if int(marks.max(initial=0)) > mark_classes:
+            raise InputError(f"class-map marks up to {int(marks.max())} for "
+                             f"{mark_classes} mark classes")  # fmt: skip
+        # a mark's value v > 0 is class n_classes + v - 1 (a pore's size class, say)
+        maps = np.where(marks > 0, n_classes + marks.astype(np.int64) - 1, maps)
+        n_classes += mark_classes
     cell = code_rows // counts.shape[-2]
     cond_maps = class_map_condition(torch.from_numpy(maps), n_classes, cell).numpy()
     return dict(maps=maps, counts=counts, cond_maps=cond_maps.astype(np.uint8), cell=cell,
