@@ -74,6 +74,33 @@ def test_d4_is_a_group_with_eight_distinct_elements(rng):
         np.testing.assert_array_equal(d4_transform(t, k).numpy(), images[k])
 
 
+def test_pixel_blocks_on_a_code_grid_turn_as_the_image_turns(rng):
+    """Blocks of 2 x 2 pixels carried on a code grid (a pore map to the pixel, say): turning
+    grid and blocks together is turning the image, for every D4 element; and random windows
+    turn such a stack so, beside plain stacks cut at the same places."""
+    from matgen.data.augment import d4_transform_blocks, random_d4_windows
+    from matgen.inference.segmentation import code_pixel_blocks
+
+    image = rng.integers(0, 9, (1, 6, 8))
+    blocks = code_pixel_blocks(image, 2)  # (1, 2, 2, 3, 4)
+    assert blocks.shape == (1, 2, 2, 3, 4) and blocks[0, 1, 0, 2, 3] == image[0, 5, 6]
+
+    def unblock(b):
+        return b.transpose(0, 3, 1, 4, 2).reshape(len(b), 2 * b.shape[-2], 2 * b.shape[-1])
+
+    for k in range(8):
+        np.testing.assert_array_equal(unblock(d4_transform_blocks(blocks, k)),
+                                      d4_transform(image, k))  # fmt: skip
+    grid = image[:, ::2, ::2]  # a plain stack on the code grid
+    plain, turned = random_d4_windows((grid, blocks), 16, 2, np.random.default_rng(0), (1,))
+    draw = np.random.default_rng(0)  # the same draws: items, rows, columns, orientations
+    _, ys, xs = draw.integers(0, 1, 16), draw.integers(0, 2, 16), draw.integers(0, 3, 16)
+    for p, t, y, x, k in zip(plain, turned, ys, xs, draw.integers(0, 8, 16)):
+        np.testing.assert_array_equal(p, d4_transform(grid[0, y : y + 2, x : x + 2], int(k)))
+        window = image[:, 2 * y : 2 * y + 4, 2 * x : 2 * x + 4]
+        np.testing.assert_array_equal(unblock(t[None]), d4_transform(window, int(k)))
+
+
 def make_dataset(tmp_path, rng, pixel_sizes=(0.5, 0.5), shapes=((48, 64), (48, 64))):
     rows = []
     for i, (ps, shape) in enumerate(zip(pixel_sizes, shapes)):

@@ -514,6 +514,68 @@ def test_a_prior_with_a_pore_level_draws_pores_at_the_marks_and_codes_that_fill_
         )
 
 
+def test_a_pore_level_to_the_pixel_draws_each_codes_pixels(tmp_path):
+    """Pores of 3 x 3 px at the top-left of marked 4-px cells: to the code (2-px codes) their
+    footprint is the whole cell, to the pixel four distinct patterns (all four pixels, the
+    left column, the top row, one pixel). A pore level given which of each code's pixels are
+    pore (16 symbols) draws whole 3 x 3 squares at the marks (in any corner: the training
+    windows are turned), so the pore's outline is set to the pixel before the codes."""
+    from matgen.inference.segmentation import (
+        code_class_counts,
+        code_pixel_blocks,
+        load_pixelcnn,
+        pore_centre_cells,
+    )
+    from matgen.models.pixelcnn import class_map_condition
+    from matgen.train.segmentation import pore_symbols, train_pixelcnn
+
+    rng = np.random.default_rng(4)
+    cells = rng.random((8, 4, 4)) < 0.3
+    masks = np.zeros((8, 16, 16), np.uint8)
+    for n, i, j in zip(*np.nonzero(cells)):
+        masks[n, 4 * i : 4 * i + 3, 4 * j : 4 * j + 3] = 1
+    blocks = code_pixel_blocks(masks == 1, 2)
+    symbols = pore_symbols(blocks)
+    assert sorted(np.unique(symbols[:, :2, :2][cells[:, :1, :1].repeat(2, 1).repeat(2, 2)])) == [
+        1, 3, 5, 15
+    ]  # fmt: skip
+    codes = (symbols > 0) * 2 + (rng.random(symbols.shape) < 0.5)
+    train_pixelcnn(codes, tmp_path / "p.pt", tmp_path / "p.csv", n_codes=4, epochs=20,
+                   steps_per_epoch=10, batch_size=16, window=8, dim=16, n_layers=2, kernel=3,
+                   lr=5e-3, class_counts=code_class_counts(masks, 2, 2),
+                   class_map_counts=code_class_counts(masks, 4, 2), class_map_classes=1,
+                   class_map_marks=pore_centre_cells(masks, 4, 1), class_map_window=4,
+                   pore_map=blocks, pore_map_dim=16, map_kernel=3, map_context=2, device="cpu",
+                   show_progress=False)  # fmt: skip
+    prior, _, _ = load_pixelcnn(tmp_path / "p.pt")
+    assert prior.pores.n_codes == 16 and prior.bottom.n_cond_map == 2 + 16
+    class_map = torch.zeros(8, 4, 4, dtype=torch.long)
+    class_map[:, 1, 2] = class_map[:, 3, 0] = 1
+    with torch.no_grad():
+        drawn = prior.pores.sample(8, (8, 8), generator=torch.Generator().manual_seed(0),
+                                   cond=torch.tensor([[0.86, 0.14]] * 8),
+                                   cond_map=class_map_condition(class_map, 2, 2))  # fmt: skip
+    bits = torch.stack([(drawn >> b) & 1 for b in range(4)], 1).reshape(8, 2, 2, 8, 8)
+    pixels = bits.permute(0, 3, 1, 4, 2).reshape(8, 16, 16)  # which pixels are pore
+    corners = []  # a 3 x 3 px pore in any corner of its cell: the windows were turned (D4)
+    for a in (0, 1):
+        for b in (0, 1):
+            square = torch.zeros(4, 4, dtype=torch.long)
+            square[a : a + 3, b : b + 3] = 1
+            corners.append(square)
+    whole = [
+        any(torch.equal(pixels[n, 4 * i : 4 * i + 4, 4 * j : 4 * j + 4], c) for c in corners)
+        for n in range(8)
+        for i, j in ((1, 2), (3, 0))
+    ]
+    assert np.mean(whole) >= 0.6, whole  # by chance: a 3 x 3 square in 1 of 2^16 patterns
+    in_cells = [
+        pixels[:, 4 * i : 4 * i + 4, 4 * j : 4 * j + 4].sum((1, 2)) for i, j in ((1, 2), (3, 0))
+    ]
+    assert 7.5 <= torch.cat(in_cells).float().mean() <= 10.5
+    assert pixels.sum() <= 8 * 2 * 9 * 1.1  # nothing drawn beside the marked cells
+
+
 def test_a_two_level_prior_draws_codes_that_follow_its_class_map(tmp_path):
     """Masks of 4-px cells of two classes, codes 0/1 under class 0 and 2/3 under class 1: the
     two-level prior's code level draws the codes of the class its class map holds, and drawn

@@ -41,22 +41,36 @@ def random_d4(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.stack([d4_transform(item, int(k)) for item, k in zip(batch, ks)])
 
 
+def d4_transform_blocks(x: np.ndarray, k: int) -> np.ndarray:
+    """The ``k``-th element of D4 on a grid of pixel blocks (..., d, d, H, W) — block (i, j)'s
+    pixel (a, b) is pixel (i d + a, j d + b) of the (H d, W d) image: the grid and each block
+    turn together, as the image would."""
+    turned = d4_transform(x, k)
+    return np.moveaxis(d4_transform(np.moveaxis(turned, (-4, -3), (-2, -1)), k), (-2, -1), (-4, -3))
+
+
 def random_d4_windows(
-    stacks: tuple[np.ndarray, ...], n: int, crop: int, rng: np.random.Generator
+    stacks: tuple[np.ndarray, ...],
+    n: int,
+    crop: int,
+    rng: np.random.Generator,
+    blocks: tuple[int, ...] = (),
 ) -> list[np.ndarray]:
     """``n`` random ``crop``² windows of random items, each in a random D4 orientation, cut at
     the same places from every stack of ``stacks`` (aligned (N, ..., H, W) arrays: images and
-    their masks or targets); one (n, ..., crop, crop) array per stack, in its own dtype. Draws
-    items, rows, columns, then orientations from ``rng``."""
+    their masks or targets); one (n, ..., crop, crop) array per stack, in its own dtype. The
+    stacks at indices ``blocks`` hold pixel blocks (N, d, d, H, W) on the grid, turned with it
+    (:func:`d4_transform_blocks`). Draws items, rows, columns, then orientations from ``rng``."""
     h, w = stacks[0].shape[-2:]
     idx = rng.integers(0, len(stacks[0]), n)
     ys, xs = rng.integers(0, h - crop + 1, n), rng.integers(0, w - crop + 1, n)
     ks = rng.integers(0, D4_SIZE, n)
     windows = list(zip(idx, ys, xs, ks))
     return [
-        np.stack([d4_transform(a[i, ..., y : y + crop, x : x + crop], int(k))
+        np.stack([(d4_transform_blocks if s in blocks else d4_transform)(
+                      a[i, ..., y : y + crop, x : x + crop], int(k))
                   for i, y, x, k in windows])
-        for a in stacks
+        for s, a in enumerate(stacks)
     ]  # fmt: skip
 
 

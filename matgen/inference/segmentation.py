@@ -53,6 +53,17 @@ def code_class_counts(masks: np.ndarray, downsample: int, n_classes: int) -> np.
     return np.stack([(blocks == c).sum((2, 4)) for c in range(n_classes)], 1).astype(np.uint16)
 
 
+def code_pixel_blocks(pixels: np.ndarray, downsample: int) -> np.ndarray:
+    """A per-pixel map (N, H, W) as blocks on the code grid: (N, d, d, H/d, W/d), element
+    (a, b, i, j) being pixel (i d + a, j d + b), d = ``downsample``."""
+    m = np.asarray(pixels)
+    n, h, w = m.shape
+    d = downsample
+    if h % d or w % d:
+        raise InputError(f"masks of {h} x {w} px do not tile into {d}-px codes")
+    return np.ascontiguousarray(m.reshape(n, h // d, d, w // d, d).transpose(0, 2, 4, 1, 3))
+
+
 def pore_centre_cells(
     masks: np.ndarray, cell: int, pore_class: int, size_edges: Sequence[float] = ()
 ) -> np.ndarray:

@@ -260,10 +260,11 @@ class GatedPixelCNN(nn.Module):
         return codes
 
 
-def with_pore_map(cond_map: torch.Tensor, pores: torch.Tensor) -> torch.Tensor:
+def with_pore_map(cond_map: torch.Tensor, pores: torch.Tensor, symbols: int = 2) -> torch.Tensor:
     """The code prior's conditioning map (N, C, h, w) with a pore map (N, h, w; 1 = a pore
-    code) appended as two one-hot channels."""
-    one_hot = F.one_hot(pores.long(), 2).permute(0, 3, 1, 2).to(cond_map)
+    code, or which of a code's pixels are pore as a number below ``symbols``) appended as
+    ``symbols`` one-hot channels."""
+    one_hot = F.one_hot(pores.long(), symbols).permute(0, 3, 1, 2).to(cond_map)
     return torch.cat([cond_map, one_hot], 1)
 
 
@@ -287,7 +288,9 @@ class HierarchicalPrior(nn.Module):
     fractions (``n_cond``) and trains teacher-forced on the real maps, each on its own
     windows. ``map_kernel``: the side of the levels' conditioning-map convolutions (3 costs
     a fifth of a masked convolution, 5 half of one); ``map_context``: the depth of the
-    network each level reads its map through (:func:`map_context_net`; 0: none)."""
+    network each level reads its map through (:func:`map_context_net`; 0: none);
+    ``pore_symbols``: 2 (a code holds pore pixels or not) or 2^(d²) for d-px codes (which of
+    its pixels are pore: the outline to the pixel, drawn by the pore level)."""
 
     def __init__(
         self,
@@ -301,18 +304,20 @@ class HierarchicalPrior(nn.Module):
         pore_dim: int = 0,
         map_kernel: int = 5,
         map_context: int = 0,
+        pore_symbols: int = 2,
     ) -> None:
         super().__init__()
         self.n_classes, self.cell, self.pore_dim = n_classes, cell, pore_dim
+        self.pore_symbols = pore_symbols
         self.top = GatedPixelCNN(n_classes, dim, n_layers, kernel, n_cond)
         self.pores = (
             GatedPixelCNN(
-                2, pore_dim, n_layers, kernel, n_cond, n_classes, map_kernel, map_context
+                pore_symbols, pore_dim, n_layers, kernel, n_cond, n_classes, map_kernel, map_context
             )  # fmt: skip
             if pore_dim
             else None
         )
-        n_map = n_classes + (2 if pore_dim else 0)
+        n_map = n_classes + (pore_symbols if pore_dim else 0)
         self.bottom = GatedPixelCNN(n_codes, dim, n_layers, kernel, n_cond, n_map, map_kernel,
                                     map_context)  # fmt: skip
         self.n_codes, self.n_cond = n_codes, n_cond
@@ -346,5 +351,5 @@ class HierarchicalPrior(nn.Module):
         cond_map = class_map_condition(class_map, self.n_classes, self.cell)
         if self.pores is not None:
             pores = self.pores.sample(n, shape, t["pores"], generator, cond, cond_map)
-            cond_map = with_pore_map(cond_map, pores)
+            cond_map = with_pore_map(cond_map, pores, self.pore_symbols)
         return self.bottom.sample(n, shape, t["codes"], generator, cond, cond_map)

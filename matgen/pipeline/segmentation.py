@@ -28,6 +28,7 @@ from ..inference.segmentation import (
     UNLABELLED,
     calibrated_fraction_shift,
     code_class_counts,
+    code_pixel_blocks,
     draw_class_fractions,
     encode_codes,
     level_kwargs,
@@ -134,6 +135,7 @@ def fit_pixelcnn(
     class_map_pore_centres: bool = False,
     class_map_pore_sizes: list[float] | tuple[float, ...] = (),
     pore_map: bool = False,
+    pore_map_pixels: bool = False,
     **train: Any,
 ) -> dict[str, Any]:
     """Encode the first ``n_real`` real training pairs (0: all) with the VQ-VAE and fit the
@@ -147,7 +149,9 @@ def fit_pixelcnn(
     diameters (px, increasing) that split those marks into size classes, so a pore's size is
     drawn with its centre; ``pore_map``: between that map and the codes a level of its own
     draws which codes hold pore pixels, so a pore's footprint is drawn whole before its
-    codes fill it."""
+    codes fill it; ``pore_map_pixels``: that level draws which of each code's pixels are pore
+    (2^(d²) symbols for d-px codes, d ≤ 2), the pore's outline to the pixel, and the codes
+    only follow it."""
     real = _first_real(load_real(images_path, masks_path, table_path, split), n_real)
     vqvae = load_vqvae(vqvae_path, str(select_device(train.get("device", "auto"))))
     codes = encode_codes(vqvae, real["train_images"], real["train_masks"])
@@ -159,6 +163,12 @@ def fit_pixelcnn(
         if on and not class_map_px:
             raise InputError(f"pixelcnn.{key} belongs to a prior drawn in levels: set "
                              "class_map_px > 0 (e.g. 4)")  # fmt: skip
+    if pore_map_pixels and not pore_map:
+        raise InputError("pixelcnn.pore_map_pixels is a kind of pore map: set pore_map: true")
+    if pore_map_pixels and vqvae.downsample > 2:
+        d = vqvae.downsample
+        raise InputError(f"pixelcnn.pore_map_pixels: {d}-px codes would make 2^{d * d} "
+                         "symbols; it takes codes of 1 or 2 px")  # fmt: skip
     if class_map_pore_sizes and not class_map_pore_centres:
         raise InputError("pixelcnn.class_map_pore_sizes split the pore centres' marks: set "
                          "class_map_pore_centres: true")  # fmt: skip
@@ -176,6 +186,8 @@ def fit_pixelcnn(
             # where in it the outline runs). At least half the pixels drew the pores larger
             # (8.0-8.4 px against the real 7.4, diameter KS 0.16-0.22; docs/segmentation.md)
             pores = code_counts[:, k - 1] > 0
+            if pore_map_pixels:
+                pores = code_pixel_blocks(masks == k - 1, vqvae.downsample)
     return train_pixelcnn(codes, model_out, log_out, n_codes=vqvae.quantizer.n_codes,
                           class_counts=counts, class_map_counts=cell_counts,
                           class_map_classes=k - 1, class_map_marks=marks,

@@ -198,7 +198,8 @@ def train_pixelcnn(
     ``class_map_batch_size`` a step, fewer where ``max_passes`` caps its passes over the class
     maps; its NLL logged as ``class_map_nll``) and the code prior given the whole class map —
     both trained in the same steps, teacher-forced on the real maps. ``pore_map`` (N, h, w)
-    bool, which codes hold pores: a middle level of width ``pore_map_dim`` draws it given the
+    bool, which codes hold pores, or (N, d, d, h, w), which of their pixels (the level then
+    draws 2^(d²) symbols): a middle level of width ``pore_map_dim`` draws it given the
     class map, and the codes see both (its NLL logged as ``pore_map_nll``), on the first
     ``pore_map_batch_size`` of the code level's windows a step (None: all; two symbols a
     position have less to learn). ``map_kernel``: the conditioning-map convolutions' side;
@@ -238,7 +239,9 @@ def train_pixelcnn(
         cfg.update(n_classes=top["n_classes"], cell=top["cell"], map_kernel=map_kernel,
                    map_context=map_context)  # fmt: skip
         if pore_map is not None:
-            cfg.update(pore_dim=pore_map_dim)
+            # (N, d, d, h, w): which of each code's d x d pixels are pore, 2^(d²) symbols
+            symbols = 2 ** (pore_map.shape[1] ** 2) if pore_map.ndim == 5 else 2
+            cfg.update(pore_dim=pore_map_dim, pore_symbols=symbols)
             top["pore_batch_size"] = pore_map_batch_size or batch_size
     model = (HierarchicalPrior(**cfg) if top else GatedPixelCNN(**cfg)).to(dev)
     use_amp = bfloat16_autocast(dev, amp)
@@ -254,7 +257,8 @@ def train_pixelcnn(
             stacks = (codes,) if class_counts is None else (codes, class_counts)
             stacks += (top["cond_maps"],) if top else ()
             stacks += (pore_map,) if pore_map is not None else ()
-            windows = random_d4_windows(stacks, batch_size, window, rng)
+            blocks = (len(stacks) - 1,) if pore_map is not None and pore_map.ndim == 5 else ()
+            windows = random_d4_windows(stacks, batch_size, window, rng, blocks)
             with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
                 losses = _prior_losses(model, windows, n_cond, top, rng, dev)
             opt.zero_grad(set_to_none=True)
@@ -299,15 +303,26 @@ def _prior_losses(
     cond_map = torch.from_numpy(rest[n_cond > 0].astype(np.float32)).to(dev)
     losses = {}
     if model.pores is not None:
-        pores = torch.from_numpy(np.ascontiguousarray(rest[-1], np.int64)).to(dev)
+        pores = torch.from_numpy(pore_symbols(rest[-1])).to(dev)
         b = top["pore_batch_size"]
         sub_cond = cond[:b] if cond is not None else None
         logits = model.pores(pores[:b], sub_cond, cond_map[:b]).float()
         losses["pore_map_nll"] = F.cross_entropy(logits, pores[:b])
-        cond_map = with_pore_map(cond_map, pores)
+        cond_map = with_pore_map(cond_map, pores, model.pore_symbols)
     losses["nll"] = F.cross_entropy(model.bottom(c, cond, cond_map).float(), c)
     losses["class_map_nll"] = _class_map_loss(model.top, top, rng, dev)
     return losses
+
+
+def pore_symbols(pores: np.ndarray) -> np.ndarray:
+    """A pore map's symbols (N, h, w) int64: (N, h, w) bool as 0 / 1, or pixel blocks (N, d,
+    d, h, w) as the number whose bit a d + b is pixel (a, b) of the code."""
+    pores = np.asarray(pores)
+    if pores.ndim == 3:
+        return np.ascontiguousarray(pores, np.int64)
+    d = pores.shape[1]
+    weights = (2 ** np.arange(d * d)).reshape(1, d, d, 1, 1)
+    return (pores.astype(np.int64) * weights).sum((1, 2))
 
 
 def _check_pore_map(
@@ -318,7 +333,8 @@ def _check_pore_map(
     if not hierarchical:
         raise InputError("a pore map is drawn between a class map and the codes: "
                          "give class_map_counts")  # fmt: skip
-    if pore_map.shape != code_shape:
+    shape = pore_map.shape[:1] + pore_map.shape[-2:]
+    if pore_map.ndim not in (3, 5) or shape != code_shape:
         raise InputError(f"a pore map of shape {pore_map.shape} for code maps of "
                          f"{code_shape}")  # fmt: skip
 
