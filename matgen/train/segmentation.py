@@ -201,12 +201,10 @@ def train_pixelcnn(
     bool, which codes hold pores, or (N, d, d, h, w), which of their pixels (the level then
     draws 2^(d²) symbols): a middle level of width ``pore_map_dim`` draws it given the
     class map, and the codes see both (its NLL logged as ``pore_map_nll``), on the first
-    ``pore_map_batch_size`` of the code level's windows a step (None: all; two symbols a
-    position have less to learn). ``map_kernel``: the conditioning-map convolutions' side;
-    ``map_context``: the depth of the dilated network the pore and code levels read their maps
-    through (0: none; :func:`~matgen.models.pixelcnn.map_context_net`).
-    ``amp``: the forward passes under bfloat16 autocast where the hardware runs it natively
-    (:func:`matgen.util.bfloat16_autocast`; a step ~1.7x faster on an AVX512-BF16 CPU).
+    ``pore_map_batch_size`` of the code level's windows a step (None: all). ``map_kernel``,
+    ``map_context``: the conditioning-map convolutions' side and context network's depth
+    (:class:`~matgen.models.pixelcnn.GatedPixelCNN`). ``amp``: bfloat16 autocast where the
+    hardware runs it natively (:func:`matgen.util.bfloat16_autocast`; a step ~1.7x faster).
 
     ``class_counts`` (N, C, h, w), the mask's pixels of each class under each code: the prior
     is then conditioned on each window's class fractions, and keeps the maps (in its model
