@@ -211,9 +211,8 @@ def train_pixelcnn(
     file) to draw conditions from when it samples.
 
     ``max_passes``: at most this many passes over the codes (windows × window² / codes), in
-    whole epochs, so a prior fitted to fewer maps stops sooner: at the same number of steps
-    one fitted to 2 images learns their code maps by heart (0.5 nats a code against 1.5 for 8
-    images) and samples copies of them.
+    whole epochs: at the same steps a prior of 2 images learns them by heart (0.5 nats a code
+    against 1.5 for 8) and samples copies of them.
     """
     import torch
 
