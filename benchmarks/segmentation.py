@@ -41,10 +41,12 @@ def prior_step_seconds(
     """Seconds per training step of the embedded default's prior (8 random 128-px masks of three
     classes, 2-px codes, 4-px class map with pore centres; 32 windows of 16 codes a step), with a
     pore level of width ``pore_dim`` (0: none) and ``variant``'s settings (map_kernel,
-    pore_map_batch_size, amp); the first step (warm-up) left out."""
+    pore_map_batch_size, amp, map_context; ``pore_sizes``: the marks' size edges, px); the
+    first step (warm-up) left out."""
     from matgen.inference.segmentation import code_class_counts, pore_centre_cells
     from matgen.train.segmentation import train_pixelcnn
 
+    sizes = list(variant.pop("pore_sizes", []))
     rng = np.random.default_rng(0)
     masks = rng.choice(3, size=(8, 128, 128), p=[0.65, 0.28, 0.07]).astype(np.uint8)
     codes = rng.integers(0, 64, (8, 64, 64))
@@ -61,7 +63,8 @@ def prior_step_seconds(
         class_counts=code_counts,
         class_map_counts=code_class_counts(masks, 4, 3),
         class_map_classes=2,
-        class_map_marks=pore_centre_cells(masks, 4, 2),
+        class_map_marks=pore_centre_cells(masks, 4, 2, sizes),
+        class_map_mark_classes=len(sizes) + 1,
         device=device,
         show_progress=False,
         **variant,
@@ -102,14 +105,18 @@ def main() -> None:
         "two levels, float32": (0, {}),
         "pore level, float32": (32, {}),
         "+ 16 windows, 3 x 3": (32, cheap),
-        "+ bfloat16 (the default)*": (32, {**cheap, "amp": True}),
+        "+ bfloat16*": (32, {**cheap, "amp": True}),
+        "+ map context 3, sizes (default)*": (
+            32,
+            {**cheap, "amp": True, "map_context": 3, "pore_sizes": [6, 9]},
+        ),
     }
     with limited_threads(args.threads):
         steps = {name: prior_step_seconds(dim, device=args.device, **kw)
                  for name, (dim, kw) in variants.items()}  # fmt: skip
-    print(f"\n{'prior training':<28}{'s/step':>10}{'600 steps, s':>14}")
+    print(f"\n{'prior training':<36}{'s/step':>10}{'600 steps, s':>14}")
     for name, seconds in steps.items():
-        print(f"{name:<28}{seconds:>10.3f}{600 * seconds:>14.0f}")
+        print(f"{name:<36}{seconds:>10.3f}{600 * seconds:>14.0f}")
     print("* float32 where the hardware has no native bfloat16 (matgen.util.bfloat16_autocast)")
 
 
