@@ -105,8 +105,8 @@ def main() -> None:
         "two levels, float32": (0, {}),
         "pore level, float32": (32, {}),
         "+ 16 windows, 3 x 3": (32, cheap),
-        "+ bfloat16*": (32, {**cheap, "amp": True}),
-        "+ map context 3, sizes (default)*": (
+        "+ bfloat16 (the default)*": (32, {**cheap, "amp": True}),
+        "+ map context 3, size marks*": (
             32,
             {**cheap, "amp": True, "map_context": 3, "pore_sizes": [6, 9]},
         ),
