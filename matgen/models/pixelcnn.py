@@ -292,6 +292,8 @@ class HierarchicalPrior(nn.Module):
     ``pore_symbols``: 2 (a code holds pore pixels or not) or 2^(d²) for d-px codes (which of
     its pixels are pore: the outline to the pixel, drawn by the pore level)."""
 
+    LEVELS = ("class_map", "pores", "codes")  # what ``sample``'s level_temperature may name
+
     def __init__(
         self,
         n_codes: int,
@@ -321,8 +323,6 @@ class HierarchicalPrior(nn.Module):
         self.bottom = GatedPixelCNN(n_codes, dim, n_layers, kernel, n_cond, n_map, map_kernel,
                                     map_context)  # fmt: skip
         self.n_codes, self.n_cond = n_codes, n_cond
-
-    LEVELS = ("class_map", "pores", "codes")
 
     @torch.no_grad()
     def sample(
