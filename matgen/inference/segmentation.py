@@ -45,12 +45,8 @@ def encode_codes(
 def code_class_counts(masks: np.ndarray, downsample: int, n_classes: int) -> np.ndarray:
     """Pixels of each class under each code of a ``downsample``-px code grid: (N, H, W) masks
     → (N, n_classes, H/d, W/d) uint16 (unlabelled pixels count for no class)."""
-    m = np.asarray(masks)
-    n, h, w = m.shape
-    if h % downsample or w % downsample:
-        raise InputError(f"masks of {h} x {w} px do not tile into {downsample}-px codes")
-    blocks = m.reshape(n, h // downsample, downsample, w // downsample, downsample)
-    return np.stack([(blocks == c).sum((2, 4)) for c in range(n_classes)], 1).astype(np.uint16)
+    blocks = code_pixel_blocks(masks, downsample)  # (N, d, d, H/d, W/d)
+    return np.stack([(blocks == c).sum((1, 2)) for c in range(n_classes)], 1).astype(np.uint16)
 
 
 def code_pixel_blocks(pixels: np.ndarray, downsample: int) -> np.ndarray:
