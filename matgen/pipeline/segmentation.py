@@ -185,9 +185,9 @@ def fit_pixelcnn(
             # the pores' footprint: every code holding a pore pixel (the codes then draw
             # where in it the outline runs). At least half the pixels drew the pores larger
             # (8.0-8.4 px against the real 7.4, diameter KS 0.16-0.22; docs/segmentation.md)
-            pores = code_counts[:, k - 1] > 0
-            if pore_map_pixels:
-                pores = code_pixel_blocks(masks == k - 1, vqvae.downsample)
+            # (pore_map_pixels: which of each code's pixels are pore, the outline itself)
+            pores = (code_pixel_blocks(masks == k - 1, vqvae.downsample) if pore_map_pixels
+                     else code_counts[:, k - 1] > 0)  # fmt: skip
     return train_pixelcnn(codes, model_out, log_out, n_codes=vqvae.quantizer.n_codes,
                           class_counts=counts, class_map_counts=cell_counts,
                           class_map_classes=k - 1, class_map_marks=marks,
