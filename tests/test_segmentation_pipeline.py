@@ -300,6 +300,15 @@ def test_generator_chain_and_mix_training(real, tmp_path):
         seg.sample_pairs(tmp_path / "vq.pt", tmp_path / "px.pt", wide / "i.npy",
                          wide / "m.npy", wide / "t.csv", level_temperature=dict(codes=0.7),
                          **kw)  # fmt: skip
+    for extra, message in (
+        (dict(pore_map=True), "4-px codes would make 2\\^16 symbols"),
+        ({}, "pore_map_pixels is a kind of pore map"),
+    ):
+        with pytest.raises(InputError, match=message):
+            seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
+                             tmp_path / "bad.pt", tmp_path / "bad.csv", split=SPLIT,
+                             class_map_px=8, class_map_pore_centres=True, pore_map_pixels=True,
+                             **extra, **two)  # fmt: skip
     with pytest.raises(InputError, match="class_map_pore_sizes split the pore centres' marks"):
         seg.fit_pixelcnn(tmp_path / "vq.pt", real / "i.npy", real / "m.npy", real / "t.csv",
                          tmp_path / "bad.pt", tmp_path / "bad.csv", split=SPLIT, class_map_px=8,
