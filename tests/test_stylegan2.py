@@ -131,6 +131,31 @@ def test_detector_noise_is_fixed_white_noise_on_the_output_and_changes_nothing_e
     assert 0.05 < np.std(seeded - generate(plain, np.arange(4))) < 0.15  # 0.2 / 2 in 0..1 grey
 
 
+def test_orig_architecture_draws_the_image_from_the_last_layer_alone(tmp_path):
+    torch.manual_seed(0)
+    skip = Generator(16, **TINY_MODEL).eval()
+    torch.manual_seed(0)
+    orig = Generator(16, **TINY_MODEL, architecture="orig").eval()
+    assert all(torch.equal(v, orig.state_dict()[k]) for k, v in skip.state_dict().items())
+    z = torch.randn(4, 16)
+    with torch.no_grad():
+        for G in (skip, orig):  # the lower resolutions' outputs made loud
+            for to_rgb in (G.to_rgb1, *G.to_rgbs[:-1]):
+                to_rgb.bias.fill_(5.0)
+        assert skip(z, noise_mode="const").mean() > 4  # skip outputs add them up
+        top = orig(z, noise_mode="const")
+        assert top.abs().mean() < 1  # the last layer's toRGB alone
+        orig.to_rgbs[-1].bias.fill_(5.0)
+        torch.testing.assert_close(orig(z, noise_mode="const"), top + 5)
+    with pytest.raises(ValueError, match="architecture"):
+        Generator(16, **TINY_MODEL, architecture="resnet")
+    kw = dict(TINY_TRAIN, total_kimg=0.016)
+    tiles = tmp_path / "t.npy"
+    np.save(tiles, np.full((8, 1, 16, 16), 0.5, np.float16))
+    train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "l.csv", architecture="orig", **kw)
+    assert load_stylegan2(tmp_path / "m.pt").architecture == "orig"  # kept in the checkpoint
+
+
 def test_training_measures_the_detector_noise_of_the_real_tiles(tmp_path):
     noisy = tmp_path / "noisy.npy"
     rng = np.random.default_rng(1)

@@ -29,6 +29,7 @@ MODEL_KEYS = (
     "noise_lr_mul",  # absent from older checkpoints: 1 (the strengths stored as used)
     "log_noise_strength",  # absent from older checkpoints: 0 (linear strengths)
     "detector_noise_sd",  # absent from older checkpoints: 0 (no detector noise)
+    "architecture",  # absent from older checkpoints: skip outputs
 )
 
 

@@ -231,6 +231,9 @@ class MappingNetwork(nn.Module):
         return self.layers(z)
 
 
+ARCHITECTURES = ("skip", "orig")
+
+
 class Generator(nn.Module):
     """StyleGAN2 generator with skip outputs; images in roughly [-1, 1], (N, img_channels, R, R)."""
 
@@ -248,9 +251,17 @@ class Generator(nn.Module):
         noise_lr_mul: float = 1.0,
         log_noise_strength: float = 0.0,
         detector_noise_sd: float = 0.0,
+        architecture: str = "skip",
     ) -> None:
         super().__init__()
         log2 = check_resolution(resolution)
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture {architecture!r}: one of {', '.join(ARCHITECTURES)}")
+        # "orig": the image from the last layer's toRGB alone (StyleGAN2 paper, Fig. 7a). With
+        # skip outputs the 16-32 px outputs draw a pore as a soft dark blob and the 64-px one
+        # sharpens its edge by overshoot: a bright halo (docs/porous.md, "Where the halos come
+        # from"). The lower toRGBs stay (unused), so the weights are drawn as with skips.
+        self.architecture = architecture
         self.resolution, self.z_dim, self.w_dim = resolution, z_dim, w_dim
         ch = [channels_at(2**i, channel_base, channel_max) for i in range(log2 + 1)]
         self.mapping = MappingNetwork(z_dim, w_dim, n_mapping)
@@ -303,12 +314,14 @@ class Generator(nn.Module):
         noises = list(noises) if noises is not None else [None] * len(layers)
         x = self.const.expand(ws.shape[0], -1, -1, -1)
         x = self.conv1(x, ws[:, 0], noise_mode, noises[0])
-        skip = self.to_rgb1(x, ws[:, 1], None)
+        skips = self.architecture == "skip"
+        skip = self.to_rgb1(x, ws[:, 1], None) if skips else None
         i = 1
         for k, to_rgb in enumerate(self.to_rgbs):
             x = self.convs[2 * k](x, ws[:, i], noise_mode, noises[2 * k + 1])
             x = self.convs[2 * k + 1](x, ws[:, i + 1], noise_mode, noises[2 * k + 2])
-            skip = to_rgb(x, ws[:, i + 2], skip)
+            if skips or k == len(self.to_rgbs) - 1:
+                skip = to_rgb(x, ws[:, i + 2], skip)
             i += 2
         if self.detector_noise_sd > 0 and noise_mode != "none":
             noise = noises[len(layers)] if len(noises) > len(layers) else None

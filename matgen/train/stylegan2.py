@@ -383,6 +383,7 @@ def train_stylegan2(
     lambda_porosity: float = 0.0,
     lr_rampdown: float = 0.0,
     detector_noise: bool = False,
+    architecture: str = "skip",
     monitor_kimg: float = 0.0,
     select_from_kimg: float = 0.0,
     snapshot_tolerances: dict[str, float] | None = None,
@@ -412,6 +413,8 @@ def train_stylegan2(
     ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine; 0: the paper's);
     ``detector_noise``: G's output gets white noise of the real tiles' own noise sd (median of
     :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's (False: paper);
+    ``architecture``: G's output summed over every resolution's toRGB (``skip``, the paper's) or
+    the last layer's alone (``orig``);
     ``monitor_kimg`` > 0: about every this many kimg the log gets the EMA tiles' porosity
     (:class:`PorosityMonitor`), and from ``select_from_kimg`` > 0 on the model keeps the EMA
     snapshot that scored best on the targets (``snapshot_tolerances``; 0: the last);
@@ -433,6 +436,7 @@ def train_stylegan2(
         noise_min_resolution=noise_min_resolution, noise_max_resolution=noise_max_resolution,
         noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength,
         detector_noise_sd=_detector_noise_sd(tiles) if detector_noise else 0.0,
+        architecture=architecture,
     )  # fmt: skip
     pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase or lambda_porosity else 0.0
     seed_everything(seed)  # identical initial weights on every process
