@@ -117,6 +117,27 @@ def test_headline_rows_from_the_studies_tables(tmp_path):
                 {"mix": "real2", "seed": s, "real": 2, "synthetic_images": 0, "miou_present": v}
                 for s, v in enumerate([0.70, 0.71, 0.72])
             ),
+            # the same real images at another budget, one better (real2) and one worse (real8)
+            *(
+                {
+                    "mix": "real2_short",
+                    "seed": s,
+                    "real": 2,
+                    "synthetic_images": 0,
+                    "miou_present": v,
+                }
+                for s, v in enumerate([0.74, 0.73, 0.78])
+            ),  # fmt: skip
+            *(
+                {
+                    "mix": "real8_long",
+                    "seed": s,
+                    "real": 8,
+                    "synthetic_images": 0,
+                    "miou_present": v,
+                }
+                for s, v in enumerate([0.70, 0.70, 0.70])
+            ),  # fmt: skip
             *(
                 {
                     "mix": "real2_syn5x",
@@ -178,6 +199,10 @@ def test_headline_rows_from_the_studies_tables(tmp_path):
     best = by.loc["customised mIoU: best 2-real + synthetic (real2_syn5x) − real8"]
     assert best["value"] == pytest.approx(0.03) and best["n_seeds"] == 3
     assert best["ci_low"] > 0 and best["met"] is True
+    # the fewest-real baseline is the better of its two budgets
+    gain = by.loc["customised mIoU: real2_syn5x − real2_short"]
+    assert gain["value"] == pytest.approx(0.84 - 0.75)
+    assert "customised mIoU: real2_syn5x − real2" not in by.index
     only = by.loc["customised mIoU: synthetic only − real8"]
     assert only["value"] == pytest.approx(-0.2) and only["met"] is False
     md = (tmp_path / "h.md").read_text().splitlines()

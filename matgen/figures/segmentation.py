@@ -155,9 +155,14 @@ def miou_figure(summary_path: str | os.PathLike, png_out: str | os.PathLike) -> 
         ("mIoU (classes in prediction ∪ truth)", "customised mIoU (classes in truth only)"),
     ):
         exact = summary.get("exact_masks", pd.Series(False, index=summary.index))
-        for (real, perfect), group in summary.groupby([summary["real"], exact.astype(bool)]):
+        # a real-only mix trained for another budget: a line (a point) of its own
+        epochs = summary.get("epochs", pd.Series(0, index=summary.index)).fillna(0).astype(int)
+        budgets = epochs.nunique() > 1
+        keys = [summary["real"], exact.astype(bool), epochs]
+        for (real, perfect, n_epochs), group in summary.groupby(keys):
             group = group.sort_values("synthetic_share")
             label = f"{real} real images" if real else "synthetic only"
+            label += f", {n_epochs} epochs" if budgets and n_epochs else ""
             ax.errorbar(
                 group["synthetic_share"],
                 group[f"{metric}_mean"],
