@@ -402,9 +402,10 @@ def train_stylegan2(
 
     ``d_channel_base``: D's ``channel_base`` (None: G's, the paper's); ``noise_min_resolution``,
     ``noise_max_resolution``: per-pixel noise only from, up to this resolution (0: every layer,
-    the paper's); ``noise_lr_mul``:
-    the noise strengths' learning-rate multiplier (1: the paper's); ``log_noise_strength`` > 0:
-    each strength is exp(a learnt log), from this value (0: linear); ``lambda_grey_histogram`` > 0:
+    the paper's); ``noise_lr_mul``: the noise strengths' learning-rate multiplier (1: the
+    paper's); ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value
+    (0: linear); ``architecture``: G's image summed over every resolution's toRGB (``skip``, the
+    paper's) or the last one's alone (``orig``); ``lambda_grey_histogram`` > 0:
     G also pays this times the W1 distance between the grey levels of its batch and the step's real
     batch (0: the paper's), ``grey_histogram_smoothing`` > 0 (px) plus that after a Gaussian blur of
     this sd, ``lambda_grey_histogram_phase`` > 0 this times the W1 taken per phase, at the real
@@ -413,15 +414,12 @@ def train_stylegan2(
     ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine; 0: the paper's);
     ``detector_noise``: G's output gets white noise of the real tiles' own noise sd (median of
     :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's (False: paper);
-    ``architecture``: G's output summed over every resolution's toRGB (``skip``, the paper's) or
-    the last layer's alone (``orig``);
     ``monitor_kimg`` > 0: about every this many kimg the log gets the EMA tiles' porosity
     (:class:`PorosityMonitor`), and from ``select_from_kimg`` > 0 on the model keeps the EMA
     snapshot that scored best on the targets (``snapshot_tolerances``; 0: the last);
     ``crop_stride`` > 0: D's reals are crops at every ``crop_stride`` px of the images (0: tiles;
     ``images_path``, ``images_table_path``; :class:`~matgen.data.tiling.GridCrops`). Writes
-    ``model_out`` (.pt) and a CSV log ``log_out``; calls ``on_step(step, state)``.
-    """
+    ``model_out`` (.pt) and a CSV log ``log_out``; calls ``on_step(step, state)``."""
     tiles, reals = _real_sources(tiles_path, crop_stride, images_path, images_table_path)
     _, channels, height, _ = tiles.shape
     info, dev = init_distributed(device)
@@ -436,8 +434,7 @@ def train_stylegan2(
         noise_min_resolution=noise_min_resolution, noise_max_resolution=noise_max_resolution,
         noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength,
         detector_noise_sd=_detector_noise_sd(tiles) if detector_noise else 0.0,
-        architecture=architecture,
-    )  # fmt: skip
+    ) | ({} if architecture == "skip" else {"architecture": architecture})  # fmt: skip
     pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase or lambda_porosity else 0.0
     seed_everything(seed)  # identical initial weights on every process
     G, D, G_ema = _networks(model_config, dev, d_channel_base)
