@@ -154,21 +154,26 @@ def miou_figure(summary_path: str | os.PathLike, png_out: str | os.PathLike) -> 
         ("miou", "miou_present"),
         ("mIoU (classes in prediction ∪ truth)", "customised mIoU (classes in truth only)"),
     ):
-        exact = summary.get("exact_masks", pd.Series(False, index=summary.index))
-        # a real-only mix trained for another budget: a line (a point) of its own
+        exact = summary.get("exact_masks", pd.Series(False, index=summary.index)).astype(bool)
         epochs = summary.get("epochs", pd.Series(0, index=summary.index)).fillna(0).astype(int)
-        budgets = epochs.nunique() > 1
-        keys = [summary["real"], exact.astype(bool), epochs]
-        for (real, perfect, n_epochs), group in summary.groupby(keys):
+        # one colour per real count; a real-only mix at another budget than the study's (its
+        # `epochs`) is a hollow diamond of that colour, a little to the left of its line
+        common = epochs.mode().iloc[0]
+        cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        colours = {r: cycle[i % len(cycle)] for i, r in enumerate(sorted(summary["real"].unique()))}
+        for (real, perfect, n_epochs), group in summary.groupby([summary["real"], exact, epochs]):
             group = group.sort_values("synthetic_share")
             label = f"{real} real images" if real else "synthetic only"
-            label += f", {n_epochs} epochs" if budgets and n_epochs else ""
+            other = bool(n_epochs) and n_epochs != common
+            label += f", {n_epochs} epochs" if other else ""
             ax.errorbar(
-                group["synthetic_share"],
+                group["synthetic_share"] - (0.02 if other else 0.0),
                 group[f"{metric}_mean"],
                 yerr=group[f"{metric}_std"],
-                marker="*" if perfect else "o",
+                color=colours[real],
+                marker="*" if perfect else "D" if other else "o",
                 markersize=10 if perfect else 6,
+                markerfacecolor="none" if other else colours[real],
                 capsize=3,
                 label=label + (", exact masks" if perfect else ""),
             )
