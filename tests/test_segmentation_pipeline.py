@@ -441,6 +441,34 @@ def test_summary_averages_seeds_and_answers_the_few_real_question(tmp_path):
     assert len(pd.read_csv(tmp_path / "runs.csv")) == 10
 
 
+def test_miou_figure_marks_a_real_only_mix_at_another_budget(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from matgen.figures import segmentation as figures
+
+    summary = pd.DataFrame(
+        [
+            dict(mix=m, real=r, synthetic_images=n, synthetic_share=n / (r + n), epochs=e,
+                 exact_masks=False, miou_mean=v, miou_std=0.01, miou_present_mean=v,
+                 miou_present_std=0.01, n_seeds=3)
+            for m, r, n, e, v in [("r2", 2, 0, 10, 0.80), ("r2s", 2, 10, 10, 0.85),
+                                  ("r2_short", 2, 0, 5, 0.83), ("r8", 8, 0, 10, 0.84)]
+        ]
+    )  # fmt: skip
+    summary.to_csv(tmp_path / "summary.csv", index=False)
+    drawn = {}
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: drawn.update(fig=fig))
+    figures.miou_figure(tmp_path / "summary.csv", tmp_path / "miou.png")
+    ax = drawn["fig"].axes[0]
+    lines = {c.get_label(): c.lines[0] for c in ax.containers}  # each errorbar's data line
+    assert list(lines) == ["2 real images, 5 epochs", "2 real images", "8 real images"]
+    short, plain = lines["2 real images, 5 epochs"], lines["2 real images"]
+    assert short.get_color() == plain.get_color() != lines["8 real images"].get_color()
+    assert short.get_markerfacecolor() == "none" and short.get_marker() == "D"
+    assert short.get_xdata()[0] < 0 == plain.get_xdata()[0]  # beside its line, not on it
+    plt.close(drawn["fig"])
+
+
 def test_cli_segment_writes_label_maps_and_class_fractions(real, tmp_path, capsys):
     from matgen.checkpoint import save_checkpoint
     from matgen.cli import main
