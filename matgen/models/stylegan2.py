@@ -235,7 +235,8 @@ ARCHITECTURES = ("skip", "orig")
 
 
 class Generator(nn.Module):
-    """StyleGAN2 generator with skip outputs; images in roughly [-1, 1], (N, img_channels, R, R)."""
+    """StyleGAN2 generator with skip outputs (``architecture="orig"``: the last layer's output
+    alone); images in roughly [-1, 1], (N, img_channels, R, R)."""
 
     def __init__(
         self,
