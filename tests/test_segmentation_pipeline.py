@@ -467,6 +467,12 @@ def test_miou_figure_marks_a_real_only_mix_at_another_budget(tmp_path, monkeypat
     assert short.get_markerfacecolor() == "none" and short.get_marker() == "D"
     assert short.get_xdata()[0] < 0 == plain.get_xdata()[0]  # beside its line, not on it
     plt.close(drawn["fig"])
+    tables = []  # the runs table gets a column of each mix's U-Net epochs
+    monkeypatch.setattr(figures, "draw_table", lambda ax, cells, header, **kw: tables.append(
+        dict(zip(header, zip(*cells)))))  # fmt: skip
+    figures.runs_table_figure(tmp_path / "summary.csv", tmp_path / "runs.png")
+    assert tables[0]["U-Net\nepochs"] == ("10", "10", "5", "10")
+    plt.close(drawn["fig"])
 
 
 def test_cli_segment_writes_label_maps_and_class_fractions(real, tmp_path, capsys):

@@ -198,15 +198,18 @@ def miou_figure(summary_path: str | os.PathLike, png_out: str | os.PathLike) -> 
 
 
 def runs_table_figure(summary_path: str | os.PathLike, png_out: str | os.PathLike) -> None:
-    """Every mix: real images, synthetic real-image equivalents, share, both mIoUs (mean ± sd)."""
+    """Every mix: real images, synthetic real-image equivalents, share, U-Net epochs (where the
+    table has them), both mIoUs (mean ± sd)."""
     use_style()
     s = pd.read_csv(summary_path)
+    budgets = "epochs" in s
     cells = [
         [
             r.mix,
             str(int(r.real)),
             f"{r.synthetic_images:g}",
             f"{r.synthetic_share:.2f}",
+            *([f"{r.epochs:g}"] if budgets else []),
             f"{r.miou_mean:.3f} ± {r.miou_std:.3f}",
             f"{r.miou_present_mean:.3f} ± {r.miou_present_std:.3f}",
             str(int(r.n_seeds)),
@@ -214,20 +217,9 @@ def runs_table_figure(summary_path: str | os.PathLike, png_out: str | os.PathLik
         for r in s.itertuples()
     ]
     fig, ax = plt.subplots(figsize=(11, 0.42 * len(cells) + 1.2))
-    draw_table(
-        ax,
-        cells,
-        [
-            "mix",
-            "real",
-            "synthetic\n(image equiv.)",
-            "synthetic\nshare",
-            "mIoU",
-            "customised\nmIoU",
-            "seeds",
-        ],
-        fontsize=9,
-    )
+    header = ["mix", "real", "synthetic\n(image equiv.)", "synthetic\nshare"]
+    header += ["U-Net\nepochs"] * budgets + ["mIoU", "customised\nmIoU", "seeds"]
+    draw_table(ax, cells, header, fontsize=9)
     fov = _field_of_view(s)
     ax.set_title(
         "U-Nets on real/synthetic mixes, scored on held-out real images only"
