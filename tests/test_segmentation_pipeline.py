@@ -472,7 +472,6 @@ def test_miou_figure_marks_a_real_only_mix_at_another_budget(tmp_path, monkeypat
         dict(zip(header, zip(*cells)))))  # fmt: skip
     figures.runs_table_figure(tmp_path / "summary.csv", tmp_path / "runs.png")
     assert tables[0]["U-Net\nepochs"] == ("10", "10", "5", "10")
-    plt.close(drawn["fig"])
 
 
 def test_cli_segment_writes_label_maps_and_class_fractions(real, tmp_path, capsys):
