@@ -127,7 +127,7 @@ def test_headline_rows_from_the_studies_tables(tmp_path):
                     "miou_present": v,
                 }
                 for s, v in enumerate([0.74, 0.73, 0.78])
-            ),  # fmt: skip
+            ),
             *(
                 {
                     "mix": "real8_long",
@@ -137,7 +137,7 @@ def test_headline_rows_from_the_studies_tables(tmp_path):
                     "miou_present": v,
                 }
                 for s, v in enumerate([0.70, 0.70, 0.70])
-            ),  # fmt: skip
+            ),
             *(
                 {
                     "mix": "real2_syn5x",

@@ -148,19 +148,19 @@ def miou_figure(summary_path: str | os.PathLike, png_out: str | os.PathLike) -> 
     pixels, one line per number of real images, mean ± standard deviation over seeds."""
     use_style()
     summary = pd.read_csv(summary_path)
+    exact = summary.get("exact_masks", pd.Series(False, index=summary.index)).astype(bool)
+    epochs = summary.get("epochs", pd.Series(0, index=summary.index)).fillna(0).astype(int)
+    # one colour per real count; a real-only mix at another budget than the study's (its
+    # `epochs`) is a hollow diamond of that colour, a little to the left of its line
+    common = epochs.mode().iloc[0]
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = {r: cycle[i % len(cycle)] for i, r in enumerate(sorted(summary["real"].unique()))}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, metric, title in zip(
         axes,
         ("miou", "miou_present"),
         ("mIoU (classes in prediction ∪ truth)", "customised mIoU (classes in truth only)"),
     ):
-        exact = summary.get("exact_masks", pd.Series(False, index=summary.index)).astype(bool)
-        epochs = summary.get("epochs", pd.Series(0, index=summary.index)).fillna(0).astype(int)
-        # one colour per real count; a real-only mix at another budget than the study's (its
-        # `epochs`) is a hollow diamond of that colour, a little to the left of its line
-        common = epochs.mode().iloc[0]
-        cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-        colours = {r: cycle[i % len(cycle)] for i, r in enumerate(sorted(summary["real"].unique()))}
         for (real, perfect, n_epochs), group in summary.groupby([summary["real"], exact, epochs]):
             group = group.sort_values("synthetic_share")
             label = f"{real} real images" if real else "synthetic only"

@@ -457,9 +457,10 @@ def segmentation_rows(
     if real_only.empty:
         return rows
     compare = mix_comparison(frames)
+    mean = all_runs.groupby("mix", sort=False)["miou_present"].mean()
 
     def best_of(names: pd.Index) -> str:
-        return max(names, key=lambda m: all_runs.loc[all_runs.mix == m, "miou_present"].mean())
+        return str(mean[names].idxmax())  # ties: the first named
 
     most = best_of(real_only.index[real_only["real"] == real_only["real"].max()])
     for name in ceiling.index:  # how far the annotated-label rows are from what a U-Net reaches
