@@ -162,6 +162,18 @@ def test_class_fractions_are_matched_over_the_parts_by_their_shares():
     ).shape == (2,)
 
 
+def test_first_argmax_is_the_argmax_over_classes_ties_to_the_first():
+    """The class-major argmax of the fraction matching picks what argmax over a trailing class
+    axis picks, ties included (logits rounded to quarters tie often)."""
+    from matgen.train.segmentation import first_argmax
+
+    scores = torch.round(torch.randn(3, 5000, generator=torch.Generator().manual_seed(0)) * 4) / 4
+    shift = torch.tensor([0.25, 0.0, -0.5])
+    expected = (scores.T + shift).argmax(1)
+    assert torch.equal(first_argmax(scores, shift), expected)
+    assert (scores.T + shift).eq((scores.T + shift).max(1, keepdim=True).values).sum(1).gt(1).any()
+
+
 def test_generator_chain_and_mix_training(real, tmp_path):
     kw_vq = dict(
         seed=0,

@@ -215,47 +215,60 @@ class GatedPixelCNN(nn.Module):
         the position is drawn; so every layer's inputs are kept (zero-padded as in the
         forward pass) and each new position computes one row per layer per row drawn
         (vertical) and one column per layer (horizontal): the same logits as a forward pass
-        over the whole map, at a cost that does not grow with the map.
+        over the whole map, at a cost that does not grow with the map. At one position the
+        horizontal stack and the head are matrix products on (n, channels): a convolution
+        call there cost ~10x its arithmetic.
         """
         dev = self.embed.weight.device
         rows, cols = shape
         codes = torch.zeros(n, rows, cols, dtype=torch.long, device=dev)
         dim = self.embed.embedding_dim
         layers = list(self.layers)
-        w_v, w_h = zip(*(layer.masked_weights() for layer in layers))  # masked once, not per step
         if self.n_cond and cond is None:
             raise ValueError("a conditional PixelCNN samples given its conditions (cond)")
         if self.n_cond_map and (cond_map is None or tuple(cond_map.shape[-2:]) != shape):
             raise ValueError(f"a map-conditioned PixelCNN samples given a {shape} cond_map")
         cond = cond.to(dev) if cond is not None else None
         cond_map = self.map_features(cond_map.to(dev)) if cond_map is not None else None
-        # biases (n, 2 dim, 1 or rows, 1 or cols), or 0: sliced at the row and column drawn
+        # masked once, not per step; the horizontal weights (2 dim, dim, 1, half + 1) as a
+        # matrix over a window stored column-major (half + 1, dim), the 1 x 1 ones as matrices
+        w_v = [layer.masked_weights()[0] for layer in layers]
+        w_h = [layer.masked_weights()[1][:, :, 0].transpose(1, 2).flatten(1) for layer in layers]
+        w_out = [layer.h_out.weight[:, :, 0, 0] for layer in layers]
+        head = [m for m in self.head if isinstance(m, nn.Conv2d)]
+        # biases (n, 2 dim, 1 or rows, 1 or cols), or 0: sliced at the row drawn
         vb, hb = zip(*(layer.cond_bias(cond, cond_map) for layer in layers))
         # each layer's vertical-stack input, padded by its half above; row r at r + half
         v_in = [torch.zeros(n, dim, rows + layer.half, cols, device=dev) for layer in layers]
         for i in range(rows):
-            v_to_h = []
+            # what the horizontal stack adds at each column of row i, (n, cols, 2 dim):
+            # the vertical stack's part, its own bias and the conditions' bias there
+            h_add = []
             for k, layer in enumerate(layers):
                 window = v_in[k][:, :, i : i + layer.half + 1]  # rows i - half .. i
                 v_pre = F.conv2d(window, w_v[k], layer.vertical.bias, padding=(0, layer.half))
                 v_pre = v_pre + _at(vb[k], i)
-                v_to_h.append(layer.v_to_h(v_pre))
+                add = layer.v_to_h(v_pre) + _at(hb[k], i) + layer.horizontal.bias[:, None, None]
+                h_add.append(add[:, :, 0].transpose(1, 2).contiguous())
                 if k + 1 < len(layers):
                     v_in[k + 1][:, :, i + layers[k + 1].half] = _gate(v_pre)[:, :, 0]
-            # each layer's horizontal-stack input along row i, padded by its half on the left
-            h_in = [torch.zeros(n, dim, 1, cols + layer.half, device=dev) for layer in layers]
+            # each layer's horizontal-stack input along row i, padded by its half on the left,
+            # (n, cols + half, dim): a window of half + 1 columns is one row of a matrix
+            h_in = [torch.zeros(n, cols + layer.half, dim, device=dev) for layer in layers]
             for j in range(cols):
                 for k, layer in enumerate(layers):
-                    window = h_in[k][:, :, :, j : j + layer.half + 1]  # columns j - half .. j
-                    h_pre = F.conv2d(window, w_h[k], layer.horizontal.bias) + _at(hb[k], i, j)
-                    h = layer.horizontal_out(h_pre, v_to_h[k][:, :, :, j : j + 1], window[..., -1:])
+                    window = h_in[k][:, j : j + layer.half + 1]  # columns j - half .. j
+                    h_pre = torch.addmm(h_add[k][:, j], window.flatten(1), w_h[k].t())
+                    h = F.linear(_gate(h_pre), w_out[k], layer.h_out.bias)
+                    h = window[:, -1] + h if layer.residual else h
                     if k + 1 < len(layers):
-                        h_in[k + 1][:, :, :, j + layers[k + 1].half] = h[:, :, :, 0]
-                logits = self.head(h)[:, :, 0, 0] / temperature
-                probs = torch.softmax(logits.float(), 1)
+                        h_in[k + 1][:, j + layers[k + 1].half] = h
+                hidden = F.linear(F.relu(h), head[0].weight[:, :, 0, 0], head[0].bias)
+                logits = F.linear(F.relu(hidden), head[1].weight[:, :, 0, 0], head[1].bias)
+                probs = torch.softmax(logits.float() / temperature, 1)
                 draw = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0]
                 codes[:, i, j] = draw.to(dev)
-                h_in[0][:, :, 0, j + layers[0].half] = self.embed(codes[:, i, j])
+                h_in[0][:, j + layers[0].half] = self.embed(codes[:, i, j])
             v_in[0][:, :, i + layers[0].half] = self.embed(codes[:, i]).permute(0, 2, 1)
         return codes
 

@@ -534,10 +534,12 @@ def match_class_fractions(
         k = max(1, max_pixels // int(np.prod(masks.shape[1:])))
         out = torch.cat(list(segmenter_logits(model, images[:k])))
         m = torch.from_numpy(np.asarray(masks[:k], np.int64)).to(dev)
-        logits.append(out.permute(0, 2, 3, 1)[m != UNLABELLED].float())
+        # (classes, pixels): each class's logits contiguous, so the argmax below is a few
+        # elementwise passes (1.5x faster than over a trailing axis of 3)
+        logits.append(out.permute(1, 0, 2, 3)[:, m != UNLABELLED].float().contiguous())
         labels.append(m[m != UNLABELLED])
         shares.append(share)
-    n = logits[0].shape[1]
+    n = logits[0].shape[0]
 
     def fractions(per_part: list["torch.Tensor"]) -> "torch.Tensor":
         return sum(s * torch.bincount(c, minlength=n)[:n].float() / max(len(c), 1)
@@ -547,7 +549,21 @@ def match_class_fractions(
     shift = torch.zeros(n, device=dev)
     present = target > 0
     for _ in range(iterations):
-        drawn = fractions([(lg + shift).argmax(1) for lg in logits])
+        drawn = fractions([first_argmax(lg, shift) for lg in logits])
         step = 0.5 * torch.log(target / drawn.clamp_min(1e-6))
         shift = shift + torch.where(present, step, torch.zeros_like(step))
     return shift
+
+
+def first_argmax(scores: "torch.Tensor", shift: "torch.Tensor") -> "torch.Tensor":
+    """The index of the largest of ``scores[c] + shift[c]`` over the classes c of ``scores``
+    (classes, pixels), the first where several tie: ``(scores.T + shift).argmax(1)``."""
+    import torch
+
+    best = scores[0] + shift[0]
+    index = torch.zeros(scores.shape[1], dtype=torch.long, device=scores.device)
+    for c in range(1, len(scores)):
+        value = scores[c] + shift[c]
+        index[value > best] = c
+        best = torch.maximum(best, value)
+    return index
