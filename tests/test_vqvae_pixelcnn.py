@@ -68,6 +68,51 @@ def test_vqvae_shapes_and_it_learns_image_and_mask_jointly():
         VQVAE(3, downsample=3)
 
 
+def test_a_mask_blind_encoder_decodes_the_annotations_mean_not_each_draw():
+    """Annotations that move a square's edge by up to two pixels either way at random: a joint
+    VQ-VAE copies each annotation into its codes; one whose encoder sees the image alone
+    decodes the mask the image implies, nearer the true square than the annotations are."""
+    torch.manual_seed(3)
+    gen = torch.Generator().manual_seed(0)
+
+    def batch(n=16, size=16):  # squares of side 6-9 anywhere, each annotated with its own shift
+        true = torch.zeros(n, size, size, dtype=torch.long)
+        annotated = torch.zeros_like(true)
+        for i in range(n):
+            y, x, side = torch.randint(3, 7, (3,), generator=gen).tolist()
+            s = int(torch.randint(-2, 3, (1,), generator=gen))
+            true[i, y : y + side + 3, x : x + side + 3] = 1
+            annotated[i, y - s : y + side + 3 + s, x - s : x + side + 3 + s] = 1
+        noise = 0.03 * torch.randn(n, 1, size, size, generator=gen)
+        return 0.2 + 0.6 * true[:, None].float() + noise, true, annotated
+
+    test_image, test_true, test_annotated = batch(64)
+    recon = {}
+    for blind in (False, True):
+        model = VQVAE(2, width=16, n_res=1, embed_dim=8, n_codes=16, downsample=2,
+                      upsample="nearest", mask_in_encoder=not blind)  # fmt: skip
+        assert model.encoder[0].in_channels == (1 if blind else 3)
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        for _ in range(200):
+            image, _, annotated = batch()
+            out, logits, commitment, _ = model(image, annotated)
+            loss, _, _ = vqvae_loss(out, logits, image, annotated, commitment, image_weight=20)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            out = model(test_image, test_annotated)
+            recon[blind] = out[1].argmax(1)
+            if blind:  # the codes do not depend on the mask
+                no_mask = model(test_image, torch.zeros_like(test_annotated))[3]
+                assert torch.equal(out[3], no_mask)
+    annotations = miou(test_annotated.numpy(), test_true.numpy(), 2)
+    joint, blind = (miou(recon[b].numpy(), test_true.numpy(), 2) for b in (False, True))
+    assert joint < annotations + 0.05  # the joint model keeps each annotation's edge
+    assert blind > annotations + 0.15 and blind > 0.85
+
+
 def test_nearest_decoder_learns_and_the_residual_noise_has_the_residual_spectrum():
     torch.manual_seed(2)
     model = VQVAE(3, width=16, n_res=1, embed_dim=8, n_codes=16, upsample="nearest", noise_size=16)

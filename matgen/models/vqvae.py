@@ -14,6 +14,11 @@ and :meth:`VQVAE.residual_noise` draws a stationary Gaussian field with that spe
 generated images so that their spectrum matches the real one at every frequency.
 ``upsample="nearest"`` (nearest-neighbour doubling + 3×3 conv) avoids the checkerboard of
 strided transposed convolutions, whose 4-px period shows as a grid in generated images.
+
+``mask_in_encoder=False``: the encoder sees the image alone, and the decoder draws the mask from
+the image's codes. A hand-drawn mask's errors (each object dilated or eroded at random) are then
+not in the codes, and the decoder's mask is its best guess of the labels given the image — the
+annotations' mean, not one annotator's draw.
 """
 
 from __future__ import annotations
@@ -108,6 +113,7 @@ class VQVAE(nn.Module):
         decay: float = 0.99,
         upsample: str = "transpose",
         noise_size: int = 0,
+        mask_in_encoder: bool = True,
     ) -> None:
         super().__init__()
         if upsample not in ("transpose", "nearest"):
@@ -116,7 +122,8 @@ class VQVAE(nn.Module):
         if 2**steps != downsample or steps < 1:
             raise ValueError(f"downsample {downsample} is not a power of two >= 2")
         self.n_classes, self.img_channels, self.downsample = n_classes, img_channels, downsample
-        cin = img_channels + n_classes
+        self.mask_in_encoder = mask_in_encoder
+        cin = img_channels + (n_classes if mask_in_encoder else 0)
         enc: list[nn.Module] = []
         for i in range(steps):
             enc += [nn.Conv2d(cin if i == 0 else width, width, 4, 2, 1), nn.ReLU()]
@@ -130,7 +137,7 @@ class VQVAE(nn.Module):
         dec += [ResBlock(width, width // 2) for _ in range(n_res)] + [nn.ReLU()]
         for i in range(steps):
             last = i == steps - 1
-            cout = cin if last else width
+            cout = img_channels + n_classes if last else width
             if upsample == "nearest":
                 dec += [nn.Upsample(scale_factor=2.0), nn.Conv2d(width, cout, 3, padding=1)]
             else:
@@ -144,8 +151,11 @@ class VQVAE(nn.Module):
     def encode(
         self, image: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        onehot = F.one_hot(mask.long(), self.n_classes).permute(0, 3, 1, 2).to(image.dtype)
-        z = self.encoder(torch.cat([image * 2 - 1, onehot], 1)).permute(0, 2, 3, 1)
+        x = image * 2 - 1
+        if self.mask_in_encoder:
+            onehot = F.one_hot(mask.long(), self.n_classes).permute(0, 3, 1, 2).to(image.dtype)
+            x = torch.cat([x, onehot], 1)
+        z = self.encoder(x).permute(0, 2, 3, 1)
         return self.quantizer(z)
 
     def decode(self, quantized: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
