@@ -232,10 +232,10 @@ class GatedPixelCNN(nn.Module):
         cond_map = self.map_features(cond_map.to(dev)) if cond_map is not None else None
         # masked once, not per step; the horizontal weights (2 dim, dim, 1, half + 1) as a
         # matrix over a window stored column-major (half + 1, dim), the 1 x 1 ones as matrices
-        w_v = [layer.masked_weights()[0] for layer in layers]
-        w_h = [layer.masked_weights()[1][:, :, 0].transpose(1, 2).flatten(1) for layer in layers]
+        w_v, w_h = zip(*(layer.masked_weights() for layer in layers))
+        w_h = [w[:, :, 0].transpose(1, 2).flatten(1) for w in w_h]
         w_out = [layer.h_out.weight[:, :, 0, 0] for layer in layers]
-        head = [m for m in self.head if isinstance(m, nn.Conv2d)]
+        head = [m for m in self.head if isinstance(m, nn.Conv2d)]  # ReLU, 1 x 1, ReLU, 1 x 1
         # biases (n, 2 dim, 1 or rows, 1 or cols), or 0: sliced at the row drawn
         vb, hb = zip(*(layer.cond_bias(cond, cond_map) for layer in layers))
         # each layer's vertical-stack input, padded by its half above; row r at r + half
