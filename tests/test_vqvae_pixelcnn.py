@@ -11,6 +11,19 @@ from matgen.models.vqvae import VQVAE, EMAQuantizer
 from matgen.train.losses import vqvae_loss
 
 
+def fit(model: VQVAE, batch, steps: int, **loss_kw) -> None:
+    """``steps`` Adam steps of the VQ-VAE loss on ``batch()`` → (image, mask); eval mode after."""
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        image, mask = batch()
+        recon, logits, commitment, _ = model(image, mask)
+        loss = vqvae_loss(recon, logits, image, mask, commitment, **loss_kw)[0]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+
+
 def test_quantizer_picks_the_nearest_code_and_passes_gradients_straight_through():
     q = EMAQuantizer(2, 3).eval()
     q.embed.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 5.0]]))
@@ -50,14 +63,7 @@ def test_vqvae_shapes_and_it_learns_image_and_mask_jointly():
     assert (
         recon.shape == image.shape and logits.shape == (8, 3, 16, 16) and codes.shape == (8, 4, 4)
     )
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(150):
-        recon, logits, commitment, _ = model(image, mask)
-        loss, mse, ce = vqvae_loss(recon, logits, image, mask, commitment)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
+    fit(model, lambda: (image, mask), 150)
     with torch.no_grad():
         recon, logits, _, codes = model(image, mask)
         again_image, again_logits = model.decode_codes(codes)
@@ -90,17 +96,9 @@ def test_a_mask_blind_encoder_decodes_the_annotations_mean_not_each_draw():
     recon = {}
     for blind in (False, True):
         model = VQVAE(2, width=16, n_res=1, embed_dim=8, n_codes=16, downsample=2,
-                      upsample="nearest", mask_in_encoder=not blind)  # fmt: skip
+                      upsample="nearest", encoder_mask="none" if blind else "all")  # fmt: skip
         assert model.encoder[0].in_channels == (1 if blind else 3)
-        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-        for _ in range(200):
-            image, _, annotated = batch()
-            out, logits, commitment, _ = model(image, annotated)
-            loss, _, _ = vqvae_loss(out, logits, image, annotated, commitment, image_weight=20)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        model.eval()
+        fit(model, lambda: batch()[::2], 200, image_weight=20)  # (image, annotated)
         with torch.no_grad():
             out = model(test_image, test_annotated)
             recon[blind] = out[1].argmax(1)
@@ -113,6 +111,33 @@ def test_a_mask_blind_encoder_decodes_the_annotations_mean_not_each_draw():
     assert blind > annotations + 0.15 and blind > 0.85
 
 
+def test_the_phases_encoder_sees_each_pore_filled_with_the_phase_round_it():
+    """encoder_mask="phases": pores (the last class) inside either phase are filled with that
+    phase, so the codes do not change when the pores' drawn outlines do."""
+    from matgen.models.vqvae import fill_last_class
+
+    yy, xx = torch.meshgrid(torch.arange(24), torch.arange(24), indexing="ij")
+    phases = (xx >= 12).long()[None]  # matrix left, second phase right
+    mask = phases.clone()
+    for cy, cx, r in ((6, 5, 2.5), (17, 17, 3.5), (12, 12, 2.0)):  # in 0, in 1, on the edge
+        mask[0][(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 2
+    filled = fill_last_class(mask, 3)
+    assert filled.shape == (1, 2, 24, 24) and torch.equal(filled.sum(1), torch.ones(1, 24, 24))
+    away = (xx - 12).abs() > 2  # all but the pore on the phases' edge
+    assert torch.equal(filled.argmax(1)[0][away], phases[0][away])
+    larger = mask.clone()
+    larger[0][(yy - 6) ** 2 + (xx - 5) ** 2 <= 3.5**2] = 2  # the first pore drawn larger
+    model = VQVAE(3, width=8, n_res=0, embed_dim=4, n_codes=8, downsample=2,
+                  encoder_mask="phases").eval()  # fmt: skip
+    assert model.encoder[0].in_channels == 1 + 2
+    image = torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(model(image, mask)[3], model(image, larger)[3])
+        assert model(image, mask)[1].shape == (1, 3, 24, 24)  # every class decoded
+    with pytest.raises(ValueError, match="encoder_mask"):
+        VQVAE(3, encoder_mask="pores")
+
+
 def test_nearest_decoder_learns_and_the_residual_noise_has_the_residual_spectrum():
     torch.manual_seed(2)
     model = VQVAE(3, width=16, n_res=1, embed_dim=8, n_codes=16, upsample="nearest", noise_size=16)
@@ -121,14 +146,7 @@ def test_nearest_decoder_learns_and_the_residual_noise_has_the_residual_spectrum
     mask[:, :, 8:] = 1
     mask[:, 4:8, 2:6] = 2
     image = torch.tensor([0.5, 0.8, 0.1])[mask][:, None] + 0.05 * torch.randn(8, 1, 16, 16)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(150):
-        recon, logits, commitment, _ = model(image, mask)
-        loss, _, _ = vqvae_loss(recon, logits, image, mask, commitment, image_weight=20)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
+    fit(model, lambda: (image, mask), 150, image_weight=20)
     assert torch.equal(model.residual_noise((2, 1, 16, 16)), torch.zeros(2, 1, 16, 16))  # unfitted
     std = model.fit_residual_noise(image, mask)
     with torch.no_grad():

@@ -15,9 +15,12 @@ generated images so that their spectrum matches the real one at every frequency.
 ``upsample="nearest"`` (nearest-neighbour doubling + 3×3 conv) avoids the checkerboard of
 strided transposed convolutions, whose 4-px period shows as a grid in generated images.
 
-``mask_in_encoder=False``: the encoder sees the image alone, and the decoder draws the mask from
-the image's codes. A hand-drawn mask's errors (each object dilated or eroded at random) are then
-not in the codes, and the decoder's mask is its best guess of the labels given the image — the
+``encoder_mask``: what of the mask the encoder sees — ``"all"`` its classes; ``"none"``: the image
+alone, and the decoder draws the mask from the image's codes; ``"phases"``: every class but the
+last (the pores), each pore filled with the phase round it (:func:`fill_last_class`), so the
+pores are drawn from the image and the phases' outlines as annotated. A hand-drawn mask's
+errors (each object dilated or eroded at random) are not in the codes of what the encoder does
+not see, and the decoder's mask there is its best guess of the labels given the image — the
 annotations' mean, not one annotator's draw.
 """
 
@@ -95,6 +98,30 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
+ENCODER_MASKS = ("all", "phases", "none")
+
+
+def fill_last_class(mask: torch.Tensor, n_classes: int, max_radius: int = 16) -> torch.Tensor:
+    """The one-hot (N, n_classes − 1, H, W) of a mask (N, H, W) without its last class: each of
+    its pixels takes the most common of the other classes among its 8 neighbours, grown inwards
+    from the class's edge one pixel a pass (``max_radius`` passes; what is left, class 0). A
+    pore painted over either phase is filled with the phase round it, and its outline is gone."""
+    k = n_classes - 1
+    known = mask != k
+    x = F.one_hot(torch.where(known, mask, 0).long(), k).permute(0, 3, 1, 2).float()
+    x = x * known[:, None]
+    for _ in range(max_radius):
+        empty = x.sum(1, keepdim=True) == 0
+        if not bool(empty.any()):
+            break
+        counts = F.avg_pool2d(x, 3, 1, 1)  # the neighbours' classes (their share of 9)
+        grown = F.one_hot(counts.argmax(1), k).permute(0, 3, 1, 2).float()
+        x = torch.where(empty & (counts.sum(1, keepdim=True) > 0), grown, x)
+    empty = x.sum(1, keepdim=True) == 0
+    x[:, :1] = torch.where(empty, torch.ones_like(x[:, :1]), x[:, :1])
+    return x
+
+
 class VQVAE(nn.Module):
     """(image (N, 1, H, W) in [0, 1], mask (N, H, W) int) → image, mask logits, commitment, codes.
 
@@ -113,7 +140,7 @@ class VQVAE(nn.Module):
         decay: float = 0.99,
         upsample: str = "transpose",
         noise_size: int = 0,
-        mask_in_encoder: bool = True,
+        encoder_mask: str = "all",
     ) -> None:
         super().__init__()
         if upsample not in ("transpose", "nearest"):
@@ -122,8 +149,12 @@ class VQVAE(nn.Module):
         if 2**steps != downsample or steps < 1:
             raise ValueError(f"downsample {downsample} is not a power of two >= 2")
         self.n_classes, self.img_channels, self.downsample = n_classes, img_channels, downsample
-        self.mask_in_encoder = mask_in_encoder
-        cin = img_channels + (n_classes if mask_in_encoder else 0)
+        if encoder_mask not in ENCODER_MASKS:
+            raise ValueError(f"encoder_mask must be one of {', '.join(ENCODER_MASKS)}, "
+                             f"got {encoder_mask!r}")  # fmt: skip
+        self.encoder_mask = encoder_mask
+        mask_channels = {"all": n_classes, "phases": n_classes - 1, "none": 0}[encoder_mask]
+        cin = img_channels + mask_channels
         enc: list[nn.Module] = []
         for i in range(steps):
             enc += [nn.Conv2d(cin if i == 0 else width, width, 4, 2, 1), nn.ReLU()]
@@ -152,9 +183,11 @@ class VQVAE(nn.Module):
         self, image: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = image * 2 - 1
-        if self.mask_in_encoder:
+        if self.encoder_mask == "all":
             onehot = F.one_hot(mask.long(), self.n_classes).permute(0, 3, 1, 2).to(image.dtype)
             x = torch.cat([x, onehot], 1)
+        elif self.encoder_mask == "phases":
+            x = torch.cat([x, fill_last_class(mask, self.n_classes).to(image.dtype)], 1)
         z = self.encoder(x).permute(0, 2, 3, 1)
         return self.quantizer(z)
 

@@ -60,16 +60,16 @@ def train_vqvae(
     upsample: str = "transpose",
     residual_noise: bool = False,
     image_weight: float = 1.0,
-    mask_in_encoder: bool = True,
+    encoder_mask: str = "all",
     device: str = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Fit the VQ-VAE to image + annotated-mask crops; log MSE, mask CE, commitment, codebook
     perplexity and the number of codes used per epoch. With ``residual_noise`` the model then
     keeps the power spectrum of its residuals on 256 ``crop``² training crops (the noise added to
-    generated images; the summary gives its standard deviation). ``mask_in_encoder`` False: the
-    codes encode the image alone and the mask is decoded from them
-    (:class:`~matgen.models.vqvae.VQVAE`)."""
+    generated images; the summary gives its standard deviation). ``encoder_mask``: what of the
+    mask the codes encode — ``all``, ``phases`` (not the pores) or ``none``; what they do not,
+    the decoder draws from the image (:class:`~matgen.models.vqvae.VQVAE`)."""
     import torch
 
     from ..models.vqvae import VQVAE
@@ -89,8 +89,8 @@ def train_vqvae(
         upsample=upsample,
         noise_size=crop if residual_noise else 0,
     )
-    if not mask_in_encoder:  # only when off: checkpoints written before keep their config
-        cfg["mask_in_encoder"] = False
+    if encoder_mask != "all":  # only then: checkpoints written before keep their config
+        cfg["encoder_mask"] = encoder_mask
     # oneDNN's faster layout: 1.5x per step on CPU at these widths, same on GPU
     model = VQVAE(**cfg).to(dev, memory_format=torch.channels_last)
     opt, run = TrainingRun.with_adam(
