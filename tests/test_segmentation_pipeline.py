@@ -679,3 +679,30 @@ def test_calibration_shifts_a_drifting_prior_onto_the_real_fractions():
     assert calibrated_fraction_shift(DriftingPrior(), _OneHotDecoder(), counts, 8, rounds=0, **kw)[
         1
     ] == pytest.approx(0)
+
+
+def test_reconstruction_miou_scores_what_the_codes_encode():
+    """A VQ-VAE that encodes the phases alone is judged on them (its pores, drawn from the
+    image, may differ from the hand-drawn ones); one that encodes no mask is not judged."""
+    from types import SimpleNamespace
+
+    from matgen.metrics.segmentation import miou
+    from matgen.pipeline.segmentation import reconstruction_miou
+
+    annotated = np.zeros((1, 16, 16), np.int64)
+    annotated[0, :, 8:] = 1
+    annotated[0, 3:6, 2:5] = 2  # a pore in the matrix
+    annotated[0, 0, 0] = 255  # unlabelled
+    predicted = torch.from_numpy(np.where(annotated == 255, 0, annotated))
+    predicted[0, 2:7, 1:6] = 2  # the same pore drawn larger
+    plain = miou(predicted.numpy(), annotated, 3, 255)
+    assert plain < 0.95
+    assert (
+        reconstruction_miou(SimpleNamespace(encoder_mask="all"), predicted, annotated, 3) == plain
+    )
+    assert reconstruction_miou(SimpleNamespace(encoder_mask="phases"), predicted, annotated, 3) == 1
+    predicted[0, :, 7] = 1  # the phases' edge moved a pixel
+    assert reconstruction_miou(SimpleNamespace(encoder_mask="phases"), predicted, annotated, 3) < 1
+    assert np.isnan(
+        reconstruction_miou(SimpleNamespace(encoder_mask="none"), predicted, annotated, 3)
+    )

@@ -421,7 +421,8 @@ def segmentation_rows(
     rows = []
     frames = [f.set_index("check") for f in _frames(checks)]
     for check, name in (
-        ("vqvae_reconstruction_mask_miou", "VQ-VAE reconstruction mask mIoU"),
+        ("vqvae_reconstruction_mask_miou",
+         "VQ-VAE reconstruction mask mIoU (of what its codes encode)"),
         ("generated_mask_image_agreement_miou", "generated mask vs image agreement (mIoU)"),
         ("generated_over_real_agreement",
          "agreement: generated pairs / the real annotated pairs the generator saw"),
