@@ -129,6 +129,23 @@ def test_the_u_net_decision_draws_rare_phases_at_their_true_area_under_noisy_bou
         train_segmenter((images, noisy), empty, 0.0, decision="best", **kw)
 
 
+@pytest.mark.parametrize("encoder_mask", ["all", "phases", "none"])
+def test_a_vqvae_trains_on_masks_with_unlabelled_pixels(encoder_mask, tmp_path):
+    """Hand-drawn masks may leave pixels unlabelled (255): the encoder reads them as class 0,
+    the loss leaves them out, in every encoder mode."""
+    from matgen.train.segmentation import train_vqvae
+
+    images, exact, noisy = _discs_with_hand_drawn_masks(np.random.default_rng(4))
+    masks = noisy.copy()
+    masks[:, :4] = 255
+    summary = train_vqvae(images, masks, tmp_path / "vq.pt", tmp_path / "vq.csv", n_classes=3,
+                          epochs=1, steps_per_epoch=2, batch_size=4, crop=16, width=8, n_res=0,
+                          embed_dim=4, n_codes=8, downsample=2, encoder_mask=encoder_mask,
+                          show_progress=False)  # fmt: skip
+    assert summary["epochs"] == 1
+    assert np.isfinite(pd.read_csv(tmp_path / "vq.csv")["mask_ce"]).all()
+
+
 def test_class_fractions_are_matched_over_the_parts_by_their_shares():
     """Two parts drawn at shares 3/4 and 1/4: the shift makes the argmax fractions the
     share-weighted label fractions; unlabelled pixels count for neither."""

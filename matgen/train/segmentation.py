@@ -112,7 +112,9 @@ def train_vqvae(
         for _ in range(steps_per_epoch):
             x, m = random_crops(images, masks, batch_size, crop, rng)
             x, m = torch.from_numpy(x).to(dev), torch.from_numpy(m).to(dev)
-            recon, logits, commitment, codes = model(x, m)
+            # the encoder reads unlabelled pixels as class 0 (as encode_codes does); the loss
+            # leaves them out
+            recon, logits, commitment, codes = model(x, torch.where(m == UNLABELLED, 0, m))
             loss, mse, ce = vqvae_loss(
                 recon, logits, x, m, commitment, beta, UNLABELLED, image_weight
             )
