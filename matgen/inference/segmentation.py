@@ -36,8 +36,7 @@ def encode_codes(
     with torch.no_grad():
         for s in range(0, len(images), batch_size):
             x = torch.from_numpy(np.asarray(images[s : s + batch_size], np.float32)).to(dev)
-            m = np.asarray(masks[s : s + batch_size]).astype(np.int64)
-            m = torch.from_numpy(np.where(m == UNLABELLED, 0, m)).to(dev)
+            m = torch.from_numpy(np.asarray(masks[s : s + batch_size]).astype(np.int64)).to(dev)
             out.append(vqvae.encode(x, m)[2].cpu().numpy())
     return np.concatenate(out)
 

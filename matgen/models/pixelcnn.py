@@ -105,15 +105,6 @@ class GatedLayer(nn.Module):
         vb, hb = bias.chunk(2, 1)
         return vb, hb
 
-    def horizontal_out(
-        self, h_pre: torch.Tensor, v_to_h: torch.Tensor, h: torch.Tensor
-    ) -> torch.Tensor:
-        """The horizontal stack's output at some positions from its pre-activation there, the
-        vertical stack's contribution (``v_to_h`` of its pre-activation) and the input ``h``
-        there (the residual): position-local, so the sampler can run one column alone."""
-        h_new = self.h_out(_gate(h_pre + v_to_h))
-        return h + h_new if self.residual else h_new
-
     def forward(
         self,
         v: torch.Tensor,
@@ -129,7 +120,8 @@ class GatedLayer(nn.Module):
         v_pad = F.pad(v, (self.half, self.half, self.half, 0))
         v_pre = F.conv2d(v_pad, w_v, self.vertical.bias) + vb
         h_pre = F.conv2d(F.pad(h, (self.half, 0)), w_h, self.horizontal.bias) + hb
-        return _gate(v_pre), self.horizontal_out(h_pre, self.v_to_h(v_pre), h)
+        h_new = self.h_out(_gate(h_pre + self.v_to_h(v_pre)))
+        return _gate(v_pre), h + h_new if self.residual else h_new
 
 
 def map_context_net(n_in: int, dim: int, depth: int) -> nn.Sequential:

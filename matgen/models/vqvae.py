@@ -190,6 +190,9 @@ class VQVAE(nn.Module):
     def encode(
         self, image: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Quantised vectors (N, h, w, dim), commitment loss and codes (N, h, w) of an image
+        and its mask; pixels of no class (unlabelled, 255) are read as class 0."""
+        mask = torch.where(mask < self.n_classes, mask, 0)
         x = image * 2 - 1
         if self.encoder_mask == "all":
             onehot = F.one_hot(mask.long(), self.n_classes).permute(0, 3, 1, 2).to(image.dtype)

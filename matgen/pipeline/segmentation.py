@@ -548,7 +548,7 @@ def generator_checks(
     x = torch.from_numpy(real["test_images"]).to(dev)
     m = real["test_masks"].astype(np.int64)
     with torch.no_grad():
-        recon, logits, _, _ = vqvae(x, torch.from_numpy(np.where(m == 255, 0, m)).to(dev))
+        recon, logits, _, _ = vqvae(x, torch.from_numpy(m).to(dev))
     k = len(classes)
     recon_miou = reconstruction_miou(vqvae, logits.argmax(1).cpu(), m, k)
     recon_mse = float(((recon.cpu().numpy() - real["test_images"]) ** 2).mean())
@@ -596,7 +596,7 @@ def reconstruction_miou(
 
     from ..models.vqvae import fill_last_class
 
-    seen = getattr(vqvae, "encoder_mask", "all")
+    seen = vqvae.encoder_mask
     if seen == "none":
         return float("nan")
     if seen == "all":

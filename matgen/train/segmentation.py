@@ -112,9 +112,8 @@ def train_vqvae(
         for _ in range(steps_per_epoch):
             x, m = random_crops(images, masks, batch_size, crop, rng)
             x, m = torch.from_numpy(x).to(dev), torch.from_numpy(m).to(dev)
-            # the encoder reads unlabelled pixels as class 0 (as encode_codes does); the loss
-            # leaves them out
-            recon, logits, commitment, codes = model(x, torch.where(m == UNLABELLED, 0, m))
+            # the encoder reads unlabelled pixels as class 0; the loss leaves them out
+            recon, logits, commitment, codes = model(x, m)
             loss, mse, ce = vqvae_loss(
                 recon, logits, x, m, commitment, beta, UNLABELLED, image_weight
             )
@@ -139,7 +138,6 @@ def train_vqvae(
     summary = {"epochs": epochs, "seconds": time.time() - run.started}
     if residual_noise:
         x, m = random_crops(images, masks, 256, crop, np.random.default_rng([seed, epochs]))
-        m = np.where(m == UNLABELLED, 0, m)
         model.eval()
         summary["residual_std"] = model.fit_residual_noise(
             torch.from_numpy(x).to(dev), torch.from_numpy(m).to(dev)
