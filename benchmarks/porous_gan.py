@@ -5,8 +5,8 @@ Run: ``make bench`` or ``python benchmarks/porous_gan.py [--device cuda] [--pape
 Prints a table; never a test. ``--paper`` adds NVlabs' 256² "paper256" network (channel base
 16384, 512 max, mapping 8, batch 64) for comparison with their published 12.53 s/kimg on one A100
 (stylegan2-ada-pytorch README) — only meaningful on a GPU. ``--amp both`` (the default) times
-every training loop with and without bfloat16 autocast where the device runs it natively (CUDA,
-AVX512-BF16 / AMX CPUs; the ``bf16`` column).
+every training loop with and without bfloat16 autocast where it pays (CUDA,
+AMX CPUs, AMD ones with AVX512-BF16; the ``bf16`` column).
 """
 
 from __future__ import annotations
@@ -120,13 +120,13 @@ def main() -> None:
         "--amp",
         choices=["on", "off", "both"],
         default="both",
-        help="bfloat16 autocast where the device runs it natively (matgen.util.bfloat16_autocast)",
+        help="bfloat16 autocast where it pays (matgen.util.bfloat16_autocast)",
     )
     args = parser.parse_args()
     device = str(select_device(args.device))
     amps = {"on": [True], "off": [False], "both": [True, False]}[args.amp]
     if not bfloat16_autocast(torch.device(device), True):
-        amps = [False]  # no native bfloat16 here: amp would time float32 twice
+        amps = [False]  # bfloat16 does not pay here: amp would time float32 twice
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

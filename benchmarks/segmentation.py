@@ -117,7 +117,7 @@ def main() -> None:
     print(f"\n{'prior training':<36}{'s/step':>10}{'600 steps, s':>14}")
     for name, seconds in steps.items():
         print(f"{name:<36}{seconds:>10.3f}{600 * seconds:>14.0f}")
-    print("* float32 where the hardware has no native bfloat16 (matgen.util.bfloat16_autocast)")
+    print("* float32 where bfloat16 does not pay (matgen.util.bfloat16_autocast)")
 
 
 if __name__ == "__main__":

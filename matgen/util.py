@@ -64,22 +64,50 @@ def select_device(preference: str = "auto") -> "torch.device":
 
 def bfloat16_autocast(device: "torch.device", amp: bool) -> bool:
     """Whether a model with ``amp`` on trains under bfloat16 autocast on ``device``: on CUDA,
-    and on a CPU whose oneDNN kernels run bfloat16 natively (AVX512-BF16 or AMX: a step 1.2-1.5x
-    faster on the study's GANs; benchmarks/porous_gan.py). Elsewhere float32: emulated bfloat16
-    would be slower. The choice follows the hardware, so two machines can differ in it as they
-    already differ in their kernels' rounding; one machine always makes the same one."""
-    import torch
-
+    and on a CPU where bfloat16 pays (:func:`cpu_bfloat16_pays`). Elsewhere float32. The
+    choice follows the hardware, so two machines can differ in it as they already differ in
+    their kernels' rounding; one machine always makes the same one."""
     if not amp:
         return False
     if device.type == "cuda":
         return True
-    if device.type != "cpu":
-        return False
-    try:  # oneDNN's own test of the CPU's instructions (a private op: absent means no)
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return device.type == "cpu" and cpu_bfloat16_pays()
+
+
+def cpu_bfloat16_pays() -> bool:
+    """Whether this CPU trains the study's networks faster in bfloat16 than in float32: oneDNN
+    runs bfloat16 natively and the CPU has AMX tiles (Intel since Sapphire Rapids) or is an AMD
+    one with AVX512-BF16 (Zen 4 on: a training step 1.16-1.7x faster, docs/porous.md). An
+    Intel CPU with AVX512-BF16 but no AMX (Cooper Lake, or a VM that hides AMX) multiplies and
+    adds no more bfloat16 than float32 values a cycle, and there oneDNN's bfloat16 kernels ran
+    every bfloat16 training of the study 1.19-1.45x slower than float32 (docs/porous.md,
+    "bfloat16 on the CPU"). Emulated bfloat16 (no AVX512-BF16) would be slower still."""
+    import torch
+
+    try:  # oneDNN's and PyTorch's own tests of the CPU's instructions (private: absent is no)
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        amx = bool(torch.cpu._is_amx_tile_supported())
+        avx512_bf16 = bool(torch.cpu._is_avx512_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+    return _bfloat16_pays(native, amx, avx512_bf16, cpu_vendor())
+
+
+def _bfloat16_pays(native: bool, amx: bool, avx512_bf16: bool, vendor: str) -> bool:
+    return native and (amx or (avx512_bf16 and vendor == "AuthenticAMD"))
+
+
+def cpu_vendor() -> str:
+    """The CPU's vendor as the processor names itself (``GenuineIntel``, ``AuthenticAMD``;
+    Linux's /proc/cpuinfo), or '' where that cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
 def progress(

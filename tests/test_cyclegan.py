@@ -347,25 +347,41 @@ def test_channels_last_is_a_layout_not_another_model(domains, tmp_path):
     assert out.shape == (10, 1, 32, 32) and np.abs(out - ref).max() < 1e-3
 
 
-def test_amp_trains_in_bfloat16_where_the_cpu_runs_it_natively(domains, tmp_path):
-    """``amp`` follows the hardware: bfloat16 autocast on CUDA and on a CPU with native
-    bfloat16 kernels, float32 elsewhere; either way one machine repeats its numbers."""
-    from matgen.util import bfloat16_autocast
+def test_bfloat16_on_the_cpu_only_where_it_pays():
+    """bfloat16 autocast on CUDA, and on a CPU with native bfloat16 kernels and either AMX
+    tiles or AMD's AVX512-BF16; an Intel CPU with AVX512-BF16 alone runs it slower than float32
+    (measured), one without native kernels would emulate it."""
+    from matgen.util import _bfloat16_pays, bfloat16_autocast, cpu_bfloat16_pays
 
-    cpu, native = torch.device("cpu"), bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    assert bfloat16_autocast(cpu, True) is native and bfloat16_autocast(cpu, False) is False
+    assert bfloat16_autocast(torch.device("cpu"), True) is cpu_bfloat16_pays()
+    assert bfloat16_autocast(torch.device("cpu"), False) is False
     assert bfloat16_autocast(torch.device("cuda"), True) is True
     assert bfloat16_autocast(torch.device("cuda"), False) is False
+    assert _bfloat16_pays(True, True, True, "GenuineIntel")  # Sapphire Rapids on: AMX
+    assert _bfloat16_pays(True, False, True, "AuthenticAMD")  # Zen 4 on
+    assert not _bfloat16_pays(True, False, True, "GenuineIntel")  # Cooper Lake, AMX hidden
+    assert not _bfloat16_pays(False, False, False, "AuthenticAMD")  # emulated
+    assert not _bfloat16_pays(False, True, True, "GenuineIntel")  # oneDNN without bfloat16
+
+
+def test_amp_trains_in_bfloat16_where_it_pays_and_reruns_bit_identically(
+    domains, tmp_path, monkeypatch
+):
+    """Where bfloat16 pays (forced here, so every machine runs the path) ``amp`` changes the
+    arithmetic and a rerun is bit-identical; where it does not, ``amp`` trains in float32."""
+    import matgen.util
+
     low, high = domains
     kw = dict(seed=2, steps=3, **TINY)
     weights = {}
-    for name, amp in (("a", True), ("b", True), ("c", False)):
+    for name, amp, pays in (("a", True, True), ("b", True, True), ("c", False, True),
+                            ("d", True, False)):  # fmt: skip
+        monkeypatch.setattr(matgen.util, "cpu_bfloat16_pays", lambda pays=pays: pays)
         train_cyclegan(low, high, tmp_path / f"{name}.pt", tmp_path / f"{name}.csv", amp=amp, **kw)
         weights[name] = torch.load(tmp_path / f"{name}.pt", weights_only=False)["G_LH"]
-    same = [torch.equal(v, weights["b"][k]) for k, v in weights["a"].items()]
-    assert all(same)  # bfloat16 or not, a rerun on one machine is bit-identical
-    moved = [not torch.equal(v, weights["c"][k]) for k, v in weights["a"].items()]
-    assert any(moved) is native  # amp changed the arithmetic exactly where bfloat16 is native
+    assert all(torch.equal(v, weights["b"][k]) for k, v in weights["a"].items())  # a rerun
+    assert any(not torch.equal(v, weights["c"][k]) for k, v in weights["a"].items())
+    assert all(torch.equal(v, weights["c"][k]) for k, v in weights["d"].items())  # float32
 
 
 def test_synthetic_tiles_trains_on_the_first_tiles_of_the_later_stacks(domains, tmp_path):

@@ -49,7 +49,11 @@ def test_random_crops_keep_image_and_mask_aligned():
 
 
 @pytest.mark.parametrize("amp", [False, True])
-def test_u_net_learns_an_easy_segmentation(amp):
+def test_u_net_learns_an_easy_segmentation(amp, monkeypatch):
+    import matgen.util
+
+    # amp as where bfloat16 pays, so every machine runs the bfloat16 path
+    monkeypatch.setattr(matgen.util, "cpu_bfloat16_pays", lambda: True)
     rng = np.random.default_rng(1)
     masks = (rng.random((4, 32, 32)) > 0.5).astype(np.int64)
     masks = np.repeat(np.repeat(masks[:, ::4, ::4], 4, 1), 4, 2)  # 4-px blocks

@@ -15,7 +15,7 @@ consistency L1 weighted ``lambda_cycle`` (10) both ways, and — only where both
 pixel size (scale 1) — the identity loss weighted ``lambda_identity`` × ``lambda_cycle``. Adam
 (2e-4, β1 0.5) with the learning rate constant for the first half and decayed linearly to zero
 over the second. Both domains get random D4 transforms (the micrographs have no preferred
-orientation). ``amp``: bfloat16 autocast on CUDA and on CPUs that run it natively
+orientation). ``amp``: bfloat16 autocast on CUDA and on CPUs where it pays
 (:func:`matgen.util.bfloat16_autocast`); resumable from ``<model>.resume.pt`` like StyleGAN2.
 Applying a trained generator: :mod:`matgen.inference.cyclegan`.
 """

@@ -209,7 +209,7 @@ def train_pixelcnn(
     ``pore_map_batch_size`` of the code level's windows a step (None: all). ``map_kernel``,
     ``map_context``: the conditioning-map convolutions' side and context network's depth
     (:class:`~matgen.models.pixelcnn.GatedPixelCNN`). ``amp``: bfloat16 autocast where the
-    hardware runs it natively (:func:`matgen.util.bfloat16_autocast`; a step ~1.7x faster).
+    hardware makes it pay (:func:`matgen.util.bfloat16_autocast`; a step ~1.7x faster).
 
     ``class_counts`` (N, C, h, w), the mask's pixels of each class under each code: the prior
     is then conditioned on each window's class fractions, and keeps the maps (in its model
@@ -455,7 +455,7 @@ def train_segmenter(
     bias until the U-Net's argmax draws each class, on the pixels it trained on, at the area its
     labels give it (:func:`match_class_fractions`).
 
-    ``amp``: the forward pass under bfloat16 autocast where the hardware runs it natively
+    ``amp``: the forward pass under bfloat16 autocast where the hardware makes it pay
     (:func:`matgen.util.bfloat16_autocast`), the loss in float32."""
     import torch
     import torch.nn.functional as F
