@@ -45,6 +45,17 @@ def device_description() -> str:
     return f"cpu:{platform.processor() or platform.machine()} x{os.cpu_count()}"
 
 
+def cpu_arithmetic() -> str | None:
+    """What a stage with ``amp`` on trains in on this CPU (:func:`matgen.util.bfloat16_autocast`),
+    with the CPU's vendor: None where the stage never loaded torch."""
+    if sys.modules.get("torch") is None:
+        return None
+    from .util import cpu_bfloat16_pays, cpu_vendor
+
+    kind = "bfloat16" if cpu_bfloat16_pays() else "float32"
+    return f"{kind} ({cpu_vendor() or 'unknown vendor'})"
+
+
 def write_provenance(
     path: str | os.PathLike,
     *,
@@ -68,6 +79,7 @@ def write_provenance(
             "git_commit": git_commit(Path(__file__).parent),
             "wall_time_s": round(time.time() - started, 3),
             "device": device_description(),
+            "cpu_amp_arithmetic": cpu_arithmetic(),
             "host": platform.node(),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

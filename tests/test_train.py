@@ -101,7 +101,15 @@ def test_provenance_of_a_stage_without_torch_does_not_load_torch(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
-    assert json.loads(out.read_text())["device"].startswith("cpu:")
+    record = json.loads(out.read_text())
+    assert record["device"].startswith("cpu:") and record["cpu_amp_arithmetic"] is None
+    # a stage that loaded torch says what arithmetic ``amp`` trained in here
+    code = code.replace("import sys,", "import torch, sys,")
+    subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    from matgen.util import cpu_bfloat16_pays
+
+    kind = "bfloat16" if cpu_bfloat16_pays() else "float32"
+    assert json.loads(out.read_text())["cpu_amp_arithmetic"].startswith(kind + " (")
 
 
 def test_precise_batch_norm_replaces_stale_running_statistics_by_the_final_weights_batches():
