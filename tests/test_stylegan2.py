@@ -156,6 +156,46 @@ def test_orig_architecture_draws_the_image_from_the_last_layer_alone(tmp_path):
     assert load_stylegan2(tmp_path / "m.pt").architecture == "orig"  # kept in the checkpoint
 
 
+def test_a_pore_floor_bounds_the_signal_below_and_leaves_the_bright_side(tmp_path):
+    torch.manual_seed(0)
+    plain = Generator(16, **TINY_MODEL).eval()
+    torch.manual_seed(0)
+    floored = Generator(16, **TINY_MODEL, pore_floor=-0.5, pore_floor_width=0.02).eval()
+    assert all(torch.equal(v, floored.state_dict()[k]) for k, v in plain.state_dict().items())
+    z = torch.randn(8, 16)
+    with torch.no_grad():
+        for G in (plain, floored):  # a signal that swings well past the floor
+            G.to_rgbs[-1].conv.weight.mul_(20.0)
+        a, b = plain(z, noise_mode="const"), floored(z, noise_mode="const")
+    assert (a < -0.6).float().mean() > 0.05  # without a floor it dips under it
+    assert b.min() >= -0.5  # with one it does not
+    bright = a > -0.3  # several widths above the floor the signal is the same
+    torch.testing.assert_close(b[bright], a[bright], atol=1e-3, rtol=0)
+    deep = a < -0.7  # far below it, flat at the floor
+    torch.testing.assert_close(b[deep], torch.full_like(b[deep], -0.5), atol=1e-3, rtol=0)
+
+
+def test_training_sets_the_pore_floor_from_the_real_tiles(tmp_path):
+    from matgen.train.stylegan2 import pore_floor
+
+    rng = np.random.default_rng(0)
+    tiles = np.clip(0.6 + 0.02 * rng.standard_normal((8, 1, 16, 16)), 0, 1)
+    tiles[:, :, :4, :4] = 0.1 + 0.02 * rng.standard_normal((8, 1, 4, 4))  # dark pores, 1/16
+    floor = pore_floor(tiles, 1.0)
+    # 1 % of the pixels: inside the pores' 6 %, low in their grey (0.1 - 2.3 sd ~ 0.05)
+    assert 2 * 0.03 - 1 < floor["pore_floor"] < 2 * 0.08 - 1
+    assert floor["pore_floor_width"] == pytest.approx(2 * 0.02, rel=0.25)  # the noise sd
+    with pytest.raises(InputError, match="pore_floor_percentile 60"):
+        pore_floor(tiles, 60.0)
+    path = tmp_path / "t.npy"
+    np.save(path, tiles.astype(np.float16))
+    kw = dict(TINY_TRAIN, total_kimg=0.016)
+    train_stylegan2(path, tmp_path / "m.pt", tmp_path / "l.csv", pore_floor_percentile=1.0, **kw)
+    G = load_stylegan2(tmp_path / "m.pt")  # kept in the checkpoint
+    assert G.pore_floor == pytest.approx(floor["pore_floor"], abs=1e-3)  # float16 tiles
+    assert G.pore_floor_width == pytest.approx(floor["pore_floor_width"], rel=0.05)
+
+
 def test_training_measures_the_detector_noise_of_the_real_tiles(tmp_path):
     noisy = tmp_path / "noisy.npy"
     rng = np.random.default_rng(1)

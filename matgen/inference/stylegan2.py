@@ -30,6 +30,8 @@ MODEL_KEYS = (
     "log_noise_strength",  # absent from older checkpoints: 0 (linear strengths)
     "detector_noise_sd",  # absent from older checkpoints: 0 (no detector noise)
     "architecture",  # absent from older checkpoints: skip outputs
+    "pore_floor",  # absent from older checkpoints: no floor
+    "pore_floor_width",
 )
 
 

@@ -253,6 +253,8 @@ class Generator(nn.Module):
         log_noise_strength: float = 0.0,
         detector_noise_sd: float = 0.0,
         architecture: str = "skip",
+        pore_floor: float | None = None,
+        pore_floor_width: float = 0.05,
     ) -> None:
         super().__init__()
         log2 = check_resolution(resolution)
@@ -290,6 +292,11 @@ class Generator(nn.Module):
         # then draws the signal only; learnt per-layer strengths that random-walk through zero
         # lost it (docs/porous.md). Created last, so without it the weights are drawn as before.
         self.detector_noise_sd = float(detector_noise_sd)
+        # pore_floor: the signal is bounded below, as a backscatter image is by the grey of an
+        # empty pore; a soft floor (softplus, ``pore_floor_width`` wide) so a skip sum that
+        # overshoots under it draws a flat pore instead of a black core (docs/porous.md)
+        self.pore_floor = None if pore_floor is None else float(pore_floor)
+        self.pore_floor_width = float(pore_floor_width)
         if self.detector_noise_sd > 0:
             self.register_buffer(
                 "detector_noise_const", torch.randn(1, img_channels, resolution, resolution)
@@ -324,6 +331,9 @@ class Generator(nn.Module):
             if skips or k == len(self.to_rgbs) - 1:
                 skip = to_rgb(x, ws[:, i + 2], skip)
             i += 2
+        if self.pore_floor is not None:
+            floor = self.pore_floor
+            skip = floor + F.softplus(skip - floor, beta=1.0 / self.pore_floor_width)
         if self.detector_noise_sd > 0 and noise_mode != "none":
             noise = noises[len(layers)] if len(noises) > len(layers) else None
             if noise is None:

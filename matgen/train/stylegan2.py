@@ -109,6 +109,18 @@ def _detector_noise_sd(tiles: np.ndarray) -> float:
     return 2.0 * float(np.median(detector_noise_sd(x.reshape(-1, *x.shape[2:]))))
 
 
+def pore_floor(tiles: np.ndarray, percentile: float) -> dict[str, float]:
+    """G's soft floor from real tiles (N, C, H, W) in [0, 1]: ``pore_floor``, the grey level
+    (G's [−1, 1] units) that ``percentile`` % of the tiles' pixels lie below — the darkest the
+    signal of an empty pore gets, noise included — and ``pore_floor_width``, the tiles' white
+    noise sd in those units (the floor is then as soft as the detector blurs it)."""
+    if not 0 < percentile < 50:
+        raise InputError(f"stylegan2.pore_floor_percentile {percentile}: a percentile in (0, 50)")
+    x = np.asarray(tiles, np.float32)
+    return {"pore_floor": 2.0 * float(np.percentile(x, percentile)) - 1.0,
+            "pore_floor_width": max(_detector_noise_sd(tiles), 1e-3)}  # fmt: skip
+
+
 def _tile_porosity(tiles: np.ndarray, level: float, dev: Any) -> "torch.Tensor":
     """The soft pore fractions at ``level`` (G's [-1, 1] units) of every tile, or of 1024 spread
     over the stack (the loss sorts them)."""
@@ -384,6 +396,7 @@ def train_stylegan2(
     lr_rampdown: float = 0.0,
     detector_noise: bool = False,
     architecture: str = "skip",
+    pore_floor_percentile: float = 0.0,
     monitor_kimg: float = 0.0,
     select_from_kimg: float = 0.0,
     snapshot_tolerances: dict[str, float] | None = None,
@@ -414,6 +427,9 @@ def train_stylegan2(
     ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine; 0: the paper's);
     ``detector_noise``: G's output gets white noise of the real tiles' own noise sd (median of
     :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's (False: paper);
+    ``pore_floor_percentile`` > 0: G's signal (before that noise) is bounded below by a soft
+    floor at this percentile of the real tiles' grey levels, as wide as their noise sd
+    (:func:`pore_floor`; 0: no floor, the paper's);
     ``monitor_kimg`` > 0: about every this many kimg the log gets the EMA tiles' porosity
     (:class:`PorosityMonitor`), and from ``select_from_kimg`` > 0 on the model keeps the EMA
     snapshot that scored best on the targets (``snapshot_tolerances``; 0: the last);
@@ -435,6 +451,8 @@ def train_stylegan2(
         noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength,
         detector_noise_sd=_detector_noise_sd(tiles) if detector_noise else 0.0,
     ) | ({} if architecture == "skip" else {"architecture": architecture})  # fmt: skip
+    if pore_floor_percentile > 0:
+        model_config.update(pore_floor(tiles, pore_floor_percentile))
     pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase or lambda_porosity else 0.0
     seed_everything(seed)  # identical initial weights on every process
     G, D, G_ema = _networks(model_config, dev, d_channel_base)
