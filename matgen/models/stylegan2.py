@@ -294,7 +294,9 @@ class Generator(nn.Module):
         self.detector_noise_sd = float(detector_noise_sd)
         # pore_floor: the signal is bounded below, as a backscatter image is by the grey of an
         # empty pore; a soft floor (softplus, ``pore_floor_width`` wide) so a skip sum that
-        # overshoots under it draws a flat pore instead of a black core (docs/porous.md)
+        # overshoots under it draws a flat pore instead of a black core. Measured, not taken: G
+        # then drew bright specks beside its pores (docs/porous.md, "A floor under the
+        # generator's signal")
         self.pore_floor = None if pore_floor is None else float(pore_floor)
         self.pore_floor_width = float(pore_floor_width)
         if self.detector_noise_sd > 0:
