@@ -121,6 +121,25 @@ def pore_floor(tiles: np.ndarray, percentile: float) -> dict[str, float]:
             "pore_floor_width": max(_detector_noise_sd(tiles), 1e-3)}  # fmt: skip
 
 
+def _generator_config(
+    tiles: np.ndarray,
+    detector_noise: bool,
+    architecture: str,
+    pore_floor_percentile: float,
+    **sizes: Any,
+) -> dict[str, Any]:
+    """G's constructor arguments for real tiles (N, C, R, R): ``sizes`` (widths, noise layers)
+    plus what is measured on the tiles (the detector noise sd, the pore floor)."""
+    _, channels, height, _ = tiles.shape
+    config = dict(resolution=height, img_channels=channels, **sizes)
+    config["detector_noise_sd"] = _detector_noise_sd(tiles) if detector_noise else 0.0
+    if architecture != "skip":
+        config["architecture"] = architecture
+    if pore_floor_percentile > 0:
+        config.update(pore_floor(tiles, pore_floor_percentile))
+    return config
+
+
 def _tile_porosity(tiles: np.ndarray, level: float, dev: Any) -> "torch.Tensor":
     """The soft pore fractions at ``level`` (G's [-1, 1] units) of every tile, or of 1024 spread
     over the stack (the loss sorts them)."""
@@ -427,9 +446,7 @@ def train_stylegan2(
     ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine; 0: the paper's);
     ``detector_noise``: G's output gets white noise of the real tiles' own noise sd (median of
     :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's (False: paper);
-    ``pore_floor_percentile`` > 0: G's signal (before that noise) is bounded below by a soft
-    floor at this percentile of the real tiles' grey levels, as wide as their noise sd
-    (:func:`pore_floor`; 0: no floor, the paper's);
+    ``pore_floor_percentile`` > 0: a soft floor under G's signal (:func:`pore_floor`; 0: none);
     ``monitor_kimg`` > 0: about every this many kimg the log gets the EMA tiles' porosity
     (:class:`PorosityMonitor`), and from ``select_from_kimg`` > 0 on the model keeps the EMA
     snapshot that scored best on the targets (``snapshot_tolerances``; 0: the last);
@@ -437,22 +454,18 @@ def train_stylegan2(
     ``images_path``, ``images_table_path``; :class:`~matgen.data.tiling.GridCrops`). Writes
     ``model_out`` (.pt) and a CSV log ``log_out``; calls ``on_step(step, state)``."""
     tiles, reals = _real_sources(tiles_path, crop_stride, images_path, images_table_path)
-    _, channels, height, _ = tiles.shape
+    height = tiles.shape[2]
     info, dev = init_distributed(device)
     _check_tiles(tiles, tiles_path, batch_size, info.world_size)
     ops = check_augment_ops(augmentations, AUGMENTATIONS, "augmentations")
     local_batch = batch_size // info.world_size
     gamma = 0.0002 * height**2 / batch_size if r1_gamma == "auto" else float(r1_gamma)
     total_steps = max(1, math.ceil(total_kimg * 1000 / batch_size))
-    model_config = dict(
-        resolution=height, z_dim=z_dim, w_dim=w_dim, n_mapping=n_mapping,
-        channel_base=channel_base, channel_max=channel_max, img_channels=channels,
+    model_config = _generator_config(
+        tiles, detector_noise, architecture, pore_floor_percentile, z_dim=z_dim, w_dim=w_dim,
+        n_mapping=n_mapping, channel_base=channel_base, channel_max=channel_max,
         noise_min_resolution=noise_min_resolution, noise_max_resolution=noise_max_resolution,
-        noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength,
-        detector_noise_sd=_detector_noise_sd(tiles) if detector_noise else 0.0,
-    ) | ({} if architecture == "skip" else {"architecture": architecture})  # fmt: skip
-    if pore_floor_percentile > 0:
-        model_config.update(pore_floor(tiles, pore_floor_percentile))
+        noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength)  # fmt: skip
     pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase or lambda_porosity else 0.0
     seed_everything(seed)  # identical initial weights on every process
     G, D, G_ema = _networks(model_config, dev, d_channel_base)
