@@ -9,6 +9,7 @@ from matgen.pipeline.headline import (
     difference,
     headline_table,
     interval,
+    porous_rows,
     target_met,
     translation_rows,
 )
@@ -331,3 +332,24 @@ def test_mix_differences_over_seed_offsets_are_paired_and_counted_by_offset():
     # one offset (make study): the U-Net seeds, a Welch interval
     r = mix_comparison([offset(0.0, 0.001)])("gain", "real2_syn10x", "real2", ">= 0")
     assert r["n_seeds"] == 3 and r["ci_low"] > 0 and r["met"] is True
+
+
+def test_porous_rows_carry_the_bright_specks_beside_pores(tmp_path):
+    paths = []
+    for seed, specks in enumerate([1.2, 1.5, 1.3]):
+        rows = [
+            ("porosity", {"mean_difference": 0.002, "ks_statistic": 0.05}),
+            ("specific_surface_area", {"ks_statistic": 0.1}),
+            ("correlation_length", {"ks_statistic": 0.1, "mean_ratio": 1.0}),
+            ("diversity", {"mean_ratio": 0.95}),
+            ("pore_rim_specks", {"mean_ratio": specks}),
+        ]
+        frame = pd.DataFrame([{"dataset": "StyleGAN2-ADA", "descriptor": d, **v} for d, v in rows])
+        paths.append(_write(tmp_path / f"d{seed}.csv", frame.to_dict("records")))
+    compare = {"porosity_tolerance": 0.01, "lambda_tolerance": 0.2, "diversity_ratio": 0.9}
+    targets = {**TARGETS, "stylegan2_ks": 0.15}
+    by = pd.DataFrame(porous_rows(paths, [], {**compare, "rim_speck_ratio": 2.0}, targets))
+    row = by[by.quantity.str.startswith("StyleGAN2 bright specks")].iloc[0]
+    assert row.value == pytest.approx(4.0 / 3) and row.target == "<= 2.0" and row.met
+    without = pd.DataFrame(porous_rows(paths, [], compare, targets))  # no target configured
+    assert not without.quantity.str.startswith("StyleGAN2 bright specks").any()

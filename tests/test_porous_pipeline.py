@@ -90,7 +90,7 @@ def test_compare_morphology_reports_targets(tmp_path):
     spectra = np.load(tmp_path / "s.npz")
     assert list(spectra["names"]) == ["real", "good", "collapsed"]
     assert spectra["power"].shape == (3, 4) and spectra["frequency"][-1] == 0.5  # Nyquist
-    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 16  # 8 descriptors a set
+    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 18  # 9 descriptors a set
     noise = out.set_index(["dataset", "descriptor"]).loc[("good", "detector_noise")]
     assert noise.mean_ratio == pytest.approx(1.0, abs=0.1)  # uniform noise on both sides
     assert noise.mean_real == pytest.approx(np.median(detector_noise_sd(real_tiles)))
@@ -234,6 +234,62 @@ def test_compare_morphology_scores_bright_pore_rims(tmp_path):
     assert rows.mean_difference["halo", "pore_rim"] > 0.05
     assert not rows.meets_target["halo", "pore_rim"]
     assert rows.meets_target["halo", "porosity"]  # the porosity does not see it
+
+
+def test_bright_rim_share_counts_one_sided_specks_that_a_rims_mean_misses():
+    from matgen.metrics.morphology import bright_rim_share, far_solid_level, pore_rim_contrast
+
+    images = np.full((2, 32, 32), 0.6)
+    images[:, 24:, 24:] = np.linspace(0.5, 0.7, 64).reshape(8, 8)  # far solid, 0.5 .. 0.7
+    pores = np.zeros((2, 32, 32), bool)
+    pores[:, 6:12, 6:12] = True
+    images[pores] = 0.1
+    far = np.ones((32, 32), bool)
+    far[: 12 + 8, : 12 + 8] = False  # within 8 px (chessboard) of the pore at 6..11
+    assert far_solid_level(images, pores, 99.0, far=8) == np.percentile(images[:, far], 99.0)
+    assert 0.65 < far_solid_level(images, pores, 99.0, far=8) < 0.7  # in the graded block
+    ring = np.zeros((32, 32), bool)
+    ring[5:13, 5:13] = True
+    ring[6:12, 6:12] = False
+    speck = images[1].copy()  # a bright speck on one side, a darker strip on the other
+    speck[5, 6:12], speck[12, 6:12] = 0.9, 0.3
+    images[1] = speck
+    band = 10**2 - 6**2  # 2 px round the 6 x 6 pore
+    share = bright_rim_share(images, pores, 0.7, outer=2)
+    assert share == pytest.approx(6 / (2 * band))  # the 6 speck pixels of the pooled band
+    assert bright_rim_share(images[:1], pores[:1], 0.7) == 0
+    # the rim's mean sees the speck and the strip cancel
+    rims = pore_rim_contrast(images, pores, inner=0)
+    assert rims[1] == pytest.approx(rims[0], abs=1e-9)
+    assert np.isnan(bright_rim_share(images, np.zeros_like(pores), 0.7))
+    with pytest.raises(ValueError, match="at least 1 px"):
+        bright_rim_share(images, pores, 0.7, outer=0)
+
+
+def test_compare_morphology_scores_bright_specks_beside_pores(tmp_path):
+    rng = np.random.default_rng(6)
+    tiles, tables = {}, {}
+    for name in ("real", "specks"):
+        t = _pore_tiles(rng, False)
+        t[:, 0, 26:, 26:] += np.linspace(-0.1, 0.1, 36).reshape(6, 6)  # a far solid to rank
+        for i, tile in enumerate(t[:, 0]):  # the real: a bright pixel beside every 3rd pore
+            y, x = np.argwhere(tile < 0.3).min(0)
+            if i % 3 == 0:
+                tile[y - 1, x] = 0.95
+            if name == "specks":  # a bright 2 x 4 speck above each pore
+                tile[y - 2 : y, x : x + 4] = 0.95
+        np.save(tmp_path / f"{name}.npy", t)
+        tiles[name] = tmp_path / f"{name}.npy"
+        tables[name] = _morph_table(tmp_path / f"{name}.csv", np.full(12, 144 / 1024), np.ones(12))
+    tables["copy"], tiles["copy"] = tables["real"], tiles["real"]
+    rows = compare_morphology(
+        tables, tiles, tmp_path / "d.csv", "real", smooth_sigma=0.0, rim_speck_ratio=2.0
+    ).set_index(["dataset", "descriptor"])
+    assert rows.mean_ratio["copy", "pore_rim_specks"] == pytest.approx(1.0)
+    assert rows.meets_target["copy", "pore_rim_specks"]
+    assert rows.mean_ratio["specks", "pore_rim_specks"] > 2
+    assert not rows.meets_target["specks", "pore_rim_specks"]
+    assert rows.target["specks", "pore_rim_specks"] == "ratio ≤ 2.0"
 
 
 def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):

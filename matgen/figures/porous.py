@@ -212,7 +212,8 @@ def porous_comparison_figure(
     """Porosity, specific surface area, λ, S2(r), power spectra and pore-interior grey levels:
     real vs every synthetic set (histograms with the KS statistic and Wasserstein distance of
     each synthetic set, the spectra's largest |log10 ratio| and the pore-grey Wasserstein
-    distance with the pore rims' difference to real, read from ``distances``, the table of
+    distance with the pore rims' difference to real and the bright specks beside the pores as a
+    multiple of real's, read from ``distances``, the table of
     :func:`matgen.pipeline.porous.compare_morphology`; spectra and grey-level histograms from its
     NPZ)."""
     table = pd.read_csv(distances)
@@ -235,9 +236,11 @@ def porous_comparison_figure(
     if len(rows):
         width = max(len(r.dataset) for r in rows.itertuples())
         rims = table[table.descriptor == "pore_rim"].set_index("dataset")["mean_difference"]
+        specks = table[table.descriptor == "pore_rim_specks"].set_index("dataset")["mean_ratio"]
         notes["pore_grey"] = "\n".join(
             f"{r.dataset:<{width}} W {r.wasserstein:.3f} mean {r.mean_synthetic:.2f}"
             + (f" rim Δ {rims[r.dataset]:+.3f}" if r.dataset in rims else "")
+            + (f" specks ×{specks[r.dataset]:.1f}" if r.dataset in specks else "")
             for r in rows.itertuples()
         )
     return morphology_figure(

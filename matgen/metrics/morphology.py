@@ -408,6 +408,76 @@ def pore_rim_contrast(
     return out
 
 
+def far_solid_level(
+    images: np.ndarray, pores: np.ndarray, percentile: float = 99.0, far: int = 8
+) -> float:
+    """The grey level that ``percentile`` % of the solid far from any pore lies below.
+
+    Parameters
+    ----------
+    images : ndarray, shape (N, H, W)
+        Grey levels (any unit, e.g. [0, 1]).
+    pores : ndarray of bool, shape (N, H, W)
+        The pore segmentation of ``images``.
+    percentile : float
+        In (0, 100).
+    far : int
+        The solid's least distance from a pore, px (chessboard).
+
+    Returns
+    -------
+    float
+        In the unit of ``images``, pooled over the images; NaN where no solid is that far.
+    """
+    from scipy import ndimage
+
+    images, pores = np.asarray(images, np.float64), _as_binary(pores)
+    if images.shape != pores.shape or images.ndim != 3:
+        raise ValueError(f"images {images.shape} and pores {pores.shape}: need equal (N, H, W)")
+    grown = ndimage.binary_dilation(pores, np.ones((1, 3, 3), bool), iterations=far)
+    solid = images[~grown]
+    return float(np.percentile(solid, percentile)) if solid.size else float("nan")
+
+
+def bright_rim_share(images: np.ndarray, pores: np.ndarray, level: float, outer: int = 2) -> float:
+    """The share of the solid next to the pores that is brighter than ``level``.
+
+    An SEM draws a pore's edge as a thin ring a little brighter than the solid, all the way
+    round (the edge effect); a generator may instead set a bright speck on one side of a dark
+    pore, which a rim's mean grey (:func:`pore_rim_contrast`) averages away. With ``level`` the
+    real tiles' far-solid 99th percentile (:func:`far_solid_level`) a tenth of a percent of the
+    real tiles' band lies above it.
+
+    Parameters
+    ----------
+    images : ndarray, shape (N, H, W)
+        Grey levels, in the unit of ``level`` (smoothed as the pores were cut, so that single
+        noisy pixels do not count).
+    pores : ndarray of bool, shape (N, H, W)
+        The pore segmentation of ``images``.
+    level : float
+        The grey level a speck exceeds.
+    outer : int
+        The band's width outside the pores, px (chessboard).
+
+    Returns
+    -------
+    float
+        The band's pixels above ``level`` over all its pixels, pooled over the images (a tile
+        weighs as much as its band holds); NaN where there is no band (no pores).
+    """
+    from scipy import ndimage
+
+    images, pores = np.asarray(images, np.float64), _as_binary(pores)
+    if images.shape != pores.shape or images.ndim != 3:
+        raise ValueError(f"images {images.shape} and pores {pores.shape}: need equal (N, H, W)")
+    if outer < 1:
+        raise ValueError(f"outer {outer}: the band is at least 1 px wide")
+    grown = ndimage.binary_dilation(pores, np.ones((1, 3, 3), bool), iterations=outer)
+    band = grown & ~pores
+    return float((images[band] > level).mean()) if band.any() else float("nan")
+
+
 def particle_shapes(
     image: np.ndarray, pixel_size: float = 1.0, min_area: int = 4, exclude_border: bool = True
 ) -> dict[str, np.ndarray]:

@@ -186,6 +186,18 @@ def porous_rows(
                 f"<= {compare['pore_rim_tolerance']}",
             )
         )
+    if "rim_speck_ratio" in compare and any(
+        "pore_rim_specks" in f.index.get_level_values("descriptor") for f in dist
+    ):
+        rows.append(
+            row(
+                "porous",
+                "StyleGAN2 bright specks beside pores (near-pore solid over the far solid's "
+                "99th percentile) / real",
+                of("pore_rim_specks", "mean_ratio"),
+                f"<= {compare['rim_speck_ratio']}",
+            )
+        )
     if any("detector_noise" in f.index.get_level_values("descriptor") for f in dist):
         rows.append(
             row(

@@ -16,7 +16,7 @@ from ..data.threshold import binarise_pores
 from ..errors import InputError
 from ..io import atomic_path, save_npy, save_npz, save_table
 from ..metrics.distributions import distribution_distances
-from ..metrics.morphology import normalised_autocovariance
+from ..metrics.morphology import bright_rim_share, far_solid_level, normalised_autocovariance
 from ..metrics.regression import fit_to_truth
 from ..metrics.spectra import detector_noise_sd, spectrum_log_ratio
 from ..util import select_device
@@ -302,6 +302,7 @@ def compare_morphology(
     spectrum_tolerance: float = 0.2,
     pore_grey_tolerance: float = 0.03,
     pore_rim_tolerance: float = 0.01,
+    rim_speck_ratio: float | None = None,
     smooth_sigma: float = 1.0,
     seed: int = 0,
     spectra_out: str | os.PathLike | None = None,
@@ -315,9 +316,13 @@ def compare_morphology(
     ``pore_grey_tolerance`` — a Wasserstein distance in grey levels, where hollow or mottled
     pores show, and the mean grey of a rim 1–3 px outside the pores minus the far solid within
     ``pore_rim_tolerance`` of the real tiles' — bright halos around pores show there,
-    :func:`~matgen.metrics.morphology.pore_rim_contrast`) as pass/fail columns. Pores for the
-    last two are segmented as the morphology stage did: the table's ``threshold`` column (else
-    Otsu) after smoothing by ``smooth_sigma`` px.
+    :func:`~matgen.metrics.morphology.pore_rim_contrast`) as pass/fail columns; and the share of
+    the solid within 2 px of a pore brighter than the real tiles' far solid's 99th percentile
+    (``pore_rim_specks``, :func:`~matgen.metrics.morphology.bright_rim_share`: one-sided bright
+    specks that a rim's mean averages away; a target, its ratio to the real tiles' ≤
+    ``rim_speck_ratio``, where given). Pores for the last three are segmented as the
+    morphology stage did: the table's ``threshold`` column (else Otsu) after smoothing by
+    ``smooth_sigma`` px.
     ``spectra_out`` (NPZ): the frequencies (cycles per pixel), each set's spectrum and the set
     names; the histogram (density over 50 bins in [0, 1]) of each set's pore-interior grey
     levels."""
@@ -332,6 +337,7 @@ def compare_morphology(
     spectra = {k: v.power for k, v in sets.items()} if same_size else {}
     pore_grey = {k: v.pore_grey for k, v in sets.items()}
     rims = {k: v.pore_rim for k, v in sets.items()}
+    specks = _rim_specks(stacks, frames, real, smooth_sigma)
     if spectra_out is not None and spectra:
         edges = np.linspace(0.0, 1.0, 51)  # grey levels are in [0, 1]
         density = [np.histogram(np.clip(v, 0, 1), edges, density=True)[0] if len(v)
@@ -362,6 +368,14 @@ def compare_morphology(
         rows.append(_values_row(pore_grey, name, real, "pore_grey"))
         rows.append(_detector_noise_row(stacks, name, real))
         rows.append(_values_row(rims, name, real, "pore_rim"))
+        # none in either: as real (1); some where the real tiles hold none: infinitely many
+        speck_ratio = (specks[name] / specks[real] if specks[real] > 0
+                       else np.nan if np.isnan(specks[name]) else 1.0 if specks[name] == 0
+                       else np.inf)  # fmt: skip
+        rows.append({"dataset": name, "reference": real, "descriptor": "pore_rim_specks",
+                     "mean_real": specks[real], "mean_synthetic": specks[name],
+                     "mean_difference": specks[name] - specks[real],
+                     "mean_ratio": speck_ratio})  # fmt: skip
         if spectra:
             ratio = spectrum_log_ratio(spectra[real], spectra[name])
             rows.append({"dataset": name, "reference": real, "descriptor": "power_spectrum",
@@ -377,6 +391,8 @@ def compare_morphology(
         "pore_grey": lambda r: r.wasserstein <= pore_grey_tolerance,
         "pore_rim": lambda r: abs(r.mean_difference) <= pore_rim_tolerance,
     }
+    if rim_speck_ratio is not None:
+        target["pore_rim_specks"] = lambda r: r.mean_ratio <= rim_speck_ratio
     out["target"] = [
         {
             "porosity": f"|Δmean| ≤ {porosity_tolerance}",
@@ -385,6 +401,7 @@ def compare_morphology(
             "power_spectrum": f"max |log10 ratio| ≤ {spectrum_tolerance}",
             "pore_grey": f"Wasserstein ≤ {pore_grey_tolerance}",
             "pore_rim": f"|Δmean| ≤ {pore_rim_tolerance}",
+            "pore_rim_specks": f"ratio ≤ {rim_speck_ratio}" if rim_speck_ratio is not None else "",
         }.get(d, "")
         for d in out["descriptor"]
     ]
@@ -393,6 +410,24 @@ def compare_morphology(
     ]
     save_table(distances_out, out)
     return out
+
+
+def _rim_specks(
+    stacks: dict[str, np.ndarray], frames: dict[str, pd.DataFrame], real: str, smooth_sigma: float
+) -> dict[str, float]:
+    """Each set's share of near-pore solid brighter than the real tiles' far solid's 99th
+    percentile (:func:`~matgen.metrics.morphology.bright_rim_share`), on the tiles smoothed and
+    cut as the morphology stage cut them."""
+    from scipy import ndimage
+
+    cut = {}
+    for k, v in stacks.items():
+        grey = v.reshape(len(v), *v.shape[-2:])
+        if smooth_sigma > 0:
+            grey = ndimage.gaussian_filter(grey, (0, smooth_sigma, smooth_sigma))
+        cut[k] = (grey, binarise_pores(grey, _level(frames[k]))[0])
+    level = far_solid_level(*cut[real])
+    return {k: bright_rim_share(grey, pores, level) for k, (grey, pores) in cut.items()}
 
 
 def _level(table: pd.DataFrame) -> str | float:
