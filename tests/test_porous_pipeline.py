@@ -290,6 +290,11 @@ def test_compare_morphology_scores_bright_specks_beside_pores(tmp_path):
     assert rows.mean_ratio["specks", "pore_rim_specks"] > 2
     assert not rows.meets_target["specks", "pore_rim_specks"]
     assert rows.target["specks", "pore_rim_specks"] == "ratio ≤ 2.0"
+    from matgen.pipeline.porous import _share_ratio
+
+    # real tiles without a speck: none is as real, any is infinitely many; no pores: unmeasured
+    assert _share_ratio(0.0, 0.0) == 1 and _share_ratio(0.01, 0.0) == np.inf
+    assert np.isnan(_share_ratio(np.nan, 0.01)) and np.isnan(_share_ratio(0.0, np.nan))
 
 
 def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):

@@ -445,8 +445,8 @@ def bright_rim_share(images: np.ndarray, pores: np.ndarray, level: float, outer:
     An SEM draws a pore's edge as a thin ring a little brighter than the solid, all the way
     round (the edge effect); a generator may instead set a bright speck on one side of a dark
     pore, which a rim's mean grey (:func:`pore_rim_contrast`) averages away. With ``level`` the
-    real tiles' far-solid 99th percentile (:func:`far_solid_level`) a tenth of a percent of the
-    real tiles' band lies above it.
+    real tiles' far-solid 99th percentile (:func:`far_solid_level`) under a thousandth of the
+    embedded default's real band lies above it.
 
     Parameters
     ----------

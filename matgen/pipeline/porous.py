@@ -368,14 +368,10 @@ def compare_morphology(
         rows.append(_values_row(pore_grey, name, real, "pore_grey"))
         rows.append(_detector_noise_row(stacks, name, real))
         rows.append(_values_row(rims, name, real, "pore_rim"))
-        # none in either: as real (1); some where the real tiles hold none: infinitely many
-        speck_ratio = (specks[name] / specks[real] if specks[real] > 0
-                       else np.nan if np.isnan(specks[name]) else 1.0 if specks[name] == 0
-                       else np.inf)  # fmt: skip
         rows.append({"dataset": name, "reference": real, "descriptor": "pore_rim_specks",
                      "mean_real": specks[real], "mean_synthetic": specks[name],
                      "mean_difference": specks[name] - specks[real],
-                     "mean_ratio": speck_ratio})  # fmt: skip
+                     "mean_ratio": _share_ratio(specks[name], specks[real])})  # fmt: skip
         if spectra:
             ratio = spectrum_log_ratio(spectra[real], spectra[name])
             rows.append({"dataset": name, "reference": real, "descriptor": "power_spectrum",
@@ -428,6 +424,16 @@ def _rim_specks(
         cut[k] = (grey, binarise_pores(grey, _level(frames[k]))[0])
     level = far_solid_level(*cut[real])
     return {k: bright_rim_share(grey, pores, level) for k, (grey, pores) in cut.items()}
+
+
+def _share_ratio(share: float, real_share: float) -> float:
+    """A share over the real set's: NaN where either was not measured; where the real set
+    holds none, 1 if this set holds none either, else infinitely many."""
+    if np.isnan(share) or np.isnan(real_share):
+        return float("nan")
+    if real_share > 0:
+        return share / real_share
+    return 1.0 if share == 0 else float("inf")
 
 
 def _level(table: pd.DataFrame) -> str | float:
