@@ -356,6 +356,14 @@ def pore_interior_grey(images: np.ndarray, pores: np.ndarray, margin: int = 1) -
     return images[pores]
 
 
+def _grey_and_pores(images: np.ndarray, pores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Grey images (N, H, W) as float64 and their pore segmentation as bool, same shape."""
+    images, pores = np.asarray(images, np.float64), _as_binary(pores)
+    if images.shape != pores.shape or images.ndim != 3:
+        raise ValueError(f"images {images.shape} and pores {pores.shape}: need equal (N, H, W)")
+    return images, pores
+
+
 def pore_rim_contrast(
     images: np.ndarray,
     pores: np.ndarray,
@@ -391,10 +399,7 @@ def pore_rim_contrast(
     """
     from scipy import ndimage
 
-    images = np.asarray(images, np.float64)
-    pores = _as_binary(pores)
-    if images.shape != pores.shape or images.ndim != 3:
-        raise ValueError(f"images {images.shape} and pores {pores.shape}: need equal (N, H, W)")
+    images, pores = _grey_and_pores(images, pores)
     if not 0 <= inner < outer < far:
         raise ValueError(f"need 0 <= inner < outer < far, got {inner}, {outer}, {far}")
     square = np.ones((3, 3), bool)
@@ -431,9 +436,7 @@ def far_solid_level(
     """
     from scipy import ndimage
 
-    images, pores = np.asarray(images, np.float64), _as_binary(pores)
-    if images.shape != pores.shape or images.ndim != 3:
-        raise ValueError(f"images {images.shape} and pores {pores.shape}: need equal (N, H, W)")
+    images, pores = _grey_and_pores(images, pores)
     grown = ndimage.binary_dilation(pores, np.ones((1, 3, 3), bool), iterations=far)
     solid = images[~grown]
     return float(np.percentile(solid, percentile)) if solid.size else float("nan")
@@ -468,9 +471,7 @@ def bright_rim_share(images: np.ndarray, pores: np.ndarray, level: float, outer:
     """
     from scipy import ndimage
 
-    images, pores = np.asarray(images, np.float64), _as_binary(pores)
-    if images.shape != pores.shape or images.ndim != 3:
-        raise ValueError(f"images {images.shape} and pores {pores.shape}: need equal (N, H, W)")
+    images, pores = _grey_and_pores(images, pores)
     if outer < 1:
         raise ValueError(f"outer {outer}: the band is at least 1 px wide")
     grown = ndimage.binary_dilation(pores, np.ones((1, 3, 3), bool), iterations=outer)
