@@ -356,6 +356,15 @@ def pore_interior_grey(images: np.ndarray, pores: np.ndarray, margin: int = 1) -
     return images[pores]
 
 
+def _grown(pores: np.ndarray, px: int) -> np.ndarray:
+    """Pores (N, H, W) grown by ``px`` px (chessboard distance), each image on its own."""
+    from scipy import ndimage
+
+    if px == 0:
+        return pores
+    return ndimage.binary_dilation(pores, np.ones((1, 3, 3), bool), iterations=px)
+
+
 def _grey_and_pores(images: np.ndarray, pores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Grey images (N, H, W) as float64 and their pore segmentation as bool, same shape."""
     images, pores = np.asarray(images, np.float64), _as_binary(pores)
@@ -397,17 +406,12 @@ def pore_rim_contrast(
         Rim minus far-solid grey, in the unit of ``images``; NaN for an image with too few
         pixels in either (no pores, or pores everywhere).
     """
-    from scipy import ndimage
-
     images, pores = _grey_and_pores(images, pores)
     if not 0 <= inner < outer < far:
         raise ValueError(f"need 0 <= inner < outer < far, got {inner}, {outer}, {far}")
-    square = np.ones((3, 3), bool)
+    rims, solids = _grown(pores, outer) & ~_grown(pores, inner), ~_grown(pores, far)
     out = np.full(len(images), np.nan)
-    for i, (image, pore) in enumerate(zip(images, pores)):
-        grown = {d: ndimage.binary_dilation(pore, square, iterations=d) if d else pore
-                 for d in (inner, outer, far)}  # fmt: skip
-        rim, solid = grown[outer] & ~grown[inner], ~grown[far]
+    for i, (image, rim, solid) in enumerate(zip(images, rims, solids)):
         if rim.sum() >= min_pixels and solid.sum() >= min_pixels:
             out[i] = image[rim].mean() - image[solid].mean()
     return out
@@ -434,11 +438,8 @@ def far_solid_level(
     float
         In the unit of ``images``, pooled over the images; NaN where no solid is that far.
     """
-    from scipy import ndimage
-
     images, pores = _grey_and_pores(images, pores)
-    grown = ndimage.binary_dilation(pores, np.ones((1, 3, 3), bool), iterations=far)
-    solid = images[~grown]
+    solid = images[~_grown(pores, far)]
     return float(np.percentile(solid, percentile)) if solid.size else float("nan")
 
 
@@ -469,13 +470,10 @@ def bright_rim_share(images: np.ndarray, pores: np.ndarray, level: float, outer:
         The band's pixels above ``level`` over all its pixels, pooled over the images (a tile
         weighs as much as its band holds); NaN where there is no band (no pores).
     """
-    from scipy import ndimage
-
     images, pores = _grey_and_pores(images, pores)
     if outer < 1:
         raise ValueError(f"outer {outer}: the band is at least 1 px wide")
-    grown = ndimage.binary_dilation(pores, np.ones((1, 3, 3), bool), iterations=outer)
-    band = grown & ~pores
+    band = _grown(pores, outer) & ~pores
     return float((images[band] > level).mean()) if band.any() else float("nan")
 
 
