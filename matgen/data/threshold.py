@@ -9,6 +9,16 @@ from skimage.filters import threshold_otsu
 from ..errors import InputError
 
 
+def smooth_images(images: np.ndarray, smooth_sigma: float, ndim: int = 2) -> np.ndarray:
+    """Images (..., H, W) as float32, each Gaussian-smoothed by ``smooth_sigma`` px (0: as
+    they are; with ``ndim=3``, volumes (..., D, H, W)) — what :func:`binarise_pores` cuts."""
+    x = np.asarray(images, dtype=np.float32)
+    if smooth_sigma > 0:
+        sigma = (0,) * (x.ndim - ndim) + (smooth_sigma,) * ndim
+        x = ndimage.gaussian_filter(x, sigma)
+    return x
+
+
 def binarise_pores(
     images: np.ndarray, threshold: str | float = "otsu", smooth_sigma: float = 0.0, ndim: int = 2
 ) -> tuple[np.ndarray, float]:
@@ -20,10 +30,7 @@ def binarise_pores(
     (pixels) applies a Gaussian filter per image (in 3-D, per volume) first, which keeps
     detector noise from fragmenting the pore boundaries. Returns (pores, threshold).
     """
-    x = np.asarray(images, dtype=np.float32)
-    if smooth_sigma > 0:
-        sigma = (0,) * (x.ndim - ndim) + (smooth_sigma,) * ndim
-        x = ndimage.gaussian_filter(x, sigma)
+    x = smooth_images(images, smooth_sigma, ndim)
     if threshold == "otsu":
         level = float(threshold_otsu(x)) if x.max() > x.min() else float(x.max())
     else:

@@ -12,7 +12,7 @@ import pandas as pd
 from scipy.stats import wasserstein_distance
 
 from ..data.ingest import load_stack
-from ..data.threshold import binarise_pores
+from ..data.threshold import binarise_pores, smooth_images
 from ..io import save_npz, save_table
 from ..metrics.distributions import distribution_distances, pairwise_diversity
 from ..metrics.morphology import (
@@ -106,6 +106,8 @@ class TileSetDescription:
     power: np.ndarray  # ... the radially averaged power spectrum
     pore_grey: np.ndarray  # grey levels inside pores
     pore_rim: np.ndarray  # per tile, rim minus far solid (pore_rim_contrast; NaN: not measured)
+    smoothed: np.ndarray  # the grey levels as the pores were cut from them, (N, H, W)
+    pores: np.ndarray  # the pores so cut, (N, H, W) bool
     settings: tuple[str | float, float, int]  # threshold, smooth_sigma, seed it was made with
 
 
@@ -120,7 +122,8 @@ def describe_tile_set(
     ``table``: the set's descriptors as the morphology stage measured them (same segmentation),
     used instead of measuring them again."""
     grey = np.asarray(grey, np.float32).reshape(len(grey), *np.shape(grey)[-2:])
-    pores, _ = binarise_pores(grey, threshold, smooth_sigma)
+    smoothed = smooth_images(grey, smooth_sigma)
+    pores, _ = binarise_pores(smoothed, threshold)
     if table is None:
         table = describe_morphology(pores, 1.0, grey.shape[-1] // 2, show_progress=False)[0]
     return TileSetDescription(
@@ -129,6 +132,8 @@ def describe_tile_set(
         *radial_power_spectrum(grey),
         pore_interior_grey(grey, pores),
         pore_rim_contrast(grey, pores),
+        smoothed,
+        pores,
         (threshold, smooth_sigma, seed),
     )
 

@@ -20,7 +20,7 @@ from ..metrics.morphology import bright_rim_share, far_solid_level, normalised_a
 from ..metrics.regression import fit_to_truth
 from ..metrics.spectra import detector_noise_sd, spectrum_log_ratio
 from ..util import select_device
-from .morphology import DESCRIPTORS, describe_morphology, describe_tile_set
+from .morphology import DESCRIPTORS, TileSetDescription, describe_morphology, describe_tile_set
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
     import torch
@@ -337,7 +337,7 @@ def compare_morphology(
     spectra = {k: v.power for k, v in sets.items()} if same_size else {}
     pore_grey = {k: v.pore_grey for k, v in sets.items()}
     rims = {k: v.pore_rim for k, v in sets.items()}
-    specks = _rim_specks(stacks, frames, real, smooth_sigma)
+    specks = _rim_specks(sets, real)
     if spectra_out is not None and spectra:
         edges = np.linspace(0.0, 1.0, 51)  # grey levels are in [0, 1]
         density = [np.histogram(np.clip(v, 0, 1), edges, density=True)[0] if len(v)
@@ -408,22 +408,12 @@ def compare_morphology(
     return out
 
 
-def _rim_specks(
-    stacks: dict[str, np.ndarray], frames: dict[str, pd.DataFrame], real: str, smooth_sigma: float
-) -> dict[str, float]:
+def _rim_specks(sets: dict[str, TileSetDescription], real: str) -> dict[str, float]:
     """Each set's share of near-pore solid brighter than the real tiles' far solid's 99th
     percentile (:func:`~matgen.metrics.morphology.bright_rim_share`), on the tiles smoothed and
-    cut as the morphology stage cut them."""
-    from scipy import ndimage
-
-    cut = {}
-    for k, v in stacks.items():
-        grey = v.reshape(len(v), *v.shape[-2:])
-        if smooth_sigma > 0:
-            grey = ndimage.gaussian_filter(grey, (0, smooth_sigma, smooth_sigma))
-        cut[k] = (grey, binarise_pores(grey, _level(frames[k]))[0])
-    level = far_solid_level(*cut[real])
-    return {k: bright_rim_share(grey, pores, level) for k, (grey, pores) in cut.items()}
+    cut as the morphology stage cut them (the sets' own segmentation)."""
+    level = far_solid_level(sets[real].smoothed, sets[real].pores)
+    return {k: bright_rim_share(v.smoothed, v.pores, level) for k, v in sets.items()}
 
 
 def _share_ratio(share: float, real_share: float) -> float:
