@@ -302,7 +302,7 @@ def compare_morphology(
     spectrum_tolerance: float = 0.2,
     pore_grey_tolerance: float = 0.03,
     pore_rim_tolerance: float = 0.01,
-    rim_speck_ratio: float | None = None,
+    rim_speck_ratio: float = 2.0,
     smooth_sigma: float = 1.0,
     seed: int = 0,
     spectra_out: str | os.PathLike | None = None,
@@ -320,7 +320,7 @@ def compare_morphology(
     the solid within 2 px of a pore brighter than the real tiles' far solid's 99th percentile
     (``pore_rim_specks``, :func:`~matgen.metrics.morphology.bright_rim_share`: one-sided bright
     specks that a rim's mean averages away; a target, its ratio to the real tiles' ≤
-    ``rim_speck_ratio``, where given). Pores for the last three are segmented as the
+    ``rim_speck_ratio``). Pores for the last three are segmented as the
     morphology stage did: the table's ``threshold`` column (else Otsu) after smoothing by
     ``smooth_sigma`` px.
     ``spectra_out`` (NPZ): the frequencies (cycles per pixel), each set's spectrum and the set
@@ -386,9 +386,8 @@ def compare_morphology(
         "power_spectrum": lambda r: r.max_abs_log_ratio <= spectrum_tolerance,
         "pore_grey": lambda r: r.wasserstein <= pore_grey_tolerance,
         "pore_rim": lambda r: abs(r.mean_difference) <= pore_rim_tolerance,
+        "pore_rim_specks": lambda r: r.mean_ratio <= rim_speck_ratio,
     }
-    if rim_speck_ratio is not None:
-        target["pore_rim_specks"] = lambda r: r.mean_ratio <= rim_speck_ratio
     out["target"] = [
         {
             "porosity": f"|Δmean| ≤ {porosity_tolerance}",
@@ -397,7 +396,7 @@ def compare_morphology(
             "power_spectrum": f"max |log10 ratio| ≤ {spectrum_tolerance}",
             "pore_grey": f"Wasserstein ≤ {pore_grey_tolerance}",
             "pore_rim": f"|Δmean| ≤ {pore_rim_tolerance}",
-            "pore_rim_specks": f"ratio ≤ {rim_speck_ratio}" if rim_speck_ratio is not None else "",
+            "pore_rim_specks": f"ratio ≤ {rim_speck_ratio}",
         }.get(d, "")
         for d in out["descriptor"]
     ]
