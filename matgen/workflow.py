@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MatgenError
-from .provenance import write_provenance
+from .provenance import cpu_seconds, write_provenance
 from .util import limited_threads
 
 
@@ -29,7 +29,7 @@ def run_stage(snakemake: Any, stage: Callable[..., Any], **kwargs: Any) -> Any:
     params = getattr(snakemake, "params", None)
     fixed = params.get("threads") if hasattr(params, "get") else None
     threads = max(int(fixed or 1), int(getattr(snakemake, "threads", 1) or 1))
-    started = time.time()
+    started, cpu_started = time.time(), cpu_seconds()
     log = open(log_path, "w") if log_path else contextlib.nullcontext(sys.stderr)
     with log as stream, contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
         try:
@@ -51,6 +51,7 @@ def run_stage(snakemake: Any, stage: Callable[..., Any], **kwargs: Any) -> Any:
         started=started,
         seed=_find_seed(params),
         threads=threads,
+        cpu_started=cpu_started,
     )
     return result
 

@@ -166,3 +166,49 @@ def test_a_stage_runs_with_the_threads_its_params_fix_whatever_snakemake_grants(
     assert seen == used
     provenance = json.loads((tmp_path / "out.txt.provenance.json").read_text())
     assert provenance["threads"] == used and provenance["seed"] == 3
+
+
+def test_a_stage_records_the_cpu_seconds_it_used_and_the_job_table_reads_them(tmp_path):
+    """Snakemake's benchmark files sample a job's CPU every 30 s after its first 15 s, so a 40-s
+    U-Net job read 15 CPU-s; run_stage records the stage's own CPU seconds in its provenance,
+    and job_times reads them back per run, study and job."""
+    import json
+    import os
+    import time
+    from types import SimpleNamespace
+
+    from snakemake.iocontainers import Log, Params
+
+    from matgen.provenance import job_times
+    from matgen.workflow import run_stage
+
+    def burn(seconds: float) -> None:  # CPU on this thread, not sleep: a sleeping stage uses none
+        start = time.thread_time()
+        while time.thread_time() - start < seconds:
+            pass
+
+    def job(run, study, where, rule, seconds):
+        out = tmp_path / run / study / where / "out.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / run / "logs").mkdir(exist_ok=True)
+        spec = SimpleNamespace(log=Log([str(tmp_path / run / "logs" / f"{rule}.log")]),
+                               params=Params(fromdict={}), output=[str(out)], threads=1,
+                               rule=rule)  # fmt: skip
+        run_stage(spec, burn, seconds=seconds)
+        return json.loads((out.parent / "out.txt.provenance.json").read_text())
+
+    record = job("study", "porous", "stylegan2", "train_stylegan2", 0.3)
+    # the process's every thread counts (a torch pool left spinning too), never more than its cores
+    assert 0.3 <= record["cpu_time_s"] <= record["wall_time_s"] * os.cpu_count() + 0.05
+    job("study", "segmentation", "unet/real8", "train_segmenter_mix", 0.1)
+    job("seeds/seed1", "porous", "stylegan2", "train_stylegan2", 0.1)
+    (tmp_path / "study" / "porous" / "old.txt.provenance.json").write_text(
+        json.dumps({"stage": "tile", "wall_time_s": 1.0})  # no CPU seconds recorded: left out
+    )
+    table = job_times(tmp_path).set_index(["run", "study", "job"])
+    assert sorted(table.index) == [("seeds/seed1", "porous", "stylegan2"),
+                                   ("study", "porous", "stylegan2"),
+                                   ("study", "segmentation", "unet/real8")]  # fmt: skip
+    assert table.loc[("study", "porous", "stylegan2"), "cpu_s"] >= 0.3
+    assert table.loc[("study", "segmentation", "unet/real8"), "stage"] == "train_segmenter_mix"
+    assert set(table.threads) == {1}
