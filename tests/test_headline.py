@@ -334,22 +334,27 @@ def test_mix_differences_over_seed_offsets_are_paired_and_counted_by_offset():
     assert r["n_seeds"] == 3 and r["ci_low"] > 0 and r["met"] is True
 
 
-def test_porous_rows_carry_the_bright_specks_beside_pores(tmp_path):
+def test_porous_rows_carry_the_bright_specks_beside_pores_and_the_cracks(tmp_path):
     paths = []
-    for seed, specks in enumerate([1.2, 1.5, 1.3]):
+    for seed, (specks, cracks) in enumerate([(1.2, 0.0), (1.5, 0.02), (1.3, 0.01)]):
         rows = [
             ("porosity", {"mean_difference": 0.002, "ks_statistic": 0.05}),
             ("specific_surface_area", {"ks_statistic": 0.1}),
             ("correlation_length", {"ks_statistic": 0.1, "mean_ratio": 1.0}),
             ("diversity", {"mean_ratio": 0.95}),
             ("pore_rim_specks", {"mean_ratio": specks}),
+            ("cracks", {"mean_ratio": cracks}),
         ]
         frame = pd.DataFrame([{"dataset": "StyleGAN2-ADA", "descriptor": d, **v} for d, v in rows])
         paths.append(_write(tmp_path / f"d{seed}.csv", frame.to_dict("records")))
     compare = {"porosity_tolerance": 0.01, "lambda_tolerance": 0.2, "diversity_ratio": 0.9}
     targets = {**TARGETS, "stylegan2_ks": 0.15}
-    by = pd.DataFrame(porous_rows(paths, [], {**compare, "rim_speck_ratio": 2.0}, targets))
+    ratios = {"rim_speck_ratio": 2.0, "crack_ratio": 2.0}
+    by = pd.DataFrame(porous_rows(paths, [], {**compare, **ratios}, targets))
     row = by[by.quantity.str.startswith("StyleGAN2 bright specks")].iloc[0]
     assert row.value == pytest.approx(4.0 / 3) and row.target == "<= 2.0" and row.met
+    row = by[by.quantity.str.startswith("StyleGAN2 tiles holding a crack")].iloc[0]
+    assert row.value == pytest.approx(0.01) and row.target == "in [0.5, 2]" and not row.met
     without = pd.DataFrame(porous_rows(paths, [], compare, targets))  # no target configured
     assert not without.quantity.str.startswith("StyleGAN2 bright specks").any()
+    assert not without.quantity.str.startswith("StyleGAN2 tiles holding a crack").any()

@@ -202,3 +202,35 @@ def test_otsu_split_cuts_a_gap_in_its_middle_and_agrees_with_binned_otsu():
     assert otsu_split([0.0, 0.0, 0.0, 1.0]) == 0.5
     with pytest.raises(InputError, match="two distinct values"):
         otsu_split([0.3, 0.3])
+
+
+def test_crack_share_counts_sections_with_a_thin_long_stretch_of_pore():
+    """A 1- or 2-px line 20 px long is a crack, a disc or a short jag is not; sections of the
+    embedded medium hold cracks where it has fractures, hardly any where it has none."""
+    from matgen.metrics.morphology import crack_share
+    from matgen.synth.porous import porous_volume
+
+    tiles = np.zeros((4, 32, 32), bool)
+    tiles[0, 5, 4:24] = True  # a 1-px horizontal crack, 20 px
+    tiles[1, np.arange(4, 24), np.arange(4, 24)] = True  # a diagonal one
+    tiles[1, np.arange(4, 24), np.arange(5, 25)] = True  # ... 2 px wide
+    yy, xx = np.mgrid[:32, :32]
+    tiles[2] = (yy - 16) ** 2 + (xx - 16) ** 2 <= 36  # a disc
+    tiles[3] = tiles[2]
+    tiles[3, 16, 22:28] = True  # a disc with a 6-px jag: too short
+    assert crack_share(tiles) == 0.5
+    assert crack_share(tiles[:1], min_length=24) == 0.0  # major axis 4 sqrt(var) = 23.1 px
+    wide = np.zeros((1, 32, 32), bool)
+    wide[0, 5:9, 4:24] = True  # 4 px wide: a 3 x 3 opening keeps it, no thin part
+    assert crack_share(wide) == 0.0
+    with pytest.raises(ValueError):
+        crack_share(tiles[0])
+
+    def sections(fractures: float, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        slab = porous_volume((9, 128, 128), 0.15, 4.0, fractures, rng)
+        return slab[4].reshape(2, 64, 2, 64).transpose(0, 2, 1, 3).reshape(4, 64, 64)
+
+    fractured = np.concatenate([sections(30.0, seed) for seed in range(3)])
+    intact = np.concatenate([sections(0.0, seed) for seed in range(3)])
+    assert crack_share(fractured) >= 0.5 and crack_share(intact) <= 0.1

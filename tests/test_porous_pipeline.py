@@ -90,7 +90,7 @@ def test_compare_morphology_reports_targets(tmp_path):
     spectra = np.load(tmp_path / "s.npz")
     assert list(spectra["names"]) == ["real", "good", "collapsed"]
     assert spectra["power"].shape == (3, 4) and spectra["frequency"][-1] == 0.5  # Nyquist
-    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 18  # 9 descriptors a set
+    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 20  # 10 descriptors a set
     noise = out.set_index(["dataset", "descriptor"]).loc[("good", "detector_noise")]
     assert noise.mean_ratio == pytest.approx(1.0, abs=0.1)  # uniform noise on both sides
     assert noise.mean_real == pytest.approx(np.median(detector_noise_sd(real_tiles)))
@@ -295,6 +295,28 @@ def test_compare_morphology_scores_bright_specks_beside_pores(tmp_path):
     # real tiles without a speck: none is as real, any is infinitely many; no pores: unmeasured
     assert _share_ratio(0.0, 0.0) == 1 and _share_ratio(0.01, 0.0) == np.inf
     assert np.isnan(_share_ratio(np.nan, 0.01)) and np.isnan(_share_ratio(0.0, np.nan))
+
+
+def test_compare_morphology_counts_tiles_holding_a_crack(tmp_path):
+    """The real tiles hold a 1-px crack 20 px long in every other tile; a set of rounded pores
+    alone holds none and misses the target, a copy of the real tiles meets it."""
+    rng = np.random.default_rng(7)
+    real = _pore_tiles(rng, False)
+    real[::2, 0, 1, 4:24] = 0.1  # above every pore (they start at row 4)
+    tiles, tables = {}, {}
+    for name, t in (("real", real), ("rounded", _pore_tiles(rng, False))):
+        np.save(tmp_path / f"{name}.npy", t)
+        tiles[name] = tmp_path / f"{name}.npy"
+        tables[name] = _morph_table(tmp_path / f"{name}.csv", np.full(12, 0.15), np.ones(12))
+    tables["copy"], tiles["copy"] = tables["real"], tiles["real"]
+    rows = compare_morphology(
+        tables, tiles, tmp_path / "d.csv", "real", smooth_sigma=0.0, crack_ratio=2.0
+    ).set_index(["dataset", "descriptor"])
+    assert rows.mean_real["copy", "cracks"] == 0.5 and rows.mean_ratio["copy", "cracks"] == 1
+    assert rows.meets_target["copy", "cracks"]
+    assert rows.mean_synthetic["rounded", "cracks"] == 0
+    assert not rows.meets_target["rounded", "cracks"]
+    assert rows.target["rounded", "cracks"] == "ratio in [0.5, 2]"
 
 
 def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):

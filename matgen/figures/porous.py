@@ -213,16 +213,25 @@ def porous_comparison_figure(
     real vs every synthetic set (histograms with the KS statistic and Wasserstein distance of
     each synthetic set, the spectra's largest |log10 ratio| and the pore-grey Wasserstein
     distance with the pore rims' difference to real and the bright specks beside the pores as a
-    multiple of real's, read from ``distances``, the table of
-    :func:`matgen.pipeline.porous.compare_morphology`; spectra and grey-level histograms from its
-    NPZ)."""
+    multiple of real's, the share of tiles holding a crack beside the surface area's, read from
+    ``distances``, the table of :func:`matgen.pipeline.porous.compare_morphology`; spectra and
+    grey-level histograms from its NPZ)."""
     table = pd.read_csv(distances)
     notes = {}
+    cracks = table[table.descriptor == "cracks"].set_index("dataset")
     for d in DESCRIPTORS:
         rows = list(table[table.descriptor == d].itertuples())
         width = max(len(r.dataset) for r in rows) if rows else 0
         lines = [
-            f"{r.dataset:<{width}} KS {r.ks_statistic:.2f} W {r.wasserstein:.3g}" for r in rows
+            f"{r.dataset:<{width}} KS {r.ks_statistic:.2f} W {r.wasserstein:.3g}"
+            # the surface area's panel: how many tiles hold a crack (the thin pores it counts)
+            + (
+                f" cracks {cracks.mean_synthetic[r.dataset]:.1%} (real "
+                f"{cracks.mean_real[r.dataset]:.0%})"
+                if d == "specific_surface_area" and r.dataset in cracks.index
+                else ""
+            )
+            for r in rows
         ]
         notes[d] = "\n".join(lines)
     rows = table[table.descriptor == "power_spectrum"]

@@ -159,54 +159,37 @@ def porous_rows(
             f"in [{1 - tol:g}, {1 + tol:g}]",
         )
     )
-    if any("power_spectrum" in f.index.get_level_values("descriptor") for f in dist):
-        rows.append(
-            row(
-                "porous",
-                "StyleGAN2 power spectrum: largest log10 ratio to real, absolute",
-                of("power_spectrum", "max_abs_log_ratio"),
-                f"<= {compare['spectrum_tolerance']}",
-            )
-        )
-    if any("pore_grey" in f.index.get_level_values("descriptor") for f in dist):
-        rows.append(
-            row(
-                "porous",
-                "StyleGAN2 grey levels inside pores: Wasserstein distance to real",
-                of("pore_grey", "wasserstein"),
-                f"<= {compare['pore_grey_tolerance']}",
-            )
-        )
-    if any("pore_rim" in f.index.get_level_values("descriptor") for f in dist):
-        rows.append(
-            row(
-                "porous",
-                "StyleGAN2 pore rims (grey 1–3 px outside pores − far solid) − real, absolute",
-                [abs(v) for v in of("pore_rim", "mean_difference")],
-                f"<= {compare['pore_rim_tolerance']}",
-            )
-        )
-    if "rim_speck_ratio" in compare and any(
-        "pore_rim_specks" in f.index.get_level_values("descriptor") for f in dist
-    ):
-        rows.append(
-            row(
-                "porous",
-                "StyleGAN2 bright specks beside pores (near-pore solid over the far solid's "
-                "99th percentile) / real",
-                of("pore_rim_specks", "mean_ratio"),
-                f"<= {compare['rim_speck_ratio']}",
-            )
-        )
-    if any("detector_noise" in f.index.get_level_values("descriptor") for f in dist):
-        rows.append(
-            row(
-                "porous",
-                "StyleGAN2 detector noise sd / real (median over tiles)",
-                of("detector_noise", "mean_ratio"),
-                "",
-            )
-        )
+    # rows of descriptors a comparison may lack (an older table), each with its value, absolute
+    # where it is a difference, and its target: a tolerance of the config (its key; a ratio's
+    # target only where the config names it: "?"), none ("")
+    optional = [
+        ("power_spectrum", "max_abs_log_ratio", "spectrum_tolerance",
+         "StyleGAN2 power spectrum: largest log10 ratio to real, absolute"),
+        ("pore_grey", "wasserstein", "pore_grey_tolerance",
+         "StyleGAN2 grey levels inside pores: Wasserstein distance to real"),
+        ("pore_rim", "mean_difference", "pore_rim_tolerance",
+         "StyleGAN2 pore rims (grey 1–3 px outside pores − far solid) − real, absolute"),
+        ("pore_rim_specks", "mean_ratio", "rim_speck_ratio?",
+         "StyleGAN2 bright specks beside pores (near-pore solid over the far solid's 99th "
+         "percentile) / real"),
+        ("cracks", "mean_ratio", "crack_ratio?",
+         "StyleGAN2 tiles holding a crack (thin pore ≥ 14 px long) / real"),
+        ("detector_noise", "mean_ratio", "",
+         "StyleGAN2 detector noise sd / real (median over tiles)"),
+    ]  # fmt: skip
+    for descriptor, column, key, quantity in optional:
+        if not any(descriptor in f.index.get_level_values("descriptor") for f in dist):
+            continue
+        if key.endswith("?") and key[:-1] not in compare:
+            continue
+        values = of(descriptor, column)
+        if column == "mean_difference":
+            values = [abs(v) for v in values]
+        key = key.rstrip("?")
+        target = "" if not key else f"<= {compare[key]}"
+        if key == "crack_ratio":  # a factor either way
+            target = f"in [{1 / compare[key]:g}, {compare[key]:g}]"
+        rows.append(row("porous", quantity, values, target))
     rows.append(
         row(
             "porous",

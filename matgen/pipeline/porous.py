@@ -16,7 +16,12 @@ from ..data.threshold import binarise_pores
 from ..errors import InputError
 from ..io import atomic_path, save_npy, save_npz, save_table
 from ..metrics.distributions import distribution_distances
-from ..metrics.morphology import bright_rim_share, far_solid_level, normalised_autocovariance
+from ..metrics.morphology import (
+    bright_rim_share,
+    crack_share,
+    far_solid_level,
+    normalised_autocovariance,
+)
 from ..metrics.regression import fit_to_truth
 from ..metrics.spectra import detector_noise_sd, spectrum_log_ratio
 from ..util import select_device
@@ -303,6 +308,7 @@ def compare_morphology(
     pore_grey_tolerance: float = 0.03,
     pore_rim_tolerance: float = 0.01,
     rim_speck_ratio: float = 2.0,
+    crack_ratio: float = 2.0,
     smooth_sigma: float = 1.0,
     seed: int = 0,
     spectra_out: str | os.PathLike | None = None,
@@ -320,7 +326,10 @@ def compare_morphology(
     the solid within 2 px of a pore brighter than the real tiles' far solid's 99th percentile
     (``pore_rim_specks``, :func:`~matgen.metrics.morphology.bright_rim_share`: one-sided bright
     specks that a rim's mean averages away; a target, its ratio to the real tiles' ≤
-    ``rim_speck_ratio``). Pores for the last three are segmented as the
+    ``rim_speck_ratio``); and the share of tiles holding a crack (``cracks``,
+    :func:`~matgen.metrics.morphology.crack_share`: a thin pore ≥ 14 px long, the SEM's
+    micro-fractures; a target, its ratio to the real tiles' within a factor ``crack_ratio``).
+    Pores for the last four are segmented as the
     morphology stage did: the table's ``threshold`` column (else Otsu) after smoothing by
     ``smooth_sigma`` px.
     ``spectra_out`` (NPZ): the frequencies (cycles per pixel), each set's spectrum and the set
@@ -338,6 +347,7 @@ def compare_morphology(
     pore_grey = {k: v.pore_grey for k, v in sets.items()}
     rims = {k: v.pore_rim for k, v in sets.items()}
     specks = _rim_specks(sets, real)
+    cracks = {k: crack_share(v.pores) for k, v in sets.items()}
     if spectra_out is not None and spectra:
         edges = np.linspace(0.0, 1.0, 51)  # grey levels are in [0, 1]
         density = [np.histogram(np.clip(v, 0, 1), edges, density=True)[0] if len(v)
@@ -368,10 +378,8 @@ def compare_morphology(
         rows.append(_values_row(pore_grey, name, real, "pore_grey"))
         rows.append(_detector_noise_row(stacks, name, real))
         rows.append(_values_row(rims, name, real, "pore_rim"))
-        rows.append({"dataset": name, "reference": real, "descriptor": "pore_rim_specks",
-                     "mean_real": specks[real], "mean_synthetic": specks[name],
-                     "mean_difference": specks[name] - specks[real],
-                     "mean_ratio": _share_ratio(specks[name], specks[real])})  # fmt: skip
+        rows.append(_share_row(specks, name, real, "pore_rim_specks"))
+        rows.append(_share_row(cracks, name, real, "cracks"))
         if spectra:
             ratio = spectrum_log_ratio(spectra[real], spectra[name])
             rows.append({"dataset": name, "reference": real, "descriptor": "power_spectrum",
@@ -387,6 +395,7 @@ def compare_morphology(
         "pore_grey": lambda r: r.wasserstein <= pore_grey_tolerance,
         "pore_rim": lambda r: abs(r.mean_difference) <= pore_rim_tolerance,
         "pore_rim_specks": lambda r: r.mean_ratio <= rim_speck_ratio,
+        "cracks": lambda r: 1 / crack_ratio <= r.mean_ratio <= crack_ratio,
     }
     out["target"] = [
         {
@@ -397,6 +406,7 @@ def compare_morphology(
             "pore_grey": f"Wasserstein ≤ {pore_grey_tolerance}",
             "pore_rim": f"|Δmean| ≤ {pore_rim_tolerance}",
             "pore_rim_specks": f"ratio ≤ {rim_speck_ratio}",
+            "cracks": f"ratio in [{1 / crack_ratio:g}, {crack_ratio:g}]",
         }.get(d, "")
         for d in out["descriptor"]
     ]
@@ -413,6 +423,14 @@ def _rim_specks(sets: dict[str, TileSetDescription], real: str) -> dict[str, flo
     cut as the morphology stage cut them (the sets' own segmentation)."""
     level = far_solid_level(sets[real].smoothed, sets[real].pores)
     return {k: bright_rim_share(v.smoothed, v.pores, level) for k, v in sets.items()}
+
+
+def _share_row(shares: dict[str, float], name: str, real: str, descriptor: str) -> dict:
+    """A distances row of a share (specks, cracks): each set's, their difference and ratio."""
+    return {"dataset": name, "reference": real, "descriptor": descriptor,
+            "mean_real": shares[real], "mean_synthetic": shares[name],
+            "mean_difference": shares[name] - shares[real],
+            "mean_ratio": _share_ratio(shares[name], shares[real])}  # fmt: skip
 
 
 def _share_ratio(share: float, real_share: float) -> float:
