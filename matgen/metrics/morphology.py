@@ -528,7 +528,8 @@ def crack_share(pores: np.ndarray, min_length: float = 14.0, max_width: float = 
     major = 4 * np.sqrt(np.maximum(half_trace + spread, 0.0))
     minor = 4 * np.sqrt(np.maximum(half_trace - spread, 0.0))
     crack = (major >= min_length) & (minor <= max_width)
-    section = mean(z.astype(float)).round().astype(int)  # every pixel of a label in one section
+    section = np.empty(n, int)
+    section[ids - 1] = z  # a label lies in one section (labelled in-plane)
     return float(np.isin(np.arange(len(pores)), section[crack]).mean())
 
 

@@ -159,35 +159,37 @@ def porous_rows(
             f"in [{1 - tol:g}, {1 + tol:g}]",
         )
     )
-    # rows of descriptors a comparison may lack (an older table), each with its value, absolute
-    # where it is a difference, and its target: a tolerance of the config (its key; a ratio's
-    # target only where the config names it: "?"), none ("")
+    # rows of descriptors a comparison may lack (an older table): descriptor, its column (a
+    # difference is taken absolute), the config key of its target (none: ""), whether the row
+    # waits for the config to name that key (the share ratios), the target's form (a bound, or a
+    # factor either way) and the quantity's words
     optional = [
-        ("power_spectrum", "max_abs_log_ratio", "spectrum_tolerance",
+        ("power_spectrum", "max_abs_log_ratio", "spectrum_tolerance", False, "<=",
          "StyleGAN2 power spectrum: largest log10 ratio to real, absolute"),
-        ("pore_grey", "wasserstein", "pore_grey_tolerance",
+        ("pore_grey", "wasserstein", "pore_grey_tolerance", False, "<=",
          "StyleGAN2 grey levels inside pores: Wasserstein distance to real"),
-        ("pore_rim", "mean_difference", "pore_rim_tolerance",
+        ("pore_rim", "mean_difference", "pore_rim_tolerance", False, "<=",
          "StyleGAN2 pore rims (grey 1–3 px outside pores − far solid) − real, absolute"),
-        ("pore_rim_specks", "mean_ratio", "rim_speck_ratio?",
+        ("pore_rim_specks", "mean_ratio", "rim_speck_ratio", True, "<=",
          "StyleGAN2 bright specks beside pores (near-pore solid over the far solid's 99th "
          "percentile) / real"),
-        ("cracks", "mean_ratio", "crack_ratio?",
+        ("cracks", "mean_ratio", "crack_ratio", True, "factor",
          "StyleGAN2 tiles holding a crack (thin pore ≥ 14 px long) / real"),
-        ("detector_noise", "mean_ratio", "",
+        ("detector_noise", "mean_ratio", "", False, "",
          "StyleGAN2 detector noise sd / real (median over tiles)"),
     ]  # fmt: skip
-    for descriptor, column, key, quantity in optional:
+    for descriptor, column, key, when_configured, form, quantity in optional:
         if not any(descriptor in f.index.get_level_values("descriptor") for f in dist):
             continue
-        if key.endswith("?") and key[:-1] not in compare:
+        if when_configured and key not in compare:
             continue
         values = of(descriptor, column)
         if column == "mean_difference":
             values = [abs(v) for v in values]
-        key = key.rstrip("?")
-        target = "" if not key else f"<= {compare[key]}"
-        if key == "crack_ratio":  # a factor either way
+        target = ""
+        if form == "<=":
+            target = f"<= {compare[key]}"
+        elif form == "factor":
             target = f"in [{1 / compare[key]:g}, {compare[key]:g}]"
         rows.append(row("porous", quantity, values, target))
     rows.append(
