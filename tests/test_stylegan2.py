@@ -196,6 +196,45 @@ def test_training_sets_the_pore_floor_from_the_real_tiles(tmp_path):
     assert G.pore_floor_width == pytest.approx(floor["pore_floor_width"], rel=0.05)
 
 
+def test_a_two_phase_output_blends_the_solid_towards_the_pore_grey_by_a_logit():
+    torch.manual_seed(0)
+    G = Generator(16, **TINY_MODEL, pore_phase_grey=-0.75).eval()
+    assert G.img_channels == 1 and G.to_rgbs[-1].bias.numel() == 2  # solid grey + pore logit
+    z = torch.randn(8, 16)
+    with torch.no_grad():
+        G.to_rgbs[-1].bias[1] = 100.0  # every pixel certainly pore: the pore level, flat
+        assert torch.allclose(G(z, noise_mode="const"), torch.tensor(-0.75), atol=1e-5)
+        G.to_rgbs[-1].bias[1] = -100.0  # every pixel certainly solid: the solid channel itself
+        solid = G(z, noise_mode="const")
+        assert solid.std() > 0.01 and (solid - (-0.75)).abs().min() > 0
+        G.to_rgbs[-1].bias[1] = 0.0  # in between: a pixel lies between its solid and the level
+        mixed = G(z, noise_mode="const")
+        lo, hi = (
+            torch.minimum(solid, torch.tensor(-0.75)),
+            torch.maximum(solid, torch.tensor(-0.75)),
+        )
+        assert ((mixed >= lo - 1e-5) & (mixed <= hi + 1e-5)).all()
+        assert (mixed - solid).abs().mean() > 0.05
+
+
+def test_training_sets_the_pore_phase_grey_from_the_real_pores(tmp_path):
+    from matgen.train.stylegan2 import pore_phase_grey
+
+    rng = np.random.default_rng(0)
+    tiles = np.clip(0.6 + 0.02 * rng.standard_normal((8, 1, 16, 16)), 0, 1)
+    tiles[:, :, 2:9, 2:9] = 0.12 + 0.02 * rng.standard_normal((8, 1, 7, 7))  # pores of 0.12
+    assert pore_phase_grey(tiles) == pytest.approx(2 * 0.12 - 1, abs=0.02)
+    with pytest.raises(InputError, match="no pore interior"):
+        pore_phase_grey(np.full((4, 1, 8, 8), 0.6, np.float32))
+    path = tmp_path / "t.npy"
+    np.save(path, tiles.astype(np.float16))
+    kw = dict(TINY_TRAIN, total_kimg=0.016)
+    train_stylegan2(path, tmp_path / "m.pt", tmp_path / "l.csv", two_phase=True, **kw)
+    G = load_stylegan2(tmp_path / "m.pt")  # kept in the checkpoint
+    assert G.pore_phase_grey == pytest.approx(pore_phase_grey(tiles), abs=2e-3)  # float16 tiles
+    assert generate(G, np.arange(3), 3).shape == (3, 1, 16, 16)
+
+
 def test_training_measures_the_detector_noise_of_the_real_tiles(tmp_path):
     noisy = tmp_path / "noisy.npy"
     rng = np.random.default_rng(1)

@@ -32,6 +32,7 @@ MODEL_KEYS = (
     "architecture",  # absent from older checkpoints: skip outputs
     "pore_floor",  # absent from older checkpoints: no floor
     "pore_floor_width",
+    "pore_phase_grey",  # absent from older checkpoints: one-phase output
 )
 
 
@@ -140,7 +141,7 @@ def _synthesise(
     import torch
 
     dev = next(G.parameters()).device
-    out = np.empty((n, G.to_rgb1.bias.numel(), G.resolution, G.resolution), np.float32)
+    out = np.empty((n, G.img_channels, G.resolution, G.resolution), np.float32)
     starts = range(0, n, batch_size)
     if show_progress:
         starts = progress(starts, desc="sampling", total=len(starts))

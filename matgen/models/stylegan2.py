@@ -232,11 +232,13 @@ class MappingNetwork(nn.Module):
 
 
 ARCHITECTURES = ("skip", "orig")
+_PORE_LOGIT_GAIN = 4.0
 
 
 class Generator(nn.Module):
     """StyleGAN2 generator with skip outputs (``architecture="orig"``: the last layer's output
-    alone); images in roughly [-1, 1], (N, img_channels, R, R)."""
+    alone); images in roughly [-1, 1], (N, img_channels, R, R); with ``pore_phase_grey`` a
+    two-phase image, the solid's grey blended towards that grey by a pore logit."""
 
     def __init__(
         self,
@@ -255,6 +257,7 @@ class Generator(nn.Module):
         architecture: str = "skip",
         pore_floor: float | None = None,
         pore_floor_width: float = 0.05,
+        pore_phase_grey: float | None = None,
     ) -> None:
         super().__init__()
         log2 = check_resolution(resolution)
@@ -266,6 +269,14 @@ class Generator(nn.Module):
         # from"). The lower toRGBs stay (unused), so the weights are drawn as with skips.
         self.architecture = architecture
         self.resolution, self.z_dim, self.w_dim = resolution, z_dim, w_dim
+        self.img_channels = img_channels
+        # pore_phase_grey: a two-phase image, as a backscatter SEM of a porous rock is: the toRGBs
+        # draw the solid's grey and one more channel, a pore logit; a pixel is the solid's grey
+        # where the logit is low and this grey (an empty pore's, measured on the real tiles)
+        # where it is high. An edge is sharpened in the logit, where the sigmoid saturates,
+        # instead of by an overshoot in the image: the halos (docs/porous.md, "Pores as a phase")
+        self.pore_phase_grey = None if pore_phase_grey is None else float(pore_phase_grey)
+        out_ch = img_channels + (self.pore_phase_grey is not None)
         ch = [channels_at(2**i, channel_base, channel_max) for i in range(log2 + 1)]
         self.mapping = MappingNetwork(z_dim, w_dim, n_mapping)
         self.const = nn.Parameter(torch.randn(1, ch[2], 4, 4))
@@ -276,14 +287,14 @@ class Generator(nn.Module):
         noisy = [noise_min_resolution <= 2**i <= top for i in range(log2 + 1)]
         noise = dict(noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength)
         self.conv1 = StyledConv(ch[2], ch[2], w_dim, 4, use_noise=noisy[2], **noise)
-        self.to_rgb1 = ToRGB(ch[2], img_channels, w_dim)
+        self.to_rgb1 = ToRGB(ch[2], out_ch, w_dim)
         self.convs, self.to_rgbs = nn.ModuleList(), nn.ModuleList()
         for i in range(3, log2 + 1):
             self.convs.append(
                 StyledConv(ch[i - 1], ch[i], w_dim, 2**i, up=True, use_noise=noisy[i], **noise)
             )
             self.convs.append(StyledConv(ch[i], ch[i], w_dim, 2**i, use_noise=noisy[i], **noise))
-            self.to_rgbs.append(ToRGB(ch[i], img_channels, w_dim))
+            self.to_rgbs.append(ToRGB(ch[i], out_ch, w_dim))
         self.num_ws = 2 * log2 - 2
         # Running mean of w: the centre that truncation pulls towards.
         self.register_buffer("w_avg", torch.zeros(w_dim))
@@ -333,6 +344,11 @@ class Generator(nn.Module):
             if skips or k == len(self.to_rgbs) - 1:
                 skip = to_rgb(x, ws[:, i + 2], skip)
             i += 2
+        if self.pore_phase_grey is not None:
+            solid, logit = skip[:, : self.img_channels], skip[:, self.img_channels :]
+            # ×4: a toRGB's output starts within about ±1; the pores' logits must reach ±4
+            pore = torch.sigmoid(_PORE_LOGIT_GAIN * logit)
+            skip = solid + pore * (self.pore_phase_grey - solid)
         if self.pore_floor is not None:
             floor = self.pore_floor
             skip = floor + F.softplus(skip - floor, beta=1.0 / self.pore_floor_width)

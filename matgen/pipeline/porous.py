@@ -71,7 +71,7 @@ def sample_stylegan2(
     G = load_stylegan2(checkpoint, str(select_device(device)))
     real = pd.read_csv(real_table_path)
     seeds = seed + np.arange(n, dtype=np.int64)
-    channels = G.to_rgb1.bias.numel()
+    channels = G.img_channels
 
     def fill(out: np.ndarray) -> None:
         starts = range(0, n, batch_size)

@@ -121,15 +121,32 @@ def pore_floor(tiles: np.ndarray, percentile: float) -> dict[str, float]:
             "pore_floor_width": max(_detector_noise_sd(tiles), 1e-3)}  # fmt: skip
 
 
+def pore_phase_grey(tiles: np.ndarray) -> float:
+    """The grey of an empty pore in real tiles (N, C, H, W) in [0, 1], in G's [−1, 1] units:
+    the median of the pore pixels ≥ 1 px inside their pore, the pores cut at the tiles' Otsu
+    level after a 1-px Gaussian smoothing, as the morphology stage cuts them."""
+    from ..data.threshold import binarise_pores
+    from ..metrics.morphology import pore_interior_grey
+
+    x = np.asarray(tiles[:: max(1, len(tiles) // 256)], np.float32)
+    x = x.reshape(-1, *x.shape[2:])
+    pores, _ = binarise_pores(x, "otsu", smooth_sigma=1.0)
+    interior = pore_interior_grey(x, pores)
+    if not interior.size:
+        raise InputError("stylegan2.two_phase: the real tiles hold no pore interior to measure")
+    return 2.0 * float(np.median(interior)) - 1.0
+
+
 def _generator_config(
     tiles: np.ndarray,
     detector_noise: bool,
     architecture: str,
     pore_floor_percentile: float,
+    two_phase: bool = False,
     **sizes: Any,
 ) -> dict[str, Any]:
     """G's constructor arguments for real tiles (N, C, R, R): ``sizes`` (widths, noise layers)
-    plus what is measured on the tiles (the detector noise sd, the pore floor)."""
+    plus what is measured on the tiles (detector noise sd, pore floor, an empty pore's grey)."""
     _, channels, height, _ = tiles.shape
     config = dict(resolution=height, img_channels=channels, **sizes)
     config["detector_noise_sd"] = _detector_noise_sd(tiles) if detector_noise else 0.0
@@ -137,6 +154,8 @@ def _generator_config(
         config["architecture"] = architecture
     if pore_floor_percentile > 0:
         config.update(pore_floor(tiles, pore_floor_percentile))
+    if two_phase:
+        config["pore_phase_grey"] = pore_phase_grey(tiles)
     return config
 
 
@@ -416,6 +435,7 @@ def train_stylegan2(
     detector_noise: bool = False,
     architecture: str = "skip",
     pore_floor_percentile: float = 0.0,
+    two_phase: bool = False,
     monitor_kimg: float = 0.0,
     select_from_kimg: float = 0.0,
     snapshot_tolerances: dict[str, float] | None = None,
@@ -433,43 +453,42 @@ def train_stylegan2(
     """Train on tiles ``(N, C, R, R)`` with values in [0, 1] (the tile stage's ``tiles.npy``).
 
     ``d_channel_base``: D's ``channel_base`` (None: G's, the paper's); ``noise_min_resolution``,
-    ``noise_max_resolution``: per-pixel noise only from, up to this resolution (0: every layer,
-    the paper's); ``noise_lr_mul``: the noise strengths' learning-rate multiplier (1: the
-    paper's); ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value
-    (0: linear); ``architecture``: G's image summed over every resolution's toRGB (``skip``, the
-    paper's) or the last one's alone (``orig``); ``lambda_grey_histogram`` > 0:
-    G also pays this times the W1 distance between the grey levels of its batch and the step's real
-    batch (0: the paper's), ``grey_histogram_smoothing`` > 0 (px) plus that after a Gaussian blur of
-    this sd, ``lambda_grey_histogram_phase`` > 0 this times the W1 taken per phase, at the real
-    tiles' Otsu level, ``lambda_porosity`` > 0 this times the W1 of per-tile soft pore fractions at
-    that level, G's against every real tile's (:class:`StyleGAN2Step`; 0: off);
-    ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine; 0: the paper's);
-    ``detector_noise``: G's output gets white noise of the real tiles' own noise sd (median of
+    ``noise_max_resolution``: per-pixel noise only from, up to this resolution (0: every layer, the
+    paper's); ``noise_lr_mul``: the noise strengths' learning-rate multiplier (1: the paper's);
+    ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value (0: linear);
+    ``architecture``: G's image summed over every resolution's toRGB (``skip``, the paper's) or the
+    last one's alone (``orig``); ``lambda_grey_histogram`` > 0: G also pays this times the W1
+    distance between the grey levels of its batch and the step's real batch (0: the paper's),
+    ``grey_histogram_smoothing`` > 0 (px) plus that after a Gaussian blur of this sd,
+    ``lambda_grey_histogram_phase`` > 0 this times the W1 taken per phase, at the real tiles' Otsu
+    level, ``lambda_porosity`` > 0 this times the W1 of per-tile soft pore fractions at that level,
+    G's against every real tile's (:class:`StyleGAN2Step`; 0: off); ``lr_rampdown``: learning rates
+    fall to 0 over this last fraction (cosine; 0: the paper's); ``detector_noise``: G's output gets
+    white noise of the real tiles' own noise sd (median of
     :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's (False: paper);
     ``pore_floor_percentile`` > 0: a soft floor under G's signal (:func:`pore_floor`; 0: none);
+    ``two_phase``: G draws the pores as a phase, of :func:`pore_phase_grey` (False: the paper's);
     ``monitor_kimg`` > 0: about every this many kimg the log gets the EMA tiles' porosity
     (:class:`PorosityMonitor`), and from ``select_from_kimg`` > 0 on the model keeps the EMA
-    snapshot that scored best on the targets (``snapshot_tolerances``; 0: the last);
-    ``crop_stride`` > 0: D's reals are crops at every ``crop_stride`` px of the images (0: tiles;
-    ``images_path``, ``images_table_path``; :class:`~matgen.data.tiling.GridCrops`). Writes
+    snapshot that scored best on the targets (``snapshot_tolerances``; 0: the last); ``crop_stride``
+    > 0: D's reals are crops at every ``crop_stride`` px of the images (0: tiles; ``images_path``,
+    ``images_table_path``; :class:`~matgen.data.tiling.GridCrops`). Writes
     ``model_out`` (.pt) and a CSV log ``log_out``; calls ``on_step(step, state)``."""
     tiles, reals = _real_sources(tiles_path, crop_stride, images_path, images_table_path)
-    height = tiles.shape[2]
     info, dev = init_distributed(device)
     _check_tiles(tiles, tiles_path, batch_size, info.world_size)
     ops = check_augment_ops(augmentations, AUGMENTATIONS, "augmentations")
     local_batch = batch_size // info.world_size
-    gamma = 0.0002 * height**2 / batch_size if r1_gamma == "auto" else float(r1_gamma)
+    gamma = 0.0002 * tiles.shape[2] ** 2 / batch_size if r1_gamma == "auto" else float(r1_gamma)
     total_steps = max(1, math.ceil(total_kimg * 1000 / batch_size))
     model_config = _generator_config(
-        tiles, detector_noise, architecture, pore_floor_percentile, z_dim=z_dim, w_dim=w_dim,
-        n_mapping=n_mapping, channel_base=channel_base, channel_max=channel_max,
+        tiles, detector_noise, architecture, pore_floor_percentile, two_phase, z_dim=z_dim,
+        w_dim=w_dim, n_mapping=n_mapping, channel_base=channel_base, channel_max=channel_max,
         noise_min_resolution=noise_min_resolution, noise_max_resolution=noise_max_resolution,
         noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength)  # fmt: skip
     pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase or lambda_porosity else 0.0
     seed_everything(seed)  # identical initial weights on every process
     G, D, G_ema = _networks(model_config, dev, d_channel_base)
-
     step_fn = StyleGAN2Step(
         G, D, _lazy_adam(G.parameters(), lr, pl_interval),
         _lazy_adam(D.parameters(), lr, r1_interval),
