@@ -142,7 +142,7 @@ def _generator_config(
     detector_noise: bool,
     architecture: str,
     pore_floor_percentile: float,
-    two_phase: bool = False,
+    two_phase: bool,
     **sizes: Any,
 ) -> dict[str, Any]:
     """G's constructor arguments for real tiles (N, C, R, R): ``sizes`` (widths, noise layers)
@@ -470,9 +470,9 @@ def train_stylegan2(
     ``two_phase``: G draws the pores as a phase, of :func:`pore_phase_grey` (False: the paper's);
     ``monitor_kimg`` > 0: about every this many kimg the log gets the EMA tiles' porosity
     (:class:`PorosityMonitor`), and from ``select_from_kimg`` > 0 on the model keeps the EMA
-    snapshot that scored best on the targets (``snapshot_tolerances``; 0: the last); ``crop_stride``
-    > 0: D's reals are crops at every ``crop_stride`` px of the images (0: tiles; ``images_path``,
-    ``images_table_path``; :class:`~matgen.data.tiling.GridCrops`). Writes
+    snapshot that scored best on the targets (``snapshot_tolerances``; 0: the last);
+    ``crop_stride`` > 0: D's reals are crops at every ``crop_stride`` px of the images (0: tiles;
+    ``images_path``, ``images_table_path``; :class:`~matgen.data.tiling.GridCrops`). Writes
     ``model_out`` (.pt) and a CSV log ``log_out``; calls ``on_step(step, state)``."""
     tiles, reals = _real_sources(tiles_path, crop_stride, images_path, images_table_path)
     info, dev = init_distributed(device)
