@@ -235,6 +235,56 @@ def test_training_sets_the_pore_phase_grey_from_the_real_pores(tmp_path):
     assert generate(G, np.arange(3), 3).shape == (3, 1, 16, 16)
 
 
+def test_solid_under_pores_term_pulls_the_hidden_solid_to_the_solid_around_the_pore():
+    from matgen.train.losses import solid_under_pores_loss
+
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    pore = (((yy - 16) ** 2 + (xx - 16) ** 2) < 25).float()[None, None]  # a 5-px pore
+    ramp = (0.2 + 0.01 * xx)[None, None]  # a solid that brightens to the right
+    # the solid continued under the pore costs next to nothing; a bright patch under it costs
+    # its squared excess, whatever the solid's own gradient
+    continued = solid_under_pores_loss(ramp, pore)
+    bright = ramp + 0.5 * pore
+    assert float(continued) < 1e-3
+    assert float(solid_under_pores_loss(bright, pore)) == pytest.approx(0.25, rel=0.1)
+    assert float(solid_under_pores_loss(bright, torch.zeros_like(pore))) == 0  # no pores: free
+    # only the solid under the pores moves: no gradient reaches the solid around them or the
+    # pore weights (the pores stay where G puts them)
+    solid, weight = bright.clone().requires_grad_(True), pore.clone().requires_grad_(True)
+    solid_under_pores_loss(solid, weight).backward()
+    assert weight.grad is None or float(weight.grad.abs().sum()) == 0
+    assert float(solid.grad[pore == 0].abs().max()) == 0
+    assert float(solid.grad[pore == 1].min()) > 0  # darkens the bright patch
+
+
+def test_a_two_phase_generator_returns_the_phases_it_blends():
+    torch.manual_seed(0)
+    G = Generator(16, **TINY_MODEL, pore_phase_grey=-0.75).eval()
+    z = torch.randn(4, 16)
+    with torch.no_grad():
+        image, solid, pore = G(z, noise_mode="none", return_phases=True)
+        assert torch.equal(image, G(z, noise_mode="none"))
+        assert torch.allclose(image, solid + pore * (-0.75 - solid))
+        assert solid.shape == pore.shape == image.shape and 0 <= pore.min() <= pore.max() <= 1
+    with pytest.raises(ValueError, match="no phases"):
+        Generator(16, **TINY_MODEL)(z, return_phases=True)
+
+
+def test_solid_under_pores_term_is_logged_and_needs_two_phases(tiles, tmp_path):
+    weights = {}
+    for lam in (0.0, 1.0):
+        kw = {**TINY_TRAIN, "two_phase": True, "lambda_solid_under_pores": lam}
+        out, log = tmp_path / f"m{lam}.pt", tmp_path / f"l{lam}.csv"
+        train_stylegan2(tiles, out, log, seed=3, total_kimg=0.048, **kw)
+        assert ("solid_under_pores" in pd.read_csv(log)) == (lam > 0)
+        weights[lam] = torch.load(out, weights_only=False)["G"]
+    assert any(not torch.equal(weights[0.0][k], weights[1.0][k]) for k in weights[0.0])
+    with pytest.raises(InputError, match="lambda_solid_under_pores: needs stylegan2.two_phase"):
+        train_stylegan2(tiles, tmp_path / "x.pt", tmp_path / "x.csv", lambda_solid_under_pores=1.0,
+                        **TINY_TRAIN)  # fmt: skip
+    assert not (tmp_path / "x.pt").exists() and not (tmp_path / "x.csv").exists()
+
+
 def test_training_measures_the_detector_noise_of_the_real_tiles(tmp_path):
     noisy = tmp_path / "noisy.npy"
     rng = np.random.default_rng(1)

@@ -327,10 +327,17 @@ class Generator(nn.Module):
         return w
 
     def synthesis(
-        self, ws: torch.Tensor, noise_mode: str = "random", noises: list[torch.Tensor] | None = None
-    ) -> torch.Tensor:
+        self,
+        ws: torch.Tensor,
+        noise_mode: str = "random",
+        noises: list[torch.Tensor] | None = None,
+        return_phases: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """ws (N, num_ws, w_dim) → images. ``noise_mode``: random, const or none. ``noises``: one
-        map per layer, then (with a detector noise) optionally one for the output image."""
+        map per layer, then (with a detector noise) optionally one for the output image.
+        ``return_phases`` (two-phase only): also the solid's grey and the pore weight σ(4ℓ)."""
+        if return_phases and self.pore_phase_grey is None:
+            raise ValueError("return_phases: the generator draws no phases (pore_phase_grey)")
         layers = [self.conv1, *self.convs]
         noises = list(noises) if noises is not None else [None] * len(layers)
         x = self.const.expand(ws.shape[0], -1, -1, -1)
@@ -349,6 +356,7 @@ class Generator(nn.Module):
             # ×4: a toRGB's output starts within about ±1; the pores' logits must reach ±4
             pore = torch.sigmoid(_PORE_LOGIT_GAIN * logit)
             skip = solid + pore * (self.pore_phase_grey - solid)
+            phases = (solid, pore)
         if self.pore_floor is not None:
             floor = self.pore_floor
             skip = floor + F.softplus(skip - floor, beta=1.0 / self.pore_floor_width)
@@ -359,7 +367,7 @@ class Generator(nn.Module):
                     torch.randn_like(skip) if noise_mode == "random" else self.detector_noise_const
                 )
             skip = skip + self.detector_noise_sd * noise.to(skip.dtype)
-        return skip
+        return (skip, *phases) if return_phases else skip
 
     def forward(
         self,
@@ -368,16 +376,17 @@ class Generator(nn.Module):
         noise_mode: str = "random",
         mixing_prob: float = 0.0,
         return_ws: bool = False,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        return_phases: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Images from latents z. During training (``self.training``) w_avg is tracked and, with
         probability ``mixing_prob``, the ws after a random layer come from a second z (style mixing
-        regularisation)."""
+        regularisation). ``return_ws``: (images, ws); ``return_phases``: (images, solid, pore)."""
         w = self.map(z, truncation_psi, track_w_avg=self.training)
         ws = w[:, None].repeat(1, self.num_ws, 1)
         if mixing_prob > 0 and torch.rand(()) < mixing_prob:
             cutoff = int(torch.randint(1, self.num_ws, ()))
             ws[:, cutoff:] = self.map(torch.randn_like(z), truncation_psi)[:, None]
-        images = self.synthesis(ws, noise_mode)
+        images = self.synthesis(ws, noise_mode, return_phases=return_phases)
         return (images, ws) if return_ws else images
 
 

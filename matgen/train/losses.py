@@ -214,6 +214,34 @@ def porosity_distribution_loss(
     return _sorted_w1(g, target_porosity.detach().float().flatten().sort().values)
 
 
+def solid_under_pores_loss(
+    solid: torch.Tensor, pore: torch.Tensor, sigma: float = 3.0
+) -> torch.Tensor:
+    """How far a two-phase generator's solid grey under its pores strays from the solid round
+    them: the pore-weighted mean of (solid − its local mean over the surrounding solid)², the
+    local mean a Gaussian window of ``sigma`` px (cut at 2 ``sigma``; reflecting edges) over the
+    solid weighted by 1 − ``pore``. ``solid`` (N, 1, H, W) is the solid channel in grey units,
+    ``pore`` the blend weight σ(logit) in [0, 1], same shape.
+
+    Where a pore is certain the solid channel is hidden from D and drifts; the pore's edge band,
+    where the blend is partial, lets it through as bright crescents (docs/porous.md, "Pores as
+    a phase"). The pore weight and the local mean are constants: only the solid under the
+    pores moves, towards what a continued solid would be, and the pores stay where G puts them."""
+    solid, pore = solid.float(), pore.float().detach()
+    radius = max(1, int(round(2 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32, device=solid.device)
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+
+    def window(a: torch.Tensor) -> torch.Tensor:
+        a = F.conv2d(F.pad(a, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
+        return F.conv2d(F.pad(a, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
+
+    around = 1 - pore
+    local = window(solid.detach() * around) / (window(around) + 1e-3)
+    return ((solid - local) ** 2 * pore).sum() / (pore.sum() + 1e-6)
+
+
 # --- conditional GAN (polysilicon): hinge loss
 def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """D's hinge loss on scores of reals and fakes."""

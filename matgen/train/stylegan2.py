@@ -52,6 +52,7 @@ from .losses import (
     r1_penalty,
     smoothed_grey_histogram_loss,
     soft_porosity,
+    solid_under_pores_loss,
 )
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts fast
@@ -212,6 +213,10 @@ def lr_rampdown_factor(step: int, total: int, rampdown: float) -> float:
     return 1.0 if t <= 0 else 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
 
 
+# G's weighted extra losses, as ``StyleGAN2Step.g_step`` names them (and the log's columns)
+_G_TERMS = ("grey_histogram", "grey_histogram_phase", "porosity_distribution", "solid_under_pores")
+
+
 @dataclass
 class StyleGAN2Step:
     """One training step of StyleGAN2-ADA: D's logistic loss, lazy R1, G's non-saturating loss,
@@ -224,7 +229,9 @@ class StyleGAN2Step:
     G can pay by lightening pore cores instead of drawing fewer pores; per phase, every pore pixel
     is matched with real pore greys whatever pore fraction the batch draws. The porosity term
     (:func:`~matgen.train.losses.porosity_distribution_loss`) sets the pore fraction tile by tile
-    through the pixels near ``pore_level`` only: it moves pore boundaries, not pore cores."""
+    through the pixels near ``pore_level`` only: it moves pore boundaries, not pore cores. With
+    a two-phase G, the solid under its pores can be held to the solid round them
+    (:func:`~matgen.train.losses.solid_under_pores_loss`)."""
 
     G: Any
     D: Any
@@ -253,6 +260,8 @@ class StyleGAN2Step:
     # ``porosity_target`` (every real tile's)
     porosity_weight: float = 0.0
     porosity_target: Any = None
+    # weight of :func:`~matgen.train.losses.solid_under_pores_loss` (a two-phase G only)
+    solid_under_pores_weight: float = 0.0
     pl_mean: Any = None
     # the regularisers' latest values, logged as they are (they run every few steps)
     last: dict[str, Any] = field(default_factory=dict)
@@ -260,6 +269,11 @@ class StyleGAN2Step:
     def __post_init__(self) -> None:
         import torch
 
+        if self.solid_under_pores_weight > 0 and self.G.pore_phase_grey is None:
+            raise InputError(
+                "stylegan2.lambda_solid_under_pores: needs stylegan2.two_phase (a generator "
+                "that draws the pores as a phase)"
+            )
         self.last.update(r1=torch.zeros(()), pl_penalty=torch.zeros(()))
         self.base_lr = [g["lr"] for opt in (self.opt_g, self.opt_d) for g in opt.param_groups]
         if self.pl_mean is None:
@@ -328,12 +342,15 @@ class StyleGAN2Step:
 
     def g_step(self, real: "torch.Tensor") -> tuple["torch.Tensor", dict[str, "torch.Tensor"]]:
         """G's non-saturating loss, plus the W1 distance between the grey levels of its batch
-        and of the step's real batch where ``grey_histogram_weight`` > 0 and the same taken
-        per phase where ``grey_histogram_phase_weight`` > 0 (their values returned apart)."""
+        and of the step's real batch where ``grey_histogram_weight`` > 0, the same taken per
+        phase where ``grey_histogram_phase_weight`` > 0, and so on for each weighted term
+        (their values returned apart)."""
         self.D.requires_grad_(False)
         z = self.latents(self.local_batch)
+        phases = self.solid_under_pores_weight > 0
         with self.autocast():
-            fake = self.G(z, mixing_prob=self.style_mixing).float()
+            out = self.G(z, mixing_prob=self.style_mixing, return_phases=phases)
+            fake = (out[0] if phases else out).float()
             loss = nonsaturating_g_loss(self.run_d(fake))
         terms = {}
         if self.grey_histogram_weight > 0:
@@ -350,6 +367,11 @@ class StyleGAN2Step:
             terms["porosity_distribution"] = (
                 self.porosity_weight,
                 porosity_distribution_loss(fake, self.porosity_target, self.pore_level),
+            )
+        if phases:
+            terms["solid_under_pores"] = (
+                self.solid_under_pores_weight,
+                solid_under_pores_loss(out[1], out[2]),
             )
         total = loss.float() + sum(w * value for w, value in terms.values())
         self._apply(self.opt_g, self.G, total)
@@ -436,6 +458,7 @@ def train_stylegan2(
     architecture: str = "skip",
     pore_floor_percentile: float = 0.0,
     two_phase: bool = False,
+    lambda_solid_under_pores: float = 0.0,
     monitor_kimg: float = 0.0,
     select_from_kimg: float = 0.0,
     snapshot_tolerances: dict[str, float] | None = None,
@@ -450,30 +473,29 @@ def train_stylegan2(
     show_progress: bool = True,
     on_step: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train on tiles ``(N, C, R, R)`` with values in [0, 1] (the tile stage's ``tiles.npy``).
+    """Train on tiles ``(N, C, R, R)`` with values in [0, 1] (the tile stage's ``tiles.npy``);
+    write ``model_out`` (.pt) and a CSV log ``log_out``; call ``on_step(step, state)``.
 
-    ``d_channel_base``: D's ``channel_base`` (None: G's, the paper's); ``noise_min_resolution``,
-    ``noise_max_resolution``: per-pixel noise only from, up to this resolution (0: every layer, the
-    paper's); ``noise_lr_mul``: the noise strengths' learning-rate multiplier (1: the paper's);
-    ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value (0: linear);
-    ``architecture``: G's image summed over every resolution's toRGB (``skip``, the paper's) or the
-    last one's alone (``orig``); ``lambda_grey_histogram`` > 0: G also pays this times the W1
-    distance between the grey levels of its batch and the step's real batch (0: the paper's),
-    ``grey_histogram_smoothing`` > 0 (px) plus that after a Gaussian blur of this sd,
-    ``lambda_grey_histogram_phase`` > 0 this times the W1 taken per phase, at the real tiles' Otsu
-    level, ``lambda_porosity`` > 0 this times the W1 of per-tile soft pore fractions at that level,
-    G's against every real tile's (:class:`StyleGAN2Step`; 0: off); ``lr_rampdown``: learning rates
-    fall to 0 over this last fraction (cosine; 0: the paper's); ``detector_noise``: G's output gets
-    white noise of the real tiles' own noise sd (median of
-    :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's (False: paper);
-    ``pore_floor_percentile`` > 0: a soft floor under G's signal (:func:`pore_floor`; 0: none);
-    ``two_phase``: G draws the pores as a phase, of :func:`pore_phase_grey` (False: the paper's);
-    ``monitor_kimg`` > 0: about every this many kimg the log gets the EMA tiles' porosity
-    (:class:`PorosityMonitor`), and from ``select_from_kimg`` > 0 on the model keeps the EMA
-    snapshot that scored best on the targets (``snapshot_tolerances``; 0: the last);
-    ``crop_stride`` > 0: D's reals are crops at every ``crop_stride`` px of the images (0: tiles;
-    ``images_path``, ``images_table_path``; :class:`~matgen.data.tiling.GridCrops`). Writes
-    ``model_out`` (.pt) and a CSV log ``log_out``; calls ``on_step(step, state)``."""
+    Options, the paper's or off at their defaults: ``d_channel_base``, D's ``channel_base``
+    (None: G's); ``noise_min_resolution``, ``noise_max_resolution``: per-pixel noise only from,
+    up to this resolution (0: every layer); ``noise_lr_mul``: the noise strengths' learning-rate
+    multiplier; ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value;
+    ``architecture``: G's image summed over every resolution's toRGB (``skip``) or the last
+    one's alone (``orig``); ``lr_rampdown``: learning rates fall to 0 over this last fraction
+    (cosine); ``detector_noise``: G's output gets white noise of the real tiles' own noise sd
+    (median of :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's;
+    ``pore_floor_percentile`` > 0: a soft floor under G's signal (:func:`pore_floor`);
+    ``two_phase``: G draws the pores as a phase, of :func:`pore_phase_grey`. G's extra losses,
+    each times its ``lambda_`` (:class:`StyleGAN2Step`): ``grey_histogram``, the W1 between the
+    grey levels of its batch and the step's real batch (``grey_histogram_smoothing`` > 0 px:
+    plus that after a Gaussian blur of this sd); ``grey_histogram_phase``, that per phase, cut at
+    the real tiles' Otsu level; ``porosity``, the W1 of per-tile soft pore fractions at that
+    level against every real tile's; ``solid_under_pores`` (``two_phase`` only),
+    :func:`~matgen.train.losses.solid_under_pores_loss`. ``monitor_kimg`` > 0: about every this
+    many kimg the log gets the EMA tiles' porosity (:class:`PorosityMonitor`), and from
+    ``select_from_kimg`` > 0 on the model keeps the EMA snapshot that scored best on the targets
+    (``snapshot_tolerances``; 0: the last); ``crop_stride`` > 0: D's reals are crops at every
+    ``crop_stride`` px of the images (``images_path``, ``images_table_path``; 0: the tiles)."""
     tiles, reals = _real_sources(tiles_path, crop_stride, images_path, images_table_path)
     info, dev = init_distributed(device)
     _check_tiles(tiles, tiles_path, batch_size, info.world_size)
@@ -497,6 +519,7 @@ def train_stylegan2(
         bfloat16_autocast(dev, amp), lambda_grey_histogram, grey_histogram_smoothing,
         lambda_grey_histogram_phase, pore_level, lr_rampdown, total_steps, lambda_porosity,
         _tile_porosity(tiles, pore_level, dev) if lambda_porosity else None,
+        solid_under_pores_weight=lambda_solid_under_pores,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
     monitor = _monitor(tiles, monitor_kimg, select_from_kimg, batch_size, total_steps,
@@ -514,9 +537,8 @@ def train_stylegan2(
         sync=lambda: barrier(info),
     )  # fmt: skip
     data_rng = _resumed_streams(run, info, seed, data_rng)
-    summary = _train_loop(
-        run, step_fn, G_ema, reals, data_rng, batch_size, ema_kimg, on_step, monitor
-    )
+    summary = _train_loop(run, step_fn, G_ema, reals, data_rng, batch_size, ema_kimg, on_step,
+                          monitor)  # fmt: skip
     shutdown(info)
     return summary
 
@@ -681,11 +703,7 @@ def _train_loop(
             ada_p=step_fn.ada.p,
             ada_rt=step_fn.ada.rt,
             sec_per_kimg=sec_per_kimg,
-            **{
-                k: means[k]
-                for k in ("grey_histogram", "grey_histogram_phase", "porosity_distribution")
-                if k in means
-            },
+            **{k: means[k] for k in _G_TERMS if k in means},
             **(monitor(G_ema, done) if monitor is not None else {}),
         )
 
