@@ -248,6 +248,9 @@ def test_solid_under_pores_term_pulls_the_hidden_solid_to_the_solid_around_the_p
     assert float(continued) < 1e-3
     assert float(solid_under_pores_loss(bright, pore)) == pytest.approx(0.25, rel=0.1)
     assert float(solid_under_pores_loss(bright, torch.zeros_like(pore))) == 0  # no pores: free
+    # with a margin only the excess beyond it pays: texture-sized differences are free
+    assert float(solid_under_pores_loss(bright, pore, margin=0.3)) == pytest.approx(0.04, rel=0.1)
+    assert float(solid_under_pores_loss(ramp + 0.2 * pore, pore, margin=0.3)) == 0
     # only the solid under the pores moves: no gradient reaches the solid around them or the
     # pore weights (the pores stay where G puts them)
     solid, weight = bright.clone().requires_grad_(True), pore.clone().requires_grad_(True)
@@ -272,13 +275,15 @@ def test_a_two_phase_generator_returns_the_phases_it_blends():
 
 def test_solid_under_pores_term_is_logged_and_needs_two_phases(tiles, tmp_path):
     weights = {}
-    for lam in (0.0, 1.0):
+    for lam, margin in ((0.0, 0.0), (1.0, 0.0), (1.0, 0.05)):
         kw = {**TINY_TRAIN, "two_phase": True, "lambda_solid_under_pores": lam}
-        out, log = tmp_path / f"m{lam}.pt", tmp_path / f"l{lam}.csv"
-        train_stylegan2(tiles, out, log, seed=3, total_kimg=0.048, **kw)
+        out, log = tmp_path / f"m{lam}_{margin}.pt", tmp_path / f"l{lam}_{margin}.csv"
+        train_stylegan2(tiles, out, log, seed=3, total_kimg=0.048, solid_under_pores_margin=margin,
+                        **kw)  # fmt: skip
         assert ("solid_under_pores" in pd.read_csv(log)) == (lam > 0)
-        weights[lam] = torch.load(out, weights_only=False)["G"]
-    assert any(not torch.equal(weights[0.0][k], weights[1.0][k]) for k in weights[0.0])
+        weights[lam, margin] = torch.load(out, weights_only=False)["G"]
+    for a, b in (((0.0, 0.0), (1.0, 0.0)), ((1.0, 0.0), (1.0, 0.05))):
+        assert any(not torch.equal(weights[a][k], weights[b][k]) for k in weights[a])
     with pytest.raises(InputError, match="lambda_solid_under_pores: needs stylegan2.two_phase"):
         train_stylegan2(tiles, tmp_path / "x.pt", tmp_path / "x.csv", lambda_solid_under_pores=1.0,
                         **TINY_TRAIN)  # fmt: skip

@@ -215,13 +215,15 @@ def porosity_distribution_loss(
 
 
 def solid_under_pores_loss(
-    solid: torch.Tensor, pore: torch.Tensor, sigma: float = 3.0
+    solid: torch.Tensor, pore: torch.Tensor, sigma: float = 3.0, margin: float = 0.0
 ) -> torch.Tensor:
     """How far a two-phase generator's solid grey under its pores strays from the solid round
     them: the pore-weighted mean of (solid − its local mean over the surrounding solid)², the
     local mean a Gaussian window of ``sigma`` px (cut at 2 ``sigma``; reflecting edges) over the
     solid weighted by 1 − ``pore``. ``solid`` (N, 1, H, W) is the solid channel in grey units,
-    ``pore`` the blend weight σ(logit) in [0, 1], same shape.
+    ``pore`` the blend weight σ(logit) in [0, 1], same shape. ``margin`` > 0 (grey units): only
+    the part of a difference beyond it counts, so the solid under a pore may vary as the solid's
+    own texture does and only excursions beyond it (a crescent) pay.
 
     Where a pore is certain the solid channel is hidden from D and drifts; the pore's edge band,
     where the blend is partial, lets it through as bright crescents (docs/porous.md, "Pores as
@@ -239,7 +241,10 @@ def solid_under_pores_loss(
 
     around = 1 - pore
     local = window(solid.detach() * around) / (window(around) + 1e-3)
-    return ((solid - local) ** 2 * pore).sum() / (pore.sum() + 1e-6)
+    excess = solid - local
+    if margin > 0:
+        excess = F.relu(excess.abs() - margin)
+    return (excess**2 * pore).sum() / (pore.sum() + 1e-6)
 
 
 # --- conditional GAN (polysilicon): hinge loss

@@ -230,8 +230,14 @@ class StyleGAN2Step:
     is matched with real pore greys whatever pore fraction the batch draws. The porosity term
     (:func:`~matgen.train.losses.porosity_distribution_loss`) sets the pore fraction tile by tile
     through the pixels near ``pore_level`` only: it moves pore boundaries, not pore cores. With
-    a two-phase G, the solid under its pores can be held to the solid round them
-    (:func:`~matgen.train.losses.solid_under_pores_loss`)."""
+    a two-phase G, the solid under its pores can be held to the solid round them, beyond
+    ``solid_under_pores_margin`` (:func:`~matgen.train.losses.solid_under_pores_loss`).
+
+    In :func:`train_stylegan2`: ``lambda_grey_histogram`` weighs the pooled W1 (plus that after a
+    Gaussian blur of ``grey_histogram_smoothing`` px where > 0), ``lambda_grey_histogram_phase``
+    the per-phase W1 at the real tiles' Otsu level, ``lambda_porosity`` the W1 of per-tile soft
+    pore fractions at that level against every real tile's, ``lambda_solid_under_pores`` the
+    solid-under-pores term."""
 
     G: Any
     D: Any
@@ -260,8 +266,9 @@ class StyleGAN2Step:
     # ``porosity_target`` (every real tile's)
     porosity_weight: float = 0.0
     porosity_target: Any = None
-    # weight of :func:`~matgen.train.losses.solid_under_pores_loss` (a two-phase G only)
+    # weight and margin of :func:`~matgen.train.losses.solid_under_pores_loss` (two-phase G)
     solid_under_pores_weight: float = 0.0
+    solid_under_pores_margin: float = 0.0
     pl_mean: Any = None
     # the regularisers' latest values, logged as they are (they run every few steps)
     last: dict[str, Any] = field(default_factory=dict)
@@ -371,7 +378,7 @@ class StyleGAN2Step:
         if phases:
             terms["solid_under_pores"] = (
                 self.solid_under_pores_weight,
-                solid_under_pores_loss(out[1], out[2]),
+                solid_under_pores_loss(out[1], out[2], margin=self.solid_under_pores_margin),
             )
         total = loss.float() + sum(w * value for w, value in terms.values())
         self._apply(self.opt_g, self.G, total)
@@ -459,6 +466,7 @@ def train_stylegan2(
     pore_floor_percentile: float = 0.0,
     two_phase: bool = False,
     lambda_solid_under_pores: float = 0.0,
+    solid_under_pores_margin: float = 0.0,
     monitor_kimg: float = 0.0,
     select_from_kimg: float = 0.0,
     snapshot_tolerances: dict[str, float] | None = None,
@@ -486,12 +494,8 @@ def train_stylegan2(
     (median of :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's;
     ``pore_floor_percentile`` > 0: a soft floor under G's signal (:func:`pore_floor`);
     ``two_phase``: G draws the pores as a phase, of :func:`pore_phase_grey`. G's extra losses,
-    each times its ``lambda_`` (:class:`StyleGAN2Step`): ``grey_histogram``, the W1 between the
-    grey levels of its batch and the step's real batch (``grey_histogram_smoothing`` > 0 px:
-    plus that after a Gaussian blur of this sd); ``grey_histogram_phase``, that per phase, cut at
-    the real tiles' Otsu level; ``porosity``, the W1 of per-tile soft pore fractions at that
-    level against every real tile's; ``solid_under_pores`` (``two_phase`` only),
-    :func:`~matgen.train.losses.solid_under_pores_loss`. ``monitor_kimg`` > 0: about every this
+    each weighted by its ``lambda_`` (0: off), with ``grey_histogram_smoothing`` and
+    ``solid_under_pores_margin``: :class:`StyleGAN2Step`. ``monitor_kimg`` > 0: about every this
     many kimg the log gets the EMA tiles' porosity (:class:`PorosityMonitor`), and from
     ``select_from_kimg`` > 0 on the model keeps the EMA snapshot that scored best on the targets
     (``snapshot_tolerances``; 0: the last); ``crop_stride`` > 0: D's reals are crops at every
@@ -520,6 +524,7 @@ def train_stylegan2(
         lambda_grey_histogram_phase, pore_level, lr_rampdown, total_steps, lambda_porosity,
         _tile_porosity(tiles, pore_level, dev) if lambda_porosity else None,
         solid_under_pores_weight=lambda_solid_under_pores,
+        solid_under_pores_margin=solid_under_pores_margin,
     )  # fmt: skip
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
     monitor = _monitor(tiles, monitor_kimg, select_from_kimg, batch_size, total_steps,
