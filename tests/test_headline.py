@@ -344,17 +344,21 @@ def test_porous_rows_carry_the_bright_specks_beside_pores_and_the_cracks(tmp_pat
             ("diversity", {"mean_ratio": 0.95}),
             ("pore_rim_specks", {"mean_ratio": specks}),
             ("cracks", {"mean_ratio": cracks}),
+            ("pore_circularity", {"mean_ratio": 1.08 - cracks}),
         ]
         frame = pd.DataFrame([{"dataset": "StyleGAN2-ADA", "descriptor": d, **v} for d, v in rows])
         paths.append(_write(tmp_path / f"d{seed}.csv", frame.to_dict("records")))
     compare = {"porosity_tolerance": 0.01, "lambda_tolerance": 0.2, "diversity_ratio": 0.9}
     targets = {**TARGETS, "stylegan2_ks": 0.15}
-    ratios = {"rim_speck_ratio": 2.0, "crack_ratio": 2.0}
+    ratios = {"rim_speck_ratio": 2.0, "crack_ratio": 2.0, "pore_circularity_tolerance": 0.05}
     by = pd.DataFrame(porous_rows(paths, [], {**compare, **ratios}, targets))
     row = by[by.quantity.str.startswith("StyleGAN2 bright specks")].iloc[0]
     assert row.value == pytest.approx(4.0 / 3) and row.target == "<= 2.0" and row.met
     row = by[by.quantity.str.startswith("StyleGAN2 tiles holding a crack")].iloc[0]
     assert row.value == pytest.approx(0.01) and row.target == "in [0.5, 2]" and not row.met
+    row = by[by.quantity.str.startswith("StyleGAN2 pore circularity")].iloc[0]
+    assert row.value == pytest.approx(1.07) and row.target == "in [0.95, 1.05]" and not row.met
     without = pd.DataFrame(porous_rows(paths, [], compare, targets))  # no target configured
     assert not without.quantity.str.startswith("StyleGAN2 bright specks").any()
     assert not without.quantity.str.startswith("StyleGAN2 tiles holding a crack").any()
+    assert not without.quantity.str.startswith("StyleGAN2 pore circularity").any()

@@ -90,7 +90,7 @@ def test_compare_morphology_reports_targets(tmp_path):
     spectra = np.load(tmp_path / "s.npz")
     assert list(spectra["names"]) == ["real", "good", "collapsed"]
     assert spectra["power"].shape == (3, 4) and spectra["frequency"][-1] == 0.5  # Nyquist
-    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 20  # 10 descriptors a set
+    assert pd.read_csv(tmp_path / "d.csv").shape[0] == 22  # 11 descriptors a set
     noise = out.set_index(["dataset", "descriptor"]).loc[("good", "detector_noise")]
     assert noise.mean_ratio == pytest.approx(1.0, abs=0.1)  # uniform noise on both sides
     assert noise.mean_real == pytest.approx(np.median(detector_noise_sd(real_tiles)))
@@ -317,6 +317,35 @@ def test_compare_morphology_counts_tiles_holding_a_crack(tmp_path):
     assert rows.mean_synthetic["rounded", "cracks"] == 0
     assert not rows.meets_target["rounded", "cracks"]
     assert rows.target["rounded", "cracks"] == "ratio in [0.5, 2]"
+
+
+def test_compare_morphology_scores_how_round_the_pores_are(tmp_path):
+    """The real tiles' pores are crosses (two 6 x 18 px bars; 4πA/P² about 0.5); discs of the same
+    area are round (≈ 1) and miss the target, a copy of the real tiles meets it."""
+    rng = np.random.default_rng(8)
+    yy, xx = np.mgrid[:32, :32]
+    crosses, discs = (np.full((12, 1, 32, 32), 0.7, np.float32) for _ in range(2))
+    for cross, disc in zip(crosses, discs):
+        y, x = rng.integers(4, 10, 2)
+        cross[0, y + 6 : y + 12, x : x + 18] = cross[0, y : y + 18, x + 6 : x + 12] = 0.1
+        cy, cx = rng.uniform(11, 21, 2)
+        disc[0][(yy - cy) ** 2 + (xx - cx) ** 2 < 180 / np.pi] = 0.1
+    tiles, tables = {}, {}
+    for name, t in (("real", crosses), ("discs", discs)):
+        np.save(tmp_path / f"{name}.npy", t)
+        tiles[name] = tmp_path / f"{name}.npy"
+        tables[name] = _morph_table(tmp_path / f"{name}.csv", np.full(12, 0.14), np.ones(12))
+    tables["copy"], tiles["copy"] = tables["real"], tiles["real"]
+    rows = compare_morphology(
+        tables, tiles, tmp_path / "d.csv", "real", smooth_sigma=0.0, pore_circularity_tolerance=0.05
+    ).set_index(["dataset", "descriptor"])
+    assert rows.mean_real["copy", "pore_circularity"] < 0.6
+    assert rows.mean_synthetic["discs", "pore_circularity"] > 0.9
+    assert rows.mean_ratio["copy", "pore_circularity"] == 1
+    assert rows.meets_target["copy", "pore_circularity"]
+    assert rows.mean_ratio["discs", "pore_circularity"] > 1.1
+    assert not rows.meets_target["discs", "pore_circularity"]
+    assert rows.target["discs", "pore_circularity"] == "|ratio − 1| ≤ 0.05"
 
 
 def test_translation_error_is_zero_when_the_translation_is_the_truth(tmp_path):

@@ -213,12 +213,14 @@ def porous_comparison_figure(
     real vs every synthetic set (histograms with the KS statistic and Wasserstein distance of
     each synthetic set, the spectra's largest |log10 ratio| and the pore-grey Wasserstein
     distance with the pore rims' difference to real and the bright specks beside the pores as a
-    multiple of real's, the share of tiles holding a crack beside the surface area's, read from
+    multiple of real's, the share of tiles holding a crack and the pores' mean circularity
+    beside the surface area's, read from
     ``distances``, the table of :func:`matgen.pipeline.porous.compare_morphology`; spectra and
     grey-level histograms from its NPZ)."""
     table = pd.read_csv(distances)
     notes = {}
     cracks = table[table.descriptor == "cracks"]
+    circularity = table[table.descriptor == "pore_circularity"]
     for d in DESCRIPTORS:
         rows = list(table[table.descriptor == d].itertuples())
         width = max(len(r.dataset) for r in rows) if rows else 0
@@ -228,6 +230,10 @@ def porous_comparison_figure(
         if d == "specific_surface_area" and len(cracks):  # the thin pores the area counts
             lines.append(f"tiles holding a crack: real {cracks.mean_real.iloc[0]:.0%}")
             lines += [f"{r.dataset:<{width}} {r.mean_synthetic:.1%}" for r in cracks.itertuples()]
+        if d == "specific_surface_area" and len(circularity):  # smooth outlines: less area
+            lines.append(f"pore circularity: real {circularity.mean_real.iloc[0]:.3f}")
+            lines += [f"{r.dataset:<{width}} {r.mean_synthetic:.3f} (×{r.mean_ratio:.2f})"
+                      for r in circularity.itertuples()]  # fmt: skip
         notes[d] = "\n".join(lines)
     rows = table[table.descriptor == "power_spectrum"]
     if spectra is not None and len(rows):

@@ -161,8 +161,8 @@ def porous_rows(
     )
     # rows of descriptors a comparison may lack (an older table): descriptor, its column (a
     # difference is taken absolute), the config key of its target (none: ""), whether the row
-    # waits for the config to name that key (the share ratios), the target's form (a bound, or a
-    # factor either way) and the quantity's words
+    # waits for the config to name that key (the share ratios), the target's form (a bound, a
+    # factor either way, or a ratio within the key of 1) and the quantity's words
     optional = [
         ("power_spectrum", "max_abs_log_ratio", "spectrum_tolerance", False, "<=",
          "StyleGAN2 power spectrum: largest log10 ratio to real, absolute"),
@@ -175,6 +175,8 @@ def porous_rows(
          "percentile) / real"),
         ("cracks", "mean_ratio", "crack_ratio", True, "factor",
          "StyleGAN2 tiles holding a crack (thin pore ≥ 14 px long) / real"),
+        ("pore_circularity", "mean_ratio", "pore_circularity_tolerance", True, "about 1",
+         "StyleGAN2 pore circularity (4πA/P², mean) / real"),
         ("detector_noise", "mean_ratio", "", False, "",
          "StyleGAN2 detector noise sd / real (median over tiles)"),
     ]  # fmt: skip
@@ -191,6 +193,8 @@ def porous_rows(
             target = f"<= {compare[key]}"
         elif form == "factor":
             target = f"in [{1 / compare[key]:g}, {compare[key]:g}]"
+        elif form == "about 1":
+            target = f"in [{1 - compare[key]:g}, {1 + compare[key]:g}]"
         rows.append(row("porous", quantity, values, target))
     rows.append(
         row(

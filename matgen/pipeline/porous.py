@@ -21,6 +21,7 @@ from ..metrics.morphology import (
     crack_share,
     far_solid_level,
     normalised_autocovariance,
+    particle_shapes,
 )
 from ..metrics.regression import fit_to_truth
 from ..metrics.spectra import detector_noise_sd, spectrum_log_ratio
@@ -309,6 +310,7 @@ def compare_morphology(
     pore_rim_tolerance: float = 0.01,
     rim_speck_ratio: float = 2.0,
     crack_ratio: float = 2.0,
+    pore_circularity_tolerance: float = 0.05,
     smooth_sigma: float = 1.0,
     seed: int = 0,
     spectra_out: str | os.PathLike | None = None,
@@ -328,8 +330,11 @@ def compare_morphology(
     specks that a rim's mean averages away; a target, its ratio to the real tiles' ≤
     ``rim_speck_ratio``); and the share of tiles holding a crack (``cracks``,
     :func:`~matgen.metrics.morphology.crack_share`: a thin pore ≥ 14 px long, the SEM's
-    micro-fractures; a target, its ratio to the real tiles' within a factor ``crack_ratio``).
-    Pores for the last four are segmented as the
+    micro-fractures; a target, its ratio to the real tiles' within a factor ``crack_ratio``);
+    and the pores' mean circularity (``pore_circularity``, 4πA/P² of every pore of ≥ 4 px not
+    cut by the tile's edge, :func:`~matgen.metrics.morphology.particle_shapes`: the SEM's
+    angular, jagged pores against smooth ovals; a target, its ratio to the real tiles' within
+    ``pore_circularity_tolerance`` of 1). Pores for the last five are segmented as the
     morphology stage did: the table's ``threshold`` column (else Otsu) after smoothing by
     ``smooth_sigma`` px.
     ``spectra_out`` (NPZ): the frequencies (cycles per pixel), each set's spectrum and the set
@@ -348,6 +353,7 @@ def compare_morphology(
     rims = {k: v.pore_rim for k, v in sets.items()}
     specks = _rim_specks(sets, real)
     cracks = {k: crack_share(v.pores) for k, v in sets.items()}
+    circularity = {k: particle_shapes(v.pores)["circularity"] for k, v in sets.items()}
     if spectra_out is not None and spectra:
         edges = np.linspace(0.0, 1.0, 51)  # grey levels are in [0, 1]
         density = [np.histogram(np.clip(v, 0, 1), edges, density=True)[0] if len(v)
@@ -380,6 +386,8 @@ def compare_morphology(
         rows.append(_values_row(rims, name, real, "pore_rim"))
         rows.append(_share_row(specks, name, real, "pore_rim_specks"))
         rows.append(_share_row(cracks, name, real, "cracks"))
+        shape = _values_row(circularity, name, real, "pore_circularity")
+        rows.append({**shape, "mean_ratio": shape["mean_synthetic"] / shape["mean_real"]})
         if spectra:
             ratio = spectrum_log_ratio(spectra[real], spectra[name])
             rows.append({"dataset": name, "reference": real, "descriptor": "power_spectrum",
@@ -396,6 +404,7 @@ def compare_morphology(
         "pore_rim": lambda r: abs(r.mean_difference) <= pore_rim_tolerance,
         "pore_rim_specks": lambda r: r.mean_ratio <= rim_speck_ratio,
         "cracks": lambda r: 1 / crack_ratio <= r.mean_ratio <= crack_ratio,
+        "pore_circularity": lambda r: abs(r.mean_ratio - 1) <= pore_circularity_tolerance,
     }
     out["target"] = [
         {
@@ -407,6 +416,7 @@ def compare_morphology(
             "pore_rim": f"|Δmean| ≤ {pore_rim_tolerance}",
             "pore_rim_specks": f"ratio ≤ {rim_speck_ratio}",
             "cracks": f"ratio in [{1 / crack_ratio:g}, {crack_ratio:g}]",
+            "pore_circularity": f"|ratio − 1| ≤ {pore_circularity_tolerance}",
         }.get(d, "")
         for d in out["descriptor"]
     ]
