@@ -271,6 +271,8 @@ def test_a_two_phase_generator_returns_the_phases_it_blends():
         assert solid.shape == pore.shape == image.shape and 0 <= pore.min() <= pore.max() <= 1
     with pytest.raises(ValueError, match="no phases"):
         Generator(16, **TINY_MODEL)(z, return_phases=True)
+    with pytest.raises(ValueError, match="one at a time"):
+        G(z, return_ws=True, return_phases=True)
 
 
 def test_solid_under_pores_term_is_logged_and_needs_two_phases(tiles, tmp_path):

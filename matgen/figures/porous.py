@@ -214,9 +214,9 @@ def porous_comparison_figure(
     each synthetic set, the spectra's largest |log10 ratio| and the pore-grey Wasserstein
     distance with the pore rims' difference to real and the bright specks beside the pores as a
     multiple of real's, the share of tiles holding a crack and the pores' mean circularity
-    beside the surface area's, read from
-    ``distances``, the table of :func:`matgen.pipeline.porous.compare_morphology`; spectra and
-    grey-level histograms from its NPZ)."""
+    beside the surface area's, read from ``distances``, the table of
+    :func:`matgen.pipeline.porous.compare_morphology`; spectra and grey-level histograms from
+    its NPZ)."""
     table = pd.read_csv(distances)
     notes = {}
     cracks = table[table.descriptor == "cracks"]

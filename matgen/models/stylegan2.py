@@ -381,6 +381,8 @@ class Generator(nn.Module):
         """Images from latents z. During training (``self.training``) w_avg is tracked and, with
         probability ``mixing_prob``, the ws after a random layer come from a second z (style mixing
         regularisation). ``return_ws``: (images, ws); ``return_phases``: (images, solid, pore)."""
+        if return_ws and return_phases:
+            raise ValueError("return_ws and return_phases: one at a time")
         w = self.map(z, truncation_psi, track_w_avg=self.training)
         ws = w[:, None].repeat(1, self.num_ws, 1)
         if mixing_prob > 0 and torch.rand(()) < mixing_prob:
