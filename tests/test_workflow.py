@@ -68,6 +68,7 @@ def test_generative_chain_samples_translates_and_compares(finished_run):
         "pore_rim",
         "pore_rim_specks",
         "cracks",
+        "pore_circularity",
     }
     layout = pd.read_csv(res / "synthetic/stylegan2_layout.csv")  # who places the pores
     assert 0 <= layout.latent_share[0] <= 1 and layout.n_noise[0] == 8

@@ -4,7 +4,7 @@ tiles, score the translation against the true high-resolution slices, compare mo
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -395,36 +395,46 @@ def compare_morphology(
                          "worst_frequency": float((np.argmax(np.abs(ratio)) + 1)
                                                   / stacks[real].shape[-1])})  # fmt: skip
     out = pd.DataFrame(rows)
-    target = {
-        "porosity": lambda r: abs(r.mean_difference) <= porosity_tolerance,
-        "correlation_length": lambda r: abs(r.mean_ratio - 1) <= lambda_tolerance,
-        "diversity": lambda r: r.mean_ratio >= diversity_ratio,
-        "power_spectrum": lambda r: r.max_abs_log_ratio <= spectrum_tolerance,
-        "pore_grey": lambda r: r.wasserstein <= pore_grey_tolerance,
-        "pore_rim": lambda r: abs(r.mean_difference) <= pore_rim_tolerance,
-        "pore_rim_specks": lambda r: r.mean_ratio <= rim_speck_ratio,
-        "cracks": lambda r: 1 / crack_ratio <= r.mean_ratio <= crack_ratio,
-        "pore_circularity": lambda r: abs(r.mean_ratio - 1) <= pore_circularity_tolerance,
-    }
-    out["target"] = [
-        {
-            "porosity": f"|Δmean| ≤ {porosity_tolerance}",
-            "correlation_length": f"|ratio − 1| ≤ {lambda_tolerance}",
-            "diversity": f"ratio ≥ {diversity_ratio}",
-            "power_spectrum": f"max |log10 ratio| ≤ {spectrum_tolerance}",
-            "pore_grey": f"Wasserstein ≤ {pore_grey_tolerance}",
-            "pore_rim": f"|Δmean| ≤ {pore_rim_tolerance}",
-            "pore_rim_specks": f"ratio ≤ {rim_speck_ratio}",
-            "cracks": f"ratio in [{1 / crack_ratio:g}, {crack_ratio:g}]",
-            "pore_circularity": f"|ratio − 1| ≤ {pore_circularity_tolerance}",
-        }.get(d, "")
-        for d in out["descriptor"]
-    ]
+    targets = _comparison_targets(
+        porosity_tolerance, lambda_tolerance, diversity_ratio, spectrum_tolerance,
+        pore_grey_tolerance, pore_rim_tolerance, rim_speck_ratio, crack_ratio,
+        pore_circularity_tolerance,
+    )  # fmt: skip
+    out["target"] = [targets[d][1] if d in targets else "" for d in out["descriptor"]]
     out["meets_target"] = [
-        bool(target[r.descriptor](r)) if r.descriptor in target else None for r in out.itertuples()
+        bool(targets[r.descriptor][0](r)) if r.descriptor in targets else None
+        for r in out.itertuples()
     ]
     save_table(distances_out, out)
     return out
+
+
+def _comparison_targets(
+    porosity: float, lam: float, diversity: float, spectrum: float, pore_grey: float,
+    pore_rim: float, speck_ratio: float, crack_ratio: float, circularity: float,
+) -> dict[str, tuple[Callable[[Any], bool], str]]:  # fmt: skip
+    """Descriptor → (whether a distances row meets its target, the target in words), from
+    :func:`compare_morphology`'s tolerances in its order."""
+    return {
+        "porosity": (lambda r: abs(r.mean_difference) <= porosity, f"|Δmean| ≤ {porosity}"),
+        "correlation_length": (lambda r: abs(r.mean_ratio - 1) <= lam, f"|ratio − 1| ≤ {lam}"),
+        "diversity": (lambda r: r.mean_ratio >= diversity, f"ratio ≥ {diversity}"),
+        "power_spectrum": (
+            lambda r: r.max_abs_log_ratio <= spectrum,
+            f"max |log10 ratio| ≤ {spectrum}",
+        ),
+        "pore_grey": (lambda r: r.wasserstein <= pore_grey, f"Wasserstein ≤ {pore_grey}"),
+        "pore_rim": (lambda r: abs(r.mean_difference) <= pore_rim, f"|Δmean| ≤ {pore_rim}"),
+        "pore_rim_specks": (lambda r: r.mean_ratio <= speck_ratio, f"ratio ≤ {speck_ratio}"),
+        "cracks": (
+            lambda r: 1 / crack_ratio <= r.mean_ratio <= crack_ratio,
+            f"ratio in [{1 / crack_ratio:g}, {crack_ratio:g}]",
+        ),
+        "pore_circularity": (
+            lambda r: abs(r.mean_ratio - 1) <= circularity,
+            f"|ratio − 1| ≤ {circularity}",
+        ),
+    }
 
 
 def _rim_specks(sets: dict[str, TileSetDescription], real: str) -> dict[str, float]:
