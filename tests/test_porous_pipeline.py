@@ -297,21 +297,27 @@ def test_compare_morphology_scores_bright_specks_beside_pores(tmp_path):
     assert np.isnan(_share_ratio(np.nan, 0.01)) and np.isnan(_share_ratio(0.0, np.nan))
 
 
+def _compare_with_a_copy(tmp_path, sets: dict, porosity: float, **targets) -> pd.DataFrame:
+    """:func:`compare_morphology` of tile sets (12 tiles each, ``real`` first) plus a copy of
+    the real set, unsmoothed; its rows indexed by (dataset, descriptor)."""
+    tiles, tables = {}, {}
+    for name, t in sets.items():
+        np.save(tmp_path / f"{name}.npy", t)
+        tiles[name] = tmp_path / f"{name}.npy"
+        tables[name] = _morph_table(tmp_path / f"{name}.csv", np.full(12, porosity), np.ones(12))
+    tables["copy"], tiles["copy"] = tables["real"], tiles["real"]
+    out = compare_morphology(tables, tiles, tmp_path / "d.csv", "real", smooth_sigma=0.0, **targets)
+    return out.set_index(["dataset", "descriptor"])
+
+
 def test_compare_morphology_counts_tiles_holding_a_crack(tmp_path):
     """The real tiles hold a 1-px crack 20 px long in every other tile; a set of rounded pores
     alone holds none and misses the target, a copy of the real tiles meets it."""
     rng = np.random.default_rng(7)
     real = _pore_tiles(rng, False)
     real[::2, 0, 1, 4:24] = 0.1  # above every pore (they start at row 4)
-    tiles, tables = {}, {}
-    for name, t in (("real", real), ("rounded", _pore_tiles(rng, False))):
-        np.save(tmp_path / f"{name}.npy", t)
-        tiles[name] = tmp_path / f"{name}.npy"
-        tables[name] = _morph_table(tmp_path / f"{name}.csv", np.full(12, 0.15), np.ones(12))
-    tables["copy"], tiles["copy"] = tables["real"], tiles["real"]
-    rows = compare_morphology(
-        tables, tiles, tmp_path / "d.csv", "real", smooth_sigma=0.0, crack_ratio=2.0
-    ).set_index(["dataset", "descriptor"])
+    sets = {"real": real, "rounded": _pore_tiles(rng, False)}
+    rows = _compare_with_a_copy(tmp_path, sets, 0.15, crack_ratio=2.0)
     assert rows.mean_real["copy", "cracks"] == 0.5 and rows.mean_ratio["copy", "cracks"] == 1
     assert rows.meets_target["copy", "cracks"]
     assert rows.mean_synthetic["rounded", "cracks"] == 0
@@ -330,15 +336,8 @@ def test_compare_morphology_scores_how_round_the_pores_are(tmp_path):
         cross[0, y + 6 : y + 12, x : x + 18] = cross[0, y : y + 18, x + 6 : x + 12] = 0.1
         cy, cx = rng.uniform(11, 21, 2)
         disc[0][(yy - cy) ** 2 + (xx - cx) ** 2 < 180 / np.pi] = 0.1
-    tiles, tables = {}, {}
-    for name, t in (("real", crosses), ("discs", discs)):
-        np.save(tmp_path / f"{name}.npy", t)
-        tiles[name] = tmp_path / f"{name}.npy"
-        tables[name] = _morph_table(tmp_path / f"{name}.csv", np.full(12, 0.14), np.ones(12))
-    tables["copy"], tiles["copy"] = tables["real"], tiles["real"]
-    rows = compare_morphology(
-        tables, tiles, tmp_path / "d.csv", "real", smooth_sigma=0.0, pore_circularity_tolerance=0.05
-    ).set_index(["dataset", "descriptor"])
+    sets = {"real": crosses, "discs": discs}
+    rows = _compare_with_a_copy(tmp_path, sets, 0.14, pore_circularity_tolerance=0.05)
     assert rows.mean_real["copy", "pore_circularity"] < 0.6
     assert rows.mean_synthetic["discs", "pore_circularity"] > 0.9
     assert rows.mean_ratio["copy", "pore_circularity"] == 1
