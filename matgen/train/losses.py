@@ -57,6 +57,20 @@ def identity_loss(mapped: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(mapped.float(), original)
 
 
+def gaussian_blur(images: torch.Tensor, sigma: float, radius: int | None = None) -> torch.Tensor:
+    """Each channel of images (N, C, H, W) blurred by a Gaussian of ``sigma`` px, separable,
+    reflecting edges; the kernel cut at ``radius`` px (None: ⌈3 ``sigma``⌉), normalised."""
+    if radius is None:
+        radius = max(1, int(math.ceil(3 * sigma)))
+    x = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    c = images.shape[1]
+    images = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    images = F.conv2d(images, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(images, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
 def observe_low_resolution(high: torch.Tensor, factor: int, psf_sigma: float) -> torch.Tensor:
     """The low-resolution instrument's view of a high-resolution image (N, C, H, W): a Gaussian
     point-spread blur of ``psf_sigma`` low-resolution pixels (``psf_sigma * factor`` high-
@@ -64,14 +78,7 @@ def observe_low_resolution(high: torch.Tensor, factor: int, psf_sigma: float) ->
     (a voxel integrates what falls in it); shape (N, C, H / factor, W / factor)."""
     sigma = psf_sigma * factor
     if sigma > 0:
-        radius = max(1, int(math.ceil(3 * sigma)))
-        x = torch.arange(-radius, radius + 1, device=high.device, dtype=high.dtype)
-        kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-        kernel = kernel / kernel.sum()
-        c = high.shape[1]
-        high = F.pad(high, (radius, radius, radius, radius), mode="reflect")
-        high = F.conv2d(high, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-        high = F.conv2d(high, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+        high = gaussian_blur(high, sigma)
     return F.avg_pool2d(high, factor) if factor > 1 else high
 
 
@@ -231,16 +238,10 @@ def solid_under_pores_loss(
     pores moves, towards what a continued solid would be, and the pores stay where G puts them."""
     solid, pore = solid.float(), pore.float().detach()
     radius = max(1, int(round(2 * sigma)))
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32, device=solid.device)
-    kernel = torch.exp(-(x**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-
-    def window(a: torch.Tensor) -> torch.Tensor:
-        a = F.conv2d(F.pad(a, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
-        return F.conv2d(F.pad(a, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
-
     around = 1 - pore
-    local = window(solid.detach() * around) / (window(around) + 1e-3)
+    local = gaussian_blur(solid.detach() * around, sigma, radius) / (
+        gaussian_blur(around, sigma, radius) + 1e-3
+    )
     excess = solid - local
     if margin > 0:
         excess = F.relu(excess.abs() - margin)
