@@ -292,6 +292,64 @@ def test_solid_under_pores_term_is_logged_and_needs_two_phases(tiles, tmp_path):
     assert not (tmp_path / "x.pt").exists() and not (tmp_path / "x.csv").exists()
 
 
+def test_pore_outline_field_bends_outlines_only_and_changes_nothing_when_off():
+    torch.manual_seed(0)
+    plain = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, detector_noise_sd=0.1).eval()
+    torch.manual_seed(0)
+    G = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, detector_noise_sd=0.1,
+                  pore_outline_noise_sigma=1.5).eval()  # fmt: skip
+    weights = G.state_dict()
+    new = {"pore_outline_strength", "pore_outline_kernel", "pore_outline_noise_const"}
+    assert set(weights) - set(plain.state_dict()) == new
+    assert all(torch.equal(v, weights[k]) for k, v in plain.state_dict().items())
+    # the detector's noise, then the outlines' (drawn 2 × 3σ wider: no padding at the edges)
+    assert G.extra_noise_shapes() == [(1, 32, 32), (1, 42, 42)]
+    z = torch.randn(16, 16)
+    with torch.no_grad():
+        G.pore_outline_strength.fill_(1.0)
+        field = G._outline_field(torch.randn(256, 1, 42, 42), "random", torch.zeros(1))
+        assert field.shape == (256, 1, 32, 32)
+        for part in (field, field[..., :2, :], field[..., :, -2:]):  # unit variance, edges too
+            assert part.std().item() == pytest.approx(1.0, rel=0.05)
+        # correlated over about σ: neighbours alike, pixels 6σ apart not
+        corr = lambda d: torch.corrcoef(torch.stack([field[..., :-d].flatten(),  # noqa: E731
+                                                     field[..., d:].flatten()]))[0, 1]  # fmt: skip
+        assert corr(1) > 0.7 and abs(corr(9)) < 0.05
+
+        # the field moves pixels only where the pore logit is near 0: the outlines
+        def bent(strength: float) -> torch.Tensor:
+            G.pore_outline_strength.fill_(strength)
+            return G(z, noise_mode="const") - plain(z, noise_mode="const")
+
+        for logit_bias, moved in ((100.0, False), (-100.0, False), (0.0, True)):
+            G.to_rgbs[-1].bias[1] = plain.to_rgbs[-1].bias[1] = logit_bias
+            assert (bent(1.0).abs().mean() > 0.05) == moved, logit_bias  # certain pore, solid
+            assert float(bent(0.0).abs().max()) == 0  # from strength 0: G as without the field
+    seeded = generate(G, np.arange(4))  # its noise drawn from each tile's seed, after the others
+    np.testing.assert_array_equal(seeded, generate(G, np.arange(4)))
+    assert not np.array_equal(seeded, generate(G, np.arange(4), noise_seeds=np.arange(4) + 9))
+    with pytest.raises(ValueError, match="needs a two-phase output"):
+        Generator(32, **TINY_MODEL, pore_outline_noise_sigma=1.5)
+
+
+def test_pore_outline_strength_is_learnt_logged_and_needs_two_phases(tiles, tmp_path):
+    kw = {**TINY_TRAIN, "two_phase": True, "total_kimg": 0.048, "seed": 3}
+    train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "l.csv", pore_outline_noise_sigma=1.0,
+                    **kw)  # fmt: skip
+    strength = pd.read_csv(tmp_path / "l.csv")["pore_outline_strength"]
+    assert strength.abs().iloc[-1] > 0  # from 0: G learns how much the outlines bend
+    G = load_stylegan2(tmp_path / "m.pt")  # kept in the checkpoint
+    assert G.pore_outline_noise_sigma == 1.0 and float(G.pore_outline_strength) != 0
+    train_stylegan2(tiles, tmp_path / "p.pt", tmp_path / "p.csv", **kw)  # off: no column, no key
+    assert "pore_outline_strength" not in pd.read_csv(tmp_path / "p.csv")
+    payload = torch.load(tmp_path / "p.pt", weights_only=False)
+    assert "pore_outline_noise_sigma" not in payload["model_config"]
+    with pytest.raises(InputError, match="pore_outline_noise_sigma: needs stylegan2.two_phase"):
+        train_stylegan2(tiles, tmp_path / "x.pt", tmp_path / "x.csv", pore_outline_noise_sigma=1.0,
+                        **TINY_TRAIN)  # fmt: skip
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_training_measures_the_detector_noise_of_the_real_tiles(tmp_path):
     noisy = tmp_path / "noisy.npy"
     rng = np.random.default_rng(1)

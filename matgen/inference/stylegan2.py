@@ -33,6 +33,7 @@ MODEL_KEYS = (
     "pore_floor",  # absent from older checkpoints: no floor
     "pore_floor_width",
     "pore_phase_grey",  # absent from older checkpoints: one-phase output
+    "pore_outline_noise_sigma",  # absent from older checkpoints: no outline field
 )
 
 
@@ -50,17 +51,16 @@ def load_stylegan2(path: str | os.PathLike, device: str = "cpu") -> "Generator":
 def latents_from_seeds(
     G: "Generator", seeds: np.ndarray, device: "torch.device | str" = "cpu", noise: bool = True
 ) -> tuple["torch.Tensor", list["torch.Tensor"]]:
-    """z (N, z_dim) and one noise map per layer (N, 1, r, r) — and, where G has a detector
-    noise, one for the output image (N, C, R, R), drawn after the layers' — all from each tile's
-    own seed, so a tile is a function of its seed alone and can be regenerated from the table.
+    """z (N, z_dim) and one noise map per layer (N, 1, r, r) — and, drawn after the layers',
+    those of G's detector noise and pore outlines where G has them — all from each tile's own
+    seed, so a tile is a function of its seed alone and can be regenerated from the table.
 
     z comes from the CPU generator (the same latent on any machine); the noise maps are drawn
     on ``device`` (fast on GPUs; a GPU's random stream differs from the CPU's)."""
     import torch
 
     shapes = [layer.noise_const.shape[1:] for layer in (G.conv1, *G.convs)]
-    if G.detector_noise_sd > 0:
-        shapes.append(G.detector_noise_const.shape[1:])
+    shapes += G.extra_noise_shapes()
     zs, noises = [], [[] for _ in shapes]
     for s in seeds:
         zs.append(torch.randn(G.z_dim, generator=torch.Generator().manual_seed(int(s))))

@@ -258,6 +258,7 @@ class Generator(nn.Module):
         pore_floor: float | None = None,
         pore_floor_width: float = 0.05,
         pore_phase_grey: float | None = None,
+        pore_outline_noise_sigma: float = 0.0,
     ) -> None:
         super().__init__()
         log2 = check_resolution(resolution)
@@ -314,6 +315,23 @@ class Generator(nn.Module):
             self.register_buffer(
                 "detector_noise_const", torch.randn(1, img_channels, resolution, resolution)
             )
+        # pore_outline_noise_sigma > 0 (px, two-phase only): a unit-variance Gaussian random
+        # field of that correlation length, times a learnt strength (from 0), is added to the
+        # pore logit. Where the logit is far from 0 it changes nothing; along a pore's outline it
+        # bends the outline at the pores' own scale, which the per-pixel noise (up to 16 px)
+        # cannot without placing pores itself (docs/porous.md, "How round the pores are").
+        # Created last, so without it the weights are drawn as before.
+        self.pore_outline_noise_sigma = float(pore_outline_noise_sigma)
+        if self.pore_outline_noise_sigma > 0:
+            if self.pore_phase_grey is None:
+                raise ValueError("pore_outline_noise_sigma: needs a two-phase output")
+            self.pore_outline_strength = nn.Parameter(torch.zeros(()))
+            kernel = _unit_field_kernel(self.pore_outline_noise_sigma)
+            self.register_buffer("pore_outline_kernel", kernel)
+            # the white noise is drawn the kernel's width larger than the tile, so the field is
+            # as strong at the tile's edges as inside (no padding)
+            side = resolution + kernel.numel() - 1
+            self.register_buffer("pore_outline_noise_const", torch.randn(1, 1, side, side))
 
     def map(
         self, z: torch.Tensor, truncation_psi: float = 1.0, track_w_avg: bool = False
@@ -326,6 +344,16 @@ class Generator(nn.Module):
             w = self.w_avg.to(w.dtype).lerp(w, truncation_psi)
         return w
 
+    def extra_noise_shapes(self) -> list[tuple[int, ...]]:
+        """Shapes (C, R, R) of the noise maps after the layers' in ``synthesis``'s ``noises``:
+        the detector noise's, then the pore outlines' (each where G has it)."""
+        shapes = []
+        if self.detector_noise_sd > 0:
+            shapes.append(tuple(self.detector_noise_const.shape[1:]))
+        if self.pore_outline_noise_sigma > 0:
+            shapes.append(tuple(self.pore_outline_noise_const.shape[1:]))
+        return shapes
+
     def synthesis(
         self,
         ws: torch.Tensor,
@@ -334,7 +362,7 @@ class Generator(nn.Module):
         return_phases: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """ws (N, num_ws, w_dim) → images. ``noise_mode``: random, const or none. ``noises``: one
-        map per layer, then (with a detector noise) optionally one for the output image.
+        map per layer, then optionally those of :meth:`extra_noise_shapes`.
         ``return_phases`` (two-phase only): also the solid's grey and the pore weight σ(4ℓ)."""
         if return_phases and self.pore_phase_grey is None:
             raise ValueError("return_phases: the generator draws no phases (pore_phase_grey)")
@@ -351,8 +379,12 @@ class Generator(nn.Module):
             if skips or k == len(self.to_rgbs) - 1:
                 skip = to_rgb(x, ws[:, i + 2], skip)
             i += 2
+        extra = noises[len(layers) :]
         if self.pore_phase_grey is not None:
             solid, logit = skip[:, : self.img_channels], skip[:, self.img_channels :]
+            if self.pore_outline_noise_sigma > 0 and noise_mode != "none":
+                given = extra[-1] if len(extra) == len(self.extra_noise_shapes()) else None
+                logit = logit + self._outline_field(given, noise_mode, logit)
             # ×4: a toRGB's output starts within about ±1; the pores' logits must reach ±4
             pore = torch.sigmoid(_PORE_LOGIT_GAIN * logit)
             skip = solid + pore * (self.pore_phase_grey - solid)
@@ -361,13 +393,27 @@ class Generator(nn.Module):
             floor = self.pore_floor
             skip = floor + F.softplus(skip - floor, beta=1.0 / self.pore_floor_width)
         if self.detector_noise_sd > 0 and noise_mode != "none":
-            noise = noises[len(layers)] if len(noises) > len(layers) else None
+            noise = extra[0] if extra else None
             if noise is None:
                 noise = (
                     torch.randn_like(skip) if noise_mode == "random" else self.detector_noise_const
                 )
             skip = skip + self.detector_noise_sd * noise.to(skip.dtype)
         return (skip, *phases) if return_phases else skip
+
+    def _outline_field(
+        self, noise: torch.Tensor | None, noise_mode: str, logit: torch.Tensor
+    ) -> torch.Tensor:
+        """The pore outlines' random field (N, 1, R, R) times its learnt strength, from white
+        noise (N or 1, 1, R + 2r, R + 2r), r the kernel's radius."""
+        k = self.pore_outline_kernel.to(logit.dtype)
+        if noise is None:
+            const = self.pore_outline_noise_const
+            shape = (logit.shape[0], 1, *const.shape[2:])
+            noise = torch.randn(shape, device=logit.device) if noise_mode == "random" else const
+        noise = noise.to(logit.dtype)
+        field = F.conv2d(F.conv2d(noise, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
+        return self.pore_outline_strength.to(logit.dtype) * field
 
     def forward(
         self,
@@ -390,6 +436,15 @@ class Generator(nn.Module):
             ws[:, cutoff:] = self.map(torch.randn_like(z), truncation_psi)[:, None]
         images = self.synthesis(ws, noise_mode, return_phases=return_phases)
         return (images, ws) if return_ws else images
+
+
+def _unit_field_kernel(sigma: float) -> torch.Tensor:
+    """1-D Gaussian kernel of sd ``sigma`` px (radius 3σ), scaled so that white noise of unit
+    variance blurred by it along both axes keeps unit variance (Σk² = 1)."""
+    radius = max(1, math.ceil(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.square().sum().sqrt()
 
 
 class DiscriminatorBlock(nn.Module):

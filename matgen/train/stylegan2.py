@@ -157,6 +157,10 @@ def _generator_config(
         config.update(pore_floor(tiles, pore_floor_percentile))
     if two_phase:
         config["pore_phase_grey"] = pore_phase_grey(tiles)
+    if config.pop("pore_outline_noise_sigma", 0.0) > 0:  # absent when off: the config as before
+        if not two_phase:
+            raise InputError("stylegan2.pore_outline_noise_sigma: needs stylegan2.two_phase")
+        config["pore_outline_noise_sigma"] = float(sizes["pore_outline_noise_sigma"])
     return config
 
 
@@ -465,6 +469,7 @@ def train_stylegan2(
     architecture: str = "skip",
     pore_floor_percentile: float = 0.0,
     two_phase: bool = False,
+    pore_outline_noise_sigma: float = 0.0,
     lambda_solid_under_pores: float = 0.0,
     solid_under_pores_margin: float = 0.0,
     monitor_kimg: float = 0.0,
@@ -484,17 +489,17 @@ def train_stylegan2(
     """Train on tiles ``(N, C, R, R)`` with values in [0, 1] (the tile stage's ``tiles.npy``);
     write ``model_out`` (.pt) and a CSV log ``log_out``; call ``on_step(step, state)``.
 
-    Options, the paper's or off at their defaults: ``d_channel_base``, D's ``channel_base``
-    (None: G's); ``noise_min_resolution``, ``noise_max_resolution``: per-pixel noise only from,
-    up to this resolution (0: every layer); ``noise_lr_mul``: the noise strengths' learning-rate
-    multiplier; ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value;
-    ``architecture``: G's image summed over every resolution's toRGB (``skip``) or the last
-    one's alone (``orig``); ``lr_rampdown``: learning rates fall to 0 over this last fraction
-    (cosine); ``detector_noise``: G's output gets white noise of the real tiles' own noise sd
-    (median of :func:`~matgen.metrics.spectra.detector_noise_sd`), fixed, as the detector's;
-    ``pore_floor_percentile`` > 0: a soft floor under G's signal (:func:`pore_floor`);
-    ``two_phase``: G draws the pores as a phase, of :func:`pore_phase_grey`. G's extra losses,
-    each weighted by its ``lambda_`` (0: off), with ``grey_histogram_smoothing`` and
+    Options, the paper's or off at their defaults: ``d_channel_base``, D's ``channel_base`` (None:
+    G's); ``noise_min_resolution``, ``noise_max_resolution``: per-pixel noise only from, up to this
+    resolution (0: every layer); ``noise_lr_mul``: the noise strengths' learning-rate multiplier;
+    ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value;
+    ``architecture``: G's image summed over every resolution's toRGB (``skip``) or the last one's
+    alone (``orig``); ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine);
+    ``detector_noise``: G's output gets white noise of the real tiles' own sd, fixed, as a
+    detector's; ``pore_floor_percentile`` > 0: a soft floor under G's signal (:func:`pore_floor`);
+    ``two_phase``: G draws the pores as a phase, of :func:`pore_phase_grey`, plus a learnt random
+    field of ``pore_outline_noise_sigma`` px on its logit where > 0. G's extra losses, each
+    weighted by its ``lambda_`` (0: off), with ``grey_histogram_smoothing`` and
     ``solid_under_pores_margin``: :class:`StyleGAN2Step`. ``monitor_kimg`` > 0: about every this
     many kimg the log gets the EMA tiles' porosity (:class:`PorosityMonitor`), and from
     ``select_from_kimg`` > 0 on the model keeps the EMA snapshot that scored best on the targets
@@ -511,7 +516,8 @@ def train_stylegan2(
         tiles, detector_noise, architecture, pore_floor_percentile, two_phase, z_dim=z_dim,
         w_dim=w_dim, n_mapping=n_mapping, channel_base=channel_base, channel_max=channel_max,
         noise_min_resolution=noise_min_resolution, noise_max_resolution=noise_max_resolution,
-        noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength)  # fmt: skip
+        noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength,
+        pore_outline_noise_sigma=pore_outline_noise_sigma)  # fmt: skip
     pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase or lambda_porosity else 0.0
     seed_everything(seed)  # identical initial weights on every process
     G, D, G_ema = _networks(model_config, dev, d_channel_base)
@@ -709,6 +715,11 @@ def _train_loop(
             ada_rt=step_fn.ada.rt,
             sec_per_kimg=sec_per_kimg,
             **{k: means[k] for k in _G_TERMS if k in means},
+            **(
+                {"pore_outline_strength": float(G_ema.pore_outline_strength)}
+                if G_ema.pore_outline_noise_sigma > 0
+                else {}
+            ),  # fmt: skip
             **(monitor(G_ema, done) if monitor is not None else {}),
         )
 
