@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .kernels import gaussian_taps
+
 _BLUR = torch.tensor([1.0, 3.0, 3.0, 1.0])
 _ACT_GAIN = math.sqrt(2.0)  # keeps unit variance through leaky ReLU(0.2)
 
@@ -326,7 +328,9 @@ class Generator(nn.Module):
             if self.pore_phase_grey is None:
                 raise ValueError("pore_outline_noise_sigma: needs a two-phase output")
             self.pore_outline_strength = nn.Parameter(torch.zeros(()))
-            kernel = _unit_field_kernel(self.pore_outline_noise_sigma)
+            # scaled so that unit white noise blurred by it along both axes keeps unit variance
+            kernel = gaussian_taps(self.pore_outline_noise_sigma)
+            kernel = kernel / kernel.square().sum().sqrt()
             self.register_buffer("pore_outline_kernel", kernel)
             # the white noise is drawn the kernel's width larger than the tile, so the field is
             # as strong at the tile's edges as inside (no padding)
@@ -436,15 +440,6 @@ class Generator(nn.Module):
             ws[:, cutoff:] = self.map(torch.randn_like(z), truncation_psi)[:, None]
         images = self.synthesis(ws, noise_mode, return_phases=return_phases)
         return (images, ws) if return_ws else images
-
-
-def _unit_field_kernel(sigma: float) -> torch.Tensor:
-    """1-D Gaussian kernel of sd ``sigma`` px (radius 3σ), scaled so that white noise of unit
-    variance blurred by it along both axes keeps unit variance (Σk² = 1)."""
-    radius = max(1, math.ceil(3 * sigma))
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    return k / k.square().sum().sqrt()
 
 
 class DiscriminatorBlock(nn.Module):

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .kernels import gaussian_taps
+
 
 class ConvBlock(nn.Module):
     """Two 3×3 conv + norm + ReLU; with ``residual`` a 1×1 projection skips the pair.
@@ -52,7 +54,7 @@ class LocalContrast(nn.Module):
     def __init__(self, sigma_px: float, eps: float = 1e-3) -> None:
         super().__init__()
         radius = max(1, int(3 * sigma_px + 0.5))
-        taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1.0) / sigma_px) ** 2)
+        taps = gaussian_taps(sigma_px, radius)
         self.register_buffer("taps", (taps / taps.sum()).float(), persistent=False)
         self.eps = eps
 

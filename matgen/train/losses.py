@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.kernels import gaussian_taps
+
 
 # --- StyleGAN2-ADA (Karras et al. 2020): non-saturating logistic loss, R1, path length
 def logistic_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
@@ -60,11 +62,9 @@ def identity_loss(mapped: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
 def gaussian_blur(images: torch.Tensor, sigma: float, radius: int | None = None) -> torch.Tensor:
     """Each channel of images (N, C, H, W) blurred by a Gaussian of ``sigma`` px, separable,
     reflecting edges; the kernel cut at ``radius`` px (None: ⌈3 ``sigma``⌉), normalised."""
-    if radius is None:
-        radius = max(1, int(math.ceil(3 * sigma)))
-    x = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = gaussian_taps(sigma, radius, images.device, images.dtype)
     kernel = kernel / kernel.sum()
+    radius = (kernel.numel() - 1) // 2
     c = images.shape[1]
     images = F.pad(images, (radius, radius, radius, radius), mode="reflect")
     images = F.conv2d(images, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)

@@ -157,10 +157,11 @@ def _generator_config(
         config.update(pore_floor(tiles, pore_floor_percentile))
     if two_phase:
         config["pore_phase_grey"] = pore_phase_grey(tiles)
-    if config.pop("pore_outline_noise_sigma", 0.0) > 0:  # absent when off: the config as before
+    outline_sigma = config.pop("pore_outline_noise_sigma", 0.0)  # absent when off: as before
+    if outline_sigma > 0:
         if not two_phase:
             raise InputError("stylegan2.pore_outline_noise_sigma: needs stylegan2.two_phase")
-        config["pore_outline_noise_sigma"] = float(sizes["pore_outline_noise_sigma"])
+        config["pore_outline_noise_sigma"] = float(outline_sigma)
     return config
 
 
