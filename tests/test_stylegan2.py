@@ -350,6 +350,30 @@ def test_pore_outline_strength_is_learnt_logged_and_needs_two_phases(tiles, tmp_
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_pore_outline_strength_can_be_fixed(tiles, tmp_path):
+    kw = {**TINY_TRAIN, "two_phase": True, "total_kimg": 0.048, "seed": 3}
+    train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "l.csv", pore_outline_noise_sigma=1.0,
+                    pore_outline_noise_strength=0.75, **kw)  # fmt: skip
+    assert (pd.read_csv(tmp_path / "l.csv")["pore_outline_strength"] == 0.75).all()  # not learnt
+    G = load_stylegan2(tmp_path / "m.pt")
+    assert float(G.pore_outline_strength) == 0.75
+    assert "pore_outline_strength" not in dict(G.named_parameters())  # a buffer: no optimiser
+    assert G.state_dict()["pore_outline_strength"] == 0.75  # the learnt one's key
+    torch.manual_seed(0)
+    learnt = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, pore_outline_noise_sigma=1.5)
+    torch.manual_seed(0)
+    fixed = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, pore_outline_noise_sigma=1.5,
+                      pore_outline_fixed_strength=0.0)  # fmt: skip
+    fixed.load_state_dict(learnt.state_dict())  # same weights drawn, same keys
+    z = torch.randn(4, 16)
+    assert torch.equal(fixed.eval()(z, noise_mode="const"), learnt.eval()(z, noise_mode="const"))
+    with pytest.raises(InputError, match="pore_outline_noise_strength: needs pore_outline_noise"):
+        train_stylegan2(tiles, tmp_path / "x.pt", tmp_path / "x.csv",
+                        pore_outline_noise_strength=0.5, **kw)  # fmt: skip
+    with pytest.raises(ValueError, match="pore_outline_fixed_strength: needs"):
+        Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, pore_outline_fixed_strength=0.5)
+
+
 def test_training_measures_the_detector_noise_of_the_real_tiles(tmp_path):
     noisy = tmp_path / "noisy.npy"
     rng = np.random.default_rng(1)

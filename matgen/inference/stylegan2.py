@@ -34,6 +34,7 @@ MODEL_KEYS = (
     "pore_floor_width",
     "pore_phase_grey",  # absent from older checkpoints: one-phase output
     "pore_outline_noise_sigma",  # absent from older checkpoints: no outline field
+    "pore_outline_fixed_strength",  # absent when learnt
 )
 
 

@@ -261,6 +261,7 @@ class Generator(nn.Module):
         pore_floor_width: float = 0.05,
         pore_phase_grey: float | None = None,
         pore_outline_noise_sigma: float = 0.0,
+        pore_outline_fixed_strength: float | None = None,
     ) -> None:
         super().__init__()
         log2 = check_resolution(resolution)
@@ -318,16 +319,23 @@ class Generator(nn.Module):
                 "detector_noise_const", torch.randn(1, img_channels, resolution, resolution)
             )
         # pore_outline_noise_sigma > 0 (px, two-phase only): a unit-variance Gaussian random
-        # field of that correlation length, times a learnt strength (from 0), is added to the
-        # pore logit. Where the logit is far from 0 it changes nothing; along a pore's outline it
-        # bends the outline at the pores' own scale, which the per-pixel noise (up to 16 px)
-        # cannot without placing pores itself (docs/porous.md, "How round the pores are").
-        # Created last, so without it the weights are drawn as before.
+        # field of that correlation length, times a learnt strength (from 0) or a fixed one
+        # (``pore_outline_fixed_strength``), is added to the pore logit. Where the logit is far
+        # from 0 it changes nothing; along a pore's outline it bends the outline at the pores'
+        # own scale, which the per-pixel noise (up to 16 px) cannot without placing pores itself
+        # (docs/porous.md, "How round the pores are"). Created last, so without it the weights
+        # are drawn as before.
         self.pore_outline_noise_sigma = float(pore_outline_noise_sigma)
+        if pore_outline_fixed_strength is not None and self.pore_outline_noise_sigma <= 0:
+            raise ValueError("pore_outline_fixed_strength: needs pore_outline_noise_sigma > 0")
         if self.pore_outline_noise_sigma > 0:
             if self.pore_phase_grey is None:
                 raise ValueError("pore_outline_noise_sigma: needs a two-phase output")
-            self.pore_outline_strength = nn.Parameter(torch.zeros(()))
+            if pore_outline_fixed_strength is None:  # learnt: G sets how far outlines bend
+                self.pore_outline_strength = nn.Parameter(torch.zeros(()))
+            else:  # a buffer: the same state-dict key, but D cannot talk G out of it
+                strength = torch.tensor(float(pore_outline_fixed_strength))
+                self.register_buffer("pore_outline_strength", strength)
             # scaled so that unit white noise blurred by it along both axes keeps unit variance
             kernel = gaussian_taps(self.pore_outline_noise_sigma)
             kernel = kernel / kernel.square().sum().sqrt()

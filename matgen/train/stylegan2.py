@@ -144,10 +144,13 @@ def _generator_config(
     architecture: str,
     pore_floor_percentile: float,
     two_phase: bool,
+    pore_outline: tuple[float, float | None],
     **sizes: Any,
 ) -> dict[str, Any]:
     """G's constructor arguments for real tiles (N, C, R, R): ``sizes`` (widths, noise layers)
-    plus what is measured on the tiles (detector noise sd, pore floor, an empty pore's grey)."""
+    plus what is measured on the tiles (detector noise sd, pore floor, an empty pore's grey) and
+    the pore outlines' field (``pore_outline``: its sigma, px, 0: none; its fixed strength, None:
+    learnt)."""
     _, channels, height, _ = tiles.shape
     config = dict(resolution=height, img_channels=channels, **sizes)
     config["detector_noise_sd"] = _detector_noise_sd(tiles) if detector_noise else 0.0
@@ -157,11 +160,15 @@ def _generator_config(
         config.update(pore_floor(tiles, pore_floor_percentile))
     if two_phase:
         config["pore_phase_grey"] = pore_phase_grey(tiles)
-    outline_sigma = config.pop("pore_outline_noise_sigma", 0.0)  # absent when off: as before
+    outline_sigma, outline_strength = pore_outline  # each written only when set: as before
     if outline_sigma > 0:
         if not two_phase:
             raise InputError("stylegan2.pore_outline_noise_sigma: needs stylegan2.two_phase")
         config["pore_outline_noise_sigma"] = float(outline_sigma)
+        if outline_strength is not None:
+            config["pore_outline_fixed_strength"] = float(outline_strength)
+    elif outline_strength is not None:
+        raise InputError("stylegan2.pore_outline_noise_strength: needs pore_outline_noise_sigma")
     return config
 
 
@@ -471,6 +478,7 @@ def train_stylegan2(
     pore_floor_percentile: float = 0.0,
     two_phase: bool = False,
     pore_outline_noise_sigma: float = 0.0,
+    pore_outline_noise_strength: float | None = None,
     lambda_solid_under_pores: float = 0.0,
     solid_under_pores_margin: float = 0.0,
     monitor_kimg: float = 0.0,
@@ -487,25 +495,25 @@ def train_stylegan2(
     show_progress: bool = True,
     on_step: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train on tiles ``(N, C, R, R)`` with values in [0, 1] (the tile stage's ``tiles.npy``);
-    write ``model_out`` (.pt) and a CSV log ``log_out``; call ``on_step(step, state)``.
-
-    Options, the paper's or off at their defaults: ``d_channel_base``, D's ``channel_base`` (None:
-    G's); ``noise_min_resolution``, ``noise_max_resolution``: per-pixel noise only from, up to this
+    """Train on tiles ``(N, C, R, R)`` in [0, 1] (the tile stage's ``tiles.npy``); write
+    ``model_out`` (.pt) and a CSV log ``log_out``; call ``on_step(step, state)``. Options, the
+    paper's or off at their defaults: ``d_channel_base``, D's ``channel_base`` (None: G's);
+    ``noise_min_resolution``, ``noise_max_resolution``: per-pixel noise only from, up to this
     resolution (0: every layer); ``noise_lr_mul``: the noise strengths' learning-rate multiplier;
     ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value;
     ``architecture``: G's image summed over every resolution's toRGB (``skip``) or the last one's
     alone (``orig``); ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine);
     ``detector_noise``: G's output gets white noise of the real tiles' own sd, fixed, as a
     detector's; ``pore_floor_percentile`` > 0: a soft floor under G's signal (:func:`pore_floor`);
-    ``two_phase``: G draws the pores as a phase, of :func:`pore_phase_grey`, plus a learnt random
-    field of ``pore_outline_noise_sigma`` px on its logit where > 0. G's extra losses, each
-    weighted by its ``lambda_`` (0: off), with ``grey_histogram_smoothing`` and
-    ``solid_under_pores_margin``: :class:`StyleGAN2Step`. ``monitor_kimg`` > 0: about every this
-    many kimg the log gets the EMA tiles' porosity (:class:`PorosityMonitor`), and from
-    ``select_from_kimg`` > 0 on the model keeps the EMA snapshot that scored best on the targets
-    (``snapshot_tolerances``; 0: the last); ``crop_stride`` > 0: D's reals are crops at every
-    ``crop_stride`` px of the images (``images_path``, ``images_table_path``; 0: the tiles)."""
+    ``two_phase``: G draws the pores as a phase, of :func:`pore_phase_grey`, plus a random field of
+    ``pore_outline_noise_sigma`` px on its logit where > 0, of learnt strength (or fixed:
+    ``pore_outline_noise_strength``). G's extra losses, each weighted by its ``lambda_`` (0: off),
+    with ``grey_histogram_smoothing`` and ``solid_under_pores_margin``: :class:`StyleGAN2Step`.
+    ``monitor_kimg`` > 0: about every this many kimg the log gets the EMA tiles' porosity
+    (:class:`PorosityMonitor`), and from ``select_from_kimg`` > 0 on the model keeps the EMA
+    snapshot that scored best on the targets (``snapshot_tolerances``; 0: the last); ``crop_stride``
+    > 0: D's reals are crops at every ``crop_stride`` px of the images (``images_path``,
+    ``images_table_path``; 0: the tiles)."""
     tiles, reals = _real_sources(tiles_path, crop_stride, images_path, images_table_path)
     info, dev = init_distributed(device)
     _check_tiles(tiles, tiles_path, batch_size, info.world_size)
@@ -514,11 +522,11 @@ def train_stylegan2(
     gamma = 0.0002 * tiles.shape[2] ** 2 / batch_size if r1_gamma == "auto" else float(r1_gamma)
     total_steps = max(1, math.ceil(total_kimg * 1000 / batch_size))
     model_config = _generator_config(
-        tiles, detector_noise, architecture, pore_floor_percentile, two_phase, z_dim=z_dim,
-        w_dim=w_dim, n_mapping=n_mapping, channel_base=channel_base, channel_max=channel_max,
+        tiles, detector_noise, architecture, pore_floor_percentile, two_phase,
+        (pore_outline_noise_sigma, pore_outline_noise_strength), z_dim=z_dim, w_dim=w_dim,
+        n_mapping=n_mapping, channel_base=channel_base, channel_max=channel_max,
         noise_min_resolution=noise_min_resolution, noise_max_resolution=noise_max_resolution,
-        noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength,
-        pore_outline_noise_sigma=pore_outline_noise_sigma)  # fmt: skip
+        noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength)  # fmt: skip
     pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase or lambda_porosity else 0.0
     seed_everything(seed)  # identical initial weights on every process
     G, D, G_ema = _networks(model_config, dev, d_channel_base)
@@ -531,8 +539,7 @@ def train_stylegan2(
         lambda_grey_histogram_phase, pore_level, lr_rampdown, total_steps, lambda_porosity,
         _tile_porosity(tiles, pore_level, dev) if lambda_porosity else None,
         solid_under_pores_weight=lambda_solid_under_pores,
-        solid_under_pores_margin=solid_under_pores_margin,
-    )  # fmt: skip
+        solid_under_pores_margin=solid_under_pores_margin)  # fmt: skip
     data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
     monitor = _monitor(tiles, monitor_kimg, select_from_kimg, batch_size, total_steps,
                        snapshot_tolerances)  # fmt: skip
