@@ -860,3 +860,54 @@ def test_two_process_data_parallel_training_on_cpu(tiles, tmp_path):
     assert np.isfinite(generate(G, np.arange(4))).all()
     with pytest.raises(MatgenError, match="2 data-parallel processes failed"):
         launch("matgen.train.stylegan2:train_stylegan2", {**kw, "batch_size": 7}, nproc=2)
+
+
+def test_pore_crack_field_draws_one_gated_straight_line_per_tile(tiles, tmp_path):
+    torch.manual_seed(0)
+    plain = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, detector_noise_sd=0.1).eval()
+    torch.manual_seed(0)
+    G = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, detector_noise_sd=0.1,
+                  pore_crack_strength=3.0, pore_crack_width=0.6).eval()  # fmt: skip
+    weights = G.state_dict()
+    assert all(torch.equal(v, weights[k]) for k, v in plain.state_dict().items())  # created last
+    assert G.extra_noise_shapes() == [(1, 32, 32), (1, 2)]
+    ws = torch.randn(3, G.num_ws, 16)
+    with torch.no_grad():
+        G.pore_crack_gate.weight.zero_()
+        G.pore_crack_gate.bias.fill_(0.0)  # gate 1/2
+        # normals (0, 0): angle π/2 (a vertical line), offset 0: between columns 15 and 16
+        field = G._crack_field(torch.zeros(3, 1, 2), "random", torch.zeros(3, 1, 32, 32), ws)
+        assert field.shape == (3, 1, 32, 32)
+        half_px = 1.5 * math.exp(-0.5 * (0.5 / 0.6) ** 2)  # strength × gate × profile at 0.5 px
+        np.testing.assert_allclose(field[..., 15], half_px, rtol=1e-5)
+        np.testing.assert_allclose(field[..., 16], half_px, rtol=1e-5)
+        assert float(field[..., :12].abs().max()) < 1e-6  # 4 px away: nothing
+        # any normals: one straight line, the field's pixels over half its peak on one axis
+        field = G._crack_field(torch.randn(64, 1, 2), "random", torch.zeros(64, 1, 32, 32), ws[:1])
+        for one in field[:, 0]:
+            y, x = np.nonzero(one.numpy() > 0.75)
+            if len(x) > 8:
+                coords = np.stack([x - x.mean(), y - y.mean()])
+                minor = np.linalg.eigvalsh(np.cov(coords))[0]
+                assert minor < 0.5, minor  # a line about 1-2 px wide
+        # a shut gate draws what G without the field draws
+        z = torch.randn(4, 16)
+        G.pore_crack_gate.bias.fill_(-100.0)
+        np.testing.assert_allclose(G(z, noise_mode="const"), plain(z, noise_mode="const"),
+                                   atol=1e-5)  # fmt: skip
+        G.pore_crack_gate.bias.fill_(100.0)
+        assert (G(z, noise_mode="const") - plain(z, noise_mode="const")).abs().max() > 0.1
+    seeded = generate(G, np.arange(4))  # the line drawn from each tile's seed
+    np.testing.assert_array_equal(seeded, generate(G, np.arange(4)))
+    with pytest.raises(ValueError, match="pore_crack_strength: needs a two-phase output"):
+        Generator(32, **TINY_MODEL, pore_crack_strength=1.0)
+    kw = {**TINY_TRAIN, "two_phase": True, "total_kimg": 0.048, "seed": 3}
+    train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "l.csv",
+                    pore_cracks={"strength": 2.0, "width": 0.8}, **kw)  # fmt: skip
+    gate = pd.read_csv(tmp_path / "l.csv")["pore_crack_gate"]
+    assert ((gate > 0) & (gate < 1)).all()  # the mean gate over fixed latents, logged
+    G = load_stylegan2(tmp_path / "m.pt")
+    assert (G.pore_crack_strength, G.pore_crack_width) == (2.0, 0.8)
+    with pytest.raises(InputError, match="pore_cracks: needs stylegan2.two_phase"):
+        train_stylegan2(tiles, tmp_path / "x.pt", tmp_path / "x.csv",
+                        pore_cracks={"strength": 2.0}, **TINY_TRAIN)  # fmt: skip

@@ -35,6 +35,8 @@ MODEL_KEYS = (
     "pore_phase_grey",  # absent from older checkpoints: one-phase output
     "pore_outline_noise_sigma",  # absent from older checkpoints: no outline field
     "pore_outline_fixed_strength",  # absent when learnt
+    "pore_crack_strength",  # absent from older checkpoints: no crack field
+    "pore_crack_width",
 )
 
 

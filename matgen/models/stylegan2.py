@@ -262,6 +262,8 @@ class Generator(nn.Module):
         pore_phase_grey: float | None = None,
         pore_outline_noise_sigma: float = 0.0,
         pore_outline_fixed_strength: float | None = None,
+        pore_crack_strength: float = 0.0,
+        pore_crack_width: float = 0.6,
     ) -> None:
         super().__init__()
         log2 = check_resolution(resolution)
@@ -344,6 +346,19 @@ class Generator(nn.Module):
             # as strong at the tile's edges as inside (no padding)
             side = resolution + kernel.numel() - 1
             self.register_buffer("pore_outline_noise_const", torch.randn(1, 1, side, side))
+        # pore_crack_strength > 0 (two-phase only): a micro-fracture cut by the section is a
+        # straight pore line 1-2 px wide, and no layer draws one (docs/porous.md, "Cracks"). Each
+        # tile gets a straight line at a random angle and offset (from its noise), a Gaussian
+        # profile ``pore_crack_width`` px wide, added to the pore logit at this fixed strength
+        # times a gate that w sets: whether a tile shows its crack is learnt, the line's place is
+        # noise. Created last, so without it the weights are drawn as before.
+        self.pore_crack_strength = float(pore_crack_strength)
+        self.pore_crack_width = float(pore_crack_width)
+        if self.pore_crack_strength > 0:
+            if self.pore_phase_grey is None:
+                raise ValueError("pore_crack_strength: needs a two-phase output")
+            self.pore_crack_gate = EqualLinear(w_dim, 1)
+            self.register_buffer("pore_crack_noise_const", torch.randn(1, 1, 2))
 
     def map(
         self, z: torch.Tensor, truncation_psi: float = 1.0, track_w_avg: bool = False
@@ -357,13 +372,16 @@ class Generator(nn.Module):
         return w
 
     def extra_noise_shapes(self) -> list[tuple[int, ...]]:
-        """Shapes (C, R, R) of the noise maps after the layers' in ``synthesis``'s ``noises``:
-        the detector noise's, then the pore outlines' (each where G has it)."""
+        """Shapes of the noise after the layers' maps in ``synthesis``'s ``noises``: the detector
+        noise's (C, R, R), the pore outlines' (1, R', R'), the crack's (1, 2), each where G has
+        it."""
         shapes = []
         if self.detector_noise_sd > 0:
             shapes.append(tuple(self.detector_noise_const.shape[1:]))
         if self.pore_outline_noise_sigma > 0:
             shapes.append(tuple(self.pore_outline_noise_const.shape[1:]))
+        if self.pore_crack_strength > 0:
+            shapes.append(tuple(self.pore_crack_noise_const.shape[1:]))
         return shapes
 
     def synthesis(
@@ -392,11 +410,13 @@ class Generator(nn.Module):
                 skip = to_rgb(x, ws[:, i + 2], skip)
             i += 2
         extra = noises[len(layers) :]
+        given = dict(zip(self._extra_noise_names(), extra)) if extra else {}
         if self.pore_phase_grey is not None:
             solid, logit = skip[:, : self.img_channels], skip[:, self.img_channels :]
             if self.pore_outline_noise_sigma > 0 and noise_mode != "none":
-                given = extra[-1] if len(extra) == len(self.extra_noise_shapes()) else None
-                logit = logit + self._outline_field(given, noise_mode, logit)
+                logit = logit + self._outline_field(given.get("outline"), noise_mode, logit)
+            if self.pore_crack_strength > 0 and noise_mode != "none":
+                logit = logit + self._crack_field(given.get("crack"), noise_mode, logit, ws)
             # ×4: a toRGB's output starts within about ±1; the pores' logits must reach ±4
             pore = torch.sigmoid(_PORE_LOGIT_GAIN * logit)
             skip = solid + pore * (self.pore_phase_grey - solid)
@@ -405,13 +425,38 @@ class Generator(nn.Module):
             floor = self.pore_floor
             skip = floor + F.softplus(skip - floor, beta=1.0 / self.pore_floor_width)
         if self.detector_noise_sd > 0 and noise_mode != "none":
-            noise = extra[0] if extra else None
+            noise = given.get("detector")
             if noise is None:
                 noise = (
                     torch.randn_like(skip) if noise_mode == "random" else self.detector_noise_const
                 )
             skip = skip + self.detector_noise_sd * noise.to(skip.dtype)
         return (skip, *phases) if return_phases else skip
+
+    def _extra_noise_names(self) -> list[str]:
+        """The names of :meth:`extra_noise_shapes`' entries, in their order."""
+        names = ["detector"] if self.detector_noise_sd > 0 else []
+        names += ["outline"] if self.pore_outline_noise_sigma > 0 else []
+        return names + (["crack"] if self.pore_crack_strength > 0 else [])
+
+    def _crack_field(
+        self, noise: torch.Tensor | None, noise_mode: str, logit: torch.Tensor, ws: torch.Tensor
+    ) -> torch.Tensor:
+        """Each tile's crack (N, 1, R, R) on the pore logit: a straight line whose angle and offset
+        from the centre are uniform (two normals through Φ; ``noise`` (N or 1, 1, 2)), a Gaussian
+        profile across it, times the fixed strength and the gate σ(linear(w)) of the first w."""
+        if noise is None:
+            const = self.pore_crack_noise_const
+            shape = (logit.shape[0], *const.shape[1:])
+            noise = torch.randn(shape, device=logit.device) if noise_mode == "random" else const
+        u = 0.5 * (1 + torch.erf(noise.float() / math.sqrt(2.0)))  # uniform in (0, 1)
+        angle, offset = math.pi * u[..., 0], (u[..., 1] - 0.5) * logit.shape[-1]
+        axis = torch.arange(logit.shape[-1], device=logit.device) - (logit.shape[-1] - 1) / 2
+        y, x = axis.view(-1, 1), axis.view(1, -1)
+        distance = x * torch.sin(angle)[..., None, None] - y * torch.cos(angle)[..., None, None]
+        line = torch.exp(-0.5 * ((distance - offset[..., None, None]) / self.pore_crack_width) ** 2)
+        gate = torch.sigmoid(self.pore_crack_gate(ws[:, 0].float()))[:, :, None, None]
+        return (self.pore_crack_strength * gate * line).to(logit.dtype)
 
     def _outline_field(
         self, noise: torch.Tensor | None, noise_mode: str, logit: torch.Tensor

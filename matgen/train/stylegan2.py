@@ -145,12 +145,13 @@ def _generator_config(
     pore_floor_percentile: float,
     two_phase: bool,
     pore_outline: tuple[float, float | None],
+    pore_cracks: dict[str, float] | None,
     **sizes: Any,
 ) -> dict[str, Any]:
     """G's constructor arguments for real tiles (N, C, R, R): ``sizes`` (widths, noise layers)
-    plus what is measured on the tiles (detector noise sd, pore floor, an empty pore's grey) and
-    the pore outlines' field (``pore_outline``: its sigma, px, 0: none; its fixed strength, None:
-    learnt)."""
+    plus what is measured on the tiles (detector noise sd, pore floor, an empty pore's grey), the
+    pore outlines' field (``pore_outline``: its sigma, px, 0: none; its fixed strength, None:
+    learnt) and the cracks' (``pore_cracks``: ``strength`` > 0, ``width`` px; None: none)."""
     _, channels, height, _ = tiles.shape
     config = dict(resolution=height, img_channels=channels, **sizes)
     config["detector_noise_sd"] = _detector_noise_sd(tiles) if detector_noise else 0.0
@@ -169,6 +170,11 @@ def _generator_config(
             config["pore_outline_fixed_strength"] = float(outline_strength)
     elif outline_strength is not None:
         raise InputError("stylegan2.pore_outline_noise_strength: needs pore_outline_noise_sigma")
+    if pore_cracks and pore_cracks.get("strength", 0) > 0:
+        if not two_phase:
+            raise InputError("stylegan2.pore_cracks: needs stylegan2.two_phase")
+        config["pore_crack_strength"] = float(pore_cracks["strength"])
+        config["pore_crack_width"] = float(pore_cracks.get("width", 0.6))
     return config
 
 
@@ -479,6 +485,7 @@ def train_stylegan2(
     two_phase: bool = False,
     pore_outline_noise_sigma: float = 0.0,
     pore_outline_noise_strength: float | None = None,
+    pore_cracks: dict[str, float] | None = None,
     lambda_solid_under_pores: float = 0.0,
     solid_under_pores_margin: float = 0.0,
     monitor_kimg: float = 0.0,
@@ -505,15 +512,15 @@ def train_stylegan2(
     alone (``orig``); ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine);
     ``detector_noise``: G's output gets white noise of the real tiles' own sd, fixed, as a
     detector's; ``pore_floor_percentile`` > 0: a soft floor under G's signal (:func:`pore_floor`);
-    ``two_phase``: G draws the pores as a phase, of :func:`pore_phase_grey`, plus a random field of
-    ``pore_outline_noise_sigma`` px on its logit where > 0, of learnt strength (or fixed:
-    ``pore_outline_noise_strength``). G's extra losses, each weighted by its ``lambda_`` (0: off),
-    with ``grey_histogram_smoothing`` and ``solid_under_pores_margin``: :class:`StyleGAN2Step`.
+    ``two_phase``: G draws the pores as a phase, of :func:`pore_phase_grey`; on its logit a random
+    field of ``pore_outline_noise_sigma`` px where > 0, of learnt strength (or fixed:
+    ``pore_outline_noise_strength``), and a straight crack per tile that w gates (``pore_cracks``:
+    ``strength``, ``width``). G's extra losses, each weighted by its ``lambda_`` (0: off), with
+    ``grey_histogram_smoothing``, ``solid_under_pores_margin``: :class:`StyleGAN2Step`.
     ``monitor_kimg`` > 0: about every this many kimg the log gets the EMA tiles' porosity
-    (:class:`PorosityMonitor`), and from ``select_from_kimg`` > 0 on the model keeps the EMA
-    snapshot that scored best on the targets (``snapshot_tolerances``; 0: the last); ``crop_stride``
-    > 0: D's reals are crops at every ``crop_stride`` px of the images (``images_path``,
-    ``images_table_path``; 0: the tiles)."""
+    (:class:`PorosityMonitor`), from ``select_from_kimg`` > 0 on the model keeps the EMA snapshot
+    that best met the targets (``snapshot_tolerances``; 0: the last); ``crop_stride`` > 0: D's
+    reals are crops at every that many px of the images (``images_path``, ``images_table_path``)."""
     tiles, reals = _real_sources(tiles_path, crop_stride, images_path, images_table_path)
     info, dev = init_distributed(device)
     _check_tiles(tiles, tiles_path, batch_size, info.world_size)
@@ -523,8 +530,8 @@ def train_stylegan2(
     total_steps = max(1, math.ceil(total_kimg * 1000 / batch_size))
     model_config = _generator_config(
         tiles, detector_noise, architecture, pore_floor_percentile, two_phase,
-        (pore_outline_noise_sigma, pore_outline_noise_strength), z_dim=z_dim, w_dim=w_dim,
-        n_mapping=n_mapping, channel_base=channel_base, channel_max=channel_max,
+        (pore_outline_noise_sigma, pore_outline_noise_strength), pore_cracks, z_dim=z_dim,
+        w_dim=w_dim, n_mapping=n_mapping, channel_base=channel_base, channel_max=channel_max,
         noise_min_resolution=noise_min_resolution, noise_max_resolution=noise_max_resolution,
         noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength)  # fmt: skip
     pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase or lambda_porosity else 0.0
@@ -540,7 +547,6 @@ def train_stylegan2(
         _tile_porosity(tiles, pore_level, dev) if lambda_porosity else None,
         solid_under_pores_weight=lambda_solid_under_pores,
         solid_under_pores_margin=solid_under_pores_margin)  # fmt: skip
-    data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
     monitor = _monitor(tiles, monitor_kimg, select_from_kimg, batch_size, total_steps,
                        snapshot_tolerances)  # fmt: skip
     run = TrainingRun(
@@ -555,20 +561,35 @@ def train_stylegan2(
                              "monitor": monitor.state() if monitor else None},
         sync=lambda: barrier(info),
     )  # fmt: skip
-    data_rng = _resumed_streams(run, info, seed, data_rng)
+    data_rng = _resumed_streams(run, info, seed)  # before the first checkpoint reads it
     summary = _train_loop(run, step_fn, G_ema, reals, data_rng, batch_size, ema_kimg, on_step,
                           monitor)  # fmt: skip
     shutdown(info)
     return summary
 
 
-def _resumed_streams(
-    run: TrainingRun, info: Distributed, seed: int, data_rng: np.random.Generator
-) -> np.random.Generator:
-    """The tile stream (and torch's) of a resumed run: replayed on the main process, fresh per
-    (rank, step) elsewhere — exact replay only on one process; per-rank seeds on a fresh one."""
+def _pore_field_log(G_ema: Any) -> dict[str, float]:
+    """The log columns of G's pore fields, where it has them: the outline field's strength, and
+    the crack gate's mean over 256 fixed latents (the share of tiles whose crack shows, about)."""
     import torch
 
+    columns = {}
+    if G_ema.pore_outline_noise_sigma > 0:
+        columns["pore_outline_strength"] = float(G_ema.pore_outline_strength)
+    if G_ema.pore_crack_strength > 0:
+        z = torch.randn(256, G_ema.z_dim, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            w = G_ema.map(z.to(G_ema.const.device))
+            columns["pore_crack_gate"] = float(torch.sigmoid(G_ema.pore_crack_gate(w)).mean())
+    return columns
+
+
+def _resumed_streams(run: TrainingRun, info: Distributed, seed: int) -> np.random.Generator:
+    """The tile stream (and torch's): per-rank seeds on a fresh run; on a resumed one replayed
+    on the main process, fresh per (rank, step) elsewhere — exact replay only on one process."""
+    import torch
+
+    data_rng = np.random.default_rng(seed + 1_000_003 * info.rank)
     if run.resumed is not None:
         if info.is_main:
             data_rng.bit_generator.state = run.resumed["data_rng"]
@@ -723,11 +744,7 @@ def _train_loop(
             ada_rt=step_fn.ada.rt,
             sec_per_kimg=sec_per_kimg,
             **{k: means[k] for k in _G_TERMS if k in means},
-            **(
-                {"pore_outline_strength": float(G_ema.pore_outline_strength)}
-                if G_ema.pore_outline_noise_sigma > 0
-                else {}
-            ),  # fmt: skip
+            **_pore_field_log(G_ema),
             **(monitor(G_ema, done) if monitor is not None else {}),
         )
 
