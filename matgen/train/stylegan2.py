@@ -174,7 +174,8 @@ def _generator_config(
         if not two_phase:
             raise InputError("stylegan2.pore_cracks: needs stylegan2.two_phase")
         config["pore_crack_strength"] = float(pore_cracks["strength"])
-        config["pore_crack_width"] = float(pore_cracks.get("width", 0.6))
+        if "width" in pore_cracks:  # else the Generator's default
+            config["pore_crack_width"] = float(pore_cracks["width"])
     return config
 
 
