@@ -236,6 +236,15 @@ class MappingNetwork(nn.Module):
 ARCHITECTURES = ("skip", "orig")
 _PORE_LOGIT_GAIN = 4.0
 
+# The noise maps G draws after its layers', in this order, each by its constant map's buffer
+# (registered only where the option is on): what ``synthesis``'s ``noises`` carries after the
+# layers' maps, and what :func:`~matgen.inference.stylegan2.latents_from_seeds` draws per tile.
+_EXTRA_NOISE = {
+    "detector": "detector_noise_const",
+    "outline": "pore_outline_noise_const",
+    "crack": "pore_crack_noise_const",
+}
+
 
 class Generator(nn.Module):
     """StyleGAN2 generator with skip outputs (``architecture="orig"``: the last layer's output
@@ -375,14 +384,7 @@ class Generator(nn.Module):
         """Shapes of the noise after the layers' maps in ``synthesis``'s ``noises``: the detector
         noise's (C, R, R), the pore outlines' (1, R', R'), the crack's (1, 2), each where G has
         it."""
-        shapes = []
-        if self.detector_noise_sd > 0:
-            shapes.append(tuple(self.detector_noise_const.shape[1:]))
-        if self.pore_outline_noise_sigma > 0:
-            shapes.append(tuple(self.pore_outline_noise_const.shape[1:]))
-        if self.pore_crack_strength > 0:
-            shapes.append(tuple(self.pore_crack_noise_const.shape[1:]))
-        return shapes
+        return [tuple(getattr(self, _EXTRA_NOISE[n]).shape[1:]) for n in self._extra_noise_names()]
 
     def synthesis(
         self,
@@ -434,10 +436,21 @@ class Generator(nn.Module):
         return (skip, *phases) if return_phases else skip
 
     def _extra_noise_names(self) -> list[str]:
-        """The names of :meth:`extra_noise_shapes`' entries, in their order."""
-        names = ["detector"] if self.detector_noise_sd > 0 else []
-        names += ["outline"] if self.pore_outline_noise_sigma > 0 else []
-        return names + (["crack"] if self.pore_crack_strength > 0 else [])
+        """The names of :meth:`extra_noise_shapes`' entries, in their order: those whose constant
+        map G has (each is created only where its option is on)."""
+        return [name for name, const in _EXTRA_NOISE.items() if hasattr(self, const)]
+
+    def _pore_noise(
+        self, name: str, noise: torch.Tensor | None, noise_mode: str, like: torch.Tensor
+    ) -> torch.Tensor:
+        """A pore field's noise: ``noise`` where given, else drawn for each of ``like``'s tiles
+        (``random``) or G's constant map (``const``)."""
+        if noise is not None:
+            return noise
+        const = getattr(self, _EXTRA_NOISE[name])
+        if noise_mode != "random":
+            return const
+        return torch.randn((like.shape[0], *const.shape[1:]), device=like.device)
 
     def _crack_field(
         self, noise: torch.Tensor | None, noise_mode: str, logit: torch.Tensor, ws: torch.Tensor
@@ -445,10 +458,7 @@ class Generator(nn.Module):
         """Each tile's crack (N, 1, R, R) on the pore logit: a straight line whose angle and offset
         from the centre are uniform (two normals through Φ; ``noise`` (N or 1, 1, 2)), a Gaussian
         profile across it, times the fixed strength and the gate σ(linear(w)) of the first w."""
-        if noise is None:
-            const = self.pore_crack_noise_const
-            shape = (logit.shape[0], *const.shape[1:])
-            noise = torch.randn(shape, device=logit.device) if noise_mode == "random" else const
+        noise = self._pore_noise("crack", noise, noise_mode, logit)
         u = 0.5 * (1 + torch.erf(noise.float() / math.sqrt(2.0)))  # uniform in (0, 1)
         angle, offset = math.pi * u[..., 0], (u[..., 1] - 0.5) * logit.shape[-1]
         axis = torch.arange(logit.shape[-1], device=logit.device) - (logit.shape[-1] - 1) / 2
@@ -461,14 +471,10 @@ class Generator(nn.Module):
     def _outline_field(
         self, noise: torch.Tensor | None, noise_mode: str, logit: torch.Tensor
     ) -> torch.Tensor:
-        """The pore outlines' random field (N, 1, R, R) times its learnt strength, from white
-        noise (N or 1, 1, R + 2r, R + 2r), r the kernel's radius."""
+        """The pore outlines' random field (N, 1, R, R) times its strength (learnt or fixed), from
+        white noise (N or 1, 1, R + 2r, R + 2r), r the kernel's radius."""
         k = self.pore_outline_kernel.to(logit.dtype)
-        if noise is None:
-            const = self.pore_outline_noise_const
-            shape = (logit.shape[0], 1, *const.shape[2:])
-            noise = torch.randn(shape, device=logit.device) if noise_mode == "random" else const
-        noise = noise.to(logit.dtype)
+        noise = self._pore_noise("outline", noise, noise_mode, logit).to(logit.dtype)
         field = F.conv2d(F.conv2d(noise, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
         return self.pore_outline_strength.to(logit.dtype) * field
 
