@@ -1,5 +1,6 @@
 """StyleGAN2 model, ADA and the StyleGAN2-ADA training loop on tiny CPU models."""
 
+import inspect
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from matgen.checkpoint import resume_path_for
 from matgen.data.ada import AdaptiveProbability, augment
 from matgen.errors import InputError, MatgenError, TrainingDiverged
-from matgen.inference.stylegan2 import generate, load_stylegan2
+from matgen.inference.stylegan2 import MODEL_KEYS, generate, load_stylegan2
 from matgen.models.stylegan2 import (
     Discriminator,
     Generator,
@@ -911,3 +912,44 @@ def test_pore_crack_field_draws_one_gated_straight_line_per_tile(tiles, tmp_path
     with pytest.raises(InputError, match="pore_cracks: needs stylegan2.two_phase"):
         train_stylegan2(tiles, tmp_path / "x.pt", tmp_path / "x.csv",
                         pore_cracks={"strength": 2.0}, **TINY_TRAIN)  # fmt: skip
+
+
+def test_probe_blur_is_a_gaussian_psf_on_the_drawn_image_before_the_detector_noise(tiles, tmp_path):
+    torch.manual_seed(0)
+    plain = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, detector_noise_sd=0.1).eval()
+    torch.manual_seed(0)
+    G = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, detector_noise_sd=0.1,
+                  psf_sigma=0.7).eval()  # fmt: skip
+    weights = G.state_dict()
+    assert set(weights) - set(plain.state_dict()) == {"psf_taps"}  # no weight redrawn
+    assert all(torch.equal(v, weights[k]) for k, v in plain.state_dict().items())
+    # one bright pixel in a flat tile: the PSF itself, sigma 0.7 px, summing to 1
+    spike = torch.zeros(1, 1, 32, 32)
+    spike[..., 16, 16] = 1.0
+    psf = G._probe_blur(spike)[0, 0]
+    assert float(psf.sum()) == pytest.approx(1.0, abs=1e-6)
+    axis = torch.arange(32.0) - 16
+    width = float((psf.sum(0) * axis.square()).sum()) ** 0.5  # the PSF's sd along one axis
+    assert width == pytest.approx(0.7, rel=0.02)
+    flat = torch.full((2, 1, 32, 32), 0.3)  # mirrored edges: a flat tile stays flat
+    torch.testing.assert_close(G._probe_blur(flat), flat)
+    z = torch.randn(64, 16)
+    with torch.no_grad():
+        for layer in (plain.to_rgbs[-1], G.to_rgbs[-1]):  # a loud 32-px output: sharp detail
+            layer.conv.weight.mul_(20.0)
+        sharp, blurred = plain(z, noise_mode="none"), G(z, noise_mode="none")
+        torch.testing.assert_close(blurred, G._probe_blur(sharp))
+        window = torch.outer(torch.hann_window(32), torch.hann_window(32))  # no wrap-around edge
+        power = [torch.fft.fft2((x[:, 0] - x.mean()) * window).abs().square().mean(0)
+                 for x in (sharp, blurred)]  # fmt: skip
+        f = torch.fft.fftfreq(32).abs()
+        high = (f.view(-1, 1) > 0.35) & (f.view(1, -1) > 0.35)
+        # the PSF's power transfer there is exp(-4 pi^2 0.49 (fx^2 + fy^2)) < 0.01
+        assert float(power[1][high].sum() / power[0][high].sum()) < 0.02
+        noise = G(z) - blurred  # the detector's noise comes after the blur: still white
+        assert noise.std().item() == pytest.approx(0.1, rel=0.05)
+    kw = {**TINY_TRAIN, "two_phase": True, "total_kimg": 0.016}
+    train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "l.csv", psf_sigma=0.7, **kw)
+    assert load_stylegan2(tmp_path / "m.pt").psf_sigma == 0.7
+    # every Generator option travels in a model file (a new one forgotten there is lost on load)
+    assert set(MODEL_KEYS) == set(inspect.signature(Generator).parameters)

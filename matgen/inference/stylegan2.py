@@ -37,6 +37,7 @@ MODEL_KEYS = (
     "pore_outline_fixed_strength",  # absent when learnt
     "pore_crack_strength",  # absent from older checkpoints: no crack field
     "pore_crack_width",
+    "psf_sigma",  # absent from older checkpoints: no blur
 )
 
 

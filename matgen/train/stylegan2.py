@@ -146,12 +146,14 @@ def _generator_config(
     two_phase: bool,
     pore_outline: tuple[float, float | None],
     pore_cracks: dict[str, float] | None,
+    psf_sigma: float = 0.0,
     **sizes: Any,
 ) -> dict[str, Any]:
     """G's constructor arguments for real tiles (N, C, R, R): ``sizes`` (widths, noise layers)
     plus what is measured on the tiles (detector noise sd, pore floor, an empty pore's grey), the
     pore outlines' field (``pore_outline``: its sigma, px, 0: none; its fixed strength, None:
-    learnt) and the cracks' (``pore_cracks``: ``strength`` > 0, ``width`` px; None: none)."""
+    learnt), the cracks' (``pore_cracks``: ``strength`` > 0, ``width`` px; None: none) and the
+    probe's blur (``psf_sigma`` px, 0: none)."""
     _, channels, height, _ = tiles.shape
     config = dict(resolution=height, img_channels=channels, **sizes)
     config["detector_noise_sd"] = _detector_noise_sd(tiles) if detector_noise else 0.0
@@ -176,6 +178,8 @@ def _generator_config(
         config["pore_crack_strength"] = float(pore_cracks["strength"])
         if "width" in pore_cracks:  # else the Generator's default
             config["pore_crack_width"] = float(pore_cracks["width"])
+    if psf_sigma > 0:
+        config["psf_sigma"] = float(psf_sigma)
     return config
 
 
@@ -481,6 +485,7 @@ def train_stylegan2(
     lambda_porosity: float = 0.0,
     lr_rampdown: float = 0.0,
     detector_noise: bool = False,
+    psf_sigma: float = 0.0,
     architecture: str = "skip",
     pore_floor_percentile: float = 0.0,
     two_phase: bool = False,
@@ -506,18 +511,16 @@ def train_stylegan2(
     """Train on tiles ``(N, C, R, R)`` in [0, 1] (the tile stage's ``tiles.npy``); write
     ``model_out`` (.pt) and a CSV log ``log_out``; call ``on_step(step, state)``. Options, the
     paper's or off at their defaults: ``d_channel_base``, D's ``channel_base`` (None: G's);
-    ``noise_min_resolution``, ``noise_max_resolution``: per-pixel noise only from, up to this
-    resolution (0: every layer); ``noise_lr_mul``: the noise strengths' learning-rate multiplier;
-    ``log_noise_strength`` > 0: each strength is exp(a learnt log), from this value;
+    ``noise_*``, ``log_noise_strength``: :class:`~matgen.models.stylegan2.Generator`'s;
     ``architecture``: G's image summed over every resolution's toRGB (``skip``) or the last one's
     alone (``orig``); ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine);
-    ``detector_noise``: G's output gets white noise of the real tiles' own sd, fixed, as a
-    detector's; ``pore_floor_percentile`` > 0: a soft floor under G's signal (:func:`pore_floor`);
-    ``two_phase``: G draws the pores as a phase, of :func:`pore_phase_grey`; on its logit a random
-    field of ``pore_outline_noise_sigma`` px where > 0, of learnt strength (or fixed:
-    ``pore_outline_noise_strength``), and a straight crack per tile that w gates (``pore_cracks``:
-    ``strength``, ``width``). G's extra losses, each weighted by its ``lambda_`` (0: off), with
-    ``grey_histogram_smoothing``, ``solid_under_pores_margin``: :class:`StyleGAN2Step`.
+    ``psf_sigma`` > 0: G's image is blurred by a Gaussian of this sigma (px), then gets white
+    noise of the real tiles' own sd if ``detector_noise``; ``pore_floor_percentile`` > 0: a soft
+    floor under G's signal (:func:`pore_floor`); ``two_phase``: G draws the pores as a phase, of
+    :func:`pore_phase_grey`; on its logit a field of ``pore_outline_noise_sigma`` px where > 0, of
+    learnt strength (or fixed: ``pore_outline_noise_strength``), and a straight crack per tile
+    that w gates (``pore_cracks``). G's extra losses, each weighted by its ``lambda_`` (0: off),
+    with ``grey_histogram_smoothing``, ``solid_under_pores_margin``: :class:`StyleGAN2Step`.
     ``monitor_kimg`` > 0: about every this many kimg the log gets the EMA tiles' porosity
     (:class:`PorosityMonitor`), from ``select_from_kimg`` > 0 on the model keeps the EMA snapshot
     that best met the targets (``snapshot_tolerances``; 0: the last); ``crop_stride`` > 0: D's
@@ -531,10 +534,11 @@ def train_stylegan2(
     total_steps = max(1, math.ceil(total_kimg * 1000 / batch_size))
     model_config = _generator_config(
         tiles, detector_noise, architecture, pore_floor_percentile, two_phase,
-        (pore_outline_noise_sigma, pore_outline_noise_strength), pore_cracks, z_dim=z_dim,
-        w_dim=w_dim, n_mapping=n_mapping, channel_base=channel_base, channel_max=channel_max,
-        noise_min_resolution=noise_min_resolution, noise_max_resolution=noise_max_resolution,
-        noise_lr_mul=noise_lr_mul, log_noise_strength=log_noise_strength)  # fmt: skip
+        (pore_outline_noise_sigma, pore_outline_noise_strength), pore_cracks, psf_sigma,
+        z_dim=z_dim, w_dim=w_dim, n_mapping=n_mapping, channel_base=channel_base,
+        channel_max=channel_max, noise_min_resolution=noise_min_resolution,
+        noise_max_resolution=noise_max_resolution, noise_lr_mul=noise_lr_mul,
+        log_noise_strength=log_noise_strength)  # fmt: skip
     pore_level = pore_split_level(tiles) if lambda_grey_histogram_phase or lambda_porosity else 0.0
     seed_everything(seed)  # identical initial weights on every process
     G, D, G_ema = _networks(model_config, dev, d_channel_base)
