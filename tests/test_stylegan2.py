@@ -953,3 +953,38 @@ def test_probe_blur_is_a_gaussian_psf_on_the_drawn_image_before_the_detector_noi
     assert load_stylegan2(tmp_path / "m.pt").psf_sigma == 0.7
     # every Generator option travels in a model file (a new one forgotten there is lost on load)
     assert set(MODEL_KEYS) == set(inspect.signature(Generator).parameters)
+
+
+def test_pore_rim_brightens_the_solid_all_round_each_pore_by_a_learnt_strength(tiles, tmp_path):
+    torch.manual_seed(0)
+    plain = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75).eval()
+    torch.manual_seed(0)
+    G = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, pore_rim_length=1.5).eval()
+    weights = G.state_dict()
+    assert set(weights) - set(plain.state_dict()) == {"pore_rim_strength", "pore_rim_kernel"}
+    assert all(torch.equal(v, weights[k]) for k, v in plain.state_dict().items())
+    z = torch.randn(4, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(G(z, noise_mode="const"), plain(z, noise_mode="const"))  # at 0
+        G.pore_rim_strength.fill_(0.5)
+        yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+        distance = ((yy - 15.5).square() + (xx - 15.5).square()).sqrt()
+        disc = (distance < 6).float()[None, None]  # a round pore, 12 px across
+        rim = G._rim(disc)[0, 0]
+        ring = (distance > 6) & (distance < 7)  # the solid's first pixel round the pore
+        far = distance > 14
+        assert float(rim[ring].min()) > 0.05  # brighter all the way round...
+        torch.testing.assert_close(torch.rot90(rim), rim)  # ...the same on every side
+        assert float(rim[far].max()) < 1e-3  # and only near the wall
+        outward = [float(rim[(distance > d) & (distance < d + 1)].mean()) for d in (6, 7, 8, 9)]
+        assert outward == sorted(outward, reverse=True)  # fading with distance from the wall
+    with pytest.raises(ValueError, match="pore_rim_length: needs a two-phase output"):
+        Generator(32, **TINY_MODEL, pore_rim_length=1.5)
+    kw = {**TINY_TRAIN, "two_phase": True, "total_kimg": 0.032}
+    train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "l.csv", pore_rim_length=1.5, **kw)
+    strength = pd.read_csv(tmp_path / "l.csv")["pore_rim_strength"]
+    assert strength.iloc[-1] != 0  # learnt (logged)
+    assert load_stylegan2(tmp_path / "m.pt").pore_rim_length == 1.5
+    with pytest.raises(InputError, match="pore_rim_length: needs stylegan2.two_phase"):
+        train_stylegan2(tiles, tmp_path / "x.pt", tmp_path / "x.csv", pore_rim_length=1.5,
+                        **TINY_TRAIN)  # fmt: skip

@@ -38,6 +38,7 @@ MODEL_KEYS = (
     "pore_crack_strength",  # absent from older checkpoints: no crack field
     "pore_crack_width",
     "psf_sigma",  # absent from older checkpoints: no blur
+    "pore_rim_length",  # absent from older checkpoints: no edge effect
 )
 
 

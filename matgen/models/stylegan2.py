@@ -274,6 +274,7 @@ class Generator(nn.Module):
         pore_crack_strength: float = 0.0,
         pore_crack_width: float = 0.6,
         psf_sigma: float = 0.0,
+        pore_rim_length: float = 0.0,
     ) -> None:
         super().__init__()
         log2 = check_resolution(resolution)
@@ -346,6 +347,21 @@ class Generator(nn.Module):
         if self.psf_sigma > 0:
             taps = gaussian_taps(self.psf_sigma)
             self.register_buffer("psf_taps", taps / taps.sum())
+        # pore_rim_length > 0 (px, two-phase only): the SEM's edge effect — the solid next to a
+        # pore wall is brighter, as more electrons escape there — drawn from the pore weights:
+        # the solid gets a learnt strength (from 0) times the pores' share of an exp(-r / length)
+        # neighbourhood, a ring all the way round every pore. G drew its rims in the solid's
+        # channel as bright specks on one side instead (docs/porous.md, "The probe's blur")
+        self.pore_rim_length = float(pore_rim_length)
+        if self.pore_rim_length > 0:
+            if self.pore_phase_grey is None:
+                raise ValueError("pore_rim_length: needs a two-phase output")
+            self.pore_rim_strength = nn.Parameter(torch.zeros(()))
+            radius = max(1, math.ceil(4 * self.pore_rim_length))
+            axis = torch.arange(-radius, radius + 1, dtype=torch.float32)
+            r = (axis.view(-1, 1).square() + axis.view(1, -1).square()).sqrt()
+            kernel = torch.exp(-r / self.pore_rim_length)
+            self.register_buffer("pore_rim_kernel", (kernel / kernel.sum())[None, None])
 
     def _init_pore_fields(
         self,
@@ -450,6 +466,8 @@ class Generator(nn.Module):
                 logit = logit + self._crack_field(given.get("crack"), noise_mode, logit, ws)
             # ×4: a toRGB's output starts within about ±1; the pores' logits must reach ±4
             pore = torch.sigmoid(_PORE_LOGIT_GAIN * logit)
+            if self.pore_rim_length > 0:
+                solid = solid + self._rim(pore)
             skip = solid + pore * (self.pore_phase_grey - solid)
             phases = (solid, pore)
         if self.psf_sigma > 0:
@@ -474,6 +492,15 @@ class Generator(nn.Module):
         x = F.pad(image, (r, r, r, r), mode="reflect")
         x = F.conv2d(x, taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
         return F.conv2d(x, taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+    def _rim(self, pore: torch.Tensor) -> torch.Tensor:
+        """The edge effect's brightening (N, 1, R, R) of the solid: the learnt strength times the
+        pore weights' share of each pixel's exp(−r / ``pore_rim_length``) neighbourhood (mirrored
+        at the tile's edges)."""
+        kernel = self.pore_rim_kernel.to(pore.dtype)
+        r = (kernel.shape[-1] - 1) // 2
+        share = F.conv2d(F.pad(pore, (r, r, r, r), mode="reflect"), kernel)
+        return self.pore_rim_strength.to(pore.dtype) * share
 
     def _extra_noise_names(self) -> list[str]:
         """The names of :meth:`extra_noise_shapes`' entries, in their order: those whose constant

@@ -147,13 +147,14 @@ def _generator_config(
     pore_outline: tuple[float, float | None],
     pore_cracks: dict[str, float] | None,
     psf_sigma: float = 0.0,
+    pore_rim_length: float = 0.0,
     **sizes: Any,
 ) -> dict[str, Any]:
     """G's constructor arguments for real tiles (N, C, R, R): ``sizes`` (widths, noise layers)
     plus what is measured on the tiles (detector noise sd, pore floor, an empty pore's grey), the
     pore outlines' field (``pore_outline``: its sigma, px, 0: none; its fixed strength, None:
-    learnt), the cracks' (``pore_cracks``: ``strength`` > 0, ``width`` px; None: none) and the
-    probe's blur (``psf_sigma`` px, 0: none)."""
+    learnt), the cracks' (``pore_cracks``: ``strength`` > 0, ``width`` px; None: none), the
+    probe's blur (``psf_sigma`` px, 0: none) and the edge effect (``pore_rim_length`` px)."""
     _, channels, height, _ = tiles.shape
     config = dict(resolution=height, img_channels=channels, **sizes)
     config["detector_noise_sd"] = _detector_noise_sd(tiles) if detector_noise else 0.0
@@ -180,6 +181,10 @@ def _generator_config(
             config["pore_crack_width"] = float(pore_cracks["width"])
     if psf_sigma > 0:
         config["psf_sigma"] = float(psf_sigma)
+    if pore_rim_length > 0:
+        if not two_phase:
+            raise InputError("stylegan2.pore_rim_length: needs stylegan2.two_phase")
+        config["pore_rim_length"] = float(pore_rim_length)
     return config
 
 
@@ -492,6 +497,7 @@ def train_stylegan2(
     pore_outline_noise_sigma: float = 0.0,
     pore_outline_noise_strength: float | None = None,
     pore_cracks: dict[str, float] | None = None,
+    pore_rim_length: float = 0.0,
     lambda_solid_under_pores: float = 0.0,
     solid_under_pores_margin: float = 0.0,
     monitor_kimg: float = 0.0,
@@ -511,20 +517,19 @@ def train_stylegan2(
     """Train on tiles ``(N, C, R, R)`` in [0, 1] (the tile stage's ``tiles.npy``); write
     ``model_out`` (.pt) and a CSV log ``log_out``; call ``on_step(step, state)``. Options, the
     paper's or off at their defaults: ``d_channel_base``, D's ``channel_base`` (None: G's);
-    ``noise_*``, ``log_noise_strength``: :class:`~matgen.models.stylegan2.Generator`'s;
-    ``architecture``: G's image summed over every resolution's toRGB (``skip``) or the last one's
-    alone (``orig``); ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine);
+    ``noise_*``, ``log_noise_strength``, ``architecture``: :class:`.Generator`'s;
+    ``lr_rampdown``: learning rates fall to 0 over this last fraction (cosine);
     ``psf_sigma`` > 0: G's image is blurred by a Gaussian of this sigma (px), then gets white
     noise of the real tiles' own sd if ``detector_noise``; ``pore_floor_percentile`` > 0: a soft
     floor under G's signal (:func:`pore_floor`); ``two_phase``: G draws the pores as a phase, of
-    :func:`pore_phase_grey`; on its logit a field of ``pore_outline_noise_sigma`` px where > 0, of
-    learnt strength (or fixed: ``pore_outline_noise_strength``), and a straight crack per tile
-    that w gates (``pore_cracks``). G's extra losses, each weighted by its ``lambda_`` (0: off),
-    with ``grey_histogram_smoothing``, ``solid_under_pores_margin``: :class:`StyleGAN2Step`.
-    ``monitor_kimg`` > 0: about every this many kimg the log gets the EMA tiles' porosity
-    (:class:`PorosityMonitor`), from ``select_from_kimg`` > 0 on the model keeps the EMA snapshot
-    that best met the targets (``snapshot_tolerances``; 0: the last); ``crop_stride`` > 0: D's
-    reals are crops at every that many px of the images (``images_path``, ``images_table_path``)."""
+    :func:`pore_phase_grey`, and, where set, their outline field (``pore_outline_noise_*``),
+    cracks (``pore_cracks``) and edge effect (``pore_rim_length``): :class:`.Generator`'s.
+    G's extra losses, each weighted by its ``lambda_`` (0: off), with ``grey_histogram_*``,
+    ``solid_under_pores_margin``: :class:`StyleGAN2Step`. ``monitor_kimg`` > 0: about every this
+    many kimg the log gets the EMA tiles' porosity (:class:`PorosityMonitor`), from
+    ``select_from_kimg`` > 0 on the model keeps the EMA snapshot that best met the targets
+    (``snapshot_tolerances``; 0: the last); ``crop_stride`` > 0: D's reals are crops at every that
+    many px of the images (``images_path``, ``images_table_path``)."""
     tiles, reals = _real_sources(tiles_path, crop_stride, images_path, images_table_path)
     info, dev = init_distributed(device)
     _check_tiles(tiles, tiles_path, batch_size, info.world_size)
@@ -535,7 +540,7 @@ def train_stylegan2(
     model_config = _generator_config(
         tiles, detector_noise, architecture, pore_floor_percentile, two_phase,
         (pore_outline_noise_sigma, pore_outline_noise_strength), pore_cracks, psf_sigma,
-        z_dim=z_dim, w_dim=w_dim, n_mapping=n_mapping, channel_base=channel_base,
+        pore_rim_length, z_dim=z_dim, w_dim=w_dim, n_mapping=n_mapping, channel_base=channel_base,
         channel_max=channel_max, noise_min_resolution=noise_min_resolution,
         noise_max_resolution=noise_max_resolution, noise_lr_mul=noise_lr_mul,
         log_noise_strength=log_noise_strength)  # fmt: skip
@@ -574,13 +579,16 @@ def train_stylegan2(
 
 
 def _pore_field_log(G_ema: Any) -> dict[str, float]:
-    """The log columns of G's pore fields, where it has them: the outline field's strength, and
-    the crack gate's mean over 256 fixed latents (the share of tiles whose crack shows, about)."""
+    """The log columns of G's pore fields, where it has them: the outline field's and the edge
+    effect's strengths, and the crack gate's mean over 256 fixed latents (about the share of
+    tiles whose crack shows)."""
     import torch
 
     columns = {}
     if G_ema.pore_outline_noise_sigma > 0:
         columns["pore_outline_strength"] = float(G_ema.pore_outline_strength)
+    if G_ema.pore_rim_length > 0:
+        columns["pore_rim_strength"] = float(G_ema.pore_rim_strength)
     if G_ema.pore_crack_strength > 0:
         z = torch.randn(256, G_ema.z_dim, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
