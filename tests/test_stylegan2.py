@@ -38,6 +38,20 @@ TINY_TRAIN = dict(
 )
 
 
+def generator_pair(new_keys: set[str], **option) -> tuple[Generator, Generator]:
+    """A two-phase 32-px G with detector noise, and the same G with ``option``, from one seed;
+    checks that the option adds the weights ``new_keys`` alone and redraws none of the others."""
+    base = dict(TINY_MODEL, pore_phase_grey=-0.75, detector_noise_sd=0.1)
+    torch.manual_seed(0)
+    plain = Generator(32, **base).eval()
+    torch.manual_seed(0)
+    G = Generator(32, **base, **option).eval()
+    weights = G.state_dict()
+    assert set(weights) - set(plain.state_dict()) == new_keys
+    assert all(torch.equal(v, weights[k]) for k, v in plain.state_dict().items())  # created last
+    return plain, G
+
+
 @pytest.fixture
 def tiles(tmp_path):
     """24 tiles of 8x8: dark discs (pores) on a bright matrix, radius and position random."""
@@ -294,15 +308,8 @@ def test_solid_under_pores_term_is_logged_and_needs_two_phases(tiles, tmp_path):
 
 
 def test_pore_outline_field_bends_outlines_only_and_changes_nothing_when_off():
-    torch.manual_seed(0)
-    plain = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, detector_noise_sd=0.1).eval()
-    torch.manual_seed(0)
-    G = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, detector_noise_sd=0.1,
-                  pore_outline_noise_sigma=1.5).eval()  # fmt: skip
-    weights = G.state_dict()
     new = {"pore_outline_strength", "pore_outline_kernel", "pore_outline_noise_const"}
-    assert set(weights) - set(plain.state_dict()) == new
-    assert all(torch.equal(v, weights[k]) for k, v in plain.state_dict().items())
+    plain, G = generator_pair(new, pore_outline_noise_sigma=1.5)
     # the detector's noise, then the outlines' (drawn 2 × 3σ wider: no padding at the edges)
     assert G.extra_noise_shapes() == [(1, 32, 32), (1, 42, 42)]
     z = torch.randn(16, 16)
@@ -864,13 +871,8 @@ def test_two_process_data_parallel_training_on_cpu(tiles, tmp_path):
 
 
 def test_pore_crack_field_draws_one_gated_straight_line_per_tile(tiles, tmp_path):
-    torch.manual_seed(0)
-    plain = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, detector_noise_sd=0.1).eval()
-    torch.manual_seed(0)
-    G = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, detector_noise_sd=0.1,
-                  pore_crack_strength=3.0, pore_crack_width=0.6).eval()  # fmt: skip
-    weights = G.state_dict()
-    assert all(torch.equal(v, weights[k]) for k, v in plain.state_dict().items())  # created last
+    new = {"pore_crack_gate.weight", "pore_crack_gate.bias", "pore_crack_noise_const"}
+    plain, G = generator_pair(new, pore_crack_strength=3.0, pore_crack_width=0.6)
     assert G.extra_noise_shapes() == [(1, 32, 32), (1, 2)]
     ws = torch.randn(3, G.num_ws, 16)
     with torch.no_grad():
@@ -915,14 +917,7 @@ def test_pore_crack_field_draws_one_gated_straight_line_per_tile(tiles, tmp_path
 
 
 def test_probe_blur_is_a_gaussian_psf_on_the_drawn_image_before_the_detector_noise(tiles, tmp_path):
-    torch.manual_seed(0)
-    plain = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, detector_noise_sd=0.1).eval()
-    torch.manual_seed(0)
-    G = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, detector_noise_sd=0.1,
-                  psf_sigma=0.7).eval()  # fmt: skip
-    weights = G.state_dict()
-    assert set(weights) - set(plain.state_dict()) == {"psf_taps"}  # no weight redrawn
-    assert all(torch.equal(v, weights[k]) for k, v in plain.state_dict().items())
+    plain, G = generator_pair({"psf_taps"}, psf_sigma=0.7)
     # one bright pixel in a flat tile: the PSF itself, sigma 0.7 px, summing to 1
     spike = torch.zeros(1, 1, 32, 32)
     spike[..., 16, 16] = 1.0
@@ -956,13 +951,7 @@ def test_probe_blur_is_a_gaussian_psf_on_the_drawn_image_before_the_detector_noi
 
 
 def test_pore_rim_brightens_the_solid_all_round_each_pore_by_a_learnt_strength(tiles, tmp_path):
-    torch.manual_seed(0)
-    plain = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75).eval()
-    torch.manual_seed(0)
-    G = Generator(32, **TINY_MODEL, pore_phase_grey=-0.75, pore_rim_length=1.5).eval()
-    weights = G.state_dict()
-    assert set(weights) - set(plain.state_dict()) == {"pore_rim_strength", "pore_rim_kernel"}
-    assert all(torch.equal(v, weights[k]) for k, v in plain.state_dict().items())
+    plain, G = generator_pair({"pore_rim_strength", "pore_rim_kernel"}, pore_rim_length=1.5)
     z = torch.randn(4, 16)
     with torch.no_grad():
         torch.testing.assert_close(G(z, noise_mode="const"), plain(z, noise_mode="const"))  # at 0
