@@ -969,6 +969,8 @@ def test_pore_rim_brightens_the_solid_all_round_each_pore_by_a_learnt_strength(t
         assert outward == sorted(outward, reverse=True)  # fading with distance from the wall
     with pytest.raises(ValueError, match="pore_rim_length: needs a two-phase output"):
         Generator(32, **TINY_MODEL, pore_rim_length=1.5)
+    with pytest.raises(ValueError, match="pore_rim_length 2.0: too long for 8 px"):
+        Generator(8, **TINY_MODEL, pore_phase_grey=-0.75, pore_rim_length=2.0)
     kw = {**TINY_TRAIN, "two_phase": True, "total_kimg": 0.032}
     train_stylegan2(tiles, tmp_path / "m.pt", tmp_path / "l.csv", pore_rim_length=1.5, **kw)
     strength = pd.read_csv(tmp_path / "l.csv")["pore_rim_strength"]

@@ -342,7 +342,7 @@ class Generator(nn.Module):
         # psf_sigma > 0 (px): the drawn image is blurred by a Gaussian point-spread function of
         # that sigma before the detector noise — the microscope's probe, as an observation model.
         # Without it G drew edges sharper than the SEM's (+0.15-0.20 decades of power above 0.4
-        # cycles/px with the outline or crack fields; docs/porous.md, "The probe's blur")
+        # cycles/px with the outline or crack fields; docs/porous.md, "The probe's blur, ...")
         self.psf_sigma = float(psf_sigma)
         if self.psf_sigma > 0:
             taps = gaussian_taps(self.psf_sigma)
@@ -350,14 +350,17 @@ class Generator(nn.Module):
         # pore_rim_length > 0 (px, two-phase only): the SEM's edge effect — the solid next to a
         # pore wall is brighter, as more electrons escape there — drawn from the pore weights:
         # the solid gets a learnt strength (from 0) times the pores' share of an exp(-r / length)
-        # neighbourhood, a ring all the way round every pore. G drew its rims in the solid's
-        # channel as bright specks on one side instead (docs/porous.md, "The probe's blur")
+        # neighbourhood, a ring all the way round every pore. Measured, not taken: G takes the
+        # ring up but keeps drawing bright specks on one side of its pores in the solid's channel
+        # (docs/porous.md, "The probe's blur, and the SEM's edge effect")
         self.pore_rim_length = float(pore_rim_length)
         if self.pore_rim_length > 0:
             if self.pore_phase_grey is None:
                 raise ValueError("pore_rim_length: needs a two-phase output")
-            self.pore_rim_strength = nn.Parameter(torch.zeros(()))
             radius = max(1, math.ceil(4 * self.pore_rim_length))
+            if radius >= resolution:  # the tile is mirrored at its edges by this many px
+                raise ValueError(f"pore_rim_length {pore_rim_length}: too long for {resolution} px")
+            self.pore_rim_strength = nn.Parameter(torch.zeros(()))
             axis = torch.arange(-radius, radius + 1, dtype=torch.float32)
             r = (axis.view(-1, 1).square() + axis.view(1, -1).square()).sqrt()
             kernel = torch.exp(-r / self.pore_rim_length)
