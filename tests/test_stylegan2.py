@@ -12,6 +12,7 @@ from matgen.checkpoint import resume_path_for
 from matgen.data.ada import AdaptiveProbability, augment
 from matgen.errors import InputError, MatgenError, TrainingDiverged
 from matgen.inference.stylegan2 import MODEL_KEYS, generate, load_stylegan2
+from matgen.models.kernels import gaussian_blur
 from matgen.models.stylegan2 import (
     Discriminator,
     Generator,
@@ -917,23 +918,23 @@ def test_pore_crack_field_draws_one_gated_straight_line_per_tile(tiles, tmp_path
 
 
 def test_probe_blur_is_a_gaussian_psf_on_the_drawn_image_before_the_detector_noise(tiles, tmp_path):
-    plain, G = generator_pair({"psf_taps"}, psf_sigma=0.7)
+    plain, G = generator_pair(set(), psf_sigma=0.7)  # no weight added, none redrawn
     # one bright pixel in a flat tile: the PSF itself, sigma 0.7 px, summing to 1
     spike = torch.zeros(1, 1, 32, 32)
     spike[..., 16, 16] = 1.0
-    psf = G._probe_blur(spike)[0, 0]
+    psf = gaussian_blur(spike, G.psf_sigma)[0, 0]
     assert float(psf.sum()) == pytest.approx(1.0, abs=1e-6)
     axis = torch.arange(32.0) - 16
     width = float((psf.sum(0) * axis.square()).sum()) ** 0.5  # the PSF's sd along one axis
     assert width == pytest.approx(0.7, rel=0.02)
     flat = torch.full((2, 1, 32, 32), 0.3)  # mirrored edges: a flat tile stays flat
-    torch.testing.assert_close(G._probe_blur(flat), flat)
+    torch.testing.assert_close(gaussian_blur(flat, G.psf_sigma), flat)
     z = torch.randn(64, 16)
     with torch.no_grad():
         for layer in (plain.to_rgbs[-1], G.to_rgbs[-1]):  # a loud 32-px output: sharp detail
             layer.conv.weight.mul_(20.0)
         sharp, blurred = plain(z, noise_mode="none"), G(z, noise_mode="none")
-        torch.testing.assert_close(blurred, G._probe_blur(sharp))
+        torch.testing.assert_close(blurred, gaussian_blur(sharp, G.psf_sigma))
         window = torch.outer(torch.hann_window(32), torch.hann_window(32))  # no wrap-around edge
         power = [torch.fft.fft2((x[:, 0] - x.mean()) * window).abs().square().mean(0)
                  for x in (sharp, blurred)]  # fmt: skip

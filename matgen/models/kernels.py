@@ -1,10 +1,11 @@
-"""Fixed filter taps shared by models and losses."""
+"""Fixed filter taps, and the Gaussian blur made of them, shared by models and losses."""
 
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 
 
 def gaussian_taps(
@@ -20,3 +21,15 @@ def gaussian_taps(
         radius = max(1, math.ceil(3 * sigma))
     x = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
     return torch.exp(-0.5 * (x / sigma) ** 2)
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float, radius: int | None = None) -> torch.Tensor:
+    """Each channel of images (N, C, H, W) blurred by a Gaussian of ``sigma`` px, separable,
+    reflecting edges; the kernel cut at ``radius`` px (None: ⌈3 ``sigma``⌉), normalised."""
+    kernel = gaussian_taps(sigma, radius, images.device, images.dtype)
+    kernel = kernel / kernel.sum()
+    radius = (kernel.numel() - 1) // 2
+    c = images.shape[1]
+    images = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    images = F.conv2d(images, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(images, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .kernels import gaussian_taps
+from .kernels import gaussian_blur, gaussian_taps
 
 _BLUR = torch.tensor([1.0, 3.0, 3.0, 1.0])
 _ACT_GAIN = math.sqrt(2.0)  # keeps unit variance through leaky ReLU(0.2)
@@ -344,9 +344,6 @@ class Generator(nn.Module):
         # Without it G drew edges sharper than the SEM's (+0.15-0.20 decades of power above 0.4
         # cycles/px with the outline or crack fields; docs/porous.md, "The probe's blur, ...")
         self.psf_sigma = float(psf_sigma)
-        if self.psf_sigma > 0:
-            taps = gaussian_taps(self.psf_sigma)
-            self.register_buffer("psf_taps", taps / taps.sum())
         # pore_rim_length > 0 (px, two-phase only): the SEM's edge effect — the solid next to a
         # pore wall is brighter, as more electrons escape there — drawn from the pore weights:
         # the solid gets a learnt strength (from 0) times the pores' share of an exp(-r / length)
@@ -473,8 +470,8 @@ class Generator(nn.Module):
                 solid = solid + self._rim(pore)
             skip = solid + pore * (self.pore_phase_grey - solid)
             phases = (solid, pore)
-        if self.psf_sigma > 0:
-            skip = self._probe_blur(skip)
+        if self.psf_sigma > 0:  # separable, mirrored at the tile's edges
+            skip = gaussian_blur(skip, self.psf_sigma)
         if self.pore_floor is not None:
             floor = self.pore_floor
             skip = floor + F.softplus(skip - floor, beta=1.0 / self.pore_floor_width)
@@ -486,15 +483,6 @@ class Generator(nn.Module):
                 )
             skip = skip + self.detector_noise_sd * noise.to(skip.dtype)
         return (skip, *phases) if return_phases else skip
-
-    def _probe_blur(self, image: torch.Tensor) -> torch.Tensor:
-        """``image`` (N, C, R, R) blurred by the PSF, channel by channel, separably; mirrored
-        at the tile's edges, so an edge pixel is blurred with its own neighbours."""
-        taps, channels = self.psf_taps.to(image.dtype), image.shape[1]
-        r = (taps.numel() - 1) // 2
-        x = F.pad(image, (r, r, r, r), mode="reflect")
-        x = F.conv2d(x, taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-        return F.conv2d(x, taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
     def _rim(self, pore: torch.Tensor) -> torch.Tensor:
         """The edge effect's brightening (N, 1, R, R) of the solid: the learnt strength times the

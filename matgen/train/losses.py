@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..models.kernels import gaussian_taps
+from ..models.kernels import gaussian_blur
 
 
 # --- StyleGAN2-ADA (Karras et al. 2020): non-saturating logistic loss, R1, path length
@@ -57,18 +57,6 @@ def cycle_loss(reconstructed: torch.Tensor, original: torch.Tensor) -> torch.Ten
 def identity_loss(mapped: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
     """L1 between a target-domain image and the generator's output for it (should be itself)."""
     return F.l1_loss(mapped.float(), original)
-
-
-def gaussian_blur(images: torch.Tensor, sigma: float, radius: int | None = None) -> torch.Tensor:
-    """Each channel of images (N, C, H, W) blurred by a Gaussian of ``sigma`` px, separable,
-    reflecting edges; the kernel cut at ``radius`` px (None: ⌈3 ``sigma``⌉), normalised."""
-    kernel = gaussian_taps(sigma, radius, images.device, images.dtype)
-    kernel = kernel / kernel.sum()
-    radius = (kernel.numel() - 1) // 2
-    c = images.shape[1]
-    images = F.pad(images, (radius, radius, radius, radius), mode="reflect")
-    images = F.conv2d(images, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(images, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def observe_low_resolution(high: torch.Tensor, factor: int, psf_sigma: float) -> torch.Tensor:
